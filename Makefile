@@ -1,0 +1,36 @@
+# libnet-mmdet: `make demo` runs the main job, `make test` installs what is missing and runs the suite.
+SHELL := /bin/bash
+# Use the active virtualenv if there is one, else a local .venv.
+ifdef VIRTUAL_ENV
+VENV := $(VIRTUAL_ENV)
+else
+VENV := .venv
+endif
+PYTHON := $(VENV)/bin/python
+PIP := $(PYTHON) -m pip
+# The stamp makes a second `make install` a no-op; it is redone when a requirements file or setup.py changes.
+STAMP := $(VENV)/.libnet-mmdet-installed
+REQUIREMENTS := $(wildcard requirements/*.txt) setup.py
+PYTEST_ARGS ?=
+
+.PHONY: install test demo clean
+
+install: $(STAMP)
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+
+$(STAMP): $(REQUIREMENTS) | $(PYTHON)
+	$(PIP) install -r requirements/build.txt
+	@# mmcv 2.1.0 compiles its ops (~11 min on 2 cores; pip caches the wheel afterwards).
+	MMCV_WITH_OPS=1 MAX_JOBS=2 $(PIP) install --no-build-isolation -r requirements/mmcv.txt
+	$(PIP) install -r requirements/runtime.txt -r requirements/tests.txt
+	$(PIP) install --no-build-isolation --no-deps -e .
+	$(PYTHON) -c "import mmcv._ext, mmdet.models, libnet_mmdet; print('libnet_mmdet', libnet_mmdet.__version__, 'installed')"
+	touch $@
+
+test: install
+	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+clean:
+	rm -rf work_dirs demo_out .pytest_cache

@@ -1,0 +1,56 @@
+# CPU-TINY config for tests and the CPU demo -- NOT the real recipe (that is mask-rcnn_r101_fpn.py).
+# ResNet-18 with GroupNorm trained from scratch, a 64-channel FPN and heads, 256 px images, so that a few
+# iterations run in seconds on 2 CPU cores. Everything not overridden comes from the R101 recipe.
+_base_ = './mask-rcnn_r101_fpn.py'
+
+norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)  # batch 2 on CPU: BatchNorm statistics would be noise
+fpn_channels = 64  # the stock 256-channel FPN and heads dominate the CPU cost
+
+model = dict(
+    backbone=dict(
+        depth=18,  # small backbone for the CPU
+        norm_cfg=norm_cfg,
+        norm_eval=False,  # from scratch: normalisation layers must train
+        frozen_stages=-1,  # from scratch: nothing to freeze
+        init_cfg=None),  # no ImageNet download offline; train from scratch
+    neck=dict(in_channels=[64, 128, 256, 512], out_channels=fpn_channels, norm_cfg=norm_cfg),  # ResNet-18 widths
+    rpn_head=dict(in_channels=fpn_channels, feat_channels=fpn_channels),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=fpn_channels),
+        bbox_head=dict(in_channels=fpn_channels, fc_out_channels=256),  # stock 1024-wide FCs are CPU-heavy
+        mask_roi_extractor=dict(out_channels=fpn_channels),
+        mask_head=dict(in_channels=fpn_channels, conv_out_channels=fpn_channels)),
+    train_cfg=dict(rcnn=dict(sampler=dict(num=128))))  # fewer sampled RoIs per image: faster on CPU
+
+image_scale = (256, 256)  # tiny images for the CPU
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=image_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=image_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+]
+train_dataloader = dict(batch_size=2, num_workers=2, dataset=dict(pipeline=train_pipeline))  # 2 CPU cores
+val_dataloader = dict(batch_size=1, num_workers=1, dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# From scratch with GroupNorm, AdamW converges in far fewer iterations than SGD; clip for stability.
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.05),
+    clip_grad=dict(max_norm=10, norm_type=2))
+max_epochs = 12
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),  # short warm-up: few iterations
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[9, 11], gamma=0.1)
+]
+auto_scale_lr = dict(base_batch_size=2)
+default_hooks = dict(
+    logger=dict(interval=10),  # few iterations per epoch
+    checkpoint=dict(interval=1, max_keep_ckpts=2))

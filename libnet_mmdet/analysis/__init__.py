@@ -1,0 +1,1 @@
+"""Particle statistics, carbon-binder contact/detachment, plots and reports."""

@@ -1,0 +1,1 @@
+"""Public inference API: init_segmenter, segment_image, segment_volume."""

@@ -1,0 +1,87 @@
+"""Where weights come from: torch safe loading of MMEngine checkpoints, and the tools' ``--weights`` choices.
+
+torch >= 2.6 loads checkpoints with ``weights_only=True``; MMEngine 0.10.7 calls ``torch.load`` without that
+argument, so a runner checkpoint (its ``message_hub`` holds ``HistoryBuffer`` objects and numpy arrays and
+scalars) fails to load on ``--resume`` or ``load_from``. Instead of switching safe loading off, importing this
+module adds exactly those classes to torch's allow-list of safe globals.
+"""
+import glob
+import os.path as osp
+import pickle
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+from numpy._core import multiarray as np_multiarray  # numpy >= 2 (requirements/runtime.txt)
+
+# MMDetection model-zoo Mask R-CNN FPN 1x COCO weights, by ResNet depth (used by ``--weights coco``).
+COCO_CHECKPOINTS = {
+    50: 'https://download.openmmlab.com/mmdetection/v2.0/mask_rcnn/mask_rcnn_r50_fpn_1x_coco/'
+        'mask_rcnn_r50_fpn_1x_coco_20200205-d4b0c5d6.pth',
+    101: 'https://download.openmmlab.com/mmdetection/v2.0/mask_rcnn/mask_rcnn_r101_fpn_1x_coco/'
+         'mask_rcnn_r101_fpn_1x_coco_20200204-1efe0ed5.pth',
+}
+WEIGHTS_CHOICES = ('imagenet', 'coco', 'last')
+
+
+def _history_buffer_method(owner, name):
+    """``getattr`` as a runner checkpoint needs it, and no more.
+
+    ``HistoryBuffer`` pickles its statistics methods (``HistoryBuffer.mean`` ...), which pickle protocol 2
+    writes as ``getattr(HistoryBuffer, 'mean')``. Allow-listing the real ``getattr`` would let a checkpoint
+    reach any method of any loaded object, so this stand-in resolves only those statistics methods.
+    """
+    allowed = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
+    if owner is HistoryBuffer and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(f'checkpoint asks for {owner!r}.{name}: only HistoryBuffer statistics methods '
+                                 'are allowed')
+
+
+def _checkpoint_safe_globals():
+    """Globals that MMEngine runner checkpoints pickle besides tensors and plain containers."""
+    numpy_dtype_classes = [getattr(np.dtypes, name) for name in np.dtypes.__all__]
+    numpy_functions = [np_multiarray._reconstruct, np_multiarray.scalar]
+    numpy1_names = [(func, f'numpy.core.multiarray.{func.__name__}') for func in numpy_functions]  # numpy-1 pickles
+    return [HistoryBuffer, (_history_buffer_method, 'builtins.getattr'), np.ndarray, np.dtype,
+            *numpy_functions, *numpy1_names, *numpy_dtype_classes]
+
+
+torch.serialization.add_safe_globals(_checkpoint_safe_globals())
+
+
+def apply_weights(cfg, weights):
+    """Set in ``cfg`` where training starts from, for ``tools/train.py --weights``.
+
+    Args:
+        cfg (mmengine.Config): the training config; ``cfg.work_dir`` must be set.
+        weights (str): ``imagenet`` (backbone from ``torchvision://resnet<depth>``, needs internet the first
+            time), ``coco`` (the whole detector from MMDetection's COCO Mask R-CNN of the same depth; the one-class
+            heads whose shapes differ are skipped), ``last`` (resume the newest checkpoint in the work dir) or
+            the path of a checkpoint file (fine-tune from it: weights only, fresh optimizer and schedule).
+
+    Raises:
+        FileNotFoundError: ``last`` with no checkpoint in the work dir, or a path that does not exist.
+        ValueError: ``coco`` for a backbone depth without a model-zoo checkpoint.
+    """
+    depth = cfg.model.backbone.get('depth')
+    if weights == 'imagenet':
+        cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=f'torchvision://resnet{depth}')
+        cfg.load_from = None
+    elif weights == 'coco':
+        if depth not in COCO_CHECKPOINTS:
+            raise ValueError(f'--weights coco: no COCO Mask R-CNN checkpoint for ResNet-{depth} '
+                             f'(available: {sorted(COCO_CHECKPOINTS)}); use imagenet or a checkpoint path')
+        cfg.load_from = COCO_CHECKPOINTS[depth]
+    elif weights == 'last':
+        if not glob.glob(osp.join(cfg.work_dir, '*.pth')):
+            raise FileNotFoundError(f'--weights last: no checkpoint (*.pth) in the work dir {cfg.work_dir}')
+        cfg.resume = True
+        cfg.load_from = None
+    else:
+        if not osp.isfile(weights):
+            raise FileNotFoundError(f'--weights: checkpoint file not found: {weights}')
+        cfg.load_from = weights
+        cfg.resume = False
+    return cfg

@@ -1,0 +1,1 @@
+"""Data transforms for tomography slices (registered in ``mmdet.registry.TRANSFORMS``)."""

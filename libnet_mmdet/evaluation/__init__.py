@@ -1,0 +1,1 @@
+"""Instance matching metrics: plain functions and mmengine metrics (``mmdet.registry.METRICS``)."""

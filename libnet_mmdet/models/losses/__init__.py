@@ -1,0 +1,1 @@
+"""Losses for particle masks (registered in ``mmdet.registry.MODELS``)."""

@@ -1,0 +1,1 @@
+"""Synthetic NMC nano-CT volumes with exact 3D ground truth."""

@@ -1,0 +1,1 @@
+"""3D assembly: tiling, slice linking, view fusion, volume I/O."""

@@ -1,0 +1,74 @@
+"""The NMC configs: the R101 recipe overrides only what it says, the CPU-tiny config builds."""
+from mmengine.config import Config
+
+from helpers import R101_CONFIG, TINY_CONFIG
+
+# Every key the R101 recipe may change relative to MMDetection's stock mask-rcnn_r101_fpn_1x_coco.py.
+R101_OVERRIDES = {
+    'custom_imports', 'data_root', 'metainfo', 'max_epochs',
+    'model.roi_head.bbox_head.num_classes', 'model.roi_head.mask_head.num_classes',
+    'model.train_cfg.rpn_proposal.nms_pre', 'model.train_cfg.rpn_proposal.max_per_img',
+    'model.test_cfg.rpn.nms_pre', 'model.test_cfg.rpn.max_per_img', 'model.test_cfg.rcnn.max_per_img',
+    'train_dataloader.batch_size', 'train_dataloader.num_workers',
+    'val_evaluator.ann_file', 'val_evaluator.proposal_nums', 'test_evaluator.ann_file',
+    'test_evaluator.proposal_nums', 'train_cfg.max_epochs', 'train_cfg.val_interval', 'param_scheduler',
+    'optim_wrapper.optimizer.lr', 'auto_scale_lr.base_batch_size', 'default_hooks.checkpoint.interval',
+    'default_hooks.checkpoint.max_keep_ckpts', 'default_hooks.checkpoint.save_best', 'default_hooks.checkpoint.rule',
+}
+DATASET_OVERRIDES = {'type', 'data_root', 'metainfo', 'ann_file', 'data_prefix'}
+
+
+def flatten(value, prefix=''):
+    """{'a.b': leaf} for nested dicts (lists are leaves)."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat = {}
+    for key, item in value.items():
+        flat.update(flatten(item, f'{prefix}.{key}' if prefix else key))
+    return flat
+
+
+def stock_r101(tmp_path):
+    path = tmp_path / 'stock.py'
+    path.write_text("_base_ = 'mmdet::mask_rcnn/mask-rcnn_r101_fpn_1x_coco.py'\n")
+    return Config.fromfile(str(path))
+
+
+def test_r101_recipe_overrides_only_what_differs(tmp_path):
+    cfg = Config.fromfile(str(R101_CONFIG))
+    assert cfg.model.backbone.depth == 101
+    assert cfg.model.backbone.init_cfg.checkpoint == 'torchvision://resnet101'
+    assert cfg.model.roi_head.bbox_head.num_classes == 1
+    assert cfg.model.roi_head.mask_head.num_classes == 1
+    assert cfg.custom_imports == dict(imports=['libnet_mmdet'], allow_failed_imports=False)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        assert loader.dataset.type == 'ParticleCocoDataset'
+        assert loader.dataset.metainfo['classes'] == ('particle',)
+        assert loader.dataset.data_root == 'data/nmc/'
+    # dense slices: more than COCO's 100 detections are kept and scored
+    assert cfg.model.test_cfg.rcnn.max_per_img > 100
+    assert max(cfg.test_evaluator.proposal_nums) >= cfg.model.test_cfg.rcnn.max_per_img
+
+    ours, stock = flatten(cfg.to_dict()), flatten(stock_r101(tmp_path).to_dict())
+    changed = {key for key in ours.keys() | stock.keys() if ours.get(key) != stock.get(key)}
+    dataset_keys = {key for key in changed if key.split('.')[0].endswith('_dataloader')
+                    and key.split('.', 2)[1] == 'dataset'}
+    unexpected = {key for key in changed - dataset_keys
+                  if not any(key == allowed or key.startswith(allowed + '.') for allowed in R101_OVERRIDES)}
+    assert not unexpected, f'keys changed without being a documented override: {sorted(unexpected)}'
+    assert {key.split('.', 2)[2].split('.')[0] for key in dataset_keys} <= DATASET_OVERRIDES
+
+
+def test_cpu_tiny_config_builds_a_small_model():
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    import libnet_mmdet  # noqa: F401
+
+    register_all_modules()
+    cfg = Config.fromfile(str(TINY_CONFIG))
+    assert cfg.model.backbone.depth == 18 and cfg.model.backbone.init_cfg is None
+    assert cfg.model.backbone.norm_cfg.type == 'GN'
+    assert cfg.model.roi_head.mask_head.num_classes == 1  # inherited from the recipe
+    model = MODELS.build(cfg.model)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert n_params < 20e6, n_params  # R101 Mask R-CNN has ~63M

@@ -1,0 +1,92 @@
+"""tools/train.py and tools/test.py end to end on a tiny COCO dataset with the CPU-tiny config."""
+import pickle
+
+import pytest
+
+from helpers import TINY_CONFIG, run_tool, write_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope='module')
+def trained(tiny_coco, tmp_path_factory):
+    """One epoch (2 iterations) of the CPU-tiny config; returns (config path, work dir)."""
+    tmp = tmp_path_factory.mktemp('train')
+    config = write_config(tmp / 'tiny.py', TINY_CONFIG, tiny_coco)
+    work_dir = tmp / 'work'
+    result = run_tool('tools/train.py', config, '--work-dir', work_dir, '--cfg-options', 'train_cfg.max_epochs=1')
+    assert result.returncode == 0, result.stderr[-3000:]
+    return config, work_dir
+
+
+def test_train_writes_a_checkpoint(trained):
+    _, work_dir = trained
+    assert (work_dir / 'epoch_1.pth').is_file()
+    assert (work_dir / 'last_checkpoint').read_text().strip().endswith('epoch_1.pth')
+
+
+def test_test_prints_bbox_and_segm_metrics_and_dumps_results(trained, tmp_path):
+    config, work_dir = trained
+    out = tmp_path / 'results.pkl'
+    result = run_tool('tools/test.py', config, work_dir / 'epoch_1.pth', '--work-dir', tmp_path, '--out', out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
+    with open(out, 'rb') as f:
+        predictions = pickle.load(f)
+    assert len(predictions) == 2  # the two val images
+
+
+@pytest.mark.parametrize('how', ['resume', 'weights-last'])
+def test_resume_continues_from_the_checkpoint(trained, tmp_path, how):
+    import shutil
+    config, work_dir = trained
+    resume_dir = tmp_path / 'work'
+    shutil.copytree(work_dir, resume_dir)
+    flag = ['--resume'] if how == 'resume' else ['--weights', 'last']
+    result = run_tool('tools/train.py', config, '--work-dir', resume_dir, *flag,
+                      '--cfg-options', 'train_cfg.max_epochs=2')
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert 'resumed epoch: 1' in log
+    assert (resume_dir / 'epoch_2.pth').is_file()
+
+
+@pytest.mark.parametrize('how', ['load_from', 'weights-path'])
+def test_fine_tune_loads_weights(trained, tmp_path, how):
+    config, work_dir = trained
+    ckpt = work_dir / 'epoch_1.pth'
+    flag = (['--cfg-options', f'load_from={ckpt}', 'train_cfg.max_epochs=1'] if how == 'load_from'
+            else ['--weights', ckpt, '--cfg-options', 'train_cfg.max_epochs=1'])
+    result = run_tool('tools/train.py', config, '--work-dir', tmp_path / 'work', *flag)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert f'Load checkpoint from {ckpt}' in log
+    assert 'resumed epoch' not in log  # fine-tuning starts a new schedule
+    assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+
+
+def test_missing_annotation_file_is_named(tiny_coco, tmp_path):
+    config = write_config(tmp_path / 'bad.py', TINY_CONFIG, tmp_path / 'nowhere')
+    result = run_tool('tools/train.py', config, '--work-dir', tmp_path / 'work')
+    assert result.returncode != 0
+    assert 'COCO annotation file not found' in result.stderr
+    assert str(tmp_path / 'nowhere' / 'annotations' / 'train.json') in result.stderr
+
+
+def test_missing_image_directory_is_named(tiny_coco, tmp_path):
+    import shutil
+    root = tmp_path / 'data'
+    shutil.copytree(tiny_coco, root)
+    shutil.rmtree(root / 'images' / 'train')
+    config = write_config(tmp_path / 'bad.py', TINY_CONFIG, root)
+    result = run_tool('tools/train.py', config, '--work-dir', tmp_path / 'work')
+    assert result.returncode != 0
+    assert f"image directory not found: {root / 'images' / 'train'}" in result.stderr
+
+
+def test_missing_checkpoint_is_named(tiny_coco, tmp_path):
+    config = write_config(tmp_path / 'cfg.py', TINY_CONFIG, tiny_coco)
+    result = run_tool('tools/test.py', config, tmp_path / 'missing.pth')
+    assert result.returncode != 0
+    assert f"checkpoint file not found: {tmp_path / 'missing.pth'}" in result.stderr

@@ -1,0 +1,64 @@
+"""Train a particle segmentation model (MMDetection's ``tools/train.py`` conventions).
+
+Usage:
+    python tools/train.py CONFIG [--work-dir DIR] [--weights {imagenet,coco,last,PATH}] [--resume [CKPT]]
+                                 [--amp] [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
+
+Examples:
+    python tools/train.py configs/nmc/mask-rcnn_r101_fpn.py --weights coco --amp          # one GPU
+    bash tools/dist_train.sh configs/nmc/mask-rcnn_r101_fpn.py 4                           # four GPUs
+    python tools/train.py configs/nmc/mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py --work-dir work_dirs/tiny  # CPU
+"""
+import argparse
+import os.path as osp
+
+import libnet_mmdet  # noqa: F401  (registers our modules, allow-lists checkpoint objects for torch.load)
+from libnet_mmdet.checkpoint import WEIGHTS_CHOICES, apply_weights
+from libnet_mmdet.cli import add_runner_args, build_runner, load_config
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train an NMC particle instance segmentation model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision training (GPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the learning rate linearly with the total batch size')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from this checkpoint; without a path, resume from the newest checkpoint in the work dir')
+    parser.add_argument(
+        '--weights', metavar='{' + ','.join(WEIGHTS_CHOICES) + ',PATH}',
+        help='start from ImageNet backbone weights, MMDetection COCO weights, the last checkpoint in the work '
+        'dir (resume), or a checkpoint file (fine-tune)')
+    add_runner_args(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.resume and args.weights:
+        raise SystemExit('give either --resume or --weights, not both')
+    cfg = load_config(args)
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise SystemExit(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise SystemExit(f'--resume: checkpoint file not found: {args.resume}')
+        cfg.resume = True
+        cfg.load_from = args.resume
+    if args.weights:
+        apply_weights(cfg, args.weights)
+    runner = build_runner(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
