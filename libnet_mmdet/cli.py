@@ -1,8 +1,10 @@
 """Command-line plumbing shared by ``tools/train.py``, ``tools/test.py`` and the other tools."""
 import argparse
+import datetime
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 
 
@@ -39,10 +41,31 @@ def load_config(args):
     return cfg
 
 
+def setup_cpu_distributed(cfg):
+    """Run a torchrun job on CPUs (gloo) when there is no CUDA; on GPUs MMEngine's NCCL path is untouched.
+
+    MMEngine's ``init_dist`` always calls ``torch.cuda.set_device`` and its default DDP wrapper passes
+    ``device_ids=[LOCAL_RANK]``; both fail on CPU-only torch. The runner skips its own initialisation when a
+    process group exists, so this starts one with gloo and wraps the model with ``device_ids=None``.
+    """
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return
+    if not torch.distributed.is_initialized():
+        timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout', 1800)
+        torch.distributed.init_process_group(backend='gloo', timeout=datetime.timedelta(seconds=timeout))
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+                                     find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
 def build_runner(cfg):
-    """``mmengine.Runner`` from a config, honouring a custom ``runner_type`` like mmdet's tools."""
+    """``mmengine.Runner`` from a config, honouring a custom ``runner_type`` like mmdet's tools.
+
+    Distributed jobs without CUDA run on CPUs with the gloo backend (:func:`setup_cpu_distributed`).
+    """
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+    setup_cpu_distributed(cfg)
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)
