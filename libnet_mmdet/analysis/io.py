@@ -1,0 +1,130 @@
+"""Reading (Z, Y, X) TIFF volumes with their voxel size, and atomic output files."""
+import contextlib
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import tifffile
+
+# Length units found in ImageJ ('unit') and OME ('PhysicalSizeXUnit') metadata, in nm.
+_UNIT_NM = {'nm': 1.0, 'nanometer': 1.0, 'nanometers': 1.0, 'um': 1e3, 'µm': 1e3, 'μm': 1e3, '\\u00b5m': 1e3,
+            'micron': 1e3, 'microns': 1e3, 'micrometer': 1e3, 'micrometers': 1e3, 'mm': 1e6, 'millimeter': 1e6,
+            'cm': 1e7, 'm': 1e9, 'a': 0.1, 'å': 0.1, 'angstrom': 0.1}
+
+
+def read_volume(path):
+    """Read a 3-D TIFF stack and the voxel size stored in its metadata.
+
+    The voxel size is taken, in this order, from OME metadata (``PhysicalSizeZ/Y/X`` + units), ImageJ metadata
+    (``unit``, ``spacing`` for Z, X/YResolution in pixels per unit) or X/YResolution tags with a centimetre
+    resolution unit. Resolution tags in inches are ignored: they are nearly always a 72-dpi default, not a
+    voxel size. When Z is unknown but X/Y are, the voxels are taken as cubic with the X size.
+
+    Args:
+        path (str | os.PathLike): TIFF file.
+
+    Returns:
+        tuple: ``(array, voxel_size_nm)`` with ``array`` of shape (Z, Y, X) as stored and ``voxel_size_nm`` a
+        float64 array ``(sz, sy, sx)`` in nm, or ``None`` when the file does not record it.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not a readable TIFF, or not a single-channel 3-D stack.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path}: file not found')
+    try:
+        with tifffile.TiffFile(path) as tif:
+            array = tif.asarray()
+            voxel_size_nm = _ome_voxel_size(tif) or _imagej_voxel_size(tif) or _tag_voxel_size(tif)
+    except (tifffile.TiffFileError, ValueError, OSError) as exc:
+        raise ValueError(f'{path}: cannot read as TIFF ({exc})') from exc
+    if array.ndim != 3:
+        raise ValueError(f'{path}: expected a 3-D (Z, Y, X) stack, got shape {array.shape}')
+    return array, (None if voxel_size_nm is None else np.asarray(voxel_size_nm, dtype=np.float64))
+
+
+def _unit_nm(unit):
+    return _UNIT_NM.get(str(unit).strip().lower())
+
+
+def _ome_voxel_size(tif):
+    if not tif.is_ome:
+        return None
+    root = ET.fromstring(tif.ome_metadata)
+    pixels = next((el for el in root.iter() if el.tag.endswith('Pixels')), None)
+    if pixels is None or 'PhysicalSizeX' not in pixels.attrib:
+        return None
+    sizes = {}
+    for axis in 'XYZ':
+        value = pixels.attrib.get(f'PhysicalSize{axis}')
+        scale = _unit_nm(pixels.attrib.get(f'PhysicalSize{axis}Unit', 'µm'))
+        if value is not None and scale is not None:
+            sizes[axis] = float(value) * scale
+    if 'X' not in sizes:
+        return None
+    return sizes.get('Z', sizes['X']), sizes.get('Y', sizes['X']), sizes['X']
+
+
+def _resolution_size(page, tag_name, scale):
+    tag = page.tags.get(tag_name)
+    if tag is None:
+        return None
+    numerator, denominator = tag.value
+    if numerator == 0:
+        return None
+    return denominator / numerator * scale  # resolution is pixels per unit
+
+
+def _imagej_voxel_size(tif):
+    metadata = tif.imagej_metadata
+    if not metadata or 'unit' not in metadata:
+        return None
+    scale = _unit_nm(metadata['unit'])
+    page = tif.pages[0]
+    sx = _resolution_size(page, 'XResolution', scale) if scale else None
+    if sx is None:
+        return None
+    sy = _resolution_size(page, 'YResolution', scale) or sx
+    sz = float(metadata['spacing']) * scale if 'spacing' in metadata else sx
+    return sz, sy, sx
+
+
+def _tag_voxel_size(tif):
+    page = tif.pages[0]
+    unit = page.tags.get('ResolutionUnit')
+    if unit is None or unit.value != tifffile.RESUNIT.CENTIMETER:
+        return None
+    sx = _resolution_size(page, 'XResolution', 1e7)
+    if sx is None:
+        return None
+    return sx, _resolution_size(page, 'YResolution', 1e7) or sx, sx
+
+
+@contextlib.contextmanager
+def atomic_output(path, mode='w'):
+    """Open a temporary file next to ``path`` and move it onto ``path`` only when the block succeeds.
+
+    Args:
+        path (str | os.PathLike): final file path; its folder must exist.
+        mode (str): ``'w'`` for text (UTF-8) or ``'wb'`` for bytes.
+
+    Yields:
+        file: the open temporary file.
+    """
+    path = os.fspath(path)
+    folder, base = os.path.split(os.path.abspath(path))
+    handle, tmp_path = tempfile.mkstemp(prefix=f'.{base}.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(handle, mode, **({} if 'b' in mode else {'encoding': 'utf-8', 'newline': ''})) as stream:
+            yield stream
+        umask = os.umask(0)  # mkstemp creates 0600 files: give the usual permissions of a new file
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp_path)
+        raise

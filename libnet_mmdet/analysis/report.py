@@ -1,0 +1,203 @@
+"""Summary statistics, PNG plots and the on-disk report (CSV, JSON, Markdown, PNG) of a particle table."""
+import io
+import json
+import os
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from skimage.color import label2rgb
+from skimage.segmentation import find_boundaries
+
+from .io import atomic_output
+from .particles import PHASES_MULTI_OTSU, PHASES_NONE
+
+_PHASE_NOTE = {
+    PHASES_MULTI_OTSU: 'approximate: carbon-binder and pore from a multi-Otsu segmentation of the grayscale image',
+    PHASES_NONE: 'no phase volume or image given: carbon-binder / pore / particle contact not computed',
+}
+
+
+def summarize(df, exclude_border=False):
+    """Summary of a particle table from :func:`~libnet_mmdet.analysis.particle_table`.
+
+    Args:
+        df (pandas.DataFrame): the particle table.
+        exclude_border (bool): leave out the particles that touch the volume border (cut, so biased small).
+
+    Returns:
+        dict: ``n_particles``, ``n_touching_border``, ``exclude_border``, ``total_volume_um3``, ``esd_um``
+        (``mean``, ``d10``, ``d50``, ``d90``: number-weighted percentiles), ``mean_sphericity``, ``mean_damage``,
+        ``mean_detachment`` (mean ``surface_fraction_pore``), ``mean_contact_carbon_binder``,
+        ``mean_contact_particle``, ``phase_source`` and ``note`` (why contact values are approximate or missing,
+        ``''`` when given); plain Python numbers, JSON-serialisable. Means of contact fractions skip NaN; a value
+        that cannot be computed is ``None``.
+    """
+    n_touching = int(df['touches_border'].sum())
+    if exclude_border:
+        df = df[~df['touches_border']]
+    phase_source = str(df['phase_source'].iloc[0]) if len(df) else df.attrs.get('phase_source', PHASES_NONE)
+    esd = df['esd_um'].to_numpy(dtype=np.float64)
+    d10, d50, d90 = np.percentile(esd, [10, 50, 90]) if esd.size else (np.nan,) * 3
+    return {
+        'n_particles': int(len(df)),
+        'n_touching_border': n_touching,
+        'exclude_border': bool(exclude_border),
+        'total_volume_um3': _number(df['volume_um3'].sum()),
+        'esd_um': {'mean': _number(esd.mean() if esd.size else np.nan), 'd10': _number(d10),
+                   'd50': _number(d50), 'd90': _number(d90)},
+        'mean_sphericity': _mean(df['sphericity']),
+        'mean_damage': _mean(df['damage']),
+        'mean_detachment': _mean(df['surface_fraction_pore']),
+        'mean_contact_carbon_binder': _mean(df['surface_fraction_carbon_binder']),
+        'mean_contact_particle': _mean(df['surface_fraction_particle']),
+        'phase_source': phase_source,
+        'note': _PHASE_NOTE.get(phase_source, ''),
+    }
+
+
+def _number(value):
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _mean(series):
+    values = series.to_numpy(dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return _number(values.mean()) if values.size else None
+
+
+def summary_markdown(summary):
+    """The summary dict of :func:`summarize` as a short Markdown report."""
+    def fmt(value, digits=3):
+        return 'n/a' if value is None else f'{value:.{digits}f}'
+
+    esd = summary['esd_um']
+    lines = [
+        '# Particle statistics', '',
+        '| quantity | value |', '|---|---|',
+        f"| particles | {summary['n_particles']} ({summary['n_touching_border']} touch the volume border"
+        f"{', excluded' if summary['exclude_border'] else ''}) |",
+        f"| total volume (µm³) | {fmt(summary['total_volume_um3'])} |",
+        f"| ESD mean / D10 / D50 / D90 (µm) | {fmt(esd['mean'])} / {fmt(esd['d10'])} / {fmt(esd['d50'])} / "
+        f"{fmt(esd['d90'])} |",
+        f"| mean sphericity | {fmt(summary['mean_sphericity'])} |",
+        f"| mean damage (crack / hollow fraction) | {fmt(summary['mean_damage'])} |",
+        f"| mean detachment (surface fraction facing pore) | {fmt(summary['mean_detachment'])} |",
+        f"| mean surface fraction facing carbon-binder | {fmt(summary['mean_contact_carbon_binder'])} |",
+        f"| mean surface fraction facing other particles | {fmt(summary['mean_contact_particle'])} |",
+        f"| phases | {summary['phase_source']} |",
+    ]
+    if summary['note']:
+        lines += ['', f"**Note:** {summary['note']}."]
+    return '\n'.join(lines) + '\n'
+
+
+def _save_png(figure, path):
+    """Render ``figure`` with the Agg backend and write it to ``path`` atomically."""
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format='png', dpi=120)
+    with atomic_output(path, 'wb') as stream:
+        stream.write(buffer.getvalue())
+
+
+def _scatter(path, x, y, xlabel, ylabel, title):
+    figure = Figure(figsize=(5, 4), layout='constrained')
+    axes = figure.add_subplot()
+    axes.scatter(x, y, s=8, alpha=0.6, edgecolors='none')
+    axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    axes.grid(alpha=0.3)
+    _save_png(figure, path)
+
+
+def _slice_panels(path, labels_zyx, background_zyx, centre_zyx, background_name):
+    """Three orthogonal slices through ``centre_zyx`` of ``background_zyx`` with the labels overlaid."""
+    figure = Figure(figsize=(13, 4.9), layout='constrained')
+    figure.suptitle(f'particles (colour, yellow boundaries) over {background_name}')
+    views = (('XY plane, z = {}', 0), ('XZ plane, y = {}', 1), ('YZ plane, x = {}', 2))
+    for column, (title, axis) in enumerate(views):
+        index = int(centre_zyx[axis])
+        labels_2d = np.take(labels_zyx, index, axis=axis)
+        background = np.take(background_zyx, index, axis=axis).astype(np.float64)
+        low, high = np.percentile(background, [1, 99])
+        background = np.clip((background - low) / (high - low), 0, 1) if high > low else np.zeros_like(background)
+        overlay = label2rgb(labels_2d, image=background, alpha=0.3, bg_label=0, bg_color=None)
+        overlay[find_boundaries(labels_2d, mode='inner')] = (1.0, 1.0, 0.0)
+        axes = figure.add_subplot(1, 3, column + 1)
+        axes.imshow(overlay, interpolation='nearest')
+        axes.set_title(title.format(index))
+        axes.set_axis_off()
+    _save_png(figure, path)
+
+
+def plot_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None):
+    """Write the report plots of a particle table as PNG files (matplotlib, Agg backend, atomic writes).
+
+    Files: ``esd_histogram.png``, ``sphericity_vs_esd.png``; with contact fractions (phase volume or image
+    given): ``detachment_vs_esd.png``, ``detachment_vs_depth.png``; with ``labels_zyx``: ``slices.png`` (the
+    three orthogonal central slices of ``image_zyx``, else ``phases_zyx``, else the label mask, with the
+    labels overlaid in colour and their boundaries in yellow).
+
+    Args:
+        df (pandas.DataFrame): table from :func:`~libnet_mmdet.analysis.particle_table`.
+        out_dir (str | os.PathLike): existing or new folder.
+        labels_zyx, image_zyx, phases_zyx (np.ndarray | None): (Z, Y, X) volumes of the same shape.
+
+    Returns:
+        list[str]: paths of the files written.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+
+    def path(name):
+        written.append(os.path.join(out_dir, name))
+        return written[-1]
+
+    figure = Figure(figsize=(5, 4), layout='constrained')
+    axes = figure.add_subplot()
+    axes.hist(df['esd_um'], bins=min(50, max(5, len(df) // 5)), color='tab:blue', edgecolor='white')
+    for name, value, style in zip(('D10', 'D50', 'D90'), np.percentile(df['esd_um'], [10, 50, 90]), (':', '-', '--')):
+        axes.axvline(value, color='black', linestyle=style, linewidth=1, label=f'{name} = {value:.3g} µm')
+    axes.legend(fontsize='small')
+    axes.set(xlabel='equivalent spherical diameter (µm)', ylabel='particles', title=f'ESD, n = {len(df)}')
+    _save_png(figure, path('esd_histogram.png'))
+    _scatter(path('sphericity_vs_esd.png'), df['esd_um'], df['sphericity'], 'ESD (µm)', 'sphericity',
+             'Sphericity vs size')
+    if df['surface_fraction_pore'].notna().any():
+        approximate = ' (approximate phases)' if df['phase_source'].iloc[0] == PHASES_MULTI_OTSU else ''
+        ylabel = 'detachment (surface fraction facing pore)'
+        _scatter(path('detachment_vs_esd.png'), df['esd_um'], df['surface_fraction_pore'], 'ESD (µm)', ylabel,
+                 'Detachment vs size' + approximate)
+        depth_axis, depth_from = df.attrs.get('depth_axis', 'z'), df.attrs.get('depth_from', 'low')
+        _scatter(path('detachment_vs_depth.png'), df['depth_um'], df['surface_fraction_pore'],
+                 f'depth along {depth_axis} from the {depth_from} side (µm)', ylabel,
+                 'Detachment vs depth' + approximate)
+    if labels_zyx is not None:
+        labels_zyx = np.asarray(labels_zyx)
+        background, name = next((v, n) for v, n in ((image_zyx, 'the grayscale image'),
+                                                    (phases_zyx, 'the phases (black pore, white carbon-binder)'),
+                                                    (labels_zyx != 0, 'the particle mask')) if v is not None)
+        _slice_panels(path('slices.png'), labels_zyx, np.asarray(background), np.array(labels_zyx.shape) // 2, name)
+    return written
+
+
+def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, exclude_border=False):
+    """Write ``particles.csv``, ``summary.json``, ``summary.md`` and the plots of :func:`plot_report` to ``out_dir``.
+
+    Every file is written atomically. ``summary.json`` also records ``df.attrs`` (voxel size, depth reference,
+    phase source and thresholds) under ``"settings"``.
+
+    Returns:
+        dict: the summary (:func:`summarize`).
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    summary = summarize(df, exclude_border=exclude_border)
+    with atomic_output(os.path.join(out_dir, 'particles.csv')) as stream:
+        df.to_csv(stream, index=False)
+    with atomic_output(os.path.join(out_dir, 'summary.json')) as stream:
+        json.dump({**summary, 'settings': dict(df.attrs)}, stream, indent=2)
+    with atomic_output(os.path.join(out_dir, 'summary.md')) as stream:
+        stream.write(summary_markdown(summary))
+    plot_report(df, out_dir, labels_zyx=labels_zyx, image_zyx=image_zyx, phases_zyx=phases_zyx)
+    return summary

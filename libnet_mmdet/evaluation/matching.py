@@ -1,0 +1,181 @@
+"""Instance matching of label images (2-D slices or 3-D volumes), with the semantics of StarDist's ``matching.py``.
+
+For every threshold t: ground-truth and predicted instances are paired one-to-one (Hungarian assignment that
+maximises first the number of pairs with IoU >= t, then their summed IoU); TP = pairs with IoU >= t,
+FP = unpaired predictions, FN = unpaired ground truth; precision = TP / (TP + FP), recall = TP / (TP + FN),
+F1 = 2 TP / (2 TP + FP + FN), accuracy = TP / (TP + FP + FN) and panoptic quality
+PQ = (sum of IoU over TP) / (TP + FP / 2 + FN / 2). Counts over many images are pooled before the ratios.
+"""
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from ..analysis.checks import MAX_DIRECT_LABEL, check_labels, check_same_shape
+
+#: IoU thresholds 0.50, 0.55, ..., 0.95.
+DEFAULT_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
+# Above this many (ground truth x prediction) pairs the contingency table is built with np.unique, not bincount.
+_MAX_DENSE_PAIRS = 4_000_000
+STAT_COLUMNS = ('n_true', 'n_pred', 'tp', 'fp', 'fn', 'precision', 'recall', 'f1', 'accuracy',
+                'mean_matched_iou', 'pq')
+
+
+def _check_thresholds(thresholds):
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    if thresholds.ndim != 1 or thresholds.size == 0 or np.any((thresholds <= 0) | (thresholds > 1)):
+        raise ValueError(f'thresholds: expected IoU thresholds in (0, 1], got {thresholds!r}')
+    return thresholds
+
+
+def _instances(labels_flat):
+    """Sorted non-zero ids of a flat label array, their sizes (voxels), and a function mapping ids to ranks."""
+    if int(labels_flat.max(initial=0)) <= MAX_DIRECT_LABEL:
+        sizes = np.bincount(labels_flat)
+        ids = np.flatnonzero(sizes[1:]) + 1
+        lookup = np.zeros(sizes.size, np.int64)
+        lookup[ids] = np.arange(ids.size)
+        return ids, sizes[ids], lookup.__getitem__
+    ids, sizes = np.unique(labels_flat[labels_flat != 0], return_counts=True)
+    return ids, sizes, lambda values: np.searchsorted(ids, values)
+
+
+def pairwise_iou(gt_labels, pred_labels):
+    """IoU of every overlapping (ground truth, prediction) pair, from a sparse contingency table.
+
+    Args:
+        gt_labels, pred_labels (np.ndarray): integer label arrays of the same shape (0 = background).
+
+    Returns:
+        tuple: ``(gt_index, pred_index, iou, n_true, n_pred)``: for each overlapping pair, the 0-based ranks of
+        the two instances among the sorted non-zero ids, and their IoU (float64); the instance counts.
+    """
+    gt_flat, pred_flat = np.ravel(gt_labels), np.ravel(pred_labels)
+    gt_ids, gt_sizes, gt_rank = _instances(gt_flat)
+    pred_ids, pred_sizes, pred_rank = _instances(pred_flat)
+    both = (gt_flat != 0) & (pred_flat != 0)
+    keys = gt_rank(gt_flat[both]) * pred_ids.size + pred_rank(pred_flat[both])
+    if gt_ids.size * pred_ids.size <= _MAX_DENSE_PAIRS:
+        intersections = np.bincount(keys, minlength=gt_ids.size * pred_ids.size)
+        keys = np.flatnonzero(intersections)
+        intersections = intersections[keys]
+    else:
+        keys, intersections = np.unique(keys, return_counts=True)
+    rows, cols = np.divmod(keys, max(pred_ids.size, 1))
+    iou = intersections / (gt_sizes[rows] + pred_sizes[cols] - intersections)
+    return rows, cols, iou, gt_ids.size, pred_ids.size
+
+
+def _match_counts(gt_labels, pred_labels, thresholds, name):
+    """TP and summed TP IoU per threshold, and the instance counts, of one pair of label arrays."""
+    gt_labels = check_labels(gt_labels, f'{name} ground truth', ndim=(2, 3), allow_empty=True)
+    pred_labels = check_labels(pred_labels, f'{name} prediction', ndim=(2, 3), allow_empty=True)
+    check_same_shape(pred_labels, gt_labels.shape, f'{name} prediction', 'ground truth')
+    rows, cols, iou, n_true, n_pred = pairwise_iou(gt_labels, pred_labels)
+    tp = np.zeros(thresholds.size, np.int64)
+    sum_iou = np.zeros(thresholds.size, np.float64)
+    if iou.size == 0:
+        return tp, sum_iou, n_true, n_pred
+    # The assignment decomposes over the connected components of the overlap graph; most are single pairs.
+    graph = coo_matrix((np.ones_like(iou), (rows, n_true + cols)), shape=(n_true + n_pred,) * 2)
+    _, component = connected_components(graph, directed=False)
+    pair_component = component[rows]
+    pairs_per_component = np.bincount(pair_component)
+    single = pairs_per_component[pair_component] == 1
+    passes = iou[single, None] >= thresholds
+    tp += passes.sum(axis=0)
+    sum_iou += (passes * iou[single, None]).sum(axis=0)
+    multi = np.flatnonzero(~single)
+    multi = multi[np.argsort(pair_component[multi], kind='stable')]
+    for group in np.split(multi, np.flatnonzero(np.diff(pair_component[multi])) + 1) if multi.size else []:
+        group_rows, row_index = np.unique(rows[group], return_inverse=True)
+        group_cols, col_index = np.unique(cols[group], return_inverse=True)
+        scores = np.zeros((group_rows.size, group_cols.size))
+        scores[row_index, col_index] = iou[group]
+        n_matched = min(scores.shape)
+        for t, threshold in enumerate(thresholds):
+            costs = -(scores >= threshold).astype(np.float64) - scores / (2 * n_matched)
+            true_ind, pred_ind = linear_sum_assignment(costs)
+            matched = scores[true_ind, pred_ind]
+            matched = matched[matched >= threshold]
+            tp[t] += matched.size
+            sum_iou[t] += matched.sum()
+    return tp, sum_iou, n_true, n_pred
+
+
+def _stats_table(thresholds, tp, sum_iou, n_true, n_pred):
+    fp, fn = n_pred - tp, n_true - tp
+    with np.errstate(invalid='ignore', divide='ignore'):
+        table = {
+            'n_true': np.full(tp.size, n_true), 'n_pred': np.full(tp.size, n_pred), 'tp': tp, 'fp': fp, 'fn': fn,
+            'precision': np.where(tp + fp > 0, tp / (tp + fp), 0.0),
+            'recall': np.where(tp + fn > 0, tp / (tp + fn), 0.0),
+            'f1': np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0),
+            'accuracy': np.where(tp + fp + fn > 0, tp / (tp + fp + fn), 0.0),
+            'mean_matched_iou': np.where(tp > 0, sum_iou / tp, 0.0),
+            'pq': np.where(tp + fp + fn > 0, sum_iou / (tp + fp / 2 + fn / 2), 0.0),
+        }
+    return pd.DataFrame(table, index=pd.Index(thresholds, name='threshold'))
+
+
+def match_instances(gt_labels, pred_labels, thresholds=DEFAULT_THRESHOLDS):
+    """Match the instances of one ground-truth and one predicted label array (2-D or 3-D) at IoU thresholds.
+
+    Args:
+        gt_labels (np.ndarray): (H, W) or (Z, Y, X) integer labels, 0 = background; ids need not be consecutive.
+        pred_labels (np.ndarray): predicted labels of the same shape.
+        thresholds (float | sequence[float]): IoU thresholds in (0, 1]; default 0.50:0.05:0.95.
+
+    Returns:
+        pandas.DataFrame: one row per threshold (index ``threshold``), columns :data:`STAT_COLUMNS`
+        (``mean_matched_iou`` = mean IoU of the TP pairs). Ratios with a zero denominator are 0.
+
+    Raises:
+        TypeError / ValueError: non-integer labels, wrong ndim, negative ids, shape mismatch, bad thresholds.
+    """
+    thresholds = _check_thresholds(thresholds)
+    return _stats_table(thresholds, *_match_counts(gt_labels, pred_labels, thresholds, 'labels'))
+
+
+def match_dataset(gt_label_list, pred_label_list, thresholds=DEFAULT_THRESHOLDS):
+    """Match many (ground truth, prediction) pairs and pool TP / FP / FN and the TP IoU sums before the ratios.
+
+    Args:
+        gt_label_list, pred_label_list (sequence[np.ndarray]): equally long sequences of label arrays (each pair
+            of the same shape; 2-D slices or 3-D volumes).
+        thresholds (float | sequence[float]): IoU thresholds in (0, 1].
+
+    Returns:
+        pandas.DataFrame: as :func:`match_instances`, for the pooled counts.
+    """
+    thresholds = _check_thresholds(thresholds)
+    gt_label_list, pred_label_list = list(gt_label_list), list(pred_label_list)
+    if len(gt_label_list) != len(pred_label_list):
+        raise ValueError(f'got {len(gt_label_list)} ground-truth and {len(pred_label_list)} predicted label arrays')
+    tp = np.zeros(thresholds.size, np.int64)
+    sum_iou = np.zeros(thresholds.size, np.float64)
+    n_true = n_pred = 0
+    for index, (gt_labels, pred_labels) in enumerate(zip(gt_label_list, pred_label_list)):
+        counts = _match_counts(gt_labels, pred_labels, thresholds, f'pair {index}')
+        tp, sum_iou = tp + counts[0], sum_iou + counts[1]
+        n_true, n_pred = n_true + counts[2], n_pred + counts[3]
+    return _stats_table(thresholds, tp, sum_iou, n_true, n_pred)
+
+
+def matching_summary(stats):
+    """Headline numbers of a :func:`match_instances` / :func:`match_dataset` table.
+
+    Returns:
+        dict: ``f1_50``, ``f1_75``, ``precision_50``, ``recall_50``, ``pq_50`` (at IoU 0.5 and 0.75) and
+        ``accuracy_mean`` (mean accuracy over all thresholds of the table); a value whose threshold is not in
+        the table is left out.
+    """
+    summary = {}
+    for key, column, threshold in (('f1_50', 'f1', 0.5), ('f1_75', 'f1', 0.75), ('precision_50', 'precision', 0.5),
+                                   ('recall_50', 'recall', 0.5), ('pq_50', 'pq', 0.5)):
+        hit = np.isclose(stats.index.to_numpy(), threshold)
+        if hit.any():
+            summary[key] = float(stats[column].to_numpy()[hit][0])
+    summary['accuracy_mean'] = float(stats['accuracy'].mean())
+    return summary

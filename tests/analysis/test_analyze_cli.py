@@ -1,0 +1,96 @@
+"""tools/analyze.py on tiny TIFFs: once as a subprocess, then in-process (fast) for the other cases and errors."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from libnet_mmdet.analysis import CARBON_BINDER, NMC, PORE
+
+TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'analyze.py'
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope='module')
+def analyze_tool():
+    """tools/analyze.py imported as a module (its ``main(argv)``), without a new interpreter."""
+    spec = importlib.util.spec_from_file_location('analyze_tool_under_test', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _volumes(tmp_path, phantoms):
+    shape = (20, 24, 28)
+    labels = np.zeros(shape, np.uint16)
+    labels[phantoms.ball_mask(shape, (9.5, 8, 8), 5)] = 1
+    labels[phantoms.ball_mask(shape, (9.5, 15, 19), 6)] = 2
+    phases = np.where(labels > 0, NMC, PORE).astype(np.uint8)
+    phases[(labels == 0) & (np.indices(shape)[0] > 9)] = CARBON_BINDER
+    image = np.array([10, 200, 100], np.uint8)[phases]
+    paths = {}
+    for name, volume in (('labels', labels), ('phases', phases), ('image', image)):
+        paths[name] = tmp_path / f'{name}.tif'
+        tifffile.imwrite(paths[name], volume, imagej=True, resolution=(1 / 0.04, 1 / 0.04),
+                         metadata={'spacing': 0.04, 'unit': 'um', 'axes': 'ZYX'})
+    return paths
+
+
+def test_analyze_with_phases_reads_voxel_size_from_metadata(tmp_path, phantoms):
+    paths = _volumes(tmp_path, phantoms)
+    out = tmp_path / 'report'
+
+    result = _run(paths['labels'], '--phases', paths['phases'], '--out', out)
+
+    assert result.returncode == 0, result.stderr
+    assert '2 particles' in result.stdout
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['settings']['voxel_size_nm'] == [40, 40, 40]
+    assert summary['phase_source'] == 'given' and summary['mean_contact_carbon_binder'] > 0
+    assert {p.name for p in out.iterdir()} >= {'particles.csv', 'summary.md', 'slices.png', 'detachment_vs_depth.png'}
+
+
+def test_analyze_with_image_only_is_flagged_approximate(tmp_path, phantoms, analyze_tool, capsys):
+    paths = _volumes(tmp_path, phantoms)
+    out = tmp_path / 'report'
+
+    analyze_tool.main([str(paths['labels']), '--image', str(paths['image']), '--voxel-size-nm', '25',
+                       '--out', str(out)])
+
+    assert 'approximate' in capsys.readouterr().out
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['phase_source'] == 'multi_otsu_approximate'
+    assert summary['settings']['voxel_size_nm'] == [25, 25, 25]
+    assert 'approximate' in (out / 'summary.md').read_text()
+
+
+def test_analyze_errors_name_the_file(tmp_path, phantoms, analyze_tool):
+    paths = _volumes(tmp_path, phantoms)
+    wrong = tmp_path / 'wrong_shape.tif'
+    tifffile.imwrite(wrong, np.zeros((20, 24, 27), np.uint8))
+    floats = tmp_path / 'floats.tif'
+    tifffile.imwrite(floats, np.ones((4, 5, 6), np.float32))
+    empty = tmp_path / 'empty.tif'
+    tifffile.imwrite(empty, np.zeros((4, 5, 6), np.uint16))
+    no_size = tmp_path / 'no_size.tif'
+    tifffile.imwrite(no_size, np.ones((4, 5, 6), np.uint16))
+
+    cases = [
+        ((paths['labels'], '--phases', wrong), f'{wrong}: shape (20, 24, 27) does not match'),
+        ((floats, '--voxel-size-nm', 50), f'{floats}: instance labels must have an integer dtype'),
+        ((empty, '--voxel-size-nm', 50), f'{empty}: no instance'),
+        ((no_size,), f'{no_size}: no voxel size in the TIFF metadata; pass --voxel-size-nm'),
+        ((tmp_path / 'missing.tif', '--voxel-size-nm', 50), 'missing.tif: file not found'),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            analyze_tool.main([*map(str, args), '--out', str(tmp_path / 'out')])
+        assert message in str(exit_info.value.code), (args, exit_info.value.code)
+    assert not (tmp_path / 'out').exists()

@@ -1,0 +1,80 @@
+"""segment_phases (multi-Otsu), split_particles (distance-transform watershed) and the real MATBOX volume."""
+import numpy as np
+import pytest
+import tifffile
+
+from libnet_mmdet.analysis import CARBON_BINDER, NMC, PORE, particle_table, segment_phases, split_particles, summarize
+
+FRACTIONS = ['surface_fraction_carbon_binder', 'surface_fraction_pore', 'surface_fraction_particle']
+
+
+def test_segment_phases_recovers_three_levels():
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 3, (16, 16, 16)).astype(np.uint8)
+    image = np.array([20.0, 180.0, 100.0])[truth] + rng.normal(0, 5, truth.shape)  # pore < CB < NMC
+
+    phases, thresholds = segment_phases(image)
+
+    assert phases.dtype == np.uint8
+    assert np.mean(phases == truth) > 0.999
+    assert 20 < thresholds[0] < 100 < thresholds[1] < 180
+
+
+def test_segment_phases_intensity_order_and_errors():
+    image = np.repeat(np.array([0.0, 1.0, 2.0]), 8).reshape(2, 3, 4)
+    phases, _ = segment_phases(image, intensity_order=('nmc', 'pore', 'carbon_binder'))
+    assert set(np.unique(phases[image == 0])) == {NMC}
+    assert set(np.unique(phases[image == 2])) == {CARBON_BINDER}
+    with pytest.raises(ValueError, match='intensity_order'):
+        segment_phases(image, intensity_order=('pore', 'nmc'))
+    with pytest.raises(ValueError, match='fewer than three distinct'):
+        segment_phases(np.ones((4, 4, 4)))
+    with pytest.raises(ValueError, match='image_zyx: expected a 3-D'):
+        segment_phases(np.ones((4, 4)))
+
+
+def test_split_particles_separates_two_overlapping_spheres(phantoms):
+    shape = (32, 32, 56)
+    first = phantoms.ball_mask(shape, (15.5, 15.5, 16), 11)
+    second = phantoms.ball_mask(shape, (15.5, 15.5, 36), 11)  # overlap: neck radius ~ 4.6 voxels
+    lone = np.zeros(shape, bool)
+    lone[1, 1, 54] = True  # too small for a marker: still labelled
+
+    labels = split_particles(first | second | lone)
+
+    assert labels.dtype == np.uint32 and labels.max() == 3
+    assert np.array_equal(labels > 0, first | second | lone)
+    left, right = labels[15, 15, 10], labels[15, 15, 42]
+    assert left != right and 0 not in (left, right)
+    assert abs(np.sum(labels == left) - np.sum(labels == right)) < 0.02 * np.sum(labels == left)
+
+
+def test_split_particles_errors_and_empty():
+    assert not split_particles(np.zeros((4, 4, 4), bool)).any()
+    with pytest.raises(ValueError, match='nmc_mask_zyx: expected a 3-D'):
+        split_particles(np.ones((4, 4), bool))
+    with pytest.raises(ValueError, match='h_voxels'):
+        split_particles(np.ones((4, 4, 4), bool), h_voxels=0)
+
+
+def test_matbox_particles_split_and_sane_statistics(real_data_dir):
+    path = real_data_dir / 'matbox' / 'nmc-1-cal_generatedCBD_bridge.tif'
+    if not path.is_file():
+        pytest.skip(f'{path} not found')
+    phases = tifffile.imread(path)[80:176, 100:196, 100:196]  # 96^3 crop keeps the test fast
+    assert set(np.unique(phases)) == {PORE, NMC, CARBON_BINDER}
+
+    labels = split_particles(phases == NMC)
+    df = particle_table(labels, phases, voxel_size_nm=100)
+    summary = summarize(df)
+
+    assert 30 <= len(df) <= 300, 'the NMC phase splits into tens of particles, not one blob or noise'
+    assert np.array_equal(labels > 0, phases == NMC)
+    assert not df.drop(columns='phase_source').isna().any().any()
+    assert np.allclose(df[FRACTIONS].sum(axis=1), 1)
+    assert ((df[FRACTIONS] >= 0) & (df[FRACTIONS] <= 1)).all().all()
+    # the generated carbon-binder bridges touch most particles; some surface faces pore
+    assert summary['mean_contact_carbon_binder'] > 0.1 and 0.05 < summary['mean_detachment'] < 0.9
+    assert df['sphericity'].between(0.3, 1.02).all() and summary['mean_sphericity'] > 0.6
+    assert df['damage'].between(0, 1).all() and summary['mean_damage'] < 0.2
+    assert df['volume_um3'].sum() == pytest.approx(np.sum(phases == NMC) * 0.1**3)

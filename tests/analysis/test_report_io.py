@@ -1,0 +1,120 @@
+"""summarize, write_report / plot_report outputs, and read_volume's voxel-size metadata."""
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from matplotlib.image import imread
+
+from libnet_mmdet.analysis import (NMC, PORE, atomic_output, particle_table, plot_report, read_volume, summarize,
+                                   write_report)
+
+
+def _table(esd, touches_border, pore=None):
+    n = len(esd)
+    return pd.DataFrame({
+        'esd_um': esd, 'volume_um3': np.pi / 6 * np.asarray(esd) ** 3, 'sphericity': np.linspace(0.8, 0.9, n),
+        'damage': np.zeros(n), 'touches_border': touches_border, 'depth_um': np.arange(n, dtype=float),
+        'surface_fraction_pore': np.full(n, np.nan) if pore is None else pore,
+        'surface_fraction_carbon_binder': np.full(n, np.nan) if pore is None else 1 - np.asarray(pore),
+        'surface_fraction_particle': np.full(n, np.nan) if pore is None else np.zeros(n),
+        'phase_source': 'none' if pore is None else 'given'})
+
+
+def test_summarize_percentiles_means_and_border_exclusion():
+    esd = np.arange(1.0, 11.0)
+    df = _table(esd, [False] * 9 + [True], pore=np.linspace(0, 0.9, 10))
+
+    summary = summarize(df)
+    inner = summarize(df, exclude_border=True)
+
+    assert summary['n_particles'] == 10 and summary['n_touching_border'] == 1
+    assert summary['esd_um'] == pytest.approx({'mean': 5.5, 'd10': 1.9, 'd50': 5.5, 'd90': 9.1})
+    assert summary['mean_detachment'] == pytest.approx(0.45)
+    assert summary['mean_contact_carbon_binder'] == pytest.approx(0.55)
+    assert summary['mean_sphericity'] == pytest.approx(0.85)
+    assert summary['note'] == ''
+    assert inner['n_particles'] == 9 and inner['n_touching_border'] == 1 and inner['exclude_border']
+    assert inner['esd_um']['d50'] == pytest.approx(5.0)
+    json.dumps(summary)  # plain Python numbers
+
+
+def test_summarize_without_phases_flags_missing_contacts():
+    summary = summarize(_table([1.0, 2.0], [False, False]))
+    assert summary['mean_detachment'] is None and 'not computed' in summary['note']
+
+
+def test_write_report_files(tmp_path, phantoms):
+    shape = (24, 28, 32)
+    labels = np.zeros(shape, np.uint16)
+    labels[phantoms.ball_mask(shape, (11.5, 9, 9), 6)] = 1
+    labels[phantoms.ball_mask(shape, (11.5, 18, 22), 7)] = 2
+    phases = np.where(labels > 0, NMC, PORE).astype(np.uint8)
+    df = particle_table(labels, phases, voxel_size_nm=50)
+    out = tmp_path / 'report'
+
+    summary = write_report(df, out, labels_zyx=labels, phases_zyx=phases)
+
+    expected = {'particles.csv', 'summary.json', 'summary.md', 'esd_histogram.png', 'sphericity_vs_esd.png',
+                'detachment_vs_esd.png', 'detachment_vs_depth.png', 'slices.png'}
+    assert set(os.listdir(out)) == expected  # no temporary file left behind
+    table = pd.read_csv(out / 'particles.csv')
+    assert list(table['id']) == [1, 2] and not table.drop(columns='phase_source').isna().any().any()
+    saved = json.loads((out / 'summary.json').read_text())
+    assert saved['n_particles'] == 2 == summary['n_particles']
+    assert saved['settings']['voxel_size_nm'] == [50, 50, 50] and saved['settings']['phase_source'] == 'given'
+    assert 'D10 / D50 / D90' in (out / 'summary.md').read_text()
+    slices = imread(out / 'slices.png')
+    assert slices.ndim == 3 and slices.shape[1] > 2 * slices.shape[0]  # three panels side by side
+    assert (os.stat(out / 'summary.json').st_mode & 0o777) != 0o600
+
+
+def test_plot_report_skips_detachment_without_phases(tmp_path):
+    written = plot_report(_table([1.0, 2.0, 3.0], [False] * 3), tmp_path)
+    assert sorted(os.path.basename(p) for p in written) == ['esd_histogram.png', 'sphericity_vs_esd.png']
+
+
+def test_atomic_output_keeps_the_old_file_on_error(tmp_path):
+    target = tmp_path / 'out.txt'
+    target.write_text('old')
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as stream:
+            stream.write('partial')
+            raise RuntimeError('boom')
+    assert target.read_text() == 'old' and os.listdir(tmp_path) == ['out.txt']
+
+
+def test_read_volume_voxel_size_from_metadata(tmp_path):
+    volume = np.zeros((3, 4, 5), np.uint16)
+    imagej = tmp_path / 'imagej.tif'
+    tifffile.imwrite(imagej, volume, imagej=True, resolution=(1 / 0.05, 1 / 0.05),
+                     metadata={'spacing': 0.1, 'unit': 'um', 'axes': 'ZYX'})
+    ome = tmp_path / 'ome.ome.tif'
+    tifffile.imwrite(ome, volume, ome=True, metadata={'axes': 'ZYX', 'PhysicalSizeX': 40, 'PhysicalSizeXUnit': 'nm',
+                                                      'PhysicalSizeY': 40, 'PhysicalSizeYUnit': 'nm',
+                                                      'PhysicalSizeZ': 0.08, 'PhysicalSizeZUnit': 'µm'})
+    inch = tmp_path / 'inch.tif'
+    tifffile.imwrite(inch, volume, photometric='minisblack', resolution=(72, 72), resolutionunit='INCH')
+    centimetre = tmp_path / 'cm.tif'
+    tifffile.imwrite(centimetre, volume, photometric='minisblack', resolution=(1e5, 1e5), resolutionunit='CENTIMETER')
+
+    array, size = read_volume(imagej)
+    assert array.shape == (3, 4, 5) and size == pytest.approx([100, 50, 50])
+    assert read_volume(ome)[1] == pytest.approx([80, 40, 40])
+    assert read_volume(inch)[1] is None  # 72 dpi is a default, not a voxel size
+    assert read_volume(centimetre)[1] == pytest.approx([100, 100, 100])
+
+
+def test_read_volume_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing.tif: file not found'):
+        read_volume(tmp_path / 'missing.tif')
+    flat = tmp_path / 'flat.tif'
+    tifffile.imwrite(flat, np.zeros((4, 5), np.uint8))
+    with pytest.raises(ValueError, match=r'flat.tif: expected a 3-D \(Z, Y, X\) stack, got shape \(4, 5\)'):
+        read_volume(flat)
+    junk = tmp_path / 'junk.tif'
+    junk.write_bytes(b'not a tiff')
+    with pytest.raises(ValueError, match='junk.tif: cannot read as TIFF'):
+        read_volume(junk)

@@ -1,0 +1,53 @@
+"""tools/evaluate_volume.py on tiny TIFFs: end to end as a subprocess, errors in-process."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'evaluate_volume.py'
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def test_evaluate_volume_prints_table_and_writes_json(tmp_path):
+    gt = np.zeros((10, 12, 14), np.uint16)
+    gt[1:5, 1:5, 1:5] = 1
+    gt[5:9, 6:10, 8:12] = 2
+    pred = np.zeros_like(gt)
+    pred[1:5, 1:5, 2:6] = 9  # IoU 48 / 80 = 0.6
+    pred[5:9, 6:10, 8:12] = 4
+    tifffile.imwrite(tmp_path / 'gt.tif', gt)
+    tifffile.imwrite(tmp_path / 'pred.tif', pred)
+    out = tmp_path / 'metrics.json'
+
+    result = _run(tmp_path / 'gt.tif', tmp_path / 'pred.tif', '--voxel-size-nm', '50', '--out', out)
+
+    assert result.returncode == 0, result.stderr
+    assert 'f1_50' in result.stdout and 'wasserstein_um' in result.stdout
+    saved = json.loads(out.read_text())
+    assert saved['summary']['f1_50'] == 1.0 and saved['summary']['f1_75'] == 0.5
+    assert saved['summary']['count_error'] == 0 and saved['summary']['voxel_size_nm'] == [50, 50, 50]
+    assert [row['threshold'] for row in saved['per_threshold']][:2] == [0.5, 0.55]
+
+
+def test_evaluate_volume_errors(tmp_path):
+    spec = importlib.util.spec_from_file_location('evaluate_volume_tool_under_test', TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tifffile.imwrite(tmp_path / 'gt.tif', np.ones((4, 5, 6), np.uint16))
+    tifffile.imwrite(tmp_path / 'pred.tif', np.ones((4, 5, 7), np.uint16))
+    tifffile.imwrite(tmp_path / 'float.tif', np.ones((4, 5, 6), np.float32))
+    cases = [(['gt.tif', 'pred.tif'], f"{tmp_path / 'pred.tif'}: shape (4, 5, 7) does not match"),
+             (['gt.tif', 'float.tif'], f"{tmp_path / 'float.tif'}: instance labels must have an integer dtype"),
+             (['gt.tif', 'gt.tif', '--voxel-size-nm', '1', '2'], '--voxel-size-nm: expected one value or three')]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            tool.main([str(tmp_path / a) if a.endswith('.tif') else a for a in args])
+        assert message in str(exit_info.value.code)

@@ -1,0 +1,86 @@
+"""Particle statistics of a 3-D instance label volume: CSV table, summary and plots in one command.
+
+Usage:
+    python tools/analyze.py LABELS.tif [--phases PHASES.tif] [--image IMAGE.tif] [--voxel-size-nm 50]
+                            [--depth-axis z] [--depth-from low] [--exclude-border] --out DIR
+
+LABELS.tif: (Z, Y, X) integer instance labels (0 = background). PHASES.tif: (Z, Y, X) phase volume (0 pore,
+1 NMC, 2 carbon-binder) for the carbon-binder contact / detachment fractions and for damage. IMAGE.tif: the
+grayscale volume; without --phases its multi-Otsu three-phase segmentation is used instead (flagged approximate
+in the output). The voxel size comes from the TIFF metadata of LABELS.tif (ImageJ / OME / centimetre resolution
+tags) unless --voxel-size-nm is given (one value, or three for Z Y X).
+
+Writes to DIR: particles.csv (one row per particle), summary.json, summary.md, esd_histogram.png,
+sphericity_vs_esd.png, detachment_vs_esd.png and detachment_vs_depth.png (with phase information), slices.png.
+Definitions: ../shared/docs/METRICS.md and :func:`libnet_mmdet.analysis.particle_table`.
+"""
+import argparse
+import sys
+
+from libnet_mmdet.analysis import (check_labels, check_phases, particle_table, read_volume, voxel_size_zyx,
+                                   write_report)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('labels', help='(Z, Y, X) instance label TIFF')
+    parser.add_argument('--phases', help='(Z, Y, X) phase TIFF: 0 pore, 1 NMC, 2 carbon-binder')
+    parser.add_argument('--image', help='(Z, Y, X) grayscale TIFF (multi-Otsu phases when --phases is absent)')
+    parser.add_argument('--voxel-size-nm', type=float, nargs='+', metavar='NM',
+                        help='voxel edge in nm (or Z Y X edges); overrides the TIFF metadata')
+    parser.add_argument('--depth-axis', default='z', choices=['z', 'y', 'x'],
+                        help='axis along which depth is measured (default z)')
+    parser.add_argument('--depth-from', default='low', choices=['low', 'high'],
+                        help='side of the depth axis holding the reference plane (default low = index 0)')
+    parser.add_argument('--exclude-border', action='store_true',
+                        help='leave particles touching the volume border out of the summary (kept in the CSV)')
+    parser.add_argument('--out', required=True, help='output folder (created if needed)')
+    return parser.parse_args(argv)
+
+
+def run(args):
+    """Read the inputs, compute the table and write the report; returns the summary dict."""
+    labels_zyx, metadata_voxel_size = read_volume(args.labels)
+    check_labels(labels_zyx, args.labels)
+    if args.voxel_size_nm is not None:
+        voxel_size_nm = voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
+    elif metadata_voxel_size is not None:
+        voxel_size_nm = metadata_voxel_size
+    else:
+        raise ValueError(f'{args.labels}: no voxel size in the TIFF metadata; pass --voxel-size-nm')
+    phases_zyx = image_zyx = None
+    if args.phases:
+        phases_zyx, _ = read_volume(args.phases)
+        check_phases(phases_zyx, labels_zyx.shape, name=args.phases, reference_name=args.labels)
+    if args.image:
+        image_zyx, _ = read_volume(args.image)
+        if image_zyx.shape != labels_zyx.shape:
+            raise ValueError(f'{args.image}: shape {image_zyx.shape} does not match {args.labels} shape '
+                             f'{labels_zyx.shape}')
+    df = particle_table(labels_zyx, phases_zyx=phases_zyx, image_zyx=image_zyx, voxel_size_nm=voxel_size_nm,
+                        depth_axis=args.depth_axis, depth_from=args.depth_from)
+    return write_report(df, args.out, labels_zyx=labels_zyx, image_zyx=image_zyx, phases_zyx=phases_zyx,
+                        exclude_border=args.exclude_border)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        summary = run(args)
+    except (OSError, ValueError, TypeError) as exc:
+        sys.exit(f'analyze.py: error: {exc}')
+
+    def fmt(value):
+        return 'n/a' if value is None else f'{value:.3f}'
+
+    esd = summary['esd_um']
+    print(f"{summary['n_particles']} particles ({summary['n_touching_border']} touching the border); "
+          f"ESD D10/D50/D90 = {fmt(esd['d10'])} / {fmt(esd['d50'])} / {fmt(esd['d90'])} µm; "
+          f"mean sphericity {fmt(summary['mean_sphericity'])}; mean detachment {fmt(summary['mean_detachment'])}")
+    if summary['note']:
+        print(f"note: {summary['note']}")
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()
