@@ -11,10 +11,11 @@ from .particles import equivalent_diameter_um, particle_table
 from .phases import CARBON_BINDER, NMC, PORE, check_phases, segment_phases
 from .report import plot_report, summarize, summary_markdown, write_report
 from .shape import principal_axes, surface_area
-from .split import split_particles
+from .split import split_particles, watershed_segment
 
 __all__ = [
     'particle_table', 'summarize', 'summary_markdown', 'plot_report', 'write_report', 'split_particles',
+    'watershed_segment',
     'segment_phases', 'read_volume', 'atomic_output', 'equivalent_diameter_um', 'surface_contact_counts',
     'surface_area', 'principal_axes', 'check_labels', 'check_phases', 'voxel_size_zyx', 'CONTACT_CLASSES',
     'PORE', 'NMC', 'CARBON_BINDER',

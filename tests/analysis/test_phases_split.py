@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from libnet_mmdet.analysis import CARBON_BINDER, NMC, PORE, particle_table, segment_phases, split_particles, summarize
+from libnet_mmdet.analysis import (CARBON_BINDER, NMC, PORE, particle_table, segment_phases, split_particles, summarize,
+                                   watershed_segment)
 
 FRACTIONS = ['surface_fraction_carbon_binder', 'surface_fraction_pore', 'surface_fraction_particle']
 
@@ -51,8 +52,8 @@ def test_split_particles_separates_two_overlapping_spheres(phantoms):
 
 def test_split_particles_errors_and_empty():
     assert not split_particles(np.zeros((4, 4, 4), bool)).any()
-    with pytest.raises(ValueError, match='nmc_mask_zyx: expected a 3-D'):
-        split_particles(np.ones((4, 4), bool))
+    with pytest.raises(ValueError, match=r'nmc_mask_zyx: expected a \(Z, Y, X\) or \(H, W\)'):
+        split_particles(np.ones((2, 4, 4, 4), bool))
     with pytest.raises(ValueError, match='h_voxels'):
         split_particles(np.ones((4, 4, 4), bool), h_voxels=0)
 
@@ -78,3 +79,36 @@ def test_matbox_particles_split_and_sane_statistics(real_data_dir):
     assert df['sphericity'].between(0.3, 1.02).all() and summary['mean_sphericity'] > 0.6
     assert df['damage'].between(0, 1).all() and summary['mean_damage'] < 0.2
     assert df['volume_um3'].sum() == pytest.approx(np.sum(phases == NMC) * 0.1**3)
+
+
+def test_watershed_segment_fills_and_splits_touching_hollow_discs():
+    from skimage.draw import disk
+    rng = np.random.default_rng(0)
+    truth = np.zeros((80, 120), np.uint8)
+    truth[disk((40, 35), 20, shape=truth.shape)] = 1
+    truth[disk((40, 72), 18, shape=truth.shape)] = 2  # touches the first one
+    image = np.where(truth > 0, 200.0, 20.0)
+    image[disk((40, 35), 8, shape=truth.shape)] = 20.0  # hollow core: dark inside particle 1
+    image[(truth == 0) & (np.arange(120) > 100)] = 90.0  # a carbon-binder-like grey region
+    image += rng.normal(0, 8, image.shape)
+
+    labels = watershed_segment(image, sigma=1.0, h_voxels=2.0)
+
+    assert labels.dtype == np.uint32 and labels.max() == 2
+    for particle in (1, 2):
+        predicted = np.bincount(labels[truth == particle]).argmax()
+        iou = np.sum((labels == predicted) & (truth == particle)) / np.sum((labels == predicted) | (truth == particle))
+        assert iou > 0.9, (particle, iou)  # the hollow core is filled, the two discs are split
+    zz, yy, xx = np.mgrid[:40, :40, :80]
+    balls = {1: (zz - 20) ** 2 + (yy - 20) ** 2 + (xx - 22) ** 2 < 15 ** 2,
+             2: (zz - 20) ** 2 + (yy - 20) ** 2 + (xx - 50) ** 2 < 14 ** 2}  # touching
+    volume = np.where(balls[1] | balls[2], 200.0, 20.0) + rng.normal(0, 8, zz.shape)
+    volume[(zz - 20) ** 2 + (yy - 20) ** 2 + (xx - 22) ** 2 < 6 ** 2] = 20.0  # hollow core
+    volume[~(balls[1] | balls[2]) & (xx > 68)] += 70.0  # carbon-binder-like grey: three intensity classes
+    volume_labels = watershed_segment(volume, sigma=1.0)
+    assert volume_labels.max() == 2
+    for ball in balls.values():
+        assert np.bincount(volume_labels[ball]).argmax() > 0
+        assert np.mean(volume_labels[ball] == np.bincount(volume_labels[ball]).argmax()) > 0.9
+    with pytest.raises(ValueError, match='NaN'):
+        watershed_segment(np.full((8, 8), np.nan))
