@@ -5,7 +5,7 @@ from helpers import R101_CONFIG, TINY_CONFIG
 
 # Every key the R101 recipe may change relative to MMDetection's stock mask-rcnn_r101_fpn_1x_coco.py.
 R101_OVERRIDES = {
-    'custom_imports', 'data_root', 'metainfo', 'max_epochs',
+    'custom_imports', 'data_root', 'metainfo', 'max_epochs', 'train_pipeline', 'test_pipeline', 'crop_size',
     'model.roi_head.bbox_head.num_classes', 'model.roi_head.mask_head.num_classes',
     'model.train_cfg.rpn_proposal.nms_pre', 'model.train_cfg.rpn_proposal.max_per_img',
     'model.test_cfg.rpn.nms_pre', 'model.test_cfg.rpn.max_per_img', 'model.test_cfg.rcnn.max_per_img',
@@ -15,7 +15,7 @@ R101_OVERRIDES = {
     'optim_wrapper.optimizer.lr', 'auto_scale_lr.base_batch_size', 'default_hooks.checkpoint.interval',
     'default_hooks.checkpoint.max_keep_ckpts', 'default_hooks.checkpoint.save_best', 'default_hooks.checkpoint.rule',
 }
-DATASET_OVERRIDES = {'type', 'data_root', 'metainfo', 'ann_file', 'data_prefix'}
+DATASET_OVERRIDES = {'type', 'data_root', 'metainfo', 'ann_file', 'data_prefix', 'pipeline'}
 
 
 def flatten(value, prefix=''):
@@ -45,6 +45,7 @@ def test_r101_recipe_overrides_only_what_differs(tmp_path):
         assert loader.dataset.type == 'ParticleCocoDataset'
         assert loader.dataset.metainfo['classes'] == ('particle',)
         assert loader.dataset.data_root == 'data/nmc/'
+        assert loader.dataset.pipeline[0].type == 'LoadTomoImageFromFile'  # 16-bit / float32 TIFF slices
     # dense slices: more than COCO's 100 detections are kept and scored
     assert cfg.model.test_cfg.rcnn.max_per_img > 100
     assert max(cfg.test_evaluator.proposal_nums) >= cfg.model.test_cfg.rcnn.max_per_img

@@ -19,6 +19,35 @@ model = dict(
         rpn=dict(nms_pre=2000, max_per_img=2000),  # dense slices: more proposals survive to the RoI head
         rcnn=dict(max_per_img=500)))  # a slice can hold well over COCO's 100 particles
 
+# Tomography slices: 8/16-bit or float32 TIFF (a 2D page or a slice of a stack) or PNG/JPG, percentile-normalised
+# per image to 0-255 and repeated to 3 channels (stock: LoadImageFromFile, 8-bit colour).
+# No Resize (stock: 1333x800): a particle keeps its size in pixels between training crops and whole test slices.
+# If particles are under ~16 px across, upsample: Resize(scale_factor=2.0) in both pipelines (test: replace the no-op).
+crop_size = (512, 512)  # training windows cut from large slices
+train_pipeline = [
+    dict(type='LoadTomoImageFromFile', normalize='percentile', percentiles=(0.5, 99.5)),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='RandomCrop', crop_size=crop_size, crop_type='absolute', allow_negative_crop=False,
+         recompute_bbox=True),  # random windows of large slices, boxes recomputed from the cut masks
+    dict(type='FilterAnnotations', min_gt_bbox_wh=(0.01, 0.01)),  # drop particles the crop cut away entirely
+    dict(type='RandomRot90', prob=0.75),  # with the flip: all 8 orientations (a slice has no "up")
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomGamma', prob=0.3),  # intensity response differs between scans
+    dict(type='Contrast', prob=0.3, min_mag=0.7, max_mag=1.3),
+    dict(type='RandomGaussianNoise', prob=0.3),  # detector noise
+    dict(type='RandomPoissonNoise', prob=0.2),  # low-dose photon noise
+    dict(type='RandomGaussianBlur', prob=0.2),  # resolution / focus differences
+    dict(type='RandomRingArtifact', prob=0.1),  # reconstruction artefacts of real scans
+    dict(type='RandomStreakArtifact', prob=0.1),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadTomoImageFromFile', normalize='percentile', percentiles=(0.5, 99.5)),  # as in training
+    dict(type='Resize', scale_factor=1.0, keep_ratio=True),  # no-op: records scale_factor=1 for the heads
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+]
+
 train_dataloader = dict(
     batch_size=4,  # one GPU (stock: 2 per GPU on 8 GPUs); lr below is scaled to it
     num_workers=4,
@@ -27,14 +56,16 @@ train_dataloader = dict(
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/train.json',
-        data_prefix=dict(img='images/train/')))
+        data_prefix=dict(img='images/train/'),
+        pipeline=train_pipeline))
 val_dataloader = dict(
     dataset=dict(
         type='ParticleCocoDataset',
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/val.json',
-        data_prefix=dict(img='images/val/')))
+        data_prefix=dict(img='images/val/'),
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # CocoMetric sets COCOeval's maxDets from proposal_nums and reports AP at the last one: score dense slices

@@ -1,5 +1,5 @@
 # CPU-TINY config for tests and the CPU demo -- NOT the real recipe (that is mask-rcnn_r101_fpn.py).
-# ResNet-18 with GroupNorm trained from scratch, a 64-channel FPN and heads, 256 px images, so that a few
+# ResNet-18 with GroupNorm trained from scratch, a 64-channel FPN and heads, 256 px crops, so that a few
 # iterations run in seconds on 2 CPU cores. Everything not overridden comes from the R101 recipe.
 _base_ = './mask-rcnn_r101_fpn.py'
 
@@ -22,17 +22,22 @@ model = dict(
         mask_head=dict(in_channels=fpn_channels, conv_out_channels=fpn_channels)),
     train_cfg=dict(rcnn=dict(sampler=dict(num=128))))  # fewer sampled RoIs per image: faster on CPU
 
-image_scale = (256, 256)  # tiny images for the CPU
+crop_size = (256, 256)  # small training windows for the CPU (no Resize: see the R101 recipe)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadTomoImageFromFile', normalize='percentile', percentiles=(0.5, 99.5)),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, crop_type='absolute', allow_negative_crop=False,
+         recompute_bbox=True),
+    dict(type='FilterAnnotations', min_gt_bbox_wh=(0.01, 0.01)),
+    dict(type='RandomRot90', prob=0.75),
     dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomGamma', prob=0.5),  # cheap intensity augmentations only: the CPU demo trains few iterations
+    dict(type='RandomGaussianNoise', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_scale, keep_ratio=True),
+    dict(type='LoadTomoImageFromFile', normalize='percentile', percentiles=(0.5, 99.5)),
+    dict(type='Resize', scale_factor=1.0, keep_ratio=True),  # no-op: records scale_factor=1 for the heads
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]

@@ -1,0 +1,215 @@
+"""Instance-label images (StarDist / Cellpose convention) and 3D image + label stacks as a particle dataset.
+
+Pairs of an image and an instance-label image of the same shape (0 = background, 1..N = particles, any integer
+dtype):
+
+* 2D: a folder of images and a folder of label images with the same file names (StarDist: ``images/`` +
+  ``masks/``), or one folder with ``label_suffix`` (Cellpose: ``img.tif`` + ``img_masks.tif``);
+* 3D: a (Z, Y, X) image stack and a (Z, Y, X) label stack (what ``libnet_mmdet.synth`` writes:
+  ``image.tif`` + ``labels.tif``), given as two files or as two folders of stacks. Every slice along each of
+  ``slice_axes`` is one training sample: ``z`` gives (Y, X) slices, ``y`` (Z, X), ``x`` (Z, Y). The sample's
+  ``data_info`` carries ``slice_axis`` and ``slice_index``; ``LoadTomoImageFromFile`` reads only that slice.
+
+Cost: building the dataset scans the label stacks once (memory-mapped when uncompressed) and encodes each
+instance of each kept slice as an exact COCO RLE (one full-size (H, W) pass per instance); the images are only
+opened for their shape.
+"""
+import os
+import os.path as osp
+import shutil
+
+import numpy as np
+import tifffile
+from mmdet.datasets import BaseDetDataset
+from mmdet.registry import DATASETS
+
+from .image_io import IMAGE_SUFFIXES, SLICE_AXES, open_stack, read_image, read_image_info
+from .instances import (AnnotationError, data_list_to_coco, filter_data_list, instances_from_labels, write_atomic,
+                        write_json_atomic)
+
+
+def find_label_pairs(img_source, label_source, label_suffix=''):
+    """(image path, label path) pairs.
+
+    Args:
+        img_source (str): an image file, or a folder of images.
+        label_source (str): the label file, or the folder of label images (may be ``img_source``).
+        label_suffix (str): the label of ``name.ext`` is ``<label folder>/name<label_suffix>.<any image ext>``.
+
+    Raises:
+        FileNotFoundError: a source or an image's label file is missing.
+        AnnotationError: no images, or a label file is ambiguous.
+    """
+    if osp.isfile(img_source):
+        if not osp.isfile(label_source):
+            raise FileNotFoundError(f'label file not found: {label_source} (for image {img_source})')
+        return [(img_source, label_source)]
+    for what, source in (('image', img_source), ('label', label_source)):
+        if not osp.isdir(source):
+            raise FileNotFoundError(f'{what} file or folder not found: {source}')
+    same_folder = osp.samefile(img_source, label_source)
+    if same_folder and not label_suffix:
+        raise AnnotationError(f'{img_source}: images and labels in one folder need a label_suffix '
+                              "(e.g. '_masks')")
+
+    def image_files(folder):
+        return sorted(name for name in os.listdir(folder)
+                      if name.lower().endswith(IMAGE_SUFFIXES) and osp.isfile(osp.join(folder, name)))
+
+    labels_by_stem = {}
+    for name in image_files(label_source):
+        labels_by_stem.setdefault(osp.splitext(name)[0], []).append(name)
+    pairs = []
+    for name in image_files(img_source):
+        stem = osp.splitext(name)[0]
+        if same_folder and stem.endswith(label_suffix):
+            continue  # a label file
+        candidates = labels_by_stem.get(stem + label_suffix, [])
+        if not candidates:
+            raise FileNotFoundError(f'label file not found for image {osp.join(img_source, name)}: expected '
+                                    f'{osp.join(label_source, stem + label_suffix)}.<tif|png|...>')
+        if len(candidates) > 1:
+            raise AnnotationError(f'{osp.join(img_source, name)}: several label files match: {candidates}')
+        pairs.append((osp.join(img_source, name), osp.join(label_source, candidates[0])))
+    if not pairs:
+        raise AnnotationError(f'{img_source}: empty dataset: no image files ({", ".join(IMAGE_SUFFIXES)})')
+    return pairs
+
+
+def _check_pair(img_path, label_path):
+    """(shape, is_stack) of a matching image / label pair; raises for mismatched shapes or non-integer labels."""
+    img_shape, _, img_is_stack = read_image_info(img_path)
+    label_shape, label_dtype, label_is_stack = read_image_info(label_path)
+    if not np.issubdtype(label_dtype, np.integer):
+        raise AnnotationError(f'{label_path}: instance labels must have an integer dtype (0 = background, '
+                              f'1..N = particles), got {label_dtype}')
+    if len(label_shape) == 3 and not label_is_stack:
+        raise AnnotationError(f'{label_path}: instance labels must be single-channel, got shape {label_shape}')
+    if (img_shape if img_is_stack else img_shape[:2]) != label_shape:
+        raise AnnotationError(f'{img_path} and {label_path}: image and labels differ in shape: '
+                              f'{img_shape} vs {label_shape}')
+    return label_shape, label_is_stack
+
+
+def load_label_data_list(img_source, label_source, label_suffix='', slice_axes=('z',), slice_step=1,
+                         skip_empty=True):
+    """``data_info`` dicts (exact RLE masks; see :mod:`libnet_mmdet.datasets.instances`) from label images.
+
+    Args:
+        img_source, label_source, label_suffix: see :func:`find_label_pairs`.
+        slice_axes (str | tuple[str]): axes of 3D stacks to slice along, any of 'z', 'y', 'x' (e.g. 'zyx').
+        slice_step (int): keep every ``slice_step``-th slice (neighbouring slices are nearly identical).
+        skip_empty (bool): leave out slices and images without any particle.
+
+    Raises:
+        FileNotFoundError, AnnotationError: missing files, mismatched shapes, non-integer or negative labels,
+        an empty dataset.
+    """
+    slice_axes = tuple(slice_axes)
+    if not slice_axes or any(axis not in SLICE_AXES for axis in slice_axes):
+        raise ValueError(f'slice_axes must be a non-empty selection of {SLICE_AXES}, got {slice_axes!r}')
+    if not (isinstance(slice_step, int) and slice_step >= 1):
+        raise ValueError(f'slice_step must be an integer >= 1, got {slice_step!r}')
+    data_list = []
+
+    def add(img_path, labels_hw, **slice_keys):
+        instances = instances_from_labels(labels_hw)
+        if instances or not skip_empty:
+            data_list.append(dict(img_path=img_path, img_id=len(data_list), height=labels_hw.shape[0],
+                                  width=labels_hw.shape[1], instances=instances, **slice_keys))
+
+    pairs = find_label_pairs(img_source, label_source, label_suffix)
+    for img_path, label_path in pairs:
+        shape, is_stack = _check_pair(img_path, label_path)
+        labels = open_stack(label_path)
+        if np.issubdtype(labels.dtype, np.signedinteger) and labels.min() < 0:
+            raise AnnotationError(f'{label_path}: negative instance labels (min {labels.min()})')
+        if not is_stack:
+            add(img_path, np.asarray(labels))
+            continue
+        for slice_axis in slice_axes:
+            axis = SLICE_AXES.index(slice_axis)
+            for slice_index in range(0, shape[axis], slice_step):
+                add(img_path, np.take(labels, slice_index, axis=axis), slice_axis=slice_axis,
+                    slice_index=slice_index)
+    if not data_list:
+        raise AnnotationError(f'{label_source}: empty dataset: no slice or image with a particle '
+                              f'({len(pairs)} label file(s), skip_empty={skip_empty})')
+    return data_list
+
+
+@DATASETS.register_module()
+class LabelTiffDataset(BaseDetDataset):
+    """Particles from instance-label images, or from slices of 3D image + label stacks; one class ``particle``.
+
+    Args:
+        data_prefix (dict): ``img``: an image file / stack, or a folder of them; ``label``: the matching label
+            file, or folder (see :func:`find_label_pairs`). Both are joined to ``data_root``.
+        label_suffix (str): label file stem = image stem + ``label_suffix`` (e.g. Cellpose's ``'_masks'``).
+        slice_axes (str | tuple[str]): slice 3D stacks along these axes ('z', 'y', 'x'); default ``('z',)``.
+        slice_step (int): keep every n-th slice.
+        skip_empty (bool): leave out slices without particles (also in test mode, unlike ``filter_empty_gt``).
+        **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments (``data_root``, ``pipeline``, ``filter_cfg``,
+            ``test_mode``, ...). ``ann_file`` is not used. Note that the stock training ``filter_cfg``
+            (``min_size=32``) drops the y/x slices of stacks thinner than 32 slices.
+
+    Example (the synthetic generator's output)::
+
+        dict(type='LabelTiffDataset', data_root='data/synth/', data_prefix=dict(img='image.tif',
+             label='labels.tif'), slice_axes='zyx', slice_step=2, pipeline=train_pipeline)
+    """
+
+    METAINFO = {'classes': ('particle',), 'palette': [(220, 20, 60)]}
+
+    def __init__(self, *args, label_suffix='', slice_axes=('z',), slice_step=1, skip_empty=True, **kwargs):
+        self.label_suffix = label_suffix
+        self.slice_axes = slice_axes
+        self.slice_step = slice_step
+        self.skip_empty = skip_empty
+        super().__init__(*args, **kwargs)
+
+    def load_data_list(self):
+        missing = [key for key in ('img', 'label') if not self.data_prefix.get(key)]
+        if missing:
+            raise ValueError(f'LabelTiffDataset needs data_prefix with img and label paths; missing {missing}')
+        return load_label_data_list(self.data_prefix['img'], self.data_prefix['label'], self.label_suffix,
+                                    self.slice_axes, self.slice_step, self.skip_empty)
+
+    def filter_data(self):
+        return filter_data_list(self.data_list, self.filter_cfg, self.test_mode, self.data_prefix['label'])
+
+
+def labels_to_coco(img_source, label_source, out_dir, label_suffix='', slice_axes=('z',), slice_step=1,
+                   skip_empty=True):
+    """Convert label images / stacks to a COCO dataset in ``out_dir``: ``images/`` + ``annotations.json``.
+
+    2D images are copied to ``out_dir/images/`` under their own names; each kept slice of a stack is written
+    there as ``<stem>_<axis><index>.tif`` in the stack's dtype. Masks are exact RLE; every file is written
+    atomically. Arguments as :func:`load_label_data_list`.
+
+    Returns:
+        dict: the COCO dict written to ``out_dir/annotations.json``.
+    """
+    data_list = load_label_data_list(img_source, label_source, label_suffix, slice_axes, slice_step, skip_empty)
+    img_dir = osp.join(out_dir, 'images')
+    for source in (img_source, label_source):
+        folder = source if osp.isdir(source) else osp.dirname(osp.abspath(source))
+        if osp.isdir(img_dir) and osp.samefile(folder, img_dir):
+            raise ValueError(f'{img_dir}: the output folder holds the input {source}; choose another out_dir')
+    exported = []
+    for info in data_list:
+        stem, ext = osp.splitext(osp.basename(info['img_path']))
+        if 'slice_axis' in info:
+            name = f'{stem}_{info["slice_axis"]}{info["slice_index"]:04d}.tif'
+        else:
+            name = stem + ext
+        out_path = osp.join(img_dir, name)
+        if 'slice_axis' in info:
+            slice_hw = read_image(info['img_path'], info['slice_axis'], info['slice_index'])
+            write_atomic(out_path, lambda tmp_path: tifffile.imwrite(tmp_path, slice_hw))
+        else:
+            write_atomic(out_path, lambda tmp_path: shutil.copyfile(info['img_path'], tmp_path))
+        exported.append(dict(info, img_path=out_path))
+    coco = data_list_to_coco(exported, img_dir)
+    write_json_atomic(osp.join(out_dir, 'annotations.json'), coco)
+    return coco

@@ -1,0 +1,235 @@
+"""Tomography augmentations that MMDetection lacks: 90-degree rotations, gamma, Gaussian and Poisson noise,
+Gaussian blur, ring and streak artefacts.
+
+Use them with MMDetection's own transforms for the rest (flips: ``RandomFlip``; crops of large slices:
+``RandomCrop(crop_type='absolute', allow_negative_crop=False, recompute_bbox=True)``; contrast / brightness:
+``Contrast`` / ``Brightness``). ``RandomRot90`` + ``RandomFlip(prob=0.5)`` draws uniformly from the 8 symmetries
+of the square pixel grid.
+
+The intensity transforms expect the output of ``LoadTomoImageFromFile``: (H, W, C) float32 (or uint8) in
+[0, 255], all channels equal for grayscale data. They change the image only (boxes and masks are untouched),
+apply the same field to every channel, clip to [0, 255] and keep the dtype. Randomness comes from ``np.random``
+(seeded per worker by MMEngine), like MMDetection's transforms.
+"""
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet.registry import TRANSFORMS
+from mmdet.structures.mask import BitmapMasks, PolygonMasks
+from scipy import ndimage
+
+
+def rot90_matrix(k, height, width):
+    """3x3 homography of ``np.rot90(image, k)`` for an (height, width) image in pixel-corner coordinates.
+
+    One counter-clockwise turn maps (x, y) to (y, width - x) and gives a (width, height) image.
+    """
+    matrix = np.eye(3, dtype=np.float32)
+    for _ in range(k % 4):
+        turn = np.array([[0, 1, 0], [-1, 0, width], [0, 0, 1]], dtype=np.float32)
+        matrix = turn @ matrix
+        height, width = width, height
+    return matrix
+
+
+def _rot90_masks(masks, k, matrix):
+    """``BitmapMasks`` / ``PolygonMasks`` turned like ``np.rot90(image, k)`` (``matrix`` from rot90_matrix)."""
+    height, width = (masks.width, masks.height) if k % 2 else (masks.height, masks.width)
+    if isinstance(masks, BitmapMasks):
+        return BitmapMasks(np.ascontiguousarray(np.rot90(masks.masks, k, axes=(1, 2))), height, width)
+    if isinstance(masks, PolygonMasks):
+        turned = []
+        for polygons in masks.masks:
+            turned.append([])
+            for polygon in polygons:
+                points = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+                points = points @ matrix[:2, :2].T + matrix[:2, 2]
+                turned[-1].append(points.reshape(-1))
+        return PolygonMasks(turned, height, width)
+    raise TypeError(f'RandomRot90: unsupported mask type {type(masks).__name__}')
+
+
+@TRANSFORMS.register_module()
+class RandomRot90(BaseTransform):
+    """Rotate image, boxes, masks and segmentation map by k x 90 degrees (counter-clockwise, ``np.rot90``).
+
+    With probability ``prob`` k is drawn uniformly from {1, 2, 3}, else the sample is left as it is: the default
+    0.75 makes k uniform over {0, 1, 2, 3}. Exact (no interpolation); a non-square image swaps height and width.
+
+    Required keys: ``img``. Modified keys: ``img``, ``img_shape``, ``gt_bboxes``, ``gt_masks``, ``gt_seg_map``,
+    ``homography_matrix``. Added keys: ``rot90_k``.
+    """
+
+    def __init__(self, prob=0.75):
+        if not 0 <= prob <= 1:
+            raise ValueError(f'prob must be in [0, 1], got {prob!r}')
+        self.prob = prob
+
+    def transform(self, results):
+        k = int(np.random.randint(1, 4)) if np.random.rand() < self.prob else 0
+        results['rot90_k'] = k
+        if k == 0:
+            return results
+        height, width = results['img'].shape[:2]
+        matrix = rot90_matrix(k, height, width)
+        results['img'] = np.ascontiguousarray(np.rot90(results['img'], k))
+        results['img_shape'] = results['img'].shape[:2]
+        if results.get('gt_bboxes') is not None:
+            results['gt_bboxes'].project_(matrix)
+        if results.get('gt_masks') is not None:
+            results['gt_masks'] = _rot90_masks(results['gt_masks'], k, matrix)
+        if results.get('gt_seg_map') is not None:
+            results['gt_seg_map'] = np.ascontiguousarray(np.rot90(results['gt_seg_map'], k))
+        previous = results.get('homography_matrix')
+        results['homography_matrix'] = matrix if previous is None else matrix @ previous
+        return results
+
+    def __repr__(self):
+        return f'{self.__class__.__name__}(prob={self.prob})'
+
+
+class _IntensityTransform(BaseTransform):
+    """With probability ``prob``, adds ``_new_gray(gray) - gray`` to every channel; ``gray`` is channel 0 (all
+    channels are equal for grayscale data) as (H, W) float64."""
+
+    def __init__(self, prob=0.5):
+        if not 0 <= prob <= 1:
+            raise ValueError(f'prob must be in [0, 1], got {prob!r}')
+        self.prob = prob
+
+    def _new_gray(self, gray):
+        """The changed (H, W) float64 grayscale image."""
+        raise NotImplementedError
+
+    def transform(self, results):
+        if np.random.rand() >= self.prob:
+            return results
+        image = results['img']
+        gray = image[..., 0].astype(np.float64) if image.ndim == 3 else image.astype(np.float64)
+        change = self._new_gray(gray) - gray
+        new = image.astype(np.float64) + (change[..., None] if image.ndim == 3 else change)
+        new = np.clip(new, 0, 255)
+        results['img'] = (np.round(new) if image.dtype == np.uint8 else new).astype(image.dtype)
+        return results
+
+    def __repr__(self):
+        params = ', '.join(f'{key}={value!r}' for key, value in vars(self).items())
+        return f'{self.__class__.__name__}({params})'
+
+
+def _check_range(name, value_range, low=0.0):
+    low_value, high_value = value_range
+    if not low <= low_value <= high_value:
+        raise ValueError(f'{name} must be (low, high) with {low} <= low <= high, got {value_range!r}')
+    return (float(low_value), float(high_value))
+
+
+@TRANSFORMS.register_module()
+class RandomGamma(_IntensityTransform):
+    """Gamma correction ``255 * (I / 255) ** gamma`` with gamma uniform in ``gamma_range`` (< 1 brightens).
+
+    For contrast and brightness use MMDetection's ``Contrast`` / ``Brightness``.
+    """
+
+    def __init__(self, prob=0.5, gamma_range=(0.7, 1.5)):
+        super().__init__(prob)
+        self.gamma_range = _check_range('gamma_range', gamma_range, low=1e-3)
+
+    def _new_gray(self, gray):
+        gamma = np.random.uniform(*self.gamma_range)
+        return 255.0 * (np.clip(gray, 0, 255) / 255.0) ** gamma
+
+
+@TRANSFORMS.register_module()
+class RandomGaussianNoise(_IntensityTransform):
+    """Additive Gaussian noise with standard deviation uniform in ``std_range`` (grey levels of 0-255)."""
+
+    def __init__(self, prob=0.5, std_range=(2.0, 10.0)):
+        super().__init__(prob)
+        self.std_range = _check_range('std_range', std_range)
+
+    def _new_gray(self, gray):
+        return gray + np.random.normal(0.0, np.random.uniform(*self.std_range), gray.shape)
+
+
+@TRANSFORMS.register_module()
+class RandomPoissonNoise(_IntensityTransform):
+    """Photon-counting (shot) noise: grey level 255 corresponds to ``photons`` counts, ``photons`` uniform in
+    ``photons_range`` (fewer photons, noisier)."""
+
+    def __init__(self, prob=0.5, photons_range=(20.0, 200.0)):
+        super().__init__(prob)
+        self.photons_range = _check_range('photons_range', photons_range, low=1e-3)
+
+    def _new_gray(self, gray):
+        photons = np.random.uniform(*self.photons_range)
+        return np.random.poisson(np.clip(gray, 0, None) * (photons / 255.0)) * (255.0 / photons)
+
+
+@TRANSFORMS.register_module()
+class RandomGaussianBlur(_IntensityTransform):
+    """Gaussian blur (``scipy.ndimage.gaussian_filter``) with sigma uniform in ``sigma_range`` pixels."""
+
+    def __init__(self, prob=0.5, sigma_range=(0.5, 1.5)):
+        super().__init__(prob)
+        self.sigma_range = _check_range('sigma_range', sigma_range)
+
+    def _new_gray(self, gray):
+        return ndimage.gaussian_filter(gray, np.random.uniform(*self.sigma_range), mode='reflect')
+
+
+@TRANSFORMS.register_module()
+class RandomRingArtifact(_IntensityTransform):
+    """Ring artefacts (miscalibrated detector pixels): bright or dark thin circles around the rotation axis.
+
+    The axis lies within ``centre_jitter`` (fraction of the image size) of the image centre; ``num_rings``
+    (low, high) rings at random radii, each with a random sign, amplitude in ``amplitude_range`` grey levels and
+    Gaussian profile of width (sigma, pixels) in ``width_range``.
+    """
+
+    def __init__(self, prob=0.3, num_rings=(1, 6), amplitude_range=(5.0, 25.0), width_range=(0.5, 2.0),
+                 centre_jitter=0.1):
+        super().__init__(prob)
+        self.num_rings = tuple(int(n) for n in _check_range('num_rings', num_rings, low=1))
+        self.amplitude_range = _check_range('amplitude_range', amplitude_range)
+        self.width_range = _check_range('width_range', width_range, low=1e-3)
+        self.centre_jitter = float(centre_jitter)
+
+    def _new_gray(self, gray):
+        height, width = gray.shape
+        centre = np.array([height, width]) * (0.5 + np.random.uniform(-1, 1, 2) * self.centre_jitter)
+        rows, cols = np.ogrid[:height, :width]
+        radius = np.hypot(rows + 0.5 - centre[0], cols + 0.5 - centre[1])
+        rings = np.zeros_like(gray)
+        for _ in range(np.random.randint(self.num_rings[0], self.num_rings[1] + 1)):
+            ring_radius = np.random.uniform(0, radius.max())
+            amplitude = np.random.choice([-1.0, 1.0]) * np.random.uniform(*self.amplitude_range)
+            sigma = np.random.uniform(*self.width_range)
+            rings += amplitude * np.exp(-0.5 * ((radius - ring_radius) / sigma) ** 2)
+        return gray + rings
+
+
+@TRANSFORMS.register_module()
+class RandomStreakArtifact(_IntensityTransform):
+    """Streak artefacts (beam hardening, photon starvation near dense particles): bright or dark straight lines.
+
+    ``num_streaks`` (low, high) lines through random points at random angles, each with a random sign, amplitude
+    in ``amplitude_range`` grey levels and Gaussian cross-section of width (sigma, pixels) in ``width_range``.
+    """
+
+    def __init__(self, prob=0.3, num_streaks=(1, 3), amplitude_range=(5.0, 25.0), width_range=(0.5, 3.0)):
+        super().__init__(prob)
+        self.num_streaks = tuple(int(n) for n in _check_range('num_streaks', num_streaks, low=1))
+        self.amplitude_range = _check_range('amplitude_range', amplitude_range)
+        self.width_range = _check_range('width_range', width_range, low=1e-3)
+
+    def _new_gray(self, gray):
+        height, width = gray.shape
+        rows, cols = np.ogrid[:height, :width]
+        streaks = np.zeros_like(gray)
+        for _ in range(np.random.randint(self.num_streaks[0], self.num_streaks[1] + 1)):
+            point = np.random.uniform(0, 1, 2) * (height, width)
+            angle = np.random.uniform(0, np.pi)
+            distance = np.abs((rows + 0.5 - point[0]) * np.cos(angle) - (cols + 0.5 - point[1]) * np.sin(angle))
+            amplitude = np.random.choice([-1.0, 1.0]) * np.random.uniform(*self.amplitude_range)
+            streaks += amplitude * np.exp(-0.5 * (distance / np.random.uniform(*self.width_range)) ** 2)
+        return gray + streaks

@@ -1,0 +1,35 @@
+"""ParticleCocoDataset: the configs' default dataset names bad paths and malformed files."""
+import json
+import shutil
+
+import pytest
+
+from libnet_mmdet.datasets import AnnotationError, ParticleCocoDataset
+
+
+def build(root, ann='annotations/train.json', img='images/train/'):
+    return ParticleCocoDataset(data_root=str(root), ann_file=ann, data_prefix=dict(img=img), pipeline=[])
+
+
+def test_loads_the_particles(tiny_coco):
+    dataset = build(tiny_coco)
+    assert len(dataset) == 4
+    assert dataset.metainfo['classes'] == ('particle',)
+    assert all(inst['bbox_label'] == 0 for item in dataset for inst in item['instances'])
+
+
+def test_bad_paths_and_files_are_named(tiny_coco, tmp_path):
+    with pytest.raises(FileNotFoundError, match='COCO annotation file not found: .*missing.json'):
+        build(tiny_coco, ann='annotations/missing.json')
+    with pytest.raises(FileNotFoundError, match='image directory not found: .*images/nowhere'):
+        build(tiny_coco, img='images/nowhere/')
+    root = tmp_path / 'data'
+    shutil.copytree(tiny_coco, root)
+    (root / 'images' / 'train' / 'train_002.png').unlink()
+    with pytest.raises(FileNotFoundError, match='image file not found: .*train_002.png'):
+        build(root)
+    coco = json.loads((root / 'annotations' / 'train.json').read_text())
+    coco['annotations'][3]['segmentation'] = [[1.0, 2.0, 3.0, 4.0]]  # a polygon of 2 points
+    (root / 'annotations' / 'bad.json').write_text(json.dumps(coco))
+    with pytest.raises(AnnotationError, match='bad.json'):
+        build(root, ann='annotations/bad.json')

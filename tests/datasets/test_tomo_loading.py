@@ -1,0 +1,117 @@
+"""LoadTomoImageFromFile: TIFF (8/16/32-bit, 2D page or stack slice), PNG/JPG, normalisation and clear errors."""
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from libnet_mmdet.datasets import ImageFormatError
+from libnet_mmdet.datasets.image_io import normalize_intensity
+from libnet_mmdet.datasets.transforms import LoadTomoImageFromFile
+
+
+def ramp(dtype, shape=(24, 30)):
+    """A (H, W) ramp spanning the dtype's typical range, with one hot and one cold outlier pixel."""
+    values = np.linspace(0, 1, shape[0] * shape[1]).reshape(shape)
+    scale = {np.uint8: 200, np.uint16: 50000, np.float32: 3.5}[dtype]
+    image = (values * scale + (10 if dtype != np.float32 else -1.0)).astype(dtype)
+    image[0, 0], image[-1, -1] = image.min() // 2 if dtype != np.float32 else -100, image.max()
+    return image
+
+
+def load(path=None, **kwargs):
+    results = dict(img_path=str(path)) if path is not None else {}
+    return LoadTomoImageFromFile(**kwargs)(results)
+
+
+@pytest.mark.parametrize('dtype', [np.uint8, np.uint16, np.float32])
+def test_tiff_is_normalised_to_0_255_float32_with_3_channels(tmp_path, dtype):
+    image = ramp(dtype)
+    tifffile.imwrite(tmp_path / 'slice.tif', image)
+    results = load(tmp_path / 'slice.tif')
+    img = results['img']
+    assert img.dtype == np.float32 and img.shape == (24, 30, 3)
+    assert results['img_shape'] == results['ori_shape'] == (24, 30)
+    np.testing.assert_array_equal(img[..., 0], img[..., 2])
+    low, high = np.percentile(image.astype(np.float32), (0.5, 99.5))
+    expected = np.clip((image.astype(np.float32) - low) * 255 / (high - low), 0, 255)
+    np.testing.assert_allclose(img[..., 0], expected, atol=1e-3)
+    assert img.min() == 0 and img.max() == 255  # the outliers are clipped, not stretched to
+
+
+def test_png_8_and_16_bit_and_options(tmp_path):
+    image16 = ramp(np.uint16)
+    Image.fromarray(image16).save(tmp_path / 'a16.png')
+    np.testing.assert_allclose(load(tmp_path / 'a16.png', normalize='minmax')['img'][..., 0],
+                               normalize_intensity(image16, 'minmax'), atol=1e-3)
+    image8 = ramp(np.uint8)
+    Image.fromarray(image8).save(tmp_path / 'a8.png')
+    raw = load(tmp_path / 'a8.png', normalize='none', channels=1, to_float32=False)['img']
+    assert raw.dtype == np.uint8 and raw.shape == (24, 30, 1)
+    np.testing.assert_array_equal(raw[..., 0], image8)
+    Image.fromarray(np.stack([image8] * 3, -1)).save(tmp_path / 'rgb.jpg', quality=100)
+    assert load(tmp_path / 'rgb.jpg')['img'].shape == (24, 30, 3)
+    with pytest.raises(ValueError, match=r'a16\.png: normalize="none" with to_float32=False needs 8-bit data'):
+        load(tmp_path / 'a16.png', normalize='none', to_float32=False)
+
+
+def test_stack_slice_is_read_from_data_info_keys(tmp_path):
+    stack = np.random.default_rng(0).normal(size=(5, 12, 9)).astype(np.float32)
+    tifffile.imwrite(tmp_path / 'stack.tif', stack)
+    for axis, index in (('z', 3), ('y', 11), ('x', 0)):
+        results = LoadTomoImageFromFile(normalize='none', channels=1)(
+            dict(img_path=str(tmp_path / 'stack.tif'), slice_axis=axis, slice_index=index))
+        np.testing.assert_array_equal(results['img'][..., 0], np.take(stack, index, axis='zyx'.index(axis)))
+
+
+def test_in_memory_array_is_normalised():
+    image = ramp(np.uint16)
+    results = LoadTomoImageFromFile()(dict(img=image, img_id=0))
+    assert results['img'].shape == (24, 30, 3) and results['img'].max() == 255
+
+
+def test_constant_image_maps_to_zero(tmp_path):
+    tifffile.imwrite(tmp_path / 'flat.tif', np.full((8, 8), 7, np.uint16))
+    assert not load(tmp_path / 'flat.tif')['img'].any()
+
+
+@pytest.mark.parametrize('case, error, message', [
+    ('missing', FileNotFoundError, r'image file not found: .*missing\.tif'),
+    ('corrupt', ImageFormatError, r'corrupt\.tif: not a readable TIFF file'),
+    ('corrupt_png', ImageFormatError, r'corrupt_png\.png: not a readable image file'),
+    ('nan', ImageFormatError, r'nan\.tif: 1 NaN/Inf pixel\(s\), first at index \(2, 3\)'),
+    ('inf_slice', ImageFormatError, r'inf_slice\.tif \[z=1\]: 1 NaN/Inf pixel\(s\), first at index \(4, 0\)'),
+    ('4d', ImageFormatError, r'4d\.tif: unsupported 4D image of shape \(2, 3, 8, 8\)'),
+    ('stack', ImageFormatError, r'stack\.tif: 3D stack of shape \(Z, Y, X\) = \(3, 8, 8\); give slice_axis'),
+    ('out_of_range', ImageFormatError, r'out_of_range\.tif \[y=8\]: slice index out of range'),
+])
+def test_bad_images_raise_one_clear_error_naming_the_file(tmp_path, case, error, message):
+    path = tmp_path / f'{case}.{"png" if case == "corrupt_png" else "tif"}'
+    results = dict(img_path=str(path))
+    if case in ('corrupt', 'corrupt_png'):
+        path.write_bytes(b'II*\x00garbage' if case == 'corrupt' else b'\x89PNG garbage')
+    elif case == 'nan':
+        image = np.zeros((8, 8), np.float32)
+        image[2, 3] = np.nan
+        tifffile.imwrite(path, image)
+    elif case == 'inf_slice':
+        stack = np.zeros((3, 8, 8), np.float32)
+        stack[1, 4, 0] = np.inf
+        tifffile.imwrite(path, stack)
+        results.update(slice_axis='z', slice_index=1)
+    elif case == '4d':
+        tifffile.imwrite(path, np.zeros((2, 3, 8, 8), np.uint16))
+    elif case in ('stack', 'out_of_range'):
+        tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint16))
+        if case == 'out_of_range':
+            results.update(slice_axis='y', slice_index=8)
+    with pytest.raises(error, match=message):
+        LoadTomoImageFromFile()(results)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match='normalize must be one of'):
+        LoadTomoImageFromFile(normalize='zscore')
+    with pytest.raises(ValueError, match='percentiles must satisfy'):
+        LoadTomoImageFromFile(percentiles=(99, 1))
+    with pytest.raises(ValueError, match='channels must be 1 or 3'):
+        LoadTomoImageFromFile(channels=2)
