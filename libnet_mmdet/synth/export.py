@@ -1,0 +1,261 @@
+"""Write a synthetic volume (TIFF stacks, ground-truth CSV, parameters) and 2D training slices (COCO, VIA).
+
+Folder layout written by :func:`write_dataset`::
+
+    image.tif  labels.tif  phases.tif  particles.csv  params.json
+    coco/annotations.json  coco/images/<axis><index>.tif     (one 2D slice image per exported slice)
+    via/via_region_data.json                                  (same images, VIA 2.x project export)
+
+Every file is written atomically (temporary file + rename) and holds no time stamp, so the same seed and
+parameters give byte-identical files. TIFF stacks are ImageJ hyperstacks (``unit`` = um, X/YResolution in pixels
+per um, ``spacing`` = Z step in um); labels with more than 65535 particles are uint32 plain TIFFs with the
+resolution in pixels per cm.
+"""
+import dataclasses
+import io
+import json
+import os
+
+import numpy as np
+import tifffile
+from pycocotools import mask as mask_utils
+from scipy import ndimage
+from skimage.measure import find_contours
+
+from ..analysis import atomic_output
+from ..version import __version__
+
+AXES = ('z', 'y', 'x')
+
+
+def slice_2d(array_zyx, axis, index):
+    """The 2D (H, W) slice of a (Z, Y, X) array: z -> (Y, X), y -> (Z, X), x -> (Z, Y)."""
+    return array_zyx[(slice(None),) * AXES.index(axis) + (index,)]
+
+
+def select_slices(labels_zyx, axes=('z',), every=1, skip_empty=True):
+    """Slices to export: ``(axis, index)`` pairs, every ``every``-th index along each axis.
+
+    Args:
+        labels_zyx (np.ndarray): (Z, Y, X) instance labels.
+        axes (sequence[str]): any of ``'z'``, ``'y'``, ``'x'``.
+        every (int): keep indices 0, every, 2 * every, ...
+        skip_empty (bool): drop slices without any particle.
+
+    Raises:
+        ValueError: unknown axis or ``every`` < 1.
+    """
+    bad = [axis for axis in axes if axis not in AXES]
+    if bad or not axes:
+        raise ValueError(f'export axes {list(axes)!r} are invalid: expected one or more of {AXES}')
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f'export every={every!r} is invalid: expected an integer >= 1')
+    chosen = []
+    for axis in dict.fromkeys(axes):  # ordered, without repeats
+        for index in range(0, labels_zyx.shape[AXES.index(axis)], every):
+            if not skip_empty or slice_2d(labels_zyx, axis, index).any():
+                chosen.append((axis, index))
+    return chosen
+
+
+def slice_file_name(axis, index, shape_zyx):
+    """File name of an exported slice image, e.g. ``z0012.tif`` (zero-padded to at least 4 digits)."""
+    width = max(4, len(str(shape_zyx[AXES.index(axis)] - 1)))
+    return f'{axis}{index:0{width}d}.tif'
+
+
+def coco_annotations(labels_zyx, slices, file_names, info=None, min_area_px=0):
+    """COCO instance-segmentation dict for slices of a label volume, masks as exact RLE.
+
+    Each (slice, particle id) pair with at least ``min_area_px`` pixels becomes one annotation (all its pieces in
+    one mask), category 1 ``particle``, ``iscrowd`` 0, plus ``instance_id`` (the 3D label). Images carry
+    ``volume_axis`` and ``slice_index``.
+
+    Args:
+        labels_zyx (np.ndarray): (Z, Y, X) instance labels.
+        slices (list[tuple[str, int]]): from :func:`select_slices`.
+        file_names (list[str]): image file name of each slice.
+        info (dict, optional): the COCO ``info`` block.
+        min_area_px (int): smaller slice sections are left out.
+
+    Returns:
+        dict: ``info``, ``licenses``, ``images``, ``annotations``, ``categories``.
+    """
+    images, annotations = [], []
+    for image_id, ((axis, index), file_name) in enumerate(zip(slices, file_names), start=1):
+        labels_hw = slice_2d(labels_zyx, axis, index)
+        images.append({'id': image_id, 'file_name': file_name, 'height': int(labels_hw.shape[0]),
+                       'width': int(labels_hw.shape[1]), 'volume_axis': axis, 'slice_index': int(index)})
+        for instance_id, box in enumerate(ndimage.find_objects(labels_hw), start=1):
+            if box is None:
+                continue
+            mask = np.zeros(labels_hw.shape, dtype=np.uint8, order='F')
+            mask[box] = labels_hw[box] == instance_id
+            area = int(np.count_nonzero(mask[box]))
+            if area < max(min_area_px, 1):
+                continue
+            rle = mask_utils.encode(mask)
+            annotations.append({
+                'id': len(annotations) + 1, 'image_id': image_id, 'category_id': 1,
+                'segmentation': {'size': rle['size'], 'counts': rle['counts'].decode('ascii')}, 'area': area,
+                'bbox': [float(v) for v in mask_utils.toBbox(rle)], 'iscrowd': 0, 'instance_id': instance_id})
+    return {'info': dict(info or {}), 'licenses': [], 'images': images, 'annotations': annotations,
+            'categories': [{'id': 1, 'name': 'particle', 'supercategory': 'particle'}]}
+
+
+def instance_polygons(mask_hw):
+    """Outline polygons of a binary mask, one per 4-connected piece (holes filled), as (rows, cols) arrays.
+
+    The contours are traced at level 0.5 (half-way between pixel centres) and only their collinear vertices are
+    dropped, so rasterising them with :func:`skimage.draw.polygon` gives the filled pieces back.
+    """
+    pieces, _ = ndimage.label(mask_hw)
+    polygons = []
+    for index, box in enumerate(ndimage.find_objects(pieces), start=1):
+        piece = np.pad(ndimage.binary_fill_holes(pieces[box] == index), 1).astype(np.float32)
+        contour = max(find_contours(piece, 0.5), key=len)[:-1]  # closed: drop the repeated last point
+        step = np.diff(contour, axis=0, append=contour[:1])
+        turns = np.any(step != np.roll(step, 1, axis=0), axis=1)  # direction changes at this vertex
+        contour = contour[turns]
+        polygons.append((contour[:, 0] + box[0].start - 1, contour[:, 1] + box[1].start - 1))
+    return polygons
+
+
+def via_regions(labels_zyx, slices, file_names, file_sizes, min_area_px=0):
+    """VIA 2.x project export (``via_region_data.json`` content) for slices of a label volume.
+
+    Keys are ``file_name + str(size_in_bytes)``; each particle piece in a slice is one polygon region (VIA has no
+    multi-part or holed polygons) with empty ``region_attributes``; ``file_attributes`` hold ``volume_axis`` and
+    ``slice_index``. Coordinates follow VIA's display and COCO: the centre of pixel (row r, col c) is at
+    (x, y) = (c + 0.5, r + 0.5).
+
+    Returns:
+        dict: the VIA JSON object.
+    """
+    regions_by_file = {}
+    for (axis, index), file_name, size in zip(slices, file_names, file_sizes):
+        labels_hw = slice_2d(labels_zyx, axis, index)
+        regions = []
+        for instance_id, box in enumerate(ndimage.find_objects(labels_hw), start=1):
+            if box is None:
+                continue
+            own = labels_hw[box] == instance_id
+            if np.count_nonzero(own) < max(min_area_px, 1):
+                continue
+            for rows, cols in instance_polygons(own):
+                regions.append({'shape_attributes': {  # VIA/COCO coordinates: pixel centres at +0.5
+                    'name': 'polygon', 'all_points_x': [float(c) + box[1].start + 0.5 for c in cols],
+                    'all_points_y': [float(r) + box[0].start + 0.5 for r in rows]}, 'region_attributes': {}})
+        regions_by_file[f'{file_name}{size}'] = {
+            'filename': file_name, 'size': int(size), 'regions': regions,
+            'file_attributes': {'volume_axis': axis, 'slice_index': str(index)}}
+    return regions_by_file
+
+
+def write_tiff(path, array, voxel_size_nm):
+    """Write a 2D or 3D array atomically as TIFF with its voxel size (see the module docstring for the tags)."""
+    voxel_um = voxel_size_nm / 1000
+    buffer = io.BytesIO()
+    if array.dtype in (np.uint8, np.uint16, np.float32):
+        metadata = {'unit': 'um', 'axes': 'ZYX'[-array.ndim:]}
+        if array.ndim == 3:
+            metadata['spacing'] = voxel_um
+        tifffile.imwrite(buffer, array, imagej=True, resolution=(1 / voxel_um, 1 / voxel_um), metadata=metadata)
+    else:
+        per_cm = 1e4 / voxel_um
+        tifffile.imwrite(buffer, array, resolution=(per_cm, per_cm), resolutionunit='CENTIMETER',
+                         metadata={'axes': 'ZYX'[-array.ndim:], 'voxel_size_nm': voxel_size_nm})
+    with atomic_output(path, 'wb') as stream:
+        stream.write(buffer.getvalue())
+
+
+def _write_json(path, obj, indent=None):
+    text = json.dumps(obj, indent=indent, separators=(', ', ': ') if indent else (',', ':'))  # C encoder: fast
+    with atomic_output(path, 'w') as stream:
+        stream.write(text + '\n')
+
+
+def export_slices(out_dir, image_zyx, labels_zyx, voxel_size_nm, axes=('z',), every=1, skip_empty=True,
+                  min_area_px=0, coco=True, via=True, info=None):
+    """Write 2D training slices of a labelled volume as COCO and/or VIA datasets.
+
+    Slice images go to ``out_dir/coco/images/`` (same dtype as ``image_zyx``), the COCO file to
+    ``out_dir/coco/annotations.json`` and the VIA file to ``out_dir/via/via_region_data.json`` (its file names
+    refer to ``coco/images/``).
+
+    Args:
+        out_dir (str | os.PathLike): dataset folder (created if missing).
+        image_zyx, labels_zyx (np.ndarray): (Z, Y, X) image and instance labels.
+        voxel_size_nm (float): pixel size written to the slice TIFFs.
+        axes, every, skip_empty: slice selection, see :func:`select_slices`.
+        min_area_px (int): slice sections smaller than this are not annotated.
+        coco, via (bool): which annotation files to write.
+        info (dict, optional): COCO ``info`` block.
+
+    Returns:
+        dict: paths written, keys ``images_dir``, ``coco``, ``via`` (when written).
+    """
+    if image_zyx.shape != labels_zyx.shape:
+        raise ValueError(f'image_zyx shape {image_zyx.shape} does not match labels_zyx shape {labels_zyx.shape}')
+    slices = select_slices(labels_zyx, axes, every, skip_empty)
+    images_dir = os.path.join(out_dir, 'coco', 'images')
+    os.makedirs(images_dir, exist_ok=True)
+    file_names = [slice_file_name(axis, index, labels_zyx.shape) for axis, index in slices]
+    for (axis, index), file_name in zip(slices, file_names):
+        write_tiff(os.path.join(images_dir, file_name), np.ascontiguousarray(slice_2d(image_zyx, axis, index)),
+                   voxel_size_nm)
+    written = {'images_dir': images_dir}
+    if coco:
+        written['coco'] = os.path.join(out_dir, 'coco', 'annotations.json')
+        _write_json(written['coco'], coco_annotations(labels_zyx, slices, file_names, info, min_area_px))
+    if via:
+        os.makedirs(os.path.join(out_dir, 'via'), exist_ok=True)
+        written['via'] = os.path.join(out_dir, 'via', 'via_region_data.json')
+        sizes = [os.path.getsize(os.path.join(images_dir, name)) for name in file_names]
+        _write_json(written['via'], via_regions(labels_zyx, slices, file_names, sizes, min_area_px))
+    return written
+
+
+def write_dataset(out_dir, volume, axes=('z',), every=1, skip_empty=True, min_area_px=0, coco=True, via=True,
+                  overwrite=False):
+    """Write a :class:`~libnet_mmdet.synth.SyntheticVolume` and its 2D training exports to one folder.
+
+    Files: ``image.tif``, ``labels.tif``, ``phases.tif`` (Z, Y, X stacks with the voxel size), ``particles.csv``
+    (ground-truth table), ``params.json`` (parameters, seed, versions, summary) and the slice exports of
+    :func:`export_slices`.
+
+    Args:
+        out_dir (str | os.PathLike): output folder; created if missing.
+        volume (SyntheticVolume): what to write.
+        axes, every, skip_empty, min_area_px, coco, via: slice export options (:func:`export_slices`).
+        overwrite (bool): allow writing into a non-empty folder (files of the same name are replaced).
+
+    Returns:
+        dict: paths written, keys ``image``, ``labels``, ``phases``, ``particles``, ``params`` and those of
+        :func:`export_slices`.
+
+    Raises:
+        FileExistsError: ``out_dir`` is not empty and ``overwrite`` is False.
+    """
+    out_dir = os.fspath(out_dir)
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise FileExistsError(f'{out_dir}: output folder is not empty; pass overwrite=True (--overwrite) to '
+                              f'replace its files')
+    os.makedirs(out_dir, exist_ok=True)
+    voxel_size_nm = volume.params.voxel_size_nm
+    written = {name: os.path.join(out_dir, f'{name}.tif') for name in ('image', 'labels', 'phases')}
+    for name, array in (('image', volume.image_zyx), ('labels', volume.labels_zyx), ('phases', volume.phases_zyx)):
+        write_tiff(written[name], array, voxel_size_nm)
+    written['particles'] = os.path.join(out_dir, 'particles.csv')
+    with atomic_output(written['particles'], 'w') as stream:
+        volume.particles.to_csv(stream, index=False, float_format='%.6g', lineterminator='\n')
+    written['params'] = os.path.join(out_dir, 'params.json')
+    params_record = {'generator': 'libnet_mmdet.synth', 'libnet_mmdet_version': __version__, 'seed': volume.seed,
+                     'params': dataclasses.asdict(volume.params), 'voxel_size_unit': 'nm',
+                     'summary': volume.summary}
+    _write_json(written['params'], params_record, indent=2)
+    info = {'description': 'libnet_mmdet synthetic NMC nano-CT slices', 'version': __version__,
+            'seed': volume.seed, 'voxel_size_nm': voxel_size_nm, 'shape_zyx': list(volume.labels_zyx.shape)}
+    written.update(export_slices(out_dir, volume.image_zyx, volume.labels_zyx, voxel_size_nm, axes, every,
+                                 skip_empty, min_area_px, coco, via, info))
+    return written

@@ -1,0 +1,119 @@
+"""``generate_volume``: microstructure + imaging + ground-truth table in one call."""
+import numbers
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .groundtruth import ground_truth_table
+from .microstructure import make_microstructure
+from .params import SynthParams
+from .tomography import UINT16_ATTENUATION_RANGE, n_projection_angles, simulate_tomography, to_output_dtype
+
+#: Bumped whenever the algorithm changes what a given seed produces.
+SYNTH_ALGORITHM_VERSION = 1
+_MIN_SLICE_SIDE = 8
+
+
+@dataclass
+class SyntheticVolume:
+    """A synthetic nano-CT volume and its exact ground truth.
+
+    Attributes:
+        image_zyx (np.ndarray): (Z, Y, X) reconstruction, uint16 or float32 (``params.output_dtype``).
+        labels_zyx (np.ndarray): (Z, Y, X) uint16/uint32 filled-particle instance ids 1..N, 0 = background.
+        phases_zyx (np.ndarray): (Z, Y, X) uint8 phases: 0 pore (internal voids included), 1 NMC, 2 carbon-binder.
+        particles (pandas.DataFrame): ground-truth table, one row per id
+            (:data:`libnet_mmdet.synth.groundtruth.GROUND_TRUTH_COLUMNS`).
+        params (SynthParams): the parameters used.
+        seed (int): the seed used.
+        summary (dict): JSON-ready facts: shape, particle count, phase fractions, projection count, intensity scale.
+        timings_s (dict): seconds per stage (not part of the reproducible output).
+    """
+
+    image_zyx: np.ndarray
+    labels_zyx: np.ndarray
+    phases_zyx: np.ndarray
+    particles: pd.DataFrame
+    params: SynthParams
+    seed: int
+    summary: dict
+    timings_s: dict = field(default_factory=dict)
+
+
+def check_shape(shape_zyx):
+    """Return ``shape_zyx`` as a tuple of three ints; raise ``ValueError`` saying what is wrong otherwise."""
+    try:
+        shape = tuple(shape_zyx)
+    except TypeError:
+        shape = None
+    if (shape is None or len(shape) != 3 or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
+                                                       for n in shape)):
+        raise ValueError(f'shape_zyx={shape_zyx!r} is invalid: expected three integers (Z, Y, X)')
+    if min(shape) < 1:
+        raise ValueError(f'shape_zyx={shape} is invalid: the volume is empty; every size must be >= 1')
+    if min(shape[1:]) < _MIN_SLICE_SIDE:
+        raise ValueError(f'shape_zyx={shape} is invalid: Y and X must be >= {_MIN_SLICE_SIDE} voxels '
+                         f'(each z-slice is a tomographic slice)')
+    return tuple(int(n) for n in shape)
+
+
+def check_seed(seed):
+    """Return ``seed`` as an int; raise ``ValueError`` unless it is a non-negative integer."""
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f'seed={seed!r} is invalid: expected a non-negative integer')
+    return int(seed)
+
+
+def generate_volume(shape_zyx, params=None, seed=0):
+    """Generate a synthetic NMC nano-CT volume with exact particle instances.
+
+    The microstructure and the imaging draw from two independent random streams of ``seed``, so changing only
+    imaging parameters keeps the labels and phases identical. Same arguments give identical arrays.
+
+    Args:
+        shape_zyx (tuple[int, int, int]): (Z, Y, X) size in voxels; Y and X >= 8.
+        params (SynthParams, optional): generator parameters; default ``SynthParams()`` (the ``typical`` preset).
+        seed (int): non-negative random seed.
+
+    Returns:
+        SyntheticVolume: image, labels, phases, ground-truth table and a summary.
+
+    Raises:
+        ValueError: invalid shape, seed or parameters (the message names the argument).
+    """
+    shape = check_shape(shape_zyx)
+    seed = check_seed(seed)
+    params = SynthParams() if params is None else params
+    if not isinstance(params, SynthParams):
+        raise ValueError(f'params={params!r} is invalid: expected a SynthParams (see preset_params)')
+    structure_seed, imaging_seed = np.random.SeedSequence(seed).spawn(2)
+    timings = {}
+    start = time.perf_counter()
+    labels, phases, info = make_microstructure(shape, params, np.random.default_rng(structure_seed))
+    timings['microstructure'] = time.perf_counter() - start
+    start = time.perf_counter()
+    relative = simulate_tomography(labels, phases, params, np.random.default_rng(imaging_seed))
+    image = to_output_dtype(relative, params.output_dtype)
+    timings['imaging'] = time.perf_counter() - start
+    start = time.perf_counter()
+    particles = ground_truth_table(labels, phases, params.voxel_size_nm, info['nominal_diameter_vox'],
+                                   info['hollow_voxels'], info['crack_voxels'])
+    timings['ground_truth'] = time.perf_counter() - start
+    phase_counts = np.bincount(phases.ravel(), minlength=3) / phases.size
+    summary = {
+        'shape_zyx': list(shape), 'n_particles': int(len(particles)),
+        'particle_fraction': round(info['particle_fraction'], 6),
+        'phase_fractions': {'pore': round(float(phase_counts[0]), 6), 'nmc': round(float(phase_counts[1]), 6),
+                            'carbon_binder': round(float(phase_counts[2]), 6)},
+        'n_projection_angles': n_projection_angles(shape[1], shape[2], params.angular_sampling),
+        'image_dtype': params.output_dtype,
+        'intensity_scale': ('float32 values are attenuation relative to NMC (pore ~ 0, NMC ~ 1)'
+                            if params.output_dtype == 'float32' else
+                            f'uint16 value v is attenuation {UINT16_ATTENUATION_RANGE[0]} + '
+                            f'{UINT16_ATTENUATION_RANGE[1] - UINT16_ATTENUATION_RANGE[0]} * v / 65535 '
+                            f'relative to NMC'),
+        'algorithm_version': SYNTH_ALGORITHM_VERSION,
+    }
+    return SyntheticVolume(image, labels, phases, particles, params, seed, summary, timings)
