@@ -23,7 +23,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 import libnet_mmdet  # noqa: F401  (registers our datasets and transforms)
-from libnet_mmdet.datasets.instances import write_atomic
+from libnet_mmdet.fileio import atomic_output
 
 SLICE_KEYS = ('slice_axis', 'slice_index')
 
@@ -107,11 +107,8 @@ def main(argv=None):
         ok, png = cv2.imencode('.png', np.ascontiguousarray(picture[..., ::-1]))
         if not ok:
             raise RuntimeError('PNG encoding failed')
-
-        def write(tmp_path, png=png):
-            with open(tmp_path, 'wb') as f:
-                f.write(png.tobytes())
-        write_atomic(osp.join(args.out, overlay_name(index, item['data_samples'].metainfo)), write)
+        with atomic_output(osp.join(args.out, overlay_name(index, item['data_samples'].metainfo)), 'wb') as f:
+            f.write(png.tobytes())
     print(f'{count} overlays written to {args.out}')
 
 

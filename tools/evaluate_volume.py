@@ -15,7 +15,8 @@ import argparse
 import json
 import sys
 
-from libnet_mmdet.analysis import atomic_output, check_labels, read_volume, voxel_size_zyx
+from libnet_mmdet.analysis import check_labels, read_volume, voxel_size_zyx
+from libnet_mmdet.fileio import atomic_output
 from libnet_mmdet.evaluation import DEFAULT_THRESHOLDS, compare_label_volumes
 
 

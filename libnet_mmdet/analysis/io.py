@@ -1,7 +1,5 @@
-"""Reading (Z, Y, X) TIFF volumes with their voxel size, and atomic output files."""
-import contextlib
+"""Reading (Z, Y, X) TIFF volumes with their voxel size."""
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -101,30 +99,3 @@ def _tag_voxel_size(tif):
     if sx is None:
         return None
     return sx, _resolution_size(page, 'YResolution', 1e7) or sx, sx
-
-
-@contextlib.contextmanager
-def atomic_output(path, mode='w'):
-    """Open a temporary file next to ``path`` and move it onto ``path`` only when the block succeeds.
-
-    Args:
-        path (str | os.PathLike): final file path; its folder must exist.
-        mode (str): ``'w'`` for text (UTF-8) or ``'wb'`` for bytes.
-
-    Yields:
-        file: the open temporary file.
-    """
-    path = os.fspath(path)
-    folder, base = os.path.split(os.path.abspath(path))
-    handle, tmp_path = tempfile.mkstemp(prefix=f'.{base}.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(handle, mode, **({} if 'b' in mode else {'encoding': 'utf-8', 'newline': ''})) as stream:
-            yield stream
-        umask = os.umask(0)  # mkstemp creates 0600 files: give the usual permissions of a new file
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp_path)
-        raise

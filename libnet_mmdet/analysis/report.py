@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from skimage.color import label2rgb
 from skimage.segmentation import find_boundaries
 
-from .io import atomic_output
+from ..fileio import atomic_output
 from .particles import PHASES_MULTI_OTSU, PHASES_NONE
 
 _PHASE_NOTE = {

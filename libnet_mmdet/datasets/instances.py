@@ -11,10 +11,8 @@ plus, for a slice of a 3D stack, ``slice_axis`` ('z' | 'y' | 'x') and ``slice_in
 :class:`~libnet_mmdet.datasets.transforms.LoadTomoImageFromFile` uses to read that slice. Boxes are in pixel-corner
 coordinates: a mask covering columns 3..7 has x1 = 3, x2 = 8 (as ``BitmapMasks.get_bboxes`` and COCO).
 """
-import json
 import os
 import os.path as osp
-import tempfile
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -131,27 +129,3 @@ def data_list_to_coco(data_list, img_root):
                                     iscrowd=0, area=int(mask_utils.area(rle)), bbox=[x, y, w, h],
                                     segmentation=dict(instance['mask'])))
     return dict(images=images, annotations=annotations, categories=[dict(CATEGORY)])
-
-
-def write_atomic(path, write):
-    """Create ``path`` atomically: ``write(tmp_path)`` writes a temp file in the same folder, then os.replace."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix='.' + osp.basename(path) + '.', suffix='.tmp')
-    os.close(fd)
-    try:
-        os.chmod(tmp_path, 0o644)  # mkstemp creates 0600
-        write(tmp_path)
-        os.replace(tmp_path, path)
-    except BaseException:
-        if osp.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
-
-
-def write_json_atomic(path, obj):
-    """Write ``obj`` as JSON to ``path`` atomically."""
-    def write(tmp_path):
-        with open(tmp_path, 'w') as f:
-            json.dump(obj, f)
-    write_atomic(path, write)

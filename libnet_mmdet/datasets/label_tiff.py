@@ -19,13 +19,12 @@ import os.path as osp
 import shutil
 
 import numpy as np
-import tifffile
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
 from .image_io import IMAGE_SUFFIXES, SLICE_AXES, open_stack, read_image, read_image_info
-from .instances import (AnnotationError, data_list_to_coco, filter_data_list, instances_from_labels, write_atomic,
-                        write_json_atomic)
+from ..fileio import atomic_output, write_json, write_tiff
+from .instances import AnnotationError, data_list_to_coco, filter_data_list, instances_from_labels
 
 
 def find_label_pairs(img_source, label_source, label_suffix=''):
@@ -206,10 +205,11 @@ def labels_to_coco(img_source, label_source, out_dir, label_suffix='', slice_axe
         out_path = osp.join(img_dir, name)
         if 'slice_axis' in info:
             slice_hw = read_image(info['img_path'], info['slice_axis'], info['slice_index'])
-            write_atomic(out_path, lambda tmp_path: tifffile.imwrite(tmp_path, slice_hw))
+            write_tiff(out_path, slice_hw)
         else:
-            write_atomic(out_path, lambda tmp_path: shutil.copyfile(info['img_path'], tmp_path))
+            with atomic_output(out_path, 'wb') as f, open(info['img_path'], 'rb') as source:
+                shutil.copyfileobj(source, f)
         exported.append(dict(info, img_path=out_path))
     coco = data_list_to_coco(exported, img_dir)
-    write_json_atomic(osp.join(out_dir, 'annotations.json'), coco)
+    write_json(osp.join(out_dir, 'annotations.json'), coco)
     return coco

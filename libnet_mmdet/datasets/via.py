@@ -38,7 +38,8 @@ from skimage import draw
 
 from .coco_checks import is_number
 from .image_io import read_image_info
-from .instances import AnnotationError, data_list_to_coco, filter_data_list, mask_to_instance, write_json_atomic
+from ..fileio import write_json
+from .instances import AnnotationError, data_list_to_coco, filter_data_list, mask_to_instance
 
 SHAPE_KEYS = {
     'polygon': ('all_points_x', 'all_points_y'),
@@ -270,5 +271,5 @@ def via_to_coco(ann_file, img_dir, out_file, tolerance=1.0, pixel_centre_offset=
     if osp.exists(out_file) and osp.samefile(out_file, ann_file):
         raise ValueError(f'{out_file}: the COCO output would overwrite the input VIA file')
     coco = data_list_to_coco(load_via_data_list(ann_file, img_dir, tolerance, pixel_centre_offset), img_dir)
-    write_json_atomic(out_file, coco)
+    write_json(out_file, coco)
     return coco

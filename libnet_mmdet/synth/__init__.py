@@ -9,7 +9,7 @@ included, as an annotator draws it); the phase volume keeps the voids (pore), so
 filled is recoverable from labels + phases.
 """
 from .export import (coco_annotations, export_slices, instance_polygons, select_slices, via_regions,
-                     write_dataset, write_tiff)
+                     write_dataset)
 from .generate import SyntheticVolume, generate_volume
 from .groundtruth import GROUND_TRUTH_COLUMNS, ground_truth_table
 from .microstructure import make_microstructure
@@ -18,7 +18,7 @@ from .tomography import filtered_back_projection, project, projection_matrix, si
 
 __all__ = [
     'SynthParams', 'PRESETS', 'preset_params', 'generate_volume', 'SyntheticVolume', 'write_dataset',
-    'export_slices', 'select_slices', 'coco_annotations', 'via_regions', 'instance_polygons', 'write_tiff',
+    'export_slices', 'select_slices', 'coco_annotations', 'via_regions', 'instance_polygons',
     'ground_truth_table', 'GROUND_TRUTH_COLUMNS', 'make_microstructure',
     'simulate_tomography', 'project', 'filtered_back_projection', 'projection_matrix',
 ]

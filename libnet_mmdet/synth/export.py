@@ -7,22 +7,18 @@ Folder layout written by :func:`write_dataset`::
     via/via_region_data.json                                  (same images, VIA 2.x project export)
 
 Every file is written atomically (temporary file + rename) and holds no time stamp, so the same seed and
-parameters give byte-identical files. TIFF stacks are ImageJ hyperstacks (``unit`` = um, X/YResolution in pixels
-per um, ``spacing`` = Z step in um); labels with more than 65535 particles are uint32 plain TIFFs with the
-resolution in pixels per cm.
+parameters give byte-identical files. TIFF stacks carry the voxel size (:func:`libnet_mmdet.fileio.write_tiff`).
 """
 import dataclasses
-import io
 import json
 import os
 
 import numpy as np
-import tifffile
 from pycocotools import mask as mask_utils
 from scipy import ndimage
 from skimage.measure import find_contours
 
-from ..analysis import atomic_output
+from ..fileio import atomic_output, write_tiff
 from ..version import __version__
 
 AXES = ('z', 'y', 'x')
@@ -150,23 +146,6 @@ def via_regions(labels_zyx, slices, file_names, file_sizes, min_area_px=0):
             'filename': file_name, 'size': int(size), 'regions': regions,
             'file_attributes': {'volume_axis': axis, 'slice_index': str(index)}}
     return regions_by_file
-
-
-def write_tiff(path, array, voxel_size_nm):
-    """Write a 2D or 3D array atomically as TIFF with its voxel size (see the module docstring for the tags)."""
-    voxel_um = voxel_size_nm / 1000
-    buffer = io.BytesIO()
-    if array.dtype in (np.uint8, np.uint16, np.float32):
-        metadata = {'unit': 'um', 'axes': 'ZYX'[-array.ndim:]}
-        if array.ndim == 3:
-            metadata['spacing'] = voxel_um
-        tifffile.imwrite(buffer, array, imagej=True, resolution=(1 / voxel_um, 1 / voxel_um), metadata=metadata)
-    else:
-        per_cm = 1e4 / voxel_um
-        tifffile.imwrite(buffer, array, resolution=(per_cm, per_cm), resolutionunit='CENTIMETER',
-                         metadata={'axes': 'ZYX'[-array.ndim:], 'voxel_size_nm': voxel_size_nm})
-    with atomic_output(path, 'wb') as stream:
-        stream.write(buffer.getvalue())
 
 
 def _write_json(path, obj, indent=None):

@@ -8,8 +8,8 @@ import pytest
 import tifffile
 from matplotlib.image import imread
 
-from libnet_mmdet.analysis import (NMC, PORE, atomic_output, particle_table, plot_report, read_volume, summarize,
-                                   write_report)
+from libnet_mmdet.analysis import NMC, PORE, particle_table, plot_report, read_volume, summarize, write_report
+from libnet_mmdet.fileio import atomic_output
 
 
 def _table(esd, touches_border, pore=None):

@@ -27,7 +27,7 @@ def test_stacks_round_trip_with_voxel_size(dataset_dir, typical_volume):
 
 
 def test_uint32_labels_keep_their_voxel_size(tmp_path):
-    from libnet_mmdet.synth import write_tiff
+    from libnet_mmdet.fileio import write_tiff
     labels = np.arange(2 * 3 * 4, dtype=np.uint32).reshape(2, 3, 4) + 70000
     write_tiff(tmp_path / 'big.tif', labels, 50.0)
     stored, voxel_size_nm = read_volume(tmp_path / 'big.tif')
