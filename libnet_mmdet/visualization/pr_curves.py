@@ -1,0 +1,224 @@
+"""Precision-recall curves and per-image AP of ``tools/test.py --out results.pkl`` predictions, by COCOeval.
+
+>>> gt = load_coco_gt('data/nmc/annotations/val.json')
+>>> detections = results_to_coco(load_results('results.pkl'), gt)
+>>> curves = pr_curves(gt, detections['segm'])    # precision at 101 recall points, IoU 0.5 and 0.75
+>>> per_image = per_image_ap(gt, detections['segm'])
+
+Everything is pycocotools' :class:`~pycocotools.cocoeval.COCOeval`: a curve is its ``eval['precision']``
+(T x R x K x A x M: IoU thresholds, 101 recall points, categories, areas, max detections) at one IoU threshold,
+area ``all`` and the largest ``max_dets``, averaged over the categories; AP is the mean of that curve, as COCO
+defines it. With ``max_dets=1000`` (the setting of our recipes' evaluator) the AP at IoU 0.5 equals the
+``coco/segm_mAP_50`` that ``tools/test.py`` prints.
+"""
+import contextlib
+import io
+import os
+import os.path as osp
+import pickle
+
+import numpy as np
+import pycocotools.mask as mask_utils
+from matplotlib.figure import Figure
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from ..fileio import write_json
+from .panels import save_figure
+
+IOU_TYPES = ('bbox', 'segm')
+DEFAULT_MAX_DETS = 1000  # our recipes' evaluator (proposal_nums) and test_cfg.rcnn.max_per_img allow 1000
+
+
+def load_coco_gt(ann_file):
+    """The COCO ground truth of ``ann_file`` (quietly)."""
+    if not osp.isfile(ann_file):
+        raise FileNotFoundError(f'COCO annotation file not found: {ann_file}')
+    with contextlib.redirect_stdout(io.StringIO()):
+        return COCO(os.fspath(ann_file))
+
+
+def load_results(path):
+    """The list of per-image prediction dicts that ``tools/test.py --out`` (MMDetection's DumpDetResults) wrote.
+
+    Raises:
+        FileNotFoundError: missing file.
+        ValueError: not such a pickle (names the file and, for a bad entry, its index).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'results file not found: {path}')
+    try:
+        with open(path, 'rb') as f:
+            results = pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        raise ValueError(f'{path}: not a results pickle of tools/test.py --out ({exc})') from exc
+    if not isinstance(results, list):
+        raise ValueError(f'{path}: expected a list of per-image results (tools/test.py --out), '
+                         f'got {type(results).__name__}')
+    for index, result in enumerate(results):
+        if not isinstance(result, dict) or 'img_id' not in result or 'pred_instances' not in result:
+            raise ValueError(f'{path}: entry {index} has no img_id/pred_instances: not a detection results pickle '
+                             'of tools/test.py --out')
+    return results
+
+
+def _numpy(value):
+    return value.detach().cpu().numpy() if hasattr(value, 'detach') else np.asarray(value)
+
+
+def results_to_coco(results, coco_gt):
+    """COCO-format detections (``{'bbox': [...], 'segm': [...]}``) of the ``load_results`` list.
+
+    Label ``k`` is the ``k``-th category of ``coco_gt`` by id (MMDetection's mapping when the dataset's classes
+    are the file's categories in id order); masks are the RLEs DumpDetResults stored. ``segm`` is empty when the
+    model predicts no masks.
+    """
+    cat_ids = sorted(coco_gt.getCatIds())
+    known = set(coco_gt.getImgIds())
+    detections = {'bbox': [], 'segm': []}
+    for index, result in enumerate(results):
+        if result['img_id'] not in known:
+            raise ValueError(f'results entry {index}: image id {result["img_id"]} is not in the annotation file')
+        pred = result['pred_instances']
+        labels = _numpy(pred['labels'])
+        if len(labels) and labels.max() >= len(cat_ids):
+            raise ValueError(f'results entry {index}: label {labels.max()} but the annotation file has '
+                             f'{len(cat_ids)} categories')
+        for k, ((x0, y0, x1, y1), score, label) in enumerate(zip(_numpy(pred['bboxes']), _numpy(pred['scores']),
+                                                                 labels)):
+            common = dict(image_id=int(result['img_id']), category_id=cat_ids[int(label)], score=float(score))
+            detections['bbox'].append(dict(common, bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)]))
+            if 'masks' in pred:
+                rle = pred['masks'][k]
+                rle = dict(rle, counts=rle['counts'].decode() if isinstance(rle['counts'], bytes) else rle['counts'])
+                detections['segm'].append(dict(common, segmentation=rle, area=float(mask_utils.area(rle))))
+    return detections
+
+
+def evaluate(coco_gt, detections, iou_type, img_ids=None, max_dets=DEFAULT_MAX_DETS):
+    """Run COCOeval (quietly) and return its ``eval['precision']`` array (T, R, K, A, M) and ``params``.
+
+    Args:
+        coco_gt (COCO): ground truth.
+        detections (list): COCO-format detections of ``iou_type``.
+        iou_type (str): ``'bbox'`` or ``'segm'``.
+        img_ids (list | None): evaluate only these images (default all of ``coco_gt``).
+        max_dets (int): detections per image considered (highest scores).
+    """
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f'iou_type must be one of {IOU_TYPES}, got {iou_type!r}')
+    with contextlib.redirect_stdout(io.StringIO()):
+        # loadRes adds keys (bbox, area, id) to the dicts it gets: give it copies
+        coco_dt = coco_gt.loadRes([dict(d) for d in detections]) if detections else COCO()
+        coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
+        coco_eval.params.maxDets = [max_dets]
+        if img_ids is not None:
+            coco_eval.params.imgIds = list(img_ids)
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+    return coco_eval.eval['precision'], coco_eval.params
+
+
+def _iou_index(params, iou):
+    matches = np.flatnonzero(np.isclose(params.iouThrs, iou))
+    if not len(matches):
+        raise ValueError(f'IoU {iou} is not one of the COCO thresholds {params.iouThrs.tolist()}')
+    return int(matches[0])
+
+
+def _mean_valid(values):
+    """Mean over the entries COCOeval filled (it writes -1 where a category has no ground truth); NaN if none."""
+    values = np.asarray(values)
+    valid = values[values > -1]
+    return float(valid.mean()) if valid.size else float('nan')
+
+
+def pr_curves(coco_gt, detections, iou_type='segm', ious=(0.5, 0.75), max_dets=DEFAULT_MAX_DETS):
+    """Precision-recall curves at the IoU thresholds ``ious``, area ``all``, averaged over categories.
+
+    Returns:
+        dict: ``recall`` (101,) the COCO recall points, and per IoU (key ``'0.5'``...) a dict with
+        ``precision`` (101,) (NaN where undefined) and ``ap`` (COCO AP at that IoU).
+    """
+    precision, params = evaluate(coco_gt, detections, iou_type, max_dets=max_dets)
+    curves = {'recall': params.recThrs.tolist()}
+    for iou in ious:
+        per_category = precision[_iou_index(params, iou), :, :, 0, -1]  # (R, K), area 'all'
+        curve = [_mean_valid(row) for row in per_category]
+        curves[f'{iou:g}'] = {'precision': curve, 'ap': _mean_valid(per_category)}
+    return curves
+
+
+def per_image_ap(coco_gt, detections, iou_type='segm', max_dets=DEFAULT_MAX_DETS):
+    """COCO AP (IoU 0.5:0.95) and AP at IoU 0.5 of every image on its own.
+
+    Returns:
+        list[dict]: ``img_id``, ``file_name``, ``n_gt``, ``n_dt``, ``ap``, ``ap50`` per image, in id order
+        (``ap``/``ap50`` NaN for an image without ground truth).
+    """
+    rows = []
+    for img_id in sorted(coco_gt.getImgIds()):
+        image_detections = [d for d in detections if d['image_id'] == img_id]
+        precision, params = evaluate(coco_gt, image_detections, iou_type, img_ids=[img_id], max_dets=max_dets)
+        rows.append(dict(img_id=int(img_id), file_name=coco_gt.imgs[img_id].get('file_name', str(img_id)),
+                         n_gt=len(coco_gt.getAnnIds(imgIds=[img_id], iscrowd=False)), n_dt=len(image_detections),
+                         ap=_mean_valid(precision[:, :, :, 0, -1]),
+                         ap50=_mean_valid(precision[_iou_index(params, 0.5), :, :, 0, -1])))
+    return rows
+
+
+def plot_pr_curves(curves_by_type):
+    """One axes per IoU type (``{'segm': pr_curves(...), ...}``) with a precision-recall line per IoU."""
+    fig = Figure(figsize=(5 * len(curves_by_type), 4.2))
+    for index, (iou_type, curves) in enumerate(curves_by_type.items()):
+        ax = fig.add_subplot(1, len(curves_by_type), index + 1)
+        for iou, curve in ((key, value) for key, value in curves.items() if key != 'recall'):
+            ax.plot(curves['recall'], curve['precision'], label=f'IoU {iou}: AP {curve["ap"]:.3f}')
+        ax.set(xlabel='recall', ylabel='precision', xlim=(0, 1), ylim=(0, 1.02), title=f'{iou_type} precision-recall')
+        ax.grid(alpha=0.3)
+        ax.legend(loc='lower left', fontsize=8)
+    return fig
+
+
+def plot_per_image_ap(rows_by_type):
+    """A bar chart of the per-image AP (``{'segm': per_image_ap(...), ...}``), images sorted by segm AP (by the
+    first type's AP without masks)."""
+    first = rows_by_type.get('segm', next(iter(rows_by_type.values())))
+    order = np.argsort([-np.nan_to_num(row['ap'], nan=-1) for row in first], kind='stable')
+    positions = np.arange(len(order))
+    width = 0.8 / len(rows_by_type)
+    fig = Figure(figsize=(max(6.0, 0.25 * len(order) + 2), 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for k, (iou_type, rows) in enumerate(rows_by_type.items()):
+        ax.bar(positions + (k - (len(rows_by_type) - 1) / 2) * width, [np.nan_to_num(rows[i]['ap']) for i in order],
+               width, label=f'{iou_type} AP (IoU 0.5:0.95)')
+    ax.set_xticks(positions)
+    ax.set_xticklabels([first[i]['file_name'] for i in order], rotation=90, fontsize=6 if len(order) > 30 else 8)
+    ax.set(ylabel='AP', ylim=(0, 1), title=f'per-image AP ({len(order)} images, best first)')
+    ax.legend(fontsize=8)
+    return fig
+
+
+def write_pr_report(results_file, ann_file, out_dir, max_dets=DEFAULT_MAX_DETS):
+    """Write ``pr_curves.png``, ``per_image_ap.png`` and ``pr_curves.json`` (curves, APs, per-image table) for
+    the predictions of ``tools/test.py --out`` against ``ann_file``; returns the JSON content."""
+    coco_gt = load_coco_gt(ann_file)
+    detections = results_to_coco(load_results(results_file), coco_gt)
+    iou_types = [t for t in IOU_TYPES if detections[t] or t == 'bbox']
+    curves = {t: pr_curves(coco_gt, detections[t], t, max_dets=max_dets) for t in iou_types}
+    per_image = {t: per_image_ap(coco_gt, detections[t], t, max_dets=max_dets) for t in iou_types}
+    save_figure(plot_pr_curves(curves), osp.join(out_dir, 'pr_curves.png'))
+    save_figure(plot_per_image_ap(per_image), osp.join(out_dir, 'per_image_ap.png'))
+    report = {'results_file': os.fspath(results_file), 'ann_file': os.fspath(ann_file), 'max_dets': max_dets,
+              'curves': curves, 'per_image': per_image}
+    write_json(osp.join(out_dir, 'pr_curves.json'), _json_safe(report), indent=1)
+    return report
+
+
+def _json_safe(value):
+    """NaN floats as None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return None if isinstance(value, float) and np.isnan(value) else value

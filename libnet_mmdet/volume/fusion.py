@@ -1,0 +1,266 @@
+"""Fusing 2D instance segmentations of the xy, xz and yz views into one 3D instance volume.
+
+Each view is a (Z, Y, X) array of 2D instance ids: ``labels_xy[z]`` holds the instances of xy slice z,
+``labels_xz[:, y]`` those of xz slice y and ``labels_yz[:, :, x]`` those of yz slice x (ids need only be
+consistent within one slice). Every pair of neighbouring voxels along an axis lies in one slice of each of two
+views (z: xz and yz; y: xy and yz; x: xy and xz), so the views say, edge by edge, whether two voxels belong to the
+same particle.
+
+Algorithm (consensus core, then growth):
+
+1. **Core**: voxels that every view labels as particle.
+2. **Core particles**: connected components of the core where two face-neighbours are joined only if every view
+   that contains their direction gives them the same 2D instance id. A boundary drawn in any one view, or a gap
+   (background) in any view, separates two particles, so touching particles stay apart as long as one view
+   separates them at each contact; particles stacked along z are separated by the xz and yz views.
+3. **Growth**: voxels of the majority foreground (labelled by at least ``min_votes`` views, by default more than
+   half) that are not in the core join the nearest core particle within ``grow_voxels`` (Euclidean,
+   :func:`skimage.segmentation.expand_labels`), which restores the rim where the views disagree by a voxel or two.
+
+A 2D error in one view (a missed slice, a particle split in one slice) cuts only the edges inside that slice's
+plane, and the particle stays connected through the neighbouring slices, which the other views judge. A particle
+that one view misses in *every* slice has no core and is lost: fuse fewer views then, or link one view.
+
+Assumes (near-)isotropic voxels: the model sees xz and yz slices as if they were xy slices.
+
+Streaming: the volume is processed in z-slabs; core particles are labelled per slab with the previous slab's last
+slice carried over and joined across slabs with a union-find over provisional ids, growth reads each slab with a
+halo of ``grow_voxels`` slices. Memory holds a few slabs, never the volume.
+"""
+import numpy as np
+from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from skimage.segmentation import expand_labels
+
+from ..analysis.checks import check_labels, check_same_shape
+from .labels import relabel_lut
+
+VIEWS = ('xy', 'xz', 'yz')
+#: The views whose slices contain each axis of (Z, Y, X): neighbours along z lie in one xz and one yz slice, ...
+VIEWS_SEEING_AXIS = {0: ('xz', 'yz'), 1: ('xy', 'yz'), 2: ('xy', 'xz')}
+DEFAULT_GROW_VOXELS = 2
+
+
+class UnionFind:
+    """Union-find over provisional ids 1, 2, ...; the representative of a set is its smallest id."""
+
+    def __init__(self):
+        self.parent = np.zeros(1024, np.int64)
+        self.size = 1  # ids 1..size-1 exist; 0 is background
+
+    def add(self, n):
+        """Make ``n`` new singleton ids; return the first."""
+        first = self.size
+        if first + n > self.parent.size:
+            self.parent = np.resize(self.parent, max(2 * self.parent.size, first + n))
+        self.parent[first:first + n] = np.arange(first, first + n)
+        self.size += n
+        return first
+
+    def find(self, i):
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, ids):
+        """Unite the sets of ``ids``; return the representative."""
+        roots = {self.find(i) for i in ids}
+        root = min(roots)
+        for other in roots:
+            self.parent[other] = root
+        return root
+
+    def roots(self):
+        """Representative of every id (int64 array indexed by id; 0 maps to 0)."""
+        roots = self.parent[:self.size].copy()
+        while True:
+            parents = roots[roots]
+            if np.array_equal(parents, roots):
+                return roots
+            roots = parents
+
+
+def check_views(views):
+    """Return the dict of the given views' arrays (at least two; same 3D shape; integer labels)."""
+    given = {name: array for name, array in views.items() if array is not None}
+    if len(given) < 2:
+        raise ValueError(f'fuse_views needs at least two of the views {VIEWS}, got {sorted(given) or "none"}')
+    shape = None
+    for name, array in given.items():
+        if getattr(array, 'ndim', None) != 3:
+            raise ValueError(f'labels_{name}: expected a (Z, Y, X) array, got shape {getattr(array, "shape", None)}')
+        if not np.issubdtype(array.dtype, np.integer):
+            raise TypeError(f'labels_{name}: instance labels must have an integer dtype, got {array.dtype}')
+        if shape is None:
+            shape, first = array.shape, name
+        check_same_shape(array, shape, f'labels_{name}', f'labels_{first}')
+    if 0 in shape:
+        raise ValueError(f'fuse_views: empty volume of shape {shape}')
+    return given
+
+
+def _slice_components(core_hw, joined_y, joined_x):
+    """Connected components of one core slice where only the ``joined`` neighbour pairs connect.
+
+    ``joined_y`` (H-1, W) / ``joined_x`` (H, W-1) say whether each vertical / horizontal neighbour pair is
+    joined. The slice is labelled on a grid of doubled resolution whose odd positions are the joins, so
+    :func:`scipy.ndimage.label` does the work; components are numbered in raster order of their first pixel.
+    """
+    height, width = core_hw.shape
+    grid = np.zeros((2 * height - 1, 2 * width - 1), bool)
+    grid[::2, ::2] = core_hw
+    grid[1::2, ::2] = joined_y
+    grid[::2, 1::2] = joined_x
+    components, n_components = ndimage.label(grid)  # 4-connectivity
+    return components[::2, ::2], n_components
+
+
+def _joins(window, core, axis):
+    """Which neighbour pairs along ``axis`` are joined: both core and the same id in every view seeing it."""
+    lower = tuple(slice(0, -1) if a == axis else slice(None) for a in range(3))
+    upper = tuple(slice(1, None) if a == axis else slice(None) for a in range(3))
+    joined = core[lower] & core[upper]
+    for name in VIEWS_SEEING_AXIS[axis]:
+        if name in window:
+            joined &= window[name][lower] == window[name][upper]
+    return joined
+
+
+def core_components(window, carried_ids, union_find):
+    """Label the core particles of one z-window (step 2 of the module docstring).
+
+    Each slice is labelled in 2D first (joins along y and x), then the 2D components of neighbouring slices
+    that are joined along z are united (a graph over 2D components, far smaller than the voxels).
+
+    Args:
+        window (dict[str, np.ndarray]): view name -> (n, Y, X) labels of the window's slices.
+        carried_ids (np.ndarray | None): (Y, X) provisional ids of the window's first slice, carried from the
+            previous window, or None at the top of the volume.
+        union_find (UnionFind): provisional ids; ids joined through the carried slice are united here and new
+            ids are made here (in order of the components' first voxel).
+
+    Returns:
+        np.ndarray: (n, Y, X) uint32 provisional ids of the window (the carried slice included).
+    """
+    core = np.logical_and.reduce([labels > 0 for labels in window.values()])
+    joined_y, joined_x = _joins(window, core, 1), _joins(window, core, 2)
+    components = np.zeros(core.shape, np.int32)
+    n_nodes = 0
+    for k in range(core.shape[0]):
+        labels_2d, n_2d = _slice_components(core[k], joined_y[k], joined_x[k])
+        components[k] = np.where(labels_2d > 0, labels_2d + n_nodes, 0)
+        n_nodes += n_2d
+    joined_z = _joins(window, core, 0)
+    heads, tails = components[:-1][joined_z], components[1:][joined_z]
+    graph = coo_matrix((np.ones(heads.size, np.int8), (heads, tails)), shape=(n_nodes + 1,) * 2)
+    _, group = connected_components(graph, directed=False)  # group of each 2D component (node 0 = background)
+    # 2D components are numbered in scan order, so a group's smallest node is its first voxel.
+    group_ids, first_node = np.unique(group[1:], return_index=True)
+    group_to_id = np.zeros(int(group.max()) + 1, np.int64)
+    if carried_ids is not None:
+        carried = np.unique(np.stack([group[components[0][core[0]]], carried_ids[core[0]]]), axis=1)
+        for g in np.unique(carried[0]):
+            group_to_id[g] = union_find.union(carried[1][carried[0] == g].tolist())
+    is_new = group_to_id[group_ids] == 0
+    new = group_ids[is_new][np.argsort(first_node[is_new], kind='stable')]
+    group_to_id[new] = np.arange(union_find.add(new.size), union_find.size)
+    node_to_id = np.concatenate([[0], group_to_id[group[1:]]]).astype(np.uint32)
+    return node_to_id[components]
+
+
+def majority_foreground(window, min_votes):
+    """Voxels labelled as particle by at least ``min_votes`` of the views in ``window``."""
+    return np.add.reduce([labels > 0 for labels in window.values()], dtype=np.uint8) >= min_votes
+
+
+def default_min_votes(n_views):
+    """More than half of the views: 2 of 3, 2 of 2."""
+    return n_views // 2 + 1
+
+
+def fuse_slabs(read_views, shape, write_core, read_core, write_fused, slab=8, grow_voxels=DEFAULT_GROW_VOXELS,
+               min_votes=None):
+    """Streaming fusion: the passes of the module docstring over z-slabs, through caller-supplied storage.
+
+    Args:
+        read_views (callable): ``read_views(z0, z1)`` -> dict view name -> (z1 - z0, Y, X) labels.
+        shape (tuple): (Z, Y, X).
+        write_core, read_core (callable): store / load provisional core ids: ``write_core(z0, ids)``,
+            ``read_core(z0, z1)`` -> (z1 - z0, Y, X) uint32.
+        write_fused (callable): ``write_fused(z0, ids)`` receives the final (unfiltered) ids of each slab.
+        slab (int): slices per slab.
+        grow_voxels (int): growth distance (voxels).
+        min_votes (int | None): votes for the majority foreground (default: more than half of the views).
+
+    Returns:
+        np.ndarray: int64 voxel count of each written id (index = id).
+    """
+    if int(grow_voxels) != grow_voxels or grow_voxels < 0:
+        raise ValueError(f'grow_voxels must be a non-negative integer, got {grow_voxels!r}')
+    depth = shape[0]
+    union_find, carried = UnionFind(), None
+    for z0 in range(0, depth, slab):
+        z1 = min(z0 + slab, depth)
+        window = read_views(z0 - (carried is not None), z1)
+        if carried is None:
+            min_votes = default_min_votes(len(window)) if min_votes is None else min_votes
+            if not 1 <= min_votes <= len(window):
+                raise ValueError(f'min_votes must be between 1 and the number of views ({len(window)}), got '
+                                 f'{min_votes!r}')
+        ids = core_components(window, carried, union_find)
+        ids = ids[1:] if carried is not None else ids
+        write_core(z0, ids)
+        carried = ids[-1]
+    roots = union_find.roots()
+    sizes = np.zeros(roots.size, np.int64)
+    for z0 in range(0, depth, slab):
+        z1 = min(z0 + slab, depth)
+        h0, h1 = max(z0 - grow_voxels, 0), min(z1 + grow_voxels, depth)
+        core = roots.astype(np.uint32)[read_core(h0, h1)]
+        grown = expand_labels(core, distance=grow_voxels) if grow_voxels > 0 else core
+        grown[~majority_foreground(read_views(h0, h1), min_votes)] = 0  # core voxels are in it: all views vote
+        grown = grown[z0 - h0:z1 - h0].astype(np.uint32)
+        sizes += np.bincount(grown.ravel(), minlength=sizes.size)
+        write_fused(z0, grown)
+    return sizes
+
+
+def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None,
+               min_voxels=0, slab=8):
+    """3D instances from the 2D instance segmentations of two or three views (see the module docstring).
+
+    Args:
+        labels_xy, labels_xz, labels_yz (np.ndarray | None): (Z, Y, X) integer arrays of 2D instance ids per
+            slice of that view (array-likes such as ``np.memmap`` work and are read slab by slab); give at least
+            two.
+        grow_voxels (int): how far (voxels) the majority foreground is assigned to the nearest core particle.
+        min_votes (int | None): views needed for a voxel to be foreground (default: more than half).
+        min_voxels (int): particles smaller than this are removed.
+        slab (int): z-slices processed at a time.
+
+    Returns:
+        np.ndarray: (Z, Y, X) 3D instance labels 1..N (in order of first voxel), uint16 or uint32.
+    """
+    views = check_views(dict(xy=labels_xy, xz=labels_xz, yz=labels_yz))
+    for name, array in views.items():
+        if isinstance(array, np.ndarray):
+            check_labels(array, f'labels_{name}', ndim=(3,), allow_empty=True)
+    shape = next(iter(views.values())).shape
+    core_store = np.zeros(shape, np.uint32)
+    fused = np.zeros(shape, np.uint32)
+
+    def read_views(z0, z1):
+        return {name: np.asarray(array[z0:z1]) for name, array in views.items()}
+
+    def write_core(z0, ids):
+        core_store[z0:z0 + len(ids)] = ids
+
+    def write_fused(z0, ids):
+        fused[z0:z0 + len(ids)] = ids
+
+    sizes = fuse_slabs(read_views, shape, write_core, lambda z0, z1: core_store[z0:z1], write_fused, slab=slab,
+                       grow_voxels=grow_voxels, min_votes=min_votes)
+    lut, _ = relabel_lut(sizes, min_voxels)
+    return lut[fused]

@@ -1,0 +1,362 @@
+"""Volume I/O for streaming segmentation: lazy (Z, Y, X) input, on-disk scratch arrays, atomic label TIFF output
+and the resume manifest.
+
+Input (:func:`open_volume`): a TIFF stack, a folder of 2D slices (TIFF/PNG/JPG, sorted by name with numbers in
+natural order) or an array-like with ``shape``, ``dtype`` and slicing (``np.ndarray``, ``np.memmap``, a zarr,
+dask or h5py array). Uncompressed contiguous TIFF stacks (and the ``.npy`` scratch arrays) are read through
+short-lived memory maps of z-ranges (:class:`StoredVolume`), compressed ones page by page, a folder file by file.
+Reading slabs along y or x needs random access: for page-wise inputs the reader first copies the stack, page by
+page, into an uncompressed scratch file (:meth:`VolumeReader.random_access`). Memory holds a slab (and at most
+``MAP_CHUNK_BYTES`` of mapped file), whatever the size of the volume.
+"""
+import hashlib
+import json
+import os
+import os.path as osp
+import re
+import tempfile
+
+import numpy as np
+import tifffile
+
+from ..analysis.checks import voxel_size_zyx
+from ..fileio import atomic_output
+from ..datasets.image_io import (IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, read_image,
+                                 read_image_info)
+
+AXES = {'z': 0, 'y': 1, 'x': 2}
+MANIFEST = 'manifest.json'
+MANIFEST_FORMAT = 1
+
+
+def _natural_key(name):
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r'(\d+)', name)]
+
+
+def list_slice_files(folder):
+    """The 2D image files of a folder in natural order (``s2.tif`` before ``s10.tif``)."""
+    names = sorted((n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES)), key=_natural_key)
+    return [osp.join(folder, n) for n in names]
+
+
+#: Most bytes of a file mapped at once. A slab along y or x touches every z-plane of the file, so such slabs are
+#: read and written through short-lived maps of z-ranges of this size: memory holds one range, not the file.
+MAP_CHUNK_BYTES = 32 * 2**20
+
+
+class StoredVolume:
+    """A C-ordered (Z, Y, X) array stored uncompressed in a file at ``offset`` bytes (a ``.npy`` scratch array or
+    a contiguous TIFF stack), read and written slab by slab through memory maps of z-ranges only (released after
+    each access, so the pages touched do not stay resident)."""
+
+    def __init__(self, path, shape, dtype, offset):
+        self.path, self.shape, self.dtype, self.offset = os.fspath(path), tuple(shape), np.dtype(dtype), offset
+        self._plane_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
+
+    @classmethod
+    def npy(cls, path):
+        """The array of a ``.npy`` file."""
+        mapped = np.load(path, mmap_mode='r')
+        stored = cls(path, mapped.shape, mapped.dtype, mapped.offset)
+        del mapped
+        return stored
+
+    @classmethod
+    def tiff(cls, path, shape=None):
+        """The stack of an uncompressed contiguous TIFF file (``shape`` forces e.g. (1, Y, X) for one page), or
+        None when the file cannot be memory-mapped (compressed, tiled, not contiguous)."""
+        try:
+            mapped = tifffile.memmap(path, mode='r')
+        except ValueError:
+            return None
+        stored = cls(path, shape or mapped.shape, mapped.dtype, mapped.offset)
+        full = mapped.size == int(np.prod(stored.shape))
+        del mapped
+        return stored if full else None
+
+    def _map(self, z0, z1, mode):
+        return np.memmap(self.path, self.dtype, mode, offset=self.offset + z0 * self._plane_bytes,
+                         shape=(z1 - z0,) + self.shape[1:])
+
+    def _z_ranges(self, axis, start, stop):
+        if axis == 'z':
+            return [(start, stop)]
+        step = max(1, MAP_CHUNK_BYTES // self._plane_bytes)
+        return [(z, min(z + step, self.shape[0])) for z in range(0, self.shape[0], step)]
+
+    def read(self, axis, start, stop):
+        """Slices ``start:stop`` along ``axis`` ('z', 'y', 'x') as an (n, h, w) array in native byte order."""
+        index = _slab_index(axis, start, stop)
+        parts = []
+        for z0, z1 in self._z_ranges(axis, start, stop):
+            mapped = self._map(z0, z1, 'r')
+            parts.append(np.array(mapped[(slice(None),) + index[1:]] if axis != 'z' else mapped,
+                                  dtype=self.dtype.newbyteorder('=')))
+            del mapped
+        return np.moveaxis(np.concatenate(parts), AXES[axis], 0)
+
+    def write(self, axis, start, slab):
+        """Write (n, h, w) slices at ``start`` along ``axis`` and flush them to the file."""
+        data = np.moveaxis(np.asarray(slab), 0, AXES[axis])
+        index = _slab_index(axis, start, start + len(slab))
+        for z0, z1 in self._z_ranges(axis, start, start + len(slab)):
+            mapped = self._map(z0, z1, 'r+')
+            mapped[(slice(None),) + index[1:]] = data if axis == 'z' else data[z0:z1]
+            mapped.flush()
+            del mapped
+
+
+class VolumeReader:
+    """A (Z, Y, X) volume read lazily, slab by slab (see the module docstring).
+
+    Attributes:
+        shape (tuple): (Z, Y, X).
+        dtype (np.dtype): stored dtype.
+        name (str): the file, folder or ``<array>``, for messages.
+    """
+
+    def __init__(self, source):
+        self._array = self._tiff = self._files = self._stored = None
+        if isinstance(source, (str, os.PathLike)):
+            self.name = os.fspath(source)
+            if osp.isdir(self.name):
+                self._open_folder()
+            elif not osp.exists(self.name):
+                raise FileNotFoundError(f'volume not found: {self.name}')
+            elif is_tiff(self.name):
+                self._open_tiff()
+            else:
+                raise ImageFormatError(f'{self.name}: not a TIFF stack or a folder of slices')
+        else:
+            self.name = '<array>'
+            if not all(hasattr(source, attr) for attr in ('shape', 'dtype', '__getitem__')):
+                raise TypeError(f'volume: expected a path or an array-like, got {type(source).__name__}')
+            self._array, self.shape, self.dtype = source, tuple(source.shape), np.dtype(source.dtype)
+        if len(self.shape) != 3:
+            hint = '; use segment_image for a single slice' if len(self.shape) == 2 else ''
+            raise ValueError(f'{self.name}: expected a 3D (Z, Y, X) volume, got {len(self.shape)}D shape '
+                             f'{self.shape}{hint}')
+        if 0 in self.shape:
+            raise ValueError(f'{self.name}: empty volume of shape (Z, Y, X) = {self.shape}')
+        if not (np.issubdtype(self.dtype, np.integer) or np.issubdtype(self.dtype, np.floating)):
+            raise ImageFormatError(f'{self.name}: unsupported dtype {self.dtype}; expected uint8/uint16/float32')
+
+    def _open_tiff(self):
+        shape, dtype, is_stack = read_image_info(self.name)  # raises ImageFormatError for unreadable / 4D files
+        if not is_stack:
+            raise ValueError(f'{self.name}: expected a 3D (Z, Y, X) stack, got a single 2D image of shape {shape}; '
+                             'use segment_image for a single slice')
+        self.shape, self.dtype = shape, dtype
+        self._stored = StoredVolume.tiff(self.name, shape)
+        if self._stored is None:  # compressed or not contiguous: read page by page
+            self._tiff = tifffile.TiffFile(self.name)
+            if len(self._tiff.series[0].pages) != shape[0]:
+                self._tiff.close()
+                raise ImageFormatError(f'{self.name}: cannot stream this TIFF layout (not one page per z slice '
+                                       'and not memory-mappable); save it uncompressed or as one page per slice')
+
+    def _open_folder(self):
+        self._files = list_slice_files(self.name)
+        if not self._files:
+            raise ValueError(f'{self.name}: empty volume: no image files ({", ".join(IMAGE_SUFFIXES)}) in the '
+                             'folder')
+        shape, self.dtype, is_stack = read_image_info(self._files[0])
+        for path in self._files:
+            other_shape, other_dtype, is_stack = read_image_info(path)
+            if is_stack or len(other_shape) != 2:
+                raise ImageFormatError(f'{path}: expected a 2D grayscale slice, got shape {other_shape}')
+            if (other_shape, other_dtype) != (shape, self.dtype):
+                raise ImageFormatError(f'{path}: slice of shape {other_shape} and dtype {other_dtype} differs from '
+                                       f'the first slice {self._files[0]} ({shape}, {self.dtype})')
+        self.shape = (len(self._files),) + tuple(shape)
+
+    @property
+    def streams_any_axis(self):
+        """True when slabs along y and x can be read without a scratch copy."""
+        return self._tiff is None and self._files is None
+
+    def describe(self, axis, index):
+        """Where slice ``index`` along ``axis`` ('z', 'y', 'x') comes from, for messages."""
+        if self._files is not None and axis == 'z':
+            return self._files[index]
+        return f'{self.name} [{axis}={index}]'
+
+    def _read_z(self, start, stop):
+        if self._files is not None:
+            return np.stack([read_image(path) for path in self._files[start:stop]])
+        if self._tiff is not None:
+            pages = self._tiff.series[0].pages
+            return np.stack([pages[z].asarray().reshape(self.shape[1:]) for z in range(start, stop)])
+        return None
+
+    def read(self, axis, start, stop):
+        """Slices ``start:stop`` along ``axis`` ('z', 'y' or 'x') as an (n, h, w) array, each slice (Y, X) for z,
+        (Z, X) for y, (Z, Y) for x, finite (NaN/Inf raise an ImageFormatError naming the slice)."""
+        index = _slab_index(axis, start, stop)
+        slab = self._read_z(start, stop) if axis == 'z' else None
+        if slab is None:
+            if not self.streams_any_axis:
+                raise RuntimeError(f'{self.name}: call random_access() before reading along {axis}')
+            if self._stored is not None:
+                slab = self._stored.read(axis, start, stop)
+            else:
+                slab = np.moveaxis(np.asarray(self._array[tuple(index)]), AXES[axis], 0)
+        for k, slice_2d in enumerate(slab):
+            check_finite(slice_2d, self.describe(axis, start + k))
+        return slab
+
+    def random_access(self, scratch_path, slab=16):
+        """Copy a page-wise input (compressed TIFF, folder) into an uncompressed ``.npy`` scratch file, slab by
+        slab, and read from that from now on; returns self. No-op when the input already allows it."""
+        if self.streams_any_axis:
+            return self
+        create_scratch(scratch_path, self.shape, self.dtype)
+        stored = StoredVolume.npy(scratch_path)
+        for start in range(0, self.shape[0], slab):
+            stored.write('z', start, self.read('z', start, min(start + slab, self.shape[0])))
+        self.close()
+        self._stored = stored
+        return self
+
+    def close(self):
+        if self._tiff is not None:
+            self._tiff.close()
+        self._tiff = self._files = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_volume(source):
+    """A :class:`VolumeReader` over a TIFF stack, a folder of slices or an array-like.
+
+    Raises:
+        FileNotFoundError: missing path.
+        ImageFormatError: unreadable TIFF, mixed slice shapes in a folder, unsupported layout or dtype.
+        ValueError: not 3D (a 2D image, a 4D array), or empty (a zero-length axis, a folder without images).
+    """
+    return VolumeReader(source)
+
+
+def max_label(path, slab=16):
+    """The largest value of a label TIFF written by :func:`write_tiff_pages` (its particle count), read slab by
+    slab so that memory holds one slab."""
+    with tifffile.TiffFile(path) as tif:
+        shape = tif.series[0].shape
+    stored = StoredVolume.tiff(path, (int(np.prod(shape[:-2])),) + tuple(shape[-2:]))  # one page reads as 2D
+    return max(int(stored.read('z', start, min(start + slab, stored.shape[0])).max())
+               for start in range(0, stored.shape[0], slab))
+
+
+def create_scratch(path, shape, dtype):
+    """Create a zero-filled ``.npy`` scratch array on disk (sparse file: no data written)."""
+    scratch = np.lib.format.open_memmap(path, mode='w+', dtype=dtype, shape=tuple(shape))
+    del scratch  # closes the map; the file keeps its header and holes
+
+
+def _slab_index(axis, start, stop):
+    index = [slice(None)] * 3
+    index[AXES[axis]] = slice(start, stop)
+    return tuple(index)
+
+
+def read_scratch(path, axis, start, stop):
+    """Slices ``start:stop`` along ``axis`` of a ``.npy`` scratch array, as an (n, h, w) array in memory."""
+    return StoredVolume.npy(path).read(axis, start, stop)
+
+
+def write_scratch(path, axis, start, slab):
+    """Write (n, h, w) slices at ``start`` along ``axis`` into a ``.npy`` scratch array and flush them."""
+    StoredVolume.npy(path).write(axis, start, slab)
+
+
+def tiff_metadata(dtype, voxel_size_nm):
+    """Keyword arguments for ``tifffile`` that record ``voxel_size_nm`` (None, a number or (Z, Y, X) nm).
+
+    uint8/uint16/float32 are written as ImageJ hyperstacks (``unit`` um, ``spacing`` = z size, X/YResolution in
+    pixels per um), what ImageJ/Fiji and :func:`libnet_mmdet.analysis.io.read_volume` read. ImageJ has no
+    uint32: those files carry the resolution in pixels per cm and ``voxel_size_nm`` in the description.
+    """
+    imagej = np.dtype(dtype) in (np.uint8, np.uint16, np.float32)
+    kwargs = dict(imagej=imagej, photometric='minisblack', metadata={'axes': 'ZYX'})
+    if voxel_size_nm is None:
+        return kwargs
+    sz, sy, sx = voxel_size_zyx(voxel_size_nm) / 1000  # um
+    if imagej:
+        kwargs.update(resolution=(1 / sx, 1 / sy), metadata={'axes': 'ZYX', 'unit': 'um', 'spacing': sz})
+    else:
+        kwargs.update(resolution=(1e4 / sx, 1e4 / sy), resolutionunit='CENTIMETER',
+                      metadata={'axes': 'ZYX', 'voxel_size_nm': [sz * 1000, sy * 1000, sx * 1000]})
+    return kwargs
+
+
+def write_tiff_pages(path, shape, dtype, pages, voxel_size_nm=None):
+    """Write a (Z, Y, X) stack from an iterator of (Y, X) pages, atomically (temporary file, then rename).
+
+    The file is uncompressed and contiguous (memory-mappable); BigTIFF when it exceeds 4 GB and is not ImageJ.
+    """
+    path = os.fspath(path)
+    folder = osp.dirname(osp.abspath(path))
+    handle, tmp_path = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+    os.close(handle)
+    kwargs = tiff_metadata(dtype, voxel_size_nm)
+    bigtiff = not kwargs['imagej'] and int(np.prod(shape)) * np.dtype(dtype).itemsize > 2**32 - 2**25
+    try:
+        with tifffile.TiffWriter(tmp_path, bigtiff=bigtiff, imagej=kwargs.pop('imagej')) as writer:
+            writer.write(pages, shape=tuple(shape), dtype=dtype, **kwargs)
+        umask = os.umask(0)  # mkstemp makes 0600 files: give the usual permissions of a new file
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
+        os.replace(tmp_path, path)
+    except BaseException:
+        if osp.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def slab_checksum(slab):
+    """Hex digest of a slab's bytes (blake2b, 128 bit)."""
+    return hashlib.blake2b(np.ascontiguousarray(slab).tobytes(), digest_size=16).hexdigest()
+
+
+class ResumeState:
+    """Which slabs of a run are finished, kept in ``<work_dir>/manifest.json`` (written atomically).
+
+    The manifest stores the run's ``identity`` (input shape/dtype, parameters, model fingerprint) and, for every
+    finished slab, the checksum of its input data. A work folder whose identity differs is started afresh; a
+    finished slab is skipped only if its input still has the same checksum (the caller checks).
+    """
+
+    def __init__(self, work_dir, identity, resume=True):
+        self.work_dir, self.identity = os.fspath(work_dir), json.loads(json.dumps(identity))
+        os.makedirs(self.work_dir, exist_ok=True)
+        self.path = osp.join(self.work_dir, MANIFEST)
+        manifest = None
+        if resume and osp.isfile(self.path):
+            with open(self.path, encoding='utf-8') as f:
+                manifest = json.load(f)
+        self.resumed = bool(manifest) and manifest.get('format') == MANIFEST_FORMAT and \
+            manifest.get('identity') == self.identity
+        self.done = manifest['done'] if self.resumed else {}
+        if not self.resumed:
+            self._save()
+
+    def _save(self):
+        with atomic_output(self.path) as f:
+            json.dump(dict(format=MANIFEST_FORMAT, identity=self.identity, done=self.done), f, indent=1)
+
+    def checksum(self, view, start):
+        """The stored input checksum of a finished slab, or None."""
+        return self.done.get(view, {}).get(str(start))
+
+    def mark_done(self, view, start, checksum):
+        self.done.setdefault(view, {})[str(start)] = checksum
+        self._save()
+
+    def forget(self):
+        """Drop every finished slab (the input changed)."""
+        self.done = {}
+        self._save()

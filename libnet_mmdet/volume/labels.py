@@ -1,0 +1,110 @@
+"""Small operations on instance label arrays shared by tiling, linking and fusion.
+
+Instance labels: 0 = background, 1..N = instances, any unsigned integer dtype.
+"""
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from ..analysis.checks import check_labels
+
+
+def label_dtype(n_labels):
+    """The smallest label dtype for ``n_labels`` instances: uint16 up to 65535, else uint32."""
+    return np.dtype(np.uint16) if n_labels <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
+
+
+def first_pixel_order(labels, ids):
+    """``ids`` sorted by the flat (C-order) index of their first pixel in ``labels``."""
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        return ids
+    present, first = np.unique(labels.ravel(), return_index=True)
+    first_of = dict(zip(present.tolist(), first.tolist()))
+    return ids[np.argsort([first_of[i] for i in ids.tolist()], kind='stable')]
+
+
+def overlap_pairs(labels_a, labels_b):
+    """Every pair of overlapping instances of two label arrays of the same shape, with the overlap sizes.
+
+    Returns:
+        tuple: ``(ids_a, ids_b, intersection, area_a, area_b)``, int64 arrays with one entry per overlapping pair
+        (pixels/voxels).
+    """
+    a, b = np.ravel(labels_a).astype(np.int64), np.ravel(labels_b).astype(np.int64)
+    ids_a, sizes_a = np.unique(a[a > 0], return_counts=True)
+    ids_b, sizes_b = np.unique(b[b > 0], return_counts=True)
+    both = (a > 0) & (b > 0)
+    rank_a, rank_b = np.searchsorted(ids_a, a[both]), np.searchsorted(ids_b, b[both])
+    keys, intersection = np.unique(rank_a * max(ids_b.size, 1) + rank_b, return_counts=True)
+    rows, cols = np.divmod(keys, max(ids_b.size, 1))
+    return ids_a[rows], ids_b[cols], intersection, sizes_a[rows], sizes_b[cols]
+
+
+def one_to_one(rows, cols, weights):
+    """Maximum-weight one-to-one assignment among candidate pairs (Hungarian, per connected group).
+
+    Args:
+        rows, cols (np.ndarray): the two ids of each candidate pair (any integers).
+        weights (np.ndarray): positive weight of each pair.
+
+    Returns:
+        np.ndarray: bool, which candidate pairs are assigned; no id of ``rows`` or of ``cols`` is used twice.
+    """
+    rows, cols, weights = np.asarray(rows), np.asarray(cols), np.asarray(weights, dtype=np.float64)
+    chosen = np.zeros(rows.size, bool)
+    if rows.size == 0:
+        return chosen
+    row_ids, row_rank = np.unique(rows, return_inverse=True)
+    col_ids, col_rank = np.unique(cols, return_inverse=True)
+    n_rows = row_ids.size
+    graph = coo_matrix((np.ones(rows.size), (row_rank, n_rows + col_rank)), shape=(n_rows + col_ids.size,) * 2)
+    _, group_of_node = connected_components(graph, directed=False)
+    group = group_of_node[row_rank]
+    order = np.argsort(group, kind='stable')
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    for members in np.split(order, bounds):
+        if members.size == 1:  # a lone pair: nothing competes with it
+            chosen[members] = True
+            continue
+        r_ids, r = np.unique(row_rank[members], return_inverse=True)
+        c_ids, c = np.unique(col_rank[members], return_inverse=True)
+        matrix = np.zeros((r_ids.size, c_ids.size))
+        matrix[r, c] = weights[members]
+        best_r, best_c = linear_sum_assignment(matrix, maximize=True)
+        picked = {(i, j) for i, j in zip(best_r.tolist(), best_c.tolist()) if matrix[i, j] > 0}
+        chosen[members] = [(i, j) in picked for i, j in zip(r.tolist(), c.tolist())]
+    return chosen
+
+
+def remove_small(labels, min_voxels):
+    """Remove instances smaller than ``min_voxels`` and number the rest 1..K, keeping their order.
+
+    Args:
+        labels (np.ndarray): (H, W) or (Z, Y, X) integer instance labels.
+        min_voxels (int): instances with fewer pixels/voxels are set to 0 (0 or 1 keeps all).
+
+    Returns:
+        np.ndarray: same shape, uint16 when K <= 65535 else uint32.
+    """
+    labels = check_labels(labels, 'labels', ndim=(2, 3), allow_empty=True)
+    if min_voxels < 0:
+        raise ValueError(f'min_voxels must be >= 0, got {min_voxels}')
+    ids, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    keep = (ids > 0) & (sizes >= min_voxels)
+    new_ids = np.zeros(ids.size, np.int64)
+    new_ids[keep] = np.arange(1, keep.sum() + 1)
+    return new_ids[inverse].reshape(labels.shape).astype(label_dtype(int(keep.sum())))
+
+
+def relabel_lut(sizes, min_voxels):
+    """Lookup table mapping ids 0..len(sizes)-1 to 0..K: ids with ``sizes < min_voxels`` (and 0) map to 0, the
+    others to 1..K in increasing id order; returns ``(lut, K)`` with ``lut`` in the smallest label dtype."""
+    sizes = np.asarray(sizes)
+    keep = sizes >= max(min_voxels, 1)
+    keep[:1] = False
+    n_kept = int(keep.sum())
+    lut = np.zeros(sizes.size, label_dtype(n_kept))
+    lut[keep] = np.arange(1, n_kept + 1)
+    return lut, n_kept

@@ -1,0 +1,92 @@
+"""Assembling 2D slice instances into 3D particles by linking neighbouring slices (one-to-one overlap matching).
+
+Use linking when only one view is segmented (the fast path: one model pass over the volume). Each 2D instance of
+slice k+1 is matched to at most one instance of slice k and vice versa: the candidate pairs are those whose
+overlap coefficient ``|A ∩ B| / min(|A|, |B|)`` is at least ``min_overlap`` (the overlap coefficient, not the
+IoU, so that the small caps at the top and bottom of a particle stay linked to it), and among them the one-to-one
+assignment maximising the summed IoU is taken (Hungarian algorithm on each group of competing pairs). Matched
+instances continue a 3D particle; unmatched instances of slice k+1 start a new particle and unmatched particles
+of slice k end. The one-to-one rule keeps touching neighbours apart and lets particles start and end anywhere in
+the stack.
+
+Limits (use view fusion, :mod:`libnet_mmdet.volume.fusion`, when they matter): two particles stacked along the
+slicing axis and touching at their poles are merged (nothing in the slices separates them); a particle that
+splits into two pieces in one slice (a concave particle) continues as one piece and the other piece starts a new
+particle; a particle missed in one slice is cut in two.
+
+New ids are given in the order of the particles' first voxel in a (Z, Y, X) scan, so the result does not depend
+on how the stack is cut into slabs.
+"""
+import numpy as np
+
+from ..analysis.checks import check_labels
+from .labels import first_pixel_order, label_dtype, one_to_one, overlap_pairs
+
+DEFAULT_MIN_OVERLAP = 0.5
+
+
+def _check_min_overlap(min_overlap):
+    if not 0 < min_overlap <= 1:
+        raise ValueError(f'min_overlap must be in (0, 1], got {min_overlap!r}')
+
+
+def link_next_slice(previous_hw, current_hw, next_id, min_overlap=DEFAULT_MIN_OVERLAP):
+    """Give the 2D instances of one slice the 3D ids of the previous slice's particles they continue.
+
+    Args:
+        previous_hw (np.ndarray | None): (H, W) 3D particle ids of the previous slice (0 = background), or None
+            for the first slice.
+        current_hw (np.ndarray): (H, W) 2D instance labels of this slice (any ids, 0 = background).
+        next_id (int): the first unused 3D id.
+        min_overlap (float): in (0, 1]; the least overlap coefficient for a link.
+
+    Returns:
+        tuple: ``(linked_hw, next_id)``: (H, W) uint32 3D ids of this slice and the new first unused id.
+    """
+    _check_min_overlap(min_overlap)
+    ids, inverse = np.unique(current_hw, return_inverse=True)
+    compact = inverse.reshape(current_hw.shape)  # 0..n, 0 = background (ids[0] == 0 when there is background)
+    if ids[0] != 0:
+        compact = compact + 1
+    n_current = int(compact.max(initial=0))
+    lut = np.zeros(n_current + 1, np.int64)
+    if previous_hw is not None and n_current:
+        prev_ids, cur_ids, intersection, prev_area, cur_area = overlap_pairs(previous_hw, compact)
+        candidate = intersection >= min_overlap * np.minimum(prev_area, cur_area)
+        iou = intersection / (prev_area + cur_area - intersection)
+        chosen = one_to_one(prev_ids[candidate], cur_ids[candidate], iou[candidate])
+        lut[cur_ids[candidate][chosen]] = prev_ids[candidate][chosen]
+    unmatched = first_pixel_order(compact, np.flatnonzero(lut == 0)[1:])
+    lut[unmatched] = np.arange(next_id, next_id + unmatched.size)
+    return lut[compact].astype(np.uint32), next_id + unmatched.size
+
+
+def iter_link_slices(slices_hw, min_overlap=DEFAULT_MIN_OVERLAP, next_id=1):
+    """Link an iterable of 2D instance label slices lazily; yields the (H, W) uint32 3D ids of each slice.
+
+    Only the previous slice is kept in memory, so a stack of any length can be linked slab by slab.
+    """
+    previous = None
+    for current in slices_hw:
+        previous, next_id = link_next_slice(previous, np.asarray(current), next_id, min_overlap)
+        yield previous
+
+
+def link_slices(labels_per_slice_zyx, min_overlap=DEFAULT_MIN_OVERLAP):
+    """3D particles from a stack of independent 2D instance label slices.
+
+    Args:
+        labels_per_slice_zyx (np.ndarray): (Z, Y, X) integer array; slice z holds the 2D instance labels of xy
+            slice z (ids need not agree between slices; 0 = background).
+        min_overlap (float): in (0, 1]; two instances of neighbouring slices can be linked when their overlap
+            covers at least this fraction of the smaller one (see the module docstring).
+
+    Returns:
+        np.ndarray: (Z, Y, X) 3D instance labels 1..N in order of first appearance, uint16 when N <= 65535 else
+        uint32.
+    """
+    labels = check_labels(labels_per_slice_zyx, 'labels_per_slice_zyx', ndim=(3,), allow_empty=True)
+    linked = np.empty(labels.shape, np.uint32)
+    for z, linked_hw in enumerate(iter_link_slices(labels, min_overlap)):
+        linked[z] = linked_hw
+    return linked.astype(label_dtype(int(linked.max(initial=0))))

@@ -1,0 +1,175 @@
+"""Tiled instance segmentation of slices larger than the model's training size (works on label images).
+
+The slice is cut into square tiles of ``tile_size`` pixels that overlap by at least ``overlap`` pixels (the last
+tile of a row or column is shifted back to end at the image border). A predictor segments each tile into an
+instance label image; the tile results are merged in two steps:
+
+1. **Centre ownership.** Along each axis every point has an *owner* tile: the tile in which the point is farthest
+   from a tile border that is not an image border (ties: the first tile). An instance found in a tile is kept only
+   if its bounding-box centre is owned by that tile. The owner's margin is at least ``overlap / 2``, so an
+   instance no larger than ``overlap`` whose centre a tile owns lies entirely inside that tile, and a piece of an
+   instance cut by a tile border is never owned by its tile. Hence every instance up to ``overlap`` pixels across
+   is kept exactly once, whole, from the tile where it is most central: the result equals untiled segmentation
+   by a predictor that only looks at each instance's neighbourhood.
+2. **Seam merge.** Larger instances may be cut in every tile, and their pieces kept by different tiles. Two kept
+   instances of overlapping tiles are merged when their masks agree in the region both tiles saw (IoU over that
+   region >= ``merge_iou``); touching but different instances overlap little there and stay apart.
+
+Kept instances are painted in increasing score order, so where masks overlap the higher score wins. Choose
+``overlap`` >= the largest particle diameter (pixels) for exact results.
+"""
+import numpy as np
+from scipy import ndimage
+
+from .fusion import UnionFind
+from .labels import label_dtype, overlap_pairs
+
+DEFAULT_MERGE_IOU = 0.5
+
+
+def check_tiling(tile_size, overlap):
+    """Raise ValueError unless 0 <= overlap < tile_size (integers)."""
+    if int(tile_size) != tile_size or tile_size < 1:
+        raise ValueError(f'tile_size must be a positive integer, got {tile_size!r}')
+    if int(overlap) != overlap or not 0 <= overlap < tile_size:
+        raise ValueError(f'overlap must be an integer in [0, tile_size={tile_size}), got {overlap!r}')
+
+
+def tile_starts(length, tile_size, overlap):
+    """Start offsets of the tiles along an axis of ``length`` pixels; neighbours overlap by >= ``overlap``."""
+    check_tiling(tile_size, overlap)
+    if length <= tile_size:
+        return [0]
+    return list(range(0, length - tile_size, tile_size - overlap)) + [length - tile_size]
+
+
+def tile_windows(shape_hw, tile_size, overlap):
+    """The tiles of an (H, W) image as ``(slice_y, slice_x)`` windows, row by row."""
+    height, width = shape_hw
+    return [(slice(y, min(y + tile_size, height)), slice(x, min(x + tile_size, width)))
+            for y in tile_starts(height, tile_size, overlap) for x in tile_starts(width, tile_size, overlap)]
+
+
+def _owner_along_axis(centres, starts, tile_size, length):
+    """Index (into ``starts``) of the tile owning each coordinate in ``centres`` along one axis."""
+    starts = np.asarray(starts, np.float64)[None, :]
+    ends = np.minimum(starts + tile_size, length)
+    centres = np.asarray(centres, np.float64)[:, None]
+    low = np.where(starts > 0, centres - starts, np.inf)
+    high = np.where(ends < length, ends - centres, np.inf)
+    margin = np.where((centres >= starts) & (centres <= ends), np.minimum(low, high), -np.inf)
+    return np.argmax(margin, axis=1)
+
+
+def owned_instances(labels_tile, window, shape_hw, tile_size, overlap):
+    """The instances of one tile whose bounding-box centre that tile owns (step 1 of the module docstring).
+
+    Returns:
+        tuple: ``(ids, boxes)``: int64 ids and, for each, its ``(slice_y, slice_x)`` box in tile coordinates.
+    """
+    boxes = ndimage.find_objects(labels_tile)
+    ids = np.array([i + 1 for i, box in enumerate(boxes) if box is not None], np.int64)
+    boxes = [boxes[i - 1] for i in ids]
+    owned = np.ones(ids.size, bool)
+    for axis in (0, 1):
+        starts = tile_starts(shape_hw[axis], tile_size, overlap)
+        centres = np.array([(box[axis].start + box[axis].stop) / 2 for box in boxes]) + window[axis].start
+        owner = _owner_along_axis(centres.reshape(-1), starts, tile_size, shape_hw[axis])
+        owned &= np.asarray(starts)[owner] == window[axis].start
+    return ids[owned], [box for box, own in zip(boxes, owned) if own]
+
+
+def _shared_window(a, b):
+    """The intersection of two (slice_y, slice_x) windows, or None."""
+    y0, y1 = max(a[0].start, b[0].start), min(a[0].stop, b[0].stop)
+    x0, x1 = max(a[1].start, b[1].start), min(a[1].stop, b[1].stop)
+    return (slice(y0, y1), slice(x0, x1)) if y0 < y1 and x0 < x1 else None
+
+
+def _local(window, inside):
+    """``window`` (global slices) expressed in the coordinates of the tile ``inside``."""
+    return tuple(slice(w.start - i.start, w.stop - i.start) for w, i in zip(window, inside))
+
+
+def merge_tiles(shape_hw, windows, tile_results, tile_size, overlap, merge_iou=DEFAULT_MERGE_IOU):
+    """Merge per-tile instance segmentations into one (steps 1 and 2 of the module docstring).
+
+    Args:
+        shape_hw (tuple): (H, W) of the whole image.
+        windows (list): the tiles' ``(slice_y, slice_x)`` windows (from :func:`tile_windows`).
+        tile_results (list): per tile, ``(labels_tile, scores)``: integer (h, w) labels 1..n of the tile and
+            float (n,) scores (``scores[k - 1]`` belongs to label k).
+        tile_size, overlap (int): the tiling the windows were made with.
+        merge_iou (float): IoU over the shared region above which instances of two tiles are one.
+
+    Returns:
+        tuple: ``(labels_hw, scores)``: uint16/uint32 labels 1..N and float32 (N,) scores (max over merged
+        pieces), ids in no particular order (see :func:`order_by_score`).
+    """
+    union_find, luts, painting = UnionFind(), [], []
+    for window, (labels_tile, scores) in zip(windows, tile_results):
+        kept, boxes = owned_instances(labels_tile, window, shape_hw, tile_size, overlap)
+        lut = np.zeros(int(labels_tile.max(initial=0)) + 1, np.int64)
+        lut[kept] = np.arange(union_find.add(kept.size), union_find.size)
+        luts.append(lut)
+        for k, box in zip(kept.tolist(), boxes):
+            target = tuple(slice(b.start + w.start, b.stop + w.start) for b, w in zip(box, window))
+            painting.append((float(scores[k - 1]), int(lut[k]), target, labels_tile[box] == k))
+    id_scores = np.zeros(union_find.size, np.float64)
+    labels = np.zeros(shape_hw, np.int64)
+    for score, global_id, target, mask in sorted(painting, key=lambda item: item[:2]):
+        id_scores[global_id] = score
+        labels[target][mask] = global_id
+    for i, j in ((i, j) for i in range(len(windows)) for j in range(i + 1, len(windows))):
+        shared = _shared_window(windows[i], windows[j])
+        if shared is None:
+            continue
+        ids_i = luts[i][tile_results[i][0][_local(shared, windows[i])]]
+        ids_j = luts[j][tile_results[j][0][_local(shared, windows[j])]]
+        gi, gj, intersection, area_i, area_j = overlap_pairs(ids_i, ids_j)
+        for a, b in zip(*(g[intersection >= merge_iou * (area_i + area_j - intersection)] for g in (gi, gj))):
+            union_find.union([a, b])
+    roots = union_find.roots()
+    root_scores = np.zeros(roots.size)
+    np.maximum.at(root_scores, roots, id_scores)
+    labels = roots[labels]
+    present = np.unique(labels[labels > 0])
+    compact = np.zeros(roots.size, np.int64)
+    compact[present] = np.arange(1, present.size + 1)
+    return compact[labels].astype(label_dtype(present.size)), root_scores[present].astype(np.float32)
+
+
+def order_by_score(labels_hw, scores):
+    """Renumber instances 1..N by decreasing score (ties: raster order of the first pixel); drop ids without
+    pixels.
+
+    Returns:
+        tuple: ``(labels_hw, scores, boxes)``: labels uint16/uint32, scores float32 (N,), boxes float32 (N, 4)
+        ``x0, y0, x1, y1`` (pixel edges: x1, y1 are one past the last pixel) of each instance's mask.
+    """
+    present, first = np.unique(labels_hw.ravel(), return_index=True)
+    first, present = first[present > 0], present[present > 0]
+    order = np.lexsort((first, -np.asarray(scores, np.float64)[present - 1]))
+    lut = np.zeros(int(labels_hw.max(initial=0)) + 1, np.int64)
+    lut[present[order]] = np.arange(1, present.size + 1)
+    labels = lut[labels_hw].astype(label_dtype(present.size))
+    boxes = np.array([(b[1].start, b[0].start, b[1].stop, b[0].stop) for b in ndimage.find_objects(labels)],
+                     np.float32).reshape(-1, 4)
+    return labels, np.asarray(scores, np.float32)[present[order] - 1], boxes
+
+
+def segment_tiled(image, predict, tile_size, overlap, merge_iou=DEFAULT_MERGE_IOU):
+    """Segment an image tile by tile and merge (see the module docstring).
+
+    Args:
+        image (np.ndarray): (H, W) or (H, W, C) array; tiles are cut along the first two axes.
+        predict (callable): ``predict(list of tiles) -> list of (labels_tile, scores)``.
+        tile_size, overlap (int): tile edge and least overlap (pixels).
+        merge_iou (float): see :func:`merge_tiles`.
+
+    Returns:
+        tuple: ``(labels_hw, scores)`` as :func:`merge_tiles` returns them.
+    """
+    windows = tile_windows(image.shape[:2], tile_size, overlap)
+    results = predict([image[window] for window in windows])
+    return merge_tiles(image.shape[:2], windows, results, tile_size, overlap, merge_iou)

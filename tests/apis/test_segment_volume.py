@@ -1,0 +1,184 @@
+"""segment_volume end to end with a deterministic predictor: exact 3D recovery, streaming inputs, resume after an
+interruption, and clear errors for bad volumes."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tifffile
+
+from libnet_mmdet.analysis.io import read_volume
+from libnet_mmdet.apis import segment_image, segment_volume
+from libnet_mmdet.datasets import ImageFormatError
+from libnet_mmdet.volume.testing import IntensityPredictor, same_instances, sphere_labels
+
+SPHERES = [((6, 10, 10), 5), ((8, 10, 20.5), 5.5), ((14, 24, 14), 6), ((3, 26, 27), 4), ((17, 8, 27), 3.5)]
+SHAPE = (20, 32, 34)
+
+
+@pytest.fixture(scope='module')
+def truth():
+    return sphere_labels(SHAPE, SPHERES)
+
+
+@pytest.fixture(scope='module')
+def image(truth):
+    """Each sphere drawn with its own intensity (what IntensityPredictor separates)."""
+    intensities = np.array([0, 200, 120, 90, 160, 240], np.uint8)
+    return intensities[truth]
+
+
+@pytest.fixture
+def image_tif(image, tmp_path):
+    path = tmp_path / 'stack.tif'
+    tifffile.imwrite(path, image)
+    return path
+
+
+@pytest.mark.parametrize('views', [('xy',), ('xy', 'xz', 'yz'), ('xz', 'yz')])
+def test_recovers_the_particles_exactly(image_tif, truth, views, tmp_path):
+    out = tmp_path / 'labels.tif'
+    labels = segment_volume(IntensityPredictor(), image_tif, out=out, views=views, slab=6, voxel_size_nm=50,
+                            progress=False)
+    assert isinstance(labels, np.memmap) and labels.dtype == np.uint16
+    assert same_instances(labels, truth)
+    assert sorted(os.listdir(tmp_path)) == ['labels.tif', 'stack.tif']  # work folder removed after success
+    _, voxel_size = read_volume(out)
+    np.testing.assert_allclose(voxel_size, [50, 50, 50])
+
+
+def test_in_memory_and_file_output_agree(image, image_tif, tmp_path):
+    in_memory = segment_volume(IntensityPredictor(), image, progress=False)
+    to_file = segment_volume(IntensityPredictor(), image_tif, out=tmp_path / 'l.tif', progress=False)
+    np.testing.assert_array_equal(in_memory, to_file)
+
+
+def test_folder_and_compressed_inputs_stream(image, truth, tmp_path):
+    folder = tmp_path / 'slices'
+    folder.mkdir()
+    for z, slice_hw in enumerate(image):
+        tifffile.imwrite(folder / f'z{z}.tif', slice_hw)
+    assert same_instances(segment_volume(IntensityPredictor(), folder, views=('xy', 'xz'), progress=False), truth)
+    tifffile.imwrite(tmp_path / 'zlib.tif', image, compression='zlib')
+    assert same_instances(segment_volume(IntensityPredictor(), tmp_path / 'zlib.tif', views=('xy', 'yz'),
+                                         progress=False), truth)
+
+
+def test_a_single_slice_volume_keeps_its_shape(image, tmp_path):
+    labels = segment_volume(IntensityPredictor(), image[6:7], out=tmp_path / 'one.tif', progress=False)
+    assert labels.shape == (1,) + image.shape[1:] and labels.max() > 0
+
+
+def test_min_voxels_removes_small_particles(image, truth):
+    labels = segment_volume(IntensityPredictor(), image, min_voxels=200, progress=False)
+    sizes = np.bincount(truth.ravel())[1:]
+    assert labels.max() == (sizes >= 200).sum() < len(SPHERES)
+
+
+def test_interrupted_run_resumes_from_finished_slabs(image_tif, tmp_path):
+    out = tmp_path / 'labels.tif'
+    reference = np.array(segment_volume(IntensityPredictor(), image_tif, out=tmp_path / 'ref.tif', slab=4,
+                                        views=('xy', 'xz'), progress=False))
+    interrupted = IntensityPredictor(fail_after=30)  # xy: 5 slabs of 4 slices, then xz: 7 of 8 slabs... stops
+    with pytest.raises(KeyboardInterrupt):
+        segment_volume(interrupted, image_tif, out=out, slab=4, views=('xy', 'xz'), progress=False)
+    assert not out.exists()
+    manifest = json.loads((tmp_path / 'labels.tif.work' / 'manifest.json').read_text())
+    assert len(manifest['done']['xy']) == 5 and len(manifest['done']['xz']) == 2  # 20 + 8 slices finished
+    restarted = IntensityPredictor()
+    labels = segment_volume(restarted, image_tif, out=out, slab=4, views=('xy', 'xz'), progress=False)
+    assert restarted.n_images == SHAPE[1] - 8  # only the unfinished xz slabs
+    np.testing.assert_array_equal(labels, reference)
+    assert not (tmp_path / 'labels.tif.work').exists()
+
+
+def _interrupt(image_tif, out, **kwargs):
+    with pytest.raises(KeyboardInterrupt):
+        segment_volume(IntensityPredictor(fail_after=8), image_tif, out=out, slab=4, progress=False, **kwargs)
+
+
+def test_changed_input_or_parameters_start_over(image, image_tif, tmp_path):
+    out = tmp_path / 'labels.tif'
+    _interrupt(image_tif, out)
+    changed = image.copy()
+    changed[1, 0, 0] = 7  # inside a finished slab
+    tifffile.imwrite(image_tif, changed)
+    restarted = IntensityPredictor()
+    with pytest.warns(UserWarning, match=r'stack.tif \[z=0\]: the input changed'):
+        segment_volume(restarted, image_tif, out=out, slab=4, progress=False)
+    assert restarted.n_images == SHAPE[0]
+
+    _interrupt(image_tif, out, keep_work=True)
+    restarted = IntensityPredictor()
+    segment_volume(restarted, image_tif, out=out, slab=4, score_thr=0.6, progress=False)  # other parameters
+    assert restarted.n_images == SHAPE[0]
+
+    _interrupt(image_tif, out)
+    restarted = IntensityPredictor()
+    segment_volume(restarted, image_tif, out=out, slab=4, resume=False, progress=False)
+    assert restarted.n_images == SHAPE[0]
+
+    _interrupt(image_tif, out)
+    smaller = image[:, :20]  # another shape: the stale scratch arrays of the work folder must not be reused
+    tifffile.imwrite(image_tif, smaller)
+    labels = segment_volume(IntensityPredictor(), image_tif, out=out, slab=4, progress=False)
+    np.testing.assert_array_equal(labels, segment_volume(IntensityPredictor(), smaller, progress=False))
+
+
+def test_post_processing_options_reuse_the_inference(image_tif, tmp_path):
+    out = tmp_path / 'labels.tif'
+    segment_volume(IntensityPredictor(), image_tif, out=out, slab=4, keep_work=True, progress=False)
+    again = IntensityPredictor()
+    labels = segment_volume(again, image_tif, out=out, slab=4, min_voxels=200, progress=False)
+    assert again.n_images == 0 and labels.max() < len(SPHERES)
+
+
+@pytest.mark.parametrize('volume, error, message', [
+    (np.zeros((16, 16), np.uint8), ValueError, 'expected a 3D .*segment_image'),
+    (np.zeros((0, 16, 16), np.uint8), ValueError, 'empty volume'),
+    (np.zeros((2, 2, 16, 16), np.uint8), ValueError, 'expected a 3D'),
+])
+def test_bad_volumes_are_refused(volume, error, message):
+    with pytest.raises(error, match=message):
+        segment_volume(IntensityPredictor(), volume, progress=False)
+
+
+def test_nan_voxels_name_the_file_and_slice(image, tmp_path):
+    volume = image.astype(np.float32)
+    volume[13, 4, 4] = np.nan
+    tifffile.imwrite(tmp_path / 'nan.tif', volume)
+    with pytest.raises(ImageFormatError, match=r'nan.tif \[z=13\]: 1 NaN/Inf pixel'):
+        segment_volume(IntensityPredictor(), tmp_path / 'nan.tif', out=tmp_path / 'l.tif', progress=False)
+
+
+def test_unreadable_tiff_and_overwriting_the_input(tmp_path, image_tif):
+    (tmp_path / 'bad.tif').write_bytes(b'MM\x00*garbage')
+    with pytest.raises(ImageFormatError, match='bad.tif: not a readable TIFF'):
+        segment_volume(IntensityPredictor(), tmp_path / 'bad.tif', progress=False)
+    with pytest.raises(ValueError, match='would overwrite the input'):
+        segment_volume(IntensityPredictor(), image_tif, out=image_tif, progress=False)
+    with pytest.raises(ValueError, match='views must be'):
+        segment_volume(IntensityPredictor(), image_tif, views=('xy', 'xy'), progress=False)
+
+
+def test_segment_image_batches_and_tiles_with_a_predictor(image):
+    """A list of slices gives one result per slice; a forced small tile gives the same instances."""
+    slices = [np.tile(image[z], (4, 4)) for z in (6, 8, 14)]  # 80 x 136: tiled with 48 px tiles
+    untiled = segment_image(IntensityPredictor(), slices)
+    tiled = segment_image(IntensityPredictor(), slices, tile_size=48, overlap=16)
+    assert len(tiled) == 3
+    for (labels, details), (want, want_details) in zip(tiled, untiled):
+        np.testing.assert_array_equal(labels, want)
+        assert details['scores'].shape == details['ids'].shape == (labels.max(),)
+        assert details['boxes'].shape == (labels.max(), 4)
+        np.testing.assert_array_equal(details['boxes'], want_details['boxes'])
+
+
+@pytest.mark.parametrize('bad, message', [
+    (np.zeros((3, 16, 16), np.uint8), r'expected a 2D .*segment_volume'),
+    (np.zeros((0, 5), np.uint8), 'empty image'),
+    (np.full((4, 4), np.nan, np.float32), 'NaN/Inf'),
+])
+def test_segment_image_refuses_bad_slices(bad, message):
+    with pytest.raises(ValueError, match=message):
+        segment_image(IntensityPredictor(), bad)

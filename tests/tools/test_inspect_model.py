@@ -1,0 +1,119 @@
+"""tools/inspect_model.py and libnet_mmdet.visualization.model_stages/panels on the CPU-tiny Mask R-CNN."""
+import json
+
+import numpy as np
+import pytest
+from matplotlib.patches import Rectangle
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+PANELS = ('anchors.png', 'rpn_objectness.png', 'rpn_proposals.png', 'rcnn_boxes.png', 'detections.png',
+          'mask_probs.png', 'activations_backbone.png', 'activations_fpn.png')
+
+
+@pytest.fixture(scope='module')
+def model(tiny_model):
+    from libnet_mmdet.apis import init_segmenter
+    config, checkpoint = tiny_model
+    return init_segmenter(config, checkpoint, device='cpu')
+
+
+@pytest.fixture(scope='module')
+def val_image(tiny_coco):
+    return tiny_coco / 'images' / 'val' / 'val_001.png'
+
+
+@pytest.fixture(scope='module')
+def stages(model, val_image):
+    from libnet_mmdet.visualization import record_stages
+    return record_stages(model, val_image)
+
+
+def _rectangles(ax):
+    return [patch for patch in ax.patches if isinstance(patch, Rectangle)]
+
+
+def test_tool_writes_every_panel_and_counts_what_the_model_predicts(tiny_model, model, val_image, tmp_path,
+                                                                     run_script, capsys):
+    from mmdet.apis import inference_detector
+    config, checkpoint = tiny_model
+    out = tmp_path / 'inspect'
+    run_script('tools/inspect_model.py', config, checkpoint, val_image, '--out', out, '--score-thr', 0.5)
+    for name in PANELS:
+        with Image.open(out / name) as png:
+            assert png.format == 'PNG' and min(png.size) > 100, name
+    summary = json.loads((out / 'summary.json').read_text())
+    assert json.loads(capsys.readouterr().out.split('\nwrote')[0]) == summary
+    assert summary['panels'] == sorted(PANELS)
+    # The final detections as MMDetection's own inference (file loader of the test pipeline) gives them.
+    scores = inference_detector(model, str(val_image)).pred_instances.scores.numpy()
+    assert summary['detections'] == len(scores) > 0
+    assert summary['detections_drawn'] == int((scores >= 0.5).sum())
+    # Counts bounded by the config the model was built from.
+    test_cfg = model.cfg.model.test_cfg
+    assert summary['rpn_after_nms'] == summary['rcnn_rois'] <= test_cfg.rpn.max_per_img
+    assert summary['rpn_after_nms'] <= summary['rpn_before_nms'] <= 5 * test_cfg.rpn.nms_pre
+    assert summary['rcnn_after_nms'] == summary['detections'] <= test_cfg.rcnn.max_per_img
+    per_cell = model.rpn_head.prior_generator.num_base_priors[0]
+    assert summary['anchors_per_level'] == [per_cell * int(np.ceil(128 / s)) ** 2 for s in (4, 8, 16, 32, 64)]
+
+
+def test_stages_are_the_model_outputs(model, val_image, stages):
+    from mmdet.apis import inference_detector
+    predicted = inference_detector(model, str(val_image)).pred_instances
+    detections = stages['detections']
+    np.testing.assert_allclose(detections['scores'], predicted.scores.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(detections['bboxes'], predicted.bboxes.numpy(), rtol=1e-5, atol=1e-3)
+    assert np.array_equal(detections['masks'], predicted.masks.numpy())
+    # scale factor 1: the bbox head's detections after NMS are the final boxes, one mask map each
+    np.testing.assert_allclose(stages['rcnn_after_nms']['bboxes'], detections['bboxes'], atol=1e-3)
+    assert stages['mask_probs'].shape == (len(detections['scores']), 28, 28)
+    assert 0 <= stages['mask_probs'].min() and stages['mask_probs'].max() <= 1
+    # the RoIs the bbox head classified are the RPN proposals after NMS
+    np.testing.assert_allclose(stages['rcnn_before_nms']['rois'], stages['rpn_after_nms']['bboxes'], atol=1e-4)
+    assert [m.shape[0] for m in stages['fpn']] == [64] * 5
+    assert [m.shape[0] for m in stages['backbone']] == [64, 128, 256, 512]
+
+
+def test_recording_leaves_the_model_unchanged(model, val_image, stages):
+    from libnet_mmdet.visualization import record_stages
+    for module in (model.backbone, model.neck, model.rpn_head, model.roi_head.mask_head):
+        assert not module._forward_hooks
+    assert 'predict' not in vars(model) and '_bbox_post_process' not in vars(model.rpn_head)
+    again = record_stages(model, val_image)
+    np.testing.assert_array_equal(again['rpn_before_nms']['scores'], stages['rpn_before_nms']['scores'])
+
+
+@pytest.mark.parametrize('quantile', [0.0, 0.5, None])
+def test_detection_panel_draws_one_box_per_detection_above_the_threshold(stages, quantile):
+    from libnet_mmdet.visualization import plot_detections
+    scores = stages['detections']['scores']
+    score_thr = 1.01 if quantile is None else float(np.quantile(scores, quantile))
+    fig = plot_detections(stages, score_thr)
+    assert len(_rectangles(fig.axes[0])) == int((scores >= score_thr).sum())
+
+
+def test_proposal_and_mask_panels_draw_the_recorded_arrays(stages):
+    from libnet_mmdet.visualization import plot_mask_probs, plot_proposals, plot_rcnn_boxes
+    fig = plot_proposals(stages, topk=7)
+    assert [len(_rectangles(ax)) for ax in fig.axes] == [7, 7]
+    best = np.argsort(-stages['rpn_after_nms']['scores'])[:7]
+    drawn = sorted((r.get_x(), r.get_y()) for r in _rectangles(fig.axes[1]))
+    assert np.allclose(drawn, sorted(map(tuple, stages['rpn_after_nms']['bboxes'][best, :2])))
+    assert [len(_rectangles(ax)) for ax in plot_rcnn_boxes(stages, topk=5).axes[:2]] == [5, 5]
+    fig = plot_mask_probs(stages, n_masks=3)
+    shown = [im.get_array() for ax in fig.axes[:3] for im in ax.get_images()]
+    assert np.allclose(np.stack(shown), stages['mask_probs'][:3])
+
+
+def test_a_predictor_callable_is_refused(val_image):
+    from libnet_mmdet.visualization import record_stages
+    with pytest.raises(TypeError, match='needs an MMDetection detector'):
+        record_stages(lambda images: [], val_image)
+
+
+def test_missing_image_is_named(tiny_model, tmp_path, run_script):
+    config, checkpoint = tiny_model
+    with pytest.raises(SystemExit, match=f'inspect_model.py: error: .*{tmp_path / "missing.png"}'):
+        run_script('tools/inspect_model.py', config, checkpoint, tmp_path / 'missing.png', '--out', tmp_path)

@@ -1,0 +1,90 @@
+"""tools/analysis/pr_curve.py and libnet_mmdet.visualization.pr_curves on tools/test.py output and on
+hand-made predictions."""
+import json
+import pickle
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import run_tool
+
+
+@pytest.fixture(scope='module')
+def tested(tiny_model, tmp_path_factory):
+    """tools/test.py on the tiny model: (results.pkl, the metrics it logged)."""
+    config, checkpoint = tiny_model
+    tmp = tmp_path_factory.mktemp('test_out')
+    result = run_tool('tools/test.py', config, checkpoint, '--work-dir', tmp, '--out', tmp / 'results.pkl')
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = dict(re.findall(r'coco/(\w+): (-?[\d.]+)', result.stdout + result.stderr))
+    return tmp / 'results.pkl', {key: float(value) for key, value in metrics.items()}
+
+
+def _ground_truth_results(ann_file, drop_image=None):
+    """Predictions equal to the ground truth (score 0.9), in the layout tools/test.py --out dumps."""
+    import torch
+    from pycocotools.coco import COCO
+    coco = COCO(str(ann_file))
+    results = []
+    for img_id in coco.getImgIds():
+        anns = [] if img_id == drop_image else coco.loadAnns(coco.getAnnIds(imgIds=[img_id]))
+        masks = [coco.annToRLE(a) for a in anns]
+        masks = [dict(m, counts=m['counts'].encode() if isinstance(m['counts'], str) else m['counts'])
+                 for m in masks]  # DumpDetResults stores bytes
+        boxes = [[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in anns)]
+        results.append(dict(img_id=img_id, pred_instances=dict(
+            bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), scores=torch.full((len(anns),), 0.9),
+            labels=torch.zeros(len(anns), dtype=torch.long), masks=masks)))
+    return results
+
+
+@pytest.mark.slow
+def test_tool_writes_curves_whose_ap_is_what_test_py_printed(tested, tiny_coco, tmp_path, run_script, capsys):
+    results, metrics = tested
+    out = tmp_path / 'pr'
+    run_script('tools/analysis/pr_curve.py', results, tiny_coco / 'annotations' / 'val.json', '--out', out)
+    for name in ('pr_curves.png', 'per_image_ap.png'):
+        with Image.open(out / name) as png:
+            assert png.format == 'PNG' and min(png.size) > 100
+    report = json.loads((out / 'pr_curves.json').read_text())
+    assert 'segm: AP@0.5' in capsys.readouterr().out
+    for iou_type in ('bbox', 'segm'):
+        curves = report['curves'][iou_type]
+        assert len(curves['recall']) == len(curves['0.5']['precision']) == 101
+        assert curves['0.5']['ap'] == pytest.approx(metrics[f'{iou_type}_mAP_50'], abs=5e-4)
+        assert curves['0.75']['ap'] == pytest.approx(metrics[f'{iou_type}_mAP_75'], abs=5e-4)
+        assert [row['file_name'] for row in report['per_image'][iou_type]] == ['val_001.png', 'val_002.png']
+
+
+def test_perfect_predictions_give_precision_one_and_per_image_ap(tiny_coco, tmp_path):
+    from libnet_mmdet.visualization.pr_curves import write_pr_report
+    ann_file = tiny_coco / 'annotations' / 'val.json'
+    results = tmp_path / 'results.pkl'
+    results.write_bytes(pickle.dumps(_ground_truth_results(ann_file, drop_image=2)))
+    report = write_pr_report(results, ann_file, tmp_path / 'pr')
+    for iou_type in ('bbox', 'segm'):
+        per_image = report['per_image'][iou_type]
+        assert [row['ap'] for row in per_image] == [pytest.approx(1.0), 0.0]
+        assert [row['n_dt'] for row in per_image] == [per_image[0]['n_gt'], 0]
+        curve = np.array(report['curves'][iou_type]['0.75']['precision'])
+        recall = np.array(report['curves'][iou_type]['recall'])
+        n_gt = [row['n_gt'] for row in per_image]
+        reachable = recall <= n_gt[0] / sum(n_gt) + 1e-9  # image 2 has no detection: its particles are missed
+        assert np.allclose(curve[reachable], 1.0) and np.allclose(curve[~reachable], 0.0)
+
+
+def test_not_a_results_pickle_is_named(tiny_coco, tmp_path, run_script):
+    bad = tmp_path / 'results.pkl'
+    bad.write_bytes(pickle.dumps({'bbox_mAP': 0.5}))
+    with pytest.raises(SystemExit, match=f'pr_curve.py: error: {bad}: expected a list'):
+        run_script('tools/analysis/pr_curve.py', bad, tiny_coco / 'annotations' / 'val.json', '--out', tmp_path)
+
+
+def test_results_of_another_dataset_are_refused(tiny_coco, tmp_path):
+    from libnet_mmdet.visualization.pr_curves import load_coco_gt, results_to_coco
+    results = _ground_truth_results(tiny_coco / 'annotations' / 'val.json')
+    results[1]['img_id'] = 99
+    with pytest.raises(ValueError, match='results entry 1: image id 99 is not in the annotation file'):
+        results_to_coco(results, load_coco_gt(tiny_coco / 'annotations' / 'val.json'))

@@ -1,0 +1,133 @@
+"""Slice linking and view fusion recover known 3D instances from per-slice 2D label stacks."""
+import numpy as np
+import pytest
+
+from libnet_mmdet.evaluation import match_instances
+from libnet_mmdet.volume import fuse_views, iter_link_slices, link_slices, remove_small
+from libnet_mmdet.volume.testing import same_instances, slice_labels, sphere_labels
+
+SHAPE = (40, 48, 48)
+SPHERES = {
+    'separate': [((20, 12, 12), 7), ((20, 34, 34), 8)],
+    # side by side in xy, centres closer than the sum of the radii: they share a contact face
+    'touching': [((20, 14, 12), 7), ((20, 14, 25), 7), ((20, 30, 20), 8.5)],
+    # start and end mid-stack at different depths, and cut by the top and bottom of the stack
+    'ending': [((8, 12, 12), 5), ((30, 30, 14), 6), ((18, 36, 36), 4), ((0, 12, 36), 6), ((39, 38, 8), 5)],
+}
+# two spheres on top of each other, touching at their poles: nothing in an xy slice separates them
+STACKED = [((10, 20, 20), 8), ((26, 20, 20), 8)]
+
+
+def views_of(truth, seed=0):
+    rng = np.random.default_rng(seed)
+    return {name: slice_labels(truth, axis, rng) for axis, name in enumerate(('xy', 'xz', 'yz'))}
+
+
+@pytest.mark.parametrize('case', sorted(SPHERES))
+def test_linking_recovers_spheres_exactly(case):
+    truth = sphere_labels(SHAPE, SPHERES[case])
+    linked = link_slices(views_of(truth)['xy'])
+    assert same_instances(linked, truth)
+    assert linked.max() == len(SPHERES[case])
+    assert linked.dtype == np.uint16
+
+
+@pytest.mark.parametrize('case', sorted(SPHERES))
+def test_fusion_recovers_spheres_exactly(case):
+    truth = sphere_labels(SHAPE, SPHERES[case])
+    views = views_of(truth, seed=1)
+    fused = fuse_views(views['xy'], views['xz'], views['yz'])
+    assert same_instances(fused, truth)
+    assert fused.max() == len(SPHERES[case])
+
+
+def test_linking_merges_pole_contacts_fusion_separates_them():
+    """The documented difference between the two: when to use fusion."""
+    truth = sphere_labels((40, 40, 40), STACKED)
+    views = views_of(truth)
+    assert link_slices(views['xy']).max() == 1
+    assert same_instances(fuse_views(views['xy'], views['xz'], views['yz']), truth)
+    assert same_instances(fuse_views(labels_xz=views['xz'], labels_yz=views['yz']), truth)  # two views suffice
+
+
+def test_ids_follow_first_voxel_order():
+    truth = sphere_labels(SHAPE, SPHERES['ending'])
+    first_z = sorted((int(np.argmax((truth == i).any(axis=(1, 2)))), i) for i in range(1, truth.max() + 1))
+    linked = link_slices(views_of(truth)['xy'])
+    assert [int(linked[truth == i][0]) for _, i in first_z] == list(range(1, truth.max() + 1))
+
+
+def test_fusion_tolerates_one_view_merging_touching_particles():
+    truth = sphere_labels(SHAPE, SPHERES['touching'])
+    views = views_of(truth)
+    merged_xz = (views['xz'] > 0).astype(np.uint16)  # xz view: one blob per slice, touching particles merged
+    assert same_instances(fuse_views(views['xy'], merged_xz, views['yz']), truth)
+
+
+def test_fusion_restores_the_rim_when_one_view_undersegments():
+    from scipy import ndimage
+    truth = sphere_labels(SHAPE, SPHERES['touching'])
+    views = views_of(truth)
+    shrunk = views['yz'].copy()
+    for x in range(SHAPE[2]):  # erode every 2D instance of the yz view by one pixel
+        slice_2d = shrunk[:, :, x]
+        slice_2d[~ndimage.binary_erosion(slice_2d > 0) | (ndimage.grey_dilation(slice_2d, size=3) != slice_2d)] = 0
+    fused = fuse_views(views['xy'], views['xz'], shrunk)
+    assert np.array_equal(fused > 0, truth > 0)  # majority foreground, rim grown back
+    stats = match_instances(truth, fused, thresholds=[0.9])
+    assert stats.loc[0.9, 'tp'] == len(SPHERES['touching']) and stats.loc[0.9, 'fp'] == 0
+
+
+@pytest.mark.parametrize('slab', [1, 3, 40])
+def test_fusion_does_not_depend_on_the_slab_size(slab):
+    truth = sphere_labels(SHAPE, SPHERES['touching'] + SPHERES['ending'][:2])
+    views = views_of(truth)
+    reference = fuse_views(views['xy'], views['xz'], views['yz'], slab=8)
+    assert np.array_equal(fuse_views(views['xy'], views['xz'], views['yz'], slab=slab), reference)
+
+
+def test_streamed_linking_equals_whole_stack_linking():
+    truth = sphere_labels(SHAPE, SPHERES['ending'])
+    per_slice = views_of(truth)['xy']
+    streamed = np.stack(list(iter_link_slices(iter(per_slice))))
+    assert np.array_equal(streamed, link_slices(per_slice))
+
+
+def test_one_to_one_keeps_a_split_slice_from_merging_neighbours():
+    """Slice 1 has one blob overlapping both particles of slices 0 and 2: it continues only one of them."""
+    stack = np.zeros((3, 10, 20), np.uint16)
+    stack[0, 2:8, 2:8], stack[0, 2:8, 12:18] = 1, 2
+    stack[1, 2:8, 2:18] = 1
+    stack[2, 2:8, 2:8], stack[2, 2:8, 12:18] = 1, 2
+    linked = link_slices(stack)
+    assert linked[1].max() == linked[1][linked[1] > 0].min()  # one id in slice 1
+    assert len(np.unique(linked[linked > 0])) == 3  # continued one particle; the other ends and restarts
+
+
+def test_remove_small_drops_fragments_and_renumbers():
+    labels = np.zeros((4, 8, 8), np.uint32)
+    labels[0:2, 0:3, 0:3] = 7  # 18 voxels
+    labels[3, 0, 7] = 9  # 1 voxel
+    labels[2:4, 4:8, 4:8] = 3  # 32 voxels
+    cleaned = remove_small(labels, min_voxels=2)
+    assert cleaned.dtype == np.uint16
+    assert sorted(np.unique(cleaned).tolist()) == [0, 1, 2]
+    assert cleaned[3, 0, 7] == 0 and cleaned[0, 0, 0] == 2 and cleaned[2, 4, 4] == 1  # id order kept
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match='labels_per_slice_zyx: expected a 3-D'):
+        link_slices(np.zeros((4, 4), np.uint16))
+    with pytest.raises(TypeError, match='integer dtype'):
+        link_slices(np.zeros((2, 4, 4), np.float32))
+    with pytest.raises(ValueError, match='min_overlap'):
+        link_slices(np.zeros((2, 4, 4), np.uint16), min_overlap=0)
+    with pytest.raises(ValueError, match='at least two'):
+        fuse_views(labels_xy=np.zeros((2, 4, 4), np.uint16))
+    with pytest.raises(ValueError, match=r'labels_xz: shape \(2, 4, 5\) does not match labels_xy'):
+        fuse_views(np.zeros((2, 4, 4), np.uint16), np.zeros((2, 4, 5), np.uint16))
+    views = views_of(sphere_labels((6, 12, 12), [((3, 6, 6), 3)]))
+    with pytest.raises(ValueError, match='min_votes must be between 1 and the number of views'):
+        fuse_views(views['xy'], views['xz'], views['yz'], min_votes=4)
+    with pytest.raises(ValueError, match='grow_voxels'):
+        fuse_views(views['xy'], views['xz'], grow_voxels=-1)

@@ -1,0 +1,80 @@
+"""Tiled segmentation gives the same instances as untiled segmentation (fixed deterministic predictor)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from skimage.draw import disk
+
+from libnet_mmdet.volume import order_by_score, segment_tiled, tile_windows
+from libnet_mmdet.volume.testing import IntensityPredictor
+from libnet_mmdet.volume.tiling import tile_starts
+
+
+def disc_image(seed, shape=(300, 410), n_discs=70, max_radius=14):
+    """Discs of random distinct-ish intensities, overlapping and touching each other and the image borders."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros(shape, np.uint8)
+    for _ in range(n_discs):
+        radius = rng.uniform(3, max_radius)
+        image[disk(tuple(rng.uniform(0, shape)), radius, shape=shape)] = rng.integers(1, 256)
+    return image
+
+
+def untiled(image):
+    return order_by_score(*IntensityPredictor()([image])[0])
+
+
+@pytest.mark.parametrize('tile_size, overlap', [(128, 32), (100, 30), (64, 29), (256, 64)])
+@pytest.mark.parametrize('seed', [0, 1])
+def test_tiled_equals_untiled(seed, tile_size, overlap):
+    """Particles up to 28 px across, overlap >= 29: identical labels, scores and boxes (no duplicates, no cuts)."""
+    image = disc_image(seed)
+    expected = untiled(image)
+    tiled = order_by_score(*segment_tiled(image, IntensityPredictor(), tile_size, overlap))
+    for got, want in zip(tiled, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_particle_larger_than_the_overlap_is_merged_across_the_seam():
+    image = np.zeros((120, 300), np.uint8)
+    image[50:60, 40:260] = 200  # a 220 px bar crossing the seams of 128 px tiles overlapping by 32
+    image[20:30, 100:115] = 90
+    image[60:70, 100:160] = 120  # touches the bar: must stay a separate instance
+    labels, scores = segment_tiled(image, IntensityPredictor(), 128, 32)
+    expected, _, _ = untiled(image)
+    assert labels.max() == 3
+    np.testing.assert_array_equal(order_by_score(labels, scores)[0], expected)
+
+
+def test_overlapping_masks_go_to_the_higher_score():
+    def two_overlapping_squares(images):
+        results = []
+        for image in images:
+            labels = np.zeros(image.shape[:2], np.int32)
+            labels[10:30, 10:30] = 1
+            labels[20:40, 20:40] = 2  # painted over label 1 where they overlap
+            results.append((labels, np.array([0.9, 0.4])))
+        return results
+    labels, scores, boxes = order_by_score(*two_overlapping_squares([np.zeros((50, 50))])[0])
+    assert scores.tolist() == pytest.approx([0.9, 0.4])
+    np.testing.assert_array_equal(boxes[1], [20, 20, 40, 40])  # box of the painted (visible) mask
+
+
+@settings(max_examples=50, deadline=None)
+@given(length=st.integers(1, 2000), tile=st.integers(16, 512), overlap_fraction=st.floats(0, 0.9))
+def test_tiles_cover_the_axis_with_at_least_the_overlap(length, tile, overlap_fraction):
+    overlap = int(tile * overlap_fraction)
+    starts = tile_starts(length, tile, overlap)
+    assert starts[0] == 0 and min(starts[-1] + tile, length) == length
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))  # neighbours overlap >= overlap
+    assert all(b > a for a, b in zip(starts, starts[1:]))
+
+
+def test_small_image_is_one_tile():
+    assert tile_windows((50, 60), 256, 64) == [(slice(0, 50), slice(0, 60))]
+
+
+@pytest.mark.parametrize('tile_size, overlap', [(64, 64), (64, -1), (0, 0), (64.5, 8)])
+def test_bad_tiling_is_refused(tile_size, overlap):
+    with pytest.raises(ValueError, match='tile_size|overlap'):
+        tile_starts(100, tile_size, overlap)

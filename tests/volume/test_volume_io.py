@@ -1,0 +1,151 @@
+"""Lazy volume reading (TIFF memmap, compressed TIFF, folder of slices, arrays), clear input errors and atomic
+label TIFF output with the voxel size."""
+import os
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from libnet_mmdet.analysis.io import read_volume
+from libnet_mmdet.datasets import ImageFormatError
+from libnet_mmdet.volume import io as volume_io
+from libnet_mmdet.volume import open_volume, write_tiff_pages
+
+
+@pytest.fixture
+def stack():
+    return np.random.default_rng(0).integers(0, 60000, (6, 20, 24)).astype(np.uint16)
+
+
+def read_all(reader, axis):
+    n = reader.shape['zyx'.index(axis)]
+    return np.concatenate([reader.read(axis, s, min(s + 4, n)) for s in range(0, n, 4)])
+
+
+def test_uncompressed_tiff_reads_every_axis(tmp_path, stack):
+    tifffile.imwrite(tmp_path / 'v.tif', stack)
+    with open_volume(tmp_path / 'v.tif') as reader:
+        assert reader.shape == stack.shape and reader.dtype == np.uint16 and reader.streams_any_axis
+        np.testing.assert_array_equal(read_all(reader, 'z'), stack)
+        np.testing.assert_array_equal(read_all(reader, 'y'), stack.transpose(1, 0, 2))  # xz slices (Z, X)
+        np.testing.assert_array_equal(read_all(reader, 'x'), stack.transpose(2, 0, 1))  # yz slices (Z, Y)
+
+
+def test_big_endian_tiff_reads_in_native_byte_order(tmp_path, stack):
+    tifffile.imwrite(tmp_path / 'v.tif', stack, byteorder='>')
+    with open_volume(tmp_path / 'v.tif') as reader:
+        slab = reader.read('x', 3, 9)
+    assert slab.dtype == np.dtype('=u2')
+    np.testing.assert_array_equal(slab, stack[:, :, 3:9].transpose(2, 0, 1))
+
+
+def test_strided_slabs_are_read_and_written_in_z_ranges(tmp_path, stack, monkeypatch):
+    monkeypatch.setattr(volume_io, 'MAP_CHUNK_BYTES', 2 * stack[0].nbytes)  # two z-planes mapped at a time
+    volume_io.create_scratch(tmp_path / 's.npy', stack.shape, stack.dtype)
+    for start in range(0, 20, 6):
+        volume_io.write_scratch(tmp_path / 's.npy', 'y', start, stack[:, start:start + 6].transpose(1, 0, 2))
+    np.testing.assert_array_equal(np.load(tmp_path / 's.npy'), stack)
+    np.testing.assert_array_equal(volume_io.read_scratch(tmp_path / 's.npy', 'x', 5, 24),
+                                  stack[:, :, 5:].transpose(2, 0, 1))
+
+
+def test_compressed_tiff_streams_pages_and_copies_for_random_access(tmp_path, stack):
+    tifffile.imwrite(tmp_path / 'v.tif', stack, compression='zlib')
+    with open_volume(tmp_path / 'v.tif') as reader:
+        assert not reader.streams_any_axis
+        np.testing.assert_array_equal(reader.read('z', 2, 5), stack[2:5])
+        with pytest.raises(RuntimeError, match='random_access'):
+            reader.read('y', 0, 2)
+        reader.random_access(tmp_path / 'copy.npy', slab=4)
+        np.testing.assert_array_equal(read_all(reader, 'x'), stack.transpose(2, 0, 1))
+
+
+def test_folder_of_slices_in_natural_order(tmp_path, stack):
+    for z, image in enumerate(stack):
+        tifffile.imwrite(tmp_path / f'slice_{z}.tif', image)  # slice_10 would sort after slice_9
+    with open_volume(tmp_path) as reader:
+        assert reader.shape == stack.shape
+        np.testing.assert_array_equal(read_all(reader, 'z'), stack)
+        assert reader.describe('z', 3).endswith('slice_3.tif')
+
+
+def test_array_like_input(stack):
+    reader = open_volume(stack.astype(np.float32))
+    np.testing.assert_array_equal(reader.read('y', 5, 7), stack.astype(np.float32)[:, 5:7].transpose(1, 0, 2))
+
+
+@pytest.mark.parametrize('make, error, message', [
+    (lambda p: tifffile.imwrite(p / 'v.tif', np.zeros((8, 8), np.uint8)), ValueError,
+     'expected a 3D .* got a single 2D image of shape \\(8, 8\\).*segment_image'),
+    (lambda p: tifffile.imwrite(p / 'v.tif', np.zeros((2, 3, 8, 8), np.uint8)), ImageFormatError,
+     'unsupported 4D image'),
+    (lambda p: (p / 'v.tif').write_bytes(b'II*\x00 this is not a tiff'), ImageFormatError,
+     'not a readable TIFF'),
+    (lambda p: (p / 'v.tif').mkdir(), ValueError, 'empty volume: no image files'),
+])
+def test_bad_files_are_named(tmp_path, make, error, message):
+    make(tmp_path)
+    with pytest.raises(error, match=message) as info:
+        open_volume(tmp_path / 'v.tif')
+    assert str(tmp_path / 'v.tif') in str(info.value)
+
+
+@pytest.mark.parametrize('array, message', [
+    (np.zeros((0, 8, 8), np.uint8), 'empty volume'),
+    (np.zeros((8, 8), np.uint8), 'expected a 3D'),
+    (np.zeros((2, 2, 8, 8), np.uint8), 'expected a 3D'),
+])
+def test_bad_arrays_are_refused(array, message):
+    with pytest.raises(ValueError, match=message):
+        open_volume(array)
+
+
+def test_missing_path_and_mixed_slices(tmp_path):
+    with pytest.raises(FileNotFoundError, match='volume not found'):
+        open_volume(tmp_path / 'missing.tif')
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / 'a1.png')
+    Image.fromarray(np.zeros((8, 9), np.uint8)).save(tmp_path / 'a2.png')
+    with pytest.raises(ImageFormatError, match='a2.png: slice of shape'):
+        open_volume(tmp_path)
+
+
+def test_nan_voxels_name_the_slice(tmp_path):
+    volume = np.zeros((4, 8, 8), np.float32)
+    volume[2, 3, 5] = np.nan
+    tifffile.imwrite(tmp_path / 'v.tif', volume)
+    with open_volume(tmp_path / 'v.tif') as reader:
+        reader.read('z', 0, 2)
+        with pytest.raises(ImageFormatError, match=r'v.tif \[z=2\]: 1 NaN/Inf'):
+            reader.read('z', 0, 4)
+        with pytest.raises(ImageFormatError, match=r'\[x=5\]'):
+            reader.read('x', 4, 8)
+
+
+@pytest.mark.parametrize('dtype, imagej', [(np.uint16, True), (np.uint32, False)])
+def test_label_tiff_is_written_atomically_with_the_voxel_size(tmp_path, dtype, imagej):
+    labels = np.arange(3 * 5 * 7, dtype=dtype).reshape(3, 5, 7)
+    path = tmp_path / 'labels.tif'
+    write_tiff_pages(path, labels.shape, dtype, iter(labels), voxel_size_nm=(60, 50, 50))
+    assert os.listdir(tmp_path) == ['labels.tif']
+    array, voxel_size = read_volume(path)
+    np.testing.assert_array_equal(array, labels)
+    expected = [60, 50, 50] if imagej else [50, 50, 50]  # without ImageJ metadata z is read as cubic
+    np.testing.assert_allclose(voxel_size, expected)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_imagej == imagej
+        if not imagej:
+            assert '"voxel_size_nm": [60.0, 50.0, 50.0]' in tif.pages[0].description
+    assert isinstance(tifffile.memmap(path, mode='r'), np.memmap)
+
+
+def test_failed_write_leaves_the_old_output(tmp_path):
+    path = tmp_path / 'labels.tif'
+    path.write_bytes(b'previous result')
+
+    def failing_pages():
+        yield np.zeros((4, 4), np.uint16)
+        raise RuntimeError('disk full')
+    with pytest.raises(RuntimeError, match='disk full'):
+        write_tiff_pages(path, (2, 4, 4), np.uint16, failing_pages())
+    assert path.read_bytes() == b'previous result' and os.listdir(tmp_path) == ['labels.tif']

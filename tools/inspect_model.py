@@ -1,0 +1,69 @@
+"""Look inside a trained Mask R-CNN: write one PNG panel per stage of its inference on one slice.
+
+Usage:
+    python tools/inspect_model.py CONFIG CHECKPOINT IMAGE --out DIR [--device cpu|cuda:0] [--score-thr T]
+        [--topk K] [--n-masks N] [--cfg-options k=v ...]
+
+IMAGE is a 2D slice (TIFF/PNG/...), prepared exactly as ``segment_image`` and ``tools/test.py`` prepare it. DIR
+receives:
+
+    anchors.png                anchor shapes and centres per FPN level (a sample)
+    rpn_objectness.png         RPN objectness per FPN level (max over the anchor shapes of a cell)
+    rpn_proposals.png          top-K RPN proposals before and after the RPN's NMS
+    rcnn_boxes.png             top-K boxes after the bbox head, before and after its NMS, with scores
+    detections.png             final detections with score >= T: masks, boxes, scores
+    mask_probs.png             the mask head's 28x28 probabilities of the N best detections
+    activations_backbone.png   mean |activation| of each ResNet stage
+    activations_fpn.png        mean |activation| of each FPN level
+    summary.json               what each panel counts (anchors, proposals before/after NMS, detections, ...)
+
+Every value drawn is recorded from the model's own modules while it runs (forward hooks and pass-through
+wrappers, see libnet_mmdet/visualization/model_stages.py); nothing is re-implemented. The summary is printed.
+
+Example:
+    python tools/inspect_model.py configs/nmc/mask-rcnn_r101_fpn.py work_dirs/nmc/best.pth \\
+        data/nmc/images/val/slice_0100.png --out inspect/ --device cuda:0
+"""
+import argparse
+import json
+
+from mmengine.config import DictAction
+
+from libnet_mmdet.apis import init_segmenter
+from libnet_mmdet.apis.inference import DEFAULT_SCORE_THR
+from libnet_mmdet.visualization import record_stages, write_panels
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Write PNG panels of every inference stage of a Mask R-CNN',
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument('config', help='model config file')
+    parser.add_argument('checkpoint', help='trained checkpoint (.pth)')
+    parser.add_argument('image', help='2D slice to run the model on')
+    parser.add_argument('--out', required=True, help='output folder for the PNG panels and summary.json')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N (default cpu)')
+    parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR,
+                        help=f'draw final detections scoring at least this (default {DEFAULT_SCORE_THR})')
+    parser.add_argument('--topk', type=int, default=50, help='proposals/boxes drawn per panel (default 50)')
+    parser.add_argument('--n-masks', type=int, default=8, help='mask probability maps drawn (default 8)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override model config settings, e.g. model.test_cfg.rcnn.score_thr=0.3')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.topk < 1 or args.n_masks < 1:
+        raise SystemExit('inspect_model.py: error: --topk and --n-masks must be >= 1')
+    try:
+        model = init_segmenter(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
+        stages = record_stages(model, args.image)
+        summary = write_panels(stages, args.out, score_thr=args.score_thr, topk=args.topk, n_masks=args.n_masks)
+    except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
+        raise SystemExit(f'inspect_model.py: error: {exc}') from exc
+    print(json.dumps(summary, indent=2))
+    print(f'wrote {len(summary["panels"])} panels and summary.json to {args.out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,93 @@
+"""Segment a tomography volume into 3D particle instance labels with a trained model.
+
+Usage:
+    python tools/segment.py INPUT --config CONFIG --checkpoint CHECKPOINT --out labels.tif
+        [--device cpu|cuda:0] [--views xy [xz yz]] [--overlays DIR [--overlay-step N]] [--min-voxels N]
+        [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none] [--overlap N]
+        [--batch-size N] [--work-dir DIR] [--no-resume] [--keep-work] [--cfg-options k=v ...]
+
+INPUT is a (Z, Y, X) TIFF stack (uint8/uint16/float32) or a folder of 2D slices (sorted by name). ``--views xy``
+(default) segments xy slices and links them into 3D particles; ``--views xy xz yz`` segments all three views and
+fuses them (slower, separates touching particles in every direction). The output is an instance-label TIFF
+(0 = background, 1..N particles; uint16, or uint32 above 65535 particles) with the voxel size in its ImageJ
+metadata. The run streams the volume slab by slab; if it is interrupted, run the same command again and it
+resumes from the finished slabs (kept in ``OUT.work`` until the run succeeds).
+
+Example:
+    python tools/segment.py stack.tif --config configs/nmc/mask-rcnn_r101_fpn.py \\
+        --checkpoint work_dirs/nmc/best.pth --device cuda:0 --views xy xz yz --out labels.tif \\
+        --voxel-size-nm 50 --min-voxels 100 --overlays overlays/
+"""
+import argparse
+import sys
+
+from mmengine.config import DictAction
+
+from libnet_mmdet.apis import init_segmenter, segment_volume
+from libnet_mmdet.volume import VIEWS, max_label, open_volume
+from libnet_mmdet.volume.overlay import write_overlays
+
+
+def _tile_size(value):
+    if value in ('auto', 'none'):
+        return None if value == 'none' else 'auto'
+    return int(value)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Segment a tomography volume into 3D particle instance labels',
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument('input', help='(Z, Y, X) TIFF stack or folder of 2D slices')
+    parser.add_argument('--config', required=True, help='model config file')
+    parser.add_argument('--checkpoint', required=True, help='trained checkpoint (.pth)')
+    parser.add_argument('--out', required=True, help='output instance-label TIFF')
+    parser.add_argument('--device', default='cuda:0', help='cpu, cuda or cuda:N (default cuda:0)')
+    parser.add_argument('--views', nargs='+', default=['xy'], choices=VIEWS,
+                        help='xy = segment xy slices and link them (default); two or three views are fused')
+    parser.add_argument('--overlays', help='write overlay PNGs of the labels on the z slices into this folder')
+    parser.add_argument('--overlay-step', type=int, default=10, help='overlay every N-th z slice (default 10)')
+    parser.add_argument('--min-voxels', type=int, default=0, help='remove particles with fewer voxels')
+    parser.add_argument('--score-thr', type=float, default=0.5, help='drop detections scoring below (default 0.5)')
+    parser.add_argument('--voxel-size-nm', type=float, nargs='+',
+                        help='voxel size in nm written to the TIFF: one value (cubic) or Z Y X')
+    parser.add_argument('--slab', type=int, default=16, help='slices per slab (memory and resume unit)')
+    parser.add_argument('--tile-size', type=_tile_size, default='auto',
+                        help='tile slices larger than this (auto = the model training size, none = never)')
+    parser.add_argument('--overlap', type=int,
+                        help='tile overlap in pixels, >= the largest particle diameter (default a quarter tile)')
+    parser.add_argument('--batch-size', type=int, help='images per forward pass (default: 4 on a GPU, 1 on the CPU)')
+    parser.add_argument('--work-dir', help='scratch and resume folder (default OUT.work)')
+    parser.add_argument('--no-resume', action='store_true', help='start over even if OUT.work has finished slabs')
+    parser.add_argument('--keep-work', action='store_true', help='keep the work folder after success')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override model config settings, e.g. model.test_cfg.rcnn.max_per_img=1000')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    voxel_size = args.voxel_size_nm
+    if voxel_size is not None and len(voxel_size) not in (1, 3):
+        raise SystemExit(f'segment.py: error: --voxel-size-nm takes 1 or 3 values, got {len(voxel_size)}')
+    try:
+        with open_volume(args.input) as reader:  # check the input before loading the model
+            print(f'input {args.input}: (Z, Y, X) = {reader.shape}, {reader.dtype}', file=sys.stderr)
+        model = init_segmenter(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
+        labels = segment_volume(
+            model, args.input, out=args.out, views=tuple(args.views), score_thr=args.score_thr,
+            tile_size=args.tile_size, overlap=args.overlap, min_voxels=args.min_voxels, slab=args.slab,
+            batch_size=args.batch_size, voxel_size_nm=None if voxel_size is None else
+            (voxel_size[0] if len(voxel_size) == 1 else tuple(voxel_size)),
+            work_dir=args.work_dir, resume=not args.no_resume, keep_work=args.keep_work)
+        n_particles = max_label(args.out)
+        print(f'wrote {args.out}: {n_particles} particles, (Z, Y, X) = {labels.shape}, {labels.dtype}')
+        if args.overlays:
+            with open_volume(args.input) as reader:
+                paths = write_overlays(reader, labels, args.overlays, args.overlay_step)
+            print(f'wrote {len(paths)} overlay PNGs to {args.overlays}')
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        raise SystemExit(f'segment.py: error: {exc}') from exc
+
+
+if __name__ == '__main__':
+    main()
