@@ -12,6 +12,7 @@ PIP := $(PYTHON) -m pip
 STAMP := $(VENV)/.libnet-mmdet-installed
 REQUIREMENTS := $(wildcard requirements/*.txt) setup.py
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: install test demo clean
 
@@ -31,6 +32,10 @@ $(STAMP): $(REQUIREMENTS) | $(PYTHON)
 
 test: install
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+# Synthetic data -> train (CPU-tiny) -> 3D segmentation -> evaluation vs watershed -> analysis -> demo_out/report.md
+demo: install
+	$(PYTHON) tools/demo.py --out demo_out $(DEMO_ARGS)
 
 clean:
 	rm -rf work_dirs demo_out .pytest_cache

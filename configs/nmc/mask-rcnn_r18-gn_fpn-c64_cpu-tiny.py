@@ -14,7 +14,12 @@ model = dict(
         frozen_stages=-1,  # from scratch: nothing to freeze
         init_cfg=None),  # no ImageNet download offline; train from scratch
     neck=dict(in_channels=[64, 128, 256, 512], out_channels=fpn_channels, norm_cfg=norm_cfg),  # ResNet-18 widths
-    rpn_head=dict(in_channels=fpn_channels, feat_channels=fpn_channels),
+    rpn_head=dict(
+        in_channels=fpn_channels,
+        feat_channels=fpn_channels,
+        # 16 px anchors besides the stock 32 px ones: a particle's cross-sections near its poles are small, and
+        # objects under ~18 px get no positive anchor at all from 32 px anchors (IoU < min_pos_iou 0.3).
+        anchor_generator=dict(scales=[4, 8])),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=fpn_channels),
         bbox_head=dict(in_channels=fpn_channels, fc_out_channels=256),  # stock 1024-wide FCs are CPU-heavy

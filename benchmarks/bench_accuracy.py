@@ -1,0 +1,136 @@
+"""Accuracy benchmark: our model vs the tuned classic watershed on held-out synthetic volumes, and particle-phase
+Dice on the real SegmentPy slices (when ../shared/data/real is present).
+
+Usage:
+    python benchmarks/bench_accuracy.py [--demo demo_out] [--checkpoint CKPT] [--config CFG]
+                                        [--presets typical hard] [--seeds 11 12] [--shape 48 160 160]
+                                        [--views xy xyz] [--out benchmarks/results/accuracy.json]
+
+By default it takes the model trained by ``make demo`` (``demo_out/train_config.py`` and its last checkpoint)
+and tunes the watershed on the demo's training volume, so both methods have seen the same data. Every held-out
+volume is generated here with seeds the demo never used. Prints a table and writes JSON.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tifffile
+
+from libnet_mmdet.analysis import watershed_segment
+from libnet_mmdet.apis import init_segmenter, segment_image, segment_volume
+from libnet_mmdet.fileio import write_json
+from libnet_mmdet.evaluation import compare_methods, foreground_dice, tune_watershed
+from libnet_mmdet.synth import generate_volume, preset_params
+
+REAL_SLICES = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data', 'real',
+                       'segmentpy')
+VIEWS = {'xy': ('xy',), 'xyz': ('xy', 'xz', 'yz')}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--demo', default='demo_out', help='folder of a finished `make demo` run')
+    parser.add_argument('--config', help='model config (default: <demo>/train_config.py)')
+    parser.add_argument('--checkpoint', help='checkpoint (default: the last one of the demo)')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--presets', nargs='+', default=['typical', 'hard'])
+    parser.add_argument('--seeds', nargs='+', type=int, default=[11, 12])
+    parser.add_argument('--shape', nargs=3, type=int, default=[48, 160, 160])
+    parser.add_argument('--mean-diameter-vox', type=float, default=22.0)
+    parser.add_argument('--views', nargs='+', choices=sorted(VIEWS), default=['xy', 'xyz'])
+    parser.add_argument('--out', default='benchmarks/results/accuracy.json')
+    return parser.parse_args()
+
+
+def last_checkpoint(work_dir):
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def synthetic_rows(model, args, watershed_settings, voxel_size_nm):
+    rows = []
+    for preset in args.presets:
+        for seed in args.seeds:
+            params = preset_params(preset, mean_diameter_vox=args.mean_diameter_vox, voxel_size_nm=voxel_size_nm)
+            volume = generate_volume(tuple(args.shape), params, seed=seed)
+            predictions, seconds = {}, {}
+            with tempfile.TemporaryDirectory() as tmp:
+                image_path = osp.join(tmp, 'image.tif')
+                tifffile.imwrite(image_path, volume.image_zyx)
+                for view in args.views:
+                    started = time.time()
+                    predictions[f'ours_{view}'] = np.asarray(segment_volume(model, image_path, views=VIEWS[view],
+                                                                            progress=False))
+                    seconds[f'ours_{view}'] = time.time() - started
+            started = time.time()
+            predictions['watershed'] = watershed_segment(volume.image_zyx, **watershed_settings)
+            seconds['watershed'] = time.time() - started
+            table = compare_methods(volume.labels_zyx, predictions, voxel_size_nm)
+            for method, scores in table.iterrows():
+                rows.append(dict(preset=preset, seed=seed, method=method, seconds=round(seconds[method], 1),
+                                 **{key: (None if value is None or value != value else round(float(value), 4))
+                                    for key, value in scores.items()}))
+                print(f"{preset:8s} seed {seed} {method:10s} F1@0.5 3D {rows[-1]['f1_50']:.3f}  "
+                      f"mean acc 3D {rows[-1]['accuracy_mean']:.3f}  F1@0.5 2D {rows[-1]['f1_50_2d']:.3f}  "
+                      f"count error {rows[-1]['count_error']}", flush=True)
+    return rows
+
+
+def real_slice_rows(model, watershed_settings):
+    """Particle-phase Dice on the real SegmentPy slices (label 0 = NMC)."""
+    if not osp.isdir(REAL_SLICES):
+        print(f'{REAL_SLICES}: absent, real-slice Dice skipped')
+        return []
+    rows = []
+    for name in sorted(os.listdir(REAL_SLICES)):
+        if not name.endswith('.tif') or name.endswith('_label.tif'):
+            continue
+        image = tifffile.imread(osp.join(REAL_SLICES, name)).astype(np.float32)
+        particle_mask = tifffile.imread(osp.join(REAL_SLICES, name.replace('.tif', '_label.tif'))) == 0
+        labels, _ = segment_image(model, image)
+        watershed = watershed_segment(image, **watershed_settings)
+        rows.append(dict(slice=name, shape=list(image.shape), dice_ours=round(foreground_dice(labels, particle_mask), 4),
+                         dice_watershed=round(foreground_dice(watershed, particle_mask), 4),
+                         instances_ours=int(labels.max()), instances_watershed=int(watershed.max())))
+        print(f"{name:10s} Dice ours {rows[-1]['dice_ours']:.3f}  watershed {rows[-1]['dice_watershed']:.3f}",
+              flush=True)
+    return rows
+
+
+def mean_table(rows):
+    """Mean over presets/seeds of the headline columns, per method."""
+    methods = sorted({row['method'] for row in rows})
+    keys = ['f1_50', 'f1_75', 'accuracy_mean', 'pq_50', 'count_error', 'f1_50_2d', 'accuracy_mean_2d', 'seconds']
+    return {method: {key: round(float(np.mean([row[key] for row in rows if row['method'] == method
+                                                and row[key] is not None])), 4) for key in keys}
+            for method in methods}
+
+
+def main():
+    args = parse_args()
+    config = args.config or osp.join(args.demo, 'train_config.py')
+    checkpoint = args.checkpoint or last_checkpoint(osp.join(args.demo, 'work_dir'))
+    voxel_size_nm = 100.0
+    model = init_segmenter(config, checkpoint, device=args.device)
+    train_dir = osp.join(args.demo, 'train')
+    watershed_settings, _ = tune_watershed(tifffile.imread(osp.join(train_dir, 'image.tif')),
+                                           tifffile.imread(osp.join(train_dir, 'labels.tif')), voxel_size_nm)
+    print(f'watershed tuned on {train_dir}: {watershed_settings}')
+    rows = synthetic_rows(model, args, watershed_settings, voxel_size_nm)
+    result = dict(command=' '.join(sys.argv), date=time.strftime('%Y-%m-%d %H:%M'), machine=dict(
+        cpus=os.cpu_count(), processor=platform.processor() or platform.machine(), device=args.device),
+        config=config, checkpoint=checkpoint, watershed_settings=watershed_settings, synthetic=rows,
+        synthetic_mean=mean_table(rows), real_slices=real_slice_rows(model, watershed_settings))
+    print(json.dumps(result['synthetic_mean'], indent=1))
+    write_json(args.out, result, indent=1)
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()
