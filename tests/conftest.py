@@ -1,8 +1,8 @@
-"""Shared pytest fixtures: real-data location and a tiny COCO particle dataset."""
+"""Shared pytest fixtures: real-data location, a tiny COCO particle dataset and a CPU-tiny model trained on it."""
 import numpy as np
 import pytest
 
-from helpers import REAL_DATA_DIR, write_coco_split
+from helpers import REAL_DATA_DIR, TINY_CONFIG, run_tool, write_coco_split, write_config
 
 
 @pytest.fixture
@@ -21,3 +21,14 @@ def tiny_coco(tmp_path_factory):
     write_coco_split(root, 'train', 4, rng)
     write_coco_split(root, 'val', 2, rng)
     return root
+
+
+@pytest.fixture(scope='session')
+def trained_tiny(tiny_coco, tmp_path_factory):
+    """(config path, checkpoint path) of the CPU-tiny config trained for one epoch on ``tiny_coco``."""
+    tmp = tmp_path_factory.mktemp('tiny_train')
+    config = write_config(tmp / 'tiny.py', TINY_CONFIG, tiny_coco)
+    work_dir = tmp / 'work'
+    result = run_tool('tools/train.py', config, '--work-dir', work_dir, '--cfg-options', 'train_cfg.max_epochs=1')
+    assert result.returncode == 0, result.stderr[-3000:]
+    return config, work_dir / 'epoch_1.pth'

@@ -9,14 +9,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope='module')
-def trained(tiny_coco, tmp_path_factory):
-    """One epoch (2 iterations) of the CPU-tiny config; returns (config path, work dir)."""
-    tmp = tmp_path_factory.mktemp('train')
-    config = write_config(tmp / 'tiny.py', TINY_CONFIG, tiny_coco)
-    work_dir = tmp / 'work'
-    result = run_tool('tools/train.py', config, '--work-dir', work_dir, '--cfg-options', 'train_cfg.max_epochs=1')
-    assert result.returncode == 0, result.stderr[-3000:]
-    return config, work_dir
+def trained(trained_tiny):
+    """(config path, work dir) of the session's 1-epoch (2-iteration) CPU-tiny training run."""
+    config, checkpoint = trained_tiny
+    return config, checkpoint.parent
 
 
 def test_train_writes_a_checkpoint(trained):
