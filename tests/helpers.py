@@ -75,3 +75,13 @@ def run_tool(*args, timeout=600):
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')
     return subprocess.run([sys.executable, *map(str, args)], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def flatten(value, prefix=''):
+    """{'a.b': leaf} for nested dicts (lists are leaves)."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat = {}
+    for key, item in value.items():
+        flat.update(flatten(item, f'{prefix}.{key}' if prefix else key))
+    return flat

@@ -1,7 +1,7 @@
 """The NMC configs: the R101 recipe overrides only what it says, the CPU-tiny config builds."""
 from mmengine.config import Config
 
-from helpers import R101_CONFIG, TINY_CONFIG
+from helpers import R101_CONFIG, TINY_CONFIG, flatten
 
 # Every key the R101 recipe may change relative to MMDetection's stock mask-rcnn_r101_fpn_1x_coco.py.
 R101_OVERRIDES = {
@@ -16,16 +16,6 @@ R101_OVERRIDES = {
     'default_hooks.checkpoint.max_keep_ckpts', 'default_hooks.checkpoint.save_best', 'default_hooks.checkpoint.rule',
 }
 DATASET_OVERRIDES = {'type', 'data_root', 'metainfo', 'ann_file', 'data_prefix', 'pipeline'}
-
-
-def flatten(value, prefix=''):
-    """{'a.b': leaf} for nested dicts (lists are leaves)."""
-    if not isinstance(value, dict):
-        return {prefix: value}
-    flat = {}
-    for key, item in value.items():
-        flat.update(flatten(item, f'{prefix}.{key}' if prefix else key))
-    return flat
 
 
 def stock_r101(tmp_path):
