@@ -39,6 +39,8 @@ def masks_to_label_image(masks, shape, order=None):
         raise ValueError(f'masks: expected (N, {shape[0]}, {shape[1]}) instance masks, got shape {masks.shape}')
     if order is not None:
         masks = masks[np.asarray(order, dtype=np.int64)]
+    if not len(masks):  # e.g. every prediction below the score threshold
+        return np.zeros(shape, np.int32)
     covered = masks.any(axis=0)
     return np.where(covered, masks.argmax(axis=0) + 1, 0).astype(np.int32)
 

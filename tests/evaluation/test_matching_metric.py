@@ -104,3 +104,12 @@ def test_next_to_coco_metric_in_an_evaluator(tmp_path):
     assert 'coco/segm_mAP' in result
     assert result['matching/f1_50'] == pytest.approx(_expected()['f1_50'], abs=1e-4)
     assert result['matching/pq_50'] == pytest.approx(_expected()['pq_50'], abs=1e-4)
+
+
+def test_all_predictions_below_threshold_count_as_misses():
+    """A barely trained model: masks exist but none passes ``score_thr`` -> empty label image, every GT a miss."""
+    assert not masks_to_label_image(_box_masks(PRED_BOXES), SHAPE, order=[]).any()
+    metric = InstanceMatchingMetric(score_thr=0.95)
+    metric.process({}, [_data_sample(1)])
+    result = metric.evaluate(size=1)
+    assert result['matching/recall_50'] == 0.0 and result['matching/f1_50'] == 0.0
