@@ -41,6 +41,11 @@ def load_config(args):
     return cfg
 
 
+def _init_gloo(timeout_s):
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend='gloo', timeout=datetime.timedelta(seconds=timeout_s))
+
+
 def setup_cpu_distributed(cfg):
     """Run a torchrun job on CPUs (gloo) when there is no CUDA; on GPUs MMEngine's NCCL path is untouched.
 
@@ -50,12 +55,36 @@ def setup_cpu_distributed(cfg):
     """
     if cfg.launcher != 'pytorch' or torch.cuda.is_available():
         return
-    if not torch.distributed.is_initialized():
-        timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout', 1800)
-        torch.distributed.init_process_group(backend='gloo', timeout=datetime.timedelta(seconds=timeout))
+    _init_gloo(cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout', 1800))
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
                                      find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
+def init_distributed(launcher, device, timeout_s=3 * 3600):
+    """Join the process group of a distributed job for tools that run without a Runner (``segment.py``).
+
+    Args:
+        launcher (str): 'none', 'pytorch' (torchrun) or 'slurm' (srun).
+        device (str): the requested device; ``cuda``/``cuda:N`` becomes this process's ``cuda:LOCAL_RANK``.
+        timeout_s (int): how long a rank waits for the others at a barrier (rank 0 may copy a page-wise input
+            before the others start).
+
+    Returns:
+        str: the device this process uses. CUDA jobs use NCCL through MMEngine's ``init_dist``; CPU jobs gloo
+        (torchrun only: MMEngine's Slurm path needs CUDA).
+    """
+    if launcher == 'none':
+        return device
+    if device.startswith('cuda') and torch.cuda.is_available():
+        from mmengine.dist import init_dist
+        init_dist(launcher, backend='nccl', timeout=timeout_s)
+        return f'cuda:{torch.cuda.current_device()}'
+    if launcher != 'pytorch':
+        raise RuntimeError(f'--launcher {launcher} needs CUDA; on CPUs start the job with torchrun '
+                           '(tools/dist_segment.sh, --launcher pytorch)')
+    _init_gloo(timeout_s)
+    return device
 
 
 def build_runner(cfg):

@@ -5,6 +5,7 @@ Usage:
         [--device cpu|cuda:0] [--views xy [xz yz]] [--overlays DIR [--overlay-step N]] [--min-voxels N]
         [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none] [--overlap N]
         [--batch-size N] [--work-dir DIR] [--no-resume] [--keep-work] [--cfg-options k=v ...]
+        [--launcher none|pytorch|slurm]
 
 INPUT is a (Z, Y, X) TIFF stack (uint8/uint16/float32) or a folder of 2D slices (sorted by name). ``--views xy``
 (default) segments xy slices and links them into 3D particles; ``--views xy xz yz`` segments all three views and
@@ -12,6 +13,11 @@ fuses them (slower, separates touching particles in every direction). The output
 (0 = background, 1..N particles; uint16, or uint32 above 65535 particles) with the voxel size in its ImageJ
 metadata. The run streams the volume slab by slab; if it is interrupted, run the same command again and it
 resumes from the finished slabs (kept in ``OUT.work`` until the run succeeds).
+
+Distributed (many GPUs or nodes): ``bash tools/dist_segment.sh INPUT GPUS_PER_NODE --config ... --out ...``
+(torchrun; ``--launcher pytorch``) or ``tools/slurm_segment.sh``. Every rank segments its share of the slabs of
+every view into ``OUT.work`` (which must be on a filesystem all nodes share); rank 0 then links or fuses and
+writes OUT, identical to a single-process run. On CPUs torchrun runs with the gloo backend.
 
 Example:
     python tools/segment.py stack.tif --config configs/nmc/mask-rcnn_r101_fpn.py \\
@@ -22,8 +28,10 @@ import argparse
 import sys
 
 from mmengine.config import DictAction
+from mmengine.dist import get_dist_info
 
 from libnet_mmdet.apis import init_segmenter, segment_volume
+from libnet_mmdet.cli import init_distributed
 from libnet_mmdet.volume import VIEWS, max_label, open_volume
 from libnet_mmdet.volume.overlay import write_overlays
 
@@ -61,6 +69,9 @@ def parse_args(argv=None):
     parser.add_argument('--keep-work', action='store_true', help='keep the work folder after success')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override model config settings, e.g. model.test_cfg.rcnn.max_per_img=1000')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+                        help='job launcher (pytorch = torchrun, see tools/dist_segment.sh)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -70,15 +81,20 @@ def main(argv=None):
     if voxel_size is not None and len(voxel_size) not in (1, 3):
         raise SystemExit(f'segment.py: error: --voxel-size-nm takes 1 or 3 values, got {len(voxel_size)}')
     try:
+        device = init_distributed(args.launcher, args.device)
+        rank, _ = get_dist_info()
         with open_volume(args.input) as reader:  # check the input before loading the model
-            print(f'input {args.input}: (Z, Y, X) = {reader.shape}, {reader.dtype}', file=sys.stderr)
-        model = init_segmenter(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
+            if rank == 0:
+                print(f'input {args.input}: (Z, Y, X) = {reader.shape}, {reader.dtype}', file=sys.stderr)
+        model = init_segmenter(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
         labels = segment_volume(
             model, args.input, out=args.out, views=tuple(args.views), score_thr=args.score_thr,
             tile_size=args.tile_size, overlap=args.overlap, min_voxels=args.min_voxels, slab=args.slab,
             batch_size=args.batch_size, voxel_size_nm=None if voxel_size is None else
             (voxel_size[0] if len(voxel_size) == 1 else tuple(voxel_size)),
             work_dir=args.work_dir, resume=not args.no_resume, keep_work=args.keep_work)
+        if rank > 0:  # rank 0 assembled and wrote the output
+            return
         n_particles = max_label(args.out)
         print(f'wrote {args.out}: {n_particles} particles, (Z, Y, X) = {labels.shape}, {labels.dtype}')
         if args.overlays:

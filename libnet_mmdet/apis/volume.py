@@ -19,11 +19,20 @@ slab by slab carrying one slice, and the output TIFF is written page by page to 
 ``out`` at the end. Peak memory is the model plus a few slabs, whatever the number of slices.
 
 Resume: the work folder (default ``<out>.work``) holds ``manifest.json`` (input shape and dtype, the inference
-parameters, a fingerprint of the model) and the checksum of every finished slab's input. A rerun with the same
-identity re-reads each finished slab, checks its checksum and skips its inference; linking/fusion and writing
-(cheap) always rerun, so changing ``min_voxels``, ``min_overlap`` or ``grow_voxels`` reuses all the inference.
-The work folder is removed after success unless ``keep_work=True``. Scratch space: 2 bytes per voxel per view,
-plus 4 (linking) or 8 (fusion) bytes per voxel.
+parameters, a fingerprint of the model) and one part file per finished slab (``parts/<view>_<start>.npz``: its
+2D labels and the checksum of its input). A rerun with the same identity re-reads each slab and skips the
+inference of those whose part has the same checksum; a slab whose input changed is segmented again (2D results
+depend on their own slice only). Gathering the parts, linking/fusion and writing (cheap) always rerun, so changing
+``min_voxels``, ``min_overlap`` or ``grow_voxels`` reuses all the inference. The work folder is removed after
+success unless ``keep_work=True``. Scratch space: 4 bytes per voxel per view (parts and the gathered view), plus
+4 (linking) or 8 (fusion) bytes per voxel.
+
+Distributed (torchrun, ``tools/dist_segment.sh``): when a ``torch.distributed`` process group is initialised,
+rank ``r`` of ``N`` segments slabs ``r, r + N, r + 2N, ...`` of the list of every view's slabs, each into its own
+part file in the shared work folder (no two ranks write one file); after a barrier rank 0 alone gathers, links
+or fuses and writes ``out``. The parts are the same whatever the number of ranks, so the output is identical to
+a single-process run, and an interrupted job resumes with any number of ranks. ``out`` and the work folder must
+be on a filesystem every rank sees.
 """
 import os
 import os.path as osp
@@ -33,12 +42,14 @@ import warnings
 
 import numpy as np
 import tifffile
+from mmengine.dist import barrier, get_dist_info
 from tqdm import tqdm
 
+from ..fileio import atomic_output
 from ..volume.fusion import DEFAULT_GROW_VOXELS, VIEWS, fuse_slabs
-from ..volume.io import (AXES, ResumeState, create_scratch, open_volume, read_scratch, slab_checksum,
+from ..volume.io import (AXES, PARTS_DIR, create_scratch, open_volume, open_work_dir, read_scratch, slab_checksum,
                          write_scratch, write_tiff_pages)
-from ..volume.labels import relabel_lut
+from ..volume.labels import merge_small_lut
 from ..volume.linking import DEFAULT_MIN_OVERLAP, link_next_slice
 from ..volume.tiling import DEFAULT_MERGE_IOU
 from .inference import (DEFAULT_SCORE_THR, default_batch_size, model_fingerprint, resolve_tiling,
@@ -58,42 +69,62 @@ def check_view_names(views):
     return views
 
 
-def _segment_view(reader, segment, view, state, work_dir, slab, progress_bar):
-    """Run the 2D model over every slab of one view not finished yet, into ``view_<view>.npy``."""
-    axis = VIEW_AXIS[view]
-    path = osp.join(work_dir, f'view_{view}.npy')
-    if not state.resumed or not osp.isfile(path):  # a stale file of another run may have another shape
-        create_scratch(path, reader.shape, VIEW_LABEL_DTYPE)
-    for start in range(0, reader.shape[AXES[axis]], slab):
-        stop = min(start + slab, reader.shape[AXES[axis]])
-        if state.checksum(view, start) is not None:
+def _slab_units(shape, views, slab):
+    """Every (view, start, stop) slab of the run, view by view: the unit of inference, resume and rank split."""
+    units = []
+    for view in views:
+        length = shape[AXES[VIEW_AXIS[view]]]
+        units += [(view, start, min(start + slab, length)) for start in range(0, length, slab)]
+    return units
+
+
+def _part_path(work_dir, view, start):
+    return osp.join(work_dir, PARTS_DIR, f'{view}_{start:06d}.npz')
+
+
+def _stored_checksum(part_path):
+    """The input checksum a finished slab's part file was made from, or None if there is no part."""
+    if not osp.isfile(part_path):
+        return None
+    with np.load(part_path) as part:
+        return str(part['checksum'])
+
+
+def _segment_slabs(reader, segment, units, work_dir, progress_bar):
+    """Run the 2D model over ``units`` (see :func:`_slab_units`), each into its own part file
+    ``parts/<view>_<start>.npz`` (2D labels and the checksum of the input slab), skipping finished slabs whose
+    input is unchanged."""
+    for view, start, stop in units:
+        axis = VIEW_AXIS[view]
+        raw = reader.read(axis, start, stop)
+        checksum, path = slab_checksum(raw), _part_path(work_dir, view, start)
+        stored = _stored_checksum(path)
+        if stored == checksum:
             progress_bar.update()
             continue
-        raw = reader.read(axis, start, stop)
-        checksum = slab_checksum(raw)
+        if stored is not None:
+            warnings.warn(f'{reader.describe(axis, start)}: the input changed since the interrupted run; '
+                          'segmenting this slab again')
         labels = [labels_hw for labels_hw, _ in segment(list(raw))]
         too_many = [k for k, labels_hw in enumerate(labels) if labels_hw.max(initial=0) > VIEW_MAX_ID]
         if too_many:
             raise ValueError(f'{reader.describe(axis, start + too_many[0])}: more than {VIEW_MAX_ID} instances in '
                              'one slice')
-        write_scratch(path, axis, start, np.stack(labels).astype(VIEW_LABEL_DTYPE))
-        state.mark_done(view, start, checksum)
+        with atomic_output(path, 'wb') as f:
+            np.savez(f, labels=np.stack(labels).astype(VIEW_LABEL_DTYPE), checksum=checksum)
         progress_bar.update()
-    return path
 
 
-def _verify_finished(reader, state, views, slab):
-    """Forget all finished slabs if the input of any of them changed since it was segmented."""
-    for view in views:
-        axis = VIEW_AXIS[view]
-        for start in range(0, reader.shape[AXES[axis]], slab):
-            checksum = state.checksum(view, start)
-            stop = min(start + slab, reader.shape[AXES[axis]])
-            if checksum is not None and slab_checksum(reader.read(axis, start, stop)) != checksum:
-                warnings.warn(f'{reader.describe(axis, start)}: the input changed since the interrupted run; '
-                              'starting over')
-                state.forget()
-                return
+def _gather_views(units, shape, work_dir):
+    """Copy every part file into one (Z, Y, X) uint16 scratch array per view; returns {view: path}."""
+    view_paths = {}
+    for view, start, _ in units:
+        if view not in view_paths:
+            view_paths[view] = osp.join(work_dir, f'view_{view}.npy')
+            create_scratch(view_paths[view], shape, VIEW_LABEL_DTYPE)
+        with np.load(_part_path(work_dir, view, start)) as part:
+            write_scratch(view_paths[view], VIEW_AXIS[view], start, part['labels'])
+    return view_paths
 
 
 def _link_view(view_path, axis, labels_path, shape, slab, min_overlap):
@@ -156,7 +187,8 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         min_overlap (float): linking: least overlap coefficient to continue a particle.
         grow_voxels (int), min_votes (int | None): fusion: growth of the consensus core into the majority
             foreground, and the views needed for a foreground voxel.
-        min_voxels (int): particles with fewer voxels are removed.
+        min_voxels (int): particles with fewer voxels are merged into the particle they share the most faces
+            with (fragments of linking/fusion), or removed when they touch none.
         slab (int): slices read, segmented and checkpointed at a time.
         voxel_size_nm (float | tuple | None): written into the TIFF (ImageJ ``spacing``/resolution).
         work_dir (str | None): scratch and resume folder (default ``<out>.work``).
@@ -165,8 +197,8 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         progress (bool): tqdm progress bars.
 
     Returns:
-        np.ndarray: (Z, Y, X) labels 1..N (order of first voxel), uint16 (uint32 above 65535 particles); a
-        read-only memory map of ``out`` when given.
+        np.ndarray | None: (Z, Y, X) labels 1..N (order of first voxel), uint16 (uint32 above 65535 particles); a
+        read-only memory map of ``out`` when given. None on ranks other than 0 of a distributed run.
 
     Raises:
         FileNotFoundError / ImageFormatError / ValueError: missing, unreadable, non-3D or empty input, NaN/Inf
@@ -180,6 +212,9 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou)
     tile_size, overlap = resolve_tiling(model, tile_size, overlap)
+    rank, world_size = get_dist_info()
+    if world_size > 1 and out is None:
+        raise ValueError('distributed segmentation needs out= (a path on a filesystem all ranks share)')
     with open_volume(volume) as reader, tempfile.TemporaryDirectory(prefix='segment_volume_') as temp_dir:
         if out is not None:
             out = os.fspath(out)
@@ -194,18 +229,28 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             inference=dict(score_thr=score_thr, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
                            merge_iou=merge_iou, slab=slab),
             model=model_fingerprint(model))
-        state = ResumeState(work_dir, identity, resume)
-        if any(view != 'xy' for view in views):
-            reader.random_access(osp.join(work_dir, 'input.npy'), slab)
-        if state.resumed:
-            _verify_finished(reader, state, views, slab)
-        n_slabs = sum(-(-reader.shape[AXES[VIEW_AXIS[view]]] // slab) for view in views)
-        with tqdm(total=n_slabs, desc='segment slabs', unit='slab', disable=not progress) as bar:
-            view_paths = {view: _segment_view(reader, segment, view, state, work_dir, slab, bar) for view in views}
+        random_access = any(view != 'xy' for view in views)
+        if rank == 0:
+            open_work_dir(work_dir, identity, resume)
+            if random_access:
+                reader.random_access(osp.join(work_dir, 'input.npy'), slab)
+        barrier()
+        if random_access and rank > 0:
+            reader.random_access(osp.join(work_dir, 'input.npy'), slab, copy=False)
+        units = _slab_units(reader.shape, views, slab)
+        my_units = units[rank::world_size]  # round robin: every rank gets slabs of every view
+        with tqdm(total=len(my_units), desc='segment slabs' + (f' (rank {rank})' if world_size > 1 else ''),
+                  unit='slab', disable=not progress or rank > 0) as bar:
+            _segment_slabs(reader, segment, my_units, work_dir, bar)
         shape = reader.shape
         reader.close()
+        barrier()  # every part file is written
+        if rank > 0:
+            return None
+        view_paths = _gather_views(units, shape, work_dir)
         labels_path, sizes = _assemble(view_paths, shape, work_dir, slab, min_overlap, grow_voxels, min_votes)
-        lut, _ = relabel_lut(sizes, min_voxels)
+        lut, _ = merge_small_lut(sizes, (read_scratch(labels_path, 'z', z0, min(z0 + slab, shape[0]))
+                                         for z0 in range(0, shape[0], slab)), min_voxels)
         if out is None:
             labels = lut[np.load(labels_path, mmap_mode='r')]
         else:

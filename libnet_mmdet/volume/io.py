@@ -1,5 +1,5 @@
 """Volume I/O for streaming segmentation: lazy (Z, Y, X) input, on-disk scratch arrays, atomic label TIFF output
-and the resume manifest.
+and the resume folder.
 
 Input (:func:`open_volume`): a TIFF stack, a folder of 2D slices (TIFF/PNG/JPG, sorted by name with numbers in
 natural order) or an array-like with ``shape``, ``dtype`` and slicing (``np.ndarray``, ``np.memmap``, a zarr,
@@ -14,19 +14,21 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 import tempfile
 
 import numpy as np
 import tifffile
 
 from ..analysis.checks import voxel_size_zyx
-from ..fileio import atomic_output
+from ..fileio import write_json
 from ..datasets.image_io import (IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, read_image,
                                  read_image_info)
 
 AXES = {'z': 0, 'y': 1, 'x': 2}
 MANIFEST = 'manifest.json'
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: finished slabs are part files, not manifest entries
+PARTS_DIR = 'parts'
 
 
 def _natural_key(name):
@@ -205,14 +207,19 @@ class VolumeReader:
             check_finite(slice_2d, self.describe(axis, start + k))
         return slab
 
-    def random_access(self, scratch_path, slab=16):
+    def random_access(self, scratch_path, slab=16, copy=True):
         """Copy a page-wise input (compressed TIFF, folder) into an uncompressed ``.npy`` scratch file, slab by
-        slab, and read from that from now on; returns self. No-op when the input already allows it."""
+        slab, and read from that from now on; returns self. No-op when the input already allows it.
+        ``copy=False`` reads a copy another process has made (distributed runs: rank 0 copies)."""
         if self.streams_any_axis:
             return self
-        create_scratch(scratch_path, self.shape, self.dtype)
+        if copy:
+            create_scratch(scratch_path, self.shape, self.dtype)
         stored = StoredVolume.npy(scratch_path)
-        for start in range(0, self.shape[0], slab):
+        if stored.shape != self.shape or stored.dtype != self.dtype:
+            raise ValueError(f'{scratch_path}: a copy of shape {stored.shape} and dtype {stored.dtype}, not of '
+                             f'{self.name} ({self.shape}, {self.dtype})')
+        for start in range(0, self.shape[0], slab) if copy else ():
             stored.write('z', start, self.read('z', start, min(start + slab, self.shape[0])))
         self.close()
         self._stored = stored
@@ -322,41 +329,23 @@ def slab_checksum(slab):
     return hashlib.blake2b(np.ascontiguousarray(slab).tobytes(), digest_size=16).hexdigest()
 
 
-class ResumeState:
-    """Which slabs of a run are finished, kept in ``<work_dir>/manifest.json`` (written atomically).
+def open_work_dir(work_dir, identity, resume=True):
+    """Prepare the scratch and resume folder of a run; returns True when it continues an earlier run.
 
-    The manifest stores the run's ``identity`` (input shape/dtype, parameters, model fingerprint) and, for every
-    finished slab, the checksum of its input data. A work folder whose identity differs is started afresh; a
-    finished slab is skipped only if its input still has the same checksum (the caller checks).
+    ``<work_dir>/manifest.json`` stores the run's ``identity`` (input shape/dtype, parameters, model
+    fingerprint); finished slabs are the part files in ``<work_dir>/parts`` (each holds the checksum of its input,
+    checked by the caller). A folder whose manifest has another identity, or ``resume=False``, is started afresh:
+    its part files are deleted.
     """
-
-    def __init__(self, work_dir, identity, resume=True):
-        self.work_dir, self.identity = os.fspath(work_dir), json.loads(json.dumps(identity))
-        os.makedirs(self.work_dir, exist_ok=True)
-        self.path = osp.join(self.work_dir, MANIFEST)
-        manifest = None
-        if resume and osp.isfile(self.path):
-            with open(self.path, encoding='utf-8') as f:
-                manifest = json.load(f)
-        self.resumed = bool(manifest) and manifest.get('format') == MANIFEST_FORMAT and \
-            manifest.get('identity') == self.identity
-        self.done = manifest['done'] if self.resumed else {}
-        if not self.resumed:
-            self._save()
-
-    def _save(self):
-        with atomic_output(self.path) as f:
-            json.dump(dict(format=MANIFEST_FORMAT, identity=self.identity, done=self.done), f, indent=1)
-
-    def checksum(self, view, start):
-        """The stored input checksum of a finished slab, or None."""
-        return self.done.get(view, {}).get(str(start))
-
-    def mark_done(self, view, start, checksum):
-        self.done.setdefault(view, {})[str(start)] = checksum
-        self._save()
-
-    def forget(self):
-        """Drop every finished slab (the input changed)."""
-        self.done = {}
-        self._save()
+    work_dir, identity = os.fspath(work_dir), json.loads(json.dumps(identity))
+    path = osp.join(work_dir, MANIFEST)
+    manifest = None
+    if resume and osp.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            manifest = json.load(f)
+    if manifest == dict(format=MANIFEST_FORMAT, identity=identity):
+        return True
+    shutil.rmtree(osp.join(work_dir, PARTS_DIR), ignore_errors=True)
+    os.makedirs(osp.join(work_dir, PARTS_DIR))
+    write_json(path, dict(format=MANIFEST_FORMAT, identity=identity), indent=1)
+    return False
