@@ -34,7 +34,7 @@ from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import expand_labels
 
 from ..analysis.checks import check_labels, check_same_shape
-from .labels import relabel_lut
+from .labels import merge_small_lut
 
 VIEWS = ('xy', 'xz', 'yz')
 #: The views whose slices contain each axis of (Z, Y, X): neighbours along z lie in one xz and one yz slice, ...
@@ -237,7 +237,8 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
             two.
         grow_voxels (int): how far (voxels) the majority foreground is assigned to the nearest core particle.
         min_votes (int | None): views needed for a voxel to be foreground (default: more than half).
-        min_voxels (int): particles smaller than this are removed.
+        min_voxels (int): particles smaller than this are merged into the particle they touch most, or removed
+            when they touch none (:func:`~libnet_mmdet.volume.labels.merge_small_lut`).
         slab (int): z-slices processed at a time.
 
     Returns:
@@ -262,5 +263,5 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
 
     sizes = fuse_slabs(read_views, shape, write_core, lambda z0, z1: core_store[z0:z1], write_fused, slab=slab,
                        grow_voxels=grow_voxels, min_votes=min_votes)
-    lut, _ = relabel_lut(sizes, min_voxels)
+    lut, _ = merge_small_lut(sizes, [fused], min_voxels)
     return lut[fused]

@@ -98,13 +98,87 @@ def remove_small(labels, min_voxels):
     return new_ids[inverse].reshape(labels.shape).astype(label_dtype(int(keep.sum())))
 
 
-def relabel_lut(sizes, min_voxels):
-    """Lookup table mapping ids 0..len(sizes)-1 to 0..K: ids with ``sizes < min_voxels`` (and 0) map to 0, the
-    others to 1..K in increasing id order; returns ``(lut, K)`` with ``lut`` in the smallest label dtype."""
-    sizes = np.asarray(sizes)
-    keep = sizes >= max(min_voxels, 1)
-    keep[:1] = False
+def contact_counts(slabs_zyx):
+    """Face contacts between different instances of a (Z, Y, X) label volume read slab by slab.
+
+    Args:
+        slabs_zyx (iterable): consecutive (n, Y, X) integer label slabs in z order (one slice is carried over, so
+            memory holds one slab).
+
+    Returns:
+        tuple: ``(pairs, counts)``: (K, 2) int64 id pairs ``a < b`` of instances that share at least one voxel
+        face (6-neighbourhood; background excluded) and (K,) int64 numbers of shared faces.
+    """
+    keys, counts, carried = [], [], None
+    for slab in slabs_zyx:
+        block = np.asarray(slab, dtype=np.int64)
+        block = block if carried is None else np.concatenate([carried[None], block])
+        own = block[carried is not None:]  # in-plane contacts of the carried slice are counted already
+        for axis, array in enumerate((block, own, own)):
+            a = array[(slice(None),) * axis + (slice(1, None),)]
+            b = array[(slice(None),) * axis + (slice(None, -1),)]
+            touch = (a != b) & (a > 0) & (b > 0)
+            low, high = np.minimum(a[touch], b[touch]), np.maximum(a[touch], b[touch])
+            slab_keys, slab_counts = np.unique((low << 32) | high, return_counts=True)
+            keys.append(slab_keys)
+            counts.append(slab_counts)
+        carried = block[-1]
+    keys, inverse = np.unique(np.concatenate(keys or [np.zeros(0, np.int64)]), return_inverse=True)
+    counts = np.bincount(inverse, weights=np.concatenate(counts or [np.zeros(0)]), minlength=keys.size)
+    return np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1), counts.astype(np.int64)
+
+
+def merge_small_lut(sizes, slabs_zyx, min_voxels):
+    """Lookup table that merges every instance smaller than ``min_voxels`` into the neighbour it shares the most
+    faces with, then removes what is still smaller (fragments touching no particle), and numbers the rest 1..K.
+
+    Fragments of 3D assembly (a duplicate 2D detection left unlinked, a sliver where the views of a fusion
+    disagree) touch the particle they belong to; isolated small objects are noise. Each merged group holds at most
+    one instance of ``>= min_voxels`` voxels (every small instance joins exactly one neighbour), so two particles
+    are never joined through a fragment.
+
+    Args:
+        sizes (np.ndarray): voxel count of ids 0..N (index = id; 0 = background).
+        slabs_zyx (iterable): the labels, slab by slab as for :func:`contact_counts` (not read when no instance
+            is small).
+        min_voxels (int): the smallest particle kept, in voxels (0 or 1: nothing merged or removed).
+
+    Returns:
+        tuple: ``(lut, K)``: ids 0..N -> 0..K in the smallest label dtype; kept groups are numbered in increasing
+        order of their largest member's id.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    n = sizes.size
+    small = (sizes < min_voxels) & (np.arange(n) > 0)
+    parent = np.arange(n)
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    pairs, counts = contact_counts(slabs_zyx) if small.any() else (np.zeros((0, 2), np.int64), np.zeros(0))
+    # both directions, then per small id its neighbour with the most shared faces (ties: the larger neighbour)
+    source = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    target = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    weight = np.concatenate([counts, counts])
+    chosen = small[source]
+    order = np.lexsort((sizes[target[chosen]], weight[chosen], source[chosen]))
+    best = {}
+    for src, dst in zip(source[chosen][order].tolist(), target[chosen][order].tolist()):
+        best[src] = dst  # the last one per source wins: most faces, then largest
+    for src, dst in best.items():
+        root_a, root_b = find(src), find(dst)
+        if root_a != root_b:  # the group is represented by its largest member
+            if sizes[root_a] > sizes[root_b] or (sizes[root_a] == sizes[root_b] and root_a > root_b):
+                root_a, root_b = root_b, root_a
+            parent[root_a] = root_b
+    roots = np.array([find(i) for i in range(n)], dtype=np.int64)
+    group_sizes = np.bincount(roots, weights=sizes, minlength=n)
+    keep = (group_sizes >= max(min_voxels, 1)) & (roots == np.arange(n))
+    keep[0] = False
     n_kept = int(keep.sum())
-    lut = np.zeros(sizes.size, label_dtype(n_kept))
-    lut[keep] = np.arange(1, n_kept + 1)
-    return lut, n_kept
+    new_ids = np.zeros(n, np.int64)
+    new_ids[keep] = np.arange(1, n_kept + 1)
+    return new_ids[roots].astype(label_dtype(n_kept)), n_kept
