@@ -4,7 +4,7 @@ Dice on the real SegmentPy slices (when ../shared/data/real is present).
 Usage:
     python benchmarks/bench_accuracy.py [--demo demo_out] [--checkpoint CKPT] [--config CFG]
                                         [--presets typical hard] [--seeds 11 12] [--shape 48 160 160]
-                                        [--views xy xyz] [--out benchmarks/results/accuracy.json]
+                                        [--views xy xyz] [--min-voxels N] [--out benchmarks/results/accuracy.json]
 
 By default it takes the model trained by ``make demo`` (``demo_out/train_config.py`` and its last checkpoint)
 and tunes the watershed on the demo's training volume, so both methods have seen the same data. Every held-out
@@ -44,6 +44,9 @@ def parse_args():
     parser.add_argument('--shape', nargs=3, type=int, default=[48, 160, 160])
     parser.add_argument('--mean-diameter-vox', type=float, default=22.0)
     parser.add_argument('--views', nargs='+', choices=sorted(VIEWS), default=['xy', 'xyz'])
+    parser.add_argument('--min-voxels', type=int,
+                        help='merge smaller 3D fragments (default: as the demo, a sphere a third of the mean '
+                        'diameter across)')
     parser.add_argument('--out', default='benchmarks/results/accuracy.json')
     return parser.parse_args()
 
@@ -65,8 +68,8 @@ def synthetic_rows(model, args, watershed_settings, voxel_size_nm):
                 tifffile.imwrite(image_path, volume.image_zyx)
                 for view in args.views:
                     started = time.time()
-                    predictions[f'ours_{view}'] = np.asarray(segment_volume(model, image_path, views=VIEWS[view],
-                                                                            progress=False))
+                    predictions[f'ours_{view}'] = np.asarray(segment_volume(
+                        model, image_path, views=VIEWS[view], min_voxels=args.min_voxels, progress=False))
                     seconds[f'ours_{view}'] = time.time() - started
             started = time.time()
             predictions['watershed'] = watershed_segment(volume.image_zyx, **watershed_settings)
@@ -114,6 +117,8 @@ def mean_table(rows):
 
 def main():
     args = parse_args()
+    if args.min_voxels is None:
+        args.min_voxels = round(np.pi / 6 * (args.mean_diameter_vox / 3) ** 3)
     config = args.config or osp.join(args.demo, 'train_config.py')
     checkpoint = args.checkpoint or last_checkpoint(osp.join(args.demo, 'work_dir'))
     voxel_size_nm = 100.0
@@ -125,7 +130,7 @@ def main():
     rows = synthetic_rows(model, args, watershed_settings, voxel_size_nm)
     result = dict(command=' '.join(sys.argv), date=time.strftime('%Y-%m-%d %H:%M'), machine=dict(
         cpus=os.cpu_count(), processor=platform.processor() or platform.machine(), device=args.device),
-        config=config, checkpoint=checkpoint, watershed_settings=watershed_settings, synthetic=rows,
+        config=config, checkpoint=checkpoint, min_voxels=args.min_voxels, watershed_settings=watershed_settings, synthetic=rows,
         synthetic_mean=mean_table(rows), real_slices=real_slice_rows(model, watershed_settings))
     print(json.dumps(result['synthetic_mean'], indent=1))
     write_json(args.out, result, indent=1)

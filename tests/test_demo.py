@@ -20,6 +20,7 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path):
     assert scores.loc['watershed', 'f1_50'] > 0.3  # the tuned baseline finds the synthetic particles
     report = (out / 'report.md').read_text()
     assert 'classic watershed (tuned' in report and '| ours, xy/xz/yz fused |' in report
+    assert 'merge fragments smaller than 206 voxels' in report  # a sphere of 22 / 3 voxels across
 
     again = run_tool('tools/demo.py', '--out', out, '--size', 'small', '--iters', '2', timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -1,7 +1,7 @@
 """One-command demo: synthetic nano-CT -> train -> segment a held-out volume in 3D -> score -> analyse -> report.
 
 Usage:
-    python tools/demo.py [--out demo_out] [--iters 300] [--device cpu|cuda:0] [--recipe tiny|r101]
+    python tools/demo.py [--out demo_out] [--iters 1000] [--device cpu|cuda:0] [--recipe tiny|r101]
 
 Steps (each skipped when its output already exists, so an interrupted demo continues where it stopped):
   1. data:     a synthetic training volume and a separate held-out volume with exact 3D ground truth
@@ -282,7 +282,7 @@ Per-particle table: [analysis/particles.csv](analysis/particles.csv); summary:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default='demo_out', help='output folder (default: demo_out)')
-    parser.add_argument('--iters', type=int, default=300, help='training iterations (default: 300)')
+    parser.add_argument('--iters', type=int, default=1000, help='training iterations (default: 1000)')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda:0'")
     parser.add_argument('--recipe', choices=sorted(RECIPES), default='tiny',
                         help='tiny: CPU-tiny config; r101: the real R101 recipe (GPU, ImageNet weights download)')

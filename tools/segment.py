@@ -25,11 +25,13 @@ Example:
         --voxel-size-nm 50 --min-voxels 100 --overlays overlays/
 """
 import argparse
+import os.path as osp
 import sys
 
 from mmengine.config import DictAction
 from mmengine.dist import get_dist_info
 
+from libnet_mmdet.analysis import read_voxel_size
 from libnet_mmdet.apis import init_segmenter, segment_volume
 from libnet_mmdet.cli import init_distributed
 from libnet_mmdet.volume import VIEWS, max_label, open_volume
@@ -54,10 +56,14 @@ def parse_args(argv=None):
                         help='xy = segment xy slices and link them (default); two or three views are fused')
     parser.add_argument('--overlays', help='write overlay PNGs of the labels on the z slices into this folder')
     parser.add_argument('--overlay-step', type=int, default=10, help='overlay every N-th z slice (default 10)')
-    parser.add_argument('--min-voxels', type=int, default=0, help='remove particles with fewer voxels')
+    parser.add_argument('--min-voxels', type=int, default=0,
+                        help='smallest particle in voxels: smaller fragments are merged into the particle they '
+                        'touch most, isolated ones removed (default 0: keep all; use about the volume of your '
+                        'smallest particle)')
     parser.add_argument('--score-thr', type=float, default=0.5, help='drop detections scoring below (default 0.5)')
     parser.add_argument('--voxel-size-nm', type=float, nargs='+',
-                        help='voxel size in nm written to the TIFF: one value (cubic) or Z Y X')
+                        help='voxel size in nm written to the TIFF: one value (cubic) or Z Y X (default: the one '
+                        'the input TIFF records, if any)')
     parser.add_argument('--slab', type=int, default=16, help='slices per slab (memory and resume unit)')
     parser.add_argument('--tile-size', type=_tile_size, default='auto',
                         help='tile slices larger than this (auto = the model training size, none = never)')
@@ -86,6 +92,9 @@ def main(argv=None):
         with open_volume(args.input) as reader:  # check the input before loading the model
             if rank == 0:
                 print(f'input {args.input}: (Z, Y, X) = {reader.shape}, {reader.dtype}', file=sys.stderr)
+        if voxel_size is None and osp.isfile(args.input):  # a TIFF stack: keep the voxel size it records
+            recorded = read_voxel_size(args.input)
+            voxel_size = None if recorded is None else [float(size) for size in recorded]
         model = init_segmenter(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
         labels = segment_volume(
             model, args.input, out=args.out, views=tuple(args.views), score_thr=args.score_thr,

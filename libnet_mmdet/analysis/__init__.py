@@ -6,7 +6,7 @@
 """
 from .checks import check_labels, voxel_size_zyx
 from .contacts import CONTACT_CLASSES, surface_contact_counts
-from .io import read_volume
+from .io import read_voxel_size, read_volume
 from .particles import equivalent_diameter_um, particle_table
 from .phases import CARBON_BINDER, NMC, PORE, check_phases, segment_phases
 from .report import plot_report, summarize, summary_markdown, write_report
@@ -16,7 +16,7 @@ from .split import split_particles, watershed_segment
 __all__ = [
     'particle_table', 'summarize', 'summary_markdown', 'plot_report', 'write_report', 'split_particles',
     'watershed_segment',
-    'segment_phases', 'read_volume', 'equivalent_diameter_um', 'surface_contact_counts',
+    'segment_phases', 'read_volume', 'read_voxel_size', 'equivalent_diameter_um', 'surface_contact_counts',
     'surface_area', 'principal_axes', 'check_labels', 'check_phases', 'voxel_size_zyx', 'CONTACT_CLASSES',
     'PORE', 'NMC', 'CARBON_BINDER',
 ]

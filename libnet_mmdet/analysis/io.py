@@ -15,7 +15,8 @@ def read_volume(path):
     """Read a 3-D TIFF stack and the voxel size stored in its metadata.
 
     The voxel size is taken, in this order, from OME metadata (``PhysicalSizeZ/Y/X`` + units), ImageJ metadata
-    (``unit``, ``spacing`` for Z, X/YResolution in pixels per unit) or X/YResolution tags with a centimetre
+    (``unit``, ``spacing`` for Z, X/YResolution in pixels per unit), the ``voxel_size_nm`` of the JSON description
+    of our uint32 label files, or X/YResolution tags with a centimetre
     resolution unit. Resolution tags in inches are ignored: they are nearly always a 72-dpi default, not a
     voxel size. When Z is unknown but X/Y are, the voxels are taken as cubic with the X size.
 
@@ -30,17 +31,35 @@ def read_volume(path):
         FileNotFoundError: the file does not exist.
         ValueError: the file is not a readable TIFF, or not a single-channel 3-D stack.
     """
+    array, voxel_size_nm = _read_tiff(path, read_array=True)
+    if array.ndim != 3:
+        raise ValueError(f'{path}: expected a 3-D (Z, Y, X) stack, got shape {array.shape}')
+    return array, voxel_size_nm
+
+
+def read_voxel_size(path):
+    """The voxel size recorded in a TIFF's metadata, as :func:`read_volume` finds it, reading only the header.
+
+    Returns:
+        np.ndarray | None: float64 ``(sz, sy, sx)`` in nm, or None when the file does not record it.
+
+    Raises:
+        FileNotFoundError / ValueError: as :func:`read_volume`.
+    """
+    return _read_tiff(path, read_array=False)[1]
+
+
+def _read_tiff(path, read_array):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{path}: file not found')
     try:
         with tifffile.TiffFile(path) as tif:
-            array = tif.asarray()
-            voxel_size_nm = _ome_voxel_size(tif) or _imagej_voxel_size(tif) or _tag_voxel_size(tif)
+            array = tif.asarray() if read_array else None
+            voxel_size_nm = (_ome_voxel_size(tif) or _imagej_voxel_size(tif) or _shaped_voxel_size(tif)
+                             or _tag_voxel_size(tif))
     except (tifffile.TiffFileError, ValueError, OSError) as exc:
         raise ValueError(f'{path}: cannot read as TIFF ({exc})') from exc
-    if array.ndim != 3:
-        raise ValueError(f'{path}: expected a 3-D (Z, Y, X) stack, got shape {array.shape}')
     return array, (None if voxel_size_nm is None else np.asarray(voxel_size_nm, dtype=np.float64))
 
 
@@ -64,6 +83,13 @@ def _ome_voxel_size(tif):
     if 'X' not in sizes:
         return None
     return sizes.get('Z', sizes['X']), sizes.get('Y', sizes['X']), sizes['X']
+
+
+def _shaped_voxel_size(tif):
+    """``voxel_size_nm`` (Z, Y, X) of the JSON description our uint32 label TIFFs carry (no ImageJ metadata)."""
+    metadata = tif.shaped_metadata[0] if tif.is_shaped and tif.shaped_metadata else {}
+    sizes = metadata.get('voxel_size_nm')
+    return tuple(float(size) for size in sizes) if isinstance(sizes, list) and len(sizes) == 3 else None
 
 
 def _resolution_size(page, tag_name, scale):

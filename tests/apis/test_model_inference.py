@@ -142,3 +142,15 @@ def test_segment_tool_reports_a_mismatched_checkpoint(segment_main, trained_tiny
     with pytest.raises(SystemExit, match='config/checkpoint mismatch'):
         segment_main([str(synthetic_stack), '--config', str(other), '--checkpoint', str(checkpoint),
                       '--device', 'cpu', '--out', str(tmp_path / 'out.tif')])
+
+
+def test_segment_tool_keeps_the_input_voxel_size(segment_main, trained_tiny, synthetic_stack, tmp_path):
+    """Without --voxel-size-nm the output records the voxel size of the input TIFF (read from its header)."""
+    from libnet_mmdet.analysis.io import read_volume
+    from libnet_mmdet.fileio import write_tiff
+    config, checkpoint = trained_tiny
+    stack = tmp_path / 'stack.tif'
+    write_tiff(stack, tifffile.imread(synthetic_stack)[:2], voxel_size_nm=80)
+    segment_main([str(stack), '--config', str(config), '--checkpoint', str(checkpoint), '--device', 'cpu',
+                  '--out', str(tmp_path / 'labels.tif'), '--cfg-options', *FAST_OPTIONS])
+    np.testing.assert_allclose(read_volume(tmp_path / 'labels.tif')[1], [80, 80, 80])

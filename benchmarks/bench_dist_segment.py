@@ -1,0 +1,98 @@
+"""Benchmark: distributed volume segmentation (``tools/dist_segment.sh``) against one process, and the serial part
+that bounds the speed-up on N ranks.
+
+Usage:
+    python benchmarks/bench_dist_segment.py [--demo demo_out] [--shape 32 160 160] [--ranks 2] [--views xy]
+        [--device cpu] [--out benchmarks/results/dist_segment.json]
+
+Model: the one trained by ``make demo`` (``<demo>/train_config.py`` and its last checkpoint). Volume: a synthetic
+``typical`` volume generated here. Measured, each as a fresh command (model loading included, as a user runs it):
+
+1. ``tools/segment.py`` in one process;
+2. ``tools/dist_segment.sh`` with ``--ranks`` processes (on the CPU: gloo, one thread per process);
+3. the same ``segment.py`` command again with ``--keep-work`` kept from run 1: all inference is reused, so its time
+   is the serial part (start-up, reading and checksumming the input, gathering, linking/fusion, writing) — an upper
+   bound, since reading and checksumming run on every rank in a distributed job.
+
+The outputs of 1 and 2 must be identical. Expected speed-up on N ranks (Amdahl):
+``T1 / ((T1 - T_serial) / N + T_serial)``. Writes a table and JSON.
+"""
+import argparse
+import os
+import os.path as osp
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tifffile
+
+from libnet_mmdet.fileio import write_json
+from libnet_mmdet.synth import generate_volume, preset_params
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--demo', default='demo_out', help='folder of a finished `make demo` run')
+    parser.add_argument('--shape', nargs=3, type=int, default=[32, 160, 160])
+    parser.add_argument('--ranks', type=int, default=2)
+    parser.add_argument('--views', nargs='+', default=['xy'])
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--out', default='benchmarks/results/dist_segment.json')
+    return parser.parse_args()
+
+
+def timed(command, env):
+    started = time.time()
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f'{" ".join(command)} failed:\n{result.stderr[-3000:]}')
+    return time.time() - started
+
+
+def main():
+    args = parse_args()
+    config = osp.join(args.demo, 'train_config.py')
+    with open(osp.join(args.demo, 'work_dir', 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHON=sys.executable, PORT='29541')
+    if args.device == 'cpu':
+        env['CUDA_VISIBLE_DEVICES'] = ''
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = osp.join(tmp, 'stack.tif')
+        tifffile.imwrite(stack, generate_volume(tuple(args.shape), preset_params('typical', mean_diameter_vox=22),
+                                                seed=21).image_zyx)
+        common = ['--config', osp.abspath(config), '--checkpoint', osp.abspath(checkpoint), '--device', args.device,
+                  '--views', *args.views]
+        one, many = osp.join(tmp, 'one.tif'), osp.join(tmp, 'many.tif')
+        t_one = timed([sys.executable, 'tools/segment.py', stack, '--out', one, '--keep-work', *common], env)
+        t_many = timed(['bash', 'tools/dist_segment.sh', stack, str(args.ranks), '--out', many, *common], env)
+        t_serial = timed([sys.executable, 'tools/segment.py', stack, '--out', one, *common], env)
+        identical = bool(np.array_equal(tifffile.imread(one), tifffile.imread(many)))
+    n_slices = sum(args.shape[{'xy': 0, 'xz': 1, 'yz': 2}[view]] for view in args.views)
+    serial_fraction = t_serial / t_one
+
+    def expected(n):
+        return round(t_one / ((t_one - t_serial) / n + t_serial), 2)
+
+    result = dict(
+        command=' '.join(sys.argv), date=time.strftime('%Y-%m-%d %H:%M'),
+        machine=dict(cpus=os.cpu_count(), processor=platform.processor() or platform.machine(), device=args.device),
+        shape=args.shape, views=args.views, slices=n_slices, ranks=args.ranks, seconds_one_process=round(t_one, 1),
+        seconds_distributed=round(t_many, 1), seconds_serial_part=round(t_serial, 1),
+        measured_speedup=round(t_one / t_many, 2), serial_fraction=round(serial_fraction, 3),
+        expected_speedup={n: expected(n) for n in (2, 4, 8, 16, 32)}, identical_output=identical)
+    print(f"{n_slices} slices, views {args.views}: 1 process {t_one:.1f} s, {args.ranks} ranks {t_many:.1f} s "
+          f"(speed-up {t_one / t_many:.2f}), serial part {t_serial:.1f} s ({100 * serial_fraction:.0f} %), "
+          f"identical output: {identical}")
+    print('expected speed-up on N ranks:', result['expected_speedup'])
+    write_json(args.out, result, indent=1)
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()
