@@ -6,12 +6,17 @@ fusion, streamed slab by slab and resumable.
 
 Which to use:
 
-* ``views=('xy',)`` — **linking** (:mod:`libnet_mmdet.volume.linking`): one model pass over the volume (three
-  times faster than fusion). Right for well-separated particles, or touching ones side by side in the slices.
-  Particles stacked along z that touch at their poles are merged, and a particle missed in one slice is cut.
-* ``views=('xy', 'xz', 'yz')`` — **fusion** (:mod:`libnet_mmdet.volume.fusion`): three model passes. Separates
-  touching particles in every direction and tolerates 2D errors of one view; needs (near-)isotropic voxels.
-  Use it for densely packed electrodes and for the final analysis.
+* ``views=('xy',)`` — **linking** (:mod:`libnet_mmdet.volume.linking`), the default: one model pass over the
+  volume (three times faster than fusion). Touching particles side by side in the slices stay apart; particles
+  stacked along z that touch at their poles are merged, and a particle missed in one slice is cut. Measured best
+  (demo: 3D F1@0.5 0.956 vs 0.882 for the tuned watershed).
+* ``views=('xy', 'xz', 'yz')`` — **fusion** (:mod:`libnet_mmdet.volume.fusion`): three model passes; separates
+  particles stacked along z in principle, but one voxel pair on which two views both merge two touching
+  particles joins them (measured: 3D F1@0.5 0.516 on the demo volume). Needs (near-)isotropic voxels and very
+  accurate xz/yz predictions.
+
+``min_voxels`` (about the volume of the smallest real particle) merges the fragments either leaves (a duplicate
+2D detection left unlinked, a sliver where the views disagree) into the particle they touch most.
 
 Streaming: slices are read lazily (memory-mapped TIFF, page by page, or one file of a folder at a time) in slabs
 of ``slab`` slices; each view's 2D labels go to an on-disk scratch array in the work folder, linking/fusion run
@@ -158,6 +163,7 @@ def _assemble(view_paths, shape, work_dir, slab, min_overlap, grow_voxels, min_v
         write_core=lambda z0, ids: write_scratch(core_path, 'z', z0, ids),
         read_core=lambda z0, z1: read_scratch(core_path, 'z', z0, z1),
         write_fused=lambda z0, ids: write_scratch(labels_path, 'z', z0, ids),
+        read_fused=lambda z0, z1: read_scratch(labels_path, 'z', z0, z1),
         slab=slab, grow_voxels=grow_voxels, min_votes=min_votes)
     os.remove(core_path)
     return labels_path, sizes

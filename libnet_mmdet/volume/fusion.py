@@ -6,26 +6,33 @@ consistent within one slice). Every pair of neighbouring voxels along an axis li
 views (z: xz and yz; y: xy and yz; x: xy and xz), so the views say, edge by edge, whether two voxels belong to the
 same particle.
 
-Algorithm (consensus core, then growth):
+Algorithm (eroded consensus core, growth, then a vote per contact surface):
 
-1. **Core**: voxels that every view labels as particle.
-2. **Core particles**: connected components of the core where two face-neighbours are joined only if every view
-   that contains their direction gives them the same 2D instance id. A boundary drawn in any one view, or a gap
-   (background) in any view, separates two particles, so touching particles stay apart as long as one view
-   separates them at each contact; particles stacked along z are separated by the xz and yz views.
+1. **Core**: voxels that every view labels as particle. **Seeds**: core voxels that are interior to their 2D
+   instance in every view (their in-plane 4-neighbours carry the same id), which cuts the thin necks where the
+   views merged two touching particles.
+2. **Seed particles**: connected components of the seeds where two face-neighbours are joined only if every view
+   that contains their direction gives them the same 2D instance id.
 3. **Growth**: voxels of the majority foreground (labelled by at least ``min_votes`` views, by default more than
-   half) that are not in the core join the nearest core particle within ``grow_voxels`` (Euclidean,
-   :func:`skimage.segmentation.expand_labels`), which restores the rim where the views disagree by a voxel or two.
+   half) join the nearest seed particle within ``grow_voxels`` (Euclidean,
+   :func:`skimage.segmentation.expand_labels`).
+4. **Contact vote**: two grown particles that touch are one particle when at least ``min_join_fraction`` of the
+   voxel faces between them are *joined* (both voxels in the core, and every view containing the face's direction
+   gives them the same 2D id). A per-voxel rule would let one face where two views both merged two touching
+   particles join them; the vote over the whole contact surface does not (measured on the demo volume: 3D
+   F1@0.5 0.52 with the per-voxel rule, 0.98 with the vote).
 
-A 2D error in one view (a missed slice, a particle split in one slice) cuts only the edges inside that slice's
+A 2D error in one view (a missed slice, a particle split in one slice) cuts only the faces inside that slice's
 plane, and the particle stays connected through the neighbouring slices, which the other views judge. A particle
-that one view misses in *every* slice has no core and is lost: fuse fewer views then, or link one view.
+that one view misses in *every* slice, or one thinner than 3 voxels, has no seed and is lost: fuse fewer views
+then, or link one view.
 
 Assumes (near-)isotropic voxels: the model sees xz and yz slices as if they were xy slices.
 
-Streaming: the volume is processed in z-slabs; core particles are labelled per slab with the previous slab's last
-slice carried over and joined across slabs with a union-find over provisional ids, growth reads each slab with a
-halo of ``grow_voxels`` slices. Memory holds a few slabs, never the volume.
+Streaming: the volume is processed in z-slabs; seed particles are labelled per slab (views read with one slice of
+halo) with the previous slab's last slice carried over and joined across slabs with a union-find over
+provisional ids; growth reads each slab with a halo of ``grow_voxels`` slices and counts the contact faces; a last
+pass rewrites the merged ids. Memory holds a few slabs, never the volume.
 """
 import numpy as np
 from scipy import ndimage
@@ -34,12 +41,15 @@ from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import expand_labels
 
 from ..analysis.checks import check_labels, check_same_shape
-from .labels import merge_small_lut
+from .labels import face_pairs, merge_small_lut
 
 VIEWS = ('xy', 'xz', 'yz')
 #: The views whose slices contain each axis of (Z, Y, X): neighbours along z lie in one xz and one yz slice, ...
 VIEWS_SEEING_AXIS = {0: ('xz', 'yz'), 1: ('xy', 'yz'), 2: ('xy', 'xz')}
-DEFAULT_GROW_VOXELS = 2
+DEFAULT_GROW_VOXELS = 3  # the 1-voxel erosion of the seeds plus 2 voxels where the views disagree on the rim
+DEFAULT_MIN_JOIN_FRACTION = 0.5
+#: The two axes of (Z, Y, X) inside the slices of each view.
+VIEW_PLANE_AXES = {'xy': (1, 2), 'xz': (0, 2), 'yz': (0, 1)}
 
 
 class UnionFind:
@@ -128,14 +138,40 @@ def _joins(window, core, axis):
     return joined
 
 
-def core_components(window, carried_ids, union_find):
-    """Label the core particles of one z-window (step 2 of the module docstring).
+def seed_mask(padded_window):
+    """Seeds (step 1 of the module docstring) of a window read with one halo slice above and below.
+
+    Args:
+        padded_window (dict[str, np.ndarray]): view name -> (n + 2, Y, X) labels; the halo slices replicate the
+            first/last slice at the top/bottom of the volume.
+
+    Returns:
+        np.ndarray: (n, Y, X) bool, voxels every view labels as particle with the same id on their four in-plane
+        neighbours (outside the volume counts as the same).
+    """
+    seeds = None
+    for name, labels in padded_window.items():
+        padded = np.pad(labels, ((0, 0), (1, 1), (1, 1)), mode='edge')
+        centre = padded[1:-1, 1:-1, 1:-1]
+        interior = centre > 0
+        for axis in VIEW_PLANE_AXES[name]:
+            for step in (-1, 1):
+                index = [slice(1, -1)] * 3
+                index[axis] = slice(1 + step, padded.shape[axis] - 1 + step)
+                interior &= padded[tuple(index)] == centre
+        seeds = interior if seeds is None else seeds & interior
+    return seeds
+
+
+def core_components(window, mask, carried_ids, union_find):
+    """Label the seed particles of one z-window (step 2 of the module docstring).
 
     Each slice is labelled in 2D first (joins along y and x), then the 2D components of neighbouring slices
     that are joined along z are united (a graph over 2D components, far smaller than the voxels).
 
     Args:
         window (dict[str, np.ndarray]): view name -> (n, Y, X) labels of the window's slices.
+        mask (np.ndarray): (n, Y, X) bool, the voxels to label (the seeds).
         carried_ids (np.ndarray | None): (Y, X) provisional ids of the window's first slice, carried from the
             previous window, or None at the top of the volume.
         union_find (UnionFind): provisional ids; ids joined through the carried slice are united here and new
@@ -144,7 +180,7 @@ def core_components(window, carried_ids, union_find):
     Returns:
         np.ndarray: (n, Y, X) uint32 provisional ids of the window (the carried slice included).
     """
-    core = np.logical_and.reduce([labels > 0 for labels in window.values()])
+    core = mask
     joined_y, joined_x = _joins(window, core, 1), _joins(window, core, 2)
     components = np.zeros(core.shape, np.int32)
     n_nodes = 0
@@ -180,55 +216,121 @@ def default_min_votes(n_views):
     return n_views // 2 + 1
 
 
-def fuse_slabs(read_views, shape, write_core, read_core, write_fused, slab=8, grow_voxels=DEFAULT_GROW_VOXELS,
-               min_votes=None):
-    """Streaming fusion: the passes of the module docstring over z-slabs, through caller-supplied storage.
+def _padded_window(read_views, z0, z1, depth):
+    """The views of slices ``z0:z1`` with one halo slice on each side (replicated at the volume's top/bottom)."""
+    window = read_views(max(z0 - 1, 0), min(z1 + 1, depth))
+    top, bottom = int(z0 == 0), int(z1 == depth)
+    return {name: np.concatenate([labels[:1]] * top + [labels] + [labels[-1:]] * bottom)
+            for name, labels in window.items()}
+
+
+def _joined_faces(views, lower, upper, axis):
+    """For the faces ``lower``/``upper`` along ``axis``: both voxels in the core and the same 2D id in every view
+    containing ``axis`` (the per-face evidence the contact vote counts)."""
+    joined = np.logical_and.reduce([labels[lower] > 0 for labels in views.values()] +
+                                   [labels[upper] > 0 for labels in views.values()])
+    for name in VIEWS_SEEING_AXIS[axis]:
+        if name in views:
+            joined &= views[name][lower] == views[name][upper]
+    return joined
+
+
+def _contact_votes(grown, views, first_is_carried):
+    """Faces between different grown particles of a block, per touching pair: (int64 pair keys
+    ``low << 32 | high``, number of faces, number of joined faces)."""
+    keys, joined = [], []
+    for axis, lower, upper in face_pairs(grown.shape, first_is_carried):
+        a, b = grown[lower].astype(np.int64), grown[upper].astype(np.int64)
+        touch = (a != b) & (a > 0) & (b > 0)
+        keys.append((np.minimum(a, b)[touch] << 32) | np.maximum(a, b)[touch])
+        joined.append(_joined_faces(views, lower, upper, axis)[touch])
+    return _sum_by_key(np.concatenate(keys), np.ones(sum(k.size for k in keys), np.int64), np.concatenate(joined))
+
+
+def _sum_by_key(keys, faces, joined):
+    pairs, inverse = np.unique(keys, return_inverse=True)
+    return (pairs, np.bincount(inverse, weights=faces, minlength=pairs.size),
+            np.bincount(inverse, weights=joined, minlength=pairs.size))
+
+
+def _vote_lut(n_ids, votes, min_join_fraction):
+    """Ids 0..n_ids-1 -> the smallest id of their group, grouping touching particles whose contact faces are
+    joined in at least ``min_join_fraction`` of cases; ``votes`` = the per-block results of :func:`_contact_votes`."""
+    pairs, faces, joined = _sum_by_key(*(np.concatenate(part) for part in zip(*votes)))
+    merge = pairs[joined >= min_join_fraction * faces]
+    graph = coo_matrix((np.ones(merge.size, np.int8), (merge >> 32, merge & 0xFFFFFFFF)), shape=(n_ids, n_ids))
+    _, group = connected_components(graph, directed=False)
+    smallest = np.full(group.max() + 1, n_ids, np.int64)
+    np.minimum.at(smallest, group, np.arange(n_ids))
+    return smallest[group]
+
+
+def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused, slab=8,
+               grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None, min_join_fraction=DEFAULT_MIN_JOIN_FRACTION):
+    """Streaming fusion: the steps of the module docstring over z-slabs, through caller-supplied storage.
 
     Args:
         read_views (callable): ``read_views(z0, z1)`` -> dict view name -> (z1 - z0, Y, X) labels.
         shape (tuple): (Z, Y, X).
-        write_core, read_core (callable): store / load provisional core ids: ``write_core(z0, ids)``,
+        write_core, read_core (callable): store / load provisional seed ids: ``write_core(z0, ids)``,
             ``read_core(z0, z1)`` -> (z1 - z0, Y, X) uint32.
-        write_fused (callable): ``write_fused(z0, ids)`` receives the final (unfiltered) ids of each slab.
+        write_fused, read_fused (callable): store / load the fused ids (written twice: grown, then merged by the
+            contact vote; the second write holds the final, unfiltered ids).
         slab (int): slices per slab.
         grow_voxels (int): growth distance (voxels).
         min_votes (int | None): votes for the majority foreground (default: more than half of the views).
+        min_join_fraction (float): share of joined faces that makes two touching particles one.
 
     Returns:
         np.ndarray: int64 voxel count of each written id (index = id).
     """
     if int(grow_voxels) != grow_voxels or grow_voxels < 0:
         raise ValueError(f'grow_voxels must be a non-negative integer, got {grow_voxels!r}')
+    if not 0 < min_join_fraction <= 1:
+        raise ValueError(f'min_join_fraction must be in (0, 1], got {min_join_fraction!r}')
     depth = shape[0]
-    union_find, carried = UnionFind(), None
+    union_find, carried_ids, carried_seeds = UnionFind(), None, None
     for z0 in range(0, depth, slab):
         z1 = min(z0 + slab, depth)
-        window = read_views(z0 - (carried is not None), z1)
-        if carried is None:
-            min_votes = default_min_votes(len(window)) if min_votes is None else min_votes
-            if not 1 <= min_votes <= len(window):
-                raise ValueError(f'min_votes must be between 1 and the number of views ({len(window)}), got '
+        padded = _padded_window(read_views, z0, z1, depth)
+        if carried_ids is None:
+            min_votes = default_min_votes(len(padded)) if min_votes is None else min_votes
+            if not 1 <= min_votes <= len(padded):
+                raise ValueError(f'min_votes must be between 1 and the number of views ({len(padded)}), got '
                                  f'{min_votes!r}')
-        ids = core_components(window, carried, union_find)
-        ids = ids[1:] if carried is not None else ids
+        seeds = seed_mask(padded)
+        if carried_ids is None:
+            ids = core_components({name: labels[1:-1] for name, labels in padded.items()}, seeds, None, union_find)
+        else:  # the halo slice above is the carried slice z0 - 1
+            ids = core_components({name: labels[:-1] for name, labels in padded.items()},
+                                  np.concatenate([carried_seeds[None], seeds]), carried_ids, union_find)[1:]
         write_core(z0, ids)
-        carried = ids[-1]
+        carried_ids, carried_seeds = ids[-1], seeds[-1]
     roots = union_find.roots()
-    sizes = np.zeros(roots.size, np.int64)
+    votes = []
     for z0 in range(0, depth, slab):
         z1 = min(z0 + slab, depth)
-        h0, h1 = max(z0 - grow_voxels, 0), min(z1 + grow_voxels, depth)
+        # one slice above the slab too (its z faces to the slab), itself with a full growth halo
+        h0, h1 = max(z0 - grow_voxels - 1, 0), min(z1 + grow_voxels, depth)
+        views = read_views(h0, h1)
         core = roots.astype(np.uint32)[read_core(h0, h1)]
         grown = expand_labels(core, distance=grow_voxels) if grow_voxels > 0 else core
-        grown[~majority_foreground(read_views(h0, h1), min_votes)] = 0  # core voxels are in it: all views vote
-        grown = grown[z0 - h0:z1 - h0].astype(np.uint32)
-        sizes += np.bincount(grown.ravel(), minlength=sizes.size)
-        write_fused(z0, grown)
+        grown[~majority_foreground(views, min_votes)] = 0  # core voxels are in it: all views vote
+        first = max(z0 - 1, 0) - h0
+        votes.append(_contact_votes(grown[first:z1 - h0], {name: labels[first:z1 - h0]
+                                                           for name, labels in views.items()}, z0 > 0))
+        write_fused(z0, grown[z0 - h0:z1 - h0].astype(np.uint32))
+    lut = _vote_lut(roots.size, votes, min_join_fraction).astype(np.uint32)
+    sizes = np.zeros(roots.size, np.int64)
+    for z0 in range(0, depth, slab):
+        merged = lut[read_fused(z0, min(z0 + slab, depth))]
+        sizes += np.bincount(merged.ravel(), minlength=sizes.size)
+        write_fused(z0, merged)
     return sizes
 
 
 def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None,
-               min_voxels=0, slab=8):
+               min_voxels=0, slab=8, min_join_fraction=DEFAULT_MIN_JOIN_FRACTION):
     """3D instances from the 2D instance segmentations of two or three views (see the module docstring).
 
     Args:
@@ -237,6 +339,8 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
             two.
         grow_voxels (int): how far (voxels) the majority foreground is assigned to the nearest core particle.
         min_votes (int | None): views needed for a voxel to be foreground (default: more than half).
+        min_join_fraction (float): share of the contact faces between two grown particles that must be joined
+            for them to be one particle.
         min_voxels (int): particles smaller than this are merged into the particle they touch most, or removed
             when they touch none (:func:`~libnet_mmdet.volume.labels.merge_small_lut`).
         slab (int): z-slices processed at a time.
@@ -261,7 +365,8 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
     def write_fused(z0, ids):
         fused[z0:z0 + len(ids)] = ids
 
-    sizes = fuse_slabs(read_views, shape, write_core, lambda z0, z1: core_store[z0:z1], write_fused, slab=slab,
-                       grow_voxels=grow_voxels, min_votes=min_votes)
+    sizes = fuse_slabs(read_views, shape, write_core, lambda z0, z1: core_store[z0:z1], write_fused,
+                       lambda z0, z1: fused[z0:z1], slab=slab, grow_voxels=grow_voxels, min_votes=min_votes,
+                       min_join_fraction=min_join_fraction)
     lut, _ = merge_small_lut(sizes, [fused], min_voxels)
     return lut[fused]

@@ -98,6 +98,22 @@ def remove_small(labels, min_voxels):
     return new_ids[inverse].reshape(labels.shape).astype(label_dtype(int(keep.sum())))
 
 
+def face_pairs(shape, first_is_carried=False):
+    """Index pairs of face-neighbouring voxels of a (n, Y, X) block, for each axis: yields ``(axis, lower,
+    upper)`` with ``block[lower]`` and ``block[upper]`` the two sides of every face along ``axis``.
+
+    ``first_is_carried``: the block's first slice is the previous slab's last one, whose in-plane faces were
+    already visited; only its faces along z to the block's second slice are yielded.
+    """
+    first = 1 if first_is_carried else 0
+    for axis in range(3):
+        lower, upper = [slice(None)] * 3, [slice(None)] * 3
+        lower[axis], upper[axis] = slice(0, shape[axis] - 1), slice(1, shape[axis])
+        if axis > 0:
+            lower[0] = upper[0] = slice(first, shape[0])
+        yield axis, tuple(lower), tuple(upper)
+
+
 def contact_counts(slabs_zyx):
     """Face contacts between different instances of a (Z, Y, X) label volume read slab by slab.
 
@@ -113,10 +129,8 @@ def contact_counts(slabs_zyx):
     for slab in slabs_zyx:
         block = np.asarray(slab, dtype=np.int64)
         block = block if carried is None else np.concatenate([carried[None], block])
-        own = block[carried is not None:]  # in-plane contacts of the carried slice are counted already
-        for axis, array in enumerate((block, own, own)):
-            a = array[(slice(None),) * axis + (slice(1, None),)]
-            b = array[(slice(None),) * axis + (slice(None, -1),)]
+        for _, lower, upper in face_pairs(block.shape, carried is not None):
+            a, b = block[lower], block[upper]
             touch = (a != b) & (a > 0) & (b > 0)
             low, high = np.minimum(a[touch], b[touch]), np.maximum(a[touch], b[touch])
             slab_keys, slab_counts = np.unique((low << 32) | high, return_counts=True)

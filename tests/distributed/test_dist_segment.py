@@ -76,6 +76,13 @@ def test_distributed_needs_an_output_file(compressed_stack, monkeypatch):
         segment_volume(IntensityPredictor(), compressed_stack, progress=False)
 
 
+def test_launcher_choice_on_the_cpu():
+    from libnet_mmdet.cli import init_distributed
+    assert init_distributed('none', 'cuda:0') == 'cuda:0'  # no launcher: nothing to join, device as asked
+    with pytest.raises(RuntimeError, match='--launcher slurm needs CUDA; on CPUs start the job with torchrun'):
+        init_distributed('slurm', 'cpu')
+
+
 @pytest.mark.slow
 def test_dist_segment_tool_equals_single_process(trained_tiny, tmp_path):
     """``tools/dist_segment.sh`` (torchrun, 2 CPU processes) with a trained model == ``tools/segment.py``."""

@@ -64,6 +64,41 @@ def test_fusion_tolerates_one_view_merging_touching_particles():
     assert same_instances(fuse_views(views['xy'], merged_xz, views['yz']), truth)
 
 
+def _stacked_boxes():
+    truth = np.zeros((28, 30, 30), np.uint16)
+    truth[4:14, 10:20, 10:20], truth[14:24, 10:20, 10:20] = 1, 2  # touching over 10 x 10 z faces
+    return truth, views_of(truth)
+
+
+def _merge_in_slices(labels, index):
+    slice_2d = labels[index]
+    slice_2d[slice_2d > 0] = slice_2d.max()
+
+
+def test_two_views_merging_along_an_edge_do_not_join_the_particles():
+    """yz merges the two boxes in every slice, xz only in its slice along the boxes' edge (y = 10): there both
+    views judging the z faces call them one particle, in 10 of the 100 contact faces. A per-voxel rule joins the
+    boxes through that line; the contact vote keeps them apart."""
+    truth, views = _stacked_boxes()
+    for x in range(30):
+        _merge_in_slices(views['yz'], np.s_[:, :, x])
+    _merge_in_slices(views['xz'], np.s_[:, 10, :])
+    assert same_instances(fuse_views(views['xy'], views['xz'], views['yz']), truth)
+    for y in range(30):  # now xz merges them everywhere too: the views judging the contact agree, one particle
+        _merge_in_slices(views['xz'], np.s_[:, y, :])
+    assert fuse_views(views['xy'], views['xz'], views['yz']).max() == 1
+
+
+def test_seeds_exclude_voxels_on_a_2d_boundary_in_any_view():
+    from libnet_mmdet.volume.fusion import seed_mask
+    truth, views = _stacked_boxes()
+    padded = {name: np.concatenate([labels[:1], labels, labels[-1:]]) for name, labels in views.items()}
+    seeds = seed_mask(padded)
+    interior = np.zeros_like(seeds)
+    interior[5:13, 11:19, 11:19] = interior[15:23, 11:19, 11:19] = True  # 1 voxel in from every face and the contact
+    np.testing.assert_array_equal(seeds, interior)
+
+
 def test_fusion_restores_the_rim_when_one_view_undersegments():
     from scipy import ndimage
     truth = sphere_labels(SHAPE, SPHERES['touching'])
