@@ -10,7 +10,7 @@ Steps (each skipped when its output already exists, so an interrupted demo conti
   3. segment:  the held-out volume in 3D, xy slices linked (``views=('xy',)``) and xy/xz/yz views fused
   4. baseline: the classic watershed, its settings tuned on the training volume
   5. evaluate: 3D and per-slice instance matching, count and size errors against the ground truth
-  6. analyse:  per-particle statistics (size, sphericity, damage, carbon-binder contact/detachment) and plots
+  6. analyse:  per-particle statistics of the fused result (size, sphericity, damage, carbon-binder contact/detachment) and plots
 Writes ``<out>/report.md`` (tables, plots, overlays) and prints its path.
 """
 import argparse
@@ -259,7 +259,7 @@ into the particle they touch most (`min_voxels`).
 
 {markdown_table(rows, columns)}
 
-## Particle statistics (ours, xy slices linked) vs ground truth
+## Particle statistics (ours, xy/xz/yz fused) vs ground truth
 Predicted: carbon-binder/pore from a multi-Otsu segmentation of the image (approximate). Ground truth: exact
 labels and phases.
 
@@ -307,7 +307,7 @@ def main(argv=None):
     step('5/6 score against the ground truth')
     scores = evaluate(args.out, predictions, args.voxel_size_nm)
     step('6/6 particle analysis')
-    summary, truth = analyse(args.out, predictions['xy'], args.voxel_size_nm)
+    summary, truth = analyse(args.out, predictions['xyz'], args.voxel_size_nm)
     write_report(args.out, args, scores, checkpoint, watershed_settings, summary, truth)
     print(f'\nReport: {osp.abspath(osp.join(args.out, "report.md"))}')
 
