@@ -7,13 +7,11 @@ fusion, streamed slab by slab and resumable.
 Which to use:
 
 * ``views=('xy',)`` — **linking** (:mod:`libnet_mmdet.volume.linking`), the default: one model pass over the
-  volume (three times faster than fusion). Touching particles side by side in the slices stay apart; particles
-  stacked along z that touch at their poles are merged, and a particle missed in one slice is cut. Measured best
-  (demo: 3D F1@0.5 0.956 vs 0.882 for the tuned watershed).
-* ``views=('xy', 'xz', 'yz')`` — **fusion** (:mod:`libnet_mmdet.volume.fusion`): three model passes; separates
-  particles stacked along z in principle, but one voxel pair on which two views both merge two touching
-  particles joins them (measured: 3D F1@0.5 0.516 on the demo volume). Needs (near-)isotropic voxels and very
-  accurate xz/yz predictions.
+  volume (three times faster than fusion), any voxel aspect. Touching particles side by side in the slices stay
+  apart; particles stacked along z that touch at their poles are merged, and a particle missed in one slice is cut.
+* ``views=('xy', 'xz', 'yz')`` — **fusion** (:mod:`libnet_mmdet.volume.fusion`): three model passes, needs
+  (near-)isotropic voxels. Separates touching particles in every direction and tolerates 2D errors of one view;
+  the most accurate (BENCHMARKS.md). Use it for the final analysis.
 
 ``min_voxels`` (about the volume of the smallest real particle) merges the fragments either leaves (a duplicate
 2D detection left unlinked, a sliver where the views disagree) into the particle they touch most.
