@@ -10,8 +10,9 @@ Which to use:
   volume (three times faster than fusion), any voxel aspect. Touching particles side by side in the slices stay
   apart; particles stacked along z that touch at their poles are merged, and a particle missed in one slice is cut.
 * ``views=('xy', 'xz', 'yz')`` — **fusion** (:mod:`libnet_mmdet.volume.fusion`): three model passes, needs
-  (near-)isotropic voxels. Separates touching particles in every direction and tolerates 2D errors of one view;
-  the most accurate (BENCHMARKS.md). Use it for the final analysis.
+  (near-)isotropic voxels. Separates touching particles in every direction and tolerates a particle split in
+  one slice of one view (a section one view misses still cuts it); the most accurate on data like the training
+  data (BENCHMARKS.md). Use it for the final analysis.
 
 ``min_voxels`` (about the volume of the smallest real particle) merges the fragments either leaves (a duplicate
 2D detection left unlinked, a sliver where the views disagree) into the particle they touch most.

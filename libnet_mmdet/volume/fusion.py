@@ -22,10 +22,11 @@ Algorithm (eroded consensus core, growth, then a vote per contact surface):
    particles join them; the vote over the whole contact surface does not (measured on the demo volume: 3D
    F1@0.5 0.52 with the per-voxel rule, 0.98 with the vote).
 
-A 2D error in one view (a missed slice, a particle split in one slice) cuts only the faces inside that slice's
-plane, and the particle stays connected through the neighbouring slices, which the other views judge. A particle
-that one view misses in *every* slice, or one thinner than 3 voxels, has no seed and is lost: fuse fewer views
-then, or link one view.
+A particle split in two in one slice of one view stays whole: only the faces inside that slice's plane are cut,
+and the neighbouring slices, which the other views judge, connect it. A section one view *misses* is outside the
+core, and no face through it is joined: the particle is cut in two there (as with linking). A particle that one
+view misses in every slice, or one thinner than 3 voxels, has no seed and is lost: fuse fewer views then, or link
+one view.
 
 Assumes (near-)isotropic voxels: the model sees xz and yz slices as if they were xy slices.
 

@@ -99,6 +99,14 @@ def test_seeds_exclude_voxels_on_a_2d_boundary_in_any_view():
     np.testing.assert_array_equal(seeds, interior)
 
 
+def test_fusion_keeps_a_particle_split_in_one_section_whole():
+    truth = sphere_labels((40, 40, 40), [((20, 20, 20), 9)])
+    views = views_of(truth)
+    section = views['xy'][20]
+    section[:, 20:][section[:, 20:] > 0] = section.max() + 1  # one xy section split into two instances
+    assert same_instances(fuse_views(views['xy'], views['xz'], views['yz']), truth)
+
+
 def test_fusion_restores_the_rim_when_one_view_undersegments():
     from scipy import ndimage
     truth = sphere_labels(SHAPE, SPHERES['touching'])
