@@ -4,7 +4,7 @@ Dice on the real SegmentPy slices (when ../shared/data/real is present).
 Usage:
     python benchmarks/bench_accuracy.py [--demo demo_out] [--checkpoint CKPT] [--config CFG]
                                         [--presets typical hard] [--seeds 11 12] [--shape 48 160 160]
-                                        [--views xy xyz] [--min-voxels N] [--out benchmarks/results/accuracy.json]
+                                        [--views xy xyz] [--min-voxels N] [--real-scales 1 0.5 0.33 0.25] [--out benchmarks/results/accuracy.json]
 
 By default it takes the model trained by ``make demo`` (``demo_out/train_config.py`` and its last checkpoint)
 and tunes the watershed on the demo's training volume, so both methods have seen the same data. Every held-out
@@ -47,6 +47,9 @@ def parse_args():
     parser.add_argument('--min-voxels', type=int,
                         help='merge smaller 3D fragments (default: as the demo, a sphere a third of the mean '
                         'diameter across)')
+    parser.add_argument('--real-scales', nargs='+', type=float, default=[1.0, 0.5, 0.33, 0.25],
+                        help='segment_image scale factors tried on the real slices (their particles are larger '
+                        'than the synthetic training ones)')
     parser.add_argument('--out', default='benchmarks/results/accuracy.json')
     return parser.parse_args()
 
@@ -85,8 +88,8 @@ def synthetic_rows(model, args, watershed_settings, voxel_size_nm):
     return rows
 
 
-def real_slice_rows(model, watershed_settings):
-    """Particle-phase Dice on the real SegmentPy slices (label 0 = NMC)."""
+def real_slice_rows(model, watershed_settings, scales):
+    """Particle-phase Dice on the real SegmentPy slices (label 0 = NMC), ours at each ``segment_image`` scale."""
     if not osp.isdir(REAL_SLICES):
         print(f'{REAL_SLICES}: absent, real-slice Dice skipped')
         return []
@@ -96,13 +99,16 @@ def real_slice_rows(model, watershed_settings):
             continue
         image = tifffile.imread(osp.join(REAL_SLICES, name)).astype(np.float32)
         particle_mask = tifffile.imread(osp.join(REAL_SLICES, name.replace('.tif', '_label.tif'))) == 0
-        labels, _ = segment_image(model, image)
         watershed = watershed_segment(image, **watershed_settings)
-        rows.append(dict(slice=name, shape=list(image.shape), dice_ours=round(foreground_dice(labels, particle_mask), 4),
-                         dice_watershed=round(foreground_dice(watershed, particle_mask), 4),
-                         instances_ours=int(labels.max()), instances_watershed=int(watershed.max())))
-        print(f"{name:10s} Dice ours {rows[-1]['dice_ours']:.3f}  watershed {rows[-1]['dice_watershed']:.3f}",
-              flush=True)
+        row = dict(slice=name, shape=list(image.shape),
+                   dice_watershed=round(foreground_dice(watershed, particle_mask), 4),
+                   instances_watershed=int(watershed.max()))
+        for scale in scales:
+            labels, _ = segment_image(model, image, scale=scale)
+            row[f'dice_ours_scale_{scale:g}'] = round(foreground_dice(labels, particle_mask), 4)
+            row[f'instances_ours_scale_{scale:g}'] = int(labels.max())
+        rows.append(row)
+        print(name, {key: value for key, value in row.items() if key.startswith('dice')}, flush=True)
     return rows
 
 
@@ -131,7 +137,11 @@ def main():
     result = dict(command=' '.join(sys.argv), date=time.strftime('%Y-%m-%d %H:%M'), machine=dict(
         cpus=os.cpu_count(), processor=platform.processor() or platform.machine(), device=args.device),
         config=config, checkpoint=checkpoint, min_voxels=args.min_voxels, watershed_settings=watershed_settings, synthetic=rows,
-        synthetic_mean=mean_table(rows), real_slices=real_slice_rows(model, watershed_settings))
+        synthetic_mean=mean_table(rows), real_slices=real_slice_rows(model, watershed_settings, args.real_scales))
+    if result['real_slices']:
+        result['real_slices_mean_dice'] = {key: round(float(np.mean([row[key] for row in result['real_slices']])), 4)
+                                           for key in result['real_slices'][0] if key.startswith('dice')}
+        print(json.dumps(result['real_slices_mean_dice'], indent=1))
     print(json.dumps(result['synthetic_mean'], indent=1))
     write_json(args.out, result, indent=1)
     print(f'wrote {args.out}')

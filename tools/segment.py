@@ -3,7 +3,7 @@
 Usage:
     python tools/segment.py INPUT --config CONFIG --checkpoint CHECKPOINT --out labels.tif
         [--device cpu|cuda:0] [--views xy [xz yz]] [--overlays DIR [--overlay-step N]] [--min-voxels N]
-        [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none] [--overlap N]
+        [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none] [--overlap N] [--scale F]
         [--batch-size N] [--work-dir DIR] [--no-resume] [--keep-work] [--cfg-options k=v ...]
         [--launcher none|pytorch|slurm]
 
@@ -69,6 +69,9 @@ def parse_args(argv=None):
                         help='tile slices larger than this (auto = the model training size, none = never)')
     parser.add_argument('--overlap', type=int,
                         help='tile overlap in pixels, >= the largest particle diameter (default a quarter tile)')
+    parser.add_argument('--scale', type=float, default=1.0,
+                        help='resize slices by this factor before the model so that particles are as many pixels '
+                        'across as in the training data (training diameter / yours; default 1)')
     parser.add_argument('--batch-size', type=int, help='images per forward pass (default: 4 on a GPU, 1 on the CPU)')
     parser.add_argument('--work-dir', help='scratch and resume folder (default OUT.work)')
     parser.add_argument('--no-resume', action='store_true', help='start over even if OUT.work has finished slabs')
@@ -99,7 +102,7 @@ def main(argv=None):
         labels = segment_volume(
             model, args.input, out=args.out, views=tuple(args.views), score_thr=args.score_thr,
             tile_size=args.tile_size, overlap=args.overlap, min_voxels=args.min_voxels, slab=args.slab,
-            batch_size=args.batch_size, voxel_size_nm=None if voxel_size is None else
+            batch_size=args.batch_size, scale=args.scale, voxel_size_nm=None if voxel_size is None else
             (voxel_size[0] if len(voxel_size) == 1 else tuple(voxel_size)),
             work_dir=args.work_dir, resume=not args.no_resume, keep_work=args.keep_work)
         if rank > 0:  # rank 0 assembled and wrote the output

@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 import torch
+from skimage.transform import resize
 
 from ..datasets.image_io import (ImageFormatError, check_finite, normalize_intensity, read_image, read_image_info,
                                  to_channels)
@@ -263,12 +264,31 @@ def resolve_tiling(model, tile_size='auto', overlap=None):
     return int(tile_size), int(overlap)
 
 
+def resample_slice(image, scale):
+    """An (H, W) slice resized by ``scale`` (bilinear, anti-aliased when shrinking), in its own dtype."""
+    shape = tuple(max(1, round(n * scale)) for n in image.shape[:2])
+    resized = resize(image.astype(np.float32), shape, order=1, anti_aliasing=scale < 1, preserve_range=True)
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        return np.clip(np.round(resized), info.min, info.max).astype(image.dtype)
+    return resized.astype(image.dtype)
+
+
+def labels_to_shape(labels_hw, shape_hw):
+    """Instance labels resampled to ``shape_hw`` by nearest neighbour (pixel centres)."""
+    rows, cols = (np.minimum(((np.arange(n) + 0.5) * old / n).astype(np.int64), old - 1)
+                  for n, old in zip(shape_hw, labels_hw.shape))
+    return labels_hw[np.ix_(rows, cols)]
+
+
 def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,
-                    merge_iou=DEFAULT_MERGE_IOU):
+                    merge_iou=DEFAULT_MERGE_IOU, scale=1.0):
     """``segment(slices) -> [(labels_hw, details), ...]`` for a list of checked 2D slices: what
     :func:`segment_image` and :func:`~libnet_mmdet.apis.segment_volume` run per slice."""
     if not 0 <= score_thr <= 1:
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr!r}')
+    if not 0 < scale <= 16:
+        raise ValueError(f'scale must be in (0, 16], got {scale!r}')
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
@@ -280,14 +300,17 @@ def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overla
     prepare = slice_preparer(model)
 
     def segment(slices):
-        prepared = [prepare(image) for image in slices]
+        shapes = [image.shape[:2] for image in slices]
+        prepared = [prepare(image if scale == 1 else resample_slice(image, scale)) for image in slices]
         small = [i for i, image in enumerate(prepared) if tile_size is None or max(image.shape[:2]) <= tile_size]
         results = dict(zip(small, predict([prepared[i] for i in small]) if small else []))
         for i in sorted(set(range(len(prepared))) - set(small)):
             results[i] = segment_tiled(prepared[i], predict, tile_size, overlap, merge_iou)
         output = []
         for i in range(len(prepared)):
-            labels, scores, boxes = order_by_score(np.asarray(results[i][0]), results[i][1])
+            labels = np.asarray(results[i][0])
+            labels, scores, boxes = order_by_score(labels if scale == 1 else labels_to_shape(labels, shapes[i]),
+                                                   results[i][1])
             output.append((labels, dict(ids=np.arange(1, len(scores) + 1, dtype=np.int64), scores=scores,
                                         boxes=boxes)))
         return output
@@ -325,7 +348,7 @@ def load_slice(image, name=None):
 
 
 def segment_image(model, image, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,
-                  merge_iou=DEFAULT_MERGE_IOU):
+                  merge_iou=DEFAULT_MERGE_IOU, scale=1.0):
     """Segment one 2D slice, or a list of slices (batched), into instance label images.
 
     Args:
@@ -339,6 +362,10 @@ def segment_image(model, image, score_thr=DEFAULT_SCORE_THR, tile_size='auto', o
             quarter tile). See :mod:`libnet_mmdet.volume.tiling`.
         batch_size (int | None): images (slices or tiles) per forward pass (default: 4 on a GPU, 1 on the CPU).
         merge_iou (float): seam-merge threshold of the tiling.
+        scale (float): resize each slice by this factor before the model, and the labels back (nearest): make
+            the particles about as many pixels across as in the training data (``training diameter / your
+            diameter``, e.g. 0.33 for 66 px particles and a model trained on 22 px ones). Tile sizes and
+            ``overlap`` are in pixels of the resized slice.
 
     Returns:
         tuple | list: ``(labels_hw, details)`` per slice: ``labels_hw`` uint16 (uint32 above 65535 instances)
@@ -349,7 +376,7 @@ def segment_image(model, image, score_thr=DEFAULT_SCORE_THR, tile_size='auto', o
     single = not isinstance(image, (list, tuple))
     images = [image] if single else list(image)
     slices = [load_slice(item, '<array>' if single else f'image[{i}]') for i, item in enumerate(images)]
-    results = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou)(slices)
+    results = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scale)(slices)
     return results[0] if single else results
 
 

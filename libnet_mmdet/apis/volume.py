@@ -177,7 +177,7 @@ def _final_pages(labels_path, lut, shape, slab):
 def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCORE_THR, tile_size='auto',
                    overlap=None, min_overlap=DEFAULT_MIN_OVERLAP, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None,
                    min_voxels=0, slab=16, batch_size=None, merge_iou=DEFAULT_MERGE_IOU,
-                   voxel_size_nm=None, work_dir=None, resume=True, keep_work=False, progress=True):
+                   voxel_size_nm=None, work_dir=None, resume=True, keep_work=False, progress=True, scale=1.0):
     """Segment a (Z, Y, X) volume into 3D particle instance labels (see the module docstring).
 
     Args:
@@ -187,7 +187,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         out (str | None): output label TIFF (written atomically, memory-mappable); None returns an in-memory
             array (small volumes: the work folder is then temporary and nothing resumes).
         views (tuple): ``('xy',)`` links xy slices; two or three of ``'xy', 'xz', 'yz'`` fuse those views.
-        score_thr, tile_size, overlap, batch_size, merge_iou: 2D segmentation, as in
+        score_thr, tile_size, overlap, batch_size, merge_iou, scale: 2D segmentation, as in
             :func:`~libnet_mmdet.apis.segment_image`.
         min_overlap (float): linking: least overlap coefficient to continue a particle.
         grow_voxels (int), min_votes (int | None): fusion: growth of the consensus core into the majority
@@ -215,7 +215,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
     if min_voxels < 0:
         raise ValueError(f'min_voxels must be >= 0, got {min_voxels!r}')
     batch_size = default_batch_size(model) if batch_size is None else batch_size
-    segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou)
+    segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scale)
     tile_size, overlap = resolve_tiling(model, tile_size, overlap)
     rank, world_size = get_dist_info()
     if world_size > 1 and out is None:
@@ -232,7 +232,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             input=dict(name=osp.abspath(reader.name) if reader.name != '<array>' else '<array>',
                        shape=list(reader.shape), dtype=str(reader.dtype)),
             inference=dict(score_thr=score_thr, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
-                           merge_iou=merge_iou, slab=slab),
+                           merge_iou=merge_iou, slab=slab, scale=scale),
             model=model_fingerprint(model))
         random_access = any(view != 'xy' for view in views)
         if rank == 0:

@@ -9,6 +9,7 @@ import tifffile
 from libnet_mmdet.analysis.io import read_volume
 from libnet_mmdet.apis import segment_image, segment_volume
 from libnet_mmdet.datasets import ImageFormatError
+from libnet_mmdet.evaluation import match_instances
 from libnet_mmdet.volume.testing import IntensityPredictor, same_instances, sphere_labels
 
 SPHERES = [((6, 10, 10), 5), ((8, 10, 20.5), 5.5), ((14, 24, 14), 6), ((3, 26, 27), 4), ((17, 8, 27), 3.5)]
@@ -183,3 +184,39 @@ def test_segment_image_batches_and_tiles_with_a_predictor(image):
 def test_segment_image_refuses_bad_slices(bad, message):
     with pytest.raises(ValueError, match=message):
         segment_image(IntensityPredictor(), bad)
+
+
+class ThresholdPredictor:
+    """Connected components of pixels > 100, each scored 0.9; remembers the image shapes it was given."""
+
+    fingerprint = 'ThresholdPredictor-1'
+
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, images):
+        from scipy import ndimage
+        self.shapes += [np.asarray(image).shape[:2] for image in images]
+        results = []
+        for image in images:
+            labels, n = ndimage.label(np.asarray(image)[..., 0] > 100 if np.asarray(image).ndim == 3 else
+                                      np.asarray(image) > 100)
+            results.append((labels, np.full(n, 0.9, np.float32)))
+        return results
+
+
+def test_scale_resizes_slices_for_the_model_and_labels_back():
+    """Particles twice the model's size: scale=0.5 runs the model on half-size slices, labels come back full size."""
+    truth = sphere_labels((1, 96, 96), [((0, 24, 24), 14), ((0, 64, 60), 18), ((0, 20, 72), 10)])[0]
+    image = np.where(truth > 0, 200, 20).astype(np.uint8)
+    predictor = ThresholdPredictor()
+    labels, details = segment_image(predictor, image, scale=0.5, tile_size=None)
+    assert predictor.shapes == [(48, 48)] and labels.shape == image.shape
+    stats = match_instances(truth, labels, thresholds=[0.9])
+    assert stats.loc[0.9, 'tp'] == 3 and stats.loc[0.9, 'fp'] == 0
+    assert details['boxes'].max() > 48  # boxes in pixels of the original slice
+    volume = np.stack([image] * 3)
+    np.testing.assert_array_equal(segment_volume(ThresholdPredictor(), volume, scale=0.5, progress=False)[1] > 0,
+                                  labels > 0)
+    with pytest.raises(ValueError, match='scale must be in'):
+        segment_image(predictor, image, scale=0)
