@@ -1,6 +1,5 @@
 """Atomic output files: nothing is ever left half-written where a user (or a resumed run) would read it."""
 import contextlib
-import io
 import json
 import os
 import tempfile
@@ -24,8 +23,9 @@ def atomic_output(path, mode='w'):
     folder, base = os.path.split(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, tmp_path = tempfile.mkstemp(prefix=f'.{base}.', suffix='.tmp', dir=folder)
+    os.close(handle)  # reopened by name: writers such as tifffile need the file's name
     try:
-        with os.fdopen(handle, mode, **({} if 'b' in mode else {'encoding': 'utf-8', 'newline': ''})) as stream:
+        with open(tmp_path, mode, **({} if 'b' in mode else {'encoding': 'utf-8', 'newline': ''})) as stream:
             yield stream
         umask = os.umask(0)  # mkstemp creates 0600 files: give the usual permissions of a new file
         os.umask(umask)
@@ -43,28 +43,44 @@ def write_json(path, obj, indent=None):
         json.dump(obj, f, indent=indent)
 
 
-def write_tiff(path, array, voxel_size_nm=None):
-    """Write a (H, W) or (Z, Y, X) array atomically as TIFF, with its voxel size when given.
+def tiff_metadata(dtype, voxel_size_nm, ndim=3):
+    """Keyword arguments for ``tifffile`` that record ``voxel_size_nm`` (None, a number or (Z, Y, X) nm).
 
-    uint8/uint16/float32 arrays are ImageJ hyperstacks (``unit`` = um, X/YResolution in pixels per um,
-    ``spacing`` = Z step in um: Fiji shows the voxel size); other dtypes (uint32 labels) are plain TIFFs with the
-    resolution in pixels per cm and ``voxel_size_nm`` in the description metadata. No time stamps: the same
-    array gives the same bytes.
+    uint8/uint16/float32 are written as ImageJ files (``unit`` um, ``spacing`` = z size for stacks, X/YResolution
+    in pixels per um), what ImageJ/Fiji and :func:`libnet_mmdet.analysis.io.read_volume` read. ImageJ has no
+    uint32: those files carry the resolution in pixels per cm and ``voxel_size_nm`` (Z, Y, X) in the description.
     """
-    array = np.asarray(array)
-    buffer = io.BytesIO()  # tifffile needs a named or in-memory file
-    axes = 'ZYX'[-array.ndim:]
+    from .analysis.checks import voxel_size_zyx  # lazy: the analysis package imports this module
+    axes = 'ZYX'[-ndim:]
+    imagej = np.dtype(dtype) in (np.uint8, np.uint16, np.float32)
+    kwargs = dict(imagej=imagej, photometric='minisblack', metadata={'axes': axes})
     if voxel_size_nm is None:
-        tifffile.imwrite(buffer, array, metadata={'axes': axes})
-    elif array.dtype in (np.uint8, np.uint16, np.float32):
-        voxel_um = voxel_size_nm / 1000
-        metadata = {'unit': 'um', 'axes': axes}
-        if array.ndim == 3:
-            metadata['spacing'] = voxel_um
-        tifffile.imwrite(buffer, array, imagej=True, resolution=(1 / voxel_um, 1 / voxel_um), metadata=metadata)
+        return kwargs
+    sz, sy, sx = voxel_size_zyx(voxel_size_nm) / 1000  # um
+    if imagej:
+        metadata = {'axes': axes, 'unit': 'um', **({'spacing': sz} if ndim == 3 else {})}
+        kwargs.update(resolution=(1 / sx, 1 / sy), metadata=metadata)
     else:
-        per_cm = 1e7 / voxel_size_nm
-        tifffile.imwrite(buffer, array, resolution=(per_cm, per_cm), resolutionunit='CENTIMETER',
-                         metadata={'axes': axes, 'voxel_size_nm': voxel_size_nm})
+        kwargs.update(resolution=(1e4 / sx, 1e4 / sy), resolutionunit='CENTIMETER',
+                      metadata={'axes': axes, 'voxel_size_nm': [sz * 1000, sy * 1000, sx * 1000]})
+    return kwargs
+
+
+def write_tiff_pages(path, shape, dtype, pages, voxel_size_nm=None):
+    """Write a (Z, Y, X) stack from an iterator of (Y, X) pages (or a (H, W) / (Z, Y, X) array), atomically.
+
+    The file is uncompressed and contiguous (memory-mappable), with the voxel size as :func:`tiff_metadata`
+    records it; BigTIFF when it exceeds 4 GB and is not ImageJ. No time stamps: the same data give the same bytes.
+    """
+    kwargs = tiff_metadata(dtype, voxel_size_nm, ndim=len(shape))
+    bigtiff = not kwargs['imagej'] and int(np.prod(shape)) * np.dtype(dtype).itemsize > 2**32 - 2**25
     with atomic_output(path, 'wb') as stream:
-        stream.write(buffer.getvalue())
+        with tifffile.TiffWriter(stream, bigtiff=bigtiff, imagej=kwargs.pop('imagej')) as writer:
+            writer.write(pages, shape=tuple(shape), dtype=dtype, **kwargs)
+
+
+def write_tiff(path, array, voxel_size_nm=None):
+    """Write a (H, W) or (Z, Y, X) array atomically as TIFF, with its voxel size when given (see
+    :func:`tiff_metadata`)."""
+    array = np.asarray(array)
+    write_tiff_pages(path, array.shape, array.dtype, array, voxel_size_nm)

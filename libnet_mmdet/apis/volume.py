@@ -49,10 +49,10 @@ import tifffile
 from mmengine.dist import barrier, get_dist_info
 from tqdm import tqdm
 
-from ..fileio import atomic_output
+from ..fileio import atomic_output, write_tiff_pages
 from ..volume.fusion import DEFAULT_GROW_VOXELS, VIEWS, fuse_slabs
 from ..volume.io import (AXES, PARTS_DIR, create_scratch, open_volume, open_work_dir, read_scratch, slab_checksum,
-                         write_scratch, write_tiff_pages)
+                         write_scratch)
 from ..volume.labels import merge_small_lut
 from ..volume.linking import DEFAULT_MIN_OVERLAP, link_next_slice
 from ..volume.tiling import DEFAULT_MERGE_IOU

@@ -1,6 +1,7 @@
 """3D assembly: tiling, slice linking, view fusion, volume I/O (network-free; the model side is in apis)."""
 from .fusion import VIEWS, fuse_views
-from .io import VolumeReader, max_label, open_volume, write_tiff_pages
+from ..fileio import write_tiff_pages
+from .io import VolumeReader, max_label, open_volume
 from .labels import remove_small
 from .linking import iter_link_slices, link_next_slice, link_slices
 from .tiling import merge_tiles, order_by_score, segment_tiled, tile_windows

@@ -15,12 +15,10 @@ import os
 import os.path as osp
 import re
 import shutil
-import tempfile
 
 import numpy as np
 import tifffile
 
-from ..analysis.checks import voxel_size_zyx
 from ..fileio import write_json
 from ..datasets.image_io import (IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, read_image,
                                  read_image_info)
@@ -249,8 +247,8 @@ def open_volume(source):
 
 
 def max_label(path, slab=16):
-    """The largest value of a label TIFF written by :func:`write_tiff_pages` (its particle count), read slab by
-    slab so that memory holds one slab."""
+    """The largest value of a label TIFF written by :func:`~libnet_mmdet.fileio.write_tiff_pages` (its particle
+    count), read slab by slab so that memory holds one slab."""
     with tifffile.TiffFile(path) as tif:
         shape = tif.series[0].shape
     stored = StoredVolume.tiff(path, (int(np.prod(shape[:-2])),) + tuple(shape[-2:]))  # one page reads as 2D
@@ -278,50 +276,6 @@ def read_scratch(path, axis, start, stop):
 def write_scratch(path, axis, start, slab):
     """Write (n, h, w) slices at ``start`` along ``axis`` into a ``.npy`` scratch array and flush them."""
     StoredVolume.npy(path).write(axis, start, slab)
-
-
-def tiff_metadata(dtype, voxel_size_nm):
-    """Keyword arguments for ``tifffile`` that record ``voxel_size_nm`` (None, a number or (Z, Y, X) nm).
-
-    uint8/uint16/float32 are written as ImageJ hyperstacks (``unit`` um, ``spacing`` = z size, X/YResolution in
-    pixels per um), what ImageJ/Fiji and :func:`libnet_mmdet.analysis.io.read_volume` read. ImageJ has no
-    uint32: those files carry the resolution in pixels per cm and ``voxel_size_nm`` in the description.
-    """
-    imagej = np.dtype(dtype) in (np.uint8, np.uint16, np.float32)
-    kwargs = dict(imagej=imagej, photometric='minisblack', metadata={'axes': 'ZYX'})
-    if voxel_size_nm is None:
-        return kwargs
-    sz, sy, sx = voxel_size_zyx(voxel_size_nm) / 1000  # um
-    if imagej:
-        kwargs.update(resolution=(1 / sx, 1 / sy), metadata={'axes': 'ZYX', 'unit': 'um', 'spacing': sz})
-    else:
-        kwargs.update(resolution=(1e4 / sx, 1e4 / sy), resolutionunit='CENTIMETER',
-                      metadata={'axes': 'ZYX', 'voxel_size_nm': [sz * 1000, sy * 1000, sx * 1000]})
-    return kwargs
-
-
-def write_tiff_pages(path, shape, dtype, pages, voxel_size_nm=None):
-    """Write a (Z, Y, X) stack from an iterator of (Y, X) pages, atomically (temporary file, then rename).
-
-    The file is uncompressed and contiguous (memory-mappable); BigTIFF when it exceeds 4 GB and is not ImageJ.
-    """
-    path = os.fspath(path)
-    folder = osp.dirname(osp.abspath(path))
-    handle, tmp_path = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
-    os.close(handle)
-    kwargs = tiff_metadata(dtype, voxel_size_nm)
-    bigtiff = not kwargs['imagej'] and int(np.prod(shape)) * np.dtype(dtype).itemsize > 2**32 - 2**25
-    try:
-        with tifffile.TiffWriter(tmp_path, bigtiff=bigtiff, imagej=kwargs.pop('imagej')) as writer:
-            writer.write(pages, shape=tuple(shape), dtype=dtype, **kwargs)
-        umask = os.umask(0)  # mkstemp makes 0600 files: give the usual permissions of a new file
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, path)
-    except BaseException:
-        if osp.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
 
 
 def slab_checksum(slab):
