@@ -12,7 +12,6 @@ It prints a table and writes the numbers as JSON (atomically) to ``benchmarks/re
 Set ``OMP_NUM_THREADS`` to the number of cores to measure on (the goal is stated for 2 cores).
 """
 import argparse
-import json
 import os
 import platform
 import time
@@ -21,7 +20,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from libnet_mmdet.analysis import CARBON_BINDER, NMC, particle_table
-from libnet_mmdet.fileio import atomic_output
+from libnet_mmdet.fileio import write_json
 from libnet_mmdet.evaluation import match_instances, matching_summary
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'analysis.json')
@@ -101,9 +100,7 @@ def main():
     width = max(map(len, result))
     for key, value in result.items():
         print(f'{key:<{width}}  {value}')
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with atomic_output(args.out) as stream:
-        json.dump(result, stream, indent=2)
+    write_json(args.out, result, indent=2)
     print(f'wrote {args.out}')
 
 

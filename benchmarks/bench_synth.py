@@ -11,14 +11,13 @@ to ``benchmarks/results/synth.json``. The first preset also pays for building th
 the next ones). Set ``OMP_NUM_THREADS`` to the number of cores to measure on (the goal is stated for 2 cores).
 """
 import argparse
-import json
 import os
 import platform
 import tempfile
 import time
 from datetime import datetime, timezone
 
-from libnet_mmdet.fileio import atomic_output
+from libnet_mmdet.fileio import write_json
 from libnet_mmdet.synth import PRESETS, generate_volume, preset_params, write_dataset
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'synth.json')
@@ -65,9 +64,7 @@ def main():
         'volume_shape': list(args.shape), 'export_axes': args.export_axes, 'goal_total_s': GOAL_S,
         'presets': rows,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with atomic_output(args.out) as stream:
-        json.dump(result, stream, indent=2)
+    write_json(args.out, result, indent=2)
     print(f'wrote {args.out}')
 
 

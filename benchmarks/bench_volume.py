@@ -144,7 +144,7 @@ def main():
         print(json.dumps(run_case(json.loads(args.worker))))
         return
 
-    from libnet_mmdet.fileio import atomic_output
+    from libnet_mmdet.fileio import write_json
     shapes = [(size,) * 3 for size in args.sizes] + ([(args.tall, 256, 256)] if args.tall else [])
     rows = []
     with tempfile.TemporaryDirectory(prefix='bench_volume_') as tmp:
@@ -178,9 +178,7 @@ def main():
         notes=('pipeline rows: whole volume, stand-in predictor (IntensityPredictor) instead of the network; model '
                f'rows: first {args.model_slices} z-slices, CPU-tiny Mask R-CNN with random initialisation'),
         rows=rows)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with atomic_output(args.out) as f:
-        json.dump(report, f, indent=1)
+    write_json(args.out, report, indent=1)
     print(f'wrote {args.out}')
 
 
