@@ -142,6 +142,13 @@ def contact_counts(slabs_zyx):
     return np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1), counts.astype(np.int64)
 
 
+def _last_of_runs(sorted_keys):
+    """Bool mask of the last element of each run of equal values in a sorted array."""
+    last = np.ones(sorted_keys.size, bool)
+    last[:-1] = sorted_keys[1:] != sorted_keys[:-1]
+    return last
+
+
 def merge_small_lut(sizes, slabs_zyx, min_voxels):
     """Lookup table that merges every instance smaller than ``min_voxels`` into the neighbour it shares the most
     faces with, then removes what is still smaller (fragments touching no particle), and numbers the rest 1..K.
@@ -162,35 +169,27 @@ def merge_small_lut(sizes, slabs_zyx, min_voxels):
         order of their largest member's id.
     """
     sizes = np.asarray(sizes, dtype=np.int64)
-    n = sizes.size
-    small = (sizes < min_voxels) & (np.arange(n) > 0)
-    parent = np.arange(n)
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    n, ids = sizes.size, np.arange(sizes.size)
+    small = (sizes < min_voxels) & (ids > 0)
     pairs, counts = contact_counts(slabs_zyx) if small.any() else (np.zeros((0, 2), np.int64), np.zeros(0))
-    # both directions, then per small id its neighbour with the most shared faces (ties: the larger neighbour)
+    # both directions; per small id keep its neighbour with the most shared faces (ties: the larger neighbour)
     source = np.concatenate([pairs[:, 0], pairs[:, 1]])
     target = np.concatenate([pairs[:, 1], pairs[:, 0]])
     weight = np.concatenate([counts, counts])
     chosen = small[source]
-    order = np.lexsort((sizes[target[chosen]], weight[chosen], source[chosen]))
-    best = {}
-    for src, dst in zip(source[chosen][order].tolist(), target[chosen][order].tolist()):
-        best[src] = dst  # the last one per source wins: most faces, then largest
-    for src, dst in best.items():
-        root_a, root_b = find(src), find(dst)
-        if root_a != root_b:  # the group is represented by its largest member
-            if sizes[root_a] > sizes[root_b] or (sizes[root_a] == sizes[root_b] and root_a > root_b):
-                root_a, root_b = root_b, root_a
-            parent[root_a] = root_b
-    roots = np.array([find(i) for i in range(n)], dtype=np.int64)
+    source, target, weight = source[chosen], target[chosen], weight[chosen]
+    order = np.lexsort((sizes[target], weight, source))
+    best = order[_last_of_runs(source[order])]
+    graph = coo_matrix((np.ones(best.size, np.int8), (source[best], target[best])), shape=(n, n))
+    _, group = connected_components(graph, directed=False)
+    # each group is represented by its largest member (ties: the larger id)
+    order = np.lexsort((ids, sizes, group))
+    last = order[_last_of_runs(group[order])]  # the largest member of each group
+    representative = np.zeros(group.max() + 1, np.int64)
+    representative[group[last]] = last
+    roots = representative[group]
     group_sizes = np.bincount(roots, weights=sizes, minlength=n)
-    keep = (group_sizes >= max(min_voxels, 1)) & (roots == np.arange(n))
+    keep = (group_sizes >= max(min_voxels, 1)) & (roots == ids)
     keep[0] = False
     n_kept = int(keep.sum())
     new_ids = np.zeros(n, np.int64)
