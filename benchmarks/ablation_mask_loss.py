@@ -144,7 +144,7 @@ def section_breakdown(predictions, data_root, min_area_px=SECTION_MIN_AREA_PX):
     (score >= ``SCORE_THR``, rasterised with the higher score on top, as ``InstanceMatchingMetric``) is taken;
     returns, per group, the number of sections, the share with best IoU >= 0.75 and >= 0.9, and the mean best IoU.
     """
-    from libnet_mmdet.evaluation import masks_to_label_image, pairwise_iou
+    from libnet_mmdet.evaluation import instances_to_labels, pairwise_iou
     val_dir = osp.join(data_root, 'val')
     labels_zyx = tifffile.imread(osp.join(val_dir, 'labels.tif'))
     phases_zyx = tifffile.imread(osp.join(val_dir, 'phases.tif'))
@@ -157,7 +157,7 @@ def section_breakdown(predictions, data_root, min_area_px=SECTION_MIN_AREA_PX):
         pred = prediction['pred_instances']
         scores = np.asarray(pred['scores'], dtype=np.float64)
         keep = np.flatnonzero(scores >= SCORE_THR)
-        pred_labels = (masks_to_label_image(pred['masks'], gt_labels.shape, keep[np.argsort(-scores[keep])])
+        pred_labels = (instances_to_labels(pred['masks'], gt_labels.shape, keep[np.argsort(-scores[keep])])
                        if keep.size else np.zeros(gt_labels.shape, np.int32))
         gt_ids = np.unique(gt_labels[gt_labels > 0])
         gt_index, _, iou, _, _ = pairwise_iou(gt_labels, pred_labels)
@@ -217,6 +217,7 @@ def evaluate(cfg, checkpoint, predictions_file):
 
 def run_one(loss, annotations, seed, args, runs_dir, data_root):
     """Train and evaluate one run, or read its finished metrics; return the record with the section breakdown."""
+    from libnet_mmdet.io import write_json
     work_dir = osp.join(runs_dir, f'{loss}-{loss_hash(loss)}_{annotations}_seed{seed}')
     metrics_file = osp.join(work_dir, 'metrics.json')
     if osp.isfile(metrics_file):
@@ -224,7 +225,7 @@ def run_one(loss, annotations, seed, args, runs_dir, data_root):
             record = json.load(stream)
     else:
         record = train_and_test(loss, annotations, seed, args, data_root, work_dir)
-        _write_json(metrics_file, record)
+        write_json(metrics_file, record, indent=2)
     with open(osp.join(work_dir, 'predictions.pkl'), 'rb') as stream:  # cheap: redone on every call
         record['metrics'].update(section_breakdown(pickle.load(stream), data_root))
     return record
@@ -281,14 +282,6 @@ def print_table(summary, records):
               + ' | '.join(f'{v:.3f}' for v in values) + ' |')
 
 
-def _write_json(path, obj):
-    from libnet_mmdet.fileio import atomic_output
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with atomic_output(path, 'w') as stream:
-        json.dump(obj, stream, indent=2)
-        stream.write('\n')
-
-
 def _count_coco(path):
     with open(path) as stream:
         coco = json.load(stream)
@@ -315,6 +308,7 @@ def main():
     torch.set_num_threads(args.threads)
 
     import libnet_mmdet  # noqa: F401  (registers our modules for the in-process evaluation)
+    from libnet_mmdet.io import write_json
     data_root = osp.join(osp.abspath(args.work_dir), 'data')
     recipe = recipe_hash()
     runs_dir = osp.join(osp.abspath(args.work_dir), recipe)
@@ -335,7 +329,7 @@ def main():
     loss_s = time_losses()
     print(f'mask loss forward + backward, 64 RoIs, {args.threads} threads: '
           + ', '.join(f'{loss} {seconds * 1e3:.1f} ms' for loss, seconds in loss_s.items()))
-    _write_json(args.out, {
+    write_json(args.out, {
         'benchmark': 'ablation_mask_loss', 'date': datetime.now(timezone.utc).isoformat(timespec='seconds'),
         'machine': {'platform': platform.platform(), 'processor': platform.processor(),
                     'cpu_count': os.cpu_count(), 'threads': args.threads, 'torch': torch.__version__,
@@ -351,7 +345,7 @@ def main():
         'iters': args.iters, 'batch_size': 2, 'section_min_area_px': SECTION_MIN_AREA_PX,
         'mask_loss_s_per_call_64_rois': loss_s,
         'configs': {k: osp.relpath(v, REPO_ROOT) for k, v in CONFIGS.items()},
-        'summary': summary, 'runs': records})
+        'summary': summary, 'runs': records}, indent=2)
     print(f'wrote {args.out}')
 
 

@@ -21,12 +21,14 @@ import time
 
 import numpy as np
 import tifffile
+from mmengine.runner import find_latest_checkpoint
 
-from libnet_mmdet.analysis import watershed_segment
+from libnet_mmdet.analysis import tune_watershed, watershed_segment
 from libnet_mmdet.apis import init_segmenter, segment_image, segment_volume
-from libnet_mmdet.fileio import write_json
-from libnet_mmdet.evaluation import compare_methods, foreground_dice, tune_watershed
+from libnet_mmdet.io import write_json
+from libnet_mmdet.evaluation import compare_methods, foreground_dice
 from libnet_mmdet.synth import generate_volume, preset_params
+from libnet_mmdet.volume import min_voxels_for_diameter
 
 REAL_SLICES = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data', 'real',
                        'segmentpy')
@@ -52,11 +54,6 @@ def parse_args():
                         'than the synthetic training ones)')
     parser.add_argument('--out', default='benchmarks/results/accuracy.json')
     return parser.parse_args()
-
-
-def last_checkpoint(work_dir):
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
 
 
 def synthetic_rows(model, args, watershed_settings, voxel_size_nm):
@@ -124,9 +121,12 @@ def mean_table(rows):
 def main():
     args = parse_args()
     if args.min_voxels is None:
-        args.min_voxels = round(np.pi / 6 * (args.mean_diameter_vox / 3) ** 3)
+        args.min_voxels = min_voxels_for_diameter(args.mean_diameter_vox)
     config = args.config or osp.join(args.demo, 'train_config.py')
-    checkpoint = args.checkpoint or last_checkpoint(osp.join(args.demo, 'work_dir'))
+    checkpoint = args.checkpoint or find_latest_checkpoint(osp.join(args.demo, 'work_dir'))
+    if checkpoint is None:
+        raise SystemExit(f'bench_accuracy.py: error: no checkpoint in {args.demo}/work_dir; run `make demo` or pass '
+                         '--checkpoint')
     voxel_size_nm = 100.0
     model = init_segmenter(config, checkpoint, device=args.device)
     train_dir = osp.join(args.demo, 'train')

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from libnet_mmdet.analysis import CARBON_BINDER, NMC, particle_table
-from libnet_mmdet.fileio import write_json
+from libnet_mmdet.io import write_json
 from libnet_mmdet.evaluation import match_instances, matching_summary
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'analysis.json')

@@ -9,9 +9,11 @@ times:
 
 * building ``LabelTiffDataset`` (scan the labels, one exact RLE per instance per slice) for z, y and x slices;
 * ``LoadTomoImageFromFile`` reading one slice along z, y and x (uncompressed: memory-mapped; compressed: one page
-  for z, a whole-stack decode for the first y/x slice and the per-process cache afterwards);
-* the proposed training pipeline of ``configs/nmc/mask-rcnn_r101_fpn.py`` (load, annotations, crop, rot90, flip,
-  gamma, contrast, noise, blur, ring and streak artefacts, pack) per sample, and each transform's share.
+  for z, a whole-stack decode for the first y/x slice and the per-process cache afterwards); each axis reads its own
+  copy of the stack, so that its first slice is a cold read;
+* the training pipeline of ``configs/nmc/mask-rcnn_r101_fpn.py`` (load, annotations, crop, rot90, flip, gamma,
+  contrast, noise, blur, ring and streak artefacts, pack), its crop size set to ``--crop``, per sample, and each
+  transform's share.
 
 Prints a table and writes the numbers as JSON (atomically) to ``benchmarks/results/datasets.json``. Set
 ``OMP_NUM_THREADS`` to the number of cores to measure on.
@@ -27,13 +29,15 @@ import numpy as np
 import tifffile
 from mmdet.registry import TRANSFORMS
 from mmdet.utils import register_all_modules
+from mmengine.config import Config
 
 import libnet_mmdet  # noqa: F401  (registers the datasets and transforms)
 from libnet_mmdet.datasets import LabelTiffDataset
-from libnet_mmdet.datasets.image_io import _read_whole_stack
-from libnet_mmdet.datasets.instances import write_json_atomic
+from libnet_mmdet.io import write_json
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'datasets.json')
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+R101_CONFIG = os.path.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r101_fpn.py')
+RESULTS = os.path.join(REPO_ROOT, 'benchmarks', 'results', 'datasets.json')
 
 
 def ball_volume(shape_zyx, radius, seed=0):
@@ -63,38 +67,28 @@ def timed(function, repeat=1):
 
 
 def r101_train_pipeline(crop):
-    """The training pipeline proposed for the R101 recipe (see README, "Data formats")."""
-    return [
-        dict(type='LoadTomoImageFromFile', normalize='percentile', percentiles=(0.5, 99.5)),
-        dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-        dict(type='RandomCrop', crop_size=(crop, crop), crop_type='absolute', allow_negative_crop=False,
-             recompute_bbox=True),
-        dict(type='FilterAnnotations', min_gt_bbox_wh=(0.01, 0.01)),
-        dict(type='RandomRot90', prob=0.75),
-        dict(type='RandomFlip', prob=0.5),
-        dict(type='RandomGamma', prob=0.3),
-        dict(type='Contrast', prob=0.3, min_mag=0.7, max_mag=1.3),
-        dict(type='RandomGaussianNoise', prob=0.3),
-        dict(type='RandomPoissonNoise', prob=0.2),
-        dict(type='RandomGaussianBlur', prob=0.2),
-        dict(type='RandomRingArtifact', prob=0.1),
-        dict(type='RandomStreakArtifact', prob=0.1),
-        dict(type='PackDetInputs'),
-    ]
+    """The training pipeline of the R101 recipe (list of transform config dicts), cropping ``crop`` x ``crop``."""
+    pipeline = Config.fromfile(R101_CONFIG).to_dict()['train_pipeline']
+    for step in pipeline:
+        if step['type'] == 'RandomCrop':
+            step['crop_size'] = (crop, crop)
+    return pipeline
 
 
 def bench(shape, radius, crop, samples):
     image, labels = ball_volume(shape, radius)
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = {}
+        image_paths = {}  # (kind, axis): one copy of the stack per axis read
         for kind, compression in (('raw', None), ('zlib', 'zlib')):
-            paths[kind] = (os.path.join(tmp, f'image_{kind}.tif'), os.path.join(tmp, f'labels_{kind}.tif'))
-            tifffile.imwrite(paths[kind][0], image, compression=compression)
-            tifffile.imwrite(paths[kind][1], labels, compression=compression)
+            for axis in 'zyx':
+                image_paths[kind, axis] = os.path.join(tmp, f'image_{kind}_{axis}.tif')
+                tifffile.imwrite(image_paths[kind, axis], image, compression=compression)
+        labels_path = os.path.join(tmp, 'labels.tif')
+        tifffile.imwrite(labels_path, labels)
+        data_prefix = dict(img=image_paths['raw', 'z'], label=labels_path)
         for axis in 'zyx':
-            dataset, seconds = timed(lambda: LabelTiffDataset(
-                data_prefix=dict(img=paths['raw'][0], label=paths['raw'][1]), slice_axes=axis))
+            dataset, seconds = timed(lambda: LabelTiffDataset(data_prefix=data_prefix, slice_axes=axis))
             n_instances = sum(len(dataset.get_data_info(i)['instances']) for i in range(len(dataset)))
             rows[f'build LabelTiffDataset, {axis} slices'] = dict(
                 seconds=seconds, samples=len(dataset), instances=n_instances,
@@ -102,17 +96,16 @@ def bench(shape, radius, crop, samples):
         load = TRANSFORMS.build(dict(type='LoadTomoImageFromFile'))
         for kind in ('raw', 'zlib'):
             for axis in 'zyx':
-                _read_whole_stack.cache_clear()
+                path = image_paths[kind, axis]
                 n = shape['zyx'.index(axis)]
                 indices = np.linspace(0, n - 1, 5).astype(int)
-                _, first = timed(lambda: load(dict(img_path=paths[kind][0], slice_axis=axis,
-                                                   slice_index=int(indices[0]))))
+                _, first = timed(lambda: load(dict(img_path=path, slice_axis=axis, slice_index=int(indices[0]))))
                 start = time.perf_counter()
                 for index in indices[1:]:
-                    load(dict(img_path=paths[kind][0], slice_axis=axis, slice_index=int(index)))
+                    load(dict(img_path=path, slice_axis=axis, slice_index=int(index)))
                 rest = (time.perf_counter() - start) / (len(indices) - 1)
                 rows[f'load one {axis} slice, {kind} TIFF'] = dict(first_seconds=first, next_seconds=rest)
-        dataset = LabelTiffDataset(data_prefix=dict(img=paths['raw'][0], label=paths['raw'][1]), slice_axes='z')
+        dataset = LabelTiffDataset(data_prefix=data_prefix, slice_axes='z')
         steps = [TRANSFORMS.build(step) for step in r101_train_pipeline(crop)]
         step_seconds = np.zeros(len(steps))  # Compose's loop, written out to time each transform
         np.random.seed(0)
@@ -151,7 +144,7 @@ def main(argv=None):
         values = ', '.join(f'{key}={value:.4g}' if isinstance(value, float) else f'{key}={value}'
                            for key, value in row.items())
         print(f'{name:<48} {values}')
-    write_json_atomic(args.out, dict(
+    write_json(args.out, dict(
         date=datetime.now(timezone.utc).isoformat(timespec='seconds'), machine=platform.platform(),
         processor=platform.processor(), cpu_count=os.cpu_count(), omp_num_threads=os.environ.get('OMP_NUM_THREADS'),
         shape_zyx=list(args.shape), radius=args.radius, crop=args.crop, samples=args.samples, results=rows))

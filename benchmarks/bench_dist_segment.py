@@ -29,7 +29,7 @@ import time
 import numpy as np
 import tifffile
 
-from libnet_mmdet.fileio import write_json
+from libnet_mmdet.io import write_json
 from libnet_mmdet.synth import generate_volume, preset_params
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -17,7 +17,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 
-from libnet_mmdet.fileio import write_json
+from libnet_mmdet.io import write_json
 from libnet_mmdet.synth import PRESETS, generate_volume, preset_params, write_dataset
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'synth.json')

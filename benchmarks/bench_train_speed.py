@@ -20,7 +20,7 @@ import time
 
 import mmdet
 
-from libnet_mmdet.fileio import write_json
+from libnet_mmdet.io import write_json
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = {

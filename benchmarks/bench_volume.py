@@ -80,7 +80,8 @@ def run_case(case):
     import torch
 
     from libnet_mmdet.apis import init_segmenter, segment_volume
-    from libnet_mmdet.volume import link_slices, max_label
+    from libnet_mmdet.io import max_label
+    from libnet_mmdet.volume import link_slices
     from libnet_mmdet.volume.testing import IntensityPredictor
     kind, stack, out = case['kind'], case['stack'], case['out']
     if case['model']:
@@ -144,7 +145,7 @@ def main():
         print(json.dumps(run_case(json.loads(args.worker))))
         return
 
-    from libnet_mmdet.fileio import write_json
+    from libnet_mmdet.io import write_json
     shapes = [(size,) * 3 for size in args.sizes] + ([(args.tall, 256, 256)] if args.tall else [])
     rows = []
     with tempfile.TemporaryDirectory(prefix='bench_volume_') as tmp:

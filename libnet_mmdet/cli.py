@@ -8,16 +8,31 @@ import torch
 from mmengine.config import Config, DictAction
 
 
+def add_voxel_size_arg(parser, help='voxel edge in nm (or Z Y X edges); overrides the TIFF metadata'):
+    """Add ``--voxel-size-nm``: one edge length in nm (cubic voxels) or three (Z Y X); None when not given."""
+    parser.add_argument('--voxel-size-nm', type=float, nargs='+', metavar='NM', help=help)
+    return parser
+
+
+def add_cfg_options_arg(parser, help='override config settings, xxx=yyy pairs merged into the config, e.g. '
+                        'train_cfg.max_epochs=2 "model.backbone.depth=50"'):
+    """Add ``--cfg-options``: ``key=value`` pairs parsed by MMEngine's ``DictAction`` (None when not given)."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help=help)
+    return parser
+
+
+def add_launcher_arg(parser, choices=('none', 'pytorch', 'slurm', 'mpi'), help='job launcher (pytorch = torchrun)'):
+    """Add ``--launcher`` (default 'none') and the hidden ``--local_rank`` that old launchers pass."""
+    parser.add_argument('--launcher', choices=list(choices), default='none', help=help)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    return parser
+
+
 def add_runner_args(parser):
     """Add the arguments every MMDetection-style tool takes: ``--work-dir``, ``--cfg-options``, ``--launcher``."""
     parser.add_argument('--work-dir', help='the directory to save logs, checkpoints and results')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, xxx=yyy pairs merged into the config, e.g. '
-        'train_cfg.max_epochs=2 "model.backbone.depth=50"')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher (pytorch = torchrun)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)  # set by old launchers
+    add_cfg_options_arg(parser)
+    add_launcher_arg(parser)
     return parser
 
 

@@ -17,8 +17,9 @@ Definitions: ../shared/docs/METRICS.md and :func:`libnet_mmdet.analysis.particle
 import argparse
 import sys
 
-from libnet_mmdet.analysis import (check_labels, check_phases, particle_table, read_volume, voxel_size_zyx,
-                                   write_report)
+from libnet_mmdet.analysis import check_phases, particle_table, write_report
+from libnet_mmdet.cli import add_voxel_size_arg
+from libnet_mmdet.io import check_labels, read_volume, voxel_size_zyx
 
 
 def parse_args(argv=None):
@@ -26,8 +27,7 @@ def parse_args(argv=None):
     parser.add_argument('labels', help='(Z, Y, X) instance label TIFF')
     parser.add_argument('--phases', help='(Z, Y, X) phase TIFF: 0 pore, 1 NMC, 2 carbon-binder')
     parser.add_argument('--image', help='(Z, Y, X) grayscale TIFF (multi-Otsu phases when --phases is absent)')
-    parser.add_argument('--voxel-size-nm', type=float, nargs='+', metavar='NM',
-                        help='voxel edge in nm (or Z Y X edges); overrides the TIFF metadata')
+    add_voxel_size_arg(parser)
     parser.add_argument('--depth-axis', default='z', choices=['z', 'y', 'x'],
                         help='axis along which depth is measured (default z)')
     parser.add_argument('--depth-from', default='low', choices=['low', 'high'],

@@ -17,13 +17,15 @@ Examples:
 import argparse
 import os.path as osp
 
-import cv2
 import numpy as np
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from skimage.draw import rectangle_perimeter
 
 import libnet_mmdet  # noqa: F401  (registers our datasets and transforms)
-from libnet_mmdet.fileio import atomic_output
+from libnet_mmdet.cli import add_cfg_options_arg
+from libnet_mmdet.evaluation import instances_to_labels
+from libnet_mmdet.visualization import render_labels, write_png
 
 SLICE_KEYS = ('slice_axis', 'slice_index')
 
@@ -36,7 +38,7 @@ def parse_args(argv=None):
                         help='which dataloader dataset to browse (default train)')
     parser.add_argument('--no-aug', action='store_true', help='only load: no augmentation or resizing')
     parser.add_argument('--n', type=int, default=10, help='number of samples to draw (default 10)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings, k=v')
+    add_cfg_options_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -67,23 +69,16 @@ def draw_overlay(image_bgr, masks, boxes):
     """RGB uint8 picture of an (H, W, C) image with one colour per instance mask, their outlines and boxes.
 
     Args:
-        image_bgr (np.ndarray): (H, W, 1 | 3) image in [0, 255] (BGR, as the pipeline gives it).
+        image_bgr (np.ndarray): (H, W, 1 | 3) image (BGR, as the pipeline gives it).
         masks (np.ndarray): (N, H, W) bool instance masks (a later mask wins where masks overlap).
         boxes (np.ndarray): (N, 4) [x1, y1, x2, y2] pixel-corner boxes.
     """
-    from skimage.color import label2rgb
-    from skimage.draw import rectangle_perimeter
-    from skimage.segmentation import mark_boundaries
-    gray = np.clip(image_bgr, 0, 255).astype(np.float64).mean(axis=-1) / 255.0
-    labels = np.zeros(gray.shape, np.int32)
-    for k, mask in enumerate(masks, start=1):
-        labels[mask] = k
-    picture = label2rgb(labels, image=gray, bg_label=0, alpha=0.35, image_alpha=1.0, kind='overlay')
-    picture = mark_boundaries(picture, labels, color=(1.0, 1.0, 0.0), mode='inner')
+    labels = instances_to_labels(masks, image_bgr.shape[:2], order=np.arange(len(masks))[::-1])
+    picture = render_labels(image_bgr, labels)
     for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64):
-        rows, cols = rectangle_perimeter((y1, x1), end=(y2 - 1, x2 - 1), shape=gray.shape, clip=True)
-        picture[rows, cols] = (0.0, 1.0, 1.0)
-    return np.round(picture * 255).astype(np.uint8)
+        rows, cols = rectangle_perimeter((y1, x1), end=(y2 - 1, x2 - 1), shape=labels.shape, clip=True)
+        picture[rows, cols] = (0, 255, 255)
+    return picture
 
 
 def main(argv=None):
@@ -104,11 +99,7 @@ def main(argv=None):
         gt_instances = item['data_samples'].gt_instances
         masks = mask2ndarray(gt_instances.masks).astype(bool) if 'masks' in gt_instances else np.zeros((0, 1, 1))
         picture = draw_overlay(item['inputs'].permute(1, 2, 0).numpy(), masks, gt_instances.bboxes.numpy())
-        ok, png = cv2.imencode('.png', np.ascontiguousarray(picture[..., ::-1]))
-        if not ok:
-            raise RuntimeError('PNG encoding failed')
-        with atomic_output(osp.join(args.out, overlay_name(index, item['data_samples'].metainfo)), 'wb') as f:
-            f.write(png.tobytes())
+        write_png(osp.join(args.out, overlay_name(index, item['data_samples'].metainfo)), picture)
     print(f'{count} overlays written to {args.out}')
 
 

@@ -15,12 +15,13 @@ Writes ``<out>/report.md`` (tables, plots, overlays) and prints its path.
 """
 import argparse
 import json
-import math
 import os
 import os.path as osp
 import subprocess
 import sys
 import time
+
+from libnet_mmdet.volume import min_voxels_for_diameter
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RECIPES = {
@@ -33,7 +34,7 @@ SEEDS = {'train': 1, 'test': 2}
 SYNTH_SETTINGS = dict(preset='typical', mean_diameter_vox=22.0)
 # Smallest particle kept (smaller fragments of the 3D assembly are merged into the particle they touch): a sphere
 # a third of the mean diameter across, what a user would pass as --min-voxels knowing their powder.
-MIN_VOXELS = round(math.pi / 6 * (SYNTH_SETTINGS['mean_diameter_vox'] / 3) ** 3)
+MIN_VOXELS = min_voxels_for_diameter(SYNTH_SETTINGS['mean_diameter_vox'])
 
 
 def step(title):
@@ -127,8 +128,8 @@ def segment(out, checkpoint, device, voxel_size_nm):
 def baseline(out, voxel_size_nm):
     """Tune the watershed on the training volume, run it on the held-out one; return (path, settings)."""
     import tifffile
-    from libnet_mmdet.analysis import watershed_segment
-    from libnet_mmdet.evaluation import tune_watershed
+    from libnet_mmdet.analysis import tune_watershed, watershed_segment
+    from libnet_mmdet.io import write_json
     path = osp.join(out, 'pred_labels_watershed.tif')
     settings_path = osp.join(out, 'watershed_settings.json')
     if osp.isfile(path) and osp.isfile(settings_path):
@@ -144,18 +145,17 @@ def baseline(out, voxel_size_nm):
     labels = watershed_segment(tifffile.imread(osp.join(out, 'test', 'image.tif')), **settings)
     record_seconds(out, 'watershed', time.time() - started)
     write_labels(path, labels, voxel_size_nm)
-    with open(settings_path, 'w') as f:
-        json.dump(settings, f)
+    write_json(settings_path, settings)
     print(f'{path}: watershed {settings}')
     return path, settings
 
 
 def record_seconds(out, step_name, seconds):
     """Keep how long a step took in ``<out>/timings.json``, so a resumed demo still reports it."""
+    from libnet_mmdet.io import write_json
     timings = load_seconds(out)
     timings[step_name] = round(seconds, 1)
-    with open(osp.join(out, 'timings.json'), 'w') as f:
-        json.dump(timings, f, indent=1)
+    write_json(osp.join(out, 'timings.json'), timings, indent=1)
 
 
 def load_seconds(out):
@@ -167,7 +167,7 @@ def load_seconds(out):
 
 
 def write_labels(path, labels_zyx, voxel_size_nm):
-    from libnet_mmdet.fileio import write_tiff
+    from libnet_mmdet.io import write_tiff
     write_tiff(path, labels_zyx, voxel_size_nm)
 
 
@@ -274,7 +274,7 @@ Per-particle table: [analysis/particles.csv](analysis/particles.csv); summary:
     for name in plots:
         if name.endswith('.png'):
             text += f'\n![{name}](analysis/{name})\n'
-    from libnet_mmdet.fileio import atomic_output
+    from libnet_mmdet.io import atomic_output
     with atomic_output(osp.join(out, 'report.md')) as f:
         f.write(text)
 

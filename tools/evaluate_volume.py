@@ -12,11 +12,10 @@ error, ESD D10/D50/D90 of both volumes and the Wasserstein distance between the 
 units (voxel size 1000 nm = 1 µm, reported as ``"voxel_size_nm": null``). --out writes everything as JSON.
 """
 import argparse
-import json
 import sys
 
-from libnet_mmdet.analysis import check_labels, read_volume, voxel_size_zyx
-from libnet_mmdet.fileio import atomic_output
+from libnet_mmdet.cli import add_voxel_size_arg
+from libnet_mmdet.io import check_labels, read_volume, voxel_size_zyx, write_json
 from libnet_mmdet.evaluation import DEFAULT_THRESHOLDS, compare_label_volumes
 
 
@@ -24,8 +23,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('gt', help='ground-truth (Z, Y, X) instance label TIFF')
     parser.add_argument('pred', help='predicted (Z, Y, X) instance label TIFF')
-    parser.add_argument('--voxel-size-nm', type=float, nargs='+', metavar='NM',
-                        help='voxel edge in nm (or Z Y X edges); overrides the TIFF metadata')
+    add_voxel_size_arg(parser)
     parser.add_argument('--thresholds', type=float, nargs='+', default=list(DEFAULT_THRESHOLDS),
                         help='IoU thresholds (default 0.50 0.55 ... 0.95)')
     parser.add_argument('--out', help='write the table and summary as JSON here')
@@ -48,9 +46,8 @@ def run(args):
     stats, summary = compare_label_volumes(gt_labels, pred_labels, esd_voxel_size_nm, thresholds=args.thresholds)
     summary['voxel_size_nm'] = None if voxel_size_nm is None else voxel_size_nm.tolist()
     if args.out:
-        with atomic_output(args.out) as stream:
-            json.dump({'gt': args.gt, 'pred': args.pred, 'summary': summary,
-                       'per_threshold': stats.reset_index().to_dict(orient='records')}, stream, indent=2)
+        write_json(args.out, {'gt': args.gt, 'pred': args.pred, 'summary': summary,
+                              'per_threshold': stats.reset_index().to_dict(orient='records')}, indent=2)
     return stats, summary
 
 

@@ -27,10 +27,9 @@ Example:
 import argparse
 import json
 
-from mmengine.config import DictAction
-
 from libnet_mmdet.apis import init_segmenter
-from libnet_mmdet.apis.inference import DEFAULT_SCORE_THR
+from libnet_mmdet.apis import DEFAULT_SCORE_THR
+from libnet_mmdet.cli import add_cfg_options_arg
 from libnet_mmdet.visualization import record_stages, write_panels
 
 
@@ -46,8 +45,7 @@ def parse_args(argv=None):
                         help=f'draw final detections scoring at least this (default {DEFAULT_SCORE_THR})')
     parser.add_argument('--topk', type=int, default=50, help='proposals/boxes drawn per panel (default 50)')
     parser.add_argument('--n-masks', type=int, default=8, help='mask probability maps drawn (default 8)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override model config settings, e.g. model.test_cfg.rcnn.score_thr=0.3')
+    add_cfg_options_arg(parser, help='override model config settings, e.g. model.test_cfg.rcnn.score_thr=0.3')
     return parser.parse_args(argv)
 
 

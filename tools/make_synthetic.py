@@ -21,8 +21,7 @@ import dataclasses
 import sys
 import time
 
-from libnet_mmdet.synth import PRESETS, SynthParams, generate_volume, preset_params, write_dataset
-from libnet_mmdet.synth.params import OUTPUT_DTYPES
+from libnet_mmdet.synth import OUTPUT_DTYPES, PRESETS, SynthParams, generate_volume, preset_params, write_dataset
 
 _ALIASES = {'mean_diameter_vox': ['--mean-diameter'], 'output_dtype': ['--dtype']}
 

@@ -28,14 +28,13 @@ import argparse
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
 from mmengine.dist import get_dist_info
 
-from libnet_mmdet.analysis import read_voxel_size
 from libnet_mmdet.apis import init_segmenter, segment_volume
-from libnet_mmdet.cli import init_distributed
-from libnet_mmdet.volume import VIEWS, max_label, open_volume
-from libnet_mmdet.volume.overlay import write_overlays
+from libnet_mmdet.cli import add_cfg_options_arg, add_launcher_arg, add_voxel_size_arg, init_distributed
+from libnet_mmdet.io import max_label, open_volume, read_voxel_size
+from libnet_mmdet.volume import VIEWS
+from libnet_mmdet.visualization import write_overlays
 
 
 def _tile_size(value):
@@ -61,9 +60,8 @@ def parse_args(argv=None):
                         'touch most, isolated ones removed (default 0: keep all; use about the volume of your '
                         'smallest particle)')
     parser.add_argument('--score-thr', type=float, default=0.5, help='drop detections scoring below (default 0.5)')
-    parser.add_argument('--voxel-size-nm', type=float, nargs='+',
-                        help='voxel size in nm written to the TIFF: one value (cubic) or Z Y X (default: the one '
-                        'the input TIFF records, if any)')
+    add_voxel_size_arg(parser, help='voxel size in nm written to the TIFF: one value (cubic) or Z Y X (default: the '
+                       'one the input TIFF records, if any)')
     parser.add_argument('--slab', type=int, default=16, help='slices per slab (memory and resume unit)')
     parser.add_argument('--tile-size', type=_tile_size, default='auto',
                         help='tile slices larger than this (auto = the model training size, none = never)')
@@ -76,11 +74,9 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='scratch and resume folder (default OUT.work)')
     parser.add_argument('--no-resume', action='store_true', help='start over even if OUT.work has finished slabs')
     parser.add_argument('--keep-work', action='store_true', help='keep the work folder after success')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override model config settings, e.g. model.test_cfg.rcnn.max_per_img=1000')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
-                        help='job launcher (pytorch = torchrun, see tools/dist_segment.sh)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    add_cfg_options_arg(parser, help='override model config settings, e.g. model.test_cfg.rcnn.max_per_img=1000')
+    add_launcher_arg(parser, choices=('none', 'pytorch', 'slurm'),
+                     help='job launcher (pytorch = torchrun, see tools/dist_segment.sh)')
     return parser.parse_args(argv)
 
 

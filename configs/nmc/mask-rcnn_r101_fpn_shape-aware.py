@@ -6,14 +6,6 @@ model = dict(
     roi_head=dict(
         mask_head=dict(
             # Particles are compact, star-convex, filled bodies: boundary-weighted BCE + Dice + star-convexity
-            # + fill terms instead of plain BCE (weights are ShapeAwareMaskLoss's defaults, listed for tuning).
-            loss_mask=dict(
-                _delete_=True,
-                type='ShapeAwareMaskLoss',
-                bce_weight=1.0,
-                dice_weight=0.5,
-                star_weight=0.5,
-                fill_weight=0.5,
-                boundary_weight=2.0,
-                boundary_sigma=1.5,
-                loss_weight=1.0))))
+            # + fill terms instead of plain BCE, with ShapeAwareMaskLoss's default weights (each term and weight is
+            # described in its docstring, libnet_mmdet/models/losses/shape_aware_mask_loss.py; set them here to tune).
+            loss_mask=dict(_delete_=True, type='ShapeAwareMaskLoss'))))

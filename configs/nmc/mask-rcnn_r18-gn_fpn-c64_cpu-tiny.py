@@ -40,14 +40,8 @@ train_pipeline = [
     dict(type='RandomGaussianNoise', prob=0.5),
     dict(type='PackDetInputs')
 ]
-test_pipeline = [
-    dict(type='LoadTomoImageFromFile', normalize='percentile', percentiles=(0.5, 99.5)),
-    dict(type='Resize', scale_factor=1.0, keep_ratio=True),  # no-op: records scale_factor=1 for the heads
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
-]
 train_dataloader = dict(batch_size=2, num_workers=2, dataset=dict(pipeline=train_pipeline))  # 2 CPU cores
-val_dataloader = dict(batch_size=1, num_workers=1, dataset=dict(pipeline=test_pipeline))
+val_dataloader = dict(batch_size=1, num_workers=1)  # the recipe's test_pipeline
 test_dataloader = val_dataloader
 
 # From scratch with GroupNorm, AdamW converges in far fewer iterations than SGD; clip for stability.

@@ -4,7 +4,9 @@ import pandas as pd
 from scipy import ndimage as ndi
 from skimage.morphology import ball
 
-from .checks import check_labels, compact_labels, voxel_size_zyx
+from ..evaluation.distribution import equivalent_diameter_um
+from ..io.labels import check_labels, compact_labels
+from ..io.tiff import voxel_size_zyx
 from .contacts import CONTACT_CLASSES, surface_contact_counts
 from .phases import NMC, check_phases, segment_phases
 from .shape import principal_axes, surface_area
@@ -12,17 +14,6 @@ from .shape import principal_axes, surface_area
 AXES = 'zyx'
 #: Values of the ``phase_source`` column.
 PHASES_GIVEN, PHASES_MULTI_OTSU, PHASES_NONE = 'given', 'multi_otsu_approximate', 'none'
-
-
-def equivalent_diameter_um(voxels, voxel_size_nm):
-    """Equivalent spherical diameter ESD = (6 V / pi)^(1/3) in µm of particles of ``voxels`` voxels.
-
-    Args:
-        voxels (array-like): voxel counts.
-        voxel_size_nm (float | sequence[float]): voxel edge (or (Z, Y, X) edges) in nm.
-    """
-    voxel_volume_um3 = np.prod(voxel_size_zyx(voxel_size_nm) / 1e3)
-    return np.cbrt(6 * np.asarray(voxels, dtype=np.float64) * voxel_volume_um3 / np.pi)
 
 
 def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.0, depth_axis='z',
@@ -72,7 +63,7 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.
         pandas.DataFrame: one row per particle, sorted by ``id``.
 
     Raises:
-        TypeError / ValueError: see :func:`~libnet_mmdet.analysis.checks.check_labels`,
+        TypeError / ValueError: see :func:`~libnet_mmdet.io.labels.check_labels`,
             :func:`~libnet_mmdet.analysis.phases.check_phases`; also a shape mismatch of ``image_zyx`` and bad
             ``voxel_size_nm``, ``depth_axis`` or ``depth_from``.
     """

@@ -1,16 +1,14 @@
 """Summary statistics, PNG plots and the on-disk report (CSV, JSON, Markdown, PNG) of a particle table."""
-import io
-import json
 import os
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from skimage.color import label2rgb
-from skimage.segmentation import find_boundaries
 
-from ..fileio import atomic_output
+from ..io import atomic_output, write_json
+from ..visualization.render import render_labels, write_png
 from .particles import PHASES_MULTI_OTSU, PHASES_NONE
+
+REPORT_DPI = 120  # resolution of the report's PNG plots
 
 _PHASE_NOTE = {
     PHASES_MULTI_OTSU: 'approximate: carbon-binder and pore from a multi-Otsu segmentation of the grayscale image',
@@ -93,22 +91,13 @@ def summary_markdown(summary):
     return '\n'.join(lines) + '\n'
 
 
-def _save_png(figure, path):
-    """Render ``figure`` with the Agg backend and write it to ``path`` atomically."""
-    FigureCanvasAgg(figure)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format='png', dpi=120)
-    with atomic_output(path, 'wb') as stream:
-        stream.write(buffer.getvalue())
-
-
 def _scatter(path, x, y, xlabel, ylabel, title):
     figure = Figure(figsize=(5, 4), layout='constrained')
     axes = figure.add_subplot()
     axes.scatter(x, y, s=8, alpha=0.6, edgecolors='none')
     axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
     axes.grid(alpha=0.3)
-    _save_png(figure, path)
+    write_png(path, figure, dpi=REPORT_DPI)
 
 
 def _slice_panels(path, labels_zyx, background_zyx, centre_zyx, background_name):
@@ -118,17 +107,12 @@ def _slice_panels(path, labels_zyx, background_zyx, centre_zyx, background_name)
     views = (('XY plane, z = {}', 0), ('XZ plane, y = {}', 1), ('YZ plane, x = {}', 2))
     for column, (title, axis) in enumerate(views):
         index = int(centre_zyx[axis])
-        labels_2d = np.take(labels_zyx, index, axis=axis)
-        background = np.take(background_zyx, index, axis=axis).astype(np.float64)
-        low, high = np.percentile(background, [1, 99])
-        background = np.clip((background - low) / (high - low), 0, 1) if high > low else np.zeros_like(background)
-        overlay = label2rgb(labels_2d, image=background, alpha=0.3, bg_label=0, bg_color=None)
-        overlay[find_boundaries(labels_2d, mode='inner')] = (1.0, 1.0, 0.0)
+        overlay = render_labels(np.take(background_zyx, index, axis=axis), np.take(labels_zyx, index, axis=axis))
         axes = figure.add_subplot(1, 3, column + 1)
         axes.imshow(overlay, interpolation='nearest')
         axes.set_title(title.format(index))
         axes.set_axis_off()
-    _save_png(figure, path)
+    write_png(path, figure, dpi=REPORT_DPI)
 
 
 def plot_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None):
@@ -161,7 +145,7 @@ def plot_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None):
         axes.axvline(value, color='black', linestyle=style, linewidth=1, label=f'{name} = {value:.3g} µm')
     axes.legend(fontsize='small')
     axes.set(xlabel='equivalent spherical diameter (µm)', ylabel='particles', title=f'ESD, n = {len(df)}')
-    _save_png(figure, path('esd_histogram.png'))
+    write_png(path('esd_histogram.png'), figure, dpi=REPORT_DPI)
     _scatter(path('sphericity_vs_esd.png'), df['esd_um'], df['sphericity'], 'ESD (µm)', 'sphericity',
              'Sphericity vs size')
     if df['surface_fraction_pore'].notna().any():
@@ -195,8 +179,7 @@ def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, 
     summary = summarize(df, exclude_border=exclude_border)
     with atomic_output(os.path.join(out_dir, 'particles.csv')) as stream:
         df.to_csv(stream, index=False)
-    with atomic_output(os.path.join(out_dir, 'summary.json')) as stream:
-        json.dump({**summary, 'settings': dict(df.attrs)}, stream, indent=2)
+    write_json(os.path.join(out_dir, 'summary.json'), {**summary, 'settings': dict(df.attrs)}, indent=2)
     with atomic_output(os.path.join(out_dir, 'summary.md')) as stream:
         stream.write(summary_markdown(summary))
     plot_report(df, out_dir, labels_zyx=labels_zyx, image_zyx=image_zyx, phases_zyx=phases_zyx)

@@ -1,9 +1,6 @@
 """Public inference API: init_segmenter, segment_image, segment_volume."""
-from .inference import (CheckpointMismatchError, init_segmenter, model_fingerprint, segment_image,
-                        slice_segmenter, training_tile_size)
-from .volume import VIEW_AXIS, segment_volume
+from .inference import DEFAULT_SCORE_THR, segment_image
+from .model import CheckpointMismatchError, init_segmenter
+from .volume import segment_volume
 
-__all__ = [
-    'init_segmenter', 'segment_image', 'segment_volume', 'slice_segmenter', 'training_tile_size',
-    'model_fingerprint', 'CheckpointMismatchError', 'VIEW_AXIS'
-]
+__all__ = ['init_segmenter', 'segment_image', 'segment_volume', 'CheckpointMismatchError', 'DEFAULT_SCORE_THR']

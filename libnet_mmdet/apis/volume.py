@@ -20,7 +20,9 @@ Which to use:
 Streaming: slices are read lazily (memory-mapped TIFF, page by page, or one file of a folder at a time) in slabs
 of ``slab`` slices; each view's 2D labels go to an on-disk scratch array in the work folder, linking/fusion run
 slab by slab carrying one slice, and the output TIFF is written page by page to a temporary file that replaces
-``out`` at the end. Peak memory is the model plus a few slabs, whatever the number of slices.
+``out`` at the end. Peak memory is the model plus a few slabs, whatever the number of slices. This module runs the
+model slab by slab into the work folder (:class:`~libnet_mmdet.volume.workdir.WorkFolder`) and hands over to the
+3D assembly (:func:`~libnet_mmdet.volume.assembly.assemble_volume`).
 
 Resume: the work folder (default ``<out>.work``) holds ``manifest.json`` (input shape and dtype, the inference
 parameters, a fingerprint of the model) and one part file per finished slab (``parts/<view>_<start>.npz``: its
@@ -40,69 +42,32 @@ be on a filesystem every rank sees.
 """
 import os
 import os.path as osp
-import shutil
 import tempfile
 import warnings
 
-import numpy as np
 import tifffile
 from mmengine.dist import barrier, get_dist_info
 from tqdm import tqdm
 
-from ..fileio import atomic_output, write_tiff_pages
-from ..volume.fusion import DEFAULT_GROW_VOXELS, VIEWS, fuse_slabs
-from ..volume.io import (AXES, PARTS_DIR, create_scratch, open_volume, open_work_dir, read_scratch, slab_checksum,
-                         write_scratch)
-from ..volume.labels import merge_small_lut
-from ..volume.linking import DEFAULT_MIN_OVERLAP, link_next_slice
+from ..io.volume import open_volume
+from ..volume.assembly import assemble_volume
+from ..volume.fusion import DEFAULT_GROW_VOXELS
+from ..volume.linking import DEFAULT_MIN_OVERLAP
 from ..volume.tiling import DEFAULT_MERGE_IOU
-from .inference import (DEFAULT_SCORE_THR, default_batch_size, model_fingerprint, resolve_tiling,
-                        slice_segmenter)
-
-#: The axis each view slices along: xy slices are z = const, xz slices y = const, yz slices x = const.
-VIEW_AXIS = {'xy': 'z', 'xz': 'y', 'yz': 'x'}
-VIEW_LABEL_DTYPE = np.uint16  # 2D ids per slice in the scratch arrays
-VIEW_MAX_ID = np.iinfo(VIEW_LABEL_DTYPE).max
+from ..volume.views import VIEW_AXIS, check_view_names, view_slabs
+from ..volume.workdir import VIEW_MAX_ID, WorkFolder, slab_checksum
+from .inference import DEFAULT_SCORE_THR, resolve_tiling, slice_segmenter
+from .model import default_batch_size, model_fingerprint
 
 
-def check_view_names(views):
-    """Tuple of distinct view names from ``VIEWS`` (a single string is one view)."""
-    views = (views,) if isinstance(views, str) else tuple(views)
-    if not views or len(set(views)) != len(views) or not set(views) <= set(VIEWS):
-        raise ValueError(f'views must be distinct names from {VIEWS}, got {views!r}')
-    return views
-
-
-def _slab_units(shape, views, slab):
-    """Every (view, start, stop) slab of the run, view by view: the unit of inference, resume and rank split."""
-    units = []
-    for view in views:
-        length = shape[AXES[VIEW_AXIS[view]]]
-        units += [(view, start, min(start + slab, length)) for start in range(0, length, slab)]
-    return units
-
-
-def _part_path(work_dir, view, start):
-    return osp.join(work_dir, PARTS_DIR, f'{view}_{start:06d}.npz')
-
-
-def _stored_checksum(part_path):
-    """The input checksum a finished slab's part file was made from, or None if there is no part."""
-    if not osp.isfile(part_path):
-        return None
-    with np.load(part_path) as part:
-        return str(part['checksum'])
-
-
-def _segment_slabs(reader, segment, units, work_dir, progress_bar):
-    """Run the 2D model over ``units`` (see :func:`_slab_units`), each into its own part file
-    ``parts/<view>_<start>.npz`` (2D labels and the checksum of the input slab), skipping finished slabs whose
-    input is unchanged."""
+def _segment_slabs(reader, segment, units, work, progress_bar):
+    """Run the 2D model over ``units`` (``(view, start, stop)`` slabs, :func:`~libnet_mmdet.volume.views.view_slabs`),
+    each into its own part file of the work folder, skipping finished slabs whose input is unchanged."""
     for view, start, stop in units:
         axis = VIEW_AXIS[view]
         raw = reader.read(axis, start, stop)
-        checksum, path = slab_checksum(raw), _part_path(work_dir, view, start)
-        stored = _stored_checksum(path)
+        checksum = slab_checksum(raw)
+        stored = work.part_checksum(view, start)
         if stored == checksum:
             progress_bar.update()
             continue
@@ -114,64 +79,8 @@ def _segment_slabs(reader, segment, units, work_dir, progress_bar):
         if too_many:
             raise ValueError(f'{reader.describe(axis, start + too_many[0])}: more than {VIEW_MAX_ID} instances in '
                              'one slice')
-        with atomic_output(path, 'wb') as f:
-            np.savez(f, labels=np.stack(labels).astype(VIEW_LABEL_DTYPE), checksum=checksum)
+        work.write_part(view, start, labels, checksum)
         progress_bar.update()
-
-
-def _gather_views(units, shape, work_dir):
-    """Copy every part file into one (Z, Y, X) uint16 scratch array per view; returns {view: path}."""
-    view_paths = {}
-    for view, start, _ in units:
-        if view not in view_paths:
-            view_paths[view] = osp.join(work_dir, f'view_{view}.npy')
-            create_scratch(view_paths[view], shape, VIEW_LABEL_DTYPE)
-        with np.load(_part_path(work_dir, view, start)) as part:
-            write_scratch(view_paths[view], VIEW_AXIS[view], start, part['labels'])
-    return view_paths
-
-
-def _link_view(view_path, axis, labels_path, shape, slab, min_overlap):
-    """Link the 2D labels of one view along its axis into ``labels_path``; returns voxel counts per id."""
-    previous, next_id, sizes = None, 1, np.zeros(1, np.int64)
-    for start in range(0, shape[AXES[axis]], slab):
-        linked = []
-        for current in read_scratch(view_path, axis, start, min(start + slab, shape[AXES[axis]])):
-            previous, next_id = link_next_slice(previous, current, next_id, min_overlap)
-            linked.append(previous)
-        linked = np.stack(linked)
-        write_scratch(labels_path, axis, start, linked)
-        counts = np.bincount(linked.ravel())
-        sizes = np.pad(sizes, (0, max(counts.size - sizes.size, 0)))
-        sizes[:counts.size] += counts
-    return sizes
-
-
-def _assemble(view_paths, shape, work_dir, slab, min_overlap, grow_voxels, min_votes):
-    """Linking (one view) or fusion (several) into a uint32 scratch volume; returns (its path, voxel counts)."""
-    labels_path = osp.join(work_dir, 'labels3d.npy')
-    create_scratch(labels_path, shape, np.uint32)
-    if len(view_paths) == 1:
-        (view, view_path), = view_paths.items()
-        return labels_path, _link_view(view_path, VIEW_AXIS[view], labels_path, shape, slab, min_overlap)
-    core_path = osp.join(work_dir, 'core.npy')
-    create_scratch(core_path, shape, np.uint32)
-    sizes = fuse_slabs(
-        read_views=lambda z0, z1: {view: read_scratch(path, 'z', z0, z1) for view, path in view_paths.items()},
-        shape=shape,
-        write_core=lambda z0, ids: write_scratch(core_path, 'z', z0, ids),
-        read_core=lambda z0, z1: read_scratch(core_path, 'z', z0, z1),
-        write_fused=lambda z0, ids: write_scratch(labels_path, 'z', z0, ids),
-        read_fused=lambda z0, z1: read_scratch(labels_path, 'z', z0, z1),
-        slab=slab, grow_voxels=grow_voxels, min_votes=min_votes)
-    os.remove(core_path)
-    return labels_path, sizes
-
-
-def _final_pages(labels_path, lut, shape, slab):
-    """The relabelled output, page by page (z), read slab by slab from the scratch volume."""
-    for start in range(0, shape[0], slab):
-        yield from lut[read_scratch(labels_path, 'z', start, min(start + slab, shape[0]))]
 
 
 def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCORE_THR, tile_size='auto',
@@ -225,9 +134,9 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             out = os.fspath(out)
             if isinstance(volume, (str, os.PathLike)) and osp.abspath(out) == osp.abspath(volume):
                 raise ValueError(f'{out}: the output would overwrite the input')
-            work_dir = work_dir or f'{out}.work'
+            work = WorkFolder(work_dir or f'{out}.work')
         else:
-            work_dir, resume = work_dir or temp_dir, False
+            work, resume = WorkFolder(work_dir or temp_dir), False
         identity = dict(
             input=dict(name=osp.abspath(reader.name) if reader.name != '<array>' else '<array>',
                        shape=list(reader.shape), dtype=str(reader.dtype)),
@@ -236,30 +145,24 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             model=model_fingerprint(model))
         random_access = any(view != 'xy' for view in views)
         if rank == 0:
-            open_work_dir(work_dir, identity, resume)
+            work.open(identity, resume)
             if random_access:
-                reader.random_access(osp.join(work_dir, 'input.npy'), slab)
+                reader.random_access(work.scratch_path('input'), slab)
         barrier()
         if random_access and rank > 0:
-            reader.random_access(osp.join(work_dir, 'input.npy'), slab, copy=False)
-        units = _slab_units(reader.shape, views, slab)
+            reader.random_access(work.scratch_path('input'), slab, copy=False)
+        units = view_slabs(reader.shape, views, slab)
         my_units = units[rank::world_size]  # round robin: every rank gets slabs of every view
         with tqdm(total=len(my_units), desc='segment slabs' + (f' (rank {rank})' if world_size > 1 else ''),
                   unit='slab', disable=not progress or rank > 0) as bar:
-            _segment_slabs(reader, segment, my_units, work_dir, bar)
+            _segment_slabs(reader, segment, my_units, work, bar)
         shape = reader.shape
         reader.close()
         barrier()  # every part file is written
         if rank > 0:
             return None
-        view_paths = _gather_views(units, shape, work_dir)
-        labels_path, sizes = _assemble(view_paths, shape, work_dir, slab, min_overlap, grow_voxels, min_votes)
-        lut, _ = merge_small_lut(sizes, (read_scratch(labels_path, 'z', z0, min(z0 + slab, shape[0]))
-                                         for z0 in range(0, shape[0], slab)), min_voxels)
-        if out is None:
-            labels = lut[np.load(labels_path, mmap_mode='r')]
-        else:
-            write_tiff_pages(out, shape, lut.dtype, _final_pages(labels_path, lut, shape, slab), voxel_size_nm)
-    if not keep_work and work_dir != temp_dir:
-        shutil.rmtree(work_dir)
+        labels = assemble_volume(work, shape, views, slab, min_overlap=min_overlap, grow_voxels=grow_voxels,
+                                 min_votes=min_votes, min_voxels=min_voxels, out=out, voxel_size_nm=voxel_size_nm)
+    if not keep_work and work.path != temp_dir:
+        work.remove()
     return labels if out is None else tifffile.memmap(out, mode='r').reshape(shape)  # (1, Y, X) reads as 2D

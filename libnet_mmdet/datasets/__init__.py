@@ -1,13 +1,12 @@
 """Datasets (registered in ``mmdet.registry.DATASETS``) and their transforms (``TRANSFORMS``)."""
 from .coco_particle import ParticleCocoDataset
-from .coco_checks import check_coco, check_coco_file
-from .image_io import ImageFormatError
+from .coco_checks import check_coco_file
 from .instances import AnnotationError
-from .label_tiff import LabelTiffDataset, load_label_data_list
-from .via import ViaParticleDataset, load_via_data_list
+from .label_tiff import LabelTiffDataset, labels_to_coco
+from .via import ViaParticleDataset, via_to_coco
 from . import transforms  # noqa: F401
 
 __all__ = [
-    'ParticleCocoDataset', 'ViaParticleDataset', 'LabelTiffDataset', 'AnnotationError', 'ImageFormatError',
-    'check_coco', 'check_coco_file', 'load_via_data_list', 'load_label_data_list'
+    'ParticleCocoDataset', 'ViaParticleDataset', 'LabelTiffDataset', 'AnnotationError', 'check_coco_file',
+    'via_to_coco', 'labels_to_coco'
 ]

@@ -22,8 +22,8 @@ import numpy as np
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
-from .image_io import IMAGE_SUFFIXES, SLICE_AXES, open_stack, read_image, read_image_info
-from ..fileio import atomic_output, write_json, write_tiff
+from ..io.images import IMAGE_SUFFIXES, SLICE_AXES, open_stack, read_image, read_image_info
+from ..io import atomic_output, write_json, write_tiff
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, instances_from_labels
 
 

@@ -37,8 +37,8 @@ from mmdet.registry import DATASETS
 from skimage import draw
 
 from .coco_checks import is_number
-from .image_io import read_image_info
-from ..fileio import write_json
+from ..io.images import read_image_info
+from ..io import write_json
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, mask_to_instance
 
 SHAPE_KEYS = {

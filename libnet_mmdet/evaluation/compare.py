@@ -1,17 +1,11 @@
-"""Side-by-side scoring of segmentation methods on a volume with known ground truth, and the tuned classic
-watershed baseline they are compared with (used by ``tools/demo.py`` and ``benchmarks/bench_accuracy.py``)."""
-import itertools
-
+"""Side-by-side scoring of segmentation methods on a volume with known ground truth (used by ``tools/demo.py``
+and ``benchmarks/bench_accuracy.py``; the classic watershed baseline is tuned with
+:func:`~libnet_mmdet.analysis.tune_watershed`)."""
 import numpy as np
 import pandas as pd
 
-from ..analysis.split import watershed_segment
 from .distribution import compare_label_volumes
 from .matching import match_dataset, matching_summary
-
-# Watershed settings searched by :func:`tune_watershed`: Gaussian sigma (px) x marker dynamic h (voxels).
-WATERSHED_GRID = {'sigma': (0.0, 0.5, 1.0, 2.0), 'h_voxels': (0.5, 1.0, 2.0, 3.0)}
-
 
 def score_volume(gt_labels_zyx, pred_labels_zyx, voxel_size_nm):
     """Headline scores of one predicted (Z, Y, X) label volume against ground truth.
@@ -47,32 +41,6 @@ def compare_methods(gt_labels_zyx, predictions, voxel_size_nm):
     """
     rows = {name: score_volume(gt_labels_zyx, labels, voxel_size_nm) for name, labels in predictions.items()}
     return pd.DataFrame.from_dict(rows, orient='index')
-
-
-def tune_watershed(image_zyx, gt_labels_zyx, voxel_size_nm, grid=None):
-    """Pick the classic watershed's settings that score best (3-D mean matching accuracy) on a tuning volume.
-
-    Tune on a volume other than the one you report on, as for a trained model.
-
-    Args:
-        image_zyx (np.ndarray): (Z, Y, X) grayscale tuning volume.
-        gt_labels_zyx (np.ndarray): its (Z, Y, X) ground-truth labels.
-        voxel_size_nm (float): voxel edge in nm.
-        grid (dict | None): lists of values for :func:`~libnet_mmdet.analysis.watershed_segment` keyword
-            arguments; default :data:`WATERSHED_GRID`.
-
-    Returns:
-        tuple: ``(best_settings, table)``: the keyword arguments of the best setting, and a DataFrame with one
-        row per setting tried (settings and :func:`score_volume` columns), best first.
-    """
-    grid = WATERSHED_GRID if grid is None else grid
-    rows = []
-    for values in itertools.product(*grid.values()):
-        settings = dict(zip(grid.keys(), values))
-        labels = watershed_segment(image_zyx, **settings)
-        rows.append({**settings, **score_volume(gt_labels_zyx, labels, voxel_size_nm)})
-    table = pd.DataFrame(rows).sort_values('accuracy_mean', ascending=False, kind='stable').reset_index(drop=True)
-    return table.loc[0, list(grid)].to_dict(), table
 
 
 def foreground_dice(pred_labels, particle_mask):

@@ -2,9 +2,20 @@
 import numpy as np
 from scipy.stats import wasserstein_distance
 
-from ..analysis.checks import check_labels, check_same_shape, compact_labels
-from ..analysis.particles import equivalent_diameter_um
+from ..io.labels import check_labels, check_same_shape, compact_labels
+from ..io.tiff import voxel_size_zyx
 from .matching import DEFAULT_THRESHOLDS, match_instances, matching_summary
+
+
+def equivalent_diameter_um(voxels, voxel_size_nm):
+    """Equivalent spherical diameter ESD = (6 V / pi)^(1/3) in µm of particles of ``voxels`` voxels.
+
+    Args:
+        voxels (array-like): voxel counts.
+        voxel_size_nm (float | sequence[float]): voxel edge (or (Z, Y, X) edges) in nm.
+    """
+    voxel_volume_um3 = np.prod(voxel_size_zyx(voxel_size_nm) / 1e3)
+    return np.cbrt(6 * np.asarray(voxels, dtype=np.float64) * voxel_volume_um3 / np.pi)
 
 
 def esd_from_labels(labels, voxel_size_nm):

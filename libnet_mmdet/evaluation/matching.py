@@ -12,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..analysis.checks import MAX_DIRECT_LABEL, check_labels, check_same_shape
+from ..io.labels import MAX_DIRECT_LABEL, check_labels, check_same_shape
 
 #: IoU thresholds 0.50, 0.55, ..., 0.95.
 DEFAULT_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))

@@ -7,10 +7,9 @@ Folder layout written by :func:`write_dataset`::
     via/via_region_data.json                                  (same images, VIA 2.x project export)
 
 Every file is written atomically (temporary file + rename) and holds no time stamp, so the same seed and
-parameters give byte-identical files. TIFF stacks carry the voxel size (:func:`libnet_mmdet.fileio.write_tiff`).
+parameters give byte-identical files. TIFF stacks carry the voxel size (:func:`libnet_mmdet.io.write_tiff`).
 """
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -18,7 +17,7 @@ from pycocotools import mask as mask_utils
 from scipy import ndimage
 from skimage.measure import find_contours
 
-from ..fileio import atomic_output, write_tiff
+from ..io import atomic_output, write_json, write_tiff
 from ..version import __version__
 
 AXES = ('z', 'y', 'x')
@@ -148,12 +147,6 @@ def via_regions(labels_zyx, slices, file_names, file_sizes, min_area_px=0):
     return regions_by_file
 
 
-def _write_json(path, obj, indent=None):
-    text = json.dumps(obj, indent=indent, separators=(', ', ': ') if indent else (',', ':'))  # C encoder: fast
-    with atomic_output(path, 'w') as stream:
-        stream.write(text + '\n')
-
-
 def export_slices(out_dir, image_zyx, labels_zyx, voxel_size_nm, axes=('z',), every=1, skip_empty=True,
                   min_area_px=0, coco=True, via=True, info=None):
     """Write 2D training slices of a labelled volume as COCO and/or VIA datasets.
@@ -186,12 +179,11 @@ def export_slices(out_dir, image_zyx, labels_zyx, voxel_size_nm, axes=('z',), ev
     written = {'images_dir': images_dir}
     if coco:
         written['coco'] = os.path.join(out_dir, 'coco', 'annotations.json')
-        _write_json(written['coco'], coco_annotations(labels_zyx, slices, file_names, info, min_area_px))
+        write_json(written['coco'], coco_annotations(labels_zyx, slices, file_names, info, min_area_px))
     if via:
-        os.makedirs(os.path.join(out_dir, 'via'), exist_ok=True)
         written['via'] = os.path.join(out_dir, 'via', 'via_region_data.json')
         sizes = [os.path.getsize(os.path.join(images_dir, name)) for name in file_names]
-        _write_json(written['via'], via_regions(labels_zyx, slices, file_names, sizes, min_area_px))
+        write_json(written['via'], via_regions(labels_zyx, slices, file_names, sizes, min_area_px))
     return written
 
 
@@ -232,7 +224,7 @@ def write_dataset(out_dir, volume, axes=('z',), every=1, skip_empty=True, min_ar
     params_record = {'generator': 'libnet_mmdet.synth', 'libnet_mmdet_version': __version__, 'seed': volume.seed,
                      'params': dataclasses.asdict(volume.params), 'voxel_size_unit': 'nm',
                      'summary': volume.summary}
-    _write_json(written['params'], params_record, indent=2)
+    write_json(written['params'], params_record, indent=2)
     info = {'description': 'libnet_mmdet synthetic NMC nano-CT slices', 'version': __version__,
             'seed': volume.seed, 'voxel_size_nm': voxel_size_nm, 'shape_zyx': list(volume.labels_zyx.shape)}
     written.update(export_slices(out_dir, volume.image_zyx, volume.labels_zyx, voxel_size_nm, axes, every,

@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from ..analysis import NMC, surface_contact_counts
+from ..analysis import NMC
+from ..analysis.contacts import surface_contact_counts
 
 #: Columns of the ground-truth table, in order (see :func:`ground_truth_table` for their meaning).
 GROUND_TRUTH_COLUMNS = (

@@ -5,8 +5,9 @@
 >>> stages['rpn_after_nms']['bboxes'].shape, stages['detections']['scores'].shape  # (P, 4), (N,)
 
 Nothing is re-implemented: the slice goes through the same path as :func:`libnet_mmdet.apis.segment_image`
-(:func:`~libnet_mmdet.apis.inference.slice_preparer`, the test pipeline, ``model.test_step``) while forward hooks
-and pass-through wrappers copy what the model's own modules and methods receive and return:
+(:func:`~libnet_mmdet.apis.inference.slice_preparer`: the test pipeline's loader swapped for one that takes
+arrays; then the rest of the test pipeline and ``model.test_step``) while forward hooks and pass-through wrappers
+copy what the model's own modules and methods receive and return:
 
 * ``model.backbone`` / ``model.neck`` outputs (forward hooks): activation maps per ResNet stage and FPN level;
 * ``model.rpn_head`` output (forward hook): objectness logits per FPN level and anchor;
@@ -28,7 +29,8 @@ import contextlib
 import numpy as np
 import torch
 
-from ..apis.inference import detector_predictor, is_detector, load_slice, slice_preparer
+from ..apis.inference import detector_predictor, load_slice, slice_preparer
+from ..apis.model import is_detector
 
 
 def _numpy(tensor):

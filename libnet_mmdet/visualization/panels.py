@@ -11,18 +11,13 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from skimage.color import label2rgb
 from skimage.transform import resize
 
-from ..fileio import atomic_output, write_json
+from ..evaluation import instances_to_labels
+from ..io import write_json
+from .render import render_labels, write_png
 
 BOX_CMAP = 'viridis'  # box colour = score, 0 (purple) to 1 (yellow)
-
-
-def save_figure(fig, path, dpi=100):
-    """Write ``fig`` as a PNG to ``path`` atomically."""
-    with atomic_output(path, 'wb') as f:
-        fig.savefig(f, format='png', dpi=dpi, bbox_inches='tight')
 
 
 def _gray(image):
@@ -140,17 +135,16 @@ def plot_rcnn_boxes(stages, class_index=0, topk=50):
 
 
 def plot_detections(stages, score_thr):
-    """Final detections with ``score >= score_thr``: masks tinted, boxes coloured by score, scores written."""
+    """Final detections with ``score >= score_thr``: masks tinted by
+    :func:`~libnet_mmdet.visualization.render_labels` (the highest score on top), boxes coloured by score, scores
+    written."""
     detections = stages['detections']
     keep = np.flatnonzero(detections['scores'] >= score_thr)
     fig, (ax,) = _axes_grid(1, size=6)
     gray = _gray(stages['image'])
     _show(ax, gray, f'{len(keep)} detections with score >= {score_thr:g} (of {len(detections["scores"])})')
     if detections['masks'] is not None and len(keep):
-        labels = np.zeros(gray.shape, np.int32)
-        for k, index in enumerate(keep[::-1]):  # the highest score painted last, on top
-            labels[detections['masks'][index]] = len(keep) - k
-        ax.imshow(label2rgb(labels, image=np.clip(gray / 255, 0, 1), alpha=0.35, bg_label=0, image_alpha=1.0))
+        ax.imshow(render_labels(gray, instances_to_labels(detections['masks'], gray.shape, order=keep)))
     _draw_boxes(ax, detections['bboxes'][keep], detections['scores'][keep], labels=True)
     return fig
 
@@ -204,7 +198,7 @@ def write_panels(stages, out_dir, score_thr=0.5, topk=50, n_masks=8):
         'activations_fpn.png': plot_activations(stages['fpn'], [f'P{i + 2}' for i in range(len(stages['fpn']))]),
     }
     for name, fig in figures.items():
-        save_figure(fig, osp.join(out_dir, name))
+        write_png(osp.join(out_dir, name), fig)
     scores = stages['detections']['scores']
     summary = {
         'panels': sorted(figures),

@@ -11,7 +11,9 @@ area ``all`` and the largest ``max_dets``, averaged over the categories; AP is t
 defines it. With ``max_dets=1000`` (the setting of our recipes' evaluator) the AP at IoU 0.5 equals the
 ``coco/segm_mAP_50`` that ``tools/test.py`` prints.
 """
+import collections
 import contextlib
+import copy
 import io
 import os
 import os.path as osp
@@ -23,8 +25,8 @@ from matplotlib.figure import Figure
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..fileio import write_json
-from .panels import save_figure
+from ..io import write_json
+from .render import write_png
 
 IOU_TYPES = ('bbox', 'segm')
 DEFAULT_MAX_DETS = 1000  # our recipes' evaluator (proposal_nums) and test_cfg.rcnn.max_per_img allow 1000
@@ -95,15 +97,17 @@ def results_to_coco(results, coco_gt):
     return detections
 
 
-def evaluate(coco_gt, detections, iou_type, img_ids=None, max_dets=DEFAULT_MAX_DETS):
-    """Run COCOeval (quietly) and return its ``eval['precision']`` array (T, R, K, A, M) and ``params``.
+def evaluate(coco_gt, detections, iou_type, max_dets=DEFAULT_MAX_DETS):
+    """Match ``detections`` to the ground truth of every image by COCOeval (quietly), not yet accumulated.
 
     Args:
         coco_gt (COCO): ground truth.
         detections (list): COCO-format detections of ``iou_type``.
         iou_type (str): ``'bbox'`` or ``'segm'``.
-        img_ids (list | None): evaluate only these images (default all of ``coco_gt``).
         max_dets (int): detections per image considered (highest scores).
+
+    Returns:
+        COCOeval: evaluated (``evalImgs`` per image, category and area), for :func:`accumulate`.
     """
     if iou_type not in IOU_TYPES:
         raise ValueError(f'iou_type must be one of {IOU_TYPES}, got {iou_type!r}')
@@ -112,11 +116,38 @@ def evaluate(coco_gt, detections, iou_type, img_ids=None, max_dets=DEFAULT_MAX_D
         coco_dt = coco_gt.loadRes([dict(d) for d in detections]) if detections else COCO()
         coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
         coco_eval.params.maxDets = [max_dets]
-        if img_ids is not None:
-            coco_eval.params.imgIds = list(img_ids)
         coco_eval.evaluate()
+    return coco_eval
+
+
+def accumulate(coco_eval, img_ids=None):
+    """The ``eval['precision']`` array (T, R, K, A, M) and the params of an evaluated COCOeval, accumulated over
+    all its images or only over ``img_ids``: per-image matches do not depend on the other images, so the latter
+    equals a COCOeval run on ``img_ids`` alone."""
+    if img_ids is not None:
+        coco_eval = _restricted(coco_eval, img_ids)
+    with contextlib.redirect_stdout(io.StringIO()):
         coco_eval.accumulate()
     return coco_eval.eval['precision'], coco_eval.params
+
+
+def _restricted(coco_eval, img_ids):
+    """A shallow copy of an evaluated COCOeval holding only the matches of ``img_ids``, laid out as ``evaluate()``
+    on those images lays them out (``evalImgs`` is ordered by category, area range, image).
+
+    ``accumulate(p)`` with other image ids is no substitute: pycocotools indexes ``evalImgs`` by the position of
+    an image in ``p.imgIds``, not in the evaluated images.
+    """
+    params = copy.deepcopy(coco_eval.params)
+    positions = {img_id: n for n, img_id in enumerate(params.imgIds)}
+    params.imgIds = sorted(set(img_ids))
+    n_categories = len(params.catIds) if params.useCats else 1
+    n_areas, n_images = len(params.areaRng), len(positions)
+    restricted = copy.copy(coco_eval)
+    restricted.evalImgs = [coco_eval.evalImgs[(k * n_areas + a) * n_images + positions[img_id]]
+                           for k in range(n_categories) for a in range(n_areas) for img_id in params.imgIds]
+    restricted.params = restricted._paramsEval = params
+    return restricted
 
 
 def _iou_index(params, iou):
@@ -140,7 +171,7 @@ def pr_curves(coco_gt, detections, iou_type='segm', ious=(0.5, 0.75), max_dets=D
         dict: ``recall`` (101,) the COCO recall points, and per IoU (key ``'0.5'``...) a dict with
         ``precision`` (101,) (NaN where undefined) and ``ap`` (COCO AP at that IoU).
     """
-    precision, params = evaluate(coco_gt, detections, iou_type, max_dets=max_dets)
+    precision, params = accumulate(evaluate(coco_gt, detections, iou_type, max_dets=max_dets))
     curves = {'recall': params.recThrs.tolist()}
     for iou in ious:
         per_category = precision[_iou_index(params, iou), :, :, 0, -1]  # (R, K), area 'all'
@@ -150,18 +181,20 @@ def pr_curves(coco_gt, detections, iou_type='segm', ious=(0.5, 0.75), max_dets=D
 
 
 def per_image_ap(coco_gt, detections, iou_type='segm', max_dets=DEFAULT_MAX_DETS):
-    """COCO AP (IoU 0.5:0.95) and AP at IoU 0.5 of every image on its own.
+    """COCO AP (IoU 0.5:0.95) and AP at IoU 0.5 of every image on its own (one COCOeval evaluation, accumulated
+    image by image).
 
     Returns:
         list[dict]: ``img_id``, ``file_name``, ``n_gt``, ``n_dt``, ``ap``, ``ap50`` per image, in id order
         (``ap``/``ap50`` NaN for an image without ground truth).
     """
+    coco_eval = evaluate(coco_gt, detections, iou_type, max_dets=max_dets)
+    n_dt = collections.Counter(d['image_id'] for d in detections)
     rows = []
     for img_id in sorted(coco_gt.getImgIds()):
-        image_detections = [d for d in detections if d['image_id'] == img_id]
-        precision, params = evaluate(coco_gt, image_detections, iou_type, img_ids=[img_id], max_dets=max_dets)
+        precision, params = accumulate(coco_eval, img_ids=[img_id])
         rows.append(dict(img_id=int(img_id), file_name=coco_gt.imgs[img_id].get('file_name', str(img_id)),
-                         n_gt=len(coco_gt.getAnnIds(imgIds=[img_id], iscrowd=False)), n_dt=len(image_detections),
+                         n_gt=len(coco_gt.getAnnIds(imgIds=[img_id], iscrowd=False)), n_dt=n_dt[img_id],
                          ap=_mean_valid(precision[:, :, :, 0, -1]),
                          ap50=_mean_valid(precision[_iou_index(params, 0.5), :, :, 0, -1])))
     return rows
@@ -207,8 +240,8 @@ def write_pr_report(results_file, ann_file, out_dir, max_dets=DEFAULT_MAX_DETS):
     iou_types = [t for t in IOU_TYPES if detections[t] or t == 'bbox']
     curves = {t: pr_curves(coco_gt, detections[t], t, max_dets=max_dets) for t in iou_types}
     per_image = {t: per_image_ap(coco_gt, detections[t], t, max_dets=max_dets) for t in iou_types}
-    save_figure(plot_pr_curves(curves), osp.join(out_dir, 'pr_curves.png'))
-    save_figure(plot_per_image_ap(per_image), osp.join(out_dir, 'per_image_ap.png'))
+    write_png(osp.join(out_dir, 'pr_curves.png'), plot_pr_curves(curves))
+    write_png(osp.join(out_dir, 'per_image_ap.png'), plot_per_image_ap(per_image))
     report = {'results_file': os.fspath(results_file), 'ann_file': os.fspath(ann_file), 'max_dets': max_dets,
               'curves': curves, 'per_image': per_image}
     write_json(osp.join(out_dir, 'pr_curves.json'), _json_safe(report), indent=1)

@@ -41,56 +41,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import expand_labels
 
-from ..analysis.checks import check_labels, check_same_shape
+from ..io.labels import UnionFind, check_labels, check_same_shape
 from .labels import face_pairs, merge_small_lut
+from .views import VIEW_PLANE_AXES, VIEWS, VIEWS_SEEING_AXIS
 
-VIEWS = ('xy', 'xz', 'yz')
-#: The views whose slices contain each axis of (Z, Y, X): neighbours along z lie in one xz and one yz slice, ...
-VIEWS_SEEING_AXIS = {0: ('xz', 'yz'), 1: ('xy', 'yz'), 2: ('xy', 'xz')}
 DEFAULT_GROW_VOXELS = 3  # the 1-voxel erosion of the seeds plus 2 voxels where the views disagree on the rim
 DEFAULT_MIN_JOIN_FRACTION = 0.5
-#: The two axes of (Z, Y, X) inside the slices of each view.
-VIEW_PLANE_AXES = {'xy': (1, 2), 'xz': (0, 2), 'yz': (0, 1)}
-
-
-class UnionFind:
-    """Union-find over provisional ids 1, 2, ...; the representative of a set is its smallest id."""
-
-    def __init__(self):
-        self.parent = np.zeros(1024, np.int64)
-        self.size = 1  # ids 1..size-1 exist; 0 is background
-
-    def add(self, n):
-        """Make ``n`` new singleton ids; return the first."""
-        first = self.size
-        if first + n > self.parent.size:
-            self.parent = np.resize(self.parent, max(2 * self.parent.size, first + n))
-        self.parent[first:first + n] = np.arange(first, first + n)
-        self.size += n
-        return first
-
-    def find(self, i):
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, ids):
-        """Unite the sets of ``ids``; return the representative."""
-        roots = {self.find(i) for i in ids}
-        root = min(roots)
-        for other in roots:
-            self.parent[other] = root
-        return root
-
-    def roots(self):
-        """Representative of every id (int64 array indexed by id; 0 maps to 0)."""
-        roots = self.parent[:self.size].copy()
-        while True:
-            parents = roots[roots]
-            if np.array_equal(parents, roots):
-                return roots
-            roots = parents
 
 
 def check_views(views):

@@ -2,17 +2,14 @@
 
 Instance labels: 0 = background, 1..N = instances, any unsigned integer dtype.
 """
+import math
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..analysis.checks import check_labels
-
-
-def label_dtype(n_labels):
-    """The smallest label dtype for ``n_labels`` instances: uint16 up to 65535, else uint32."""
-    return np.dtype(np.uint16) if n_labels <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
+from ..io.labels import check_labels, label_dtype
 
 
 def first_pixel_order(labels, ids):
@@ -147,6 +144,13 @@ def _last_of_runs(sorted_keys):
     last = np.ones(sorted_keys.size, bool)
     last[:-1] = sorted_keys[1:] != sorted_keys[:-1]
     return last
+
+
+def min_voxels_for_diameter(mean_diameter_vox):
+    """A ``min_voxels`` for particles of ``mean_diameter_vox`` voxels across: the volume of a sphere a third of
+    that diameter across, ``round(pi / 6 * (d / 3) ** 3)`` voxels (fragments of 3D assembly are smaller, real
+    particles larger)."""
+    return round(math.pi / 6 * (mean_diameter_vox / 3) ** 3)
 
 
 def merge_small_lut(sizes, slabs_zyx, min_voxels):

@@ -19,8 +19,8 @@ on how the stack is cut into slabs.
 """
 import numpy as np
 
-from ..analysis.checks import check_labels
-from .labels import first_pixel_order, label_dtype, one_to_one, overlap_pairs
+from ..io.labels import check_labels, label_dtype
+from .labels import first_pixel_order, one_to_one, overlap_pairs
 
 DEFAULT_MIN_OVERLAP = 0.5
 
@@ -70,6 +70,35 @@ def iter_link_slices(slices_hw, min_overlap=DEFAULT_MIN_OVERLAP, next_id=1):
     for current in slices_hw:
         previous, next_id = link_next_slice(previous, np.asarray(current), next_id, min_overlap)
         yield previous
+
+
+def link_slabs(read_slab, write_slab, length, slab=16, min_overlap=DEFAULT_MIN_OVERLAP):
+    """Streaming linking through caller-supplied storage: 2D labels are read and 3D ids written slab by slab
+    along the slicing axis, one slice carried between slabs (the counterpart of
+    :func:`~libnet_mmdet.volume.fusion.fuse_slabs`).
+
+    Args:
+        read_slab (callable): ``read_slab(start, stop)`` -> (stop - start, h, w) 2D instance labels of those
+            slices (ids need not agree between slices; 0 = background).
+        write_slab (callable): ``write_slab(start, ids)`` stores (n, h, w) uint32 3D ids of slices ``start:``.
+        length (int): number of slices.
+        slab (int): slices read and written at a time.
+        min_overlap (float): in (0, 1]; as for :func:`link_slices`.
+
+    Returns:
+        np.ndarray: int64 voxel count of each written id (index = id).
+    """
+    starts = range(0, length, slab)
+    linked_slices = iter_link_slices((current for start in starts
+                                      for current in read_slab(start, min(start + slab, length))), min_overlap)
+    sizes = np.zeros(1, np.int64)
+    for start in starts:
+        linked = np.stack([next(linked_slices) for _ in range(start, min(start + slab, length))])
+        write_slab(start, linked)
+        counts = np.bincount(linked.ravel())
+        sizes = np.pad(sizes, (0, max(counts.size - sizes.size, 0)))
+        sizes[:counts.size] += counts
+    return sizes
 
 
 def link_slices(labels_per_slice_zyx, min_overlap=DEFAULT_MIN_OVERLAP):

@@ -21,8 +21,8 @@ Kept instances are painted in increasing score order, so where masks overlap the
 import numpy as np
 from scipy import ndimage
 
-from .fusion import UnionFind
-from .labels import label_dtype, overlap_pairs
+from ..io.labels import UnionFind, label_dtype
+from .labels import overlap_pairs
 
 DEFAULT_MERGE_IOU = 0.5
 

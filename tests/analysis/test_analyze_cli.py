@@ -74,13 +74,13 @@ def test_analyze_with_image_only_is_flagged_approximate(tmp_path, phantoms, anal
 def test_analyze_errors_name_the_file(tmp_path, phantoms, analyze_tool):
     paths = _volumes(tmp_path, phantoms)
     wrong = tmp_path / 'wrong_shape.tif'
-    tifffile.imwrite(wrong, np.zeros((20, 24, 27), np.uint8))
+    tifffile.imwrite(wrong, np.zeros((20, 24, 27), np.uint8), photometric='minisblack')
     floats = tmp_path / 'floats.tif'
-    tifffile.imwrite(floats, np.ones((4, 5, 6), np.float32))
+    tifffile.imwrite(floats, np.ones((4, 5, 6), np.float32), photometric='minisblack')
     empty = tmp_path / 'empty.tif'
-    tifffile.imwrite(empty, np.zeros((4, 5, 6), np.uint16))
+    tifffile.imwrite(empty, np.zeros((4, 5, 6), np.uint16), photometric='minisblack')
     no_size = tmp_path / 'no_size.tif'
-    tifffile.imwrite(no_size, np.ones((4, 5, 6), np.uint16))
+    tifffile.imwrite(no_size, np.ones((4, 5, 6), np.uint16), photometric='minisblack')
 
     cases = [
         ((paths['labels'], '--phases', wrong), f'{wrong}: shape (20, 24, 27) does not match'),

@@ -8,8 +8,9 @@ import pytest
 import tifffile
 from matplotlib.image import imread
 
-from libnet_mmdet.analysis import NMC, PORE, particle_table, plot_report, read_volume, summarize, write_report
-from libnet_mmdet.fileio import atomic_output
+from libnet_mmdet.analysis import NMC, PORE, particle_table, summarize, write_report
+from libnet_mmdet.analysis.report import plot_report
+from libnet_mmdet.io import atomic_output, read_volume
 
 
 def _table(esd, touches_border, pore=None):

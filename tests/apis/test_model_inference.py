@@ -38,7 +38,8 @@ def test_segment_image_arrays_paths_dtypes_and_batches(tiny_model, tiny_coco):
 
 
 def test_slices_larger_than_the_training_size_are_tiled(tiny_model, tiny_coco, monkeypatch):
-    from libnet_mmdet.apis import segment_image, training_tile_size
+    from libnet_mmdet.apis import segment_image
+    from libnet_mmdet.apis.model import training_tile_size
     assert training_tile_size(tiny_model) == 256
     png = sorted((tiny_coco / 'images' / 'val').glob('*.png'))[0]
     large = np.tile(np.asarray(Image.open(png))[..., 0], (3, 3))[:300, :340]
@@ -69,6 +70,27 @@ def test_input_is_prepared_like_the_tomo_loader(tmp_path):
     from_file = TRANSFORMS.build(dict(type='LoadTomoImageFromFile', percentiles=(1, 99)))(
         dict(img_path=str(tmp_path / 'slice.tif')))['img']
     np.testing.assert_array_equal(slice_preparer(model)(image), from_file)
+
+
+def test_input_is_prepared_for_the_stock_loader(tmp_path):
+    """With mmdet's LoadImageFromFile, 8-bit slices are used as stored, other dtypes percentile-normalised."""
+    from libnet_mmdet.apis import init_segmenter
+    from libnet_mmdet.apis.inference import slice_preparer
+    from libnet_mmdet.io.images import normalize_intensity
+    config = tmp_path / 'stock.py'
+    config.write_text(f"_base_ = {str(TINY_CONFIG)!r}\n"
+                      "test_pipeline = [dict(type='LoadImageFromFile'),\n"
+                      "                 dict(type='Resize', scale=(256, 256), keep_ratio=True),\n"
+                      "                 dict(type='PackDetInputs')]\n"
+                      "test_dataloader = dict(dataset=dict(pipeline=test_pipeline))\n")
+    prepare = slice_preparer(init_segmenter(str(config), None, device='cpu'))
+    image = np.random.default_rng(0).integers(0, 4000, (40, 50)).astype(np.uint16)
+    cases = [((image // 16).astype(np.uint8), (image // 16).astype(np.float32)),
+             (image, normalize_intensity(image, 'percentile', (0.5, 99.5)))]
+    for array, expected in cases:
+        prepared = prepare(array)
+        assert prepared.dtype == np.float32 and prepared.shape == (40, 50, 3)
+        np.testing.assert_array_equal(prepared, np.repeat(expected[..., None], 3, axis=-1))
 
 
 def test_config_checkpoint_mismatch_is_explained(trained_tiny, tiny_coco, tmp_path):
@@ -146,8 +168,8 @@ def test_segment_tool_reports_a_mismatched_checkpoint(segment_main, trained_tiny
 
 def test_segment_tool_keeps_the_input_voxel_size(segment_main, trained_tiny, synthetic_stack, tmp_path):
     """Without --voxel-size-nm the output records the voxel size of the input TIFF (read from its header)."""
-    from libnet_mmdet.analysis.io import read_volume
-    from libnet_mmdet.fileio import write_tiff
+    from libnet_mmdet.io import read_volume
+    from libnet_mmdet.io import write_tiff
     config, checkpoint = trained_tiny
     stack = tmp_path / 'stack.tif'
     write_tiff(stack, tifffile.imread(synthetic_stack)[:2], voxel_size_nm=80)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from libnet_mmdet.analysis.io import read_volume
+from libnet_mmdet.io import read_volume
 from libnet_mmdet.apis import segment_image, segment_volume
-from libnet_mmdet.datasets import ImageFormatError
+from libnet_mmdet.io import ImageFormatError
 from libnet_mmdet.evaluation import match_instances
 from libnet_mmdet.volume.testing import IntensityPredictor, same_instances, sphere_labels
 

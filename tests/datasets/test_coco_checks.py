@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from libnet_mmdet.datasets import AnnotationError, ParticleCocoDataset, check_coco, check_coco_file
+from libnet_mmdet.datasets import AnnotationError, ParticleCocoDataset, check_coco_file
+from libnet_mmdet.datasets.coco_checks import check_coco
 from libnet_mmdet.datasets.coco_checks import rle_string_counts
 from tomo_data import load_pipeline
 

@@ -7,8 +7,8 @@ import tifffile
 from PIL import Image
 
 from helpers import REPO_ROOT
-from libnet_mmdet.datasets import (AnnotationError, LabelTiffDataset, ParticleCocoDataset, check_coco_file,
-                                   load_label_data_list)
+from libnet_mmdet.datasets import AnnotationError, LabelTiffDataset, ParticleCocoDataset, check_coco_file
+from libnet_mmdet.datasets.label_tiff import load_label_data_list
 from tomo_data import disc_labels, load_pipeline, mask_iou
 
 

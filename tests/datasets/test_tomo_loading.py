@@ -4,9 +4,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from libnet_mmdet.datasets import ImageFormatError
-from libnet_mmdet.datasets.image_io import normalize_intensity
-from libnet_mmdet.datasets.transforms import LoadTomoImageFromFile
+from libnet_mmdet.io import ImageFormatError
+from libnet_mmdet.io.images import normalize_intensity
+from libnet_mmdet.datasets.transforms import LoadTomoImageFromFile, LoadTomoImageFromNDArray
 
 
 def ramp(dtype, shape=(24, 30)):
@@ -26,7 +26,7 @@ def load(path=None, **kwargs):
 @pytest.mark.parametrize('dtype', [np.uint8, np.uint16, np.float32])
 def test_tiff_is_normalised_to_0_255_float32_with_3_channels(tmp_path, dtype):
     image = ramp(dtype)
-    tifffile.imwrite(tmp_path / 'slice.tif', image)
+    tifffile.imwrite(tmp_path / 'slice.tif', image, photometric='minisblack')
     results = load(tmp_path / 'slice.tif')
     img = results['img']
     assert img.dtype == np.float32 and img.shape == (24, 30, 3)
@@ -56,7 +56,7 @@ def test_png_8_and_16_bit_and_options(tmp_path):
 
 def test_stack_slice_is_read_from_data_info_keys(tmp_path):
     stack = np.random.default_rng(0).normal(size=(5, 12, 9)).astype(np.float32)
-    tifffile.imwrite(tmp_path / 'stack.tif', stack)
+    tifffile.imwrite(tmp_path / 'stack.tif', stack, photometric='minisblack')
     for axis, index in (('z', 3), ('y', 11), ('x', 0)):
         results = LoadTomoImageFromFile(normalize='none', channels=1)(
             dict(img_path=str(tmp_path / 'stack.tif'), slice_axis=axis, slice_index=index))
@@ -69,8 +69,26 @@ def test_in_memory_array_is_normalised():
     assert results['img'].shape == (24, 30, 3) and results['img'].max() == 255
 
 
+def test_ndarray_loader_prepares_the_array_as_the_file_loader_the_file(tmp_path):
+    image = ramp(np.uint16)
+    tifffile.imwrite(tmp_path / 'slice.tif', image, photometric='minisblack')
+    from_file = LoadTomoImageFromFile(percentiles=(1, 99), channels=1)(dict(img_path=str(tmp_path / 'slice.tif')))
+    from_array = LoadTomoImageFromNDArray(percentiles=(1, 99), channels=1)(
+        dict(img=image, img_path=str(tmp_path / 'other.tif')))  # the array, never the file
+    np.testing.assert_array_equal(from_array['img'], from_file['img'])
+    assert from_array['img_shape'] == from_array['ori_shape'] == (24, 30)
+
+
+@pytest.mark.parametrize('dtype, mode', [(np.uint8, 'none'), (np.uint16, 'percentile'), (np.float32, 'percentile')])
+def test_auto_keeps_8_bit_data_and_normalises_other_dtypes(dtype, mode):
+    image = ramp(dtype)
+    results = LoadTomoImageFromNDArray(normalize='auto')(dict(img=image))
+    assert results['img'].dtype == np.float32 and results['img'].shape == (24, 30, 3)
+    np.testing.assert_array_equal(results['img'][..., 1], normalize_intensity(image, mode))
+
+
 def test_constant_image_maps_to_zero(tmp_path):
-    tifffile.imwrite(tmp_path / 'flat.tif', np.full((8, 8), 7, np.uint16))
+    tifffile.imwrite(tmp_path / 'flat.tif', np.full((8, 8), 7, np.uint16), photometric='minisblack')
     assert not load(tmp_path / 'flat.tif')['img'].any()
 
 
@@ -92,16 +110,16 @@ def test_bad_images_raise_one_clear_error_naming_the_file(tmp_path, case, error,
     elif case == 'nan':
         image = np.zeros((8, 8), np.float32)
         image[2, 3] = np.nan
-        tifffile.imwrite(path, image)
+        tifffile.imwrite(path, image, photometric='minisblack')
     elif case == 'inf_slice':
         stack = np.zeros((3, 8, 8), np.float32)
         stack[1, 4, 0] = np.inf
-        tifffile.imwrite(path, stack)
+        tifffile.imwrite(path, stack, photometric='minisblack')
         results.update(slice_axis='z', slice_index=1)
     elif case == '4d':
-        tifffile.imwrite(path, np.zeros((2, 3, 8, 8), np.uint16))
+        tifffile.imwrite(path, np.zeros((2, 3, 8, 8), np.uint16), photometric='minisblack')
     elif case in ('stack', 'out_of_range'):
-        tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint16))
+        tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint16), photometric='minisblack')
         if case == 'out_of_range':
             results.update(slice_axis='y', slice_index=8)
     with pytest.raises(error, match=message):

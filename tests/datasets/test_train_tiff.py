@@ -26,6 +26,7 @@ def train_two_iterations(dataset_cfg, work_dir):
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100, save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.work_dir = str(work_dir)
+    cfg.visualizer.name = str(work_dir)  # one visualizer instance per runner of this process
     cfg.randomness = dict(seed=0)
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -41,8 +42,8 @@ def assert_trained(runner):
 
 def test_uint16_stack_trains_through_the_tiny_config(tmp_path):
     image, labels = scene_stack(np.random.default_rng(0), dtype=np.uint16)
-    tifffile.imwrite(tmp_path / 'image.tif', image)
-    tifffile.imwrite(tmp_path / 'labels.tif', labels)
+    tifffile.imwrite(tmp_path / 'image.tif', image, photometric='minisblack')
+    tifffile.imwrite(tmp_path / 'labels.tif', labels, photometric='minisblack')
     runner = train_two_iterations(
         dict(type='LabelTiffDataset', data_root=str(tmp_path), data_prefix=dict(img='image.tif', label='labels.tif'),
              filter_cfg=dict(filter_empty_gt=True, min_size=32)), tmp_path / 'work')
@@ -54,8 +55,8 @@ def test_float32_slices_train_through_the_tiny_config_as_coco(tmp_path):
     (tmp_path / 'slices').mkdir()
     (tmp_path / 'labels').mkdir()
     for z in range(len(image)):
-        tifffile.imwrite(tmp_path / 'slices' / f'{z}.tif', image[z])
-        tifffile.imwrite(tmp_path / 'labels' / f'{z}.tif', labels[z])
+        tifffile.imwrite(tmp_path / 'slices' / f'{z}.tif', image[z], photometric='minisblack')
+        tifffile.imwrite(tmp_path / 'labels' / f'{z}.tif', labels[z], photometric='minisblack')
     labels_to_coco(str(tmp_path / 'slices'), str(tmp_path / 'labels'), str(tmp_path / 'coco'))
     runner = train_two_iterations(
         dict(type='ParticleCocoDataset', data_root=str(tmp_path / 'coco'), ann_file='annotations.json',

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import tifffile
 from matplotlib.path import Path as MplPath
+from mmengine.config import Config
 from PIL import Image
 
-from helpers import draw_disc_image
+from helpers import TINY_CONFIG, draw_disc_image
 
 VIA_SIZE = (48, 64)  # (H, W) of the VIA test image
 
@@ -129,25 +130,8 @@ def mask_iou(a, b):
     return np.logical_and(a, b).sum() / union if union else 1.0
 
 
-# The pipelines proposed for configs/nmc/mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py (see the report / README).
-TINY_CROP_SIZE = (256, 256)
-TINY_TRAIN_PIPELINE = [
-    dict(type='LoadTomoImageFromFile', normalize='percentile', percentiles=(0.5, 99.5)),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomCrop', crop_size=TINY_CROP_SIZE, crop_type='absolute', allow_negative_crop=False,
-         recompute_bbox=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(0.01, 0.01)),
-    dict(type='RandomRot90', prob=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomGamma', prob=0.5),
-    dict(type='RandomGaussianNoise', prob=0.5),
-    dict(type='PackDetInputs')
-]
-TINY_TEST_PIPELINE = [
-    dict(type='LoadTomoImageFromFile', normalize='percentile', percentiles=(0.5, 99.5)),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
-]
+# The CPU-tiny config's training pipeline (a list of transform config dicts), loaded from the shipped config.
+TINY_TRAIN_PIPELINE = Config.fromfile(str(TINY_CONFIG)).to_dict()['train_pipeline']
 
 
 def scene_stack(rng, n_slices=4, size=128, dtype=np.uint16):

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from libnet_mmdet.evaluation import compare_methods, foreground_dice, score_volume, tune_watershed
+from libnet_mmdet.analysis import tune_watershed
+from libnet_mmdet.evaluation import compare_methods, foreground_dice
+from libnet_mmdet.evaluation.compare import score_volume
 
 
 def two_touching_balls():

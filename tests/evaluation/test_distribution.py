@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from libnet_mmdet.evaluation import compare_label_volumes, esd_distribution_error, esd_from_labels
+from libnet_mmdet.evaluation import compare_label_volumes
+from libnet_mmdet.evaluation.distribution import esd_distribution_error, esd_from_labels
 
 
 def test_esd_from_labels_units():

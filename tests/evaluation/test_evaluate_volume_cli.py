@@ -23,8 +23,8 @@ def test_evaluate_volume_prints_table_and_writes_json(tmp_path):
     pred = np.zeros_like(gt)
     pred[1:5, 1:5, 2:6] = 9  # IoU 48 / 80 = 0.6
     pred[5:9, 6:10, 8:12] = 4
-    tifffile.imwrite(tmp_path / 'gt.tif', gt)
-    tifffile.imwrite(tmp_path / 'pred.tif', pred)
+    tifffile.imwrite(tmp_path / 'gt.tif', gt, photometric='minisblack')
+    tifffile.imwrite(tmp_path / 'pred.tif', pred, photometric='minisblack')
     out = tmp_path / 'metrics.json'
 
     result = _run(tmp_path / 'gt.tif', tmp_path / 'pred.tif', '--voxel-size-nm', '50', '--out', out)
@@ -41,9 +41,9 @@ def test_evaluate_volume_errors(tmp_path):
     spec = importlib.util.spec_from_file_location('evaluate_volume_tool_under_test', TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    tifffile.imwrite(tmp_path / 'gt.tif', np.ones((4, 5, 6), np.uint16))
-    tifffile.imwrite(tmp_path / 'pred.tif', np.ones((4, 5, 7), np.uint16))
-    tifffile.imwrite(tmp_path / 'float.tif', np.ones((4, 5, 6), np.float32))
+    tifffile.imwrite(tmp_path / 'gt.tif', np.ones((4, 5, 6), np.uint16), photometric='minisblack')
+    tifffile.imwrite(tmp_path / 'pred.tif', np.ones((4, 5, 7), np.uint16), photometric='minisblack')
+    tifffile.imwrite(tmp_path / 'float.tif', np.ones((4, 5, 6), np.float32), photometric='minisblack')
     cases = [(['gt.tif', 'pred.tif'], f"{tmp_path / 'pred.tif'}: shape (4, 5, 7) does not match"),
              (['gt.tif', 'float.tif'], f"{tmp_path / 'float.tif'}: instance labels must have an integer dtype"),
              (['gt.tif', 'gt.tif', '--voxel-size-nm', '1', '2'], '--voxel-size-nm: expected one value or three')]

@@ -9,7 +9,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 from pycocotools import mask as mask_utils
 
-from libnet_mmdet.evaluation import InstanceMatchingMetric, masks_to_label_image  # registers the metric
+from libnet_mmdet.evaluation import InstanceMatchingMetric, instances_to_labels  # registers the metric
 from mmdet.registry import METRICS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
@@ -62,12 +62,12 @@ def test_registered_metric_pools_images():
 
 def test_score_threshold_and_rasterisation_priority():
     masks = _box_masks([(0, 6, 0, 6), (3, 9, 3, 9)])
-    labels = masks_to_label_image(torch.from_numpy(masks), SHAPE, order=[1, 0])
+    labels = instances_to_labels(torch.from_numpy(masks), SHAPE, order=[1, 0])
     assert labels[4, 4] == 1 and labels[0, 0] == 2 and labels[8, 8] == 1  # first in order wins the overlap
     rle = mask_utils.encode(np.asfortranarray(np.moveaxis(masks, 0, -1).astype(np.uint8)))
-    assert np.array_equal(masks_to_label_image(rle, SHAPE), masks_to_label_image(masks, SHAPE))
+    assert np.array_equal(instances_to_labels(rle, SHAPE), instances_to_labels(masks, SHAPE))
     with pytest.raises(ValueError, match=r'expected \(N, 12, 16\) instance masks'):
-        masks_to_label_image(np.zeros((1, 5, 5), bool), SHAPE)
+        instances_to_labels(np.zeros((1, 5, 5), bool), SHAPE)
 
     metric = InstanceMatchingMetric(score_thr=0.1)  # now the low-score duplicate competes for the pixels
     metric.process({}, [_data_sample(1)])
@@ -108,7 +108,7 @@ def test_next_to_coco_metric_in_an_evaluator(tmp_path):
 
 def test_all_predictions_below_threshold_count_as_misses():
     """A barely trained model: masks exist but none passes ``score_thr`` -> empty label image, every GT a miss."""
-    assert not masks_to_label_image(_box_masks(PRED_BOXES), SHAPE, order=[]).any()
+    assert not instances_to_labels(_box_masks(PRED_BOXES), SHAPE, order=[]).any()
     metric = InstanceMatchingMetric(score_thr=0.95)
     metric.process({}, [_data_sample(1)])
     result = metric.evaluate(size=1)

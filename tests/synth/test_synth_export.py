@@ -9,9 +9,9 @@ import pytest
 import tifffile
 from pycocotools.coco import COCO
 
-from libnet_mmdet.analysis.io import read_volume
-from libnet_mmdet.synth import generate_volume, preset_params, select_slices, write_dataset
-from libnet_mmdet.synth.export import slice_2d
+from libnet_mmdet.io import read_volume
+from libnet_mmdet.synth import generate_volume, preset_params, write_dataset
+from libnet_mmdet.synth.export import select_slices, slice_2d
 
 
 def test_stacks_round_trip_with_voxel_size(dataset_dir, typical_volume):
@@ -27,7 +27,7 @@ def test_stacks_round_trip_with_voxel_size(dataset_dir, typical_volume):
 
 
 def test_uint32_labels_keep_their_voxel_size(tmp_path):
-    from libnet_mmdet.fileio import write_tiff
+    from libnet_mmdet.io import write_tiff
     labels = np.arange(2 * 3 * 4, dtype=np.uint32).reshape(2, 3, 4) + 70000
     write_tiff(tmp_path / 'big.tif', labels, 50.0)
     stored, voxel_size_nm = read_volume(tmp_path / 'big.tif')
@@ -70,7 +70,7 @@ def test_particle_coco_dataset_reads_the_export(dataset_dir):
 def test_via_export_round_trips(dataset_dir, typical_volume):
     """The project's VIA reader turns the export back into the label slices."""
     import pycocotools.mask as mask_utils
-    from libnet_mmdet.datasets import load_via_data_list
+    from libnet_mmdet.datasets.via import load_via_data_list
     labels = typical_volume.labels_zyx
     via = json.loads((dataset_dir / 'via' / 'via_region_data.json').read_text())
     coco = json.loads((dataset_dir / 'coco' / 'annotations.json').read_text())

@@ -4,7 +4,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from libnet_mmdet.synth import filtered_back_projection, generate_volume, preset_params, project
+from libnet_mmdet.synth import generate_volume, preset_params
+from libnet_mmdet.synth.tomography import filtered_back_projection, project
 from libnet_mmdet.synth.tomography import n_projection_angles, to_output_dtype
 
 PORE, NMC, CARBON_BINDER = 0, 1, 2

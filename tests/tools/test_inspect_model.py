@@ -87,7 +87,7 @@ def test_recording_leaves_the_model_unchanged(model, val_image, stages):
 
 @pytest.mark.parametrize('quantile', [0.0, 0.5, None])
 def test_detection_panel_draws_one_box_per_detection_above_the_threshold(stages, quantile):
-    from libnet_mmdet.visualization import plot_detections
+    from libnet_mmdet.visualization.panels import plot_detections
     scores = stages['detections']['scores']
     score_thr = 1.01 if quantile is None else float(np.quantile(scores, quantile))
     fig = plot_detections(stages, score_thr)
@@ -95,7 +95,7 @@ def test_detection_panel_draws_one_box_per_detection_above_the_threshold(stages,
 
 
 def test_proposal_and_mask_panels_draw_the_recorded_arrays(stages):
-    from libnet_mmdet.visualization import plot_mask_probs, plot_proposals, plot_rcnn_boxes
+    from libnet_mmdet.visualization.panels import plot_mask_probs, plot_proposals, plot_rcnn_boxes
     fig = plot_proposals(stages, topk=7)
     assert [len(_rectangles(ax)) for ax in fig.axes] == [7, 7]
     best = np.argsort(-stages['rpn_after_nms']['scores'])[:7]

@@ -40,6 +40,46 @@ def _ground_truth_results(ann_file, drop_image=None):
     return results
 
 
+def _shifted_results(ann_file):
+    """Predictions of mixed quality: the k-th ground-truth particle of an image shifted by 2k px (so at falling
+    IoU), with scores that do not follow the quality, plus one false positive per image."""
+    import pycocotools.mask as mask_utils
+    import torch
+    results = _ground_truth_results(ann_file)
+    for result in results:
+        pred = result['pred_instances']
+        masks = [mask_utils.decode(rle) for rle in pred['masks']]
+        masks = [np.roll(mask, 2 * k, axis=1) for k, mask in enumerate(masks)] + [np.roll(masks[0], 40, axis=0)]
+        rles = [mask_utils.encode(np.asfortranarray(mask)) for mask in masks]
+        x, y, w, h = np.array([mask_utils.toBbox(rle) for rle in rles]).T
+        pred.update(bboxes=torch.tensor(np.stack([x, y, x + w, y + h], axis=1), dtype=torch.float32),
+                    scores=torch.tensor(np.linspace(0.3, 0.9, len(rles))[::-1].copy(), dtype=torch.float32),
+                    labels=torch.zeros(len(rles), dtype=torch.long), masks=rles)
+    return results
+
+
+def test_per_image_ap_equals_a_coco_eval_of_that_image_alone(tiny_coco):
+    from pycocotools.cocoeval import COCOeval
+    from libnet_mmdet.visualization.pr_curves import DEFAULT_MAX_DETS, load_coco_gt, per_image_ap, results_to_coco
+    coco_gt = load_coco_gt(tiny_coco / 'annotations' / 'val.json')
+    detections = results_to_coco(_shifted_results(tiny_coco / 'annotations' / 'val.json'), coco_gt)
+    for iou_type in ('bbox', 'segm'):
+        rows = per_image_ap(coco_gt, detections[iou_type], iou_type)
+        assert [row['img_id'] for row in rows] == sorted(coco_gt.getImgIds())
+        for row in rows:
+            alone = [dict(d) for d in detections[iou_type] if d['image_id'] == row['img_id']]
+            coco_eval = COCOeval(coco_gt, coco_gt.loadRes(alone), iou_type)
+            coco_eval.params.imgIds = [row['img_id']]
+            coco_eval.params.maxDets = [DEFAULT_MAX_DETS]
+            coco_eval.evaluate()
+            coco_eval.accumulate()
+            precision = coco_eval.eval['precision'][:, :, :, 0, -1]  # (T, R, K), area 'all'
+            assert row['n_dt'] == len(alone)
+            assert row['ap'] == pytest.approx(precision[precision > -1].mean(), abs=1e-12)
+            assert row['ap50'] == pytest.approx(precision[0][precision[0] > -1].mean(), abs=1e-12)
+            assert 0.05 < row['ap'] < 0.95  # neither perfect nor missed: the comparison means something
+
+
 @pytest.mark.slow
 def test_tool_writes_curves_whose_ap_is_what_test_py_printed(tested, tiny_coco, tmp_path, run_script, capsys):
     results, metrics = tested

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from libnet_mmdet.evaluation import match_instances
-from libnet_mmdet.volume import fuse_views, iter_link_slices, link_slices, remove_small
+from libnet_mmdet.volume import fuse_views, link_slices, remove_small
+from libnet_mmdet.volume.linking import iter_link_slices, link_slabs
 from libnet_mmdet.volume.testing import same_instances, slice_labels, sphere_labels
 
 SHAPE = (40, 48, 48)
@@ -134,6 +135,21 @@ def test_streamed_linking_equals_whole_stack_linking():
     per_slice = views_of(truth)['xy']
     streamed = np.stack(list(iter_link_slices(iter(per_slice))))
     assert np.array_equal(streamed, link_slices(per_slice))
+
+
+@pytest.mark.parametrize('slab', [1, 7, 40])
+def test_linking_by_slabs_equals_whole_stack_linking(slab):
+    """Linking through caller-supplied storage, along y: the same ids and their voxel counts."""
+    truth = sphere_labels(SHAPE, SPHERES['ending'])
+    per_slice = views_of(truth)['xz']  # xz slice y = labels[:, y]
+    linked = np.zeros(SHAPE, np.uint32)
+
+    def write_slab(start, ids):
+        linked[:, start:start + len(ids)] = ids.transpose(1, 0, 2)
+    sizes = link_slabs(lambda start, stop: per_slice[:, start:stop].transpose(1, 0, 2), write_slab, SHAPE[1], slab)
+    expected = link_slices(per_slice.transpose(1, 0, 2)).transpose(1, 0, 2)
+    assert np.array_equal(linked, expected)
+    assert np.array_equal(sizes, np.bincount(expected.ravel()))
 
 
 def test_one_to_one_keeps_a_split_slice_from_merging_neighbours():

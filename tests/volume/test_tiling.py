@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skimage.draw import disk
 
-from libnet_mmdet.volume import order_by_score, segment_tiled, tile_windows
+from libnet_mmdet.volume import segment_tiled
+from libnet_mmdet.volume.tiling import order_by_score, tile_windows
 from libnet_mmdet.volume.testing import IntensityPredictor
 from libnet_mmdet.volume.tiling import tile_starts
 

@@ -7,10 +7,12 @@ import pytest
 import tifffile
 from PIL import Image
 
-from libnet_mmdet.analysis.io import read_volume, read_voxel_size
-from libnet_mmdet.datasets import ImageFormatError
-from libnet_mmdet.volume import io as volume_io
-from libnet_mmdet.volume import open_volume, write_tiff_pages
+from libnet_mmdet.io import read_volume, read_voxel_size
+from libnet_mmdet.io import ImageFormatError
+from libnet_mmdet.io import open_volume
+from libnet_mmdet.io.tiff import write_tiff_pages
+from libnet_mmdet.io import volume as volume_io
+from libnet_mmdet.volume import workdir
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ def read_all(reader, axis):
 
 
 def test_uncompressed_tiff_reads_every_axis(tmp_path, stack):
-    tifffile.imwrite(tmp_path / 'v.tif', stack)
+    tifffile.imwrite(tmp_path / 'v.tif', stack, photometric='minisblack')
     with open_volume(tmp_path / 'v.tif') as reader:
         assert reader.shape == stack.shape and reader.dtype == np.uint16 and reader.streams_any_axis
         np.testing.assert_array_equal(read_all(reader, 'z'), stack)
@@ -33,7 +35,7 @@ def test_uncompressed_tiff_reads_every_axis(tmp_path, stack):
 
 
 def test_big_endian_tiff_reads_in_native_byte_order(tmp_path, stack):
-    tifffile.imwrite(tmp_path / 'v.tif', stack, byteorder='>')
+    tifffile.imwrite(tmp_path / 'v.tif', stack, byteorder='>', photometric='minisblack')
     with open_volume(tmp_path / 'v.tif') as reader:
         slab = reader.read('x', 3, 9)
     assert slab.dtype == np.dtype('=u2')
@@ -42,16 +44,16 @@ def test_big_endian_tiff_reads_in_native_byte_order(tmp_path, stack):
 
 def test_strided_slabs_are_read_and_written_in_z_ranges(tmp_path, stack, monkeypatch):
     monkeypatch.setattr(volume_io, 'MAP_CHUNK_BYTES', 2 * stack[0].nbytes)  # two z-planes mapped at a time
-    volume_io.create_scratch(tmp_path / 's.npy', stack.shape, stack.dtype)
+    workdir.create_scratch(tmp_path / 's.npy', stack.shape, stack.dtype)
     for start in range(0, 20, 6):
-        volume_io.write_scratch(tmp_path / 's.npy', 'y', start, stack[:, start:start + 6].transpose(1, 0, 2))
+        workdir.write_scratch(tmp_path / 's.npy', 'y', start, stack[:, start:start + 6].transpose(1, 0, 2))
     np.testing.assert_array_equal(np.load(tmp_path / 's.npy'), stack)
-    np.testing.assert_array_equal(volume_io.read_scratch(tmp_path / 's.npy', 'x', 5, 24),
+    np.testing.assert_array_equal(workdir.read_scratch(tmp_path / 's.npy', 'x', 5, 24),
                                   stack[:, :, 5:].transpose(2, 0, 1))
 
 
 def test_compressed_tiff_streams_pages_and_copies_for_random_access(tmp_path, stack):
-    tifffile.imwrite(tmp_path / 'v.tif', stack, compression='zlib')
+    tifffile.imwrite(tmp_path / 'v.tif', stack, compression='zlib', photometric='minisblack')
     with open_volume(tmp_path / 'v.tif') as reader:
         assert not reader.streams_any_axis
         np.testing.assert_array_equal(reader.read('z', 2, 5), stack[2:5])
@@ -63,7 +65,7 @@ def test_compressed_tiff_streams_pages_and_copies_for_random_access(tmp_path, st
 
 def test_folder_of_slices_in_natural_order(tmp_path, stack):
     for z, image in enumerate(stack):
-        tifffile.imwrite(tmp_path / f'slice_{z}.tif', image)  # slice_10 would sort after slice_9
+        tifffile.imwrite(tmp_path / f'slice_{z}.tif', image, photometric='minisblack')  # slice_10 would sort after slice_9
     with open_volume(tmp_path) as reader:
         assert reader.shape == stack.shape
         np.testing.assert_array_equal(read_all(reader, 'z'), stack)
@@ -78,7 +80,7 @@ def test_array_like_input(stack):
 @pytest.mark.parametrize('make, error, message', [
     (lambda p: tifffile.imwrite(p / 'v.tif', np.zeros((8, 8), np.uint8)), ValueError,
      'expected a 3D .* got a single 2D image of shape \\(8, 8\\).*segment_image'),
-    (lambda p: tifffile.imwrite(p / 'v.tif', np.zeros((2, 3, 8, 8), np.uint8)), ImageFormatError,
+    (lambda p: tifffile.imwrite(p / 'v.tif', np.zeros((2, 3, 8, 8), np.uint8), photometric='minisblack'), ImageFormatError,
      'unsupported 4D image'),
     (lambda p: (p / 'v.tif').write_bytes(b'II*\x00 this is not a tiff'), ImageFormatError,
      'not a readable TIFF'),
@@ -113,7 +115,7 @@ def test_missing_path_and_mixed_slices(tmp_path):
 def test_nan_voxels_name_the_slice(tmp_path):
     volume = np.zeros((4, 8, 8), np.float32)
     volume[2, 3, 5] = np.nan
-    tifffile.imwrite(tmp_path / 'v.tif', volume)
+    tifffile.imwrite(tmp_path / 'v.tif', volume, photometric='minisblack')
     with open_volume(tmp_path / 'v.tif') as reader:
         reader.read('z', 0, 2)
         with pytest.raises(ImageFormatError, match=r'v.tif \[z=2\]: 1 NaN/Inf'):

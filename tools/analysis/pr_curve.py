@@ -16,7 +16,7 @@ Example:
 """
 import argparse
 
-from libnet_mmdet.visualization.pr_curves import DEFAULT_MAX_DETS, write_pr_report
+from libnet_mmdet.visualization import DEFAULT_MAX_DETS, write_pr_report
 
 
 def parse_args(argv=None):

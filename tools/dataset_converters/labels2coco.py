@@ -19,7 +19,7 @@ Examples:
 """
 import argparse
 
-from libnet_mmdet.datasets.label_tiff import labels_to_coco
+from libnet_mmdet.datasets import labels_to_coco
 
 
 def parse_args(argv=None):

@@ -13,7 +13,7 @@ Example:
 """
 import argparse
 
-from libnet_mmdet.datasets.via import via_to_coco
+from libnet_mmdet.datasets import via_to_coco
 
 
 def parse_args(argv=None):

@@ -1,9 +1,9 @@
 """Data transforms for tomography slices (registered in ``mmdet.registry.TRANSFORMS``)."""
 from .augment import (RandomGamma, RandomGaussianBlur, RandomGaussianNoise, RandomPoissonNoise,
                       RandomRingArtifact, RandomRot90, RandomStreakArtifact)
-from .loading import LoadTomoImageFromFile
+from .loading import LoadTomoImageFromFile, LoadTomoImageFromNDArray
 
 __all__ = [
-    'LoadTomoImageFromFile', 'RandomRot90', 'RandomGamma', 'RandomGaussianNoise', 'RandomPoissonNoise',
-    'RandomGaussianBlur', 'RandomRingArtifact', 'RandomStreakArtifact'
+    'LoadTomoImageFromFile', 'LoadTomoImageFromNDArray', 'RandomRot90', 'RandomGamma', 'RandomGaussianNoise',
+    'RandomPoissonNoise', 'RandomGaussianBlur', 'RandomRingArtifact', 'RandomStreakArtifact'
 ]

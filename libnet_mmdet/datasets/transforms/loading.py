@@ -3,7 +3,10 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
-from ..image_io import NORMALIZE_MODES, check_finite, normalize_intensity, read_image, to_channels
+from ...io.images import NORMALIZE_MODES, check_finite, normalize_intensity, read_image, to_channels
+
+#: ``normalize`` of the loaders: the modes of :func:`~libnet_mmdet.io.images.normalize_intensity`, and ``'auto'``.
+LOADER_NORMALIZE_MODES = NORMALIZE_MODES + ('auto',)
 
 
 @TRANSFORMS.register_module()
@@ -17,8 +20,8 @@ class LoadTomoImageFromFile(BaseTransform):
     ``DetDataPreprocessor`` mean/std (ImageNet, 0-255) expect, and a grayscale image is repeated into
     ``channels`` channels.
 
-    When ``results`` already holds an ``img`` array and no ``img_path`` (in-memory inference), that array is
-    normalised instead of reading a file.
+    When ``results`` already holds an ``img`` array and no ``img_path``, that array is normalised instead of reading
+    a file (:class:`LoadTomoImageFromNDArray` always takes the array: the loader of in-memory inference).
 
     Required keys: ``img_path`` (or ``img``); optional ``slice_axis``, ``slice_index``.
     Added / modified keys: ``img`` ((H, W, channels), float32 in [0, 255], or uint8 when ``to_float32=False``),
@@ -26,7 +29,9 @@ class LoadTomoImageFromFile(BaseTransform):
 
     Args:
         normalize (str): ``'percentile'`` (default: the ``percentiles`` map to 0 and 255, beyond is clipped),
-            ``'minmax'``, or ``'none'`` (values kept; only for 8-bit data).
+            ``'minmax'``, ``'none'`` (values kept; only for 8-bit data), or ``'auto'`` (``'none'`` for 8-bit
+            data, ``'percentile'`` for other dtypes: 8-bit images as MMDetection's stock ``LoadImageFromFile``
+            reads them, other dtypes mapped to the 0-255 such models were trained on).
         percentiles (tuple[float, float]): low and high percentile for ``'percentile'``.
         channels (int): 3 (default, for ImageNet-style backbones) or 1.
         to_float32 (bool): float32 output (default; keeps 16-bit precision). False rounds to uint8.
@@ -38,8 +43,8 @@ class LoadTomoImageFromFile(BaseTransform):
     """
 
     def __init__(self, normalize='percentile', percentiles=(0.5, 99.5), channels=3, to_float32=True):
-        if normalize not in NORMALIZE_MODES:
-            raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got {normalize!r}')
+        if normalize not in LOADER_NORMALIZE_MODES:
+            raise ValueError(f'normalize must be one of {LOADER_NORMALIZE_MODES}, got {normalize!r}')
         low, high = percentiles
         if not 0 <= low < high <= 100:
             raise ValueError(f'percentiles must satisfy 0 <= low < high <= 100, got {percentiles!r}')
@@ -50,19 +55,25 @@ class LoadTomoImageFromFile(BaseTransform):
         self.channels = channels
         self.to_float32 = to_float32
 
-    def transform(self, results):
+    def _read(self, results):
+        """The image of ``results`` and its name for messages."""
         path = results.get('img_path')
-        slice_axis, slice_index = results.get('slice_axis'), results.get('slice_index')
         if path is None and isinstance(results.get('img'), np.ndarray):
-            image, path = results['img'], '<array>'
-        else:
-            image = read_image(path, slice_axis, slice_index)
+            return results['img'], '<array>'
+        return read_image(path, results.get('slice_axis'), results.get('slice_index')), path
+
+    def transform(self, results):
+        image, path = self._read(results)
+        slice_axis, slice_index = results.get('slice_axis'), results.get('slice_index')
         if image.ndim not in (2, 3):
             raise ValueError(f'{path}: expected a 2D image, got shape {image.shape}')
         check_finite(image, path, slice_axis, slice_index)
-        if self.normalize == 'none' and not self.to_float32 and image.dtype != np.uint8:
+        normalize = self.normalize
+        if normalize == 'auto':
+            normalize = 'none' if image.dtype == np.uint8 else 'percentile'
+        if normalize == 'none' and not self.to_float32 and image.dtype != np.uint8:
             raise ValueError(f'{path}: normalize="none" with to_float32=False needs 8-bit data, got {image.dtype}')
-        image = to_channels(normalize_intensity(image, self.normalize, self.percentiles), self.channels)
+        image = to_channels(normalize_intensity(image, normalize, self.percentiles), self.channels)
         if not self.to_float32:
             image = np.round(image).astype(np.uint8)
         results['img'] = np.ascontiguousarray(image)
@@ -73,3 +84,20 @@ class LoadTomoImageFromFile(BaseTransform):
     def __repr__(self):
         return (f'{self.__class__.__name__}(normalize={self.normalize!r}, percentiles={self.percentiles}, '
                 f'channels={self.channels}, to_float32={self.to_float32})')
+
+
+@TRANSFORMS.register_module()
+class LoadTomoImageFromNDArray(LoadTomoImageFromFile):
+    """:class:`LoadTomoImageFromFile` for an image already in memory: ``results['img']`` ((H, W) or (H, W, C), any
+    dtype) is normalised and given its channels with the same settings, never read from a file.
+
+    It stands in for the file loader when arrays are segmented (:func:`~libnet_mmdet.apis.segment_image`), as
+    MMDetection's ``LoadImageFromNDArray`` stands in for ``LoadImageFromFile`` (``DetInferencer._init_pipeline``
+    swaps the test pipeline's loader by type).
+
+    Required keys: ``img``. Modified keys: ``img``, ``img_shape``, ``ori_shape``. Args: as
+    :class:`LoadTomoImageFromFile`.
+    """
+
+    def _read(self, results):
+        return results['img'], '<array>'

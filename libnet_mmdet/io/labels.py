@@ -1,10 +1,9 @@
-"""Input checks shared by the analysis and evaluation functions and the command-line tools.
+"""Instance label arrays (0 = background, 1..N = instances): checks, compaction, dtype and a union-find over ids.
 
+Imports nothing else of the project, so every stage (tiling, linking, fusion, statistics, evaluation) can use it.
 Every check raises one exception whose message starts with ``name`` (an argument name such as ``labels_zyx`` or a
 file path), so that a bad input is reported where it came from.
 """
-import numbers
-
 import numpy as np
 
 # Instance ids above this are compacted to 1..N before bincount/find_objects (which allocate max id + 1 entries).
@@ -48,26 +47,6 @@ def check_same_shape(array, reference_shape, name, reference_name):
                          f'shape {tuple(reference_shape)}')
 
 
-def voxel_size_zyx(voxel_size_nm, name='voxel_size_nm'):
-    """Return the voxel size as a float64 array ``(sz, sy, sx)`` in nm.
-
-    Args:
-        voxel_size_nm (float | sequence[float]): one edge length for cubic voxels (a number or a one-element
-            sequence), or three (Z, Y, X) lengths, in nm.
-    """
-    if isinstance(voxel_size_nm, numbers.Real):
-        sizes = np.full(3, float(voxel_size_nm))
-    else:
-        sizes = np.asarray(voxel_size_nm, dtype=np.float64).ravel()
-        if sizes.size == 1:
-            sizes = np.repeat(sizes, 3)
-        elif sizes.size != 3:
-            raise ValueError(f'{name}: expected one value or three (Z, Y, X) values in nm, got {voxel_size_nm!r}')
-    if not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
-        raise ValueError(f'{name}: voxel sizes must be finite and > 0 nm, got {voxel_size_nm!r}')
-    return sizes
-
-
 def compact_labels(labels):
     """Map the instance ids of ``labels`` to 1..N when the largest id is too large to index arrays with.
 
@@ -83,3 +62,48 @@ def compact_labels(labels):
         ids = np.concatenate([[0], ids])
     dtype = np.uint32 if ids.size <= np.iinfo(np.uint32).max else np.uint64
     return inverse.reshape(labels.shape).astype(dtype), ids[1:]
+
+
+def label_dtype(n_labels):
+    """The smallest label dtype for ``n_labels`` instances: uint16 up to 65535, else uint32."""
+    return np.dtype(np.uint16) if n_labels <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
+
+
+class UnionFind:
+    """Union-find over provisional ids 1, 2, ...; the representative of a set is its smallest id."""
+
+    def __init__(self):
+        self.parent = np.zeros(1024, np.int64)
+        self.size = 1  # ids 1..size-1 exist; 0 is background
+
+    def add(self, n):
+        """Make ``n`` new singleton ids; return the first."""
+        first = self.size
+        if first + n > self.parent.size:
+            self.parent = np.resize(self.parent, max(2 * self.parent.size, first + n))
+        self.parent[first:first + n] = np.arange(first, first + n)
+        self.size += n
+        return first
+
+    def find(self, i):
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, ids):
+        """Unite the sets of ``ids``; return the representative."""
+        roots = {self.find(i) for i in ids}
+        root = min(roots)
+        for other in roots:
+            self.parent[other] = root
+        return root
+
+    def roots(self):
+        """Representative of every id (int64 array indexed by id; 0 maps to 0)."""
+        roots = self.parent[:self.size].copy()
+        while True:
+            parents = roots[roots]
+            if np.array_equal(parents, roots):
+                return roots
+            roots = parents

@@ -13,7 +13,7 @@ reading one slice of a TIFF stack:
 * uncompressed, contiguous TIFF (what ``tifffile.imwrite`` writes by default): memory-mapped, so only the pages
   (z) or the strided rows (y, x) that the slice touches are read;
 * compressed or non-contiguous TIFF: a ``z`` slice reads its one page; a ``y``/``x`` slice has to decode the whole
-  stack, which is then kept in memory (one stack per process, see :func:`_read_whole_stack`) so that the other
+  stack, which is then kept in memory (one stack per process) so that the other
   slices of the same stack come for free.
 """
 import functools
@@ -102,6 +102,18 @@ def _read_tiff_full(path):
         series.asarray().reshape(shape), len(shape) == 3 and not is_colour))
 
 
+def tiff_memmap(path, shape=None):
+    """A read-only memory map of a TIFF file's pixels, reshaped to ``shape`` when given (e.g. (1, Y, X) for one
+    page), or None when the file cannot be mapped whole (compressed, tiled or not contiguous)."""
+    try:
+        mapped = tifffile.memmap(path, mode='r')
+    except ValueError:
+        return None
+    if shape is None:
+        return mapped
+    return mapped.reshape(shape) if mapped.size == int(np.prod(shape)) else None
+
+
 @functools.lru_cache(maxsize=1)
 def _read_whole_stack(path, mtime_ns):
     """Decode a whole (Z, Y, X) stack once per process (``mtime_ns`` invalidates the cache when the file changes)."""
@@ -127,12 +139,9 @@ def _read_tiff_slice(path, slice_axis, slice_index):
     axis = SLICE_AXES.index(slice_axis)
     if not 0 <= slice_index < shape[axis]:
         raise ImageFormatError(f'{where}: slice index out of range for a stack of shape (Z, Y, X) = {shape}')
-    try:
-        stack = tifffile.memmap(path, mode='r')
-    except ValueError:  # compressed or not contiguous: cannot be memory-mapped
-        stack = None
-    if stack is not None and stack.size == int(np.prod(shape)):
-        return np.array(np.take(stack.reshape(shape), slice_index, axis=axis))
+    stack = tiff_memmap(path, shape)
+    if stack is not None:
+        return np.array(np.take(stack, slice_index, axis=axis))
     if axis == 0:
         page = _open_tiff(path, lambda series, shape, is_colour: _read_page(series, shape, slice_index))
         if page is not None:
@@ -192,14 +201,8 @@ def open_stack(path):
         np.ndarray: read-only (Z, Y, X) or (H, W) array (``np.memmap`` for uncompressed contiguous TIFF).
     """
     shape, _, _ = read_image_info(path)
-    if is_tiff(path):
-        try:
-            stack = tifffile.memmap(path, mode='r')
-            if stack.size == int(np.prod(shape)):
-                return stack.reshape(shape)
-        except ValueError:  # compressed or not contiguous
-            pass
-    return read_image(path, allow_stack=True)
+    stack = tiff_memmap(path, shape) if is_tiff(path) else None
+    return stack if stack is not None else read_image(path, allow_stack=True)
 
 
 def check_finite(image, path, slice_axis=None, slice_index=None):

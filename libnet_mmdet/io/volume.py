@@ -1,5 +1,5 @@
-"""Volume I/O for streaming segmentation: lazy (Z, Y, X) input, on-disk scratch arrays, atomic label TIFF output
-and the resume folder.
+"""Volume I/O for streaming segmentation: lazy (Z, Y, X) input and uncompressed (Z, Y, X) arrays on disk read and
+written slab by slab (the work folder of a run, :mod:`libnet_mmdet.volume.workdir`, keeps its arrays so).
 
 Input (:func:`open_volume`): a TIFF stack, a folder of 2D slices (TIFF/PNG/JPG, sorted by name with numbers in
 natural order) or an array-like with ``shape``, ``dtype`` and slicing (``np.ndarray``, ``np.memmap``, a zarr,
@@ -9,24 +9,16 @@ Reading slabs along y or x needs random access: for page-wise inputs the reader 
 page, into an uncompressed scratch file (:meth:`VolumeReader.random_access`). Memory holds a slab (and at most
 ``MAP_CHUNK_BYTES`` of mapped file), whatever the size of the volume.
 """
-import hashlib
-import json
 import os
 import os.path as osp
 import re
-import shutil
 
 import numpy as np
 import tifffile
 
-from ..fileio import write_json
-from ..datasets.image_io import (IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, read_image,
-                                 read_image_info)
+from .images import IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, read_image, read_image_info, tiff_memmap
 
 AXES = {'z': 0, 'y': 1, 'x': 2}
-MANIFEST = 'manifest.json'
-MANIFEST_FORMAT = 2  # 2: finished slabs are part files, not manifest entries
-PARTS_DIR = 'parts'
 
 
 def _natural_key(name):
@@ -62,17 +54,22 @@ class StoredVolume:
         return stored
 
     @classmethod
+    def create(cls, path, shape, dtype):
+        """A new zero-filled ``.npy`` array (a sparse file: no data written)."""
+        created = np.lib.format.open_memmap(path, mode='w+', dtype=dtype, shape=tuple(shape))
+        del created  # closes the map; the file keeps its header and holes
+        return cls.npy(path)
+
+    @classmethod
     def tiff(cls, path, shape=None):
         """The stack of an uncompressed contiguous TIFF file (``shape`` forces e.g. (1, Y, X) for one page), or
         None when the file cannot be memory-mapped (compressed, tiled, not contiguous)."""
-        try:
-            mapped = tifffile.memmap(path, mode='r')
-        except ValueError:
+        mapped = tiff_memmap(path, shape)
+        if mapped is None:
             return None
-        stored = cls(path, shape or mapped.shape, mapped.dtype, mapped.offset)
-        full = mapped.size == int(np.prod(stored.shape))
+        stored = cls(path, mapped.shape, mapped.dtype, mapped.offset)
         del mapped
-        return stored if full else None
+        return stored
 
     def _map(self, z0, z1, mode):
         return np.memmap(self.path, self.dtype, mode, offset=self.offset + z0 * self._plane_bytes,
@@ -212,8 +209,9 @@ class VolumeReader:
         if self.streams_any_axis:
             return self
         if copy:
-            create_scratch(scratch_path, self.shape, self.dtype)
-        stored = StoredVolume.npy(scratch_path)
+            stored = StoredVolume.create(scratch_path, self.shape, self.dtype)
+        else:
+            stored = StoredVolume.npy(scratch_path)
         if stored.shape != self.shape or stored.dtype != self.dtype:
             raise ValueError(f'{scratch_path}: a copy of shape {stored.shape} and dtype {stored.dtype}, not of '
                              f'{self.name} ({self.shape}, {self.dtype})')
@@ -247,7 +245,7 @@ def open_volume(source):
 
 
 def max_label(path, slab=16):
-    """The largest value of a label TIFF written by :func:`~libnet_mmdet.fileio.write_tiff_pages` (its particle
+    """The largest value of a label TIFF written by :func:`~libnet_mmdet.io.write_tiff_pages` (its particle
     count), read slab by slab so that memory holds one slab."""
     with tifffile.TiffFile(path) as tif:
         shape = tif.series[0].shape
@@ -256,50 +254,7 @@ def max_label(path, slab=16):
                for start in range(0, stored.shape[0], slab))
 
 
-def create_scratch(path, shape, dtype):
-    """Create a zero-filled ``.npy`` scratch array on disk (sparse file: no data written)."""
-    scratch = np.lib.format.open_memmap(path, mode='w+', dtype=dtype, shape=tuple(shape))
-    del scratch  # closes the map; the file keeps its header and holes
-
-
 def _slab_index(axis, start, stop):
     index = [slice(None)] * 3
     index[AXES[axis]] = slice(start, stop)
     return tuple(index)
-
-
-def read_scratch(path, axis, start, stop):
-    """Slices ``start:stop`` along ``axis`` of a ``.npy`` scratch array, as an (n, h, w) array in memory."""
-    return StoredVolume.npy(path).read(axis, start, stop)
-
-
-def write_scratch(path, axis, start, slab):
-    """Write (n, h, w) slices at ``start`` along ``axis`` into a ``.npy`` scratch array and flush them."""
-    StoredVolume.npy(path).write(axis, start, slab)
-
-
-def slab_checksum(slab):
-    """Hex digest of a slab's bytes (blake2b, 128 bit)."""
-    return hashlib.blake2b(np.ascontiguousarray(slab).tobytes(), digest_size=16).hexdigest()
-
-
-def open_work_dir(work_dir, identity, resume=True):
-    """Prepare the scratch and resume folder of a run; returns True when it continues an earlier run.
-
-    ``<work_dir>/manifest.json`` stores the run's ``identity`` (input shape/dtype, parameters, model
-    fingerprint); finished slabs are the part files in ``<work_dir>/parts`` (each holds the checksum of its input,
-    checked by the caller). A folder whose manifest has another identity, or ``resume=False``, is started afresh:
-    its part files are deleted.
-    """
-    work_dir, identity = os.fspath(work_dir), json.loads(json.dumps(identity))
-    path = osp.join(work_dir, MANIFEST)
-    manifest = None
-    if resume and osp.isfile(path):
-        with open(path, encoding='utf-8') as f:
-            manifest = json.load(f)
-    if manifest == dict(format=MANIFEST_FORMAT, identity=identity):
-        return True
-    shutil.rmtree(osp.join(work_dir, PARTS_DIR), ignore_errors=True)
-    os.makedirs(osp.join(work_dir, PARTS_DIR))
-    write_json(path, dict(format=MANIFEST_FORMAT, identity=identity), indent=1)
-    return False

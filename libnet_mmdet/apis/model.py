@@ -1,0 +1,176 @@
+"""Loading a trained model for inference, and what its config says about inference.
+
+>>> model = init_segmenter('configs/nmc/mask-rcnn_r101_fpn.py', 'work_dirs/nmc/best.pth', device='cuda:0')
+>>> training_tile_size(model), default_batch_size(model)  # slice size the model was trained on, images per pass
+"""
+import copy
+import hashlib
+import os
+import os.path as osp
+import pickle
+import warnings
+
+import torch
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint's weights do not fit the model the config builds."""
+
+
+def _check_device(device):
+    if str(device).startswith('cuda') and not torch.cuda.is_available():
+        raise RuntimeError(f'device {device!r} requested but CUDA is not available here; use device="cpu"')
+
+
+def _checkpoint_mismatch(model, state_dict):
+    """Lines describing missing keys, unexpected keys and shape mismatches (empty when the weights fit)."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    shapes = [f'{key}: checkpoint {tuple(state_dict[key].shape)} vs model {tuple(value.shape)}'
+              for key, value in expected.items()
+              if key in state_dict and hasattr(state_dict[key], 'shape') and state_dict[key].shape != value.shape]
+    problems = []
+    for what, items in (('missing in the checkpoint', missing), ('not in the model', unexpected),
+                        ('shape mismatches', shapes)):
+        if items:
+            problems.append(f'{len(items)} {what} (e.g. {"; ".join(items[:3])})')
+    return problems
+
+
+def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None):
+    """Build the detector of ``config`` and load ``checkpoint`` into it, for inference.
+
+    Wraps :func:`mmdet.apis.init_detector` (importing :mod:`libnet_mmdet` first registers our datasets and
+    transforms and allow-lists MMEngine checkpoint objects for torch's safe loading), but loads the weights
+    strictly: a checkpoint trained with another config fails here instead of running with random layers.
+
+    Args:
+        config (str | mmengine.Config): config file or object.
+        checkpoint (str | None): ``.pth`` file (an MMEngine runner checkpoint or a bare state dict); None keeps
+            the random initialisation (only for speed and memory measurements).
+        device (str): ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
+        cfg_options (dict | None): config overrides (``{'model.test_cfg.rcnn.score_thr': 0.3}``).
+
+    Returns:
+        torch.nn.Module: the detector in eval mode, with ``cfg`` (the config) and ``dataset_meta``.
+
+    Raises:
+        FileNotFoundError: missing config or checkpoint file.
+        ValueError: a checkpoint file that torch cannot load.
+        CheckpointMismatchError: the checkpoint's weights do not fit the config's model ("config/checkpoint
+            mismatch"; lists missing/unexpected keys and shape mismatches).
+        RuntimeError: a CUDA device without CUDA.
+    """
+    from mmengine.config import Config
+    from mmengine.runner import CheckpointLoader, load_state_dict
+    from mmdet.apis import init_detector
+
+    _check_device(device)
+    if isinstance(config, (str, os.PathLike)):
+        if not osp.isfile(config):
+            raise FileNotFoundError(f'config file not found: {config}')
+        config = Config.fromfile(config)
+    else:
+        config = copy.deepcopy(config)
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
+    if cfg_options:
+        config.merge_from_dict(cfg_options)
+    config.model.backbone.init_cfg = None  # the checkpoint (or nothing) gives the weights: no download
+    with warnings.catch_warnings(record=True) as caught:  # init_detector resets the filters: record instead
+        model = init_detector(config, None, device='cpu')
+    for warning in caught:  # the weights are loaded below: only that warning is moot
+        if 'checkpoint is None' not in str(warning.message):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if checkpoint is not None:
+        try:
+            loaded = CheckpointLoader.load_checkpoint(os.fspath(checkpoint), map_location='cpu')
+        except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as exc:
+            raise ValueError(f'{checkpoint}: not a readable checkpoint file ({type(exc).__name__}: {exc})') from exc
+        state_dict = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
+        if not isinstance(state_dict, dict):
+            raise CheckpointMismatchError(f'config/checkpoint mismatch: {checkpoint} holds no state dict')
+        state_dict = {key[len('module.'):] if key.startswith('module.') else key: value
+                      for key, value in state_dict.items()}
+        problems = _checkpoint_mismatch(model, state_dict)
+        if problems:
+            raise CheckpointMismatchError(
+                f'config/checkpoint mismatch: the weights in {checkpoint} do not fit the model of the config '
+                f'({getattr(config, "filename", None) or "<Config>"}): ' + '; '.join(problems))
+        load_state_dict(model, state_dict, strict=True)
+        meta = loaded.get('meta', {}).get('dataset_meta')
+        if meta:
+            model.dataset_meta = {key.lower(): value for key, value in meta.items()}
+    model.to(device)
+    model.eval()
+    return model
+
+
+def is_detector(model):
+    """True for an MMDetection detector (as opposed to a plain predictor callable)."""
+    return isinstance(model, torch.nn.Module) and hasattr(model, 'cfg')
+
+
+def model_test_pipeline(model):
+    """A copy of the test pipeline of the model's config (a list of transform dicts)."""
+    from mmdet.utils import get_test_pipeline_cfg
+    return copy.deepcopy(get_test_pipeline_cfg(model.cfg))
+
+
+def _train_pipeline_cfg(model):
+    """The training pipeline of the model's config (through dataset wrappers), or [] if there is none."""
+    dataset = model.cfg.get('train_dataloader', {}).get('dataset', {})
+    while 'pipeline' not in dataset and ('dataset' in dataset or 'datasets' in dataset):
+        dataset = dataset['dataset'] if 'dataset' in dataset else dataset['datasets'][0]
+    return dataset.get('pipeline', [])
+
+
+def _transform(pipeline, name):
+    return next((t for t in pipeline if str(t['type']).split('.')[-1] == name), None)
+
+
+def _smaller_side(size):
+    return min(size) if isinstance(size, (tuple, list)) else size
+
+
+def training_tile_size(model):
+    """The slice size, in input pixels, the model was trained on (None for a predictor, or if unknown).
+
+    It is the smaller side of the test pipeline's ``Resize`` scale when the pipeline resizes every image to a
+    fixed scale (MMDetection's stock recipes), else the training ``RandomCrop`` size divided by the test
+    ``Resize`` scale factor (our recipes: native-scale crops for training, whole slices for testing). Tiling at
+    this size keeps each tile within the per-image detection limits (``test_cfg.rcnn.max_per_img``) the model
+    was configured for.
+    """
+    if not is_detector(model):
+        return None
+    resize = _transform(model_test_pipeline(model), 'Resize') or {}
+    if resize.get('scale') is not None:
+        return int(_smaller_side(resize['scale']))
+    crop = _transform(_train_pipeline_cfg(model), 'RandomCrop')
+    if crop is None or crop.get('crop_type', 'absolute') != 'absolute':
+        return None
+    return int(_smaller_side(crop['crop_size']) / _smaller_side(resize.get('scale_factor') or 1.0))
+
+
+def default_batch_size(model):
+    """Images per forward pass: 4 on a GPU; 1 on the CPU, where batching is no faster and multiplies the peak
+    memory (2 GB instead of 1 GB for the CPU-tiny model, 256 px slices)."""
+    parameter = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+    return 4 if parameter is not None and parameter.device.type == 'cuda' else 1
+
+
+def model_fingerprint(model):
+    """A short hash identifying a model's weights and config (or a predictor's ``fingerprint`` attribute / name),
+    so that an interrupted volume run only resumes with the same model."""
+    digest = hashlib.blake2b(digest_size=16)
+    if is_detector(model):
+        digest.update(model.cfg.pretty_text.encode())
+        for key, value in model.state_dict().items():
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+    digest.update(str(getattr(model, 'fingerprint', None) or getattr(model, '__qualname__', type(model).__name__))
+                  .encode())
+    return digest.hexdigest()

@@ -1,0 +1,18 @@
+"""Files in and out: images and slices, lazily read (Z, Y, X) volumes, TIFF with voxel size, atomic writes, and the
+checks of instance label arrays.
+
+>>> labels_zyx, voxel_size_nm = read_volume('labels.tif')         # (Z, Y, X) and (sz, sy, sx) nm or None
+>>> with open_volume('stack.tif') as reader:                       # TIFF stack, folder of slices or array-like
+...     slab = reader.read('z', 0, 16)                             # (16, Y, X), never the whole volume
+>>> write_tiff('labels.tif', labels_zyx, voxel_size_nm=50)         # atomic; ImageJ/Fiji read the voxel size
+"""
+from .files import atomic_output, write_json
+from .images import ImageFormatError, read_image
+from .labels import check_labels
+from .tiff import read_volume, read_voxel_size, voxel_size_zyx, write_tiff
+from .volume import max_label, open_volume
+
+__all__ = [
+    'read_image', 'open_volume', 'read_volume', 'read_voxel_size', 'max_label', 'write_tiff',
+    'write_json', 'atomic_output', 'check_labels', 'voxel_size_zyx', 'ImageFormatError'
+]

@@ -1,0 +1,94 @@
+"""The one label renderer and the one PNG writer of the project.
+
+Every picture of instance labels over a grayscale slice (volume overlays, the report's orthogonal slices, the
+detections panel, the dataset browser) is :func:`render_labels`; every PNG (those pictures and matplotlib
+figures) is written by :func:`write_png`, atomically.
+
+>>> picture = render_labels(image_hw, labels_hw)          # (H, W, 3) uint8: tinted instances, yellow boundaries
+>>> write_png('overlay.png', picture)
+>>> write_overlays(reader, labels_zyx, 'overlays/', step=10)  # overlay_z<index>.png of every 10th z slice
+"""
+import os
+import os.path as osp
+
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+from skimage.color import label2rgb
+from skimage.segmentation import find_boundaries
+
+from ..io import atomic_output
+from ..io.images import normalize_intensity
+from ..io.labels import check_same_shape
+
+
+def render_labels(image_hw, labels_hw, alpha=0.3, boundary_color=(255, 255, 0)):
+    """Instance labels over their grayscale slice, as an RGB picture.
+
+    The slice is percentile-normalised (:func:`~libnet_mmdet.io.images.normalize_intensity`), each instance is
+    tinted in its own colour (skimage's :func:`~skimage.color.label2rgb`), the background is left untinted and
+    the inner boundary pixels of every instance are painted ``boundary_color``.
+
+    Args:
+        image_hw (np.ndarray): (H, W) slice of any dtype, or (H, W, C) (the mean over the channels is shown).
+        labels_hw (np.ndarray): (H, W) integer labels, 0 = background.
+        alpha (float): opacity of the instance colours, in [0, 1].
+        boundary_color (tuple[int, int, int]): RGB, 0-255, of the instance boundaries.
+
+    Returns:
+        np.ndarray: (H, W, 3) uint8 RGB.
+    """
+    image_hw = np.asarray(image_hw)
+    gray = image_hw.mean(axis=-1) if image_hw.ndim == 3 else image_hw
+    labels_hw = np.asarray(labels_hw)
+    check_same_shape(labels_hw, gray.shape, 'labels_hw', 'image_hw (H, W)')
+    rgb = label2rgb(labels_hw, image=normalize_intensity(gray) / 255.0, alpha=alpha, bg_label=0, bg_color=None,
+                    image_alpha=1.0)
+    picture = np.round(rgb * 255).astype(np.uint8)
+    picture[find_boundaries(labels_hw, mode='inner')] = boundary_color
+    return picture
+
+
+def write_png(path, picture, dpi=100):
+    """Write a picture or a figure to ``path`` as PNG, atomically (its folder is created if missing).
+
+    Args:
+        path (str | os.PathLike): the PNG file.
+        picture (np.ndarray | matplotlib.figure.Figure): (H, W) or (H, W, 3) uint8 array (written pixel for
+            pixel), or a figure (rendered by the Agg backend with a tight bounding box; no pyplot state).
+        dpi (int): dots per inch of a figure's rendering.
+    """
+    if isinstance(picture, Figure):
+        with atomic_output(path, 'wb') as stream:
+            picture.savefig(stream, format='png', dpi=dpi, bbox_inches='tight')
+        return
+    picture = np.asarray(picture)
+    if picture.dtype != np.uint8 or not (picture.ndim == 2 or picture.ndim == 3 and picture.shape[-1] == 3):
+        raise ValueError(f'picture: expected an (H, W) or (H, W, 3) uint8 array or a matplotlib Figure, got '
+                         f'{picture.dtype} array of shape {picture.shape}')
+    with atomic_output(path, 'wb') as stream:
+        Image.fromarray(picture).save(stream, format='PNG')
+
+
+def write_overlays(reader, labels_zyx, out_dir, step=10):
+    """Write ``out_dir/overlay_z<index>.png`` (:func:`render_labels`) for every ``step``-th z slice, atomically.
+
+    Args:
+        reader (VolumeReader): the input volume (:func:`~libnet_mmdet.io.open_volume`).
+        labels_zyx (np.ndarray): (Z, Y, X) labels of the same shape (a memory map is read slice by slice).
+        out_dir (str): created if missing.
+        step (int): every how many z slices.
+
+    Returns:
+        list[str]: the paths written, in z order.
+    """
+    if int(step) != step or step < 1:
+        raise ValueError(f'step must be a positive integer, got {step!r}')
+    os.makedirs(out_dir, exist_ok=True)
+    digits = len(str(reader.shape[0] - 1))
+    paths = []
+    for z in range(0, reader.shape[0], step):
+        path = osp.join(out_dir, f'overlay_z{z:0{digits}d}.png')
+        write_png(path, render_labels(reader.read('z', z, z + 1)[0], np.asarray(labels_zyx[z])))
+        paths.append(path)
+    return paths

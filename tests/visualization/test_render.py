@@ -1,0 +1,112 @@
+"""libnet_mmdet.visualization.render: the one label renderer, the one (atomic) PNG writer and the volume overlays."""
+import os
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from PIL import Image
+
+from libnet_mmdet.io import open_volume
+from libnet_mmdet.io.images import normalize_intensity
+from libnet_mmdet.visualization import render_labels, write_overlays, write_png
+
+
+def _slice_and_labels():
+    """(12, 16) uint16 ramp and two square instances: 1 at rows 2-6, columns 2-6; 2 at rows 6-10, columns 9-14."""
+    image = (np.arange(12 * 16, dtype=np.uint16).reshape(12, 16) * 300)
+    labels = np.zeros((12, 16), np.int32)
+    labels[2:7, 2:7] = 1
+    labels[6:11, 9:15] = 2
+    return image, labels
+
+
+def _read_png(path):
+    with Image.open(path) as png:
+        assert png.format == 'PNG'
+        return np.asarray(png)
+
+
+def test_render_labels_tints_instances_colours_boundaries_and_leaves_the_background_gray():
+    image, labels = _slice_and_labels()
+
+    picture = render_labels(image, labels)
+
+    assert picture.shape == (12, 16, 3) and picture.dtype == np.uint8
+    assert tuple(picture[2, 2]) == (255, 255, 0) and tuple(picture[6, 4]) == (255, 255, 0)  # inner boundaries
+    interior = picture[3:6, 3:6].astype(int)
+    assert (interior.max(-1) - interior.min(-1) > 20).all()  # tinted
+    background = labels == 0
+    gray = np.repeat(normalize_intensity(image)[background][:, None], 3, axis=1)
+    assert np.allclose(picture[background], gray, atol=0.5 + 1e-3)  # untinted
+    assert tuple(render_labels(image, labels, boundary_color=(0, 0, 255))[2, 2]) == (0, 0, 255)
+
+
+def test_render_labels_of_a_channel_image_and_without_instances():
+    image, labels = _slice_and_labels()
+    channels = np.repeat(image[..., None].astype(np.float32), 3, axis=-1)  # (H, W, 3) as the pipeline gives
+
+    assert np.array_equal(render_labels(channels, labels), render_labels(image, labels))
+    empty = render_labels(image, np.zeros_like(labels))
+    assert (empty[..., 0] == empty[..., 1]).all() and (empty[..., 1] == empty[..., 2]).all()
+    with pytest.raises(ValueError, match=r'labels_hw: shape \(12, 15\) does not match'):
+        render_labels(image, labels[:, :15])
+
+
+@pytest.mark.parametrize('picture', [np.arange(60, dtype=np.uint8).reshape(5, 12),
+                                     np.arange(180, dtype=np.uint8).reshape(5, 12, 3)], ids=['gray', 'rgb'])
+def test_write_png_writes_an_array_pixel_for_pixel_and_atomically(tmp_path, picture, monkeypatch):
+    path = tmp_path / 'new_folder' / 'picture.png'
+
+    write_png(path, picture)
+
+    assert np.array_equal(_read_png(path), picture) and os.listdir(path.parent) == ['picture.png']
+
+    def broken_save(self, stream, *args, **kwargs):
+        stream.write(b'partial')
+        raise OSError('disk full')
+
+    monkeypatch.setattr(Image.Image, 'save', broken_save)
+    with pytest.raises(OSError, match='disk full'):
+        write_png(path, np.zeros_like(picture))
+    monkeypatch.undo()
+    assert np.array_equal(_read_png(path), picture) and os.listdir(path.parent) == ['picture.png']
+
+
+def test_write_png_writes_a_figure_atomically(tmp_path):
+    figure = Figure(figsize=(2, 1))
+    figure.add_subplot().plot([0, 1], [1, 0])
+    path = tmp_path / 'figure.png'
+
+    write_png(path, figure, dpi=50)
+
+    first = _read_png(path)
+    assert first.ndim == 3 and max(first.shape[:2]) <= 100 and os.listdir(tmp_path) == ['figure.png']
+    broken = Figure()
+    broken.text(0.5, 0.5, r'$\notacommand$')  # mathtext fails while the figure is drawn
+    with pytest.raises(ValueError):
+        write_png(path, broken)
+    assert np.array_equal(_read_png(path), first) and os.listdir(tmp_path) == ['figure.png']
+
+
+def test_write_png_refuses_other_arrays(tmp_path):
+    with pytest.raises(ValueError, match=r'expected an \(H, W\) or \(H, W, 3\) uint8 array .* got float64 array'):
+        write_png(tmp_path / 'x.png', np.zeros((4, 4)))
+    with pytest.raises(ValueError, match=r'of shape \(4, 4, 4\)'):
+        write_png(tmp_path / 'x.png', np.zeros((4, 4, 4), np.uint8))
+    assert not os.listdir(tmp_path)
+
+
+def test_write_overlays_every_step_th_z_slice(tmp_path):
+    image, labels = _slice_and_labels()
+    image_zyx = np.stack([image + z for z in range(11)])
+    labels_zyx = np.stack([labels] * 11)
+    reader = open_volume(image_zyx)
+
+    paths = write_overlays(reader, labels_zyx, tmp_path / 'overlays', step=5)
+
+    assert [os.path.basename(p) for p in paths] == ['overlay_z00.png', 'overlay_z05.png', 'overlay_z10.png']
+    assert sorted(os.listdir(tmp_path / 'overlays')) == [os.path.basename(p) for p in paths]
+    assert np.array_equal(_read_png(paths[1]), render_labels(image_zyx[5], labels_zyx[5]))
+    for step in (0, 1.5):
+        with pytest.raises(ValueError, match='step must be a positive integer'):
+            write_overlays(reader, labels_zyx, tmp_path / 'overlays', step=step)
