@@ -71,7 +71,7 @@ def main():
         one, many = osp.join(tmp, 'one.tif'), osp.join(tmp, 'many.tif')
         t_one = timed([sys.executable, 'tools/segment.py', stack, '--out', one, '--keep-work', *common], env)
         t_many = timed(['bash', 'tools/dist_segment.sh', stack, str(args.ranks), '--out', many, *common], env)
-        t_serial = timed([sys.executable, 'tools/segment.py', stack, '--out', one, *common], env)
+        t_serial = timed([sys.executable, 'tools/segment.py', stack, '--out', one, '--overwrite', *common], env)
         identical = bool(np.array_equal(tifffile.imread(one), tifffile.imread(many)))
     n_slices = sum(args.shape[{'xy': 0, 'xz': 1, 'yz': 2}[view]] for view in args.views)
     serial_fraction = t_serial / t_one

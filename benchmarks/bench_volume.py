@@ -95,7 +95,7 @@ def run_case(case):
     if kind == 'segment_volume':
         volume = tifffile.memmap(stack, mode='r')[:n_slices] if case['model'] else stack
         labels = segment_volume(model, volume, out=out, views=tuple(case['views']), tile_size=case['tile_size'],
-                                progress=False)
+                                progress=False, overwrite=True)  # every case writes the same labels.tif
         n_slices = sum(labels.shape[{'xy': 0, 'xz': 1, 'yz': 2}[view]] for view in case['views'])
         count = lambda: max_label(out)  # noqa: E731  (after the RSS reading: reads the whole output)
     elif case['model']:  # plain mmdet: whole stack in memory, one inference_detector call per slice, keep results

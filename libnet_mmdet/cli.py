@@ -1,11 +1,96 @@
-"""Command-line plumbing shared by ``tools/train.py``, ``tools/test.py`` and the other tools."""
+"""Command-line plumbing shared by every tool in ``tools/``: common arguments, config loading, and the one way a
+tool reports a user error or an interruption.
+
+>>> parser = add_debug_arg(add_overwrite_arg(argparse.ArgumentParser()))
+>>> args = parser.parse_args(argv)
+>>> with exit_on_error('segment.py', args.debug, interrupted='finished slabs are kept in OUT.work; ...'):
+...     run(args)
+
+A user error (:data:`USER_ERRORS`: :class:`~libnet_mmdet.io.InputError` and the library's other ``ValueError``\\ s,
+a file the system cannot read or write, memory running out) ends the tool with one line
+``<tool>: error: <file>: <problem>`` and exit status 1; Ctrl-C with one line saying what was kept and how to
+continue, exit status 130. ``--debug`` shows the full traceback instead; any other exception is a bug and shows its
+traceback as always.
+"""
 import argparse
+import contextlib
 import datetime
 import os
 import os.path as osp
+import sys
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
+
+from .apis.model import read_config
+from .io import InputError
+
+#: Exceptions that are the user's to fix, reported as one line: InputError (a ValueError) and the library's other
+#: argument checks (ValueError), the file system (OSError: missing file, permission, full disk), memory, and the
+#: TypeError that ``io.check_labels`` and ``analysis.check_phases`` still raise for a volume of the wrong dtype.
+USER_ERRORS = (ValueError, OSError, MemoryError, TypeError)
+#: Exit status of a tool stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+INTERRUPTED_EXIT_STATUS = 130
+
+
+def add_debug_arg(parser):
+    """Add ``--debug``: show the full traceback of a user error or an interruption instead of one line."""
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full traceback of an error instead of one line (for bug reports)')
+    return parser
+
+
+def add_overwrite_arg(parser, help='replace existing outputs (an output folder of an earlier run is emptied '
+                      'first); without it an existing output is an error'):
+    """Add ``--overwrite`` (False when not given): the one switch that lets a tool replace what exists."""
+    parser.add_argument('--overwrite', action='store_true', help=help)
+    return parser
+
+
+def positive_int(text):
+    """``argparse`` type: an integer >= 1 (a 0 or negative value is refused while parsing, before any work)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 1, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 1, got {text!r}')
+    return value
+
+
+def error_line(exc):
+    """The one line that reports a user error: the exception's message (ours start with the file or argument; the
+    lines of another library's message are joined with ``'; '``), or ``<file>: <reason>`` for an error of the
+    operating system."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f'{exc.filename}: {exc.strerror}'
+    message = '; '.join(line.strip() for line in str(exc).splitlines() if line.strip())
+    if isinstance(exc, MemoryError):
+        return f'out of memory ({message})' if message else 'out of memory'
+    return message or type(exc).__name__
+
+
+@contextlib.contextmanager
+def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the same command again'):
+    """Run a tool's work: a user error (:data:`USER_ERRORS`) exits with one line and status 1, Ctrl-C with one line
+    ``<tool>: interrupted: <interrupted>`` and status 130; with ``debug`` both propagate with their traceback.
+
+    Args:
+        tool (str): the tool's name, first on the line (``'segment.py'``).
+        debug (bool): ``--debug`` was given.
+        interrupted (str): what was kept and how to continue, for the line printed on Ctrl-C.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f'{tool}: interrupted: {interrupted}', file=sys.stderr, flush=True)
+        raise SystemExit(INTERRUPTED_EXIT_STATUS) from None
+    except USER_ERRORS as exc:
+        if debug:
+            raise
+        raise SystemExit(f'{tool}: error: {error_line(exc)}') from None
 
 
 def add_voxel_size_arg(parser, help='voxel edge in nm (or Z Y X edges); overrides the TIFF metadata'):
@@ -39,16 +124,14 @@ def add_runner_args(parser):
 def load_config(args):
     """Read ``args.config`` and apply ``--cfg-options``, ``--launcher`` and ``--work-dir`` as mmdet's tools do.
 
-    The work dir defaults to ``./work_dirs/<config name>``. Raises FileNotFoundError naming the config path.
+    The work dir defaults to ``./work_dirs/<config name>``. Raises FileNotFoundError naming a missing config and
+    :class:`~libnet_mmdet.io.InputError` naming a file that is not a readable config
+    (:func:`~libnet_mmdet.apis.model.read_config`).
     """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -96,8 +179,8 @@ def init_distributed(launcher, device, timeout_s=3 * 3600):
         init_dist(launcher, backend='nccl', timeout=timeout_s)
         return f'cuda:{torch.cuda.current_device()}'
     if launcher != 'pytorch':
-        raise RuntimeError(f'--launcher {launcher} needs CUDA; on CPUs start the job with torchrun '
-                           '(tools/dist_segment.sh, --launcher pytorch)')
+        raise InputError(f'--launcher {launcher} needs CUDA; on CPUs start the job with torchrun '
+                         '(tools/dist_segment.sh, --launcher pytorch)')
     _init_gloo(timeout_s)
     return device
 
@@ -113,3 +196,25 @@ def build_runner(cfg):
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)
+
+
+def available_memory_bytes():
+    """Bytes of memory a new allocation can use now: ``MemAvailable`` of ``/proc/meminfo`` (Linux), else the
+    physical memory."""
+    try:
+        with open('/proc/meminfo', encoding='ascii') as meminfo:
+            for line in meminfo:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+
+
+def check_memory(n_bytes, what):
+    """Raise :class:`~libnet_mmdet.io.InputError` (before anything is allocated) when ``n_bytes`` exceed
+    :func:`available_memory_bytes`; ``what`` names the request, e.g. ``'--shape 2048 2048 2048'``."""
+    available = available_memory_bytes()
+    if n_bytes > available:
+        raise InputError(f'{what}: needs at least {n_bytes / 2 ** 30:.1f} GiB of memory, {available / 2 ** 30:.1f} '
+                         'GiB are available; choose a smaller size')

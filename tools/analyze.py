@@ -2,7 +2,7 @@
 
 Usage:
     python tools/analyze.py LABELS.tif [--phases PHASES.tif] [--image IMAGE.tif] [--voxel-size-nm 50]
-                            [--depth-axis z] [--depth-from low] [--exclude-border] --out DIR
+                            [--depth-axis z] [--depth-from low] [--exclude-border] --out DIR [--overwrite] [--debug]
 
 LABELS.tif: (Z, Y, X) integer instance labels (0 = background). PHASES.tif: (Z, Y, X) phase volume (0 pore,
 1 NMC, 2 carbon-binder) for the carbon-binder contact / detachment fractions and for damage. IMAGE.tif: the
@@ -12,14 +12,18 @@ tags) unless --voxel-size-nm is given (one value, or three for Z Y X).
 
 Writes to DIR: particles.csv (one row per particle), summary.json, summary.md, esd_histogram.png,
 sphericity_vs_esd.png, detachment_vs_esd.png and detachment_vs_depth.png (with phase information), slices.png.
+DIR must be new or empty; --overwrite empties the DIR of an earlier report first, so that one folder never mixes
+the files of two runs.
 Definitions: ../shared/docs/METRICS.md and :func:`libnet_mmdet.analysis.particle_table`.
 """
 import argparse
-import sys
+import os.path as osp
 
 from libnet_mmdet.analysis import check_phases, particle_table, write_report
-from libnet_mmdet.cli import add_voxel_size_arg
-from libnet_mmdet.io import check_labels, read_volume, voxel_size_zyx
+from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, add_voxel_size_arg, exit_on_error
+from libnet_mmdet.io import check_labels, check_output_dir, read_volume, voxel_size_zyx
+
+TOOL = osp.basename(__file__)
 
 
 def parse_args(argv=None):
@@ -34,20 +38,23 @@ def parse_args(argv=None):
                         help='side of the depth axis holding the reference plane (default low = index 0)')
     parser.add_argument('--exclude-border', action='store_true',
                         help='leave particles touching the volume border out of the summary (kept in the CSV)')
-    parser.add_argument('--out', required=True, help='output folder (created if needed)')
+    parser.add_argument('--out', required=True,
+                        help='output folder: new, or a report folder of an earlier run emptied with --overwrite')
+    add_overwrite_arg(parser, help='empty the --out folder of an earlier report first')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
 def run(args):
-    """Read the inputs, compute the table and write the report; returns the summary dict."""
+    """Check the arguments, read the inputs, compute the table and write the report; returns the summary dict."""
+    voxel_size_nm = None if args.voxel_size_nm is None else voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
+    check_output_dir(args.out, args.overwrite)
     labels_zyx, metadata_voxel_size = read_volume(args.labels)
     check_labels(labels_zyx, args.labels)
-    if args.voxel_size_nm is not None:
-        voxel_size_nm = voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
-    elif metadata_voxel_size is not None:
+    if voxel_size_nm is None:
+        if metadata_voxel_size is None:
+            raise ValueError(f'{args.labels}: no voxel size in the TIFF metadata; pass --voxel-size-nm')
         voxel_size_nm = metadata_voxel_size
-    else:
-        raise ValueError(f'{args.labels}: no voxel size in the TIFF metadata; pass --voxel-size-nm')
     phases_zyx = image_zyx = None
     if args.phases:
         phases_zyx, _ = read_volume(args.phases)
@@ -60,15 +67,14 @@ def run(args):
     df = particle_table(labels_zyx, phases_zyx=phases_zyx, image_zyx=image_zyx, voxel_size_nm=voxel_size_nm,
                         depth_axis=args.depth_axis, depth_from=args.depth_from)
     return write_report(df, args.out, labels_zyx=labels_zyx, image_zyx=image_zyx, phases_zyx=phases_zyx,
-                        exclude_border=args.exclude_border)
+                        exclude_border=args.exclude_border, overwrite=args.overwrite)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
+    with exit_on_error(TOOL, args.debug, interrupted=f'no report was finished; run the same command again with '
+                       f'--overwrite (it empties {args.out})'):
         summary = run(args)
-    except (OSError, ValueError, TypeError) as exc:
-        sys.exit(f'analyze.py: error: {exc}')
 
     def fmt(value):
         return 'n/a' if value is None else f'{value:.3f}'

@@ -8,7 +8,9 @@ flips, noise, artefacts) runs, freshly random for each sample.
 
 Usage:
     python tools/browse_dataset.py CONFIG --out DIR [--split {train,val,test}] [--no-aug] [--n N]
-                                   [--cfg-options k=v ...]
+                                   [--cfg-options k=v ...] [--overwrite] [--debug]
+
+DIR must be new or empty; --overwrite empties a DIR of an earlier run first.
 
 Examples:
     python tools/browse_dataset.py configs/nmc/mask-rcnn_r101_fpn.py --out work_dirs/browse --n 20
@@ -18,15 +20,17 @@ import argparse
 import os.path as osp
 
 import numpy as np
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from skimage.draw import rectangle_perimeter
 
 import libnet_mmdet  # noqa: F401  (registers our datasets and transforms)
-from libnet_mmdet.cli import add_cfg_options_arg
+from libnet_mmdet.apis import read_config
+from libnet_mmdet.cli import add_cfg_options_arg, add_debug_arg, add_overwrite_arg, exit_on_error, positive_int
 from libnet_mmdet.evaluation import instances_to_labels
+from libnet_mmdet.io import check_output_dir, prepare_output_dir
 from libnet_mmdet.visualization import render_labels, write_png
 
+TOOL = osp.basename(__file__)
 SLICE_KEYS = ('slice_axis', 'slice_index')
 
 
@@ -37,8 +41,10 @@ def parse_args(argv=None):
     parser.add_argument('--split', choices=['train', 'val', 'test'], default='train',
                         help='which dataloader dataset to browse (default train)')
     parser.add_argument('--no-aug', action='store_true', help='only load: no augmentation or resizing')
-    parser.add_argument('--n', type=int, default=10, help='number of samples to draw (default 10)')
+    parser.add_argument('--n', type=positive_int, default=10, help='number of samples to draw (default 10)')
     add_cfg_options_arg(parser)
+    add_overwrite_arg(parser, help='empty the --out folder of an earlier run first')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -81,25 +87,33 @@ def draw_overlay(image_bgr, masks, boxes):
     return picture
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def run(args):
+    """Check the config and the output folder, build the dataset and write the overlays; returns their count."""
     from mmdet.models.utils import mask2ndarray
     from mmdet.registry import DATASETS
 
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = read_config(args.config, args.cfg_options)
+    check_output_dir(args.out, args.overwrite)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     dataset_cfg = cfg[f'{args.split}_dataloader'].dataset
     dataset_cfg.pipeline = browse_pipeline(dataset_cfg.pipeline, args.no_aug)
     dataset = DATASETS.build(dataset_cfg)
     count = min(args.n, len(dataset))
+    prepare_output_dir(args.out, args.overwrite)
     for index in range(count):
         item = dataset[index]
         gt_instances = item['data_samples'].gt_instances
         masks = mask2ndarray(gt_instances.masks).astype(bool) if 'masks' in gt_instances else np.zeros((0, 1, 1))
         picture = draw_overlay(item['inputs'].permute(1, 2, 0).numpy(), masks, gt_instances.bboxes.numpy())
         write_png(osp.join(args.out, overlay_name(index, item['data_samples'].metainfo)), picture)
+    return count
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} holds the overlays written so far; run the same '
+                       'command again with --overwrite'):
+        count = run(args)
     print(f'{count} overlays written to {args.out}')
 
 

@@ -21,8 +21,10 @@ import subprocess
 import sys
 import time
 
+from libnet_mmdet.cli import add_debug_arg, exit_on_error
 from libnet_mmdet.volume import min_voxels_for_diameter
 
+TOOL = osp.basename(__file__)
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RECIPES = {
     'tiny': osp.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py'),
@@ -102,7 +104,9 @@ def train(out, recipe, iters, device):
                if device.startswith('cuda') else '')
     print(' '.join(command), flush=True)
     started = time.time()
-    subprocess.run(command, check=True, env=env)
+    returncode = subprocess.run(command, env=env).returncode
+    if returncode:
+        raise ChildProcessError(f'{" ".join(command)}: exited with status {returncode} (its message is above)')
     record_seconds(out, 'train', time.time() - started)
     print(f'trained {iters} iterations in {time.time() - started:.0f} s')
     return final
@@ -195,7 +199,8 @@ def analyse(out, pred_path, voxel_size_nm):
         return None, truth
     image = tifffile.imread(osp.join(out, 'test', 'image.tif'))
     predicted = particle_table(labels, image_zyx=image, voxel_size_nm=voxel_size_nm)
-    summary = write_report(predicted, osp.join(out, 'analysis'), labels_zyx=labels, image_zyx=image)
+    summary = write_report(predicted, osp.join(out, 'analysis'), labels_zyx=labels, image_zyx=image,
+                           overwrite=True)  # the demo's own folder, recomputed on every run
     return summary, truth
 
 
@@ -289,11 +294,12 @@ def parse_args(argv=None):
     parser.add_argument('--voxel-size-nm', type=float, default=100.0, help='voxel size of the synthetic volumes')
     parser.add_argument('--size', choices=sorted(VOLUME_SHAPES), default='full',
                         help='volume sizes: full (the demo) or small (a quick smoke run)')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def run(args):
+    """The six steps of the demo; each one skips what an earlier (interrupted) run finished."""
     os.makedirs(args.out, exist_ok=True)
     step('1/6 synthetic data')
     for split, shape in zip(('train', 'test'), VOLUME_SHAPES[args.size]):
@@ -310,6 +316,13 @@ def main(argv=None):
     summary, truth = analyse(args.out, predictions['xyz'], args.voxel_size_nm)
     write_report(args.out, args, scores, checkpoint, watershed_settings, summary, truth)
     print(f'\nReport: {osp.abspath(osp.join(args.out, "report.md"))}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with exit_on_error(TOOL, args.debug, interrupted=f'the finished steps are kept in {args.out}; run the same '
+                       'command again to continue'):
+        run(args)
 
 
 if __name__ == '__main__':

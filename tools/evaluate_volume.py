@@ -2,7 +2,7 @@
 
 Usage:
     python tools/evaluate_volume.py GT.tif PRED.tif [--voxel-size-nm 50] [--thresholds 0.5 0.75 ...]
-                                    [--out metrics.json]
+                                    [--out metrics.json [--overwrite]] [--debug]
 
 Both TIFFs are (Z, Y, X) integer instance labels of the same shape (0 = background). Prints the per-threshold
 3-D matching table (TP, FP, FN, precision, recall, F1, accuracy, mean matched IoU, PQ; StarDist semantics, see
@@ -12,11 +12,13 @@ error, ESD D10/D50/D90 of both volumes and the Wasserstein distance between the 
 units (voxel size 1000 nm = 1 µm, reported as ``"voxel_size_nm": null``). --out writes everything as JSON.
 """
 import argparse
-import sys
+import os.path as osp
 
-from libnet_mmdet.cli import add_voxel_size_arg
-from libnet_mmdet.io import check_labels, read_volume, voxel_size_zyx, write_json
+from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, add_voxel_size_arg, exit_on_error
+from libnet_mmdet.io import check_labels, check_output_file, read_volume, voxel_size_zyx, write_json
 from libnet_mmdet.evaluation import DEFAULT_THRESHOLDS, compare_label_volumes
+
+TOOL = osp.basename(__file__)
 
 
 def parse_args(argv=None):
@@ -26,21 +28,24 @@ def parse_args(argv=None):
     add_voxel_size_arg(parser)
     parser.add_argument('--thresholds', type=float, nargs='+', default=list(DEFAULT_THRESHOLDS),
                         help='IoU thresholds (default 0.50 0.55 ... 0.95)')
-    parser.add_argument('--out', help='write the table and summary as JSON here')
+    parser.add_argument('--out', help='write the table and summary as JSON here (an existing file needs --overwrite)')
+    add_overwrite_arg(parser, help='replace an existing --out file')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
 def run(args):
-    """Read both volumes, compare them and write the JSON; returns ``(stats, summary)``."""
+    """Check the arguments, read both volumes, compare them and write the JSON; returns ``(stats, summary)``."""
+    voxel_size_nm = None if args.voxel_size_nm is None else voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
+    if args.out:
+        check_output_file(args.out, args.overwrite)
     gt_labels, metadata_voxel_size = read_volume(args.gt)
     pred_labels, _ = read_volume(args.pred)
     check_labels(gt_labels, args.gt, allow_empty=True)
     check_labels(pred_labels, args.pred, allow_empty=True)
     if pred_labels.shape != gt_labels.shape:
         raise ValueError(f'{args.pred}: shape {pred_labels.shape} does not match {args.gt} shape {gt_labels.shape}')
-    if args.voxel_size_nm is not None:
-        voxel_size_nm = voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
-    else:
+    if voxel_size_nm is None:
         voxel_size_nm = metadata_voxel_size
     esd_voxel_size_nm = 1000.0 if voxel_size_nm is None else voxel_size_nm
     stats, summary = compare_label_volumes(gt_labels, pred_labels, esd_voxel_size_nm, thresholds=args.thresholds)
@@ -53,10 +58,8 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
+    with exit_on_error(TOOL, args.debug, interrupted='nothing was written; run the same command again'):
         stats, summary = run(args)
-    except (OSError, ValueError, TypeError) as exc:
-        sys.exit(f'evaluate_volume.py: error: {exc}')
     print(stats.round(4).to_string())
     print()
     width = max(map(len, summary))

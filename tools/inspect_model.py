@@ -2,10 +2,10 @@
 
 Usage:
     python tools/inspect_model.py CONFIG CHECKPOINT IMAGE --out DIR [--device cpu|cuda:0] [--score-thr T]
-        [--topk K] [--n-masks N] [--cfg-options k=v ...]
+        [--topk K] [--n-masks N] [--cfg-options k=v ...] [--overwrite] [--debug]
 
 IMAGE is a 2D slice (TIFF/PNG/...), prepared exactly as ``segment_image`` and ``tools/test.py`` prepare it. DIR
-receives:
+(new, or a DIR of an earlier run emptied with --overwrite) receives:
 
     anchors.png                anchor shapes and centres per FPN level (a sample)
     rpn_objectness.png         RPN objectness per FPN level (max over the anchor shapes of a cell)
@@ -26,11 +26,15 @@ Example:
 """
 import argparse
 import json
+import os.path as osp
 
 from libnet_mmdet.apis import init_segmenter
 from libnet_mmdet.apis import DEFAULT_SCORE_THR
-from libnet_mmdet.cli import add_cfg_options_arg
+from libnet_mmdet.cli import add_cfg_options_arg, add_debug_arg, add_overwrite_arg, exit_on_error, positive_int
+from libnet_mmdet.io import check_output_dir, prepare_output_dir, read_image
 from libnet_mmdet.visualization import record_stages, write_panels
+
+TOOL = osp.basename(__file__)
 
 
 def parse_args(argv=None):
@@ -43,22 +47,29 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N (default cpu)')
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR,
                         help=f'draw final detections scoring at least this (default {DEFAULT_SCORE_THR})')
-    parser.add_argument('--topk', type=int, default=50, help='proposals/boxes drawn per panel (default 50)')
-    parser.add_argument('--n-masks', type=int, default=8, help='mask probability maps drawn (default 8)')
+    parser.add_argument('--topk', type=positive_int, default=50, help='proposals/boxes drawn per panel (default 50)')
+    parser.add_argument('--n-masks', type=positive_int, default=8, help='mask probability maps drawn (default 8)')
     add_cfg_options_arg(parser, help='override model config settings, e.g. model.test_cfg.rcnn.score_thr=0.3')
+    add_overwrite_arg(parser, help='empty the --out folder of an earlier run first')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
+
+
+def run(args):
+    """Check the output folder and the image, load the model, record its stages on the image, write the panels."""
+    check_output_dir(args.out, args.overwrite)
+    read_image(args.image)  # a missing or unreadable image is reported before the model is loaded
+    model = init_segmenter(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
+    stages = record_stages(model, args.image)
+    prepare_output_dir(args.out, args.overwrite)
+    return write_panels(stages, args.out, score_thr=args.score_thr, topk=args.topk, n_masks=args.n_masks)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.topk < 1 or args.n_masks < 1:
-        raise SystemExit('inspect_model.py: error: --topk and --n-masks must be >= 1')
-    try:
-        model = init_segmenter(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
-        stages = record_stages(model, args.image)
-        summary = write_panels(stages, args.out, score_thr=args.score_thr, topk=args.topk, n_masks=args.n_masks)
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
-        raise SystemExit(f'inspect_model.py: error: {exc}') from exc
+    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} may hold some of the panels; run the same '
+                       'command again with --overwrite'):
+        summary = run(args)
     print(json.dumps(summary, indent=2))
     print(f'wrote {len(summary["panels"])} panels and summary.json to {args.out}')
 

@@ -4,15 +4,17 @@ Usage:
     python tools/segment.py INPUT --config CONFIG --checkpoint CHECKPOINT --out labels.tif
         [--device cpu|cuda:0] [--views xy [xz yz]] [--overlays DIR [--overlay-step N]] [--min-voxels N]
         [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none] [--overlap N] [--scale F]
-        [--batch-size N] [--work-dir DIR] [--no-resume] [--keep-work] [--cfg-options k=v ...]
-        [--launcher none|pytorch|slurm]
+        [--batch-size N] [--work-dir DIR] [--no-resume] [--keep-work] [--overwrite] [--cfg-options k=v ...]
+        [--launcher none|pytorch|slurm] [--debug]
 
 INPUT is a (Z, Y, X) TIFF stack (uint8/uint16/float32) or a folder of 2D slices (sorted by name). ``--views xy``
 (default) segments xy slices and links them into 3D particles; ``--views xy xz yz`` segments all three views and
 fuses them (three times slower, the most accurate on near-isotropic voxels). The output is an instance-label TIFF
 (0 = background, 1..N particles; uint16, or uint32 above 65535 particles) with the voxel size in its ImageJ
 metadata. The run streams the volume slab by slab; if it is interrupted, run the same command again and it
-resumes from the finished slabs (kept in ``OUT.work`` until the run succeeds).
+resumes from the finished slabs (kept in ``OUT.work`` until the run succeeds). Every argument and output path is
+checked before the model is loaded; an existing OUT (or a used --overlays folder) is replaced only with
+--overwrite.
 
 Distributed (many GPUs or nodes): ``bash tools/dist_segment.sh INPUT GPUS_PER_NODE --config ... --out ...``
 (torchrun; ``--launcher pytorch``) or ``tools/slurm_segment.sh``. Every rank segments its share of the slabs of
@@ -30,11 +32,14 @@ import sys
 
 from mmengine.dist import get_dist_info
 
-from libnet_mmdet.apis import init_segmenter, segment_volume
-from libnet_mmdet.cli import add_cfg_options_arg, add_launcher_arg, add_voxel_size_arg, init_distributed
-from libnet_mmdet.io import max_label, open_volume, read_voxel_size
+from libnet_mmdet.apis import check_volume_args, init_segmenter, segment_volume
+from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
+                              add_voxel_size_arg, exit_on_error, init_distributed, positive_int)
+from libnet_mmdet.io import check_output_dir, max_label, open_volume, prepare_output_dir, read_voxel_size
 from libnet_mmdet.volume import VIEWS
 from libnet_mmdet.visualization import write_overlays
+
+TOOL = osp.basename(__file__)
 
 
 def _tile_size(value):
@@ -49,12 +54,14 @@ def parse_args(argv=None):
     parser.add_argument('input', help='(Z, Y, X) TIFF stack or folder of 2D slices')
     parser.add_argument('--config', required=True, help='model config file')
     parser.add_argument('--checkpoint', required=True, help='trained checkpoint (.pth)')
-    parser.add_argument('--out', required=True, help='output instance-label TIFF')
+    parser.add_argument('--out', required=True, help='output instance-label TIFF (an existing one needs --overwrite)')
     parser.add_argument('--device', default='cuda:0', help='cpu, cuda or cuda:N (default cuda:0)')
     parser.add_argument('--views', nargs='+', default=['xy'], choices=VIEWS,
                         help='xy = segment xy slices and link them (default); two or three views are fused')
-    parser.add_argument('--overlays', help='write overlay PNGs of the labels on the z slices into this folder')
-    parser.add_argument('--overlay-step', type=int, default=10, help='overlay every N-th z slice (default 10)')
+    parser.add_argument('--overlays', help='write overlay PNGs of the labels on the z slices into this new folder '
+                        '(or emptied with --overwrite)')
+    parser.add_argument('--overlay-step', type=positive_int, default=10,
+                        help='overlay every N-th z slice (default 10)')
     parser.add_argument('--min-voxels', type=int, default=0,
                         help='smallest particle in voxels: smaller fragments are merged into the particle they '
                         'touch most, isolated ones removed (default 0: keep all; use about the volume of your '
@@ -74,43 +81,57 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='scratch and resume folder (default OUT.work)')
     parser.add_argument('--no-resume', action='store_true', help='start over even if OUT.work has finished slabs')
     parser.add_argument('--keep-work', action='store_true', help='keep the work folder after success')
+    add_overwrite_arg(parser, help='replace an existing --out and empty an --overlays folder of an earlier run')
     add_cfg_options_arg(parser, help='override model config settings, e.g. model.test_cfg.rcnn.max_per_img=1000')
     add_launcher_arg(parser, choices=('none', 'pytorch', 'slurm'),
                      help='job launcher (pytorch = torchrun, see tools/dist_segment.sh)')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
+
+
+def check_args(args):
+    """Check every argument and output path before anything is loaded or written; returns the ``segment_volume``
+    keyword arguments (the voxel size from --voxel-size-nm, else None)."""
+    kwargs = dict(
+        out=args.out, views=tuple(args.views), score_thr=args.score_thr, tile_size=args.tile_size,
+        overlap=args.overlap, min_voxels=args.min_voxels, slab=args.slab, batch_size=args.batch_size,
+        scale=args.scale, work_dir=args.work_dir, overwrite=args.overwrite,
+        voxel_size_nm=None if args.voxel_size_nm is None else tuple(args.voxel_size_nm))
+    check_volume_args(args.input, **kwargs)
+    if args.overlays:
+        check_output_dir(args.overlays, args.overwrite)
+    return kwargs
+
+
+def run(args):
+    """Check the arguments, then load the model, segment and write OUT (and the overlays)."""
+    kwargs = check_args(args)
+    device = init_distributed(args.launcher, args.device)
+    rank, _ = get_dist_info()
+    with open_volume(args.input) as reader:  # check the input before loading the model
+        if rank == 0:
+            print(f'input {args.input}: (Z, Y, X) = {reader.shape}, {reader.dtype}', file=sys.stderr)
+    if kwargs['voxel_size_nm'] is None and osp.isfile(args.input):  # a TIFF stack: keep the voxel size it records
+        recorded = read_voxel_size(args.input)
+        kwargs['voxel_size_nm'] = None if recorded is None else tuple(float(size) for size in recorded)
+    model = init_segmenter(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
+    labels = segment_volume(model, args.input, resume=not args.no_resume, keep_work=args.keep_work, **kwargs)
+    if rank > 0:  # rank 0 assembled and wrote the output
+        return
+    print(f'wrote {args.out}: {max_label(args.out)} particles, (Z, Y, X) = {labels.shape}, {labels.dtype}')
+    if args.overlays:
+        prepare_output_dir(args.overlays, args.overwrite)
+        with open_volume(args.input) as reader:
+            paths = write_overlays(reader, labels, args.overlays, args.overlay_step)
+        print(f'wrote {len(paths)} overlay PNGs to {args.overlays}')
 
 
 def main(argv=None):
     args = parse_args(argv)
-    voxel_size = args.voxel_size_nm
-    if voxel_size is not None and len(voxel_size) not in (1, 3):
-        raise SystemExit(f'segment.py: error: --voxel-size-nm takes 1 or 3 values, got {len(voxel_size)}')
-    try:
-        device = init_distributed(args.launcher, args.device)
-        rank, _ = get_dist_info()
-        with open_volume(args.input) as reader:  # check the input before loading the model
-            if rank == 0:
-                print(f'input {args.input}: (Z, Y, X) = {reader.shape}, {reader.dtype}', file=sys.stderr)
-        if voxel_size is None and osp.isfile(args.input):  # a TIFF stack: keep the voxel size it records
-            recorded = read_voxel_size(args.input)
-            voxel_size = None if recorded is None else [float(size) for size in recorded]
-        model = init_segmenter(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
-        labels = segment_volume(
-            model, args.input, out=args.out, views=tuple(args.views), score_thr=args.score_thr,
-            tile_size=args.tile_size, overlap=args.overlap, min_voxels=args.min_voxels, slab=args.slab,
-            batch_size=args.batch_size, scale=args.scale, voxel_size_nm=None if voxel_size is None else
-            (voxel_size[0] if len(voxel_size) == 1 else tuple(voxel_size)),
-            work_dir=args.work_dir, resume=not args.no_resume, keep_work=args.keep_work)
-        if rank > 0:  # rank 0 assembled and wrote the output
-            return
-        n_particles = max_label(args.out)
-        print(f'wrote {args.out}: {n_particles} particles, (Z, Y, X) = {labels.shape}, {labels.dtype}')
-        if args.overlays:
-            with open_volume(args.input) as reader:
-                paths = write_overlays(reader, labels, args.overlays, args.overlay_step)
-            print(f'wrote {len(paths)} overlay PNGs to {args.overlays}')
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        raise SystemExit(f'segment.py: error: {exc}') from exc
+    work_dir = args.work_dir or f'{args.out}.work'
+    with exit_on_error(TOOL, args.debug, interrupted=f'finished slabs are kept in {work_dir}; run the same command '
+                       'again to resume'):
+        run(args)
 
 
 if __name__ == '__main__':

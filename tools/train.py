@@ -2,7 +2,9 @@
 
 Usage:
     python tools/train.py CONFIG [--work-dir DIR] [--weights {imagenet,coco,last,PATH}] [--resume [CKPT]]
-                                 [--amp] [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
+                                 [--amp] [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch] [--debug]
+
+The work dir keeps the checkpoints: an interrupted training continues with ``--resume``.
 
 Examples:
     python tools/train.py configs/nmc/mask-rcnn_r101_fpn.py --weights coco --amp          # one GPU
@@ -14,7 +16,10 @@ import os.path as osp
 
 import libnet_mmdet  # noqa: F401  (registers our modules, allow-lists checkpoint objects for torch.load)
 from libnet_mmdet.checkpoint import WEIGHTS_CHOICES, apply_weights
-from libnet_mmdet.cli import add_runner_args, build_runner, load_config
+from libnet_mmdet.cli import add_debug_arg, add_runner_args, build_runner, exit_on_error, load_config
+from libnet_mmdet.io import InputError
+
+TOOL = osp.basename(__file__)
 
 
 def parse_args(argv=None):
@@ -31,33 +36,41 @@ def parse_args(argv=None):
         help='start from ImageNet backbone weights, MMDetection COCO weights, the last checkpoint in the work '
         'dir (resume), or a checkpoint file (fine-tune)')
     add_runner_args(parser)
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def run(args):
+    """Check the arguments and the config, then train."""
     if args.resume and args.weights:
-        raise SystemExit('give either --resume or --weights, not both')
+        raise InputError('--resume/--weights: give either, not both')
     cfg = load_config(args)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
-            raise SystemExit(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
+            raise InputError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
         if not osp.isfile(args.resume):
-            raise SystemExit(f'--resume: checkpoint file not found: {args.resume}')
+            raise FileNotFoundError(f'--resume: checkpoint file not found: {args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
     if args.weights:
         apply_weights(cfg, args.weights)
     runner = build_runner(cfg)
     runner.train()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with exit_on_error(TOOL, args.debug, interrupted='the checkpoints saved so far are kept in the work dir; run '
+                       'the same command with --resume to continue'):
+        run(args)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,7 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..io import atomic_output, write_json
+from ..io import atomic_output, prepare_output_dir, write_json
 from ..visualization.render import render_labels, write_png
 from .particles import PHASES_MULTI_OTSU, PHASES_NONE
 
@@ -166,16 +166,24 @@ def plot_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None):
     return written
 
 
-def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, exclude_border=False):
+def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, exclude_border=False,
+                 overwrite=False):
     """Write ``particles.csv``, ``summary.json``, ``summary.md`` and the plots of :func:`plot_report` to ``out_dir``.
 
-    Every file is written atomically. ``summary.json`` also records ``df.attrs`` (voxel size, depth reference,
-    phase source and thresholds) under ``"settings"``.
+    ``out_dir`` holds one report only: it must be new or empty, or, with ``overwrite``, a report folder of an
+    earlier run, which is emptied first (:func:`~libnet_mmdet.io.prepare_output_dir`), so that no file of another
+    run (a detachment plot of a run with phases) stays next to this summary. Every file is written atomically.
+    ``summary.json`` also records ``df.attrs`` (voxel size, depth reference, phase source and thresholds) under
+    ``"settings"``.
 
     Returns:
         dict: the summary (:func:`summarize`).
+
+    Raises:
+        InputError: ``out_dir`` exists and is not empty (without ``overwrite``), is not a folder, or holds files
+            of something else than a report.
     """
-    os.makedirs(out_dir, exist_ok=True)
+    prepare_output_dir(out_dir, overwrite)
     summary = summarize(df, exclude_border=exclude_border)
     with atomic_output(os.path.join(out_dir, 'particles.csv')) as stream:
         df.to_csv(stream, index=False)

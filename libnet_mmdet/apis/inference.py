@@ -109,9 +109,11 @@ def resolve_tiling(model, tile_size='auto', overlap=None):
 
 
 def resample_slice(image, scale):
-    """An (H, W) slice resized by ``scale`` (bilinear, anti-aliased when shrinking), in its own dtype."""
+    """An (H, W) slice resized by ``scale`` (bilinear, anti-aliased when shrinking), in its own dtype (resampled in
+    float32, or in float64 for dtypes float32 cannot hold, such as float64 values beyond 3.4e38)."""
     shape = tuple(max(1, round(n * scale)) for n in image.shape[:2])
-    resized = resize(image.astype(np.float32), shape, order=1, anti_aliasing=scale < 1, preserve_range=True)
+    work_dtype = np.float32 if np.can_cast(image.dtype, np.float32) else np.float64
+    resized = resize(image.astype(work_dtype), shape, order=1, anti_aliasing=scale < 1, preserve_range=True)
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)
         return np.clip(np.round(resized), info.min, info.max).astype(image.dtype)

@@ -7,19 +7,89 @@ import copy
 import hashlib
 import os
 import os.path as osp
-import pickle
 import warnings
 
 import torch
 
+from ..io.errors import InputError
 
-class CheckpointMismatchError(ValueError):
+
+class CheckpointMismatchError(InputError):
     """The checkpoint's weights do not fit the model the config builds."""
+
+
+#: Config file types MMEngine reads (``Config.fromfile``).
+CONFIG_SUFFIXES = ('.py', '.json', '.yaml', '.yml')
 
 
 def _check_device(device):
     if str(device).startswith('cuda') and not torch.cuda.is_available():
-        raise RuntimeError(f'device {device!r} requested but CUDA is not available here; use device="cpu"')
+        raise InputError(f'device {device!r} (--device): CUDA is not available here; use device="cpu" (--device cpu)')
+
+
+def _describe(exc):
+    """``'<type>: <first line of the message>'`` of an exception raised by another library, for a one-line error."""
+    lines = str(exc).strip().splitlines()
+    return f'{type(exc).__name__}: {lines[0]}' if lines else type(exc).__name__
+
+
+def read_config(config, cfg_options=None):
+    """An MMEngine config read from a file (or a copy of a ``Config``), with ``cfg_options`` merged into it.
+
+    A config is a Python program (or JSON/YAML) that MMEngine runs to read it, so reading one can fail in any way
+    (a syntax error, an undefined name, a missing ``_base_`` file, a YAML list where a mapping belongs): every
+    such failure is reported as an :class:`~libnet_mmdet.io.InputError` naming the file.
+
+    Args:
+        config (str | os.PathLike | mmengine.Config): config file (``.py``, ``.json``, ``.yaml``, ``.yml``) or
+            object.
+        cfg_options (dict | None): overrides, ``{'model.test_cfg.rcnn.score_thr': 0.3}`` (``--cfg-options``).
+
+    Returns:
+        mmengine.Config: the config (``filename`` set when read from a file).
+
+    Raises:
+        FileNotFoundError: missing config file.
+        InputError: not a config file, a config that cannot be read, or overrides that do not fit it.
+    """
+    from mmengine.config import Config
+    if isinstance(config, (str, os.PathLike)):
+        path = os.fspath(config)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'config file not found: {path}')
+        if osp.splitext(path)[1].lower() not in CONFIG_SUFFIXES:
+            raise InputError(f'{path}: not a config file (expected {", ".join(CONFIG_SUFFIXES)})')
+        try:
+            config = Config.fromfile(path)
+        except Exception as exc:  # running the config's own code: any error is the config's
+            raise InputError(f'{path}: cannot read this config ({_describe(exc)})') from exc
+    else:
+        config = copy.deepcopy(config)
+    if cfg_options:
+        try:
+            config.merge_from_dict(cfg_options)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f'cfg_options (--cfg-options) {cfg_options}: do not fit the config '
+                             f'{getattr(config, "filename", None) or "<Config>"} ({_describe(exc)})') from exc
+    return config
+
+
+def read_checkpoint(checkpoint):
+    """The contents of a checkpoint file (an MMEngine runner checkpoint or a bare state dict), read on the CPU.
+
+    Raises:
+        FileNotFoundError: missing file.
+        InputError: a file that is not a PyTorch checkpoint (torch's unpickler fails on such bytes with any
+            error: ``IndexError`` for a file starting with ``.``, ``KeyError`` for text, ...).
+    """
+    from mmengine.runner import CheckpointLoader
+    path = os.fspath(checkpoint)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint file not found: {path}')
+    try:
+        return CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    except Exception as exc:  # decoding untrusted bytes: every failure means "not a checkpoint"
+        raise InputError(f'{path}: not a readable checkpoint file ({_describe(exc)})') from exc
 
 
 def _checkpoint_mismatch(model, state_dict):
@@ -57,26 +127,21 @@ def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None):
 
     Raises:
         FileNotFoundError: missing config or checkpoint file.
-        ValueError: a checkpoint file that torch cannot load.
+        InputError: a config that cannot be read or has no model (:func:`read_config`), a file that is not a
+            checkpoint (:func:`read_checkpoint`), a CUDA device without CUDA.
         CheckpointMismatchError: the checkpoint's weights do not fit the config's model ("config/checkpoint
             mismatch"; lists missing/unexpected keys and shape mismatches).
-        RuntimeError: a CUDA device without CUDA.
     """
-    from mmengine.config import Config
-    from mmengine.runner import CheckpointLoader, load_state_dict
+    from mmengine.runner import load_state_dict
     from mmdet.apis import init_detector
 
     _check_device(device)
-    if isinstance(config, (str, os.PathLike)):
-        if not osp.isfile(config):
-            raise FileNotFoundError(f'config file not found: {config}')
-        config = Config.fromfile(config)
-    else:
-        config = copy.deepcopy(config)
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
-    if cfg_options:
-        config.merge_from_dict(cfg_options)
+    config = read_config(config, cfg_options)
+    config_name = getattr(config, 'filename', None) or '<Config>'
+    if not isinstance(config.get('model'), dict) or 'backbone' not in config.model:
+        raise InputError(f'{config_name}: not a detector config (no model dict with a backbone)')
     config.model.backbone.init_cfg = None  # the checkpoint (or nothing) gives the weights: no download
     with warnings.catch_warnings(record=True) as caught:  # init_detector resets the filters: record instead
         model = init_detector(config, None, device='cpu')
@@ -84,10 +149,7 @@ def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None):
         if 'checkpoint is None' not in str(warning.message):
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if checkpoint is not None:
-        try:
-            loaded = CheckpointLoader.load_checkpoint(os.fspath(checkpoint), map_location='cpu')
-        except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as exc:
-            raise ValueError(f'{checkpoint}: not a readable checkpoint file ({type(exc).__name__}: {exc})') from exc
+        loaded = read_checkpoint(checkpoint)
         state_dict = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
         if not isinstance(state_dict, dict):
             raise CheckpointMismatchError(f'config/checkpoint mismatch: {checkpoint} holds no state dict')
@@ -97,7 +159,7 @@ def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None):
         if problems:
             raise CheckpointMismatchError(
                 f'config/checkpoint mismatch: the weights in {checkpoint} do not fit the model of the config '
-                f'({getattr(config, "filename", None) or "<Config>"}): ' + '; '.join(problems))
+                f'({config_name}): ' + '; '.join(problems))
         load_state_dict(model, state_dict, strict=True)
         meta = loaded.get('meta', {}).get('dataset_meta')
         if meta:

@@ -40,15 +40,19 @@ or fuses and writes ``out``. The parts are the same whatever the number of ranks
 a single-process run, and an interrupted job resumes with any number of ranks. ``out`` and the work folder must
 be on a filesystem every rank sees.
 """
+import numbers
 import os
 import os.path as osp
 import tempfile
 import warnings
 
+import numpy as np
 import tifffile
 from mmengine.dist import barrier, get_dist_info
 from tqdm import tqdm
 
+from ..io.errors import InputError, check_output_file
+from ..io.tiff import voxel_size_zyx
 from ..io.volume import open_volume
 from ..volume.assembly import assemble_volume
 from ..volume.fusion import DEFAULT_GROW_VOXELS
@@ -67,7 +71,7 @@ def _segment_slabs(reader, segment, units, work, progress_bar):
         axis = VIEW_AXIS[view]
         raw = reader.read(axis, start, stop)
         checksum = slab_checksum(raw)
-        stored = work.part_checksum(view, start)
+        stored = work.part_checksum(view, start, raw.shape)
         if stored == checksum:
             progress_bar.update()
             continue
@@ -83,10 +87,63 @@ def _segment_slabs(reader, segment, units, work, progress_bar):
         progress_bar.update()
 
 
+def _check_whole_number(value, name, minimum):
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value)
+            or int(value) != value or value < minimum):
+        raise InputError(f'{name} must be an integer >= {minimum}, got {value!r}')
+
+
+def _same_path(path, other):
+    return isinstance(other, (str, os.PathLike)) and osp.realpath(path) == osp.realpath(other)
+
+
+def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SCORE_THR, tile_size='auto',
+                      overlap=None, min_voxels=0, slab=16, batch_size=None, merge_iou=DEFAULT_MERGE_IOU,
+                      voxel_size_nm=None, work_dir=None, overwrite=False, scale=1.0):
+    """Check the arguments of :func:`segment_volume` that need no model and no data, before anything is loaded,
+    read or written: what ``segment_volume`` does first, and what ``tools/segment.py`` does before it loads the
+    model. Same arguments and defaults as :func:`segment_volume`; a ``tile_size`` of ``'auto'`` is checked once
+    the model gives it.
+
+    Returns:
+        tuple: the view names.
+
+    Raises:
+        InputError: the first bad argument, named: views, slab, min_voxels, voxel_size_nm, the 2D inference
+            settings (score_thr, scale, batch_size, tile_size, overlap); an ``out`` that exists (unless
+            ``overwrite``), is a folder or is the input; a ``work_dir`` that is not a work folder.
+    """
+    try:
+        views = check_view_names(views)
+        # slice_segmenter checks the 2D settings when it is built; a stand-in predictor builds it without a model
+        slice_segmenter(lambda images: [], score_thr, tile_size, overlap, batch_size, merge_iou, scale)
+        if voxel_size_nm is not None:
+            voxel_size_zyx(voxel_size_nm, 'voxel_size_nm')
+    except InputError:
+        raise
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    _check_whole_number(slab, 'slab', 1)
+    _check_whole_number(min_voxels, 'min_voxels', 0)
+    if out is not None:
+        out = os.fspath(out)
+        if _same_path(out, volume):
+            raise InputError(f'{out}: the output would overwrite the input')
+        check_output_file(out, overwrite)
+        work_dir = work_dir or f'{out}.work'
+    if work_dir is not None:
+        if _same_path(work_dir, volume) or (out is not None and _same_path(work_dir, out)):
+            raise InputError(f'{work_dir}: the work folder must be neither the input nor the output')
+        if get_dist_info()[0] == 0:  # the shared folder that rank 0 creates (others could see it half-made)
+            WorkFolder(work_dir).check()
+    return views
+
+
 def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCORE_THR, tile_size='auto',
                    overlap=None, min_overlap=DEFAULT_MIN_OVERLAP, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None,
                    min_voxels=0, slab=16, batch_size=None, merge_iou=DEFAULT_MERGE_IOU,
-                   voxel_size_nm=None, work_dir=None, resume=True, keep_work=False, progress=True, scale=1.0):
+                   voxel_size_nm=None, work_dir=None, resume=True, keep_work=False, progress=True, scale=1.0,
+                   overwrite=False):
     """Segment a (Z, Y, X) volume into 3D particle instance labels (see the module docstring).
 
     Args:
@@ -94,7 +151,8 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         volume (str | np.ndarray): TIFF stack, folder of 2D slices, or array-like (``np.memmap``, zarr, ...)
             of shape (Z, Y, X), uint8/uint16/float32.
         out (str | None): output label TIFF (written atomically, memory-mappable); None returns an in-memory
-            array (small volumes: the work folder is then temporary and nothing resumes).
+            array (small volumes: the work folder is then temporary and nothing resumes). An existing ``out`` is
+            an error unless ``overwrite`` (an interrupted run has not written it: its rerun resumes).
         views (tuple): ``('xy',)`` links xy slices; two or three of ``'xy', 'xz', 'yz'`` fuse those views.
         score_thr, tile_size, overlap, batch_size, merge_iou, scale: 2D segmentation, as in
             :func:`~libnet_mmdet.apis.segment_image`.
@@ -105,35 +163,34 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             with (fragments of linking/fusion), or removed when they touch none.
         slab (int): slices read, segmented and checkpointed at a time.
         voxel_size_nm (float | tuple | None): written into the TIFF (ImageJ ``spacing``/resolution).
-        work_dir (str | None): scratch and resume folder (default ``<out>.work``).
+        work_dir (str | None): scratch and resume folder (default ``<out>.work``): new, empty, or the work folder
+            of an earlier run (it is deleted after success, so a folder of other files is refused).
         resume (bool): continue from the finished slabs of an interrupted run in ``work_dir``.
         keep_work (bool): keep the work folder after success.
         progress (bool): tqdm progress bars.
+        overwrite (bool): replace an existing ``out``.
 
     Returns:
         np.ndarray | None: (Z, Y, X) labels 1..N (order of first voxel), uint16 (uint32 above 65535 particles); a
         read-only memory map of ``out`` when given. None on ranks other than 0 of a distributed run.
 
     Raises:
+        InputError: bad arguments or output paths (:func:`check_volume_args`, checked before anything is read,
+            loaded or written).
         FileNotFoundError / ImageFormatError / ValueError: missing, unreadable, non-3D or empty input, NaN/Inf
-            voxels (the message names the slice), bad parameters.
+            voxels (the message names the slice).
     """
-    views = check_view_names(views)
-    if int(slab) != slab or slab < 1:
-        raise ValueError(f'slab must be a positive integer, got {slab!r}')
-    if min_voxels < 0:
-        raise ValueError(f'min_voxels must be >= 0, got {min_voxels!r}')
+    views = check_volume_args(volume, out, views, score_thr, tile_size, overlap, min_voxels, slab, batch_size,
+                              merge_iou, voxel_size_nm, work_dir, overwrite, scale)
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scale)
     tile_size, overlap = resolve_tiling(model, tile_size, overlap)
     rank, world_size = get_dist_info()
     if world_size > 1 and out is None:
-        raise ValueError('distributed segmentation needs out= (a path on a filesystem all ranks share)')
+        raise InputError('distributed segmentation needs out= (a path on a filesystem all ranks share)')
     with open_volume(volume) as reader, tempfile.TemporaryDirectory(prefix='segment_volume_') as temp_dir:
         if out is not None:
             out = os.fspath(out)
-            if isinstance(volume, (str, os.PathLike)) and osp.abspath(out) == osp.abspath(volume):
-                raise ValueError(f'{out}: the output would overwrite the input')
             work = WorkFolder(work_dir or f'{out}.work')
         else:
             work, resume = WorkFolder(work_dir or temp_dir), False
@@ -165,4 +222,4 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
                                  min_votes=min_votes, min_voxels=min_voxels, out=out, voxel_size_nm=voxel_size_nm)
     if not keep_work and work.path != temp_dir:
         work.remove()
-    return labels if out is None else tifffile.memmap(out, mode='r').reshape(shape)  # (1, Y, X) reads as 2D
+    return labels if out is None else tifffile.memmap(out, mode='r').reshape(shape)

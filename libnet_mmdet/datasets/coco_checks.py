@@ -167,7 +167,7 @@ def check_coco_file(ann_file, classes=('particle',), tolerance=1.0):
     try:
         with open(ann_file) as f:
             coco = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AnnotationError(f'{ann_file}: malformed JSON ({exc})') from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, too deep, too many digits
+        raise AnnotationError(f'{ann_file}: malformed JSON ({type(exc).__name__}: {exc})') from exc
     check_coco(coco, ann_file, classes=classes, tolerance=tolerance)
     return coco

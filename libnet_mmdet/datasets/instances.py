@@ -18,10 +18,12 @@ import numpy as np
 import pycocotools.mask as mask_utils
 from scipy import ndimage
 
+from ..io.errors import InputError
+
 CATEGORY = dict(id=1, name='particle')
 
 
-class AnnotationError(ValueError):
+class AnnotationError(InputError):
     """Malformed or inconsistent annotations; the message names the file (and image / region) and the problem."""
 
 

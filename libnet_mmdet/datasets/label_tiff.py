@@ -22,8 +22,8 @@ import numpy as np
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
-from ..io.images import IMAGE_SUFFIXES, SLICE_AXES, open_stack, read_image, read_image_info
-from ..io import atomic_output, write_json, write_tiff
+from ..io.images import IMAGE_SUFFIXES, SLICE_AXES, check_finite, open_stack, read_image, read_image_info
+from ..io import InputError, atomic_output, check_output_dir, prepare_output_dir, write_json, write_tiff
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, instances_from_labels
 
 
@@ -178,23 +178,53 @@ class LabelTiffDataset(BaseDetDataset):
         return filter_data_list(self.data_list, self.filter_cfg, self.test_mode, self.data_prefix['label'])
 
 
+def _inside(path, folder):
+    """True when ``path`` is ``folder`` or lies inside it (links resolved)."""
+    path, folder = osp.realpath(path), osp.realpath(folder)
+    return osp.commonpath([path, folder]) == folder
+
+
+def _check_finite_images(data_list):
+    """Raise :class:`~libnet_mmdet.io.ImageFormatError` naming the file (and z slice) when an image of
+    ``data_list`` has NaN/Inf pixels; each image file is read once (stacks slice by slice)."""
+    stacks = {info['img_path'] for info in data_list if 'slice_axis' in info}
+    for img_path in dict.fromkeys(info['img_path'] for info in data_list):
+        image = open_stack(img_path)
+        if img_path in stacks:
+            for z, slice_yx in enumerate(image):
+                check_finite(slice_yx, img_path, 'z', z)
+        else:
+            check_finite(image, img_path)
+
+
 def labels_to_coco(img_source, label_source, out_dir, label_suffix='', slice_axes=('z',), slice_step=1,
-                   skip_empty=True):
+                   skip_empty=True, overwrite=False):
     """Convert label images / stacks to a COCO dataset in ``out_dir``: ``images/`` + ``annotations.json``.
 
     2D images are copied to ``out_dir/images/`` under their own names; each kept slice of a stack is written
     there as ``<stem>_<axis><index>.tif`` in the stack's dtype. Masks are exact RLE; every file is written
     atomically. Arguments as :func:`load_label_data_list`.
 
+    Every input is checked (labels, shapes, NaN/Inf pixels of the images) before anything is written. ``out_dir``
+    must be new or empty; with ``overwrite`` an earlier output folder of ours is emptied first (see
+    :func:`~libnet_mmdet.io.prepare_output_dir`), so that it never mixes the images of two runs.
+
     Returns:
         dict: the COCO dict written to ``out_dir/annotations.json``.
+
+    Raises:
+        FileNotFoundError, AnnotationError, ImageFormatError: as :func:`load_label_data_list`, and NaN/Inf pixels.
+        InputError: ``out_dir`` holds an input, or is in use (not empty, and not ours or no ``overwrite``).
     """
-    data_list = load_label_data_list(img_source, label_source, label_suffix, slice_axes, slice_step, skip_empty)
-    img_dir = osp.join(out_dir, 'images')
+    out_dir = os.fspath(out_dir)
     for source in (img_source, label_source):
-        folder = source if osp.isdir(source) else osp.dirname(osp.abspath(source))
-        if osp.isdir(img_dir) and osp.samefile(folder, img_dir):
-            raise ValueError(f'{img_dir}: the output folder holds the input {source}; choose another out_dir')
+        if osp.exists(source) and osp.exists(out_dir) and _inside(source, out_dir):
+            raise InputError(f'{out_dir}: the output folder holds the input {source}; choose another out_dir')
+    check_output_dir(out_dir, overwrite)
+    data_list = load_label_data_list(img_source, label_source, label_suffix, slice_axes, slice_step, skip_empty)
+    _check_finite_images(data_list)
+    prepare_output_dir(out_dir, overwrite)
+    img_dir = osp.join(out_dir, 'images')
     exported = []
     for info in data_list:
         stem, ext = osp.splitext(osp.basename(info['img_path']))

@@ -38,7 +38,7 @@ from skimage import draw
 
 from .coco_checks import is_number
 from ..io.images import read_image_info
-from ..io import write_json
+from ..io import InputError, check_output_file, write_json
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, mask_to_instance
 
 SHAPE_KEYS = {
@@ -115,9 +115,12 @@ def parse_via(via, ann_file):
         if not isinstance(entry, dict):
             raise AnnotationError(f'{where}: must be an object with filename and regions, got '
                                   f'{type(entry).__name__}')
-        filename, regions = entry.get('filename'), entry.get('regions', [])
+        filename, regions = entry.get('filename'), entry.get('regions')
         if not isinstance(filename, str) or not filename.strip():
             raise AnnotationError(f'{where}: filename must be a non-empty string, got {filename!r}')
+        if 'regions' not in entry:
+            raise AnnotationError(f'{where} ({filename}): no "regions" key; an image without particles has '
+                                  '"regions": [] (VIA writes it so)')
         if isinstance(regions, dict):  # VIA 1.x: {"0": region, "1": region}
             regions = list(regions.items())
         elif isinstance(regions, list):  # VIA 2.x
@@ -198,8 +201,8 @@ def load_via_data_list(ann_file, img_dir, tolerance=1.0, pixel_centre_offset=0.5
     try:
         with open(ann_file) as f:
             via = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AnnotationError(f'{ann_file}: malformed JSON ({exc})') from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, too deep, too many digits
+        raise AnnotationError(f'{ann_file}: malformed JSON ({type(exc).__name__}: {exc})') from exc
     data_list = []
     for img_id, image in enumerate(parse_via(via, ann_file)):
         img_path = osp.join(img_dir, image['filename'])
@@ -260,16 +263,22 @@ class ViaParticleDataset(BaseDetDataset):
         return filter_data_list(self.data_list, self.filter_cfg, self.test_mode, self.ann_file)
 
 
-def via_to_coco(ann_file, img_dir, out_file, tolerance=1.0, pixel_centre_offset=0.5):
+def via_to_coco(ann_file, img_dir, out_file, tolerance=1.0, pixel_centre_offset=0.5, overwrite=False):
     """Convert a VIA file to COCO JSON (exact RLE masks, ``file_name`` relative to ``img_dir``), atomically.
 
-    Arguments as :func:`load_via_data_list`.
+    Arguments as :func:`load_via_data_list`; an existing ``out_file`` is replaced only with ``overwrite`` (never
+    the VIA file itself), and only once every input has been checked.
 
     Returns:
         dict: the COCO dict written to ``out_file``.
+
+    Raises:
+        FileNotFoundError, AnnotationError: as :func:`load_via_data_list`.
+        InputError: ``out_file`` is the VIA file, a folder, or exists and ``overwrite`` is False.
     """
-    if osp.exists(out_file) and osp.samefile(out_file, ann_file):
-        raise ValueError(f'{out_file}: the COCO output would overwrite the input VIA file')
+    if osp.isfile(out_file) and osp.isfile(ann_file) and osp.samefile(out_file, ann_file):
+        raise InputError(f'{out_file}: the COCO output would overwrite the input VIA file')
+    check_output_file(out_file, overwrite)
     coco = data_list_to_coco(load_via_data_list(ann_file, img_dir, tolerance, pixel_centre_offset), img_dir)
     write_json(out_file, coco)
     return coco

@@ -6,6 +6,7 @@ checks of instance label arrays.
 ...     slab = reader.read('z', 0, 16)                             # (16, Y, X), never the whole volume
 >>> write_tiff('labels.tif', labels_zyx, voxel_size_nm=50)         # atomic; ImageJ/Fiji read the voxel size
 """
+from .errors import InputError, check_output_dir, check_output_file, prepare_output_dir
 from .files import atomic_output, write_json
 from .images import ImageFormatError, read_image
 from .labels import check_labels
@@ -14,5 +15,6 @@ from .volume import max_label, open_volume
 
 __all__ = [
     'read_image', 'open_volume', 'read_volume', 'read_voxel_size', 'max_label', 'write_tiff',
-    'write_json', 'atomic_output', 'check_labels', 'voxel_size_zyx', 'ImageFormatError'
+    'write_json', 'atomic_output', 'check_labels', 'voxel_size_zyx', 'ImageFormatError',
+    'InputError', 'check_output_file', 'check_output_dir', 'prepare_output_dir'
 ]

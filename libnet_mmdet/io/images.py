@@ -1,11 +1,13 @@
 """Reading grayscale tomography images: 2D TIFF/PNG/JPG slices and single slices of 3D (Z, Y, X) TIFF stacks.
 
 Every reader raises one clear exception naming the file (and slice) and the problem: ``FileNotFoundError`` for a
-missing file, :class:`ImageFormatError` (a ``ValueError``) for an unreadable file, a 4D or otherwise unsupported
-shape, a slice index out of range and NaN/Inf pixels.
+missing file, :class:`ImageFormatError` (a ``ValueError``) for a file that is not an image, a truncated or corrupt
+TIFF, a 4D or otherwise unsupported shape, a slice index out of range and NaN/Inf pixels.
 
 Shapes: a 2D image is (H, W); a colour image (H, W, C) with C in {3, 4}; a stack is (Z, Y, X). Length-1 axes
-(e.g. ImageJ's channel axis of a single-channel hyperstack) are squeezed away.
+(e.g. ImageJ's channel axis of a single-channel hyperstack) are squeezed away, except a z axis that the file's
+metadata declare (tifffile's JSON description with axes ``ZYX``, as :func:`~libnet_mmdet.io.write_tiff` writes a
+one-slice volume, or ImageJ's ``slices``): such a file is a (1, Y, X) stack.
 
 Slicing a stack along ``z`` gives (Y, X) slices, along ``y`` gives (Z, X), along ``x`` gives (Z, Y). Cost of
 reading one slice of a TIFF stack:
@@ -16,7 +18,9 @@ reading one slice of a TIFF stack:
   stack, which is then kept in memory (one stack per process) so that the other
   slices of the same stack come for free.
 """
+import contextlib
 import functools
+import logging
 import os
 import os.path as osp
 
@@ -25,13 +29,17 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from .errors import InputError
+
 TIFF_SUFFIXES = ('.tif', '.tiff')
+#: The first bytes of a classic (``*``) or BigTIFF (``+``) file, little- (``II``) or big-endian (``MM``).
+TIFF_HEADERS = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')
 IMAGE_SUFFIXES = TIFF_SUFFIXES + ('.png', '.jpg', '.jpeg', '.bmp')
 SLICE_AXES = ('z', 'y', 'x')  # slicing a (Z, Y, X) stack along axis 0, 1, 2
 NORMALIZE_MODES = ('percentile', 'minmax', 'none')
 
 
-class ImageFormatError(ValueError):
+class ImageFormatError(InputError):
     """An image or label file that cannot be used; the message names the file (and slice) and the problem."""
 
 
@@ -49,28 +57,121 @@ def _check_exists(path):
         raise FileNotFoundError(f'image file not found: {path}')
 
 
+class _TiffLog(logging.Handler):
+    """Collects what tifffile logs instead of raising; its errors (a page offset beyond the end of the file, a
+    corrupted tag list, ImageJ or shaped metadata that do not fit the data) are what a truncated or damaged copy
+    gives."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.errors = []
+
+    def emit(self, record):
+        if record.levelno >= logging.ERROR:
+            self.errors.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _tifffile_log():
+    """Collect tifffile's log records in the yielded :class:`_TiffLog` instead of printing them (what matters is
+    reported once, in our error)."""
+    log = _TiffLog()
+    logger = logging.getLogger('tifffile')
+    logger.addHandler(log)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield log
+    finally:
+        logger.removeHandler(log)
+        logger.propagate = propagate
+
+
+def _tiff_problem(path, detail):
+    """What is wrong with a TIFF file tifffile failed on: no TIFF header at all, or a damaged file."""
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if head not in TIFF_HEADERS:
+        return f'cannot read as TIFF: not a TIFF file (it starts with {head!r})'
+    return f'not a readable TIFF file: truncated or corrupt ({detail})'
+
+
+@contextlib.contextmanager
+def tiff_errors(path, where=None):
+    """Run a block that reads the TIFF file ``path`` with tifffile; any failure, and any error tifffile only logs,
+    becomes one :class:`ImageFormatError` naming ``where`` (default ``path``; e.g. ``path [z=3]``): "not a TIFF
+    file" or "truncated or corrupt". :class:`InputError` raised in the block by a check of a sound file passes
+    unchanged. tifffile's log lines are not printed."""
+    failure = None
+    with _tifffile_log() as log:
+        try:
+            yield
+        except InputError as exc:
+            if not log.errors:  # our own check (e.g. a 4D shape) of a sound file
+                raise
+            failure = exc  # e.g. "2D image" when a damaged file lost its pages
+        except MemoryError:  # a sound file too large for this machine
+            raise
+        except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error, IndexError, OSError, ...
+            failure = exc
+    if failure is not None or log.errors:
+        detail = log.errors[0] if log.errors else f'{type(failure).__name__}: {failure}'
+        raise ImageFormatError(f'{where or path}: {_tiff_problem(path, detail)}') from failure
+
+
+def _declares_z(tif, series):
+    """True when the file's metadata call its first axis z even with one slice: tifffile's JSON description with
+    a ``Z`` axis (what :func:`~libnet_mmdet.io.write_tiff` writes for a (1, Y, X) volume) or ImageJ's ``slices``."""
+    if series.kind == 'shaped':
+        return 'Z' in series.get_axes(False)
+    if series.kind == 'imagej':
+        return 'slices' in (tif.imagej_metadata or {})
+    return False
+
+
 def _tiff_layout(tif, path):
-    """(series, shape, is_colour) of a TIFF file's first series, length-1 axes squeezed; raises for 4D+."""
+    """(series, shape, is_colour) of a TIFF file's first series, length-1 axes squeezed (except a z axis the
+    metadata declare, see :func:`_declares_z`); raises for 4D+ and empty images."""
     series = tif.series[0]
-    kept = [(n, a) for n, a in zip(series.shape, series.axes) if n != 1]
+    keep_z = _declares_z(tif, series)
+    kept = [(n, a) for n, a in zip(series.get_shape(False), series.get_axes(False))
+            if n != 1 or (a == 'Z' and keep_z)]
     shape, axes = tuple(n for n, _ in kept), ''.join(a for _, a in kept)
     is_colour = len(shape) == 3 and axes.endswith('S') and shape[-1] in (3, 4)
     if len(shape) not in (2, 3) or (axes.endswith('S') and not is_colour):
         raise ImageFormatError(
             f'{path}: unsupported {len(shape)}D image of shape {shape} (axes {axes or "?"}); expected a 2D slice '
             '(H, W), a colour image (H, W, 3|4) or a 3D stack (Z, Y, X)')
+    if 0 in shape:
+        raise ImageFormatError(f'{path}: empty image of shape {shape}')
     return series, shape, is_colour
 
 
-def _open_tiff(path, read):
-    """Call ``read(series, shape, is_colour)`` on the open TIFF file; unreadable files raise ImageFormatError."""
-    try:
-        with tifffile.TiffFile(path) as tif:
-            return read(*_tiff_layout(tif, path))
-    except ImageFormatError:
-        raise
-    except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error, IndexError, ...
-        raise ImageFormatError(f'{path}: not a readable TIFF file ({type(exc).__name__}: {exc})') from exc
+def _check_data_in_file(tif, series, path):
+    """Raise :class:`ImageFormatError` when the pixel data of ``series`` would lie beyond the end of the file."""
+    size = tif.filehandle.size
+    if series.dataoffset is not None:  # contiguous
+        end = series.dataoffset + series.nbytes
+    else:
+        if any(page is None for page in series.pages):
+            raise ImageFormatError(f'{path}: not a readable TIFF file: truncated or corrupt (pages are missing)')
+        end = max((offset + count for page in series.pages
+                   for offset, count in zip(page.dataoffsets, page.databytecounts)), default=0)
+    if end > size:
+        raise ImageFormatError(f'{path}: not a readable TIFF file: truncated or corrupt (its pixel data end at byte '
+                               f'{end}, the file has {size} bytes)')
+
+
+def read_tiff(path, read):
+    """Open the TIFF file ``path``, check it, and return ``read(tif, series, shape, is_colour)``.
+
+    ``shape`` is the first series' shape as :func:`read_image_info` gives it. A file that is not a TIFF, is
+    truncated or corrupt (tifffile fails or logs an error, or the pixel data lie beyond its end), or is 4D raises
+    :class:`ImageFormatError` naming it.
+    """
+    with tiff_errors(path), tifffile.TiffFile(path) as tif:
+        series, shape, is_colour = _tiff_layout(tif, path)
+        _check_data_in_file(tif, series, path)
+        return read(tif, series, shape, is_colour)
 
 
 def read_image_info(path):
@@ -82,7 +183,7 @@ def read_image_info(path):
     """
     _check_exists(path)
     if is_tiff(path):
-        return _open_tiff(path, lambda series, shape, is_colour: (
+        return read_tiff(path, lambda tif, series, shape, is_colour: (
             shape, np.dtype(series.dtype), len(shape) == 3 and not is_colour))
     try:
         with Image.open(path) as image:
@@ -98,7 +199,7 @@ def read_image_info(path):
 
 def _read_tiff_full(path):
     """(array, is_stack): the whole first series of a TIFF file, length-1 axes squeezed."""
-    return _open_tiff(path, lambda series, shape, is_colour: (
+    return read_tiff(path, lambda tif, series, shape, is_colour: (
         series.asarray().reshape(shape), len(shape) == 3 and not is_colour))
 
 
@@ -106,7 +207,8 @@ def tiff_memmap(path, shape=None):
     """A read-only memory map of a TIFF file's pixels, reshaped to ``shape`` when given (e.g. (1, Y, X) for one
     page), or None when the file cannot be mapped whole (compressed, tiled or not contiguous)."""
     try:
-        mapped = tifffile.memmap(path, mode='r')
+        with _tifffile_log():
+            mapped = tifffile.memmap(path, mode='r')
     except ValueError:
         return None
     if shape is None:
@@ -143,7 +245,7 @@ def _read_tiff_slice(path, slice_axis, slice_index):
     if stack is not None:
         return np.array(np.take(stack, slice_index, axis=axis))
     if axis == 0:
-        page = _open_tiff(path, lambda series, shape, is_colour: _read_page(series, shape, slice_index))
+        page = read_tiff(path, lambda tif, series, shape, is_colour: _read_page(series, shape, slice_index))
         if page is not None:
             return page
     stack = _read_whole_stack(path, os.stat(path).st_mtime_ns)
@@ -216,7 +318,7 @@ def check_finite(image, path, slice_axis=None, slice_index=None):
     return image
 
 
-def normalize_intensity(image, mode='percentile', percentiles=(0.5, 99.5)):
+def normalize_intensity(image, mode='percentile', percentiles=(0.5, 99.5), name='image'):
     """Map a grayscale or colour image of any dtype to float32 in [0, 255].
 
     Args:
@@ -225,18 +327,35 @@ def normalize_intensity(image, mode='percentile', percentiles=(0.5, 99.5)):
             beyond are clipped (robust to hot pixels and dark borders); ``'minmax'``: min and max map to 0 and
             255; ``'none'``: values are kept as they are (right for 8-bit data only).
         percentiles (tuple[float, float]): for ``'percentile'``, in [0, 100].
+        name (str): the image's file (and slice), for messages.
 
     Returns:
-        np.ndarray: float32, same shape. A constant image maps to 0.
+        np.ndarray: float32, same shape. A constant image maps to 0. Dtypes wider than float32 (float64,
+        (u)int32/64) are mapped in float64, so any finite values (1e300 as well as 1e-300) keep their order.
+
+    Raises:
+        ImageFormatError: ``'none'`` with values beyond the float32 range.
     """
     if mode not in NORMALIZE_MODES:
         raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got {mode!r}')
-    image = np.asarray(image, dtype=np.float32)
+    image = np.asarray(image)
     if mode == 'none':
-        return image
+        with np.errstate(over='ignore'):
+            kept = image.astype(np.float32)
+        if not np.isfinite(kept).all():
+            raise ImageFormatError(f'{name}: values up to {np.abs(image).max():g} are beyond the float32 range; '
+                                   'normalize them ("percentile" or "minmax"), not "none"')
+        return kept
+    if np.can_cast(image.dtype, np.float32):  # exact in float32: (u)int8/16, float16/32
+        image = image.astype(np.float32)
+    else:
+        image = image.astype(np.float64)
+        peak = np.abs(image).max()
+        if peak > 0:
+            image /= peak  # into [-1, 1]: no overflow below, whatever the range
     low, high = np.percentile(image, percentiles if mode == 'percentile' else (0, 100))
     if high <= low:
-        return np.zeros_like(image)
+        return np.zeros(image.shape, np.float32)
     return np.clip((image - low) * (255.0 / (high - low)), 0, 255).astype(np.float32)
 
 

@@ -1,5 +1,5 @@
 """TIFF volumes and their voxel size: reading (OME, ImageJ, our JSON description, resolution tags) and atomic
-writing (ImageJ-compatible where ImageJ has the dtype)."""
+writing (ImageJ-compatible where ImageJ has the dtype and the shape)."""
 import numbers
 import os
 import xml.etree.ElementTree as ET
@@ -8,6 +8,7 @@ import numpy as np
 import tifffile
 
 from .files import atomic_output
+from .images import ImageFormatError, check_finite, read_tiff
 
 # Length units found in ImageJ ('unit') and OME ('PhysicalSizeXUnit') metadata, in nm.
 _UNIT_NM = {'nm': 1.0, 'nanometer': 1.0, 'nanometers': 1.0, 'um': 1e3, 'µm': 1e3, 'μm': 1e3, '\\u00b5m': 1e3,
@@ -20,7 +21,7 @@ def read_volume(path):
 
     The voxel size is taken, in this order, from OME metadata (``PhysicalSizeZ/Y/X`` + units), ImageJ metadata
     (``unit``, ``spacing`` for Z, X/YResolution in pixels per unit), the ``voxel_size_nm`` of the JSON description
-    of our uint32 label files, or X/YResolution tags with a centimetre
+    of our uint32 and one-slice files, or X/YResolution tags with a centimetre
     resolution unit. Resolution tags in inches are ignored: they are nearly always a 72-dpi default, not a
     voxel size. When Z is unknown but X/Y are, the voxels are taken as cubic with the X size.
 
@@ -28,16 +29,18 @@ def read_volume(path):
         path (str | os.PathLike): TIFF file.
 
     Returns:
-        tuple: ``(array, voxel_size_nm)`` with ``array`` of shape (Z, Y, X) as stored and ``voxel_size_nm`` a
-        float64 array ``(sz, sy, sx)`` in nm, or ``None`` when the file does not record it.
+        tuple: ``(array, voxel_size_nm)`` with ``array`` of shape (Z, Y, X) as stored (a one-slice file that
+        records its z axis, as :func:`write_tiff` writes it, is (1, Y, X)) and ``voxel_size_nm`` a float64 array
+        ``(sz, sy, sx)`` in nm, or ``None`` when the file does not record it.
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not a readable TIFF, or not a single-channel 3-D stack.
+        ImageFormatError (a ``ValueError``): the file is not a TIFF, is truncated or corrupt, is not a
+            single-channel 3-D stack, or holds NaN/Inf voxels (the message names the file and the z slice).
     """
     array, voxel_size_nm = _read_tiff(path, read_array=True)
-    if array.ndim != 3:
-        raise ValueError(f'{path}: expected a 3-D (Z, Y, X) stack, got shape {array.shape}')
+    for z, slice_yx in enumerate(array):
+        check_finite(slice_yx, path, 'z', z)
     return array, voxel_size_nm
 
 
@@ -48,7 +51,7 @@ def read_voxel_size(path):
         np.ndarray | None: float64 ``(sz, sy, sx)`` in nm, or None when the file does not record it.
 
     Raises:
-        FileNotFoundError / ValueError: as :func:`read_volume`.
+        FileNotFoundError / ImageFormatError: as :func:`read_volume`.
     """
     return _read_tiff(path, read_array=False)[1]
 
@@ -57,13 +60,15 @@ def _read_tiff(path, read_array):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{path}: file not found')
-    try:
-        with tifffile.TiffFile(path) as tif:
-            array = tif.asarray() if read_array else None
-            voxel_size_nm = (_ome_voxel_size(tif) or _imagej_voxel_size(tif) or _shaped_voxel_size(tif)
-                             or _tag_voxel_size(tif))
-    except (tifffile.TiffFileError, ValueError, OSError) as exc:
-        raise ValueError(f'{path}: cannot read as TIFF ({exc})') from exc
+
+    def read(tif, series, shape, is_colour):
+        if read_array and (len(shape) != 3 or is_colour):
+            raise ImageFormatError(f'{path}: expected a 3-D (Z, Y, X) stack, got shape {shape}')
+        array = series.asarray().reshape(shape) if read_array else None
+        return array, (_ome_voxel_size(tif) or _imagej_voxel_size(tif) or _shaped_voxel_size(tif)
+                       or _tag_voxel_size(tif))
+
+    array, voxel_size_nm = read_tiff(path, read)
     return array, (None if voxel_size_nm is None else np.asarray(voxel_size_nm, dtype=np.float64))
 
 
@@ -151,21 +156,24 @@ def voxel_size_zyx(voxel_size_nm, name='voxel_size_nm'):
     return sizes
 
 
-def tiff_metadata(dtype, voxel_size_nm, ndim=3):
-    """Keyword arguments for ``tifffile`` that record ``voxel_size_nm`` (None, a number or (Z, Y, X) nm).
+def tiff_metadata(dtype, voxel_size_nm, shape):
+    """Keyword arguments for ``tifffile`` that record ``voxel_size_nm`` (None, a number or (Z, Y, X) nm) of an array
+    of ``shape`` ((H, W) or (Z, Y, X)) and ``dtype``.
 
     uint8/uint16/float32 are written as ImageJ files (``unit`` um, ``spacing`` = z size for stacks, X/YResolution
-    in pixels per um), what ImageJ/Fiji and :func:`read_volume` read. ImageJ has no
-    uint32: those files carry the resolution in pixels per cm and ``voxel_size_nm`` (Z, Y, X) in the description.
+    in pixels per um), what ImageJ/Fiji and :func:`read_volume` read. ImageJ has no uint32, and cannot tell a
+    one-slice stack from a 2D image: those files are written with tifffile's JSON description instead, which
+    records the shape with its axes (tifffile and :func:`read_volume` read a (1, Y, X) volume back as (1, Y, X)),
+    the resolution in pixels per cm and ``voxel_size_nm`` (Z, Y, X).
     """
-    axes = 'ZYX'[-ndim:]
-    imagej = np.dtype(dtype) in (np.uint8, np.uint16, np.float32)
+    axes = 'ZYX'[-len(shape):]
+    imagej = np.dtype(dtype) in (np.uint8, np.uint16, np.float32) and tuple(shape[:-2]) != (1,)
     kwargs = dict(imagej=imagej, photometric='minisblack', metadata={'axes': axes})
     if voxel_size_nm is None:
         return kwargs
     sz, sy, sx = voxel_size_zyx(voxel_size_nm) / 1000  # um
     if imagej:
-        metadata = {'axes': axes, 'unit': 'um', **({'spacing': sz} if ndim == 3 else {})}
+        metadata = {'axes': axes, 'unit': 'um', **({'spacing': sz} if len(shape) == 3 else {})}
         kwargs.update(resolution=(1 / sx, 1 / sy), metadata=metadata)
     else:
         kwargs.update(resolution=(1e4 / sx, 1e4 / sy), resolutionunit='CENTIMETER',
@@ -176,10 +184,11 @@ def tiff_metadata(dtype, voxel_size_nm, ndim=3):
 def write_tiff_pages(path, shape, dtype, pages, voxel_size_nm=None):
     """Write a (Z, Y, X) stack from an iterator of (Y, X) pages (or a (H, W) / (Z, Y, X) array), atomically.
 
-    The file is uncompressed and contiguous (memory-mappable), with the voxel size as :func:`tiff_metadata`
-    records it; BigTIFF when it exceeds 4 GB and is not ImageJ. No time stamps: the same data give the same bytes.
+    The file is uncompressed and contiguous (memory-mappable), with the shape and voxel size as
+    :func:`tiff_metadata` records them; BigTIFF when it exceeds 4 GB and is not ImageJ. No time stamps: the same
+    data give the same bytes.
     """
-    kwargs = tiff_metadata(dtype, voxel_size_nm, ndim=len(shape))
+    kwargs = tiff_metadata(dtype, voxel_size_nm, shape)
     bigtiff = not kwargs['imagej'] and int(np.prod(shape)) * np.dtype(dtype).itemsize > 2**32 - 2**25
     with atomic_output(path, 'wb') as stream:
         with tifffile.TiffWriter(stream, bigtiff=bigtiff, imagej=kwargs.pop('imagej')) as writer:

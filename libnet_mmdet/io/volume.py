@@ -16,7 +16,8 @@ import re
 import numpy as np
 import tifffile
 
-from .images import IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, read_image, read_image_info, tiff_memmap
+from .images import (IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, read_image, read_image_info, tiff_errors,
+                     tiff_memmap)
 
 AXES = {'z': 0, 'y': 1, 'x': 2}
 
@@ -131,23 +132,29 @@ class VolumeReader:
             self._array, self.shape, self.dtype = source, tuple(source.shape), np.dtype(source.dtype)
         if len(self.shape) != 3:
             hint = '; use segment_image for a single slice' if len(self.shape) == 2 else ''
-            raise ValueError(f'{self.name}: expected a 3D (Z, Y, X) volume, got {len(self.shape)}D shape '
-                             f'{self.shape}{hint}')
+            raise ImageFormatError(f'{self.name}: expected a 3D (Z, Y, X) volume, got {len(self.shape)}D shape '
+                                   f'{self.shape}{hint}')
         if 0 in self.shape:
-            raise ValueError(f'{self.name}: empty volume of shape (Z, Y, X) = {self.shape}')
+            raise ImageFormatError(f'{self.name}: empty volume of shape (Z, Y, X) = {self.shape}')
         if not (np.issubdtype(self.dtype, np.integer) or np.issubdtype(self.dtype, np.floating)):
             raise ImageFormatError(f'{self.name}: unsupported dtype {self.dtype}; expected uint8/uint16/float32')
 
     def _open_tiff(self):
         shape, dtype, is_stack = read_image_info(self.name)  # raises ImageFormatError for unreadable / 4D files
         if not is_stack:
-            raise ValueError(f'{self.name}: expected a 3D (Z, Y, X) stack, got a single 2D image of shape {shape}; '
-                             'use segment_image for a single slice')
+            raise ImageFormatError(f'{self.name}: expected a 3D (Z, Y, X) stack, got a single 2D image of shape '
+                                   f'{shape}; use segment_image for a single slice')
         self.shape, self.dtype = shape, dtype
         self._stored = StoredVolume.tiff(self.name, shape)
         if self._stored is None:  # compressed or not contiguous: read page by page
-            self._tiff = tifffile.TiffFile(self.name)
-            if len(self._tiff.series[0].pages) != shape[0]:
+            try:
+                with tiff_errors(self.name):
+                    self._tiff = tifffile.TiffFile(self.name)
+                    n_pages = len(self._tiff.series[0].pages)
+            except ImageFormatError:
+                self.close()
+                raise
+            if n_pages != shape[0]:
                 self._tiff.close()
                 raise ImageFormatError(f'{self.name}: cannot stream this TIFF layout (not one page per z slice '
                                        'and not memory-mappable); save it uncompressed or as one page per slice')
@@ -155,8 +162,8 @@ class VolumeReader:
     def _open_folder(self):
         self._files = list_slice_files(self.name)
         if not self._files:
-            raise ValueError(f'{self.name}: empty volume: no image files ({", ".join(IMAGE_SUFFIXES)}) in the '
-                             'folder')
+            raise ImageFormatError(f'{self.name}: empty volume: no image files ({", ".join(IMAGE_SUFFIXES)}) in '
+                                   'the folder')
         shape, self.dtype, is_stack = read_image_info(self._files[0])
         for path in self._files:
             other_shape, other_dtype, is_stack = read_image_info(path)
@@ -182,9 +189,12 @@ class VolumeReader:
         if self._files is not None:
             return np.stack([read_image(path) for path in self._files[start:stop]])
         if self._tiff is not None:
-            pages = self._tiff.series[0].pages
-            return np.stack([pages[z].asarray().reshape(self.shape[1:]) for z in range(start, stop)])
+            return np.stack([self._read_page(z) for z in range(start, stop)])
         return None
+
+    def _read_page(self, z):
+        with tiff_errors(self.name, self.describe('z', z)):
+            return self._tiff.series[0].pages[z].asarray().reshape(self.shape[1:])
 
     def read(self, axis, start, stop):
         """Slices ``start:stop`` along ``axis`` ('z', 'y' or 'x') as an (n, h, w) array, each slice (Y, X) for z,
@@ -238,20 +248,27 @@ def open_volume(source):
 
     Raises:
         FileNotFoundError: missing path.
-        ImageFormatError: unreadable TIFF, mixed slice shapes in a folder, unsupported layout or dtype.
-        ValueError: not 3D (a 2D image, a 4D array), or empty (a zero-length axis, a folder without images).
+        ImageFormatError (a ``ValueError``, naming the file): not a TIFF, a truncated or corrupt TIFF, mixed slice
+            shapes in a folder, an unsupported layout or dtype, not 3D (a 2D image, a 4D array), or empty (a
+            zero-length axis, a folder without images). NaN/Inf voxels raise when their slab is read.
     """
     return VolumeReader(source)
 
 
 def max_label(path, slab=16):
-    """The largest value of a label TIFF written by :func:`~libnet_mmdet.io.write_tiff_pages` (its particle
-    count), read slab by slab so that memory holds one slab."""
-    with tifffile.TiffFile(path) as tif:
-        shape = tif.series[0].shape
-    stored = StoredVolume.tiff(path, (int(np.prod(shape[:-2])),) + tuple(shape[-2:]))  # one page reads as 2D
-    return max(int(stored.read('z', start, min(start + slab, stored.shape[0])).max())
-               for start in range(0, stored.shape[0], slab))
+    """The largest value of a label TIFF (its particle count, for the files
+    :func:`~libnet_mmdet.io.write_tiff_pages` writes), read slab by slab so that memory holds one slab. A 2D file
+    (a one-slice volume written before one-slice files recorded their z axis) counts as one slice.
+
+    Raises:
+        FileNotFoundError / ImageFormatError: as :func:`open_volume`.
+    """
+    path = os.fspath(path)
+    if osp.isfile(path) and not read_image_info(path)[2]:
+        return int(read_image(path).max())
+    with open_volume(path) as reader:
+        depth = reader.shape[0]
+        return max(int(reader.read('z', start, min(start + slab, depth)).max()) for start in range(0, depth, slab))
 
 
 def _slab_index(axis, start, stop):

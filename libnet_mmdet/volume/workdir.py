@@ -13,17 +13,24 @@ Layout (manifest format 2)::
     core.npy                       (Z, Y, X) uint32: provisional seed ids of fusion
 
 A rerun with the same identity keeps the part files; a finished slab is skipped when its input has the same
-checksum. Scratch arrays (``.npy``) are read and written slab by slab along any axis
-(:class:`~libnet_mmdet.io.volume.StoredVolume`), so that memory holds a slab, never the volume.
+checksum. A damaged part file (a disk error, a copy cut short) counts as unfinished: its slab is segmented again,
+with a warning. That is always safe, because a part is only a cache of the model's output on its slab (same
+model, parameters and input checksum) and is replaced atomically; refusing to resume would throw away every
+other finished slab. A damaged manifest likewise starts the run afresh. A folder is only used as a work folder
+when it is new, empty or holds a manifest, since it is deleted after a successful run. Scratch arrays (``.npy``)
+are read and written slab by slab along any axis (:class:`~libnet_mmdet.io.volume.StoredVolume`), so that memory
+holds a slab, never the volume.
 """
 import hashlib
 import json
 import os
 import os.path as osp
 import shutil
+import warnings
 
 import numpy as np
 
+from ..io.errors import InputError
 from ..io.files import atomic_output, write_json
 from ..io.volume import StoredVolume
 from .views import VIEW_AXIS, view_slabs
@@ -65,18 +72,35 @@ class WorkFolder:
     def __init__(self, path):
         self.path = os.fspath(path)
 
+    def check(self):
+        """Raise :class:`~libnet_mmdet.io.InputError` unless the folder can serve a run: new, empty, or a work
+        folder (it holds the manifest). A folder of other files is refused: :meth:`remove` would delete them."""
+        if not osp.lexists(self.path):
+            return
+        if not osp.isdir(self.path):
+            raise InputError(f'{self.path}: exists and is not a folder; give another work folder (--work-dir)')
+        entries = os.listdir(self.path)
+        if entries and MANIFEST not in entries:
+            raise InputError(f'{self.path}: not a work folder of a volume run (it holds other files and no '
+                             f'{MANIFEST}; the work folder is deleted after success): give a new or empty folder '
+                             '(--work-dir)')
+
     def open(self, identity, resume=True):
         """Prepare the folder for a run; returns True when it continues an earlier run.
 
-        ``identity`` (JSON-serialisable) is stored in the manifest. A folder whose manifest has another identity,
-        or ``resume=False``, is started afresh: its part files are deleted.
+        ``identity`` (JSON-serialisable) is stored in the manifest. A folder whose manifest has another identity
+        or is damaged, or ``resume=False``, is started afresh: its part files are deleted.
         """
+        self.check()
         identity = json.loads(json.dumps(identity))
         path = osp.join(self.path, MANIFEST)
         manifest = None
         if resume and osp.isfile(path):
-            with open(path, encoding='utf-8') as f:
-                manifest = json.load(f)
+            try:
+                with open(path, encoding='utf-8') as f:
+                    manifest = json.load(f)
+            except ValueError as exc:  # JSON or UTF-8 decoding
+                warnings.warn(f'{path}: damaged manifest ({exc}); starting the run afresh')
         if manifest == dict(format=MANIFEST_FORMAT, identity=identity):
             return True
         shutil.rmtree(osp.join(self.path, PARTS_DIR), ignore_errors=True)
@@ -92,13 +116,28 @@ class WorkFolder:
         """The part file of the slab of ``view`` starting at slice ``start``."""
         return osp.join(self.path, PARTS_DIR, f'{view}_{start:06d}.npz')
 
-    def part_checksum(self, view, start):
-        """The input checksum a finished slab's part file was made from, or None if there is no part."""
+    def part_checksum(self, view, start, shape):
+        """The input checksum a finished slab's part file was made from, or None if there is no part or it is
+        damaged (warned: the slab is then segmented again, see the module docstring).
+
+        Args:
+            view (str), start (int): the slab.
+            shape (tuple): (n, h, w) of the slab's slices, which the part's labels must have.
+        """
         path = self.part_path(view, start)
         if not osp.isfile(path):
             return None
-        with np.load(path) as part:
-            return str(part['checksum'])
+        try:
+            with np.load(path) as part:
+                labels, checksum = part['labels'], str(part['checksum'])  # reads (and CRC-checks) both
+        except Exception as exc:  # decoding a damaged file of ours fails in many ways (zip, npy, pickle guard)
+            problem = f'{type(exc).__name__}: {exc}'
+        else:
+            if labels.shape == tuple(shape) and labels.dtype == VIEW_LABEL_DTYPE:
+                return checksum
+            problem = f'labels {labels.shape} {labels.dtype}, expected {tuple(shape)} {np.dtype(VIEW_LABEL_DTYPE)}'
+        warnings.warn(f'{path}: damaged part file ({problem}); segmenting this slab again')
+        return None
 
     def write_part(self, view, start, labels, checksum):
         """Store a finished slab atomically: its (n, h, w) 2D labels (ids up to ``VIEW_MAX_ID``) and the checksum

@@ -94,3 +94,51 @@ def test_analyze_errors_name_the_file(tmp_path, phantoms, analyze_tool):
             analyze_tool.main([*map(str, args), '--out', str(tmp_path / 'out')])
         assert message in str(exit_info.value.code), (args, exit_info.value.code)
     assert not (tmp_path / 'out').exists()
+
+
+def test_a_second_report_never_mixes_with_the_first(tmp_path, phantoms, analyze_tool, capsys):
+    """Issue 17, defect 1: a run without phases into the folder of a run with phases replaced some files and left
+    the detachment plots next to a summary saying there are no phases."""
+    paths = _volumes(tmp_path, phantoms)
+    out = tmp_path / 'report'
+    analyze_tool.main([str(paths['labels']), '--phases', str(paths['phases']), '--out', str(out)])
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert 'detachment_vs_esd.png' in first
+
+    with pytest.raises(SystemExit, match=f'analyze.py: error: {out}: folder is not empty; pass --overwrite'):
+        analyze_tool.main([str(paths['labels']), '--out', str(out)])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # untouched
+
+    analyze_tool.main([str(paths['labels']), '--out', str(out), '--overwrite'])
+    names = {p.name for p in out.iterdir()}
+    assert not {'detachment_vs_esd.png', 'detachment_vs_depth.png'} & names
+    assert json.loads((out / 'summary.json').read_text())['phase_source'] == 'none'
+
+
+def test_a_folder_of_other_files_is_not_emptied(tmp_path, phantoms, analyze_tool):
+    paths = _volumes(tmp_path, phantoms)
+    with pytest.raises(SystemExit, match=f'analyze.py: error: {tmp_path}: folder is not empty and was not written '
+                       'by libnet-mmdet'):
+        analyze_tool.main([str(paths['labels']), '--out', str(tmp_path), '--overwrite'])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['image.tif', 'labels.tif', 'phases.tif']
+
+
+def test_bad_arguments_are_refused_before_reading(tmp_path, analyze_tool):
+    missing = tmp_path / 'missing.tif'  # never read: the argument is checked first
+    with pytest.raises(SystemExit, match='analyze.py: error: --voxel-size-nm: voxel sizes must be finite and > 0'):
+        analyze_tool.main([str(missing), '--voxel-size-nm', '0', '--out', str(tmp_path / 'out')])
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(SystemExit, match=f"analyze.py: error: {tmp_path / 'file'}: exists and is not a folder"):
+        analyze_tool.main([str(missing), '--out', str(tmp_path / 'file')])
+
+
+def test_nan_in_the_image_names_the_file(tmp_path, phantoms, analyze_tool):
+    """Issue 17, defect 5: NaN in --image gave "range [nan, nan] is not finite" without the file name."""
+    paths = _volumes(tmp_path, phantoms)
+    image = tmp_path / 'nan.tif'
+    volume = tifffile.imread(paths['image']).astype(np.float32)
+    volume[4, 2, 2] = np.nan
+    tifffile.imwrite(image, volume, photometric='minisblack')
+    with pytest.raises(SystemExit, match=rf'analyze.py: error: {image} \[z=4\]: 1 NaN/Inf'):
+        analyze_tool.main([str(paths['labels']), '--image', str(image), '--out', str(tmp_path / 'out')])
+    assert not (tmp_path / 'out').exists()

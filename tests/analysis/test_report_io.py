@@ -10,7 +10,8 @@ from matplotlib.image import imread
 
 from libnet_mmdet.analysis import NMC, PORE, particle_table, summarize, write_report
 from libnet_mmdet.analysis.report import plot_report
-from libnet_mmdet.io import atomic_output, read_volume
+from libnet_mmdet.io import InputError, atomic_output, read_volume
+from libnet_mmdet.io.errors import OUTPUT_MARKER
 
 
 def _table(esd, touches_border, pore=None):
@@ -59,8 +60,8 @@ def test_write_report_files(tmp_path, phantoms):
     summary = write_report(df, out, labels_zyx=labels, phases_zyx=phases)
 
     expected = {'particles.csv', 'summary.json', 'summary.md', 'esd_histogram.png', 'sphericity_vs_esd.png',
-                'detachment_vs_esd.png', 'detachment_vs_depth.png', 'slices.png'}
-    assert set(os.listdir(out)) == expected  # no temporary file left behind
+                'detachment_vs_esd.png', 'detachment_vs_depth.png', 'slices.png', OUTPUT_MARKER}
+    assert set(os.listdir(out)) == expected  # no temporary file left behind (the marker: a report folder)
     table = pd.read_csv(out / 'particles.csv')
     assert list(table['id']) == [1, 2] and not table.drop(columns='phase_source').isna().any().any()
     saved = json.loads((out / 'summary.json').read_text())
@@ -70,6 +71,21 @@ def test_write_report_files(tmp_path, phantoms):
     slices = imread(out / 'slices.png')
     assert slices.ndim == 3 and slices.shape[1] > 2 * slices.shape[0]  # three panels side by side
     assert (os.stat(out / 'summary.json').st_mode & 0o777) != 0o600
+
+
+def test_write_report_never_mixes_two_reports(tmp_path):
+    """Issue 17, defect 1: a second report into the same folder is refused, or (overwrite) replaces the first."""
+    out = tmp_path / 'report'
+    write_report(_table([1.0, 2.0, 3.0], [False] * 3, pore=[0.1, 0.2, 0.3]), out)
+    first = {name: (out / name).read_bytes() for name in os.listdir(out)}
+    assert 'detachment_vs_esd.png' in first
+    without = _table([1.0, 2.0], [False] * 2)
+    with pytest.raises(InputError, match='report: folder is not empty; pass --overwrite'):
+        write_report(without, out)
+    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == first
+    write_report(without, out, overwrite=True)
+    assert 'detachment_vs_esd.png' not in os.listdir(out)
+    assert json.loads((out / 'summary.json').read_text())['n_particles'] == 2
 
 
 def test_plot_report_skips_detachment_without_phases(tmp_path):

@@ -132,7 +132,7 @@ def test_segment_tool_end_to_end(trained_tiny, synthetic_stack, tmp_path):
         assert tif.pages[0].tags['XResolution'].value[0] / tif.pages[0].tags['XResolution'].value[1] == \
             pytest.approx(20)  # pixels per um
     assert labels.shape == (8, 128, 128) and labels.dtype == np.uint16 and labels.max() > 0
-    assert sorted(p.name for p in (tmp_path / 'overlays').iterdir()) == ['overlay_z0.png', 'overlay_z4.png']
+    assert sorted(p.name for p in (tmp_path / 'overlays').glob('*.png')) == ['overlay_z0.png', 'overlay_z4.png']
     assert not (tmp_path / 'labels.tif.work').exists()
 
 

@@ -8,7 +8,7 @@ import tifffile
 
 from libnet_mmdet.io import read_volume
 from libnet_mmdet.apis import segment_image, segment_volume
-from libnet_mmdet.io import ImageFormatError
+from libnet_mmdet.io import ImageFormatError, InputError
 from libnet_mmdet.evaluation import match_instances
 from libnet_mmdet.volume.testing import IntensityPredictor, same_instances, sphere_labels
 
@@ -94,7 +94,8 @@ def test_interrupted_run_resumes_from_finished_slabs(image_tif, tmp_path):
 
 def _interrupt(image_tif, out, **kwargs):
     with pytest.raises(KeyboardInterrupt):
-        segment_volume(IntensityPredictor(fail_after=8), image_tif, out=out, slab=4, progress=False, **kwargs)
+        segment_volume(IntensityPredictor(fail_after=8), image_tif, out=out, slab=4, progress=False, overwrite=True,
+                       **kwargs)
 
 
 def test_changed_input_or_parameters_start_over(image, image_tif, tmp_path):
@@ -110,20 +111,22 @@ def test_changed_input_or_parameters_start_over(image, image_tif, tmp_path):
     np.testing.assert_array_equal(labels, segment_volume(IntensityPredictor(), changed, progress=False))
     tifffile.imwrite(image_tif, image)
 
+    # out exists from here on: each run below replaces it (overwrite=True)
     _interrupt(image_tif, out, keep_work=True)
     restarted = IntensityPredictor()
-    segment_volume(restarted, image_tif, out=out, slab=4, score_thr=0.6, progress=False)  # other parameters
+    segment_volume(restarted, image_tif, out=out, slab=4, score_thr=0.6, progress=False,
+                   overwrite=True)  # other parameters
     assert restarted.n_images == SHAPE[0]
 
     _interrupt(image_tif, out)
     restarted = IntensityPredictor()
-    segment_volume(restarted, image_tif, out=out, slab=4, resume=False, progress=False)
+    segment_volume(restarted, image_tif, out=out, slab=4, resume=False, progress=False, overwrite=True)
     assert restarted.n_images == SHAPE[0]
 
     _interrupt(image_tif, out)
     smaller = image[:, :20]  # another shape: the stale scratch arrays of the work folder must not be reused
     tifffile.imwrite(image_tif, smaller)
-    labels = segment_volume(IntensityPredictor(), image_tif, out=out, slab=4, progress=False)
+    labels = segment_volume(IntensityPredictor(), image_tif, out=out, slab=4, progress=False, overwrite=True)
     np.testing.assert_array_equal(labels, segment_volume(IntensityPredictor(), smaller, progress=False))
 
 
@@ -131,7 +134,7 @@ def test_post_processing_options_reuse_the_inference(image_tif, tmp_path):
     out = tmp_path / 'labels.tif'
     segment_volume(IntensityPredictor(), image_tif, out=out, slab=4, keep_work=True, progress=False)
     again = IntensityPredictor()
-    labels = segment_volume(again, image_tif, out=out, slab=4, min_voxels=200, progress=False)
+    labels = segment_volume(again, image_tif, out=out, slab=4, min_voxels=200, progress=False, overwrite=True)
     assert again.n_images == 0 and labels.max() < len(SPHERES)
 
 
@@ -220,3 +223,82 @@ def test_scale_resizes_slices_for_the_model_and_labels_back():
                                   labels > 0)
     with pytest.raises(ValueError, match='scale must be in'):
         segment_image(predictor, image, scale=0)
+
+
+@pytest.mark.parametrize('existing', ['file', 'text file', 'folder'])
+def test_an_existing_output_is_never_replaced(image_tif, tmp_path, existing):
+    """Issue 17, defects 2 and 3: refused before the input is read or the model runs; no work folder is made."""
+    out = tmp_path / 'labels.tif'
+    if existing == 'folder':
+        out.mkdir()
+        message = 'labels.tif: is a folder'
+    else:
+        out.write_bytes(b'II*\x00earlier result' if existing == 'file' else b'my notes\n')
+        message = 'labels.tif: exists; pass --overwrite'
+    before = out.read_bytes() if out.is_file() else None
+    predictor = IntensityPredictor()
+    with pytest.raises(InputError, match=message):
+        segment_volume(predictor, image_tif, out=out, progress=False)
+    assert predictor.n_images == 0 and not (tmp_path / 'labels.tif.work').exists()
+    if before is not None:
+        assert out.read_bytes() == before
+        labels = segment_volume(IntensityPredictor(), image_tif, out=out, progress=False, overwrite=True)
+        assert labels.max() == len(SPHERES) and out.read_bytes() != before
+
+
+@pytest.mark.parametrize('bad, message', [
+    (dict(voxel_size_nm=0), 'voxel_size_nm: voxel sizes must be finite and > 0'),
+    (dict(voxel_size_nm=(50, 50)), 'voxel_size_nm: expected one value or three'),
+    (dict(slab=0), 'slab must be an integer >= 1'),
+    (dict(min_voxels=-1), 'min_voxels must be an integer >= 0'),
+    (dict(score_thr=1.5), r'score_thr must be in \[0, 1\]'),
+    (dict(scale=0), r'scale must be in \(0, 16\]'),
+    (dict(batch_size=0), 'batch_size must be a positive integer'),
+    (dict(tile_size=32, overlap=32), 'overlap must be an integer in'),
+    (dict(views=('xy', 'ab')), 'views must be distinct names'),
+])
+def test_settings_are_checked_before_anything_is_read_or_run(image_tif, tmp_path, bad, message):
+    """Issue 17, defect 3: --voxel-size-nm 0 used to fail after the whole inference."""
+    predictor = IntensityPredictor()
+    with pytest.raises(InputError, match=message):
+        segment_volume(predictor, image_tif, out=tmp_path / 'labels.tif', progress=False, **bad)
+    assert predictor.n_images == 0 and sorted(os.listdir(tmp_path)) == ['stack.tif']
+
+
+def test_a_folder_of_other_files_is_never_the_work_folder(image_tif, tmp_path):
+    """The work folder is deleted after success: a folder holding other files is refused, its files kept."""
+    folder = tmp_path / 'data'
+    folder.mkdir()
+    (folder / 'keep.txt').write_text('mine')
+    with pytest.raises(InputError, match='data: not a work folder of a volume run'):
+        segment_volume(IntensityPredictor(), image_tif, out=tmp_path / 'labels.tif', work_dir=folder,
+                       progress=False)
+    assert os.listdir(folder) == ['keep.txt']
+
+
+@pytest.mark.parametrize('damage', [
+    lambda path: path.write_bytes(path.read_bytes()[:100]),  # cut short: BadZipFile before the fix
+    lambda path: path.write_bytes(b'garbage'),
+    lambda path: np.savez(path, labels=np.zeros((2, 3, 4), np.uint16), checksum='x'),  # wrong shape
+])
+def test_a_damaged_part_file_is_segmented_again(image, image_tif, tmp_path, damage):
+    """Issue 17, defect 5: a damaged slab file of the resume folder counts as unfinished (warned), not a crash."""
+    out = tmp_path / 'labels.tif'
+    _interrupt(image_tif, out)  # slabs z=0..3 and z=4..7 finished
+    part = tmp_path / 'labels.tif.work' / 'parts' / 'xy_000004.npz'
+    damage(part)
+    restarted = IntensityPredictor()
+    with pytest.warns(UserWarning, match=r'xy_000004.npz: damaged part file .*segmenting this slab again'):
+        labels = segment_volume(restarted, image_tif, out=out, slab=4, progress=False)
+    assert restarted.n_images == SHAPE[0] - 4  # the damaged slab and the unfinished ones, not slab z=0..3
+    np.testing.assert_array_equal(labels, segment_volume(IntensityPredictor(), image, progress=False))
+
+
+def test_a_damaged_manifest_starts_afresh(image_tif, tmp_path):
+    out = tmp_path / 'labels.tif'
+    _interrupt(image_tif, out)
+    (tmp_path / 'labels.tif.work' / 'manifest.json').write_text('{"format": 2, "ident')
+    restarted = IntensityPredictor()
+    with pytest.warns(UserWarning, match='manifest.json: damaged manifest'):
+        segment_volume(restarted, image_tif, out=out, slab=4, progress=False)
+    assert restarted.n_images == SHAPE[0]

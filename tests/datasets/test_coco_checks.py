@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from libnet_mmdet.datasets import AnnotationError, ParticleCocoDataset, check_coco_file
 from libnet_mmdet.datasets.coco_checks import check_coco
 from libnet_mmdet.datasets.coco_checks import rle_string_counts
+from libnet_mmdet.io import InputError
 from tomo_data import load_pipeline
 
 SIZE = 32
@@ -106,6 +107,17 @@ def test_malformed_json_is_named(tmp_path):
         check_coco_file(str(tmp_path / 'bad.json'))
 
 
+@pytest.mark.parametrize('content, message', [
+    (b'[' * 100000, r'deep\.json: malformed JSON \(RecursionError'),  # was a raw RecursionError
+    (b'{"images": ' + b'9' * 5000 + b'}', r'deep\.json: malformed JSON \(ValueError: Exceeds the limit'),
+    (b'\xff\xfe{', r'deep\.json: malformed JSON \(UnicodeDecodeError'),
+])
+def test_json_python_cannot_parse_is_named(tmp_path, content, message):
+    (tmp_path / 'deep.json').write_bytes(content)
+    with pytest.raises(AnnotationError, match=message):
+        check_coco_file(str(tmp_path / 'deep.json'))
+
+
 def test_rle_string_counts_matches_pycocotools():
     rng = np.random.default_rng(0)
     for _ in range(50):
@@ -134,17 +146,21 @@ def mutated_coco(draw):
     doc = valid_coco()
     section = draw(st.sampled_from(sorted(FIELDS)))
     entry = draw(st.sampled_from(doc[section]))
-    value = draw(json_values | st.integers(-5, 40))
+    value = draw(json_values | st.integers(-5, 40) | st.just(DELETE))
     where = draw(st.sampled_from(FIELDS[section] + ['polygon', 'rle']))
     if where == 'polygon' and isinstance(entry.get('segmentation'), list):
         polygon = entry['segmentation'][0]
-        polygon[draw(st.integers(0, len(polygon) - 1))] = value
+        target, key = polygon, draw(st.integers(0, len(polygon) - 1))
     elif where == 'rle' and isinstance(entry.get('segmentation'), dict):
-        entry['segmentation'][draw(st.sampled_from(['size', 'counts']))] = value
+        target, key = entry['segmentation'], draw(st.sampled_from(['size', 'counts']))
     elif where in FIELDS[section]:
-        entry[where] = value
+        target, key = entry, where
     else:
-        doc[section] = value
+        target, key = doc, section
+    if value is DELETE:
+        del target[key]  # a key (or a polygon number) left out
+    else:
+        target[key] = value
     return doc
 
 
@@ -170,3 +186,26 @@ def test_fuzzed_coco_is_rejected_clearly_or_loads(coco_dir, doc):
     for i in range(len(dataset)):
         item = dataset[i]
         assert item['gt_masks'].masks.shape[1:] == (SIZE, SIZE)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=200) | st.text(max_size=200).map(str.encode)
+       | mutated_coco().map(lambda doc: json.dumps(doc).encode())
+       | mutated_coco().map(lambda doc: json.dumps(doc).encode()).flatmap(
+           lambda text: st.integers(0, len(text)).map(lambda n: text[:n])))
+def test_fuzzed_coco_file_bytes_load_or_raise_one_named_error(coco_dir, content):
+    """Any bytes in the annotation file (random, text, a mutated file, one cut short): ParticleCocoDataset loads
+    it, or raises InputError / FileNotFoundError naming the file (or the missing image it lists); never another
+    exception."""
+    ann_file = coco_dir / 'fuzz_bytes.json'
+    ann_file.write_bytes(content)
+    try:
+        dataset = ParticleCocoDataset(ann_file=str(ann_file), data_prefix=dict(img=str(coco_dir)),
+                                      pipeline=load_pipeline())
+        items = [dataset[i] for i in range(len(dataset))]
+    except (InputError, FileNotFoundError) as exc:
+        assert str(ann_file) in str(exc), str(exc)
+        event(type(exc).__name__)
+        return
+    event('loaded')
+    assert all(item['gt_masks'].masks.shape[1:] == (SIZE, SIZE) for item in items)

@@ -1,14 +1,20 @@
 """LabelTiffDataset and tools/dataset_converters/labels2coco.py: label images and sliced 3D stacks."""
 import importlib.util
+import itertools
+import logging
 
 import numpy as np
 import pytest
 import tifffile
+from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from helpers import REPO_ROOT
 from libnet_mmdet.datasets import AnnotationError, LabelTiffDataset, ParticleCocoDataset, check_coco_file
+from libnet_mmdet.datasets import labels_to_coco
 from libnet_mmdet.datasets.label_tiff import load_label_data_list
+from libnet_mmdet.io import ImageFormatError, InputError
 from tomo_data import disc_labels, load_pipeline, mask_iou
 
 
@@ -125,7 +131,7 @@ def test_labels2coco_slices_go_through_the_coco_dataset_unchanged(stack_files, t
 
 def test_labels2coco_refuses_to_write_into_its_input_folder(stardist_dirs):
     root, _ = stardist_dirs
-    with pytest.raises(ValueError, match='the output folder holds the input'):
+    with pytest.raises(SystemExit, match='labels2coco.py: error: .*the output folder holds the input'):
         labels2coco_main()([str(root / 'images'), str(root / 'masks'), str(root)])
 
 
@@ -182,3 +188,120 @@ def test_instances_from_labels_match_pycocotools_encode_byte_for_byte():
             assert instance['mask'] == dict(size=[int(height), int(width)], counts=rle['counts'].decode())
             x, y, w, h = mask_utils.toBbox(rle)
             assert instance['bbox'] == [x, y, x + w, y + h]
+
+
+# --- the output rule of labels_to_coco: a new or emptied folder, inputs checked before anything is written ---
+
+def test_labels_to_coco_never_mixes_two_runs_in_one_folder(stardist_dirs, tmp_path):
+    root, _ = stardist_dirs
+    out = tmp_path / 'coco'
+    first = labels_to_coco(str(root / 'images'), str(root / 'masks'), str(out), skip_empty=False)
+    assert sorted(p.name for p in (out / 'images').iterdir()) == ['a.tif', 'b.png', 'c.tif']
+    (root / 'images' / 'a.tif').unlink()
+    with pytest.raises(InputError, match=r'coco: folder is not empty; pass --overwrite'):
+        labels_to_coco(str(root / 'images'), str(root / 'masks'), str(out))
+    assert check_coco_file(str(out / 'annotations.json')) == first  # untouched
+    second = labels_to_coco(str(root / 'images'), str(root / 'masks'), str(out), overwrite=True)
+    listed = sorted(image['file_name'] for image in second['images'])
+    assert listed == sorted(p.name for p in (out / 'images').iterdir()) == ['b.png']  # no image of the first run
+
+
+def test_labels_to_coco_checks_inputs_before_emptying_the_output(stack_files, tmp_path):
+    image_path, label_path, image, labels = stack_files
+    out = tmp_path / 'coco'
+    labels_to_coco(str(image_path), str(label_path), str(out))
+    before = sorted(p.name for p in (out / 'images').iterdir())
+    bad = image.astype(np.float32)
+    bad[7, 1, 2] = np.nan
+    tifffile.imwrite(tmp_path / 'nan.tif', bad)
+    with pytest.raises(ImageFormatError, match=r'nan\.tif \[z=7\]: 1 NaN/Inf pixel'):
+        labels_to_coco(str(tmp_path / 'nan.tif'), str(label_path), str(out), overwrite=True)
+    assert sorted(p.name for p in (out / 'images').iterdir()) == before
+    with pytest.raises(InputError, match='the output folder holds the input'):  # overwrite would delete it
+        labels_to_coco(str(out / 'images' / before[0]), str(out / 'images' / before[1]), str(out), overwrite=True)
+    (tmp_path / 'mine').mkdir()
+    (tmp_path / 'mine' / 'notes.txt').write_text('not an output of ours')
+    with pytest.raises(InputError, match=r'mine: folder is not empty and was not written by libnet-mmdet'):
+        labels_to_coco(str(image_path), str(label_path), str(tmp_path / 'mine'), overwrite=True)
+    assert (tmp_path / 'mine' / 'notes.txt').exists()
+
+
+# --- fuzzing: image + label files of random shapes, dtypes and values, sound or damaged ---
+
+DAMAGE = st.tuples(st.sampled_from([None, None, None, 'cut', 'byte']), st.floats(0, 1, exclude_max=True),
+                   st.integers(0, 255))  # (how, where in the file, new byte): most files are sound
+
+
+@st.composite
+def label_pairs(draw):
+    """``dict(image=(array, damage), labels=(array, damage), slice_axes)``: small arrays of random shapes, dtypes
+    and values (negative or non-integer labels, NaN/Inf/huge pixels, mismatched shapes)."""
+    shape = draw(st.sampled_from([(6, 7), (1, 6, 7), (3, 6, 7), (2, 3, 6, 7)]))
+    label_shape = draw(st.sampled_from([shape, shape, (6, 8), (3, 6, 7)]))
+    size = int(np.prod(label_shape))
+    labels = np.array(draw(st.lists(st.integers(0, 3), min_size=size, max_size=size))).reshape(label_shape)
+    labels.flat[0] = draw(st.sampled_from([0, 0, 1, -1]))
+    labels = labels.astype(draw(st.sampled_from([np.uint8, np.uint16, np.uint32, np.int16, np.float32, bool])))
+    image_dtype = draw(st.sampled_from([np.uint8, np.uint16, np.float32, np.float64]))
+    image = np.arange(int(np.prod(shape))).reshape(shape).astype(image_dtype)
+    if image_dtype == np.float64:
+        image.flat[draw(st.integers(0, image.size - 1))] = draw(st.sampled_from([0.5, np.nan, np.inf, 1e300]))
+    return dict(image=(image, draw(DAMAGE)), labels=(labels, draw(DAMAGE)),
+                slice_axes=draw(st.sampled_from(['z', 'zyx'])))
+
+
+def write_damaged(path, array, damage):
+    """Write ``array`` as TIFF, then (``damage[0]``) cut it at, or change one byte at, the fraction ``damage[1]``
+    of the file."""
+    tifffile.imwrite(path, array, photometric='minisblack')
+    how, where, value = damage
+    if how is not None:
+        data = bytearray(path.read_bytes())
+        if how == 'cut':
+            data = data[:int(where * len(data))]
+        else:
+            data[int(where * len(data))] = value
+        path.write_bytes(bytes(data))
+
+
+def declared_size(*paths):
+    """Bytes tifffile would allocate for the largest series of ``paths`` (0 when it cannot tell)."""
+    logging.disable(logging.CRITICAL)
+    try:
+        sizes = []
+        for path in paths:
+            with tifffile.TiffFile(path) as tif:
+                sizes += [series.nbytes for series in tif.series]
+        return max(sizes, default=0)
+    except Exception:
+        return 0
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+_example = itertools.count()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=label_pairs())
+def test_fuzzed_label_files_load_or_raise_one_named_error(tmp_path, case):
+    """labels_to_coco and LabelTiffDataset (and its loader) load the pair, or raise InputError /
+    FileNotFoundError naming one of the two files; never another exception."""
+    folder = tmp_path / f'example_{next(_example)}'  # new names: no reader cache sees an earlier file
+    folder.mkdir()
+    write_damaged(folder / 'image.tif', *case['image'])
+    write_damaged(folder / 'labels.tif', *case['labels'])
+    img_path, label_path = str(folder / 'image.tif'), str(folder / 'labels.tif')
+    assume(declared_size(img_path, label_path) < 2**20)  # changed tags can declare huge images
+    try:
+        coco = labels_to_coco(img_path, label_path, str(folder / 'coco'), slice_axes=case['slice_axes'])
+        dataset = LabelTiffDataset(data_prefix=dict(img=img_path, label=label_path), slice_axes=case['slice_axes'],
+                                   pipeline=load_pipeline())
+        items = [dataset[i] for i in range(len(dataset))]
+    except (InputError, FileNotFoundError) as exc:
+        assert img_path in str(exc) or label_path in str(exc), str(exc)
+        event(type(exc).__name__)
+        return
+    event('loaded')
+    assert len(coco['images']) == len(items) and all(np.isfinite(item['img']).all() for item in items)
+    assert {p.name for p in (folder / 'coco' / 'images').iterdir()} == {i['file_name'] for i in coco['images']}

@@ -3,11 +3,13 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from skimage import draw
 
 from libnet_mmdet.datasets import AnnotationError, ParticleCocoDataset, ViaParticleDataset, check_coco_file
+from libnet_mmdet.datasets import via_to_coco
+from libnet_mmdet.io import InputError
 from libnet_mmdet.datasets.via import parse_via
 from tomo_data import (VIA_SHAPES, VIA_SIZE, load_pipeline, mask_iou, reference_via_mask, via_document,
                        via_metadata, write_via)
@@ -76,6 +78,10 @@ def test_regions_dict_keys_name_the_region_in_errors(via_dir):
     ([1, 2], AnnotationError, 'must hold a JSON object'),
     ({'k': dict(filename='scene.png', regions=5)}, AnnotationError, "image 'k': regions must be a list"),
     ({'k': dict(regions=[])}, AnnotationError, "image 'k': filename must be a non-empty string"),
+    ({'k': dict(filename='scene.png', size=1)}, AnnotationError,
+     r"""image 'k' \(scene.png\): no "regions" key; an image without particles has "regions": \[\]"""),
+    ('[' * 100000, AnnotationError, r'via\.json: malformed JSON \(RecursionError'),
+    ('{"k": ' + '7' * 5000 + '}', AnnotationError, r'via\.json: malformed JSON \(ValueError'),
     (via_metadata('scene.png', [dict(name='polygon', all_points_x=[1, 2, 3], all_points_y=[1, 2])], 2),
      AnnotationError, r'region 0: polygon has 3 x and 2 y coordinates'),
     (via_metadata('scene.png', [dict(name='point', cx=3, cy=4)], 2), AnnotationError,
@@ -132,8 +138,27 @@ def test_via2coco_gives_the_same_instances_through_the_coco_dataset(via_dir):
 
 def test_via2coco_refuses_to_overwrite_its_input(via_dir):
     ann_file = write_via(via_dir / 'via.json', via_metadata('scene.png', VIA_SHAPES, 2))
-    with pytest.raises(ValueError, match='would overwrite the input VIA file'):
+    with pytest.raises(SystemExit, match='via2coco.py: error: .*would overwrite the input VIA file'):
         via2coco_main()([str(ann_file), str(via_dir / 'images'), str(ann_file)])
+
+
+def test_via_to_coco_replaces_an_existing_output_only_with_overwrite(via_dir):
+    ann_file = write_via(via_dir / 'via.json', via_metadata('scene.png', VIA_SHAPES, 2))
+    out = via_dir / 'train.json'
+    out.write_text('an earlier result')
+    with pytest.raises(InputError, match=r'train\.json: exists; pass --overwrite'):
+        via_to_coco(str(ann_file), str(via_dir / 'images'), str(out))
+    assert out.read_text() == 'an earlier result'
+    with pytest.raises(InputError, match=r'images: is a folder'):
+        via_to_coco(str(ann_file), str(via_dir / 'images'), str(via_dir / 'images'), overwrite=True)
+    broken = write_via(via_dir / 'broken.json', {'k': dict(filename='scene.png')})
+    with pytest.raises(AnnotationError, match='no "regions" key'):  # inputs are checked before out is replaced
+        via_to_coco(str(broken), str(via_dir / 'images'), str(out), overwrite=True)
+    assert out.read_text() == 'an earlier result'
+    coco = via_to_coco(str(ann_file), str(via_dir / 'images'), str(out), overwrite=True)
+    assert check_coco_file(str(out)) == coco and len(coco['annotations']) == len(VIA_SHAPES)
+    with pytest.raises(InputError, match='would overwrite the input VIA file'):
+        via_to_coco(str(ann_file), str(via_dir / 'images'), str(ann_file), overwrite=True)
 
 
 # --- fuzzing: any JSON value, and mutations of a valid file, either parse or raise AnnotationError ---
@@ -153,14 +178,21 @@ def mutated_via(draw):
     entry = doc['scene.png1234']
     region = draw(st.sampled_from(entry['regions']))
     target = draw(st.sampled_from(['shape', 'region', 'entry']))
-    value = draw(json_values)
+    value = draw(json_values | st.just(DELETE))
     if target == 'shape':
-        region['shape_attributes'][draw(st.sampled_from(SHAPE_KEYS))] = value
+        where, key = region['shape_attributes'], draw(st.sampled_from(SHAPE_KEYS))
     elif target == 'region':
-        region[draw(st.sampled_from(['shape_attributes', 'region_attributes']))] = value
+        where, key = region, draw(st.sampled_from(['shape_attributes', 'region_attributes']))
     else:
-        entry[draw(st.sampled_from(['filename', 'regions', 'size']))] = value
+        where, key = entry, draw(st.sampled_from(['filename', 'regions', 'size']))
+    if value is DELETE:
+        where.pop(key, None)  # a key left out (a missing "regions" was taken for an image without particles)
+    else:
+        where[key] = value
     return doc
+
+
+DELETE = object()
 
 
 @settings(max_examples=50, deadline=None)
@@ -188,3 +220,24 @@ def test_fuzzed_via_files_build_or_raise_annotation_error(via_dir, doc):
         return
     item = dataset[0]
     assert len(item['gt_masks']) == len(doc['scene.png1234']['regions'])
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=200) | st.text(max_size=200).map(str.encode)
+       | mutated_via().map(lambda doc: json.dumps(doc).encode())
+       | mutated_via().map(lambda doc: json.dumps(doc).encode()).flatmap(
+           lambda text: st.integers(0, len(text)).map(lambda n: text[:n])))
+def test_fuzzed_via_file_bytes_convert_or_raise_one_named_error(via_dir, content):
+    """Any bytes (random, text, a valid file cut short) in the VIA file: via_to_coco writes a COCO file that
+    checks, or raises InputError / FileNotFoundError naming the file; never another exception."""
+    ann_file = via_dir / 'via.json'
+    ann_file.write_bytes(content)
+    out = via_dir / 'coco.json'
+    try:
+        coco = via_to_coco(str(ann_file), str(via_dir / 'images'), str(out), overwrite=True)
+    except (InputError, FileNotFoundError) as exc:
+        assert str(ann_file) in str(exc), str(exc)
+        event(type(exc).__name__)
+        return
+    event('converted')
+    assert check_coco_file(str(out)) == coco

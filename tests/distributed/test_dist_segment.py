@@ -14,6 +14,7 @@ import torch.multiprocessing as mp
 
 from helpers import REPO_ROOT, run_tool
 from libnet_mmdet.apis import segment_volume
+from libnet_mmdet.io import InputError
 from libnet_mmdet.volume.testing import IntensityPredictor, sphere_labels
 
 SPHERES = [((6, 10, 10), 5), ((8, 10, 20.5), 5.5), ((14, 24, 14), 6), ((3, 26, 27), 4), ((17, 8, 27), 3.5)]
@@ -79,7 +80,7 @@ def test_distributed_needs_an_output_file(compressed_stack, monkeypatch):
 def test_launcher_choice_on_the_cpu():
     from libnet_mmdet.cli import init_distributed
     assert init_distributed('none', 'cuda:0') == 'cuda:0'  # no launcher: nothing to join, device as asked
-    with pytest.raises(RuntimeError, match='--launcher slurm needs CUDA; on CPUs start the job with torchrun'):
+    with pytest.raises(InputError, match='--launcher slurm needs CUDA; on CPUs start the job with torchrun'):
         init_distributed('slurm', 'cpu')
 
 

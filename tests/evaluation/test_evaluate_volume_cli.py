@@ -37,10 +37,15 @@ def test_evaluate_volume_prints_table_and_writes_json(tmp_path):
     assert [row['threshold'] for row in saved['per_threshold']][:2] == [0.5, 0.55]
 
 
-def test_evaluate_volume_errors(tmp_path):
+def _load_tool():
     spec = importlib.util.spec_from_file_location('evaluate_volume_tool_under_test', TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def test_evaluate_volume_errors(tmp_path):
+    tool = _load_tool()
     tifffile.imwrite(tmp_path / 'gt.tif', np.ones((4, 5, 6), np.uint16), photometric='minisblack')
     tifffile.imwrite(tmp_path / 'pred.tif', np.ones((4, 5, 7), np.uint16), photometric='minisblack')
     tifffile.imwrite(tmp_path / 'float.tif', np.ones((4, 5, 6), np.float32), photometric='minisblack')
@@ -51,3 +56,19 @@ def test_evaluate_volume_errors(tmp_path):
         with pytest.raises(SystemExit) as exit_info:
             tool.main([str(tmp_path / a) if a.endswith('.tif') else a for a in args])
         assert message in str(exit_info.value.code)
+
+
+def test_an_existing_json_is_replaced_only_with_overwrite(tmp_path, capsys):
+    """Issue 17, defect 2: --out replaced an existing file without a word."""
+    tool = _load_tool()
+    tifffile.imwrite(tmp_path / 'gt.tif', np.ones((4, 5, 6), np.uint16), photometric='minisblack')
+    out = tmp_path / 'metrics.json'
+    out.write_text('my notes')
+    argv = [str(tmp_path / 'gt.tif'), str(tmp_path / 'gt.tif'), '--out', str(out)]
+    with pytest.raises(SystemExit, match=f'evaluate_volume.py: error: {out}: exists; pass --overwrite'):
+        tool.main(argv)
+    assert out.read_text() == 'my notes'
+    tool.main(argv + ['--overwrite'])
+    assert json.loads(out.read_text())['summary']['f1_50'] == 1.0
+    with pytest.raises(SystemExit, match=f"evaluate_volume.py: error: {tmp_path}: is a folder"):
+        tool.main(argv[:2] + ['--out', str(tmp_path)])

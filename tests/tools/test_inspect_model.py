@@ -117,3 +117,11 @@ def test_missing_image_is_named(tiny_model, tmp_path, run_script):
     config, checkpoint = tiny_model
     with pytest.raises(SystemExit, match=f'inspect_model.py: error: .*{tmp_path / "missing.png"}'):
         run_script('tools/inspect_model.py', config, checkpoint, tmp_path / 'missing.png', '--out', tmp_path)
+
+
+def test_a_used_output_folder_is_refused_before_the_model_is_loaded(tmp_path, run_script):
+    (tmp_path / 'notes.txt').write_text('mine')
+    with pytest.raises(SystemExit, match=f'inspect_model.py: error: {tmp_path}: folder is not empty'):
+        run_script('tools/inspect_model.py', tmp_path / 'missing.py', tmp_path / 'missing.pth',
+                   tmp_path / 'missing.png', '--out', tmp_path, '--overwrite')
+    assert [p.name for p in tmp_path.iterdir()] == ['notes.txt']

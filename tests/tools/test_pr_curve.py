@@ -118,8 +118,33 @@ def test_perfect_predictions_give_precision_one_and_per_image_ap(tiny_coco, tmp_
 def test_not_a_results_pickle_is_named(tiny_coco, tmp_path, run_script):
     bad = tmp_path / 'results.pkl'
     bad.write_bytes(pickle.dumps({'bbox_mAP': 0.5}))
+    ann_file = tiny_coco / 'annotations' / 'val.json'
     with pytest.raises(SystemExit, match=f'pr_curve.py: error: {bad}: expected a list'):
-        run_script('tools/analysis/pr_curve.py', bad, tiny_coco / 'annotations' / 'val.json', '--out', tmp_path)
+        run_script('tools/analysis/pr_curve.py', bad, ann_file, '--out', tmp_path / 'pr')
+    # the corrected rerun needs no --overwrite: the failed run wrote nothing into its folder
+    bad.write_bytes(pickle.dumps(_ground_truth_results(ann_file)))
+    run_script('tools/analysis/pr_curve.py', bad, ann_file, '--out', tmp_path / 'pr')
+    assert (tmp_path / 'pr' / 'pr_curves.json').is_file()
+
+
+def test_a_used_output_folder_needs_overwrite(tiny_coco, tmp_path, run_script):
+    """Issue 17: a folder holding other files is never written into; one of an earlier report is emptied only
+    with --overwrite."""
+    results = tmp_path / 'results.pkl'
+    results.write_bytes(pickle.dumps(_ground_truth_results(tiny_coco / 'annotations' / 'val.json')))
+    argv = [results, tiny_coco / 'annotations' / 'val.json', '--out']
+    with pytest.raises(SystemExit, match=f'pr_curve.py: error: {tmp_path}: folder is not empty'):
+        run_script('tools/analysis/pr_curve.py', *argv, tmp_path)
+    run_script('tools/analysis/pr_curve.py', *argv, tmp_path / 'pr')
+    (tmp_path / 'pr' / 'stale.png').write_bytes(b'')
+    with pytest.raises(SystemExit, match='folder is not empty; pass --overwrite'):
+        run_script('tools/analysis/pr_curve.py', *argv, tmp_path / 'pr')
+    run_script('tools/analysis/pr_curve.py', *argv, tmp_path / 'pr', '--overwrite')
+    assert not (tmp_path / 'pr' / 'stale.png').exists()
+    (tmp_path / 'bad.pkl').write_bytes(b'not a pickle')  # a bad input never costs the old report
+    with pytest.raises(SystemExit, match='bad.pkl'):
+        run_script('tools/analysis/pr_curve.py', tmp_path / 'bad.pkl', *argv[1:], tmp_path / 'pr', '--overwrite')
+    assert (tmp_path / 'pr' / 'pr_curves.json').is_file()
 
 
 def test_results_of_another_dataset_are_refused(tiny_coco, tmp_path):

@@ -7,10 +7,11 @@ Use OUT_DIR/annotations.json as ``ann_file`` and OUT_DIR/images/ as ``data_prefi
 
 Usage:
     python tools/dataset_converters/labels2coco.py IMAGES LABELS OUT_DIR [--label-suffix SUFFIX]
-                                                   [--axes zyx] [--step N] [--keep-empty]
+                                                   [--axes zyx] [--step N] [--keep-empty] [--overwrite] [--debug]
 
 IMAGES / LABELS: an image and its label file (2D, or (Z, Y, X) stacks), or two folders of them matched by file
-name (LABELS may be the IMAGES folder with --label-suffix, e.g. Cellpose's _masks).
+name (LABELS may be the IMAGES folder with --label-suffix, e.g. Cellpose's _masks). OUT_DIR must be new or empty;
+--overwrite empties an OUT_DIR of an earlier conversion first, so that it never mixes the images of two runs.
 
 Examples:
     python tools/dataset_converters/labels2coco.py data/stardist/train/images data/stardist/train/masks data/nmc_2d
@@ -18,8 +19,12 @@ Examples:
         --step 2
 """
 import argparse
+import os.path as osp
 
+from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, exit_on_error
 from libnet_mmdet.datasets import labels_to_coco
+
+TOOL = osp.basename(__file__)
 
 
 def parse_args(argv=None):
@@ -31,13 +36,17 @@ def parse_args(argv=None):
     parser.add_argument('--axes', default='z', help='axes to slice 3D stacks along: any of z, y, x (default z)')
     parser.add_argument('--step', type=int, default=1, help='keep every N-th slice (default 1)')
     parser.add_argument('--keep-empty', action='store_true', help='keep slices / images without particles')
+    add_overwrite_arg(parser, help='empty the OUT_DIR of an earlier conversion first')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    coco = labels_to_coco(args.images, args.labels, args.out_dir, args.label_suffix, tuple(args.axes),
-                          args.step, not args.keep_empty)
+    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out_dir} may hold part of the dataset; run the same '
+                       'command again with --overwrite'):
+        coco = labels_to_coco(args.images, args.labels, args.out_dir, args.label_suffix, tuple(args.axes),
+                              args.step, not args.keep_empty, overwrite=args.overwrite)
     print(f'{args.out_dir}: {len(coco["images"])} images, {len(coco["annotations"])} particles')
 
 

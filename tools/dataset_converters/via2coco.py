@@ -6,14 +6,21 @@ RLE mask (the rule: libnet_mmdet.datasets.via); ``file_name`` entries are relati
 
 Usage:
     python tools/dataset_converters/via2coco.py VIA_JSON IMG_DIR OUT_JSON [--tolerance PIXELS] [--seed-pixels]
+                                                [--overwrite] [--debug]
+
+An existing OUT_JSON is replaced only with --overwrite.
 
 Example:
     python tools/dataset_converters/via2coco.py data/seed/train/via_region_data.json data/seed/train \
         data/nmc/annotations/train.json
 """
 import argparse
+import os.path as osp
 
+from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, exit_on_error
 from libnet_mmdet.datasets import via_to_coco
+
+TOOL = osp.basename(__file__)
 
 
 def parse_args(argv=None):
@@ -26,13 +33,16 @@ def parse_args(argv=None):
     parser.add_argument('--seed-pixels', action='store_true',
                         help="pixel centres at integer coordinates, as the seed LIBNet rasterised VIA polygons "
                         "(default: at +0.5, VIA's display and COCO)")
+    add_overwrite_arg(parser, help='replace an existing OUT_JSON')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    coco = via_to_coco(args.via_json, args.img_dir, args.out_json, args.tolerance,
-                       pixel_centre_offset=0.0 if args.seed_pixels else 0.5)
+    with exit_on_error(TOOL, args.debug, interrupted='nothing was written; run the same command again'):
+        coco = via_to_coco(args.via_json, args.img_dir, args.out_json, args.tolerance,
+                           pixel_centre_offset=0.0 if args.seed_pixels else 0.5, overwrite=args.overwrite)
     print(f'{args.out_json}: {len(coco["images"])} images, {len(coco["annotations"])} particles')
 
 

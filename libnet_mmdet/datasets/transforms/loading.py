@@ -3,7 +3,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
-from ...io.images import NORMALIZE_MODES, check_finite, normalize_intensity, read_image, to_channels
+from ...io.images import NORMALIZE_MODES, check_finite, describe, normalize_intensity, read_image, to_channels
 
 #: ``normalize`` of the loaders: the modes of :func:`~libnet_mmdet.io.images.normalize_intensity`, and ``'auto'``.
 LOADER_NORMALIZE_MODES = NORMALIZE_MODES + ('auto',)
@@ -73,7 +73,8 @@ class LoadTomoImageFromFile(BaseTransform):
             normalize = 'none' if image.dtype == np.uint8 else 'percentile'
         if normalize == 'none' and not self.to_float32 and image.dtype != np.uint8:
             raise ValueError(f'{path}: normalize="none" with to_float32=False needs 8-bit data, got {image.dtype}')
-        image = to_channels(normalize_intensity(image, normalize, self.percentiles), self.channels)
+        image = normalize_intensity(image, normalize, self.percentiles, describe(path, slice_axis, slice_index))
+        image = to_channels(image, self.channels)
         if not self.to_float32:
             image = np.round(image).astype(np.uint8)
         results['img'] = np.ascontiguousarray(image)

@@ -1,0 +1,81 @@
+"""The project's one error type for bad input, and the rule for outputs that already exist.
+
+Every error a user can cause by what they pass (a file that cannot be used, a bad argument, an output that would
+replace another) is an :class:`InputError` whose message starts with the file or argument it is about, so that a
+command-line tool can print it as one line: ``error: <file>: <problem>``.
+"""
+import os
+import os.path as osp
+import shutil
+
+#: The file a tool leaves in every output folder it fills: ``overwrite`` only ever empties folders that hold it.
+OUTPUT_MARKER = '.libnet_mmdet_output'
+
+
+class InputError(ValueError):
+    """Bad input: the message names the file (and slice, entry, ...) or the argument, then the problem."""
+
+
+def check_output_file(path, overwrite=False):
+    """Raise :class:`InputError` unless ``path`` can be written as a file: it must not be a folder, and must not
+    exist unless ``overwrite``. Nothing is written or removed (writers replace the file atomically).
+
+    Returns:
+        str: ``path``.
+    """
+    path = os.fspath(path)
+    if osp.isdir(path):
+        raise InputError(f'{path}: is a folder; give a file name for the output')
+    if osp.lexists(path) and not overwrite:
+        raise InputError(f'{path}: exists; pass --overwrite (overwrite=True) to replace it')
+    parent = osp.dirname(osp.abspath(path))
+    if osp.exists(parent) and not osp.isdir(parent):
+        raise InputError(f'{path}: {parent} is not a folder')
+    return path
+
+
+def check_output_dir(path, overwrite=False):
+    """Raise :class:`InputError` unless ``path`` can be filled as a new output folder: it must not exist, be
+    empty (or hold nothing but :data:`OUTPUT_MARKER`: a run that stopped before it wrote anything), or (with
+    ``overwrite``) be an output folder of ours (it holds :data:`OUTPUT_MARKER`), which :func:`prepare_output_dir`
+    will empty. Nothing is written or removed.
+
+    Returns:
+        str: ``path``.
+    """
+    path = os.fspath(path)
+    if not osp.lexists(path):
+        return path
+    if not osp.isdir(path):
+        raise InputError(f'{path}: exists and is not a folder')
+    entries = os.listdir(path)
+    if not set(entries) - {OUTPUT_MARKER}:
+        return path
+    if not overwrite:
+        raise InputError(f'{path}: folder is not empty; pass --overwrite (overwrite=True) to replace what an '
+                         'earlier run wrote there, or choose a new folder')
+    if OUTPUT_MARKER not in entries:
+        raise InputError(f'{path}: folder is not empty and was not written by libnet-mmdet ({OUTPUT_MARKER} '
+                         'missing): --overwrite only empties output folders of ours; choose a new folder')
+    return path
+
+
+def prepare_output_dir(path, overwrite=False):
+    """Create the output folder ``path`` (new, or emptied when ``overwrite`` allows it, see
+    :func:`check_output_dir`) and mark it as ours, so that one folder never mixes the files of two runs.
+
+    Returns:
+        str: ``path``.
+    """
+    path = check_output_dir(path, overwrite)
+    if osp.isdir(path):
+        for name in os.listdir(path):
+            entry = osp.join(path, name)
+            if osp.isdir(entry) and not osp.islink(entry):
+                shutil.rmtree(entry)
+            else:
+                os.remove(entry)
+    os.makedirs(path, exist_ok=True)
+    with open(osp.join(path, OUTPUT_MARKER), 'w', encoding='utf-8') as marker:
+        marker.write('written by libnet-mmdet; `--overwrite` may empty this folder\n')
+    return path

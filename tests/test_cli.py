@@ -1,0 +1,204 @@
+"""libnet_mmdet.cli: one line per user error, Ctrl-C, config reading (issue 17, defect 5) and a fuzz test of the
+config and command-line arguments: any input either loads or raises InputError naming the file or argument."""
+import argparse
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+import tifffile
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from helpers import REPO_ROOT, TINY_CONFIG
+from libnet_mmdet import cli
+from libnet_mmdet.apis import read_config
+from libnet_mmdet.io import InputError
+
+
+def _load_tool(path):
+    spec = importlib.util.spec_from_file_location(f'{path.stem}_tool_under_test', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('error, line', [
+    (InputError('stack.tif [z=3]: 2 NaN/Inf pixels'), 'tool.py: error: stack.tif [z=3]: 2 NaN/Inf pixels'),
+    (FileNotFoundError('config file not found: a.py'), 'tool.py: error: config file not found: a.py'),
+    (PermissionError(13, 'Permission denied', '/out/labels.tif'), 'tool.py: error: /out/labels.tif: Permission denied'),
+    (MemoryError('Unable to allocate 8.00 GiB'), 'tool.py: error: out of memory (Unable to allocate 8.00 GiB)'),
+])
+def test_a_user_error_is_one_line(error, line):
+    with pytest.raises(SystemExit) as info:
+        with cli.exit_on_error('tool.py'):
+            raise error
+    assert info.value.code == line
+    with pytest.raises(type(error)):  # --debug: the exception itself, with its traceback
+        with cli.exit_on_error('tool.py', debug=True):
+            raise error
+
+
+@pytest.mark.parametrize('bug', [KeyError('x'), AttributeError('y'), RuntimeError('z'), AssertionError()])
+def test_a_bug_keeps_its_traceback(bug):
+    with pytest.raises(type(bug)):
+        with cli.exit_on_error('tool.py'):
+            raise bug
+
+
+def test_ctrl_c_is_one_line_and_status_130(capsys):
+    with pytest.raises(SystemExit) as info:
+        with cli.exit_on_error('tool.py', interrupted='half the slabs are kept in x.work; run it again'):
+            raise KeyboardInterrupt
+    assert info.value.code == cli.INTERRUPTED_EXIT_STATUS == 130
+    assert capsys.readouterr().err == 'tool.py: interrupted: half the slabs are kept in x.work; run it again\n'
+    with pytest.raises(KeyboardInterrupt):
+        with cli.exit_on_error('tool.py', debug=True):
+            raise KeyboardInterrupt
+
+
+def test_positive_int_refuses_zero_while_parsing(capsys):
+    parser = argparse.ArgumentParser(prog='tool.py')
+    parser.add_argument('--n', type=cli.positive_int)
+    assert parser.parse_args(['--n', '3']).n == 3
+    for bad in ('0', '-2', '1.5', 'x'):
+        with pytest.raises(SystemExit):
+            parser.parse_args(['--n', bad])
+        assert f'argument --n: expected an integer >= 1, got {bad!r}' in capsys.readouterr().err
+
+
+def test_check_memory(monkeypatch):
+    assert cli.available_memory_bytes() > 0
+    monkeypatch.setattr(cli, 'available_memory_bytes', lambda: 2 ** 30)
+    cli.check_memory(2 ** 29, '--shape 8 8 8')
+    with pytest.raises(InputError, match=r'--shape 9 9 9: needs at least 2.0 GiB of memory, 1.0 GiB are available'):
+        cli.check_memory(2 ** 31, '--shape 9 9 9')
+
+
+BAD_CONFIGS = {
+    'syntax.py': ('model = dict(\n', 'cannot read this config (SyntaxError'),
+    'undefined.py': ('model = dict(type=MaskRCNN)\n', 'cannot read this config (NameError'),
+    'base.py': ("_base_ = 'nowhere.py'\n", 'cannot read this config'),
+    'list.yaml': ('- 1\n- 2\n', 'cannot read this config'),
+    'broken.json': ('{"model": ', 'cannot read this config'),
+    'weights.pth': ('PK\x03\x04', 'not a config file (expected .py, .json, .yaml, .yml)'),
+    'notes.txt': ('hello', 'not a config file'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(BAD_CONFIGS))
+def test_a_bad_config_is_one_input_error_naming_it(tmp_path, name):
+    """Issue 17, defect 5: a config with a syntax error or a non-config path gave a raw traceback."""
+    text, message = BAD_CONFIGS[name]
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        read_config(path)
+    assert str(info.value).startswith(f'{path}: ') and message in str(info.value)
+
+
+def test_train_and_test_tools_report_a_bad_config_in_one_line(tmp_path):
+    path = tmp_path / 'syntax.py'
+    path.write_text('model = dict(\n')
+    checkpoint = tmp_path / 'model.pth'
+    checkpoint.write_bytes(b'x')
+    for tool, argv in (('train.py', [str(path)]), ('test.py', [str(path), str(checkpoint)])):
+        with pytest.raises(SystemExit) as info:
+            _load_tool(REPO_ROOT / 'tools' / tool).main(argv + ['--work-dir', str(tmp_path / 'work')])
+        assert info.value.code.startswith(f'{tool}: error: {path}: cannot read this config (SyntaxError')
+        assert '\n' not in info.value.code
+
+
+def test_cfg_options_that_do_not_fit_are_named():
+    with pytest.raises(InputError, match=r'cfg_options \(--cfg-options\) .*do not fit the config .*cpu-tiny.py'):
+        read_config(TINY_CONFIG, {'model.backbone.depth.x': 1})
+
+
+# ---- fuzz: config files -------------------------------------------------------------------------------------------
+
+CONFIG_LINES = st.sampled_from([
+    f'_base_ = {str(TINY_CONFIG)!r}', "_base_ = 'missing.py'", "_base_ = ['a.py', 3]", 'model = dict(type="MaskRCNN")',
+    'model = dict(', 'x = undefined_name', 'import os', 'y = 1 / 0', 'train_dataloader = [1, 2]',
+    "model = dict(backbone=dict(depth='{{ _base_.model.backbone.depth }}'))", 'del x', '"""', 'if True:',
+    'z = {{ _base_.nothing }}', 'model = None', "custom_imports = dict(imports=['no_such_module'])",
+])
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+                           lambda children: st.lists(children, max_size=3)
+                           | st.dictionaries(st.text(max_size=5), children, max_size=3), max_leaves=8)
+config_texts = (st.lists(CONFIG_LINES, max_size=4).map('\n'.join) | st.text(max_size=40)
+                | json_values.map(json.dumps))
+
+
+@pytest.fixture(scope='module')
+def fuzz_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp('fuzz_config')
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=config_texts, suffix=st.sampled_from(['.py', '.json', '.yaml', '.yml', '.txt', '.pth', '']),
+       options=st.none() | st.dictionaries(st.sampled_from(['model.backbone.depth', 'model.backbone.depth.x', 'a.b',
+                                                             'train_dataloader.dataset.pipeline.99.type']),
+                                           json_values, max_size=2))
+def test_fuzzed_configs_load_or_name_the_file(fuzz_dir, text, suffix, options):
+    path = fuzz_dir / f'fuzz{suffix}'
+    path.write_text(text)
+    try:
+        config = read_config(path, options)
+    except InputError as exc:
+        assert str(path) in str(exc) and '\n' not in str(exc)
+        event('refused')
+    else:
+        assert config.filename == str(path)
+        event('loaded')
+
+
+# ---- fuzz: segment.py arguments -----------------------------------------------------------------------------------
+
+NUMBERS = st.sampled_from(['0', '-1', '1', '2', '16', '255', '0.5', '1.5', '1e9', 'nan', 'inf', '-inf', 'x', ''])
+OPTIONS = ['--slab', '--min-voxels', '--score-thr', '--scale', '--batch-size', '--tile-size', '--overlap',
+           '--voxel-size-nm', '--overlay-step']
+ARGUMENT_NAMES = ('slab', 'min_voxels', 'score_thr', 'scale', 'batch_size', 'tile_size', 'overlap',
+                  'voxel_size_nm', 'views')
+
+
+@pytest.fixture(scope='module')
+def segment_setup(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('fuzz_segment')
+    tifffile.imwrite(folder / 'stack.tif', np.zeros((4, 16, 16), np.uint8), photometric='minisblack')
+    return _load_tool(REPO_ROOT / 'tools' / 'segment.py'), folder
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chosen=st.dictionaries(st.sampled_from(OPTIONS), st.lists(NUMBERS, min_size=1, max_size=3), max_size=5),
+       views=st.lists(st.sampled_from(['xy', 'xz', 'yz']), min_size=1, max_size=3))
+def test_fuzzed_segment_arguments_are_accepted_or_refused_in_one_line(segment_setup, chosen, views):
+    """Checked before any model or data: argparse refuses malformed values (exit 2), the rest is accepted or an
+    InputError naming the argument; nothing is ever written."""
+    tool, folder = segment_setup
+    argv = [str(folder / 'stack.tif'), '--config', 'c.py', '--checkpoint', 'c.pth', '--out',
+            str(folder / 'labels.tif'), '--views', *views]
+    for option, values in chosen.items():
+        argv += [option, *(values if option == '--voxel-size-nm' else values[:1])]
+    try:
+        args = tool.parse_args(argv)
+    except SystemExit as exc:
+        assert exc.code == 2
+        event('refused by argparse')
+        return
+    try:
+        kwargs = tool.check_args(args)
+    except InputError as exc:
+        assert str(exc).startswith(ARGUMENT_NAMES), str(exc)
+        event('refused by check_args')
+    else:
+        assert kwargs['slab'] >= 1 and 0 <= kwargs['score_thr'] <= 1
+        event('accepted')
+    assert sorted(os.listdir(folder)) == ['stack.tif']
+
+
+def test_a_message_of_several_lines_becomes_one():
+    with pytest.raises(SystemExit) as info:
+        with cli.exit_on_error('tool.py'):
+            raise ValueError('first\n  second\n\nthird')
+    assert info.value.code == 'tool.py: error: first; second; third'

@@ -1,0 +1,119 @@
+"""tools/segment.py without a trained model: every argument and output path is checked before the model is loaded
+(a stand-in ``init_segmenter`` fails the test if it is reached), and Ctrl-C gives one line saying how to resume."""
+import importlib.util
+
+import numpy as np
+import pytest
+import tifffile
+
+from helpers import REPO_ROOT
+from libnet_mmdet.volume.testing import IntensityPredictor, sphere_labels
+
+
+@pytest.fixture
+def segment_tool():
+    """tools/segment.py imported as a module (its ``main(argv)``, ``parse_args`` and ``check_args``)."""
+    spec = importlib.util.spec_from_file_location('segment_tool_under_test', REPO_ROOT / 'tools' / 'segment.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def stack(tmp_path):
+    labels = sphere_labels((12, 24, 24), [((5, 8, 8), 4), ((6, 15, 16), 5)])
+    path = tmp_path / 'stack.tif'
+    tifffile.imwrite(path, np.array([0, 200, 120], np.uint8)[labels])
+    return path
+
+
+def _never_loaded(*args, **kwargs):
+    raise AssertionError('the model was loaded before the arguments were checked')
+
+
+def _argv(stack, *extra):
+    return [str(stack), '--config', 'model.py', '--checkpoint', 'model.pth', '--device', 'cpu',
+            '--out', str(stack.parent / 'labels.tif'), *map(str, extra)]
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--voxel-size-nm', '0'], 'segment.py: error: voxel_size_nm: voxel sizes must be finite and > 0'),
+    (['--voxel-size-nm', '50', '50'], 'segment.py: error: voxel_size_nm: expected one value or three'),
+    (['--slab', '0'], 'segment.py: error: slab must be an integer >= 1'),
+    (['--min-voxels', '-5'], 'segment.py: error: min_voxels must be an integer >= 0'),
+    (['--score-thr', '2'], r'segment.py: error: score_thr must be in \[0, 1\]'),
+    (['--scale', '-1'], r'segment.py: error: scale must be in \(0, 16\]'),
+    (['--batch-size', '0'], 'segment.py: error: batch_size must be a positive integer'),
+    (['--tile-size', '64', '--overlap', '64'], r'segment.py: error: overlap must be an integer in \[0, tile_size'),
+    (['--work-dir', '{tmp}'], 'segment.py: error: .*: not a work folder of a volume run'),
+])
+def test_bad_settings_are_one_line_before_the_model_is_loaded(segment_tool, stack, monkeypatch, extra, message):
+    """Issue 17, defect 3 (--voxel-size-nm 0 failed after the whole inference)."""
+    monkeypatch.setattr(segment_tool, 'init_segmenter', _never_loaded)
+    extra = [value.format(tmp=stack.parent) for value in extra]
+    with pytest.raises(SystemExit, match=message) as info:
+        segment_tool.main(_argv(stack, *extra))
+    assert '\n' not in str(info.value.code)
+    assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
+
+
+def test_overlay_step_zero_is_refused_while_parsing(segment_tool, stack, monkeypatch, capsys):
+    """Issue 17, defect 3: --overlay-step 0 used to write the labels, then exit 1."""
+    monkeypatch.setattr(segment_tool, 'init_segmenter', _never_loaded)
+    with pytest.raises(SystemExit) as info:
+        segment_tool.main(_argv(stack, '--overlays', stack.parent / 'png', '--overlay-step', '0'))
+    assert info.value.code == 2
+    assert "argument --overlay-step: expected an integer >= 1, got '0'" in capsys.readouterr().err
+    assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
+
+
+@pytest.mark.parametrize('make, message', [
+    (lambda out: out.mkdir(), 'labels.tif: is a folder; give a file name'),
+    (lambda out: out.write_text('an earlier result'), 'labels.tif: exists; pass --overwrite'),
+])
+def test_an_existing_or_folder_output_is_refused_before_the_run(segment_tool, stack, monkeypatch, make, message):
+    """Issue 17, defects 2 and 3: --out naming a folder failed after the run, naming a temp path, leaving OUT.work;
+    an existing --out was replaced without a word."""
+    monkeypatch.setattr(segment_tool, 'init_segmenter', _never_loaded)
+    out = stack.parent / 'labels.tif'
+    make(out)
+    with pytest.raises(SystemExit, match=f'segment.py: error: {out}: ') as info:
+        segment_tool.main(_argv(stack))
+    assert message in str(info.value.code)
+    assert not (stack.parent / 'labels.tif.work').exists()
+    assert out.is_dir() or out.read_text() == 'an earlier result'
+
+
+def test_a_used_overlay_folder_needs_overwrite(segment_tool, stack, monkeypatch):
+    monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: IntensityPredictor())
+    overlays = stack.parent / 'png'
+    segment_tool.main(_argv(stack, '--overlays', overlays, '--overlay-step', 4))
+    first = sorted(p.name for p in overlays.glob('*.png'))
+    assert first == ['overlay_z00.png', 'overlay_z04.png', 'overlay_z08.png']
+    (stack.parent / 'labels.tif').unlink()
+    with pytest.raises(SystemExit, match=f'segment.py: error: {overlays}: folder is not empty; pass --overwrite'):
+        segment_tool.main(_argv(stack, '--overlays', overlays, '--overlay-step', 6))
+    assert not (stack.parent / 'labels.tif').exists()  # refused before the run
+    segment_tool.main(_argv(stack, '--overlays', overlays, '--overlay-step', 6, '--overwrite'))
+    assert sorted(p.name for p in overlays.glob('*.png')) == ['overlay_z00.png', 'overlay_z06.png']  # no mixing
+
+
+def test_ctrl_c_says_how_to_resume_and_the_rerun_resumes(segment_tool, stack, monkeypatch, capsys):
+    """Issue 17, defect 5: Ctrl-C printed ~90 lines of traceback."""
+    out = stack.parent / 'labels.tif'
+    monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: IntensityPredictor(fail_after=4))
+    with pytest.raises(SystemExit) as info:
+        segment_tool.main(_argv(stack, '--slab', 4))
+    assert info.value.code == 130
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (f'segment.py: interrupted: finished slabs are kept in {out}.work; run the same '
+                                    'command again to resume')
+    assert 'Traceback' not in err and not out.exists()
+    restarted = IntensityPredictor()
+    monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: restarted)
+    segment_tool.main(_argv(stack, '--slab', 4))
+    assert restarted.n_images == 12 - 4 and tifffile.imread(out).max() == 2
+    assert not (stack.parent / 'labels.tif.work').exists()
+    with pytest.raises(KeyboardInterrupt):  # --debug: the traceback
+        monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: IntensityPredictor(fail_after=0))
+        segment_tool.main(_argv(stack, '--overwrite', '--debug'))
