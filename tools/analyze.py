@@ -48,7 +48,7 @@ def parse_args(argv=None):
 def run(args):
     """Check the arguments, read the inputs, compute the table and write the report; returns the summary dict."""
     voxel_size_nm = None if args.voxel_size_nm is None else voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
-    check_output_dir(args.out, args.overwrite)
+    check_output_dir(args.out, args.overwrite, inputs=(args.labels, args.phases, args.image))
     labels_zyx, metadata_voxel_size = read_volume(args.labels)
     check_labels(labels_zyx, args.labels)
     if voxel_size_nm is None:

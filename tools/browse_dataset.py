@@ -93,13 +93,13 @@ def run(args):
     from mmdet.registry import DATASETS
 
     cfg = read_config(args.config, args.cfg_options)
-    check_output_dir(args.out, args.overwrite)
+    check_output_dir(args.out, args.overwrite, inputs=(args.config,))
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     dataset_cfg = cfg[f'{args.split}_dataloader'].dataset
     dataset_cfg.pipeline = browse_pipeline(dataset_cfg.pipeline, args.no_aug)
     dataset = DATASETS.build(dataset_cfg)
     count = min(args.n, len(dataset))
-    prepare_output_dir(args.out, args.overwrite)
+    prepare_output_dir(args.out, args.overwrite, inputs=(args.config,))
     for index in range(count):
         item = dataset[index]
         gt_instances = item['data_samples'].gt_instances

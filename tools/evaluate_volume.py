@@ -38,7 +38,7 @@ def run(args):
     """Check the arguments, read both volumes, compare them and write the JSON; returns ``(stats, summary)``."""
     voxel_size_nm = None if args.voxel_size_nm is None else voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
     if args.out:
-        check_output_file(args.out, args.overwrite)
+        check_output_file(args.out, args.overwrite, inputs=(args.gt, args.pred))
     gt_labels, metadata_voxel_size = read_volume(args.gt)
     pred_labels, _ = read_volume(args.pred)
     check_labels(gt_labels, args.gt, allow_empty=True)

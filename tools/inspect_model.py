@@ -28,8 +28,7 @@ import argparse
 import json
 import os.path as osp
 
-from libnet_mmdet.apis import init_segmenter
-from libnet_mmdet.apis import DEFAULT_SCORE_THR
+from libnet_mmdet.apis import DEFAULT_SCORE_THR, init_segmenter
 from libnet_mmdet.cli import add_cfg_options_arg, add_debug_arg, add_overwrite_arg, exit_on_error, positive_int
 from libnet_mmdet.io import check_output_dir, prepare_output_dir, read_image
 from libnet_mmdet.visualization import record_stages, write_panels
@@ -57,11 +56,11 @@ def parse_args(argv=None):
 
 def run(args):
     """Check the output folder and the image, load the model, record its stages on the image, write the panels."""
-    check_output_dir(args.out, args.overwrite)
+    check_output_dir(args.out, args.overwrite, inputs=(args.config, args.checkpoint, args.image))
     read_image(args.image)  # a missing or unreadable image is reported before the model is loaded
     model = init_segmenter(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
     stages = record_stages(model, args.image)
-    prepare_output_dir(args.out, args.overwrite)
+    prepare_output_dir(args.out, args.overwrite, inputs=(args.config, args.checkpoint, args.image))
     return write_panels(stages, args.out, score_thr=args.score_thr, topk=args.topk, n_masks=args.n_masks)
 
 

@@ -89,6 +89,11 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def overlay_inputs(args):
+    """What the --overlays folder must never hold (it may be emptied): the input, the output and the work folder."""
+    return args.input, args.out, args.work_dir or f'{args.out}.work'
+
+
 def check_args(args):
     """Check every argument and output path before anything is loaded or written; returns the ``segment_volume``
     keyword arguments (the voxel size from --voxel-size-nm, else None)."""
@@ -99,7 +104,7 @@ def check_args(args):
         voxel_size_nm=None if args.voxel_size_nm is None else tuple(args.voxel_size_nm))
     check_volume_args(args.input, **kwargs)
     if args.overlays:
-        check_output_dir(args.overlays, args.overwrite)
+        check_output_dir(args.overlays, args.overwrite, inputs=overlay_inputs(args))
     return kwargs
 
 
@@ -120,7 +125,7 @@ def run(args):
         return
     print(f'wrote {args.out}: {max_label(args.out)} particles, (Z, Y, X) = {labels.shape}, {labels.dtype}')
     if args.overlays:
-        prepare_output_dir(args.overlays, args.overwrite)
+        prepare_output_dir(args.overlays, args.overwrite, inputs=overlay_inputs(args))
         with open_volume(args.input) as reader:
             paths = write_overlays(reader, labels, args.overlays, args.overlay_step)
         print(f'wrote {len(paths)} overlay PNGs to {args.overlays}')

@@ -42,7 +42,7 @@ def run(args):
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise InputError(f'--out {args.out}: must be a .pkl or .pickle file')
-        check_output_file(args.out, args.overwrite)
+        check_output_file(args.out, args.overwrite, inputs=(args.config, args.checkpoint))
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:

@@ -4,7 +4,6 @@ import pandas as pd
 from scipy import ndimage as ndi
 from skimage.morphology import ball
 
-from ..evaluation.distribution import equivalent_diameter_um
 from ..io.labels import check_labels, compact_labels
 from ..io.tiff import voxel_size_zyx
 from .contacts import CONTACT_CLASSES, surface_contact_counts

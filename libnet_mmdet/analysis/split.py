@@ -112,7 +112,7 @@ def tune_watershed(image_zyx, gt_labels_zyx, voxel_size_nm, grid=None):
 
     Returns:
         tuple: ``(best_settings, table)``: the keyword arguments of the best setting, and a DataFrame with one
-        row per setting tried (settings and :func:`~libnet_mmdet.evaluation.score_volume` columns), best first.
+        row per setting tried (settings and :func:`~libnet_mmdet.evaluation.compare.score_volume` columns), best first.
     """
     grid = WATERSHED_GRID if grid is None else grid
     rows = []

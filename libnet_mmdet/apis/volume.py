@@ -127,9 +127,7 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
     _check_whole_number(min_voxels, 'min_voxels', 0)
     if out is not None:
         out = os.fspath(out)
-        if _same_path(out, volume):
-            raise InputError(f'{out}: the output would overwrite the input')
-        check_output_file(out, overwrite)
+        check_output_file(out, overwrite, inputs=(volume,))
         work_dir = work_dir or f'{out}.work'
     if work_dir is not None:
         if _same_path(work_dir, volume) or (out is not None and _same_path(work_dir, out)):

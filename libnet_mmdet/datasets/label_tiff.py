@@ -23,7 +23,7 @@ from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
 from ..io.images import IMAGE_SUFFIXES, SLICE_AXES, check_finite, open_stack, read_image, read_image_info
-from ..io import InputError, atomic_output, check_output_dir, prepare_output_dir, write_json, write_tiff
+from ..io import atomic_output, check_output_dir, prepare_output_dir, write_json, write_tiff
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, instances_from_labels
 
 
@@ -178,12 +178,6 @@ class LabelTiffDataset(BaseDetDataset):
         return filter_data_list(self.data_list, self.filter_cfg, self.test_mode, self.data_prefix['label'])
 
 
-def _inside(path, folder):
-    """True when ``path`` is ``folder`` or lies inside it (links resolved)."""
-    path, folder = osp.realpath(path), osp.realpath(folder)
-    return osp.commonpath([path, folder]) == folder
-
-
 def _check_finite_images(data_list):
     """Raise :class:`~libnet_mmdet.io.ImageFormatError` naming the file (and z slice) when an image of
     ``data_list`` has NaN/Inf pixels; each image file is read once (stacks slice by slice)."""
@@ -217,13 +211,10 @@ def labels_to_coco(img_source, label_source, out_dir, label_suffix='', slice_axe
         InputError: ``out_dir`` holds an input, or is in use (not empty, and not ours or no ``overwrite``).
     """
     out_dir = os.fspath(out_dir)
-    for source in (img_source, label_source):
-        if osp.exists(source) and osp.exists(out_dir) and _inside(source, out_dir):
-            raise InputError(f'{out_dir}: the output folder holds the input {source}; choose another out_dir')
-    check_output_dir(out_dir, overwrite)
+    check_output_dir(out_dir, overwrite, inputs=(img_source, label_source))
     data_list = load_label_data_list(img_source, label_source, label_suffix, slice_axes, slice_step, skip_empty)
     _check_finite_images(data_list)
-    prepare_output_dir(out_dir, overwrite)
+    prepare_output_dir(out_dir, overwrite, inputs=(img_source, label_source))
     img_dir = osp.join(out_dir, 'images')
     exported = []
     for info in data_list:

@@ -38,7 +38,7 @@ from skimage import draw
 
 from .coco_checks import is_number
 from ..io.images import read_image_info
-from ..io import InputError, check_output_file, write_json
+from ..io import check_output_file, write_json
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, mask_to_instance
 
 SHAPE_KEYS = {
@@ -276,9 +276,7 @@ def via_to_coco(ann_file, img_dir, out_file, tolerance=1.0, pixel_centre_offset=
         FileNotFoundError, AnnotationError: as :func:`load_via_data_list`.
         InputError: ``out_file`` is the VIA file, a folder, or exists and ``overwrite`` is False.
     """
-    if osp.isfile(out_file) and osp.isfile(ann_file) and osp.samefile(out_file, ann_file):
-        raise InputError(f'{out_file}: the COCO output would overwrite the input VIA file')
-    check_output_file(out_file, overwrite)
+    check_output_file(out_file, overwrite, inputs=(ann_file,))
     coco = data_list_to_coco(load_via_data_list(ann_file, img_dir, tolerance, pixel_centre_offset), img_dir)
     write_json(out_file, coco)
     return coco

@@ -16,14 +16,28 @@ class InputError(ValueError):
     """Bad input: the message names the file (and slice, entry, ...) or the argument, then the problem."""
 
 
-def check_output_file(path, overwrite=False):
-    """Raise :class:`InputError` unless ``path`` can be written as a file: it must not be a folder, and must not
-    exist unless ``overwrite``. Nothing is written or removed (writers replace the file atomically).
+def is_inside(path, folder):
+    """True when ``path`` is ``folder`` or lies inside it (links resolved; neither needs to exist)."""
+    path, folder = osp.realpath(path), osp.realpath(folder)
+    return osp.commonpath([path, folder]) == folder
+
+
+def _paths(inputs):
+    return [os.fspath(source) for source in inputs if isinstance(source, (str, os.PathLike))]
+
+
+def check_output_file(path, overwrite=False, inputs=()):
+    """Raise :class:`InputError` unless ``path`` can be written as a file: it must not be one of ``inputs`` (paths;
+    other items are ignored) nor a folder, and must not exist unless ``overwrite``. Nothing is written or removed
+    (writers replace the file atomically).
 
     Returns:
         str: ``path``.
     """
     path = os.fspath(path)
+    for source in _paths(inputs):
+        if osp.realpath(source) == osp.realpath(path):
+            raise InputError(f'{path}: the output would overwrite the input {source}')
     if osp.isdir(path):
         raise InputError(f'{path}: is a folder; give a file name for the output')
     if osp.lexists(path) and not overwrite:
@@ -34,16 +48,20 @@ def check_output_file(path, overwrite=False):
     return path
 
 
-def check_output_dir(path, overwrite=False):
+def check_output_dir(path, overwrite=False, inputs=()):
     """Raise :class:`InputError` unless ``path`` can be filled as a new output folder: it must not exist, be
     empty (or hold nothing but :data:`OUTPUT_MARKER`: a run that stopped before it wrote anything), or (with
     ``overwrite``) be an output folder of ours (it holds :data:`OUTPUT_MARKER`), which :func:`prepare_output_dir`
-    will empty. Nothing is written or removed.
+    will empty. It must not hold any of ``inputs`` (paths, existing or to be written; other items are ignored),
+    not even with ``overwrite``. Nothing is written or removed.
 
     Returns:
         str: ``path``.
     """
     path = os.fspath(path)
+    for source in _paths(inputs):
+        if is_inside(source, path):
+            raise InputError(f'{path}: the output folder holds the input {source}; choose another folder')
     if not osp.lexists(path):
         return path
     if not osp.isdir(path):
@@ -60,14 +78,15 @@ def check_output_dir(path, overwrite=False):
     return path
 
 
-def prepare_output_dir(path, overwrite=False):
-    """Create the output folder ``path`` (new, or emptied when ``overwrite`` allows it, see
-    :func:`check_output_dir`) and mark it as ours, so that one folder never mixes the files of two runs.
+def prepare_output_dir(path, overwrite=False, inputs=()):
+    """Create the output folder ``path`` (new, or emptied when ``overwrite`` allows it and it holds none of
+    ``inputs``, see :func:`check_output_dir`) and mark it as ours, so that one folder never mixes the files of two
+    runs.
 
     Returns:
         str: ``path``.
     """
-    path = check_output_dir(path, overwrite)
+    path = check_output_dir(path, overwrite, inputs)
     if osp.isdir(path):
         for name in os.listdir(path):
             entry = osp.join(path, name)

@@ -257,7 +257,7 @@ def open_volume(source):
 
 def max_label(path, slab=16):
     """The largest value of a label TIFF (its particle count, for the files
-    :func:`~libnet_mmdet.io.write_tiff_pages` writes), read slab by slab so that memory holds one slab. A 2D file
+    :func:`~libnet_mmdet.io.tiff.write_tiff_pages` writes), read slab by slab so that memory holds one slab. A 2D file
     (a one-slice volume written before one-slice files recorded their z axis) counts as one slice.
 
     Raises:

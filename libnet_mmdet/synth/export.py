@@ -189,7 +189,7 @@ def export_slices(out_dir, image_zyx, labels_zyx, voxel_size_nm, axes=('z',), ev
 
 def write_dataset(out_dir, volume, axes=('z',), every=1, skip_empty=True, min_area_px=0, coco=True, via=True,
                   overwrite=False):
-    """Write a :class:`~libnet_mmdet.synth.SyntheticVolume` and its 2D training exports to one folder.
+    """Write a :class:`~libnet_mmdet.synth.generate.SyntheticVolume` and its 2D training exports to one folder.
 
     Files: ``image.tif``, ``labels.tif``, ``phases.tif`` (Z, Y, X stacks with the voxel size), ``particles.csv``
     (ground-truth table), ``params.json`` (parameters, seed, versions, summary) and the slice exports of

@@ -23,7 +23,7 @@ def ground_truth_table(labels_zyx, phases_zyx, voxel_size_nm, nominal_diameter_v
     ``solid_voxels`` (NMC voxels of the particle); ``damage`` = (filled - solid) / filled;
     ``cb_contact_fraction``, ``pore_contact_fraction``, ``particle_contact_fraction``: shares of the particle's
     surface voxel faces (6-neighbour pairs inside the volume, see
-    :func:`libnet_mmdet.analysis.surface_contact_counts`) facing carbon-binder, pore, another particle (sum 1,
+    :func:`libnet_mmdet.analysis.contacts.surface_contact_counts`) facing carbon-binder, pore, another particle (sum 1,
     NaN for a particle without such a face); ``surface_faces``: their number; ``hollow``, ``cracked``: the
     particle has core / crack void voxels (False when not given); ``touches_border``: the particle is cut by the
     volume border; ``nominal_diameter_vox``: the drawn diameter (NaN when not given).

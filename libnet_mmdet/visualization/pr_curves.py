@@ -238,13 +238,13 @@ def write_pr_report(results_file, ann_file, out_dir, max_dets=DEFAULT_MAX_DETS, 
 
     ``out_dir`` must be new or empty, or an earlier report folder with ``overwrite`` (emptied only after the inputs
     were read, so a bad input never costs the old report; :func:`~libnet_mmdet.io.prepare_output_dir`)."""
-    check_output_dir(out_dir, overwrite)
+    check_output_dir(out_dir, overwrite, inputs=(results_file, ann_file))
     coco_gt = load_coco_gt(ann_file)
     detections = results_to_coco(load_results(results_file), coco_gt)
     iou_types = [t for t in IOU_TYPES if detections[t] or t == 'bbox']
     curves = {t: pr_curves(coco_gt, detections[t], t, max_dets=max_dets) for t in iou_types}
     per_image = {t: per_image_ap(coco_gt, detections[t], t, max_dets=max_dets) for t in iou_types}
-    prepare_output_dir(out_dir, overwrite)
+    prepare_output_dir(out_dir, overwrite, inputs=(results_file, ann_file))
     write_png(osp.join(out_dir, 'pr_curves.png'), plot_pr_curves(curves))
     write_png(osp.join(out_dir, 'per_image_ap.png'), plot_per_image_ap(per_image))
     report = {'results_file': os.fspath(results_file), 'ann_file': os.fspath(ann_file), 'max_dets': max_dets,

@@ -115,12 +115,26 @@ def test_a_second_report_never_mixes_with_the_first(tmp_path, phantoms, analyze_
     assert json.loads((out / 'summary.json').read_text())['phase_source'] == 'none'
 
 
+def test_overwrite_never_empties_a_folder_holding_the_inputs(tmp_path, phantoms, analyze_tool):
+    """A folder that holds the inputs (e.g. one make_synthetic.py wrote, which carries our marker) is never emptied,
+    not even with --overwrite."""
+    from libnet_mmdet.io import prepare_output_dir
+    prepare_output_dir(tmp_path / 'data')  # marked as ours, as make_synthetic.py leaves it
+    paths = _volumes(tmp_path / 'data', phantoms)
+    with pytest.raises(SystemExit, match='analyze.py: error: .*data: the output folder holds the input'):
+        analyze_tool.main([str(paths['labels']), '--out', str(tmp_path / 'data'), '--overwrite'])
+    assert paths['labels'].is_file() and paths['phases'].is_file()
+
+
 def test_a_folder_of_other_files_is_not_emptied(tmp_path, phantoms, analyze_tool):
     paths = _volumes(tmp_path, phantoms)
-    with pytest.raises(SystemExit, match=f'analyze.py: error: {tmp_path}: folder is not empty and was not written '
+    other = tmp_path / 'other'
+    other.mkdir()
+    (other / 'notes.txt').write_text('mine')
+    with pytest.raises(SystemExit, match=f'analyze.py: error: {other}: folder is not empty and was not written '
                        'by libnet-mmdet'):
-        analyze_tool.main([str(paths['labels']), '--out', str(tmp_path), '--overwrite'])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['image.tif', 'labels.tif', 'phases.tif']
+        analyze_tool.main([str(paths['labels']), '--out', str(other), '--overwrite'])
+    assert sorted(p.name for p in other.iterdir()) == ['notes.txt']
 
 
 def test_bad_arguments_are_refused_before_reading(tmp_path, analyze_tool):

@@ -138,7 +138,7 @@ def test_via2coco_gives_the_same_instances_through_the_coco_dataset(via_dir):
 
 def test_via2coco_refuses_to_overwrite_its_input(via_dir):
     ann_file = write_via(via_dir / 'via.json', via_metadata('scene.png', VIA_SHAPES, 2))
-    with pytest.raises(SystemExit, match='via2coco.py: error: .*would overwrite the input VIA file'):
+    with pytest.raises(SystemExit, match='via2coco.py: error: .*would overwrite the input'):
         via2coco_main()([str(ann_file), str(via_dir / 'images'), str(ann_file)])
 
 
@@ -157,7 +157,7 @@ def test_via_to_coco_replaces_an_existing_output_only_with_overwrite(via_dir):
     assert out.read_text() == 'an earlier result'
     coco = via_to_coco(str(ann_file), str(via_dir / 'images'), str(out), overwrite=True)
     assert check_coco_file(str(out)) == coco and len(coco['annotations']) == len(VIA_SHAPES)
-    with pytest.raises(InputError, match='would overwrite the input VIA file'):
+    with pytest.raises(InputError, match='would overwrite the input'):
         via_to_coco(str(ann_file), str(via_dir / 'images'), str(ann_file), overwrite=True)
 
 

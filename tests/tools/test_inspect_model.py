@@ -120,8 +120,13 @@ def test_missing_image_is_named(tiny_model, tmp_path, run_script):
 
 
 def test_a_used_output_folder_is_refused_before_the_model_is_loaded(tmp_path, run_script):
-    (tmp_path / 'notes.txt').write_text('mine')
-    with pytest.raises(SystemExit, match=f'inspect_model.py: error: {tmp_path}: folder is not empty'):
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'notes.txt').write_text('mine')
+    with pytest.raises(SystemExit, match=f'inspect_model.py: error: {out}: folder is not empty'):
+        run_script('tools/inspect_model.py', tmp_path / 'missing.py', tmp_path / 'missing.pth',
+                   tmp_path / 'missing.png', '--out', out, '--overwrite')
+    assert [p.name for p in out.iterdir()] == ['notes.txt']
+    with pytest.raises(SystemExit, match=f'inspect_model.py: error: {tmp_path}: the output folder holds the input'):
         run_script('tools/inspect_model.py', tmp_path / 'missing.py', tmp_path / 'missing.pth',
                    tmp_path / 'missing.png', '--out', tmp_path, '--overwrite')
-    assert [p.name for p in tmp_path.iterdir()] == ['notes.txt']

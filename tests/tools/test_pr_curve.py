@@ -133,8 +133,12 @@ def test_a_used_output_folder_needs_overwrite(tiny_coco, tmp_path, run_script):
     results = tmp_path / 'results.pkl'
     results.write_bytes(pickle.dumps(_ground_truth_results(tiny_coco / 'annotations' / 'val.json')))
     argv = [results, tiny_coco / 'annotations' / 'val.json', '--out']
-    with pytest.raises(SystemExit, match=f'pr_curve.py: error: {tmp_path}: folder is not empty'):
+    with pytest.raises(SystemExit, match=f'pr_curve.py: error: {tmp_path}: the output folder holds the input'):
         run_script('tools/analysis/pr_curve.py', *argv, tmp_path)
+    (tmp_path / 'other').mkdir()
+    (tmp_path / 'other' / 'notes.txt').write_text('mine')
+    with pytest.raises(SystemExit, match='other: folder is not empty'):
+        run_script('tools/analysis/pr_curve.py', *argv, tmp_path / 'other')
     run_script('tools/analysis/pr_curve.py', *argv, tmp_path / 'pr')
     (tmp_path / 'pr' / 'stale.png').write_bytes(b'')
     with pytest.raises(SystemExit, match='folder is not empty; pass --overwrite'):

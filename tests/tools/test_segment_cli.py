@@ -46,6 +46,7 @@ def _argv(stack, *extra):
     (['--batch-size', '0'], 'segment.py: error: batch_size must be a positive integer'),
     (['--tile-size', '64', '--overlap', '64'], r'segment.py: error: overlap must be an integer in \[0, tile_size'),
     (['--work-dir', '{tmp}'], 'segment.py: error: .*: not a work folder of a volume run'),
+    (['--overlays', '{tmp}'], 'segment.py: error: .*: the output folder holds the input'),  # it may be emptied
 ])
 def test_bad_settings_are_one_line_before_the_model_is_loaded(segment_tool, stack, monkeypatch, extra, message):
     """Issue 17, defect 3 (--voxel-size-nm 0 failed after the whole inference)."""
