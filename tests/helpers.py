@@ -85,3 +85,12 @@ def flatten(value, prefix=''):
     for key, item in value.items():
         flat.update(flatten(item, f'{prefix}.{key}' if prefix else key))
     return flat
+
+
+def json_file_bytes(documents):
+    """Hypothesis strategy for the bytes of an annotation file: random bytes, text, a JSON document drawn from the
+    strategy ``documents``, or such a document cut short."""
+    from hypothesis import strategies as st
+    encoded = documents.map(lambda doc: json.dumps(doc).encode())
+    return (st.binary(max_size=200) | st.text(max_size=200).map(str.encode) | encoded
+            | encoded.flatmap(lambda text: st.integers(0, len(text)).map(lambda n: text[:n])))

@@ -12,6 +12,7 @@ from libnet_mmdet.datasets import AnnotationError, ParticleCocoDataset, check_co
 from libnet_mmdet.datasets.coco_checks import check_coco
 from libnet_mmdet.datasets.coco_checks import rle_string_counts
 from libnet_mmdet.io import InputError
+from helpers import json_file_bytes
 from tomo_data import load_pipeline
 
 SIZE = 32
@@ -189,10 +190,7 @@ def test_fuzzed_coco_is_rejected_clearly_or_loads(coco_dir, doc):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=st.binary(max_size=200) | st.text(max_size=200).map(str.encode)
-       | mutated_coco().map(lambda doc: json.dumps(doc).encode())
-       | mutated_coco().map(lambda doc: json.dumps(doc).encode()).flatmap(
-           lambda text: st.integers(0, len(text)).map(lambda n: text[:n])))
+@given(content=json_file_bytes(mutated_coco()))
 def test_fuzzed_coco_file_bytes_load_or_raise_one_named_error(coco_dir, content):
     """Any bytes in the annotation file (random, text, a mutated file, one cut short): ParticleCocoDataset loads
     it, or raises InputError / FileNotFoundError naming the file (or the missing image it lists); never another

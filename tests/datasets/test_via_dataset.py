@@ -13,7 +13,7 @@ from libnet_mmdet.io import InputError
 from libnet_mmdet.datasets.via import parse_via
 from tomo_data import (VIA_SHAPES, VIA_SIZE, load_pipeline, mask_iou, reference_via_mask, via_document,
                        via_metadata, write_via)
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, json_file_bytes
 
 
 def build(ann_file, img_dir, **kwargs):
@@ -223,10 +223,7 @@ def test_fuzzed_via_files_build_or_raise_annotation_error(via_dir, doc):
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=st.binary(max_size=200) | st.text(max_size=200).map(str.encode)
-       | mutated_via().map(lambda doc: json.dumps(doc).encode())
-       | mutated_via().map(lambda doc: json.dumps(doc).encode()).flatmap(
-           lambda text: st.integers(0, len(text)).map(lambda n: text[:n])))
+@given(content=json_file_bytes(mutated_via()))
 def test_fuzzed_via_file_bytes_convert_or_raise_one_named_error(via_dir, content):
     """Any bytes (random, text, a valid file cut short) in the VIA file: via_to_coco writes a COCO file that
     checks, or raises InputError / FileNotFoundError naming the file; never another exception."""
