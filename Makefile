@@ -1,4 +1,5 @@
-# libnet-mmdet: `make demo` runs the main job, `make test` installs what is missing and runs the suite.
+# libnet-mmdet: `make demo` runs the main job, `make test` installs what is missing and runs the suite,
+# `make model` builds the generalist model.
 SHELL := /bin/bash
 # Use the active virtualenv if there is one, else a local .venv.
 ifdef VIRTUAL_ENV
@@ -13,8 +14,9 @@ STAMP := $(VENV)/.libnet-mmdet-installed
 REQUIREMENTS := $(wildcard requirements/*.txt) setup.py
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+MODEL_ARGS ?=
 
-.PHONY: install test demo clean
+.PHONY: install test demo model clean
 
 install: $(STAMP)
 
@@ -36,6 +38,10 @@ test: install
 # Synthetic data -> train (CPU-tiny) -> 3D segmentation -> evaluation vs watershed -> analysis -> demo_out/report.md
 demo: install
 	$(PYTHON) tools/demo.py --out demo_out $(DEMO_ARGS)
+
+# Randomised synthetic corpus -> the generalist (CPU-tiny, ~1 h on 2 cores) -> models/generalist/ (resumable)
+model: install
+	$(PYTHON) tools/make_model.py $(MODEL_ARGS)
 
 clean:
 	rm -rf work_dirs demo_out .pytest_cache

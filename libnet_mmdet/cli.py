@@ -198,6 +198,48 @@ def build_runner(cfg):
     return RUNNERS.build(cfg)
 
 
+def device_name(text):
+    """``argparse`` type: 'cpu', 'cuda' or 'cuda:N' (a typo such as 'gpu' is refused while parsing)."""
+    if text == 'cpu' or text == 'cuda' or (text.startswith('cuda:') and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"expected 'cpu', 'cuda' or 'cuda:N', got {text!r}")
+
+
+def run_train_tool(config, work_dir, device='cpu'):
+    """Train ``config`` with ``tools/train.py`` in a child process (the README's training command), resuming from
+    ``work_dir``'s last checkpoint when an earlier run was interrupted.
+
+    Args:
+        config (str): config file.
+        work_dir (str): checkpoints and logs.
+        device (str): 'cpu' hides CUDA from the child, 'cuda:N' shows it GPU N only, 'cuda' leaves
+            CUDA_VISIBLE_DEVICES as it is (:func:`device_name`).
+
+    Returns:
+        float: seconds the training took.
+
+    Raises:
+        ChildProcessError: training failed (its message is printed above by the child).
+    """
+    import subprocess
+    import time
+    train_py = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', 'train.py')
+    command = [sys.executable, train_py, config, '--work-dir', work_dir]
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        command.append('--resume')  # an interrupted run continues from its last checkpoint
+    env = dict(os.environ)
+    if device == 'cpu':
+        env['CUDA_VISIBLE_DEVICES'] = ''
+    elif device.startswith('cuda:'):
+        env['CUDA_VISIBLE_DEVICES'] = device.split(':')[1]
+    print(' '.join(command), flush=True)
+    started = time.time()
+    returncode = subprocess.run(command, env=env).returncode
+    if returncode:
+        raise ChildProcessError(f'{" ".join(command)}: exited with status {returncode} (its message is above)')
+    return time.time() - started
+
+
 def available_memory_bytes():
     """Bytes of memory a new allocation can use now: ``MemAvailable`` of ``/proc/meminfo`` (Linux), else the
     physical memory."""

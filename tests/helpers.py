@@ -94,3 +94,8 @@ def json_file_bytes(documents):
     encoded = documents.map(lambda doc: json.dumps(doc).encode())
     return (st.binary(max_size=200) | st.text(max_size=200).map(str.encode) | encoded
             | encoded.flatmap(lambda text: st.integers(0, len(text)).map(lambda n: text[:n])))
+
+
+def never_loaded(*args, **kwargs):
+    """A stand-in for ``init_segmenter`` where no model may be loaded yet (arguments are checked first)."""
+    raise AssertionError('the model was loaded before the arguments were checked')

@@ -9,7 +9,8 @@ pytestmark = pytest.mark.slow
 
 def test_demo_runs_end_to_end_and_resumes(tmp_path):
     out = tmp_path / 'demo'
-    result = run_tool('tools/demo.py', '--out', out, '--size', 'small', '--iters', '2', timeout=1200)
+    result = run_tool('tools/demo.py', '--out', out, '--model', 'own', '--size', 'small', '--iters', '2',
+                      timeout=1200)
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-3000:])
     assert f"Report: {out / 'report.md'}" in result.stdout
     for name in ('train/labels.tif', 'test/labels.tif', 'work_dir/iter_2.pth', 'pred_labels_xy.tif',
@@ -22,7 +23,7 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path):
     assert 'classic watershed (tuned' in report and '| ours, xy/xz/yz fused |' in report
     assert 'merge fragments smaller than 206 voxels' in report  # a sphere of 22 / 3 voxels across
 
-    again = run_tool('tools/demo.py', '--out', out, '--size', 'small', '--iters', '2', timeout=600)
+    again = run_tool('tools/demo.py', '--out', out, '--model', 'own', '--size', 'small', '--iters', '2', timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert 'training skipped' in again.stdout and 'exists, kept' in again.stdout
     assert pd.read_csv(out / 'scores.csv', index_col=0).equals(scores)

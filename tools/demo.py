@@ -1,12 +1,14 @@
 """One-command demo: synthetic nano-CT -> train -> segment a held-out volume in 3D -> score -> analyse -> report.
 
 Usage:
-    python tools/demo.py [--out demo_out] [--iters 1000] [--device cpu|cuda:0] [--recipe tiny|r101]
+    python tools/demo.py [--out demo_out] [--model auto|generalist|own] [--iters 1000] [--device cpu|cuda:0]
+                         [--recipe tiny|r101]
 
 Steps (each skipped when its output already exists, so an interrupted demo continues where it stopped):
   1. data:     a synthetic training volume and a separate held-out volume with exact 3D ground truth
-  2. train:    the CPU-tiny config (``--recipe r101`` on a GPU: the real R101 recipe) on all xy/xz/yz slices of the
-               training volume, through ``tools/train.py``
+  2. model:    the generalist (``models/generalist``, built by ``make model``) when it exists: no training, slices
+               rescaled automatically; otherwise train the CPU-tiny config (``--recipe r101`` on a GPU: the real R101
+               recipe) on all xy/xz/yz slices of the training volume, through ``tools/train.py``. The demo says which.
   3. segment:  the held-out volume in 3D, xy slices linked (``views=('xy',)``) and xy/xz/yz views fused
   4. baseline: the classic watershed, its settings tuned on the training volume
   5. evaluate: 3D and per-slice instance matching, count and size errors against the ground truth
@@ -17,11 +19,9 @@ import argparse
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 import time
 
-from libnet_mmdet.cli import add_debug_arg, exit_on_error
+from libnet_mmdet.cli import add_debug_arg, device_name, exit_on_error, run_train_tool
 from libnet_mmdet.volume import min_voxels_for_diameter
 
 TOOL = osp.basename(__file__)
@@ -97,25 +97,45 @@ def train(out, recipe, iters, device):
         return final
     config = osp.join(out, 'train_config.py')
     write_train_config(config, recipe, osp.abspath(osp.join(out, 'train')), iters)
-    command = [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir]
-    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
-        command.append('--resume')  # an interrupted demo continues training from its last checkpoint
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES=os.environ.get('CUDA_VISIBLE_DEVICES', '')
-               if device.startswith('cuda') else '')
-    print(' '.join(command), flush=True)
-    started = time.time()
-    returncode = subprocess.run(command, env=env).returncode
-    if returncode:
-        raise ChildProcessError(f'{" ".join(command)}: exited with status {returncode} (its message is above)')
-    record_seconds(out, 'train', time.time() - started)
-    print(f'trained {iters} iterations in {time.time() - started:.0f} s')
+    seconds = run_train_tool(config, work_dir, device)
+    record_seconds(out, 'train', seconds)
+    print(f'trained {iters} iterations in {seconds:.0f} s')
     return final
 
 
-def segment(out, checkpoint, device, voxel_size_nm):
+def choose_model(args):
+    """``{'kind', 'config', 'checkpoint'}``: the generalist (``make model``) when it is built and ``--model`` is
+    ``auto`` or ``generalist``, else the demo's own short training (step 2)."""
+    from libnet_mmdet.apis import generalist_files
+    files = generalist_files()
+    if args.model == 'generalist' and files is None:
+        raise FileNotFoundError('--model generalist: models/generalist is not built; run `make model` first')
+    if files is not None and args.model != 'own':
+        with open(osp.join(osp.dirname(files[1]), 'model.json')) as f:
+            built = json.load(f).get('built')  # a rebuilt generalist has the same paths
+        return dict(kind='generalist', config=files[0], checkpoint=files[1], built=built)
+    return dict(kind='own', config=osp.join(args.out, 'train_config.py'), checkpoint=None)
+
+
+def forget_other_model(out, model):
+    """Remove the predictions of an earlier run that used another model (own training / a generalist built at
+    another time)."""
+    from libnet_mmdet.io import write_json
+    path = osp.join(out, 'model.json')
+    if osp.isfile(path):
+        with open(path) as f:
+            if json.load(f) == model:
+                return
+    for name in ('pred_labels_xy.tif', 'pred_labels_xyz.tif', 'scores.csv'):
+        if osp.isfile(osp.join(out, name)):
+            os.remove(osp.join(out, name))
+    write_json(path, model)
+
+
+def segment(out, model_files, device, voxel_size_nm):
     """Segment the held-out volume with xy linking and with xy/xz/yz fusion; return {name: (path, seconds)}."""
     from libnet_mmdet.apis import init_segmenter, segment_volume
-    model = init_segmenter(osp.join(out, 'train_config.py'), checkpoint, device=device)
+    model = init_segmenter(model_files['config'], model_files['checkpoint'], device=device)
     results = {}
     for name, views in (('xy', ('xy',)), ('xyz', ('xy', 'xz', 'yz'))):
         path = osp.join(out, f'pred_labels_{name}.tif')
@@ -195,7 +215,7 @@ def analyse(out, pred_path, voxel_size_nm):
     truth = summarize(particle_table(gt_labels, phases_zyx=phases, voxel_size_nm=voxel_size_nm))
     labels = tifffile.imread(pred_path)
     if not labels.any():
-        print('the model found no particle: train longer (--iters)')
+        print('the model found no particle (a model trained here: train longer, --iters)')
         return None, truth
     image = tifffile.imread(osp.join(out, 'test', 'image.tif'))
     predicted = particle_table(labels, image_zyx=image, voxel_size_nm=voxel_size_nm)
@@ -228,7 +248,23 @@ def format_cell(value):
     return str(value)
 
 
-def write_report(out, args, scores, checkpoint, watershed_settings, summary, truth):
+def describe_model(out, args, model_files):
+    """The report's paragraph on the model used."""
+    if model_files['kind'] == 'generalist':
+        with open(osp.join(osp.dirname(model_files['checkpoint']), 'model.json')) as f:
+            facts = json.load(f)
+        return (f"The generalist (`make model`, `{osp.relpath(osp.dirname(model_files['checkpoint']), REPO_ROOT)}`): "
+                f"`{facts['recipe']}`, {facts['iters']} iterations on {facts['corpus_volumes']} randomised synthetic "
+                f"volumes (built {facts['built']}); it never saw these volumes. Slices rescaled automatically "
+                f"(`scale='auto'`, particles {facts['particle_diameter_px'][0]}-{facts['particle_diameter_px'][1]} "
+                'px as the model sees them).')
+    timings = load_seconds(out)
+    return (f"Trained by this demo (no generalist built: `make model`): `{osp.relpath(RECIPES[args.recipe], REPO_ROOT)}`, "
+            f"{args.iters} iterations on all xy/xz/yz slices of the training volume ({timings.get('train', '?')} s on "
+            f"this machine). Checkpoint: `{osp.relpath(model_files['checkpoint'], args.out)}`.")
+
+
+def write_report(out, args, scores, model_files, watershed_settings, summary, truth):
     timings = load_seconds(out)
     method_names = {'xy': 'ours, xy slices linked', 'xyz': 'ours, xy/xz/yz fused',
                     'watershed': f'classic watershed (tuned: {watershed_settings})'}
@@ -242,7 +278,7 @@ def write_report(out, args, scores, checkpoint, watershed_settings, summary, tru
                  for name, pick in SUMMARY_ROWS]
     text = f"""# libnet-mmdet demo report
 
-Generated by `python tools/demo.py --out {args.out} --iters {args.iters} --device {args.device} --recipe {args.recipe} --size {args.size}`
+Generated by `python tools/demo.py --out {args.out} --model {args.model} --iters {args.iters} --device {args.device} --recipe {args.recipe} --size {args.size}`
 on {time.strftime('%Y-%m-%d %H:%M')}; every number below comes from this run.
 
 ## Data
@@ -252,8 +288,7 @@ Synthetic NMC nano-CT (`libnet_mmdet.synth`, preset `{SYNTH_SETTINGS['preset']}`
 (seed {SEEDS['test']}), both with exact 3D instance ground truth.
 
 ## Model
-`{osp.relpath(RECIPES[args.recipe], REPO_ROOT)}`, {args.iters} iterations on all xy/xz/yz slices of the training
-volume ({timings.get('train', '?')} s on this machine). Checkpoint: `{osp.relpath(checkpoint, args.out)}`.
+{describe_model(out, args, model_files)}
 The watershed's settings were tuned on the training volume ({timings.get('watershed_tuning', '?')} s).
 
 ## Accuracy on the held-out volume
@@ -287,8 +322,11 @@ Per-particle table: [analysis/particles.csv](analysis/particles.csv); summary:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default='demo_out', help='output folder (default: demo_out)')
-    parser.add_argument('--iters', type=int, default=1000, help='training iterations (default: 1000)')
-    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda:0'")
+    parser.add_argument('--model', choices=('auto', 'generalist', 'own'), default='auto',
+                        help='auto (default): the generalist when `make model` has built it, else train one here; '
+                        'generalist: require it; own: always train one here')
+    parser.add_argument('--iters', type=int, default=1000, help='training iterations of an own model (default: 1000)')
+    parser.add_argument('--device', default='cpu', type=device_name, help="'cpu', 'cuda' or 'cuda:N'")
     parser.add_argument('--recipe', choices=sorted(RECIPES), default='tiny',
                         help='tiny: CPU-tiny config; r101: the real R101 recipe (GPU, ImageNet weights download)')
     parser.add_argument('--voxel-size-nm', type=float, default=100.0, help='voxel size of the synthetic volumes')
@@ -300,21 +338,28 @@ def parse_args(argv=None):
 
 def run(args):
     """The six steps of the demo; each one skips what an earlier (interrupted) run finished."""
+    model_files = choose_model(args)  # before any work: --model generalist needs `make model` first
     os.makedirs(args.out, exist_ok=True)
     step('1/6 synthetic data')
     for split, shape in zip(('train', 'test'), VOLUME_SHAPES[args.size]):
         make_volume(osp.join(args.out, split), shape, SEEDS[split], args.voxel_size_nm)
-    step(f'2/6 train {osp.basename(RECIPES[args.recipe])} for {args.iters} iterations')
-    checkpoint = train(args.out, RECIPES[args.recipe], args.iters, args.device)
+    if model_files['kind'] == 'generalist':
+        step(f"2/6 model: the generalist in {osp.dirname(model_files['checkpoint'])} (built by `make model`; "
+             'no training here)')
+    else:
+        step(f'2/6 no generalist built (`make model`): train {osp.basename(RECIPES[args.recipe])} for '
+             f'{args.iters} iterations')
+        model_files['checkpoint'] = train(args.out, RECIPES[args.recipe], args.iters, args.device)
+    forget_other_model(args.out, model_files)
     step('3/6 segment the held-out volume in 3D')
-    predictions = segment(args.out, checkpoint, args.device, args.voxel_size_nm)
+    predictions = segment(args.out, model_files, args.device, args.voxel_size_nm)
     step('4/6 classic watershed baseline (tuned on the training volume)')
     predictions['watershed'], watershed_settings = baseline(args.out, args.voxel_size_nm)
     step('5/6 score against the ground truth')
     scores = evaluate(args.out, predictions, args.voxel_size_nm)
     step('6/6 particle analysis')
     summary, truth = analyse(args.out, predictions['xyz'], args.voxel_size_nm)
-    write_report(args.out, args, scores, checkpoint, watershed_settings, summary, truth)
+    write_report(args.out, args, scores, model_files, watershed_settings, summary, truth)
     print(f'\nReport: {osp.abspath(osp.join(args.out, "report.md"))}')
 
 

@@ -1,41 +1,53 @@
 """Segment a tomography volume into 3D particle instance labels with a trained model.
 
 Usage:
-    python tools/segment.py INPUT --config CONFIG --checkpoint CHECKPOINT --out labels.tif
-        [--device cpu|cuda:0] [--views xy [xz yz]] [--overlays DIR [--overlay-step N]] [--min-voxels N]
-        [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none] [--overlap N] [--scale F]
-        [--batch-size N] [--work-dir DIR] [--no-resume] [--keep-work] [--overwrite] [--cfg-options k=v ...]
-        [--launcher none|pytorch|slurm] [--debug]
+    python tools/segment.py INPUT --out labels.tif [--config CONFIG --checkpoint CHECKPOINT]
+        [--device cpu|cuda:0] [--views xy [xz yz]] [--overlays DIR [--overlay-step N]] [--report DIR]
+        [--min-voxels N] [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none]
+        [--overlap N] [--scale auto | F [F ...]] [--batch-size N] [--work-dir DIR] [--no-resume] [--keep-work]
+        [--overwrite] [--cfg-options k=v ...] [--launcher none|pytorch|slurm] [--debug]
+
+The model: ``--config`` and ``--checkpoint``, or by default the generalist that ``make model`` builds in
+``models/generalist/`` (trained on every particle size from 12 to 48 px). ``--scale`` resizes what the model sees
+so that the particles have the sizes it was trained for: ``auto`` (the default for models that record their
+trained particle diameters, such as the generalist; otherwise 1) estimates it from a coarse first pass on three
+slices of the volume (the median diameter of confident detections) and prints it; a number sets it (your particle
+diameter / the model's); several numbers segment at each scale and merge, for slices mixing very different sizes.
 
 INPUT is a (Z, Y, X) TIFF stack (uint8/uint16/float32) or a folder of 2D slices (sorted by name). ``--views xy``
 (default) segments xy slices and links them into 3D particles; ``--views xy xz yz`` segments all three views and
 fuses them (three times slower, the most accurate on near-isotropic voxels). The output is an instance-label TIFF
 (0 = background, 1..N particles; uint16, or uint32 above 65535 particles) with the voxel size in its ImageJ
 metadata. The run streams the volume slab by slab; if it is interrupted, run the same command again and it
-resumes from the finished slabs (kept in ``OUT.work`` until the run succeeds). Every argument and output path is
-checked before the model is loaded; an existing OUT (or a used --overlays folder) is replaced only with
---overwrite.
+resumes from the finished slabs (kept in ``OUT.work`` until the run succeeds). ``--report DIR`` then writes the
+particle table and plots of ``tools/analyze.py`` (``particles.csv``, ``summary.json``, ``summary.md``, PNGs; phases
+from the grayscale volume by multi-Otsu) to DIR. Every argument and output path is checked before the model is
+loaded; an existing OUT (or a used --overlays or --report folder) is replaced only with --overwrite.
 
 Distributed (many GPUs or nodes): ``bash tools/dist_segment.sh INPUT GPUS_PER_NODE --config ... --out ...``
 (torchrun; ``--launcher pytorch``) or ``tools/slurm_segment.sh``. Every rank segments its share of the slabs of
 every view into ``OUT.work`` (which must be on a filesystem all nodes share); rank 0 then links or fuses and
 writes OUT, identical to a single-process run. On CPUs torchrun runs with the gloo backend.
 
-Example:
+Examples:
+    python tools/segment.py stack.tif --out labels.tif --report report/      # the generalist, scale auto
     python tools/segment.py stack.tif --config configs/nmc/mask-rcnn_r101_fpn.py \\
         --checkpoint work_dirs/nmc/best.pth --device cuda:0 --views xy xz yz --out labels.tif \\
-        --voxel-size-nm 50 --min-voxels 100 --overlays overlays/
+        --voxel-size-nm 50 --min-voxels 100 --overlays overlays/ --scale 0.5
 """
 import argparse
 import os.path as osp
 import sys
 
+import torch
 from mmengine.dist import get_dist_info
 
-from libnet_mmdet.apis import check_volume_args, init_segmenter, segment_volume
+from libnet_mmdet.analysis import particle_table, write_report
+from libnet_mmdet.apis import check_volume_args, generalist_files, init_segmenter, segment_volume
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
                               add_voxel_size_arg, exit_on_error, init_distributed, positive_int)
-from libnet_mmdet.io import check_output_dir, max_label, open_volume, prepare_output_dir, read_voxel_size
+from libnet_mmdet.io import (InputError, check_output_dir, max_label, open_volume, prepare_output_dir,
+                             read_voxel_size)
 from libnet_mmdet.volume import VIEWS
 from libnet_mmdet.visualization import write_overlays
 
@@ -48,20 +60,34 @@ def _tile_size(value):
     return int(value)
 
 
+def _scale(value):
+    """``argparse`` type of one ``--scale`` word: ``'auto'`` or a number."""
+    if value == 'auto':
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {value!r}") from None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Segment a tomography volume into 3D particle instance labels',
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument('input', help='(Z, Y, X) TIFF stack or folder of 2D slices')
-    parser.add_argument('--config', required=True, help='model config file')
-    parser.add_argument('--checkpoint', required=True, help='trained checkpoint (.pth)')
+    parser.add_argument('--config', help='model config file (default: the generalist of `make model`, '
+                        'models/generalist/config.py)')
+    parser.add_argument('--checkpoint', help='trained checkpoint (.pth; default: models/generalist/model.pth)')
     parser.add_argument('--out', required=True, help='output instance-label TIFF (an existing one needs --overwrite)')
-    parser.add_argument('--device', default='cuda:0', help='cpu, cuda or cuda:N (default cuda:0)')
+    parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu',
+                        help='cpu, cuda or cuda:N (default: cuda:0 when CUDA is available, else cpu)')
     parser.add_argument('--views', nargs='+', default=['xy'], choices=VIEWS,
                         help='xy = segment xy slices and link them (default); two or three views are fused')
     parser.add_argument('--overlays', help='write overlay PNGs of the labels on the z slices into this new folder '
                         '(or emptied with --overwrite)')
     parser.add_argument('--overlay-step', type=positive_int, default=10,
                         help='overlay every N-th z slice (default 10)')
+    parser.add_argument('--report', metavar='DIR', help='also write the particle table, summary and plots of '
+                        'tools/analyze.py into this new folder (or emptied with --overwrite); needs the voxel size')
     parser.add_argument('--min-voxels', type=int, default=0,
                         help='smallest particle in voxels: smaller fragments are merged into the particle they '
                         'touch most, isolated ones removed (default 0: keep all; use about the volume of your '
@@ -74,9 +100,11 @@ def parse_args(argv=None):
                         help='tile slices larger than this (auto = the model training size, none = never)')
     parser.add_argument('--overlap', type=int,
                         help='tile overlap in pixels, >= the largest particle diameter (default a quarter tile)')
-    parser.add_argument('--scale', type=float, default=1.0,
-                        help='resize slices by this factor before the model so that particles are as many pixels '
-                        'across as in the training data (training diameter / yours; default 1)')
+    parser.add_argument('--scale', type=_scale, nargs='+', metavar='auto|F',
+                        help='the model sees slices resized by F, so that particles are as many pixels across as in '
+                        'its training data (training diameter / yours); auto estimates F from a first pass on '
+                        'three slices; several F segment at each and merge (default: auto when the model records '
+                        'its trained particle diameters, as the generalist does, else 1)')
     parser.add_argument('--batch-size', type=int, help='images per forward pass (default: 4 on a GPU, 1 on the CPU)')
     parser.add_argument('--work-dir', help='scratch and resume folder (default OUT.work)')
     parser.add_argument('--no-resume', action='store_true', help='start over even if OUT.work has finished slabs')
@@ -89,9 +117,33 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def overlay_inputs(args):
-    """What the --overlays folder must never hold (it may be emptied): the input, the output and the work folder."""
-    return args.input, args.out, args.work_dir or f'{args.out}.work'
+def output_dir_inputs(args, folder):
+    """What an output folder (--overlays, --report; it may be emptied) must never hold: the input, the output, the
+    work folder and the other output folder."""
+    others = [path for path in (args.overlays, args.report) if path and path != folder]
+    return (args.input, args.out, args.work_dir or f'{args.out}.work', *others)
+
+
+def scale_arg(words):
+    """``segment_volume``'s ``scale`` from the --scale words: None (not given), ``'auto'``, a number or a list."""
+    if words is None or words == ['auto']:
+        return None if words is None else 'auto'
+    if 'auto' in words:
+        raise InputError(f"scale (--scale): give auto or numbers, not both (got {' '.join(map(str, words))})")
+    return words[0] if len(words) == 1 else words
+
+
+def model_files(args):
+    """``(config, checkpoint)``: the --config/--checkpoint pair, else the generalist's files when built."""
+    if (args.config is None) != (args.checkpoint is None):
+        raise InputError('--config and --checkpoint go together: pass both, or neither for the generalist model')
+    if args.config is not None:
+        return args.config, args.checkpoint
+    files = generalist_files()
+    if files is None:
+        raise InputError('no model: the generalist model is not built (models/generalist/); run `make model`, or '
+                         'pass --config and --checkpoint of a trained model')
+    return files
 
 
 def check_args(args):
@@ -100,12 +152,23 @@ def check_args(args):
     kwargs = dict(
         out=args.out, views=tuple(args.views), score_thr=args.score_thr, tile_size=args.tile_size,
         overlap=args.overlap, min_voxels=args.min_voxels, slab=args.slab, batch_size=args.batch_size,
-        scale=args.scale, work_dir=args.work_dir, overwrite=args.overwrite,
+        scale=scale_arg(args.scale), work_dir=args.work_dir, overwrite=args.overwrite,
         voxel_size_nm=None if args.voxel_size_nm is None else tuple(args.voxel_size_nm))
     check_volume_args(args.input, **kwargs)
-    if args.overlays:
-        check_output_dir(args.overlays, args.overwrite, inputs=overlay_inputs(args))
+    for folder in (args.overlays, args.report):
+        if folder:
+            check_output_dir(folder, args.overwrite, inputs=output_dir_inputs(args, folder))
+    model_files(args)
     return kwargs
+
+
+def write_particle_report(args, labels, voxel_size_nm):
+    """The particle table and plots of ``tools/analyze.py`` for ``labels``, phases from the grayscale input."""
+    with open_volume(args.input) as reader:
+        image = reader.read('z', 0, reader.shape[0])
+    table = particle_table(labels, image_zyx=image, voxel_size_nm=voxel_size_nm)
+    summary = write_report(table, args.report, labels_zyx=labels, image_zyx=image, overwrite=args.overwrite)
+    print(f"wrote the particle report ({summary['n_particles']} particles) to {args.report}")
 
 
 def run(args):
@@ -119,16 +182,23 @@ def run(args):
     if kwargs['voxel_size_nm'] is None and osp.isfile(args.input):  # a TIFF stack: keep the voxel size it records
         recorded = read_voxel_size(args.input)
         kwargs['voxel_size_nm'] = None if recorded is None else tuple(float(size) for size in recorded)
-    model = init_segmenter(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
+    if args.report and kwargs['voxel_size_nm'] is None:
+        raise InputError(f'--report: {args.input} records no voxel size; pass --voxel-size-nm')
+    config, checkpoint = model_files(args)
+    if rank == 0 and args.config is None:
+        print(f'model: the generalist ({config}, {checkpoint})', file=sys.stderr)
+    model = init_segmenter(config, checkpoint, device=device, cfg_options=args.cfg_options)
     labels = segment_volume(model, args.input, resume=not args.no_resume, keep_work=args.keep_work, **kwargs)
     if rank > 0:  # rank 0 assembled and wrote the output
         return
     print(f'wrote {args.out}: {max_label(args.out)} particles, (Z, Y, X) = {labels.shape}, {labels.dtype}')
     if args.overlays:
-        prepare_output_dir(args.overlays, args.overwrite, inputs=overlay_inputs(args))
+        prepare_output_dir(args.overlays, args.overwrite, inputs=output_dir_inputs(args, args.overlays))
         with open_volume(args.input) as reader:
             paths = write_overlays(reader, labels, args.overlays, args.overlay_step)
         print(f'wrote {len(paths)} overlay PNGs to {args.overlays}')
+    if args.report:
+        write_particle_report(args, labels, kwargs['voxel_size_nm'])
 
 
 def main(argv=None):

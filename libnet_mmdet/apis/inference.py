@@ -11,25 +11,51 @@ of the pipeline's file loader (swapped by type, as MMDetection's ``DetInferencer
 ``normalize='auto'`` for MMDetection's stock ``LoadImageFromFile``: 8-bit slices are used as stored and other
 dtypes are percentile-normalised to 0-255 (the stock loader would pass raw 16-bit values, which no model trained
 on 8-bit PNGs expects). Normalisation is per whole slice, before tiling, so that all tiles of a slice see the same
-intensity mapping. The rest of the test pipeline (``Resize``, ``PackDetInputs``) runs unchanged on each array
-(slice or tile) after ``mmdet.LoadImageFromNDArray``; ``LoadAnnotations`` is dropped.
+intensity mapping. The rest of the test pipeline (``Resize``, ``PackDetInputs``) runs on each array (slice or
+tile) after ``mmdet.LoadImageFromNDArray``; ``LoadAnnotations`` is dropped.
+
+Scale: a model knows the particle sizes it was trained for. ``scale`` resizes what the model sees: the test
+pipeline's ``Resize`` scale factor is multiplied by it (:func:`~libnet_mmdet.apis.model.scaled_test_pipeline`),
+and the model (``test_step``, ``rescale=True``) pastes its masks at the slice's own resolution, as MMDetection
+does for any resized test image; tiles are cut from the slice as it is, ``tile_size / scale`` pixels across.
+``scale='auto'`` estimates it per call (:func:`estimate_scale`); the default (None) is ``'auto'`` for models that
+record the particle diameters they were trained for (:func:`~libnet_mmdet.apis.model.trained_diameter_range`),
+else 1. A list of scales segments at each and merges
+(:func:`~libnet_mmdet.volume.tiling.merge_segmentations`), for slices that mix very different sizes.
 
 Besides an MMDetection detector, every function here accepts a *predictor*: any callable taking a list of 2D
 slices (or tiles) and returning, for each, ``(labels_hw, scores)`` (integer instance labels 1..n, float scores
 with ``scores[k - 1]`` for label k). Tests use a deterministic predictor; another segmenter can be wrapped so.
+A predictor has no pipeline: at a scale other than 1 its slices are resampled (:func:`resample_slice`) and its
+labels resampled back by nearest neighbour; its attribute ``particle_diameter_px`` plays the config key's part.
 """
+import numbers
 import os
+import warnings
 
 import numpy as np
 import torch
+from scipy import ndimage
 from skimage.transform import resize
 
 from ..evaluation import instances_to_labels
 from ..io.images import ImageFormatError, check_finite, read_image, read_image_info
-from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, order_by_score, segment_tiled
-from .model import default_batch_size, is_detector, model_test_pipeline, training_tile_size
+from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, merge_segmentations, order_by_score, segment_tiled
+from .model import (default_batch_size, is_detector, model_test_pipeline, scaled_test_pipeline,
+                    trained_diameter_range, training_tile_size)
 
 DEFAULT_SCORE_THR = 0.5
+MAX_SCALE = 16  #: the largest ``scale``
+#: :func:`estimate_scale`: input particle diameters (px) its candidate scales cover, the side of its window in
+#: model pixels, the least score of the detections it measures and the number of slices it samples.
+AUTO_DIAMETERS_PX = (6, 600)
+AUTO_WINDOW_PX = 384
+AUTO_MIN_SCORE = 0.5
+AUTO_SAMPLES = 3
+#: A candidate scale is judged only if it found at least this many particles, when any candidate did: at a coarse
+#: scale a window holds few particles, and a handful of clusters taken for particles can cover as much of it as the
+#: particles do at the right scale (chosen on validation volumes of every preset at 12/24/48 px, seed 7000).
+AUTO_MIN_DETECTIONS = 20
 
 
 def slice_loader_cfg(model):
@@ -70,17 +96,16 @@ def _detections_to_labels(pred_instances, shape_hw, score_thr):
     return labels, scores[order]
 
 
-def detector_predictor(model, score_thr=DEFAULT_SCORE_THR, batch_size=1):
+def detector_predictor(model, score_thr=DEFAULT_SCORE_THR, batch_size=1, scale=1.0):
     """A predictor (see the module docstring) running an MMDetection detector on prepared arrays.
 
-    The model's test pipeline is built once with its loader swapped for ``mmdet.LoadImageFromNDArray`` (the
-    arrays are prepared already, :func:`slice_preparer`) and ``LoadAnnotations`` dropped; arrays go through the
-    model in batches of ``batch_size``.
+    The model's test pipeline is built once for arrays at ``scale``
+    (:func:`~libnet_mmdet.apis.model.scaled_test_pipeline`: the arrays are prepared already,
+    :func:`slice_preparer`); arrays go through the model in batches of ``batch_size`` and their labels come back
+    at each array's own resolution.
     """
     from mmcv.transforms import Compose
-    pipeline_cfg = [t for t in model_test_pipeline(model) if 'LoadAnnotations' not in str(t['type'])]
-    pipeline_cfg[0] = dict(type='mmdet.LoadImageFromNDArray')
-    pipeline = Compose(pipeline_cfg)
+    pipeline = Compose(scaled_test_pipeline(model, scale))
 
     def predict(images):
         results = []
@@ -93,6 +118,30 @@ def detector_predictor(model, score_thr=DEFAULT_SCORE_THR, batch_size=1):
             results += [_detections_to_labels(sample.pred_instances, image.shape[:2], score_thr)
                         for sample, image in zip(samples, chunk)]
         return results
+    return predict
+
+
+def scaled_predictor(model, scale=1.0, score_thr=DEFAULT_SCORE_THR, batch_size=1):
+    """A predictor that runs ``model`` on arrays resized by ``scale`` and returns each array's labels at its own
+    resolution: a detector through its test pipeline (:func:`detector_predictor`), a predictor callable on
+    resampled arrays, its labels resampled back by nearest neighbour.
+
+    Raises:
+        TypeError: ``model`` is neither a detector nor callable.
+        ValueError: a detector whose test pipeline cannot rescale (see ``scaled_test_pipeline``).
+    """
+    if is_detector(model):
+        return detector_predictor(model, score_thr, batch_size, scale)
+    if not callable(model):
+        raise TypeError(f'model: expected an MMDetection detector (init_segmenter) or a predictor callable, got '
+                        f'{type(model).__name__}')
+    if scale == 1:
+        return model
+
+    def predict(images):
+        results = model([resample_slice(image, scale) for image in images])
+        return [(labels_to_shape(np.asarray(labels), image.shape[:2]), scores)
+                for image, (labels, scores) in zip(images, results)]
     return predict
 
 
@@ -127,40 +176,224 @@ def labels_to_shape(labels_hw, shape_hw):
     return labels_hw[np.ix_(rows, cols)]
 
 
-def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,
-                    merge_iou=DEFAULT_MERGE_IOU, scale=1.0):
-    """``segment(slices) -> [(labels_hw, details), ...]`` for a list of checked 2D slices: what
-    :func:`segment_image` and :func:`~libnet_mmdet.apis.segment_volume` run per slice."""
+def check_scale(scale, allow_auto=True):
+    """The ``scale`` argument checked: None, ``'auto'`` (with ``allow_auto``), or a tuple of distinct floats in
+    (0, :data:`MAX_SCALE`] (one for a number).
+
+    Raises:
+        ValueError: anything else (a scale <= 0, NaN or Inf, an empty list, another string).
+    """
+    if allow_auto and (scale is None or (isinstance(scale, str) and scale == 'auto')):
+        return scale
+    values = list(scale) if isinstance(scale, (list, tuple, np.ndarray)) else [scale]
+    if not values or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < v <= MAX_SCALE
+                             for v in values):
+        other = ", 'auto' or None" if allow_auto else ''
+        raise ValueError(f'scale must be in (0, {MAX_SCALE}] (a number or a list of numbers{other}), got {scale!r}')
+    return tuple(dict.fromkeys(float(v) for v in values))
+
+
+def _tiling_at_scale(tile_size, overlap, scale):
+    """Tile size and overlap in model pixels -> the tiles cut from a slice that the model sees at ``scale``."""
+    if tile_size is None:
+        return None, None
+    tile = max(1, round(tile_size / scale))
+    return tile, min(round(overlap / scale), tile - 1)
+
+
+def _segment_prepared(prepared, predict, tile_size, overlap, merge_iou):
+    """``[(labels_hw, scores), ...]`` of prepared slices: those up to ``tile_size`` in one batch, larger ones
+    tiled (:func:`~libnet_mmdet.volume.tiling.segment_tiled`)."""
+    small = [i for i, image in enumerate(prepared) if tile_size is None or max(image.shape[:2]) <= tile_size]
+    results = dict(zip(small, predict([prepared[i] for i in small]) if small else []))
+    for i in sorted(set(range(len(prepared))) - set(small)):
+        results[i] = segment_tiled(prepared[i], predict, tile_size, overlap, merge_iou)
+    return [results[i] for i in range(len(prepared))]
+
+
+def _check_settings(model, score_thr, tile_size, overlap, batch_size):
+    """The 2D inference settings checked: ``(tile_size, overlap, batch_size)`` with their defaults resolved."""
     if not 0 <= score_thr <= 1:
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr!r}')
-    if not 0 < scale <= 16:
-        raise ValueError(f'scale must be in (0, 16], got {scale!r}')
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
-    tile_size, overlap = resolve_tiling(model, tile_size, overlap)
-    predict = detector_predictor(model, score_thr, batch_size) if is_detector(model) else model
-    if not callable(predict):
-        raise TypeError(f'model: expected an MMDetection detector (init_segmenter) or a predictor callable, got '
-                        f'{type(model).__name__}')
+    return (*resolve_tiling(model, tile_size, overlap), batch_size)
+
+
+def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,
+                    merge_iou=DEFAULT_MERGE_IOU, scale=1.0):
+    """``segment(slices) -> [(labels_hw, details), ...]`` for a list of checked 2D slices: what
+    :func:`segment_image` and :func:`~libnet_mmdet.apis.segment_volume` run per slice. ``scale`` is a number or
+    a list of numbers (resolved already, :func:`resolve_scale`); ``tile_size`` and ``overlap`` are in model
+    pixels."""
+    tile_size, overlap, batch_size = _check_settings(model, score_thr, tile_size, overlap, batch_size)
+    scales = check_scale(scale, allow_auto=False)
+    plans = [(scaled_predictor(model, s, score_thr, batch_size), *_tiling_at_scale(tile_size, overlap, s))
+             for s in scales]
     prepare = slice_preparer(model)
 
     def segment(slices):
-        shapes = [image.shape[:2] for image in slices]
-        prepared = [prepare(image if scale == 1 else resample_slice(image, scale)) for image in slices]
-        small = [i for i, image in enumerate(prepared) if tile_size is None or max(image.shape[:2]) <= tile_size]
-        results = dict(zip(small, predict([prepared[i] for i in small]) if small else []))
-        for i in sorted(set(range(len(prepared))) - set(small)):
-            results[i] = segment_tiled(prepared[i], predict, tile_size, overlap, merge_iou)
+        prepared = [prepare(image) for image in slices]
+        per_scale = [_segment_prepared(prepared, *plan, merge_iou) for plan in plans]
         output = []
-        for i in range(len(prepared)):
-            labels = np.asarray(results[i][0])
-            labels, scores, boxes = order_by_score(labels if scale == 1 else labels_to_shape(labels, shapes[i]),
-                                                   results[i][1])
+        for results in zip(*per_scale):
+            labels, scores = results[0] if len(results) == 1 else merge_segmentations(results)
+            labels, scores, boxes = order_by_score(np.asarray(labels), scores)
             output.append((labels, dict(ids=np.arange(1, len(scores) + 1, dtype=np.int64), scores=scores,
                                         boxes=boxes)))
         return output
     return segment
+
+
+def _candidate_scales(low, high):
+    """The ladder of :func:`estimate_scale`: powers of 2 (up to :data:`MAX_SCALE`) at which the geometric middle
+    of the trained range ``(low, high)`` stands for input diameters from ``AUTO_DIAMETERS_PX[0]`` to ``[1]``."""
+    middle = np.sqrt(low * high)
+    first = int(np.floor(np.log2(middle / AUTO_DIAMETERS_PX[1])))
+    last = int(np.ceil(np.log2(middle / AUTO_DIAMETERS_PX[0])))
+    return [2.0 ** k for k in range(first, last + 1) if 2.0 ** k <= MAX_SCALE]
+
+
+def _central_window(image, side):
+    """The central ``side`` x ``side`` pixels of an (H, W[, C]) array (all of a shorter axis)."""
+    y0, x0 = (max(0, (n - side) // 2) for n in image.shape[:2])
+    return image[y0:y0 + side, x0:x0 + side]
+
+
+def _measure_detections(labels, scores, scale, low, high):
+    """Pixels of ``labels`` (an (h, w) window segmented at ``scale``) covered by confident detections whose
+    equivalent diameter at that scale lies in ``[low, high]``, and those diameters in input pixels, the
+    detections cut by the window border last (``(covered, inner_diameters, cut_diameters)``)."""
+    labels, scores = np.asarray(labels, np.int64), np.asarray(scores, np.float64)
+    areas = np.bincount(labels.ravel(), minlength=scores.size + 1)[1:scores.size + 1]
+    diameters = np.sqrt(4 * areas / np.pi)
+    keep = (scores >= AUTO_MIN_SCORE) & (diameters * scale >= low) & (diameters * scale <= high)
+    height, width = labels.shape
+    inner = np.array([box is not None and box[0].start > 0 and box[1].start > 0 and box[0].stop < height
+                      and box[1].stop < width for box in ndimage.find_objects(labels, scores.size)], bool)
+    return int(areas[keep].sum()), diameters[keep & inner], diameters[keep & ~inner]
+
+
+def estimate_scale(model, slices, batch_size=None):
+    """Estimate the scale at which a model sees the particles of ``slices`` at the sizes it was trained for.
+
+    Method (coarse passes, median equivalent diameter): the model records the typical particle diameters
+    ``(lo, hi)`` it was trained for, in model pixels (:func:`~libnet_mmdet.apis.model.trained_diameter_range`).
+    It runs on a central window of up to 3 sample slices (evenly spaced in the list), at a ladder of candidate
+    scales, powers of 2 that cover input particle diameters from about 6 to 600 px; the window is at most 384
+    model pixels across, so each pass is cheap. At each candidate, the confident detections (score >= 0.5) whose
+    equivalent diameter ``sqrt(4 * area / pi)`` in model pixels lies in ``[lo, hi]`` are kept, and among the
+    candidates that kept at least :data:`AUTO_MIN_DETECTIONS` (all, when none did) the one whose kept detections
+    cover the largest fraction of the window is taken. The typical input particle diameter
+    ``D`` is the median equivalent diameter of its kept detections (those not cut by the window border, unless
+    all are) divided by that candidate scale, and the scale is ``sqrt(lo * hi) / D`` (particles of diameter
+    ``D`` then sit in the geometric middle of the trained range), clipped to the scales that bring 600 px and
+    6 px particles there (and to :data:`MAX_SCALE`), rounded to 3 significant digits. When no candidate finds a
+    particle, the scale is 1 (with a warning).
+
+    Args:
+        model: a detector (:func:`~libnet_mmdet.apis.init_segmenter`) or predictor callable that records its
+            trained diameters.
+        slices (list | np.ndarray | str): 2D slices (arrays or image paths; see :func:`segment_image`), a
+            (Z, Y, X) array, or one slice.
+        batch_size (int | None): images per forward pass (default as :func:`segment_image`).
+
+    Returns:
+        tuple: ``(scale, info)``: float scale and a dict with ``method``, ``diameter_px`` (D, input pixels; None
+        when nothing was found), ``trained_diameter_px`` ``(lo, hi)``, ``candidate`` (the chosen candidate scale
+        or None), ``candidates`` (per candidate: ``scale``, ``coverage`` (fraction of the window covered),
+        ``detections``) and ``slices`` (number of sample slices).
+
+    Raises:
+        ValueError: the model records no trained diameters (pass a number as the scale), no slices.
+    """
+    diameters = trained_diameter_range(model)
+    if diameters is None:
+        raise ValueError(no_diameters_message(model))
+    if isinstance(slices, (str, os.PathLike)) or (isinstance(slices, np.ndarray) and slices.ndim == 2):
+        slices = [slices]
+    if len(slices) == 0:
+        raise ValueError('estimate_scale: no slices given')
+    low, high = diameters
+    picks = np.unique(np.linspace(0, len(slices) - 1, min(len(slices), AUTO_SAMPLES)).round().astype(int))
+    prepare = slice_preparer(model)
+    samples = [prepare(load_slice(slices[i], f'slices[{i}]')) for i in picks]
+    batch_size = default_batch_size(model) if batch_size is None else batch_size
+    tried, measures = [], {}
+    for scale in _candidate_scales(low, high):
+        side = int(np.ceil(AUTO_WINDOW_PX / scale))
+        windows = [window for window in (_central_window(sample, side) for sample in samples)
+                   if min(window.shape[:2]) * scale >= high]  # room for a particle of the trained range
+        if not windows:
+            continue
+        measured = [_measure_detections(labels, scores, scale, low, high) for labels, scores in
+                    scaled_predictor(model, scale, AUTO_MIN_SCORE, batch_size)(windows)]
+        coverage = sum(m[0] for m in measured) / sum(window.shape[0] * window.shape[1] for window in windows)
+        inner, cut = (np.concatenate([m[k] for m in measured]) for k in (1, 2))
+        tried.append(dict(scale=scale, coverage=float(coverage), detections=int(inner.size + cut.size)))
+        if coverage > 0:
+            measures[scale] = (coverage, inner.size + cut.size, float(np.median(inner if inner.size else cut)))
+    supported = {scale: m for scale, m in measures.items() if m[1] >= AUTO_MIN_DETECTIONS} or measures
+    best = max(supported.items(), key=lambda item: item[1][0], default=None)
+    best = None if best is None else (best[0], best[1][2])
+    info = dict(method='coarse passes at candidate scales, median equivalent diameter of confident detections in '
+                'the trained range', diameter_px=None, trained_diameter_px=(low, high), candidate=None,
+                candidates=tried, slices=len(samples))
+    if best is None:
+        tried_scales = ', '.join(f'{c["scale"]:g}' for c in tried)
+        warnings.warn(f'scale=auto: the model found no particle of {low:g}-{high:g} px at any candidate scale '
+                      f'({tried_scales}); using scale 1')
+        return 1.0, info
+    middle = np.sqrt(low * high)
+    info.update(candidate=best[0], diameter_px=best[1])
+    scale = float(np.clip(middle / best[1], middle / AUTO_DIAMETERS_PX[1], min(middle / AUTO_DIAMETERS_PX[0],
+                                                                               MAX_SCALE)))
+    return float(f'{scale:.3g}'), info
+
+
+def no_diameters_message(model):
+    """The error of ``scale='auto'`` for a model that records no trained particle diameters."""
+    return (f"scale='auto' (--scale auto) needs a model that records the particle diameters it was trained for "
+            f"(config key particle_diameter_px, or a predictor's particle_diameter_px attribute); "
+            f"{type(model).__name__} records none: pass a number instead, e.g. scale=0.5 (--scale 0.5) for "
+            'particles twice the size of those the model was trained on')
+
+
+def uses_auto_scale(model, scale):
+    """True when ``scale`` (checked by :func:`check_scale`) resolves to ``'auto'`` for ``model``: ``'auto'``,
+    or None for a model that records its trained diameters.
+
+    Raises:
+        ValueError: ``'auto'`` for a model that records no diameters (:func:`no_diameters_message`).
+    """
+    has_diameters = trained_diameter_range(model) is not None
+    if scale == 'auto' and not has_diameters:
+        raise ValueError(no_diameters_message(model))
+    return scale == 'auto' or (scale is None and has_diameters)
+
+
+def resolve_scale(model, scale, slices, batch_size=None):
+    """The scales to segment ``slices`` at: ``(scales, info)``, a tuple of floats and the :func:`estimate_scale`
+    info when the scale was estimated (``'auto'``, or None for a model that records its trained diameters), else
+    None (None without diameters is 1)."""
+    scale = check_scale(scale)
+    if uses_auto_scale(model, scale):
+        value, info = estimate_scale(model, slices, batch_size)
+        return (value,), info
+    return (1.0,) if scale is None else scale, None
+
+
+def describe_scale(scales, info):
+    """One line for the user: ``scale: auto -> 0.42 (typical particle diameter 57 px; model trained for 12-48 px)``,
+    or ``scale: 0.5`` / ``scale: 0.25, 0.5 (merged)``."""
+    values = ', '.join(f'{s:g}' for s in scales)
+    if info is None:
+        return f'scale: {values}' + (' (merged)' if len(scales) > 1 else '')
+    low, high = info['trained_diameter_px']
+    found = ('no particle found at any candidate scale' if info['diameter_px'] is None
+             else f'typical particle diameter {info["diameter_px"]:.0f} px')
+    return f'scale: auto -> {values} ({found}; model trained for {low:g}-{high:g} px)'
 
 
 def load_slice(image, name=None):
@@ -194,7 +427,7 @@ def load_slice(image, name=None):
 
 
 def segment_image(model, image, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,
-                  merge_iou=DEFAULT_MERGE_IOU, scale=1.0):
+                  merge_iou=DEFAULT_MERGE_IOU, scale=None):
     """Segment one 2D slice, or a list of slices (batched), into instance label images.
 
     Args:
@@ -203,26 +436,42 @@ def segment_image(model, image, score_thr=DEFAULT_SCORE_THR, tile_size='auto', o
         image (np.ndarray | str | list): an (H, W) slice (uint8, uint16, float32, ...) or an image file path, or
             a list of them.
         score_thr (float): detections scoring below are dropped.
-        tile_size (int | 'auto' | None): slices larger than this are segmented in overlapping tiles of this
-            size; ``'auto'`` uses the model's training size
-            (:func:`~libnet_mmdet.apis.model.training_tile_size`); None never tiles.
-        overlap (int | None): least tile overlap in pixels; make it >= the largest particle diameter (default a
-            quarter tile). See :mod:`libnet_mmdet.volume.tiling`.
+        tile_size (int | 'auto' | None): slices that the model sees larger than this (model pixels: the slice
+            resized by ``scale``) are segmented in overlapping tiles of this size; ``'auto'`` uses the model's
+            training size (:func:`~libnet_mmdet.apis.model.training_tile_size`); None never tiles. Tiles are cut
+            from the slice as it is, ``tile_size / scale`` pixels across.
+        overlap (int | None): least tile overlap in model pixels; make it >= the largest particle diameter
+            (default a quarter tile). See :mod:`libnet_mmdet.volume.tiling`.
         batch_size (int | None): images (slices or tiles) per forward pass (default: 4 on a GPU, 1 on the CPU).
         merge_iou (float): seam-merge threshold of the tiling.
-        scale (float): resize each slice by this factor before the model, and the labels back (nearest): make
-            the particles about as many pixels across as in the training data (``training diameter / your
-            diameter``, e.g. 0.33 for 66 px particles and a model trained on 22 px ones). Tile sizes and
-            ``overlap`` are in pixels of the resized slice.
+        scale (float | list | 'auto' | None): the model sees each slice resized by this factor (its test
+            pipeline's ``Resize``; masks come back at the slice's resolution): make the particles about as many
+            pixels across as in the training data (``training diameter / your diameter``, e.g. 0.33 for 66 px
+            particles and a model trained on 22 px ones). ``'auto'`` estimates it once for all the slices of the
+            call (:func:`estimate_scale`); None (default) is ``'auto'`` for a model that records its trained
+            particle diameters, else 1. A list segments at each scale and merges the instances
+            (:func:`~libnet_mmdet.volume.tiling.merge_segmentations`).
 
     Returns:
         tuple | list: ``(labels_hw, details)`` per slice: ``labels_hw`` uint16 (uint32 above 65535 instances)
         with instances 1..N by decreasing score, pixels of overlapping masks given to the higher score;
-        ``details`` dict with ``ids`` (N,) 1..N, ``scores`` (N,) float32 and ``boxes`` (N, 4) float32
-        ``x0, y0, x1, y1`` of each instance's painted mask. A list of such tuples for a list input.
+        ``details`` dict with ``ids`` (N,) 1..N, ``scores`` (N,) float32, ``boxes`` (N, 4) float32
+        ``x0, y0, x1, y1`` of each instance's painted mask, ``scale`` (the float used, or the list of a
+        multi-scale run) and, when estimated, ``scale_info`` (:func:`estimate_scale`). A list of such tuples for
+        a list input.
+
+    Raises:
+        ValueError: bad arguments (a scale <= 0; ``'auto'`` for a model that records no trained diameters), bad
+            slices (:func:`load_slice`).
     """
     single = not isinstance(image, (list, tuple))
     images = [image] if single else list(image)
     slices = [load_slice(item, '<array>' if single else f'image[{i}]') for i, item in enumerate(images)]
-    results = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scale)(slices)
+    tile_size, overlap, batch_size = _check_settings(model, score_thr, tile_size, overlap, batch_size)
+    scales, info = resolve_scale(model, scale, slices, batch_size)
+    results = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales)(slices)
+    for _, details in results:
+        details['scale'] = scales[0] if len(scales) == 1 else list(scales)
+        if info is not None:
+            details['scale_info'] = info
     return results[0] if single else results

@@ -2,6 +2,8 @@
 
 >>> model = init_segmenter('configs/nmc/mask-rcnn_r101_fpn.py', 'work_dirs/nmc/best.pth', device='cuda:0')
 >>> training_tile_size(model), default_batch_size(model)  # slice size the model was trained on, images per pass
+>>> trained_diameter_range(model)  # (12.0, 48.0): particle diameters (model pixels) it was trained for, or None
+>>> generalist_files()  # (config, checkpoint) of the generalist `make model` builds, or None
 """
 import copy
 import hashlib
@@ -9,6 +11,7 @@ import os
 import os.path as osp
 import warnings
 
+import numpy as np
 import torch
 
 from ..io.errors import InputError
@@ -20,6 +23,9 @@ class CheckpointMismatchError(InputError):
 
 #: Config file types MMEngine reads (``Config.fromfile``).
 CONFIG_SUFFIXES = ('.py', '.json', '.yaml', '.yml')
+
+#: Where ``make model`` (``tools/make_model.py``) writes the generalist: ``<repository>/models/generalist``.
+GENERALIST_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'models', 'generalist')
 
 
 def _check_device(device):
@@ -174,10 +180,44 @@ def is_detector(model):
     return isinstance(model, torch.nn.Module) and hasattr(model, 'cfg')
 
 
+def _config_name(model):
+    return getattr(model.cfg, 'filename', None) or '<Config>'
+
+
 def model_test_pipeline(model):
     """A copy of the test pipeline of the model's config (a list of transform dicts)."""
     from mmdet.utils import get_test_pipeline_cfg
     return copy.deepcopy(get_test_pipeline_cfg(model.cfg))
+
+
+def scaled_test_pipeline(model, scale=1.0):
+    """The test pipeline of a detector for arrays at ``scale``: its loader replaced by
+    ``mmdet.LoadImageFromNDArray`` (arrays are prepared by :func:`~libnet_mmdet.apis.inference.slice_preparer`),
+    ``LoadAnnotations`` dropped, and the ``Resize`` scale factor multiplied by ``scale`` (a
+    ``Resize(scale_factor=scale, keep_ratio=True)`` inserted after the loader when there is none). The model then
+    sees each array resized by ``scale`` and, with ``rescale=True`` (``model.test_step``), pastes its masks at the
+    array's own resolution, as MMDetection rescales any test image.
+
+    Raises:
+        ValueError: ``scale != 1`` and the pipeline resizes every image to a fixed ``scale`` (stock COCO recipes):
+            a fixed output size leaves nothing to multiply.
+    """
+    pipeline = [t for t in model_test_pipeline(model) if 'LoadAnnotations' not in str(t['type'])]
+    pipeline[0] = dict(type='mmdet.LoadImageFromNDArray')
+    if scale == 1:
+        return pipeline
+    resize = _transform(pipeline, 'Resize')
+    if resize is None:
+        pipeline.insert(1, dict(type='mmdet.Resize', scale_factor=float(scale), keep_ratio=True))
+    elif resize.get('scale') is not None:
+        raise ValueError(f'scale={scale}: the test pipeline of {_config_name(model)} resizes every image to the '
+                         f'fixed size {resize["scale"]}, so slices cannot be rescaled; use scale=1 (--scale 1), or '
+                         'a Resize with scale_factor in the config')
+    else:
+        factor = resize.get('scale_factor') or 1.0
+        resize['scale_factor'] = (tuple(float(f) * scale for f in factor) if isinstance(factor, (tuple, list))
+                                  else float(factor) * scale)
+    return pipeline
 
 
 def _train_pipeline_cfg(model):
@@ -214,6 +254,40 @@ def training_tile_size(model):
     if crop is None or crop.get('crop_type', 'absolute') != 'absolute':
         return None
     return int(_smaller_side(crop['crop_size']) / _smaller_side(resize.get('scale_factor') or 1.0))
+
+
+def trained_diameter_range(model):
+    """The typical particle diameters ``(low, high)``, in pixels as the model sees slices, that the model was
+    trained for: the config key ``particle_diameter_px`` of a detector (top level; the generalist configs record
+    it), the attribute ``particle_diameter_px`` of a predictor callable; None when it records none. The diameter
+    of a slice is the median equivalent diameter ``sqrt(4 * area / pi)`` of its particle cross-sections.
+
+    Raises:
+        InputError: a recorded value that is not two finite numbers ``0 < low <= high``.
+    """
+    if is_detector(model):
+        value, name = model.cfg.get('particle_diameter_px'), f'{_config_name(model)}: particle_diameter_px'
+    else:
+        value, name = getattr(model, 'particle_diameter_px', None), f'{type(model).__name__}.particle_diameter_px'
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value) if isinstance(value, (list, tuple)) else (np.nan, np.nan)
+    except (TypeError, ValueError):  # not two numbers
+        low = high = np.nan
+    if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
+        raise InputError(f'{name}: expected (low, high) particle diameters in pixels with 0 < low <= high, got '
+                         f'{value!r}')
+    return low, high
+
+
+def generalist_files(model_dir=None):
+    """``(config, checkpoint)`` paths of the generalist model (``config.py`` and ``model.pth`` in ``model_dir``,
+    default :data:`GENERALIST_DIR`, written by ``make model``), or None when it is not built: ``make model`` writes
+    ``model.json`` last, so a folder without it holds an unfinished build."""
+    model_dir = GENERALIST_DIR if model_dir is None else os.fspath(model_dir)
+    files = osp.join(model_dir, 'config.py'), osp.join(model_dir, 'model.pth')
+    return files if all(osp.isfile(path) for path in (*files, osp.join(model_dir, 'model.json'))) else None
 
 
 def default_batch_size(model):

@@ -24,11 +24,18 @@ slab by slab carrying one slice, and the output TIFF is written page by page to 
 model slab by slab into the work folder (:class:`~libnet_mmdet.volume.workdir.WorkFolder`) and hands over to the
 3D assembly (:func:`~libnet_mmdet.volume.assembly.assemble_volume`).
 
+Scale: ``scale='auto'`` (the default for models that record their trained particle diameters) is estimated once
+per volume, before inference, on up to 3 xy slices at the z quartiles
+(:func:`~libnet_mmdet.apis.inference.estimate_scale`), used for every view, printed
+(``scale: auto -> 0.42 (typical particle diameter 57 px; model trained for 12-48 px)``) and recorded in the work
+folder's manifest.
+
 Resume: the work folder (default ``<out>.work``) holds ``manifest.json`` (input shape and dtype, the inference
-parameters, a fingerprint of the model) and one part file per finished slab (``parts/<view>_<start>.npz``: its
-2D labels and the checksum of its input). A rerun with the same identity re-reads each slab and skips the
-inference of those whose part has the same checksum; a slab whose input changed is segmented again (2D results
-depend on their own slice only). Gathering the parts, linking/fusion and writing (cheap) always rerun, so changing
+parameters with the scale as resolved, a fingerprint of the model) and one part file per finished slab
+(``parts/<view>_<start>.npz``: its 2D labels and the checksum of its input). A rerun with the same identity
+re-reads each slab and skips the inference of those whose part has the same checksum; a slab whose input changed
+is segmented again (2D results depend on their own slice only; a rerun with ``'auto'`` estimates the same scale
+again, so it resumes). Gathering the parts, linking/fusion and writing (cheap) always rerun, so changing
 ``min_voxels``, ``min_overlap`` or ``grow_voxels`` reuses all the inference. The work folder is removed after
 success unless ``keep_work=True``. Scratch space: 4 bytes per voxel per view (parts and the gathered view), plus
 4 (linking) or 8 (fusion) bytes per voxel.
@@ -48,7 +55,7 @@ import warnings
 
 import numpy as np
 import tifffile
-from mmengine.dist import barrier, get_dist_info
+from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 from tqdm import tqdm
 
 from ..io.errors import InputError, check_output_file
@@ -60,7 +67,8 @@ from ..volume.linking import DEFAULT_MIN_OVERLAP
 from ..volume.tiling import DEFAULT_MERGE_IOU
 from ..volume.views import VIEW_AXIS, check_view_names, view_slabs
 from ..volume.workdir import VIEW_MAX_ID, WorkFolder, slab_checksum
-from .inference import DEFAULT_SCORE_THR, resolve_tiling, slice_segmenter
+from .inference import (DEFAULT_SCORE_THR, check_scale, describe_scale, resolve_scale, resolve_tiling,
+                        slice_segmenter, uses_auto_scale)
 from .model import default_batch_size, model_fingerprint
 
 
@@ -87,6 +95,12 @@ def _segment_slabs(reader, segment, units, work, progress_bar):
         progress_bar.update()
 
 
+def _scale_samples(reader):
+    """The xy slices :func:`~libnet_mmdet.apis.inference.estimate_scale` samples: up to 3, at the z quartiles."""
+    depth = reader.shape[0]
+    return [reader.read('z', z, z + 1)[0] for z in sorted({int(depth * q) for q in (0.25, 0.5, 0.75)})]
+
+
 def _check_whole_number(value, name, minimum):
     if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value)
             or int(value) != value or value < minimum):
@@ -99,11 +113,11 @@ def _same_path(path, other):
 
 def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SCORE_THR, tile_size='auto',
                       overlap=None, min_voxels=0, slab=16, batch_size=None, merge_iou=DEFAULT_MERGE_IOU,
-                      voxel_size_nm=None, work_dir=None, overwrite=False, scale=1.0):
+                      voxel_size_nm=None, work_dir=None, overwrite=False, scale=None):
     """Check the arguments of :func:`segment_volume` that need no model and no data, before anything is loaded,
     read or written: what ``segment_volume`` does first, and what ``tools/segment.py`` does before it loads the
     model. Same arguments and defaults as :func:`segment_volume`; a ``tile_size`` of ``'auto'`` is checked once
-    the model gives it.
+    the model gives it, and so is a ``scale`` of ``'auto'`` (the model must record its trained diameters).
 
     Returns:
         tuple: the view names.
@@ -115,8 +129,9 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
     """
     try:
         views = check_view_names(views)
+        check_scale(scale)
         # slice_segmenter checks the 2D settings when it is built; a stand-in predictor builds it without a model
-        slice_segmenter(lambda images: [], score_thr, tile_size, overlap, batch_size, merge_iou, scale)
+        slice_segmenter(lambda images: [], score_thr, tile_size, overlap, batch_size, merge_iou)
         if voxel_size_nm is not None:
             voxel_size_zyx(voxel_size_nm, 'voxel_size_nm')
     except InputError:
@@ -140,7 +155,7 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
 def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCORE_THR, tile_size='auto',
                    overlap=None, min_overlap=DEFAULT_MIN_OVERLAP, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None,
                    min_voxels=0, slab=16, batch_size=None, merge_iou=DEFAULT_MERGE_IOU,
-                   voxel_size_nm=None, work_dir=None, resume=True, keep_work=False, progress=True, scale=1.0,
+                   voxel_size_nm=None, work_dir=None, resume=True, keep_work=False, progress=True, scale=None,
                    overwrite=False):
     """Segment a (Z, Y, X) volume into 3D particle instance labels (see the module docstring).
 
@@ -152,8 +167,11 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             array (small volumes: the work folder is then temporary and nothing resumes). An existing ``out`` is
             an error unless ``overwrite`` (an interrupted run has not written it: its rerun resumes).
         views (tuple): ``('xy',)`` links xy slices; two or three of ``'xy', 'xz', 'yz'`` fuse those views.
-        score_thr, tile_size, overlap, batch_size, merge_iou, scale: 2D segmentation, as in
+        score_thr, tile_size, overlap, batch_size, merge_iou: 2D segmentation, as in
             :func:`~libnet_mmdet.apis.segment_image`.
+        scale (float | list | 'auto' | None): as in :func:`~libnet_mmdet.apis.segment_image`; ``'auto'``
+            (default for a model that records its trained particle diameters, else 1) is estimated once for the
+            volume (module docstring).
         min_overlap (float): linking: least overlap coefficient to continue a particle.
         grow_voxels (int), min_votes (int | None): fusion: growth of the consensus core into the majority
             foreground, and the views needed for a foreground voxel.
@@ -174,19 +192,30 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
 
     Raises:
         InputError: bad arguments or output paths (:func:`check_volume_args`, checked before anything is read,
-            loaded or written).
+            loaded or written); ``scale='auto'`` for a model that records no trained diameters.
         FileNotFoundError / ImageFormatError / ValueError: missing, unreadable, non-3D or empty input, NaN/Inf
             voxels (the message names the slice).
     """
     views = check_volume_args(volume, out, views, score_thr, tile_size, overlap, min_voxels, slab, batch_size,
                               merge_iou, voxel_size_nm, work_dir, overwrite, scale)
+    scale = check_scale(scale)
+    try:
+        auto = uses_auto_scale(model, scale)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
     batch_size = default_batch_size(model) if batch_size is None else batch_size
-    segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scale)
     tile_size, overlap = resolve_tiling(model, tile_size, overlap)
     rank, world_size = get_dist_info()
     if world_size > 1 and out is None:
         raise InputError('distributed segmentation needs out= (a path on a filesystem all ranks share)')
     with open_volume(volume) as reader, tempfile.TemporaryDirectory(prefix='segment_volume_') as temp_dir:
+        resolved = [resolve_scale(model, scale, _scale_samples(reader) if auto else [], batch_size)
+                    if rank == 0 else None]
+        broadcast_object_list(resolved)  # one scale for every rank
+        scales, scale_info = resolved[0]
+        if rank == 0 and (progress or auto):
+            print(describe_scale(scales, scale_info))
+        segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales)
         if out is not None:
             out = os.fspath(out)
             work = WorkFolder(work_dir or f'{out}.work')
@@ -196,7 +225,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             input=dict(name=osp.abspath(reader.name) if reader.name != '<array>' else '<array>',
                        shape=list(reader.shape), dtype=str(reader.dtype)),
             inference=dict(score_thr=score_thr, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
-                           merge_iou=merge_iou, slab=slab, scale=scale),
+                           merge_iou=merge_iou, slab=slab, scale=scales[0] if len(scales) == 1 else list(scales)),
             model=model_fingerprint(model))
         random_access = any(view != 'xy' for view in views)
         if rank == 0:

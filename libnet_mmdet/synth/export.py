@@ -187,6 +187,13 @@ def export_slices(out_dir, image_zyx, labels_zyx, voxel_size_nm, axes=('z',), ev
     return written
 
 
+def write_particles_csv(path, particles):
+    """Write a ground-truth table (:func:`~libnet_mmdet.synth.groundtruth.ground_truth_table`) as CSV, atomically,
+    floats with 6 significant digits."""
+    with atomic_output(path, 'w') as stream:
+        particles.to_csv(stream, index=False, float_format='%.6g', lineterminator='\n')
+
+
 def write_dataset(out_dir, volume, axes=('z',), every=1, skip_empty=True, min_area_px=0, coco=True, via=True,
                   overwrite=False):
     """Write a :class:`~libnet_mmdet.synth.generate.SyntheticVolume` and its 2D training exports to one folder.
@@ -218,8 +225,7 @@ def write_dataset(out_dir, volume, axes=('z',), every=1, skip_empty=True, min_ar
     for name, array in (('image', volume.image_zyx), ('labels', volume.labels_zyx), ('phases', volume.phases_zyx)):
         write_tiff(written[name], array, voxel_size_nm)
     written['particles'] = os.path.join(out_dir, 'particles.csv')
-    with atomic_output(written['particles'], 'w') as stream:
-        volume.particles.to_csv(stream, index=False, float_format='%.6g', lineterminator='\n')
+    write_particles_csv(written['particles'], volume.particles)
     written['params'] = os.path.join(out_dir, 'params.json')
     params_record = {'generator': 'libnet_mmdet.synth', 'libnet_mmdet_version': __version__, 'seed': volume.seed,
                      'params': dataclasses.asdict(volume.params), 'voxel_size_unit': 'nm',

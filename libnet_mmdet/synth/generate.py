@@ -8,8 +8,8 @@ import pandas as pd
 
 from .groundtruth import ground_truth_table
 from .microstructure import make_microstructure
-from .params import SynthParams
-from .tomography import UINT16_ATTENUATION_RANGE, n_projection_angles, simulate_tomography, to_output_dtype
+from .params import SynthParams, check_seed
+from .tomography import INTEGER_ATTENUATION_RANGE, n_projection_angles, simulate_tomography, to_output_dtype
 
 #: Bumped whenever the algorithm changes what a given seed produces.
 SYNTH_ALGORITHM_VERSION = 1
@@ -21,7 +21,7 @@ class SyntheticVolume:
     """A synthetic nano-CT volume and its exact ground truth.
 
     Attributes:
-        image_zyx (np.ndarray): (Z, Y, X) reconstruction, uint16 or float32 (``params.output_dtype``).
+        image_zyx (np.ndarray): (Z, Y, X) reconstruction, uint8, uint16 or float32 (``params.output_dtype``).
         labels_zyx (np.ndarray): (Z, Y, X) uint16/uint32 filled-particle instance ids 1..N, 0 = background.
         phases_zyx (np.ndarray): (Z, Y, X) uint8 phases: 0 pore (internal voids included), 1 NMC, 2 carbon-binder.
         particles (pandas.DataFrame): ground-truth table, one row per id
@@ -59,11 +59,12 @@ def check_shape(shape_zyx):
     return tuple(int(n) for n in shape)
 
 
-def check_seed(seed):
-    """Return ``seed`` as an int; raise ``ValueError`` unless it is a non-negative integer."""
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f'seed={seed!r} is invalid: expected a non-negative integer')
-    return int(seed)
+def _intensity_scale(dtype):
+    """What an image value of ``dtype`` means, in words (for the summary)."""
+    if dtype == 'float32':
+        return 'float32 values are attenuation relative to NMC (pore ~ 0, NMC ~ 1)'
+    low, high = INTEGER_ATTENUATION_RANGE
+    return f'{dtype} value v is attenuation {low} + {high - low} * v / {np.iinfo(dtype).max} relative to NMC'
 
 
 def generate_volume(shape_zyx, params=None, seed=0):
@@ -99,7 +100,7 @@ def generate_volume(shape_zyx, params=None, seed=0):
     timings['imaging'] = time.perf_counter() - start
     start = time.perf_counter()
     particles = ground_truth_table(labels, phases, params.voxel_size_nm, info['nominal_diameter_vox'],
-                                   info['hollow_voxels'], info['crack_voxels'])
+                                   info['hollow_voxels'], info['crack_voxels'], info['porous_voxels'])
     timings['ground_truth'] = time.perf_counter() - start
     phase_counts = np.bincount(phases.ravel(), minlength=3) / phases.size
     summary = {
@@ -109,11 +110,7 @@ def generate_volume(shape_zyx, params=None, seed=0):
                             'carbon_binder': round(float(phase_counts[2]), 6)},
         'n_projection_angles': n_projection_angles(shape[1], shape[2], params.angular_sampling),
         'image_dtype': params.output_dtype,
-        'intensity_scale': ('float32 values are attenuation relative to NMC (pore ~ 0, NMC ~ 1)'
-                            if params.output_dtype == 'float32' else
-                            f'uint16 value v is attenuation {UINT16_ATTENUATION_RANGE[0]} + '
-                            f'{UINT16_ATTENUATION_RANGE[1] - UINT16_ATTENUATION_RANGE[0]} * v / 65535 '
-                            f'relative to NMC'),
+        'intensity_scale': _intensity_scale(params.output_dtype),
         'algorithm_version': SYNTH_ALGORITHM_VERSION,
     }
     return SyntheticVolume(image, labels, phases, particles, params, seed, summary, timings)

@@ -10,11 +10,11 @@ from ..analysis.contacts import surface_contact_counts
 GROUND_TRUTH_COLUMNS = (
     'id', 'voxels', 'esd_vox', 'esd_um', 'volume_um3', 'centroid_z', 'centroid_y', 'centroid_x', 'filled_voxels',
     'solid_voxels', 'damage', 'cb_contact_fraction', 'pore_contact_fraction', 'particle_contact_fraction',
-    'surface_faces', 'hollow', 'cracked', 'touches_border', 'nominal_diameter_vox')
+    'surface_faces', 'hollow', 'cracked', 'porous', 'touches_border', 'nominal_diameter_vox')
 
 
 def ground_truth_table(labels_zyx, phases_zyx, voxel_size_nm, nominal_diameter_vox=None, hollow_voxels=None,
-                       crack_voxels=None):
+                       crack_voxels=None, porous_voxels=None):
     """One row per particle of a labelled volume: size, position, damage and contacts.
 
     Columns (:data:`GROUND_TRUTH_COLUMNS`): ``id`` (label value); ``voxels`` = ``filled_voxels`` (voxels
@@ -24,16 +24,16 @@ def ground_truth_table(labels_zyx, phases_zyx, voxel_size_nm, nominal_diameter_v
     ``cb_contact_fraction``, ``pore_contact_fraction``, ``particle_contact_fraction``: shares of the particle's
     surface voxel faces (6-neighbour pairs inside the volume, see
     :func:`libnet_mmdet.analysis.contacts.surface_contact_counts`) facing carbon-binder, pore, another particle (sum 1,
-    NaN for a particle without such a face); ``surface_faces``: their number; ``hollow``, ``cracked``: the
-    particle has core / crack void voxels (False when not given); ``touches_border``: the particle is cut by the
-    volume border; ``nominal_diameter_vox``: the drawn diameter (NaN when not given).
+    NaN for a particle without such a face); ``surface_faces``: their number; ``hollow``, ``cracked``,
+    ``porous``: the particle has core / crack / internal-void voxels (False when not given); ``touches_border``:
+    the particle is cut by the volume border; ``nominal_diameter_vox``: the drawn diameter (NaN when not given).
 
     Args:
         labels_zyx (np.ndarray): (Z, Y, X) instance labels 1..N, 0 = background (every id 1..N present).
         phases_zyx (np.ndarray): (Z, Y, X) phases, 0 pore, 1 NMC, 2 carbon-binder.
         voxel_size_nm (float): voxel edge length in nm.
-        nominal_diameter_vox, hollow_voxels, crack_voxels (np.ndarray, optional): per-particle values from the
-            generator, index = id - 1.
+        nominal_diameter_vox, hollow_voxels, crack_voxels, porous_voxels (np.ndarray, optional): per-particle
+            values from the generator, index = id - 1.
 
     Returns:
         pandas.DataFrame: N rows, ordered by id.
@@ -64,5 +64,6 @@ def ground_truth_table(labels_zyx, phases_zyx, voxel_size_nm, nominal_diameter_v
         'damage': (filled - solid) / filled, 'cb_contact_fraction': shares[:, 0],
         'pore_contact_fraction': shares[:, 1], 'particle_contact_fraction': shares[:, 2], 'surface_faces': n_faces,
         'hollow': per_particle(hollow_voxels, 0) > 0, 'cracked': per_particle(crack_voxels, 0) > 0,
-        'touches_border': touches, 'nominal_diameter_vox': per_particle(nominal_diameter_vox, np.nan)})
+        'porous': per_particle(porous_voxels, 0) > 0, 'touches_border': touches,
+        'nominal_diameter_vox': per_particle(nominal_diameter_vox, np.nan)})
     return table[list(GROUND_TRUTH_COLUMNS)]

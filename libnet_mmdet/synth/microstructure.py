@@ -1,4 +1,5 @@
-"""3D NMC electrode microstructure: packed rough particles, internal damage, carbon-binder, pores.
+"""3D NMC electrode microstructure: packed rough particles, internal damage (hollow cores, cracks, many small
+voids), carbon-binder, pores.
 
 The particles are placed by random sequential addition, largest first, with their nominal spheres allowed to
 interpenetrate by ``overlap_tolerance``; every voxel covered by several particles goes to the one with the
@@ -22,6 +23,10 @@ _MAX_CONSECUTIVE_SKIPS = 200  # packing stops when this many particles in a row 
 _REINDEX_EVERY = 128  # placed centres are added to the k-d tree in batches of this size
 _MIN_DAMAGE_RADIUS_VOX = 4.0  # smaller particles cannot host a core or cracks with a closed shell
 _CRACK_EXTENT = 0.75  # cracks stop at this fraction of the local radius, so the outline stays closed
+_VOID_EXTENT = 0.8  # internal voids are centred inside this fraction of the local radius
+_VOID_SIZE_SPREAD = (0.6, 1.4)  # internal void diameters are drawn uniformly in this range x the mean diameter
+_MAX_VOID_DENSITY = 0.35  # voids fill at most this share of the volume where their centres may lie
+_VOID_POINTS_PER_CHUNK = 2 ** 20  # voxel tests per chunk of voids (bounds the memory of a porous particle)
 
 
 @dataclass
@@ -246,40 +251,89 @@ def _keep_main_fragments(labels, particles):
     return lookup[labels], kept
 
 
-def _carve_damage(labels, phases, particles, crack_width_vox):
-    """Open the hollow cores and cracks of the damaged particles: their voxels become pore, labels stay.
+def _internal_voids(own, f, params, rng):
+    """Many small spherical voids (internal porosity) inside one particle.
 
-    Void voxels connected to the outside of their particle are left solid, so that every void is enclosed and the
-    filled particle is recovered from the solid by hole filling; the volume border counts as a wall.
+    The voids are centred at random voxels inside :data:`_VOID_EXTENT` of the local radius and far enough inside
+    the particle's own voxels that no void touches the outside (flat contact facets included); their
+    diameters are uniform in :data:`_VOID_SIZE_SPREAD` x ``internal_void_diameter_vox``, and their number gives a
+    void volume of ``internal_void_fraction`` x the particle volume before overlaps (at most
+    :data:`_MAX_VOID_DENSITY` of the volume where centres may lie, which small particles reach).
+
+    Args:
+        own (np.ndarray): bool box array, the particle's voxels.
+        f (np.ndarray): float32 box array, normalised radius of the particle's shape (< 1 inside).
 
     Returns:
-        tuple: int64 arrays ``(hollow_voxels, crack_voxels)``, the void voxels of each particle.
+        np.ndarray: bool array of ``own``'s shape, True in a void.
     """
-    hollow_voxels = np.zeros(len(particles), dtype=np.int64)
-    crack_voxels = np.zeros(len(particles), dtype=np.int64)
+    voids = np.zeros(own.shape, dtype=bool)
+    low, high = _VOID_SIZE_SPREAD
+    max_radius = params.internal_void_diameter_vox / 2 * high
+    # a void voxel lies within max_radius + sqrt(3) / 2 of its centre voxel: 2 voxels more keep it off the outside
+    candidates = np.argwhere(own & (f < _VOID_EXTENT) & (ndimage.distance_transform_edt(own) > max_radius + 2))
+    mean_volume = np.pi / 6 * params.internal_void_diameter_vox ** 3 * (high ** 4 - low ** 4) / (4 * (high - low))
+    void_volume = min(params.internal_void_fraction * np.count_nonzero(own), _MAX_VOID_DENSITY * len(candidates))
+    n_voids = int(round(void_volume / mean_volume))
+    if not n_voids:
+        return voids
+    centres = candidates[rng.integers(len(candidates), size=n_voids)] + rng.uniform(-0.5, 0.5, (n_voids, 3))
+    radii = params.internal_void_diameter_vox / 2 * rng.uniform(low, high, n_voids)
+    reach = int(np.ceil(max_radius))
+    offsets = np.stack(np.meshgrid(*[np.arange(-reach, reach + 1)] * 3, indexing='ij'), axis=-1).reshape(-1, 3)
+    per_chunk = max(1, _VOID_POINTS_PER_CHUNK // len(offsets))
+    for start in range(0, n_voids, per_chunk):
+        chunk = slice(start, start + per_chunk)
+        points = np.rint(centres[chunk])[:, None, :].astype(np.int64) + offsets[None]  # (n, K, 3)
+        hit = ((points - centres[chunk, None, :]) ** 2).sum(axis=-1) <= radii[chunk, None] ** 2
+        points = points[hit & np.all((points >= 0) & (points < own.shape), axis=-1)]  # the volume border cuts
+        voids[tuple(points.T)] = True
+    return voids & own
+
+
+def _carve_damage(labels, phases, particles, params, void_rng):
+    """Open the hollow cores, cracks and internal voids of the damaged particles: their voxels become pore, labels
+    stay.
+
+    Void voxels connected to the outside of their particle are left solid, so that every void is enclosed and the
+    filled particle is recovered from the solid by hole filling; the volume border counts as a wall. Which
+    particles are porous, and their voids, are drawn from ``void_rng`` (None when ``porous_fraction`` is 0), so
+    that porosity changes neither the particles nor the carbon-binder.
+
+    Returns:
+        tuple: int64 arrays ``(hollow_voxels, crack_voxels, porous_voxels)``, the void voxels of each particle (a
+        voxel counts once: core first, then crack, then internal void).
+    """
+    voxels = np.zeros((3, len(particles)), dtype=np.int64)
+    porous = np.zeros(len(particles), dtype=bool)
+    if void_rng is not None:
+        porous = ((void_rng.random(len(particles)) < params.porous_fraction)
+                  & (np.array([p.radius for p in particles]) >= _MIN_DAMAGE_RADIUS_VOX))
     for index, box in enumerate(ndimage.find_objects(labels)):
         particle = particles[index]
-        if box is None or (not particle.hollow_radius and not particle.cracks):
+        if box is None or (not particle.hollow_radius and not particle.cracks and not porous[index]):
             continue
         box = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(box, labels.shape))
         own = labels[box] == index + 1
         f, _, v = _shape_field(particle, box)
         core = own & (f < particle.hollow_radius)
         crack = np.zeros_like(own)
-        half_width = np.float32(crack_width_vox / 2) * (1 - np.float32(0.6 / _CRACK_EXTENT) * f)
+        half_width = np.float32(params.crack_width_vox / 2) * (1 - np.float32(0.6 / _CRACK_EXTENT) * f)
         for normal, point, wave_dir, wave_amp, wave_len in particle.cracks:
             along_wave = sum(v[k] * np.float32(wave_dir[k]) for k in range(3))
             distance = (sum((v[k] - np.float32(point[k])) * np.float32(normal[k]) for k in range(3))
                         + np.float32(wave_amp) * np.sin(np.float32(2 * np.pi / wave_len) * along_wave))
             crack |= (np.abs(distance) < half_width) & (f < _CRACK_EXTENT)
         crack &= own & ~core
-        void = core | crack
+        pores = np.zeros_like(own)
+        if porous[index]:
+            pores = _internal_voids(own, f, params, void_rng) & ~core & ~crack
+        void = core | crack | pores
         pieces, _ = ndimage.label(void | ~own)
         enclosed = void & ~np.isin(pieces, np.unique(pieces[~own]))
         phases[box][enclosed] = PORE
-        hollow_voxels[index] = np.count_nonzero(core & enclosed)
-        crack_voxels[index] = np.count_nonzero(crack & enclosed)
-    return hollow_voxels, crack_voxels
+        voxels[:, index] = [np.count_nonzero(kind & enclosed) for kind in (core, crack, pores)]
+    return tuple(voxels)
 
 
 def _smooth_noise(shape, correlation_vox, rng):
@@ -332,7 +386,7 @@ def make_microstructure(shape_zyx, params, rng):
         particles) filled-particle instance ids 1..N, 0 = background, ids in placement order (largest first).
         ``phases_zyx``: (Z, Y, X) uint8, 0 pore (internal voids included), 1 NMC, 2 carbon-binder.
         ``info``: dict with per-particle arrays (index = id - 1) ``nominal_diameter_vox``, ``hollow_voxels``,
-        ``crack_voxels`` and the scalar ``particle_fraction`` reached.
+        ``crack_voxels``, ``porous_voxels`` and the scalar ``particle_fraction`` reached.
     """
     labels, particles = _place_particles(shape_zyx, params, rng)
     labels, particles = _keep_main_fragments(labels, particles)
@@ -343,8 +397,9 @@ def make_microstructure(shape_zyx, params, rng):
                       f'overlap_tolerance or diameter_cv, or lower solid_fraction', RuntimeWarning, stacklevel=2)
     labels = labels.astype(np.uint16 if len(particles) <= np.iinfo(np.uint16).max else np.uint32)
     phases = np.where(labels > 0, NMC, PORE).astype(np.uint8)
-    hollow_voxels, crack_voxels = _carve_damage(labels, phases, particles, params.crack_width_vox)
+    void_rng = rng.spawn(1)[0] if params.porous_fraction > 0 else None  # spawning leaves rng's draws unchanged
+    hollow_voxels, crack_voxels, porous_voxels = _carve_damage(labels, phases, particles, params, void_rng)
     _add_carbon_binder(labels, phases, particles, params, rng)
     info = dict(nominal_diameter_vox=np.array([2 * p.radius for p in particles]), hollow_voxels=hollow_voxels,
-                crack_voxels=crack_voxels, particle_fraction=particle_fraction)
+                crack_voxels=crack_voxels, porous_voxels=porous_voxels, particle_fraction=particle_fraction)
     return labels, phases, info

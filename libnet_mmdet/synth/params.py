@@ -1,17 +1,20 @@
-"""Parameters of the synthetic nano-CT generator: one validated dataclass and three presets.
+"""Parameters of the synthetic nano-CT generator: one validated dataclass, three presets and random draws.
 
 Every field carries its unit and meaning in ``metadata['help']``; ``tools/make_synthetic.py`` turns each field into
-a command-line option from that text, so a new knob needs no CLI code.
+a command-line option from that text, so a new knob needs no CLI code. :data:`RANDOM_RANGES` and
+:func:`random_params` draw the parameters of a randomised training corpus (:func:`libnet_mmdet.synth.write_corpus`).
 """
 import dataclasses
 import math
 import numbers
 from dataclasses import dataclass, field
 
+import numpy as np
+
 #: Highest accepted target particle volume fraction: random sequential placement with flat contacts cannot
 #: reach much more (calendered NMC electrodes hold 0.5-0.65).
 MAX_SOLID_FRACTION = 0.75
-OUTPUT_DTYPES = ('uint16', 'float32')
+OUTPUT_DTYPES = ('uint8', 'uint16', 'float32')
 
 
 def _knob(default, help_text):
@@ -47,6 +50,13 @@ class SynthParams:
     crack_fraction: float = _knob(0.15, 'fraction of particles (radius >= 4 voxels) with internal cracks')
     max_cracks: int = _knob(3, 'a cracked particle gets 1..max_cracks crack planes through its core')
     crack_width_vox: float = _knob(1.5, 'crack opening at the particle core (voxels); cracks taper outwards')
+    porous_fraction: float = _knob(
+        0.0, 'fraction of particles (radius >= 4 voxels) holding many small internal voids (cycled NMC811)')
+    internal_void_fraction: float = _knob(
+        0.1, 'void volume fraction inside a porous particle (about: overlapping voids merge, small particles hold '
+        'less)')
+    internal_void_diameter_vox: float = _knob(
+        2.5, 'mean diameter of the internal voids of porous particles (voxels; drawn in 0.6-1.4 x this)')
     cb_coverage: float = _knob(0.45, 'fraction of the pore shell around particles filled by the carbon-binder coat')
     cb_thickness_vox: float = _knob(2.0, 'thickness of the carbon-binder coat on particle surfaces (voxels)')
     cb_bridge_radius_vox: float = _knob(
@@ -71,7 +81,13 @@ class SynthParams:
         0.8, 'strength of the propagation phase-contrast edge halo (0 = absorption only)')
     phase_sigma_vox: float = _knob(1.0, 'width of the phase-contrast fringe (voxels)')
     blur_sigma_vox: float = _knob(0.7, 'Gaussian blur of the projections, source and detector (voxels)')
-    output_dtype: str = _knob('uint16', "image dtype: 'uint16' or 'float32'")
+    cupping: float = _knob(
+        0.0, 'beam-hardening cupping: the reconstructed attenuation at the slice centre is lowered by this '
+        'fraction, falling off parabolically to 0 at the slice corners')
+    nonuniformity: float = _knob(
+        0.0, 'amplitude of a smooth random gain field on the reconstruction (relative; the gain lies in '
+        '1 +- this)')
+    output_dtype: str = _knob('uint16', "image dtype: 'uint8', 'uint16' or 'float32'")
 
     def __post_init__(self):
         validate_params(self)
@@ -97,8 +113,10 @@ def validate_params(params):
     number('overlap_tolerance', 0, 0.4)
     number('ellipticity', 0, 0.5)
     number('roughness', 0, 0.3)
-    for name in ('hollow_fraction', 'crack_fraction', 'cb_coverage'):
+    for name in ('hollow_fraction', 'crack_fraction', 'porous_fraction', 'cb_coverage'):
         number(name, 0, 1)
+    number('internal_void_fraction', 0, 0.5)
+    number('internal_void_diameter_vox', 1, 20)
     lo_hi = params.hollow_radius_range
     need(isinstance(lo_hi, (tuple, list)) and len(lo_hi) == 2 and all(_is_number(v) for v in lo_hi)
          and 0 < lo_hi[0] <= lo_hi[1] <= 0.7, 'hollow_radius_range',
@@ -122,6 +140,8 @@ def validate_params(params):
     number('phase_contrast', 0, 10)
     number('phase_sigma_vox', 0.3, 10)
     number('blur_sigma_vox', 0, 10)
+    number('cupping', 0, 0.9)
+    number('nonuniformity', 0, 0.9)
     need(params.output_dtype in OUTPUT_DTYPES, 'output_dtype', f'expected one of {OUTPUT_DTYPES}')
 
 
@@ -143,6 +163,20 @@ PRESETS = {
 }
 
 
+def check_seed(seed):
+    """Return ``seed`` as an int; raise ``ValueError`` unless it is a non-negative integer."""
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f'seed={seed!r} is invalid: expected a non-negative integer')
+    return int(seed)
+
+
+def _check_fields(overrides):
+    known = {f.name for f in dataclasses.fields(SynthParams)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f'unknown SynthParams field(s) {unknown}; known fields: {sorted(known)}')
+
+
 def preset_params(name='typical', **overrides):
     """Parameters of a preset (``clean``, ``typical``, ``hard``) with some fields replaced.
 
@@ -155,8 +189,76 @@ def preset_params(name='typical', **overrides):
     """
     if name not in PRESETS:
         raise ValueError(f'unknown preset {name!r}; expected one of {sorted(PRESETS)}')
-    known = {f.name for f in dataclasses.fields(SynthParams)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f'unknown SynthParams field(s) {unknown}; known fields: {sorted(known)}')
+    _check_fields(overrides)
     return SynthParams(**{**PRESETS[name], **overrides})
+
+
+#: How :func:`random_params` draws each field for a randomised training corpus: ``field -> (kind, ...)`` with kind
+#: ``'uniform'`` (``low, high``), ``'log-uniform'`` (``low, high``: uniform in log) or ``'choice'`` (a tuple of
+#: values, equally likely). The ranges span lab and synchrotron nano-CT of NMC cathodes, from low-dose lab scans of
+#: many small particles (10 voxels across) to synchrotron holotomography of a few large, cycled ones (60 voxels),
+#: and contain the values of every preset; each field is drawn independently, in this order. Fields not listed
+#: keep their :class:`SynthParams` default (``typical``).
+RANDOM_RANGES = {
+    # microstructure
+    'mean_diameter_vox': ('log-uniform', 10.0, 60.0),
+    'diameter_cv': ('uniform', 0.15, 0.5),
+    'solid_fraction': ('uniform', 0.4, 0.62),
+    'overlap_tolerance': ('uniform', 0.1, 0.25),
+    'ellipticity': ('uniform', 0.0, 0.2),
+    'roughness': ('uniform', 0.0, 0.1),
+    'hollow_fraction': ('uniform', 0.0, 0.4),
+    'crack_fraction': ('uniform', 0.0, 0.4),
+    'crack_width_vox': ('uniform', 1.0, 2.5),
+    'porous_fraction': ('uniform', 0.0, 0.5),
+    'internal_void_fraction': ('uniform', 0.03, 0.2),
+    'internal_void_diameter_vox': ('uniform', 1.5, 4.0),
+    'cb_coverage': ('uniform', 0.2, 0.7),
+    'cb_thickness_vox': ('uniform', 1.0, 4.0),
+    'cb_bridge_radius_vox': ('uniform', 1.0, 5.0),
+    # imaging
+    'attenuation_cb': ('uniform', 0.05, 0.45),
+    'particle_contrast_cv': ('uniform', 0.0, 0.1),
+    'grain_contrast': ('uniform', 0.0, 0.15),
+    'grain_size_vox': ('uniform', 1.5, 6.0),
+    'sample_transmission': ('uniform', 0.1, 0.6),
+    'dose': ('log-uniform', 1e3, 1e6),
+    'angular_sampling': ('uniform', 0.35, 1.2),
+    'ring_strength': ('uniform', 0.0, 0.01),
+    'ring_defect_fraction': ('uniform', 0.0, 0.006),
+    'phase_contrast': ('uniform', 0.0, 2.5),
+    'phase_sigma_vox': ('uniform', 0.6, 2.0),
+    'blur_sigma_vox': ('uniform', 0.3, 1.5),
+    'cupping': ('uniform', 0.0, 0.25),
+    'nonuniformity': ('uniform', 0.0, 0.2),
+    'output_dtype': ('choice', OUTPUT_DTYPES),
+}
+
+
+def _draw(rng, spec):
+    kind, *args = spec
+    if kind == 'uniform':
+        return float(rng.uniform(*args))
+    if kind == 'log-uniform':
+        return float(np.exp(rng.uniform(np.log(args[0]), np.log(args[1]))))
+    return args[0][int(rng.integers(len(args[0])))]  # 'choice'
+
+
+def random_params(seed, **overrides):
+    """Parameters drawn from :data:`RANDOM_RANGES`, reproducibly from ``seed``, with some fields fixed.
+
+    Args:
+        seed (int): non-negative seed of ``np.random.default_rng``; the same seed gives the same parameters.
+        **overrides: :class:`SynthParams` fields to set instead of drawing them (they win over the draw; every
+            field is still drawn, so the other fields do not depend on which ones are overridden).
+
+    Returns:
+        SynthParams: validated parameters.
+
+    Raises:
+        ValueError: invalid seed, unknown field or invalid value.
+    """
+    rng = np.random.default_rng(check_seed(seed))
+    _check_fields(overrides)
+    drawn = {name: _draw(rng, spec) for name, spec in RANDOM_RANGES.items()}
+    return SynthParams(**{**drawn, **overrides})

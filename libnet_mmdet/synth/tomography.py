@@ -4,15 +4,19 @@ Each z-slice is projected over ``n_angles`` angles in [0, pi) onto a detector ro
 projections are blurred (source and detector), given a propagation phase-contrast term, turned into photon
 counts with per-detector-pixel gain errors (rings) and Poisson noise, flat-field corrected with the nominal
 flat and reconstructed by filtered back-projection (Ram-Lak filter). The projector is one sparse matrix
-(linear-interpolation, pixel-driven) applied to all slices at once; its transpose is the back-projector.
+(linear-interpolation, pixel-driven) applied to all slices at once; its transpose is the back-projector. Smooth
+intensity non-uniformity (beam-hardening cupping, a low-frequency gain field) multiplies the reconstruction.
 """
 import numpy as np
 from scipy import ndimage, sparse
 
 from ..analysis import CARBON_BINDER, NMC, PORE
+from .params import OUTPUT_DTYPES
 
-#: uint16 output maps this range of relative attenuation (NMC = 1, pore = 0) linearly onto 0..65535.
-UINT16_ATTENUATION_RANGE = (-0.5, 2.0)
+#: uint8 and uint16 output map this range of relative attenuation (NMC = 1, pore = 0) linearly onto 0..255 and
+#: 0..65535.
+INTEGER_ATTENUATION_RANGE = (-0.5, 2.0)
+_GAIN_FIELD_WAVES = 4  # cosine waves summed into the smooth gain field of `nonuniformity`
 # Angles are processed in chunks whose projector holds at most this many non-zeros (~256 MiB), which bounds the
 # memory for any slice size; a 256 x 256 slice at the Nyquist count of 402 angles takes two chunks.
 _MAX_CHUNK_NONZEROS = 2 ** 25
@@ -188,19 +192,51 @@ def simulate_tomography(labels_zyx, phases_zyx, params, rng):
         counts = rng.poisson(flat_counts * np.exp(-line_integrals, dtype=np.float64)).astype(np.float32)
         measured = -np.log(np.maximum(counts, np.float32(0.5)) / np.float32(params.dose))
         reconstruction += _backward(matrix, _ramp_filtered(measured), height, width)
-    return reconstruction * np.float32(np.pi / (2 * n_angles)) / mu_per_relative
+    return _apply_nonuniformity(reconstruction * np.float32(np.pi / (2 * n_angles)) / mu_per_relative, params, rng)
+
+
+def _apply_nonuniformity(reconstruction, params, rng):
+    """Multiply a (Z, H, W) float32 reconstruction in place by the cupping profile and the smooth gain field.
+
+    Cupping (beam hardening lowers the attenuation seen along the long central chords) is ``1 - cupping x
+    (1 - (r / r_max)^2)``, r the distance from the rotation axis and r_max that of the slice corners. The gain
+    field is ``1 + nonuniformity x w / max|w|``, w a sum of :data:`_GAIN_FIELD_WAVES` 3D cosine waves of random
+    direction and phase with 0.25 to 1 periods across the volume. Nothing is drawn from ``rng`` when
+    ``nonuniformity`` is 0, so the other random draws do not depend on these knobs.
+    """
+    n_z, height, width = reconstruction.shape
+    if params.cupping > 0:
+        yy = (np.arange(height, dtype=np.float32) - (height - 1) / 2)[:, None]
+        xx = (np.arange(width, dtype=np.float32) - (width - 1) / 2)[None, :]
+        r2 = (yy ** 2 + xx ** 2) / np.float32(max(yy[0, 0] ** 2 + xx[0, 0] ** 2, 1e-6))
+        reconstruction *= 1 - np.float32(params.cupping) * (1 - r2)
+    if params.nonuniformity > 0:
+        axes = [np.arange(n, dtype=np.float32) / np.float32(max(n_z, height, width)) for n in (n_z, height, width)]
+        field = np.zeros(reconstruction.shape, dtype=np.float32)
+        directions = rng.standard_normal((_GAIN_FIELD_WAVES, 3))
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        cycles = rng.uniform(0.25, 1.0, _GAIN_FIELD_WAVES)
+        phases = rng.uniform(0, 2 * np.pi, _GAIN_FIELD_WAVES)
+        for direction, n_cycles, phase in zip(directions, cycles, phases):
+            k = np.float32(2 * np.pi * n_cycles) * direction.astype(np.float32)
+            field += np.cos(k[0] * axes[0][:, None, None] + k[1] * axes[1][None, :, None]
+                            + k[2] * axes[2][None, None, :] + np.float32(phase))
+        reconstruction *= 1 + np.float32(params.nonuniformity) * field / max(float(np.abs(field).max()), 1e-6)
+    return reconstruction
 
 
 def to_output_dtype(image_relative, dtype):
-    """Cast a relative-attenuation image to the output dtype.
+    """Cast a relative-attenuation image to the output dtype (one of :data:`OUTPUT_DTYPES`).
 
-    ``'float32'`` keeps the values (NMC ~ 1, pore ~ 0); ``'uint16'`` maps :data:`UINT16_ATTENUATION_RANGE`
-    linearly onto 0..65535 (clipped), so value v means attenuation ``-0.5 + 2.5 * v / 65535`` x NMC.
+    ``'float32'`` keeps the values (NMC ~ 1, pore ~ 0); ``'uint8'`` and ``'uint16'`` map
+    :data:`INTEGER_ATTENUATION_RANGE` linearly onto 0..M (M = 255 or 65535; clipped), so value v means attenuation
+    ``-0.5 + 2.5 * v / M`` x NMC.
     """
+    if dtype not in OUTPUT_DTYPES:
+        raise ValueError(f'dtype={dtype!r} is invalid: expected one of {OUTPUT_DTYPES}')
     if dtype == 'float32':
         return image_relative.astype(np.float32)
-    if dtype == 'uint16':
-        low, high = UINT16_ATTENUATION_RANGE
-        scaled = (image_relative - np.float32(low)) * np.float32(65535 / (high - low))
-        return np.rint(np.clip(scaled, 0, 65535)).astype(np.uint16)
-    raise ValueError(f"dtype={dtype!r} is invalid: expected 'uint16' or 'float32'")
+    low, high = INTEGER_ATTENUATION_RANGE
+    top = np.iinfo(dtype).max
+    scaled = (image_relative - np.float32(low)) * np.float32(top / (high - low))
+    return np.rint(np.clip(scaled, 0, top)).astype(dtype)

@@ -3,37 +3,60 @@
 Each view is a (Z, Y, X) array of 2D instance ids: ``labels_xy[z]`` holds the instances of xy slice z,
 ``labels_xz[:, y]`` those of xz slice y and ``labels_yz[:, :, x]`` those of yz slice x (ids need only be
 consistent within one slice). Every pair of neighbouring voxels along an axis lies in one slice of each of two
-views (z: xz and yz; y: xy and yz; x: xy and xz), so the views say, edge by edge, whether two voxels belong to the
-same particle.
+views (z: xz and yz; y: xy and yz; x: xy and xz), which say whether the two voxels carry the same 2D id, and in two
+consecutive slices of the third view, the view *across* the axis (z: xy slices z and z + 1), which says whether
+the two 2D instances there continue each other.
 
-Algorithm (eroded consensus core, growth, then a vote per contact surface):
+Algorithm (eroded consensus core judged by every view, growth, then a vote per contact surface on the sections):
 
-1. **Core**: voxels that every view labels as particle. **Seeds**: core voxels that are interior to their 2D
+1. **Continuity**: in each view, a 2D instance of slice k and one of slice k + 1 *continue* each other when their
+   overlap covers at least ``min_overlap`` of the smaller one (the overlap coefficient of linking,
+   :mod:`~libnet_mmdet.volume.linking`). A face between two neighbouring voxels is *joined* when both are core
+   voxels (below), every view containing its direction gives them the same 2D id, and the view across it has
+   continuing 2D instances there.
+2. **Core**: voxels that every view labels as particle. **Seeds**: core voxels that are interior to their 2D
    instance in every view (their in-plane 4-neighbours carry the same id), which cuts the thin necks where the
    views merged two touching particles.
-2. **Seed particles**: connected components of the seeds where two face-neighbours are joined only if every view
-   that contains their direction gives them the same 2D instance id.
-3. **Growth**: voxels of the majority foreground (labelled by at least ``min_votes`` views, by default more than
+3. **Seed particles**: connected components of the seeds through joined faces.
+4. **Growth**: voxels of the majority foreground (labelled by at least ``min_votes`` views, by default more than
    half) join the nearest seed particle within ``grow_voxels`` (Euclidean,
    :func:`skimage.segmentation.expand_labels`).
-4. **Contact vote**: two grown particles that touch are one particle when at least ``min_join_fraction`` of the
-   voxel faces between them are *joined* (both voxels in the core, and every view containing the face's direction
-   gives them the same 2D id). A per-voxel rule would let one face where two views both merged two touching
-   particles join them; the vote over the whole contact surface does not (measured on the demo volume: 3D
-   F1@0.5 0.52 with the per-voxel rule, 0.98 with the vote).
+5. **Section vote**: in each slice of each view, the section of a grown particle takes the view's *dominant* 2D
+   id there (the id covering most of its voxels). A contact face between two grown particles is joined when the
+   views containing its direction give the two particles' sections the same dominant id; two touching particles
+   are *candidates* when at least ``min_join_fraction`` of the faces between them are joined. Each particle joins
+   at most one candidate: the larger candidate it has the most joined faces with (ties: the smaller id). So two
+   particles are joined only through a larger one, never through a smaller fragment between them.
+
+Why each rule (measured on particles twice the demo's size, BENCHMARKS.md): two views that both merge two touching
+particles in a slice would let one face join their seeds, and the seeds of large particles share many faces; two
+different particles side by side do not overlap from one slice to the next, so the view across vetoes such a face
+(step 1). A face-by-face 2D id comparison at the contact says "same" whenever the views place the boundary a voxel
+or two off the growth's boundary (at ``scale=0.5`` a model pixel is two voxels); the dominant id of a section does
+not depend on exactly where a view puts the boundary (step 5). Where the views disagree, small fragments of seeds
+touch both particles, and a vote graph chaining through them joined the particles (step 5's larger-neighbour rule).
 
 A particle split in two in one slice of one view stays whole: only the faces inside that slice's plane are cut,
-and the neighbouring slices, which the other views judge, connect it. A section one view *misses* is outside the
-core, and no face through it is joined: the particle is cut in two there (as with linking). A particle that one
-view misses in every slice, or one thinner than 3 voxels, has no seed and is lost: fuse fewer views then, or link
-one view.
+and the neighbouring slices, which the other views judge, connect it; each piece overlaps the whole section of
+the next slice, so the continuity holds. A section one view *misses* is outside the core, and no face through it
+is joined: the particle is cut in two there (as with linking), and its two parts join in the vote when the views
+containing the cut's direction give both parts one dominant id. A particle that one view misses in every slice,
+or one thinner than 3 voxels, has no seed and is lost: fuse fewer views then, or link one view. The vote follows
+the majority of the views: two particles that two views merge in every slice are joined when most of their contact
+faces lie along the direction those two views share (xz and yz: a contact tilted more than 45 degrees from
+upright), although linking the third view would keep them apart.
+
+Limits of the keys: 2D ids below 2**21 per slice and volumes below 2**21 voxels a side.
 
 Assumes (near-)isotropic voxels: the model sees xz and yz slices as if they were xy slices.
 
-Streaming: the volume is processed in z-slabs; seed particles are labelled per slab (views read with one slice of
-halo) with the previous slab's last slice carried over and joined across slabs with a union-find over
-provisional ids; growth reads each slab with a halo of ``grow_voxels`` slices and counts the contact faces; a last
-pass rewrites the merged ids. Memory holds a few slabs, never the volume.
+Streaming: the volume is processed in z-slabs, in five passes: the continuity of every view (its pairs of
+overlapping 2D instances in consecutive slices and their areas, summed over the slabs); seed particles labelled
+per slab (views read with one slice of halo) with the previous slab's last slice carried over and joined across
+slabs with a union-find over provisional ids; growth, reading each slab with a halo of ``grow_voxels`` slices and
+counting the voxels of every (view slice, grown particle, 2D id); the contact faces and their votes; a last pass
+that rewrites the merged ids. Memory holds a few slabs and tables with one entry per section of a 2D instance or
+a grown particle, never the volume.
 """
 import numpy as np
 from scipy import ndimage
@@ -42,11 +65,16 @@ from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import expand_labels
 
 from ..io.labels import UnionFind, check_labels, check_same_shape
+from ..io.volume import AXES
 from .labels import face_pairs, merge_small_lut
-from .views import VIEW_PLANE_AXES, VIEWS, VIEWS_SEEING_AXIS
+from .linking import DEFAULT_MIN_OVERLAP
+from .views import VIEW_AXIS, VIEW_PLANE_AXES, VIEWS, VIEWS_SEEING_AXIS
 
 DEFAULT_GROW_VOXELS = 3  # the 1-voxel erosion of the seeds plus 2 voxels where the views disagree on the rim
 DEFAULT_MIN_JOIN_FRACTION = 0.5
+#: The view whose slices are perpendicular to each axis of (Z, Y, X): xy slices for z, xz for y, yz for x.
+_VIEW_ACROSS_AXIS = {AXES[axis]: view for view, axis in VIEW_AXIS.items()}
+_ID_BITS = 21  # 2D ids and slice indices below 2**21: a slice index and two ids pack into one int64 key
 
 
 def check_views(views):
@@ -84,19 +112,111 @@ def _slice_components(core_hw, joined_y, joined_x):
     return components[::2, ::2], n_components
 
 
-def _joins(window, core, axis):
-    """Which neighbour pairs along ``axis`` are joined: both core and the same id in every view seeing it."""
+def _neighbour_pairs(axis):
+    """Index tuples of the lower and upper voxel of every neighbour pair along ``axis`` of a (n, Y, X) block."""
     lower = tuple(slice(0, -1) if a == axis else slice(None) for a in range(3))
     upper = tuple(slice(1, None) if a == axis else slice(None) for a in range(3))
+    return lower, upper
+
+
+def _slice_index(mask, axis, offset):
+    """The index along ``axis`` (plus ``offset``) of every True voxel of a (n, Y, X) ``mask``, in C order."""
+    index = np.arange(offset, offset + mask.shape[axis], dtype=np.int64)
+    return np.broadcast_to(index.reshape([-1 if a == axis else 1 for a in range(3)]), mask.shape)[mask]
+
+
+def _pair_keys(index, lower_ids, upper_ids):
+    """Int64 keys ``k << 2 * _ID_BITS | a << _ID_BITS | b`` of 2D id ``a`` in slice k and ``b`` in slice k + 1."""
+    return (index << 2 * _ID_BITS) | (lower_ids.astype(np.int64) << _ID_BITS) | upper_ids.astype(np.int64)
+
+
+def _count_keys(keys):
+    """The distinct non-negative int64 ``keys`` (sorted) and how often each occurs."""
+    keys = np.sort(keys)
+    starts = np.flatnonzero(np.diff(keys, prepend=-1))
+    return keys[starts], np.diff(np.append(starts, keys.size))
+
+
+def _sum_by_key(keys, *weights):
+    """The distinct ``keys`` (sorted) and, for each of ``weights``, its sum per key (float64)."""
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return (unique, *(np.bincount(inverse, weights=w, minlength=unique.size) for w in weights))
+
+
+def _sum_parts(parts):
+    """:func:`_sum_by_key` over a list of per-block ``(keys, counts)``."""
+    return _sum_by_key(*(np.concatenate(column) for column in zip(*parts)))
+
+
+def _overlap_counts(labels, axis, start, own):
+    """Step 1 on a block of one view's labels starting at slice ``start`` (along z): the pixel counts of the
+    overlaps of 2D instances of consecutive slices along ``axis`` (keyed by :func:`_pair_keys`) and of the areas
+    of the 2D instances of the block's first ``own`` slices (keyed ``k << _ID_BITS | a``): two ``(keys,
+    counts)``."""
+    offset = start if axis == 0 else 0
+    lower, upper = _neighbour_pairs(axis)
+    both = (labels[lower] > 0) & (labels[upper] > 0)
+    index = _slice_index(both, axis, offset)
+    pairs = _count_keys(_pair_keys(index, labels[lower][both], labels[upper][both]))
+    present = labels[:own] > 0
+    index = _slice_index(present, axis, offset)
+    return pairs, _count_keys((index << _ID_BITS) | labels[:own][present].astype(np.int64))
+
+
+def _continuity(read_views, shape, slab, min_overlap):
+    """Step 1, first pass: which 2D instances of consecutive slices of each view continue each other.
+
+    Returns:
+        dict: view name -> the sorted :func:`_pair_keys` of its continuing pairs.
+    """
+    if max(shape) >= 2 ** _ID_BITS:
+        raise ValueError(f'fuse_views: volumes up to {2 ** _ID_BITS - 1} voxels a side, got shape {tuple(shape)}')
+    depth, pairs, areas = shape[0], {}, {}
+    for z0 in range(0, depth, slab):
+        z1 = min(z0 + slab, depth)
+        for name, labels in read_views(z0, min(z1 + 1, depth)).items():  # one slice more: the xy pair (z1 - 1, z1)
+            if labels.max(initial=0) >= 2 ** _ID_BITS:
+                raise ValueError(f'labels_{name}: 2D instance ids must be below 2**{_ID_BITS} (number the '
+                                 f'instances of each slice from 1), got {labels.max()}')
+            axis = AXES[VIEW_AXIS[name]]
+            block_pairs, block_areas = _overlap_counts(labels if axis == 0 else labels[:z1 - z0], axis, z0, z1 - z0)
+            pairs.setdefault(name, []).append(block_pairs)
+            areas.setdefault(name, []).append(block_areas)
+    tables = {}
+    for name in pairs:
+        keys, overlap = _sum_parts(pairs[name])
+        section_keys, section_areas = _sum_parts(areas[name])
+        upper_section = (((keys >> 2 * _ID_BITS) + 1) << _ID_BITS) | (keys & (2 ** _ID_BITS - 1))
+        smaller = np.minimum(section_areas[np.searchsorted(section_keys, keys >> _ID_BITS)],
+                             section_areas[np.searchsorted(section_keys, upper_section)])
+        tables[name] = keys[overlap >= min_overlap * smaller]
+    return tables
+
+
+def _find(keys, query):
+    """Where each of ``query`` is in the sorted ``keys`` (clipped position) and whether it is there."""
+    position = np.searchsorted(keys, query).clip(max=max(keys.size - 1, 0))
+    return position, (keys[position] == query) if keys.size else np.zeros(np.shape(query), bool)
+
+
+def _joins(window, core, axis, continuity, z_start):
+    """Which neighbour pairs along ``axis`` of a window starting at slice ``z_start`` are joined (step 1): both
+    core, the same id in every view containing the axis, continuing 2D instances in the view across it."""
+    lower, upper = _neighbour_pairs(axis)
     joined = core[lower] & core[upper]
     for name in VIEWS_SEEING_AXIS[axis]:
         if name in window:
             joined &= window[name][lower] == window[name][upper]
+    across = _VIEW_ACROSS_AXIS[axis]
+    if across in window:
+        index = _slice_index(joined, axis, z_start if axis == 0 else 0)
+        _, joined[joined] = _find(continuity[across], _pair_keys(index, window[across][lower][joined],
+                                                                 window[across][upper][joined]))
     return joined
 
 
 def seed_mask(padded_window):
-    """Seeds (step 1 of the module docstring) of a window read with one halo slice above and below.
+    """Seeds (step 2 of the module docstring) of a window read with one halo slice above and below.
 
     Args:
         padded_window (dict[str, np.ndarray]): view name -> (n + 2, Y, X) labels; the halo slices replicate the
@@ -120,8 +240,8 @@ def seed_mask(padded_window):
     return seeds
 
 
-def core_components(window, mask, carried_ids, union_find):
-    """Label the seed particles of one z-window (step 2 of the module docstring).
+def core_components(window, mask, carried_ids, union_find, continuity, z_start):
+    """Label the seed particles of one z-window (step 3 of the module docstring).
 
     Each slice is labelled in 2D first (joins along y and x), then the 2D components of neighbouring slices
     that are joined along z are united (a graph over 2D components, far smaller than the voxels).
@@ -133,19 +253,21 @@ def core_components(window, mask, carried_ids, union_find):
             previous window, or None at the top of the volume.
         union_find (UnionFind): provisional ids; ids joined through the carried slice are united here and new
             ids are made here (in order of the components' first voxel).
+        continuity (dict): the views' :func:`_continuity` tables.
+        z_start (int): the volume's z of the window's first slice.
 
     Returns:
         np.ndarray: (n, Y, X) uint32 provisional ids of the window (the carried slice included).
     """
     core = mask
-    joined_y, joined_x = _joins(window, core, 1), _joins(window, core, 2)
+    joined_y, joined_x = (_joins(window, core, axis, continuity, z_start) for axis in (1, 2))
     components = np.zeros(core.shape, np.int32)
     n_nodes = 0
     for k in range(core.shape[0]):
         labels_2d, n_2d = _slice_components(core[k], joined_y[k], joined_x[k])
         components[k] = np.where(labels_2d > 0, labels_2d + n_nodes, 0)
         n_nodes += n_2d
-    joined_z = _joins(window, core, 0)
+    joined_z = _joins(window, core, 0, continuity, z_start)
     heads, tails = components[:-1][joined_z], components[1:][joined_z]
     graph = coo_matrix((np.ones(heads.size, np.int8), (heads, tails)), shape=(n_nodes + 1,) * 2)
     _, group = connected_components(graph, directed=False)  # group of each 2D component (node 0 = background)
@@ -181,41 +303,79 @@ def _padded_window(read_views, z0, z1, depth):
             for name, labels in window.items()}
 
 
-def _joined_faces(views, lower, upper, axis):
-    """For the faces ``lower``/``upper`` along ``axis``: both voxels in the core and the same 2D id in every view
-    containing ``axis`` (the per-face evidence the contact vote counts)."""
-    joined = np.logical_and.reduce([labels[lower] > 0 for labels in views.values()] +
-                                   [labels[upper] > 0 for labels in views.values()])
-    for name in VIEWS_SEEING_AXIS[axis]:
-        if name in views:
-            joined &= views[name][lower] == views[name][upper]
-    return joined
+def _section_counts(particles, views, z_start, particle_bits):
+    """Step 5 on a block of grown particles starting at slice ``z_start``: view name -> the voxel counts of every
+    (view slice, particle, 2D id), keyed ``(k << particle_bits | particle) << _ID_BITS | id`` (``(keys,
+    counts)``)."""
+    counts = {}
+    for name, labels in views.items():
+        axis = AXES[VIEW_AXIS[name]]
+        both = (particles > 0) & (labels > 0)
+        index = _slice_index(both, axis, z_start if axis == 0 else 0)
+        sections = (index << particle_bits) | particles[both].astype(np.int64)
+        counts[name] = _count_keys((sections << _ID_BITS) | labels[both].astype(np.int64))
+    return counts
 
 
-def _contact_votes(grown, views, first_is_carried):
-    """Faces between different grown particles of a block, per touching pair: (int64 pair keys
-    ``low << 32 | high``, number of faces, number of joined faces)."""
+def _dominant_ids(parts):
+    """Step 5: from the blocks' :func:`_section_counts` of one view, the sorted section keys ``k << particle_bits
+    | particle`` and the 2D id covering most of each section (ties: the smallest id)."""
+    keys, voxels = _sum_parts(parts)
+    sections, ids = keys >> _ID_BITS, keys & (2 ** _ID_BITS - 1)
+    order = np.lexsort((ids, -voxels, sections))
+    _, first = np.unique(sections[order], return_index=True)
+    return sections[order][first], ids[order][first]
+
+
+def _dominant_of(table, sections):
+    """The dominant 2D id of each of ``sections`` (keys as in :func:`_dominant_ids`; 0 where the view labels none
+    of its voxels)."""
+    keys, ids = table
+    position, found = _find(keys, sections)
+    return np.where(found, ids[position] if ids.size else 0, 0)
+
+
+def _contact_votes(grown, dominant, particle_bits, z_start, first_is_carried):
+    """Faces between different grown particles of a block starting at slice ``z_start``, per touching pair:
+    (int64 pair keys ``low << 32 | high``, number of faces, number of joined faces); ``dominant``: view name ->
+    :func:`_dominant_ids`."""
     keys, joined = [], []
     for axis, lower, upper in face_pairs(grown.shape, first_is_carried):
-        a, b = grown[lower].astype(np.int64), grown[upper].astype(np.int64)
+        a, b = grown[lower], grown[upper]
         touch = (a != b) & (a > 0) & (b > 0)
-        keys.append((np.minimum(a, b)[touch] << 32) | np.maximum(a, b)[touch])
-        joined.append(_joined_faces(views, lower, upper, axis)[touch])
-    return _sum_by_key(np.concatenate(keys), np.ones(sum(k.size for k in keys), np.int64), np.concatenate(joined))
+        position = [c.astype(np.int64) + (s.start or 0) for c, s in zip(np.nonzero(touch), lower)]
+        position[0] += z_start
+        a, b = a[touch].astype(np.int64), b[touch].astype(np.int64)
+        agree = np.ones(a.size, bool)
+        for name in VIEWS_SEEING_AXIS[axis]:  # both voxels of a face lie in one slice of these views
+            if name in dominant:
+                index = position[AXES[VIEW_AXIS[name]]] << particle_bits
+                id_a = _dominant_of(dominant[name], index | a)
+                agree &= (id_a > 0) & (id_a == _dominant_of(dominant[name], index | b))
+        keys.append((np.minimum(a, b) << 32) | np.maximum(a, b))
+        joined.append(agree)
+    return _sum_by_key(np.concatenate(keys), np.ones(sum(k.size for k in keys)), np.concatenate(joined))
 
 
-def _sum_by_key(keys, faces, joined):
-    pairs, inverse = np.unique(keys, return_inverse=True)
-    return (pairs, np.bincount(inverse, weights=faces, minlength=pairs.size),
-            np.bincount(inverse, weights=joined, minlength=pairs.size))
+def _vote_lut(sizes, votes, min_join_fraction):
+    """Ids 0..N -> the smallest id of their group (step 5): each particle joins the larger candidate (at least
+    ``min_join_fraction`` of their contact faces joined) it has the most joined faces with.
 
-
-def _vote_lut(n_ids, votes, min_join_fraction):
-    """Ids 0..n_ids-1 -> the smallest id of their group, grouping touching particles whose contact faces are
-    joined in at least ``min_join_fraction`` of cases; ``votes`` = the per-block results of :func:`_contact_votes`."""
+    Args:
+        sizes (np.ndarray): voxels of each grown particle (index = id; ties of size: the larger id is larger).
+        votes (list): the per-block results of :func:`_contact_votes`.
+        min_join_fraction (float): share of joined faces that makes two touching particles candidates.
+    """
+    n_ids = sizes.size
     pairs, faces, joined = _sum_by_key(*(np.concatenate(part) for part in zip(*votes)))
-    merge = pairs[joined >= min_join_fraction * faces]
-    graph = coo_matrix((np.ones(merge.size, np.int8), (merge >> 32, merge & 0xFFFFFFFF)), shape=(n_ids, n_ids))
+    candidate = joined >= min_join_fraction * faces
+    low, high, joined = pairs[candidate] >> 32, pairs[candidate] & 0xFFFFFFFF, joined[candidate]
+    low_is_smaller = sizes[low] <= sizes[high]
+    small, large = np.where(low_is_smaller, low, high), np.where(low_is_smaller, high, low)
+    order = np.lexsort((large, -joined, small))  # per smaller particle: most joined faces first, then smallest id
+    _, first = np.unique(small[order], return_index=True)
+    best = order[first]
+    graph = coo_matrix((np.ones(best.size, np.int8), (small[best], large[best])), shape=(n_ids, n_ids))
     _, group = connected_components(graph, directed=False)
     smallest = np.full(group.max() + 1, n_ids, np.int64)
     np.minimum.at(smallest, group, np.arange(n_ids))
@@ -223,7 +383,8 @@ def _vote_lut(n_ids, votes, min_join_fraction):
 
 
 def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused, slab=8,
-               grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None, min_join_fraction=DEFAULT_MIN_JOIN_FRACTION):
+               grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None, min_join_fraction=DEFAULT_MIN_JOIN_FRACTION,
+               min_overlap=DEFAULT_MIN_OVERLAP):
     """Streaming fusion: the steps of the module docstring over z-slabs, through caller-supplied storage.
 
     Args:
@@ -232,11 +393,13 @@ def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused
         write_core, read_core (callable): store / load provisional seed ids: ``write_core(z0, ids)``,
             ``read_core(z0, z1)`` -> (z1 - z0, Y, X) uint32.
         write_fused, read_fused (callable): store / load the fused ids (written twice: grown, then merged by the
-            contact vote; the second write holds the final, unfiltered ids).
+            section vote; the second write holds the final, unfiltered ids).
         slab (int): slices per slab.
         grow_voxels (int): growth distance (voxels).
         min_votes (int | None): votes for the majority foreground (default: more than half of the views).
-        min_join_fraction (float): share of joined faces that makes two touching particles one.
+        min_join_fraction (float): share of joined contact faces that makes two touching particles candidates.
+        min_overlap (float): in (0, 1]; the overlap coefficient at which 2D instances of consecutive slices of a
+            view continue each other.
 
     Returns:
         np.ndarray: int64 voxel count of each written id (index = id).
@@ -245,39 +408,53 @@ def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused
         raise ValueError(f'grow_voxels must be a non-negative integer, got {grow_voxels!r}')
     if not 0 < min_join_fraction <= 1:
         raise ValueError(f'min_join_fraction must be in (0, 1], got {min_join_fraction!r}')
+    if not 0 < min_overlap <= 1:
+        raise ValueError(f'min_overlap must be in (0, 1], got {min_overlap!r}')
     depth = shape[0]
+    continuity = _continuity(read_views, shape, slab, min_overlap)
+    min_votes = default_min_votes(len(continuity)) if min_votes is None else min_votes
+    if not 1 <= min_votes <= len(continuity):
+        raise ValueError(f'min_votes must be between 1 and the number of views ({len(continuity)}), got '
+                         f'{min_votes!r}')
     union_find, carried_ids, carried_seeds = UnionFind(), None, None
     for z0 in range(0, depth, slab):
         z1 = min(z0 + slab, depth)
         padded = _padded_window(read_views, z0, z1, depth)
-        if carried_ids is None:
-            min_votes = default_min_votes(len(padded)) if min_votes is None else min_votes
-            if not 1 <= min_votes <= len(padded):
-                raise ValueError(f'min_votes must be between 1 and the number of views ({len(padded)}), got '
-                                 f'{min_votes!r}')
         seeds = seed_mask(padded)
         if carried_ids is None:
-            ids = core_components({name: labels[1:-1] for name, labels in padded.items()}, seeds, None, union_find)
+            ids = core_components({name: labels[1:-1] for name, labels in padded.items()}, seeds, None, union_find,
+                                  continuity, z0)
         else:  # the halo slice above is the carried slice z0 - 1
             ids = core_components({name: labels[:-1] for name, labels in padded.items()},
-                                  np.concatenate([carried_seeds[None], seeds]), carried_ids, union_find)[1:]
+                                  np.concatenate([carried_seeds[None], seeds]), carried_ids, union_find,
+                                  continuity, z0 - 1)[1:]
         write_core(z0, ids)
         carried_ids, carried_seeds = ids[-1], seeds[-1]
     roots = union_find.roots()
-    votes = []
+    particle_bits = int(roots.size).bit_length()
+    if int(max(shape)).bit_length() + particle_bits + _ID_BITS > 63:
+        raise ValueError(f'fuse_views: too many seed particles ({roots.size}) for a volume of shape {tuple(shape)}')
+    sizes, sections = np.zeros(roots.size, np.int64), {}
     for z0 in range(0, depth, slab):
         z1 = min(z0 + slab, depth)
-        # one slice above the slab too (its z faces to the slab), itself with a full growth halo
-        h0, h1 = max(z0 - grow_voxels - 1, 0), min(z1 + grow_voxels, depth)
+        h0, h1 = max(z0 - grow_voxels, 0), min(z1 + grow_voxels, depth)
         views = read_views(h0, h1)
         core = roots.astype(np.uint32)[read_core(h0, h1)]
         grown = expand_labels(core, distance=grow_voxels) if grow_voxels > 0 else core
         grown[~majority_foreground(views, min_votes)] = 0  # core voxels are in it: all views vote
-        first = max(z0 - 1, 0) - h0
-        votes.append(_contact_votes(grown[first:z1 - h0], {name: labels[first:z1 - h0]
-                                                           for name, labels in views.items()}, z0 > 0))
-        write_fused(z0, grown[z0 - h0:z1 - h0].astype(np.uint32))
-    lut = _vote_lut(roots.size, votes, min_join_fraction).astype(np.uint32)
+        grown = grown[z0 - h0:z1 - h0].astype(np.uint32)
+        write_fused(z0, grown)
+        sizes += np.bincount(grown.ravel(), minlength=sizes.size)
+        block = _section_counts(grown, {name: labels[z0 - h0:z1 - h0] for name, labels in views.items()}, z0,
+                                particle_bits)
+        for name, counts in block.items():
+            sections.setdefault(name, []).append(counts)
+    dominant = {name: _dominant_ids(parts) for name, parts in sections.items()}
+    votes = []
+    for z0 in range(0, depth, slab):
+        h0 = max(z0 - 1, 0)  # one slice above the slab too: its z faces to the slab
+        votes.append(_contact_votes(read_fused(h0, min(z0 + slab, depth)), dominant, particle_bits, h0, z0 > 0))
+    lut = _vote_lut(sizes, votes, min_join_fraction).astype(np.uint32)
     sizes = np.zeros(roots.size, np.int64)
     for z0 in range(0, depth, slab):
         merged = lut[read_fused(z0, min(z0 + slab, depth))]
@@ -287,7 +464,7 @@ def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused
 
 
 def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None,
-               min_voxels=0, slab=8, min_join_fraction=DEFAULT_MIN_JOIN_FRACTION):
+               min_voxels=0, slab=8, min_join_fraction=DEFAULT_MIN_JOIN_FRACTION, min_overlap=DEFAULT_MIN_OVERLAP):
     """3D instances from the 2D instance segmentations of two or three views (see the module docstring).
 
     Args:
@@ -297,7 +474,9 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
         grow_voxels (int): how far (voxels) the majority foreground is assigned to the nearest core particle.
         min_votes (int | None): views needed for a voxel to be foreground (default: more than half).
         min_join_fraction (float): share of the contact faces between two grown particles that must be joined
-            for them to be one particle.
+            for them to be candidates to be one particle.
+        min_overlap (float): in (0, 1]; the overlap coefficient at which 2D instances of consecutive slices of a
+            view continue each other (as in linking).
         min_voxels (int): particles smaller than this are merged into the particle they touch most, or removed
             when they touch none (:func:`~libnet_mmdet.volume.labels.merge_small_lut`).
         slab (int): z-slices processed at a time.
@@ -324,6 +503,6 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
 
     sizes = fuse_slabs(read_views, shape, write_core, lambda z0, z1: core_store[z0:z1], write_fused,
                        lambda z0, z1: fused[z0:z1], slab=slab, grow_voxels=grow_voxels, min_votes=min_votes,
-                       min_join_fraction=min_join_fraction)
+                       min_join_fraction=min_join_fraction, min_overlap=min_overlap)
     lut, _ = merge_small_lut(sizes, [fused], min_voxels)
     return lut[fused]

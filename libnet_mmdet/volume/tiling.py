@@ -17,6 +17,10 @@ instance label image; the tile results are merged in two steps:
 
 Kept instances are painted in increasing score order, so where masks overlap the higher score wins. Choose
 ``overlap`` >= the largest particle diameter (pixels) for exact results.
+
+Segmentations of one image at several scales are merged differently (:func:`merge_segmentations`): the same
+particle is found whole at more than one scale, so an instance mostly covered by a higher-scoring one is a
+duplicate and is dropped, not joined.
 """
 import numpy as np
 from scipy import ndimage
@@ -25,6 +29,7 @@ from ..io.labels import UnionFind, label_dtype
 from .labels import overlap_pairs
 
 DEFAULT_MERGE_IOU = 0.5
+DEFAULT_MAX_COVERED = 0.5  #: :func:`merge_segmentations` drops an instance more than half taken
 
 
 def check_tiling(tile_size, overlap):
@@ -137,6 +142,39 @@ def merge_tiles(shape_hw, windows, tile_results, tile_size, overlap, merge_iou=D
     compact = np.zeros(roots.size, np.int64)
     compact[present] = np.arange(1, present.size + 1)
     return compact[labels].astype(label_dtype(present.size)), root_scores[present].astype(np.float32)
+
+
+def merge_segmentations(results, max_covered=DEFAULT_MAX_COVERED):
+    """Merge instance segmentations of one image (e.g. at several scales) into one.
+
+    The instances of all ``results`` form one list by decreasing score (ties: the earlier result first). Each is
+    painted on the pixels that no higher-scoring instance took, unless more than ``max_covered`` of its pixels
+    are taken already: then it duplicates (or is a fragment of) a higher-scoring instance and is dropped.
+
+    Args:
+        results (list): ``(labels_hw, scores)`` per segmentation: (H, W) integer labels 1..n, all of one shape,
+            and float (n,) scores (``scores[k - 1]`` belongs to label k).
+        max_covered (float): drop an instance when more than this fraction of its pixels is taken.
+
+    Returns:
+        tuple: ``(labels_hw, scores)``: uint16/uint32 labels 1..N by decreasing score and float32 (N,) scores
+        (see :func:`order_by_score` for boxes).
+    """
+    instances = []
+    for labels, scores in results:
+        labels = np.asarray(labels)
+        for k, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is not None:
+                instances.append((float(scores[k - 1]), box, labels[box] == k))
+    instances.sort(key=lambda instance: -instance[0])  # stable: ties keep the order of results
+    merged, kept = np.zeros(np.shape(results[0][0]), np.int64), []
+    for score, box, mask in instances:
+        free = mask & (merged[box] == 0)
+        if mask.sum() - free.sum() > max_covered * mask.sum():
+            continue
+        kept.append(score)
+        merged[box][free] = len(kept)
+    return merged.astype(label_dtype(len(kept))), np.array(kept, np.float32)
 
 
 def order_by_score(labels_hw, scores):

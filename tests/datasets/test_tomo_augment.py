@@ -155,3 +155,45 @@ def test_stock_contrast_works_on_loaded_float_images():
     np.random.seed(0)
     out = Contrast(prob=1.0, min_mag=0.5, max_mag=0.5)(scene_results())
     assert out['img'].dtype == np.float32 and out['img'].std() < scene_results()['img'].std()
+
+
+def test_random_particle_scale_brings_the_typical_particle_into_the_range_with_masks_and_boxes(known_scene):
+    """Whatever the slice's particle size, the median equivalent diameter after the transform lies in
+    diameter_range (up to pixel rounding), the boxes enclose their masks and the pre-crop keeps the cost bounded."""
+    dataset = LabelTiffDataset(data_prefix=dict(img=str(known_scene / 'image.tif'),
+                                                label=str(known_scene / 'labels.tif')))
+    areas = np.bincount(tifffile.imread(known_scene / 'labels.tif').ravel())[1:]
+    typical = np.median(np.sqrt(4 * areas / np.pi))
+    for diameter_range in [(40.0, 60.0), (6.0, 8.0), (12.0, 48.0)]:
+        pipeline = Compose(GEOMETRIC[:2] + [dict(type='RandomParticleScale', diameter_range=diameter_range,
+                                                 crop_size=(64, 64))])
+        np.random.seed(1)
+        factors = []
+        for _ in range(12):
+            results = pipeline(dataset.get_data_info(0))
+            masks, boxes = results['gt_masks'], results['gt_bboxes'].numpy()
+            assert masks.masks.shape[1:] == results['img'].shape[:2] == tuple(results['img_shape'])
+            assert max(results['img'].shape[:2]) <= 2 * 64 + 8  # enlargements were pre-cropped
+            kept = masks.areas > 0
+            for mask, box in zip(masks.masks[kept], boxes[kept]):
+                rows, cols = np.nonzero(mask)
+                assert box[0] <= cols.min() + 1 and box[2] >= cols.max() and box[1] <= rows.min() + 1
+                assert box[3] >= rows.max()
+            factors.append(results['particle_scale_factor'])
+        factors = np.array(factors)
+        assert np.all((factors >= diameter_range[0] / typical) & (factors <= diameter_range[1] / typical))
+        assert factors.std() > 0  # drawn, not fixed
+        if diameter_range[1] < typical:  # shrinking: the whole slice, median diameter measured after resizing
+            diameters = np.sqrt(4 * masks.areas[masks.areas > 0] / np.pi)
+            assert diameter_range[0] * 0.7 <= np.median(diameters) <= diameter_range[1] * 1.3
+
+
+def test_random_particle_scale_leaves_a_slice_without_particles_and_checks_its_arguments():
+    from libnet_mmdet.datasets.transforms import RandomParticleScale
+    results = dict(img=np.zeros((20, 30, 3), np.float32),
+                   gt_masks=BitmapMasks(np.zeros((0, 20, 30), np.uint8), 20, 30))
+    assert RandomParticleScale()(results)['img'].shape == (20, 30, 3)
+    with pytest.raises(ValueError, match='diameter_range'):
+        RandomParticleScale(diameter_range=(48, 12))
+    with pytest.raises(ValueError, match='max_factor'):
+        RandomParticleScale(max_factor=0.5)

@@ -1,22 +1,10 @@
 """tools/make_synthetic.py in-process: everything is checked before the volume is generated (issue 17), and its
 output folder follows the one rule: new or empty, or emptied with --overwrite."""
-import importlib.util
 import json
 
 import pytest
 
-from helpers import REPO_ROOT
-
 SMALL = ['--shape', '4', '32', '32', '--preset', 'clean', '--mean-diameter', '10', '--seed', '3']
-
-
-@pytest.fixture
-def tool():
-    spec = importlib.util.spec_from_file_location('make_synthetic_tool_under_test',
-                                                  REPO_ROOT / 'tools' / 'make_synthetic.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_export_every_zero_is_refused_first_and_the_corrected_rerun_works(tool, tmp_path, capsys):

@@ -1,5 +1,4 @@
 """tools/make_synthetic.py: one real run in a subprocess, argument errors in-process."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -8,13 +7,6 @@ from pathlib import Path
 import pytest
 
 TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'make_synthetic.py'
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('make_synthetic_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_cli_writes_a_dataset(tmp_path):
@@ -42,9 +34,9 @@ def test_cli_writes_a_dataset(tmp_path):
     (['--mean-diameter', '-3'], 'SynthParams.mean_diameter_vox=-3.0 is invalid'),
     (['--shape', '0', '64', '64'], 'the volume is empty'),
 ])
-def test_cli_reports_bad_arguments(tmp_path, arguments, message):
+def test_cli_reports_bad_arguments(tool, tmp_path, arguments, message):
     with pytest.raises(SystemExit) as exit_info:  # one line, the tools' rule: "make_synthetic.py: error: ..."
-        _load_tool().main(['--out', str(tmp_path / 'out')] + arguments)
+        tool.main(['--out', str(tmp_path / 'out')] + arguments)
     assert str(exit_info.value.code).startswith('make_synthetic.py: error: ')
     assert message in exit_info.value.code
     assert not (tmp_path / 'out').exists()

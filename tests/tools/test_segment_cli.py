@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, never_loaded
 from libnet_mmdet.volume.testing import IntensityPredictor, sphere_labels
 
 
@@ -25,10 +25,6 @@ def stack(tmp_path):
     path = tmp_path / 'stack.tif'
     tifffile.imwrite(path, np.array([0, 200, 120], np.uint8)[labels])
     return path
-
-
-def _never_loaded(*args, **kwargs):
-    raise AssertionError('the model was loaded before the arguments were checked')
 
 
 def _argv(stack, *extra):
@@ -50,7 +46,7 @@ def _argv(stack, *extra):
 ])
 def test_bad_settings_are_one_line_before_the_model_is_loaded(segment_tool, stack, monkeypatch, extra, message):
     """Issue 17, defect 3 (--voxel-size-nm 0 failed after the whole inference)."""
-    monkeypatch.setattr(segment_tool, 'init_segmenter', _never_loaded)
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
     extra = [value.format(tmp=stack.parent) for value in extra]
     with pytest.raises(SystemExit, match=message) as info:
         segment_tool.main(_argv(stack, *extra))
@@ -60,7 +56,7 @@ def test_bad_settings_are_one_line_before_the_model_is_loaded(segment_tool, stac
 
 def test_overlay_step_zero_is_refused_while_parsing(segment_tool, stack, monkeypatch, capsys):
     """Issue 17, defect 3: --overlay-step 0 used to write the labels, then exit 1."""
-    monkeypatch.setattr(segment_tool, 'init_segmenter', _never_loaded)
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
     with pytest.raises(SystemExit) as info:
         segment_tool.main(_argv(stack, '--overlays', stack.parent / 'png', '--overlay-step', '0'))
     assert info.value.code == 2
@@ -75,7 +71,7 @@ def test_overlay_step_zero_is_refused_while_parsing(segment_tool, stack, monkeyp
 def test_an_existing_or_folder_output_is_refused_before_the_run(segment_tool, stack, monkeypatch, make, message):
     """Issue 17, defects 2 and 3: --out naming a folder failed after the run, naming a temp path, leaving OUT.work;
     an existing --out was replaced without a word."""
-    monkeypatch.setattr(segment_tool, 'init_segmenter', _never_loaded)
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
     out = stack.parent / 'labels.tif'
     make(out)
     with pytest.raises(SystemExit, match=f'segment.py: error: {out}: ') as info:

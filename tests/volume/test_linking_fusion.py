@@ -79,7 +79,7 @@ def _merge_in_slices(labels, index):
 def test_two_views_merging_along_an_edge_do_not_join_the_particles():
     """yz merges the two boxes in every slice, xz only in its slice along the boxes' edge (y = 10): there both
     views judging the z faces call them one particle, in 10 of the 100 contact faces. A per-voxel rule joins the
-    boxes through that line; the contact vote keeps them apart."""
+    boxes through that line; the vote over the contact surface keeps them apart."""
     truth, views = _stacked_boxes()
     for x in range(30):
         _merge_in_slices(views['yz'], np.s_[:, :, x])

@@ -233,3 +233,58 @@ class RandomStreakArtifact(_IntensityTransform):
             amplitude = np.random.choice([-1.0, 1.0]) * np.random.uniform(*self.amplitude_range)
             streaks += amplitude * np.exp(-0.5 * (distance / np.random.uniform(*self.width_range)) ** 2)
         return gray + streaks
+
+
+@TRANSFORMS.register_module()
+class RandomParticleScale(BaseTransform):
+    """Resize a slice so that its typical particle gets a diameter drawn from ``diameter_range``: one model then
+    learns particles of every size in that range, whatever their size in the training volumes.
+
+    The slice's typical diameter is the median equivalent diameter ``sqrt(4 * area / pi)`` (px) of its
+    ground-truth masks (the same measure ``scale='auto'`` uses at inference); the target is drawn log-uniformly
+    from ``diameter_range`` and the slice is resized by ``target / typical`` (clipped to ``max_factor`` either
+    way) with MMDetection's ``Resize`` (image, boxes, masks). Before enlarging, a random window of about
+    ``crop_size / factor`` is cut with MMDetection's ``RandomCrop`` (boxes recomputed from the masks), so that an
+    enlargement costs no more than the ``crop_size`` window the pipeline cuts next. A slice without masks is left
+    as it is. Put it after ``LoadAnnotations`` and before ``RandomCrop``.
+
+    Args:
+        diameter_range (tuple[float, float]): (low, high) typical particle diameter after resizing, px; the config
+            records it as ``particle_diameter_px`` for the inference API.
+        crop_size (tuple[int, int] | None): (H, W) of the crop that follows; None never pre-crops.
+        max_factor (float): the resize factor stays within [1 / max_factor, max_factor].
+
+    Required keys: ``img``, ``gt_masks`` (``BitmapMasks``), ``gt_bboxes``. Modified keys: those of ``Resize`` and
+    ``RandomCrop``. Added keys: ``particle_scale_factor`` (float).
+    """
+
+    def __init__(self, diameter_range=(12.0, 48.0), crop_size=None, max_factor=8.0):
+        self.diameter_range = _check_range('diameter_range', diameter_range, low=1.0)
+        if not max_factor >= 1:
+            raise ValueError(f'max_factor must be >= 1, got {max_factor!r}')
+        self.crop_size = None if crop_size is None else tuple(int(n) for n in crop_size)
+        self.max_factor = float(max_factor)
+        self._crop = TRANSFORMS.build(dict(type='RandomCrop', crop_size=(1, 1), crop_type='absolute',
+                                           allow_negative_crop=True, recompute_bbox=True))
+        self._resize = TRANSFORMS.build(dict(type='Resize', scale_factor=1.0, keep_ratio=True))
+
+    def transform(self, results):
+        masks = results.get('gt_masks')
+        if masks is None or len(masks) == 0:
+            results['particle_scale_factor'] = 1.0
+            return results
+        typical = float(np.median(np.sqrt(4 * masks.areas / np.pi)))
+        low, high = np.log(self.diameter_range)
+        target = float(np.exp(np.random.uniform(low, high)))
+        factor = float(np.clip(target / max(typical, 1e-6), 1 / self.max_factor, self.max_factor))
+        if factor > 1 and self.crop_size is not None:
+            self._crop.crop_size = tuple(int(np.ceil(n / factor)) + 1 for n in self.crop_size)
+            results = self._crop(results)
+        self._resize.scale_factor = (factor, factor)
+        results = self._resize(results)
+        results['particle_scale_factor'] = factor
+        return results
+
+    def __repr__(self):
+        return (f'{self.__class__.__name__}(diameter_range={self.diameter_range}, crop_size={self.crop_size}, '
+                f'max_factor={self.max_factor})')

@@ -1,0 +1,24 @@
+# The generalist for a GPU: the R101 recipe trained on the randomised synthetic corpus at every particle size in
+# `particle_diameter_px` (`python tools/make_model.py --recipe r101 --device cuda:0`).
+_base_ = ['./mask-rcnn_r101_fpn.py', './_generalist_corpus.py']
+
+# Rescale each slice to a random typical particle diameter before the crop (the base pipeline has no Resize).
+train_pipeline = _base_.train_pipeline[:2] + [
+    dict(type='RandomParticleScale', diameter_range=_base_.particle_diameter_px, crop_size=_base_.crop_size)
+] + _base_.train_pipeline[2:]
+train_dataloader = dict(dataset=dict(_base_.corpus_dataset, pipeline=train_pipeline))
+
+# Iterations, not epochs (the corpus size is a make_model option): 20k x batch 4 is about the recipe's 36 epochs
+# of a few thousand slices.
+max_iters = 20000
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters + 1)
+val_cfg = None  # no validation split: the zero-shot benchmark scores the model on data it never saw
+val_dataloader = None
+val_evaluator = None
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[15000, 18000], gamma=0.1)
+]
+default_hooks = dict(
+    checkpoint=dict(by_epoch=False, interval=2000, max_keep_ckpts=2, save_best=None))  # resumable every 2000
+log_processor = dict(by_epoch=False)

@@ -1,0 +1,70 @@
+"""tools/make_model.py (``make model``) end to end at a tiny size: corpus -> training -> models/ folder that
+init_segmenter loads with its trained particle diameters; a rerun keeps the model; bad arguments."""
+import json
+
+import pytest
+
+from helpers import REPO_ROOT, run_tool
+
+
+@pytest.mark.slow
+def test_make_model_builds_a_loadable_generalist_and_keeps_it(tmp_path):
+    out, corpus = tmp_path / 'model', tmp_path / 'corpus'
+    args = ('tools/make_model.py', '--out', out, '--corpus', corpus, '--volumes', '2', '--shape', '32', '64', '64',
+            '--iters', '2')
+    result = run_tool(*args, timeout=900)
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-3000:])
+    assert {'config.py', 'model.pth', 'model.json'} <= {path.name for path in out.iterdir()}
+    facts = json.loads((out / 'model.json').read_text())
+    assert facts['iters'] == 2 and facts['corpus_volumes'] == 2 and facts['particle_diameter_px'] == [12, 48]
+    assert len(json.loads((corpus / 'corpus.json').read_text())['volumes']) == 2
+
+    from libnet_mmdet.apis import init_segmenter, trained_diameter_range
+    model = init_segmenter(str(out / 'config.py'), str(out / 'model.pth'), device='cpu')
+    assert trained_diameter_range(model) == (12, 48)  # what scale='auto' reads
+    assert str(corpus) in (out / 'config.py').read_text()  # trained on this corpus, not the default one
+
+    again = run_tool(*args, timeout=300)
+    assert again.returncode == 0 and 'built already' in again.stdout
+    assert json.loads((out / 'model.json').read_text()) == facts  # nothing rebuilt
+
+
+@pytest.mark.parametrize('bad, message', [(['--volumes', '0'], '--volumes'), (['--seed', '-1'], '--seed'),
+                                          (['--recipe', 'huge'], '--recipe'), (['--iters', '0'], '--iters'),
+                                          (['--device', 'gpu'], '--device'), (['--shape', '4', '4', '40'], 'shape')])
+def test_make_model_refuses_bad_arguments_before_doing_anything(run_script, tmp_path, capsys, bad, message):
+    with pytest.raises(SystemExit) as exit_info:
+        run_script('tools/make_model.py', '--out', tmp_path / 'model', '--corpus', tmp_path / 'corpus', *bad)
+    code = exit_info.value.code  # 2: argparse usage error; a message: one error line (cli.exit_on_error)
+    assert code == 2 and message in capsys.readouterr().err or message in str(code)
+    assert not (tmp_path / 'model').exists() and not (tmp_path / 'corpus').exists()
+
+
+def test_an_interrupted_build_resumes_and_other_settings_need_overwrite(tmp_path):
+    """The work folder of an unfinished build is kept for the same settings (resume, with --overwrite too),
+    refused for other settings, and started afresh with --overwrite or after a finished build."""
+    import importlib.util
+    from libnet_mmdet.io import InputError
+    spec = importlib.util.spec_from_file_location('make_model_under_test', REPO_ROOT / 'tools' / 'make_model.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    work = tmp_path / 'work_dir'
+    settings = dict(recipe='tiny', iters=2)
+    tool.prepare_work_dir(str(work), settings, overwrite=False)
+    (work / 'iter_1.pth').write_bytes(b'checkpoint')
+    for overwrite in (False, True):
+        tool.prepare_work_dir(str(work), settings, overwrite=overwrite)
+        assert (work / 'iter_1.pth').is_file()  # resumed
+    with pytest.raises(InputError, match='unfinished build with other settings \\(iters\\)'):
+        tool.prepare_work_dir(str(work), dict(settings, iters=3), overwrite=False)
+    tool.prepare_work_dir(str(work), dict(settings, iters=3), overwrite=True)
+    assert not (work / 'iter_1.pth').exists()  # started afresh
+    (work / 'iter_1.pth').write_bytes(b'checkpoint')
+    (work / 'build.json').write_text(json.dumps(dict(settings=dict(settings, iters=3), finished=True)))
+    tool.prepare_work_dir(str(work), dict(settings, iters=3), overwrite=True)  # a finished build: rebuilt
+    assert not (work / 'iter_1.pth').exists()
+
+
+def test_the_default_model_folders_are_git_ignored():
+    ignored = (REPO_ROOT / '.gitignore').read_text().split()
+    assert '/models/' in ignored and '/data/generalist_corpus/' in ignored  # anchored: libnet_mmdet/models/ is code

@@ -1,0 +1,169 @@
+"""Build the generalist model (``make model``): a randomised synthetic corpus, then training at every particle size.
+
+Usage:
+    python tools/make_model.py [--out models/generalist] [--corpus data/generalist_corpus] [--volumes 32]
+                               [--seed 0] [--shape Z Y X] [--recipe tiny|r101] [--device cpu|cuda:0] [--iters N]
+                               [--overwrite] [--debug]
+
+Steps (each resumes where an interrupted run stopped; run the same command again):
+  1. corpus: ``--volumes`` synthetic volumes with randomly drawn particle sizes, packing, damage, carbon-binder and
+     imaging (``libnet_mmdet.synth.write_corpus``, seeds ``--seed`` .. ``--seed + volumes - 1``, recorded in
+     ``corpus.json``);
+  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, ~1 h on 2 CPU cores; ``r101``: the
+     R101 recipe, for a GPU) on every xy/xz/yz slice of the corpus, each slice rescaled to a random typical particle
+     diameter in the config's ``particle_diameter_px`` (``RandomParticleScale``), through ``tools/train.py``;
+  3. install: ``OUT/config.py`` (the full training config, with ``particle_diameter_px``), ``OUT/model.pth`` and
+     ``OUT/model.json`` (what was built, how, how long).
+
+``tools/segment.py``, ``tools/demo.py`` and the notebook use ``models/generalist`` when it exists. A finished OUT is
+kept (the command says so and exits); ``--overwrite`` builds it again, replacing the model files only when the
+new ones are ready (a corpus of the same settings is reused, one of other settings made again). An interrupted
+build resumes when the same command is run again, ``--overwrite`` or not.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import shutil
+import sys
+import time
+
+from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, device_name, exit_on_error, positive_int,
+                              run_train_tool)
+
+TOOL = osp.basename(__file__)
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+RECIPES = {
+    'tiny': osp.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r18-gn_fpn-c64_cpu-tiny_generalist.py'),
+    'r101': osp.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r101_fpn_generalist.py'),
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--out', default=osp.join(REPO_ROOT, 'models', 'generalist'),
+                        help='model folder (default: models/generalist)')
+    parser.add_argument('--corpus', default=osp.join(REPO_ROOT, 'data', 'generalist_corpus'),
+                        help='corpus folder (default: data/generalist_corpus)')
+    parser.add_argument('--volumes', type=positive_int, default=32, help='corpus volumes (default: 32)')
+    parser.add_argument('--seed', type=int, default=0, help='first corpus seed (default: 0)')
+    parser.add_argument('--shape', nargs=3, type=positive_int, metavar=('Z', 'Y', 'X'),
+                        help='one size for every corpus volume (default: sized to each volume\'s particles; a fixed '
+                        'small size is for quick trial runs)')
+    parser.add_argument('--recipe', choices=sorted(RECIPES), default='tiny',
+                        help='tiny: CPU-tiny generalist (default); r101: the R101 generalist (GPU)')
+    parser.add_argument('--device', default='cpu', type=device_name, help="'cpu' (default), 'cuda' or 'cuda:N'")
+    parser.add_argument('--iters', type=positive_int, default=None,
+                        help="training iterations (default: the recipe's max_iters)")
+    add_overwrite_arg(parser, help='rebuild a finished model folder')
+    add_debug_arg(parser)
+    args = parser.parse_args(argv)
+    if args.seed < 0:
+        parser.error(f'--seed must be >= 0, got {args.seed}')
+    return args
+
+
+def write_train_config(path, recipe_cfg, recipe, corpus, iters):
+    """A config inheriting ``recipe`` that trains ``iters`` iterations (None: the recipe's) on ``corpus``; other
+    iterations keep the recipe's warm-up and move its learning-rate steps to the same fractions of the run."""
+    from libnet_mmdet.io import atomic_output
+    text = (f"# Written by tools/make_model.py: {osp.basename(recipe)} on the corpus {corpus}.\n"
+            f"_base_ = {recipe!r}\n"
+            f"train_dataloader = dict(dataset=dict(data_root={osp.abspath(corpus) + '/'!r}))\n"
+            "randomness = dict(seed=0)  # the same corpus and command give the same model\n")
+    if iters is not None:
+        warmup, steps = (dict(item) for item in recipe_cfg.param_scheduler)
+        old_iters = recipe_cfg.train_cfg.max_iters
+        warmup['end'] = min(warmup['end'], max(iters // 10, 1))
+        steps.update(end=iters, milestones=[max(int(m * iters / old_iters), 1) for m in steps['milestones']])
+        text += (f"max_iters = {iters}\n"
+                 f"train_cfg = dict(max_iters={iters}, val_interval={iters + 1})\n"
+                 f"param_scheduler = [{warmup!r}, {steps!r}]\n"
+                 f"default_hooks = dict(checkpoint=dict(interval={max(iters // 8, 1)}))\n")
+    with atomic_output(path) as f:
+        f.write(text)
+
+
+def install(out, work_dir, facts):
+    """Copy the final checkpoint and the full config into ``out`` (each atomically; model.json, which marks a
+    finished build, last)."""
+    from mmengine.config import Config
+    from mmengine.runner import find_latest_checkpoint
+    from libnet_mmdet.io import atomic_output, write_json
+    checkpoint = find_latest_checkpoint(work_dir)
+    cfg = Config.fromfile(osp.join(work_dir, 'train_config.py'))
+    with atomic_output(osp.join(out, 'config.py')) as f:
+        f.write(cfg.pretty_text)
+    with open(checkpoint, 'rb') as source, atomic_output(osp.join(out, 'model.pth'), 'wb') as target:
+        shutil.copyfileobj(source, target)
+    write_json(osp.join(out, 'model.json'), dict(facts, checkpoint=osp.basename(checkpoint)), indent=1)
+
+
+def prepare_work_dir(work_dir, settings, overwrite):
+    """The training folder of this build: resumed when an unfinished build of the same ``settings`` left it,
+    started afresh with ``overwrite`` otherwise.
+
+    Raises:
+        InputError: it holds an unfinished build of other settings and ``overwrite`` is not set.
+    """
+    from libnet_mmdet.io import InputError, write_json
+    build_path = osp.join(work_dir, 'build.json')
+    earlier = None
+    if osp.isfile(build_path):
+        with open(build_path) as f:
+            earlier = json.load(f)
+    resumable = earlier is not None and not earlier.get('finished') and earlier['settings'] == settings
+    if osp.isdir(work_dir) and not resumable:
+        if not overwrite and earlier is not None and not earlier.get('finished'):
+            differ = sorted(key for key in settings if earlier['settings'].get(key) != settings[key])
+            raise InputError(f'{work_dir}: holds an unfinished build with other settings ({", ".join(differ)}); run '
+                             'the earlier command to finish it, or pass --overwrite to start this one')
+        shutil.rmtree(work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    write_json(build_path, dict(settings=settings, finished=False), indent=1)
+
+
+def run(args):
+    from libnet_mmdet.apis import read_config
+    from libnet_mmdet.io import write_json
+    from libnet_mmdet.synth import check_corpus_args, write_corpus
+    recipe = RECIPES[args.recipe]
+    recipe_cfg = read_config(recipe)
+    check_corpus_args(args.volumes, args.seed, args.shape)
+    if osp.isfile(osp.join(args.out, 'model.json')) and not args.overwrite:
+        print(f'{args.out}: the model is built already (--overwrite rebuilds it)')
+        return
+    work_dir = osp.join(args.out, 'work_dir')
+    settings = dict(recipe=osp.relpath(recipe, REPO_ROOT), corpus=osp.abspath(args.corpus), volumes=args.volumes,
+                    seed=args.seed, shape=args.shape, iters=args.iters, device=args.device)
+    prepare_work_dir(work_dir, settings, args.overwrite)
+    print(f'=== 1/3 corpus: {args.volumes} volumes in {args.corpus} ===', flush=True)
+    started = time.time()
+    corpus = write_corpus(args.corpus, args.volumes, seed=args.seed, shape_zyx=args.shape, overwrite=args.overwrite)
+    corpus_seconds = time.time() - started
+    iters = args.iters or recipe_cfg.train_cfg.max_iters
+    print(f'=== 2/3 train {osp.basename(recipe)} for {iters} iterations ===', flush=True)
+    config = osp.join(work_dir, 'train_config.py')
+    write_train_config(config, recipe_cfg, recipe, args.corpus, args.iters)
+    train_seconds = run_train_tool(config, work_dir, args.device)
+    print(f'=== 3/3 install into {args.out} ===', flush=True)
+    install(args.out, work_dir, dict(
+        recipe=settings['recipe'], iters=iters, device=args.device,
+        particle_diameter_px=list(recipe_cfg.particle_diameter_px), corpus=settings['corpus'],
+        corpus_volumes=corpus['count'], corpus_seed=corpus['seed'], corpus_seconds=round(corpus_seconds, 1),
+        train_seconds=round(train_seconds, 1), built=time.strftime('%Y-%m-%d %H:%M:%S')))
+    write_json(osp.join(work_dir, 'build.json'), dict(settings=settings, finished=True), indent=1)
+    print(f'{args.out}: config.py + model.pth ({iters} iterations; corpus {corpus_seconds:.0f} s, training '
+          f'{train_seconds:.0f} s). Segment with: python tools/segment.py stack.tif --out labels.tif')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with exit_on_error(TOOL, args.debug, interrupted='the finished corpus volumes and the last checkpoint are '
+                       'kept; run the same command again to continue'):
+        run(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
