@@ -104,7 +104,8 @@ def parse_args(argv=None):
                         help='the model sees slices resized by F, so that particles are as many pixels across as in '
                         'its training data (training diameter / yours); auto estimates F from a first pass on '
                         'three slices; several F segment at each and merge (default: auto when the model records '
-                        'its trained particle diameters, as the generalist does, else 1)')
+                        'its trained particle diameters, as the generalist does, else 1). It takes every value '
+                        'that follows: put it after INPUT')
     parser.add_argument('--batch-size', type=int, help='images per forward pass (default: 4 on a GPU, 1 on the CPU)')
     parser.add_argument('--work-dir', help='scratch and resume folder (default OUT.work)')
     parser.add_argument('--no-resume', action='store_true', help='start over even if OUT.work has finished slabs')
