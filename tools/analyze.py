@@ -7,8 +7,10 @@ Usage:
 LABELS.tif: (Z, Y, X) integer instance labels (0 = background). PHASES.tif: (Z, Y, X) phase volume (0 pore,
 1 NMC, 2 carbon-binder) for the carbon-binder contact / detachment fractions and for damage. IMAGE.tif: the
 grayscale volume; without --phases its multi-Otsu three-phase segmentation is used instead (flagged approximate
-in the output). The voxel size comes from the TIFF metadata of LABELS.tif (ImageJ / OME / centimetre resolution
-tags) unless --voxel-size-nm is given (one value, or three for Z Y X).
+in the output). Each may also be an OME-Zarr or Zarr array (``labels.zarr``, as tools/segment.py writes it,
+``x.zarr:/path``) or an HDF5 dataset (``stack.h5:/exchange/data``). The voxel size comes from the metadata of
+LABELS (TIFF: ImageJ / OME / centimetre resolution tags; OME-Zarr: scale and axis units; HDF5: attributes
+``voxel_size_nm`` or ``element_size_um``) unless --voxel-size-nm is given (one value, or three for Z Y X).
 
 Writes to DIR: particles.csv (one row per particle), summary.json, summary.md, esd_histogram.png,
 sphericity_vs_esd.png, detachment_vs_esd.png and detachment_vs_depth.png (with phase information), slices.png.
@@ -21,16 +23,16 @@ import os.path as osp
 
 from libnet_mmdet.analysis import check_phases, particle_table, write_report
 from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, add_voxel_size_arg, exit_on_error
-from libnet_mmdet.io import check_labels, check_output_dir, read_volume, voxel_size_zyx
+from libnet_mmdet.io import check_labels, check_output_dir, open_volume, voxel_size_zyx
 
 TOOL = osp.basename(__file__)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('labels', help='(Z, Y, X) instance label TIFF')
-    parser.add_argument('--phases', help='(Z, Y, X) phase TIFF: 0 pore, 1 NMC, 2 carbon-binder')
-    parser.add_argument('--image', help='(Z, Y, X) grayscale TIFF (multi-Otsu phases when --phases is absent)')
+    parser.add_argument('labels', help='(Z, Y, X) instance labels: TIFF, .zarr, or stack.h5:/path')
+    parser.add_argument('--phases', help='(Z, Y, X) phase volume: 0 pore, 1 NMC, 2 carbon-binder')
+    parser.add_argument('--image', help='(Z, Y, X) grayscale volume (multi-Otsu phases when --phases is absent)')
     add_voxel_size_arg(parser)
     parser.add_argument('--depth-axis', default='z', choices=['z', 'y', 'x'],
                         help='axis along which depth is measured (default z)')
@@ -45,22 +47,29 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def read_whole(path):
+    """The whole (Z, Y, X) array of a TIFF, Zarr / OME-Zarr or HDF5 volume (:func:`~libnet_mmdet.io.open_volume`)
+    and the voxel size it records (nm, or None)."""
+    with open_volume(path) as reader:
+        return reader.read('z', 0, reader.shape[0]), reader.voxel_size_nm
+
+
 def run(args):
     """Check the arguments, read the inputs, compute the table and write the report; returns the summary dict."""
     voxel_size_nm = None if args.voxel_size_nm is None else voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
     check_output_dir(args.out, args.overwrite, inputs=(args.labels, args.phases, args.image))
-    labels_zyx, metadata_voxel_size = read_volume(args.labels)
+    labels_zyx, metadata_voxel_size = read_whole(args.labels)
     check_labels(labels_zyx, args.labels)
     if voxel_size_nm is None:
         if metadata_voxel_size is None:
-            raise ValueError(f'{args.labels}: no voxel size in the TIFF metadata; pass --voxel-size-nm')
+            raise ValueError(f'{args.labels}: no voxel size in its metadata; pass --voxel-size-nm')
         voxel_size_nm = metadata_voxel_size
     phases_zyx = image_zyx = None
     if args.phases:
-        phases_zyx, _ = read_volume(args.phases)
+        phases_zyx, _ = read_whole(args.phases)
         check_phases(phases_zyx, labels_zyx.shape, name=args.phases, reference_name=args.labels)
     if args.image:
-        image_zyx, _ = read_volume(args.image)
+        image_zyx, _ = read_whole(args.image)
         if image_zyx.shape != labels_zyx.shape:
             raise ValueError(f'{args.image}: shape {image_zyx.shape} does not match {args.labels} shape '
                              f'{labels_zyx.shape}')

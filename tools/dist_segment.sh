@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Distributed volume segmentation with torchrun: every rank segments a share of the slabs, rank 0 links/fuses.
+# Distributed volume segmentation with torchrun: every rank segments a share of the slabs, then links/fuses and
+# writes its own block of slices.
 # Usage: bash tools/dist_segment.sh INPUT GPUS [segment.py args: --config --checkpoint --out ...]
 # Multi-node (run on each node, OUT on a shared filesystem):
 #   NNODES=4 NODE_RANK=0..3 MASTER_ADDR=node0 PORT=29500 bash tools/dist_segment.sh stack.tif 8 --config ... --out ...

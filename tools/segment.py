@@ -1,10 +1,11 @@
 """Segment a tomography volume into 3D particle instance labels with a trained model.
 
 Usage:
-    python tools/segment.py INPUT --out labels.tif [--config CONFIG --checkpoint CHECKPOINT]
+    python tools/segment.py INPUT --out labels.tif|labels.zarr [--config CONFIG --checkpoint CHECKPOINT]
         [--device cpu|cuda:0] [--views xy [xz yz]] [--overlays DIR [--overlay-step N]] [--report DIR]
         [--min-voxels N] [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none]
-        [--overlap N] [--scale auto | F [F ...]] [--batch-size N] [--work-dir DIR] [--no-resume] [--keep-work]
+        [--overlap N] [--scale auto | F [F ...]] [--batch-size N] [--proposals auto|config] [--work-dir DIR]
+        [--no-resume] [--keep-work]
         [--overwrite] [--cfg-options k=v ...] [--launcher none|pytorch|slurm] [--debug]
 
 The model: ``--config`` and ``--checkpoint``, or by default the generalist that ``make model`` builds in
@@ -14,14 +15,19 @@ trained particle diameters, such as the generalist; otherwise 1) estimates it fr
 slices of the volume (the median diameter of confident detections) and prints it; a number sets it (your particle
 diameter / the model's); several numbers segment at each scale and merge, for slices mixing very different sizes.
 
-INPUT is a (Z, Y, X) TIFF stack (uint8/uint16/float32) or a folder of 2D slices (sorted by name). ``--views xy``
+INPUT is a (Z, Y, X) volume (uint8/uint16/float32): a TIFF stack, a folder of 2D slices (sorted by name), an HDF5
+dataset (``stack.h5:/exchange/data``; the file alone when it holds one 3D dataset) or a Zarr array / OME-Zarr
+image (``stack.zarr``, ``stack.zarr:/path`` for one inside a group), read slab by slab. ``--views xy``
 (default) segments xy slices and links them into 3D particles; ``--views xy xz yz`` segments all three views and
-fuses them (three times slower, the most accurate on near-isotropic voxels). The output is an instance-label TIFF
-(0 = background, 1..N particles; uint16, or uint32 above 65535 particles) with the voxel size in its ImageJ
-metadata. The run streams the volume slab by slab; if it is interrupted, run the same command again and it
-resumes from the finished slabs (kept in ``OUT.work`` until the run succeeds). ``--report DIR`` then writes the
-particle table and plots of ``tools/analyze.py`` (``particles.csv``, ``summary.json``, ``summary.md``, PNGs; phases
-from the grayscale volume by multi-Otsu) to DIR. Every argument and output path is checked before the model is
+fuses them (three times slower, the most accurate on near-isotropic voxels). The output is an instance-label
+volume (0 = background, 1..N particles; uint16, or uint32 above 65535 particles) with the voxel size, by the
+extension of --out: a TIFF (``.tif``/``.tiff``, voxel size in its ImageJ metadata) or an OME-Zarr label image
+(``.zarr``: multiscale, what napari and Fiji open). The voxel size defaults to the one the input records (TIFF
+metadata, OME-Zarr scale, HDF5 attributes ``voxel_size_nm`` / ``element_size_um``). The run streams the volume
+slab by slab; if it is interrupted, run the same command again and it resumes from the finished slabs (kept in
+``OUT.work`` until the run succeeds). ``--report DIR`` then writes the particle table and plots of
+``tools/analyze.py`` (``particles.csv``, ``summary.json``, ``summary.md``, PNGs; phases from the grayscale volume
+by multi-Otsu) to DIR. Every argument and output path is checked before the model is
 loaded; an existing OUT (or a used --overlays or --report folder) is replaced only with --overwrite.
 
 Distributed (many GPUs or nodes): ``bash tools/dist_segment.sh INPUT GPUS_PER_NODE --config ... --out ...``
@@ -31,6 +37,7 @@ writes OUT, identical to a single-process run. On CPUs torchrun runs with the gl
 
 Examples:
     python tools/segment.py stack.tif --out labels.tif --report report/      # the generalist, scale auto
+    python tools/segment.py scan.h5:/exchange/data --out labels.zarr          # HDF5 in, OME-Zarr out
     python tools/segment.py stack.tif --config configs/nmc/mask-rcnn_r101_fpn.py \\
         --checkpoint work_dirs/nmc/best.pth --device cuda:0 --views xy xz yz --out labels.tif \\
         --voxel-size-nm 50 --min-voxels 100 --overlays overlays/ --scale 0.5
@@ -46,8 +53,7 @@ from libnet_mmdet.analysis import particle_table, write_report
 from libnet_mmdet.apis import check_volume_args, generalist_files, init_segmenter, segment_volume
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
                               add_voxel_size_arg, exit_on_error, init_distributed, positive_int)
-from libnet_mmdet.io import (InputError, check_output_dir, max_label, open_volume, prepare_output_dir,
-                             read_voxel_size)
+from libnet_mmdet.io import InputError, check_output_dir, max_label, open_volume, prepare_output_dir
 from libnet_mmdet.volume import VIEWS
 from libnet_mmdet.visualization import write_overlays
 
@@ -73,11 +79,13 @@ def _scale(value):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Segment a tomography volume into 3D particle instance labels',
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument('input', help='(Z, Y, X) TIFF stack or folder of 2D slices')
+    parser.add_argument('input', help='(Z, Y, X) TIFF stack, folder of 2D slices, HDF5 dataset (stack.h5:/path) '
+                        'or Zarr / OME-Zarr (stack.zarr, stack.zarr:/path)')
     parser.add_argument('--config', help='model config file (default: the generalist of `make model`, '
                         'models/generalist/config.py)')
     parser.add_argument('--checkpoint', help='trained checkpoint (.pth; default: models/generalist/model.pth)')
-    parser.add_argument('--out', required=True, help='output instance-label TIFF (an existing one needs --overwrite)')
+    parser.add_argument('--out', required=True, help='output instance labels: .tif/.tiff (TIFF) or .zarr (OME-Zarr); '
+                        'an existing one needs --overwrite')
     parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu',
                         help='cpu, cuda or cuda:N (default: cuda:0 when CUDA is available, else cpu)')
     parser.add_argument('--views', nargs='+', default=['xy'], choices=VIEWS,
@@ -93,8 +101,8 @@ def parse_args(argv=None):
                         'touch most, isolated ones removed (default 0: keep all; use about the volume of your '
                         'smallest particle)')
     parser.add_argument('--score-thr', type=float, default=0.5, help='drop detections scoring below (default 0.5)')
-    add_voxel_size_arg(parser, help='voxel size in nm written to the TIFF: one value (cubic) or Z Y X (default: the '
-                       'one the input TIFF records, if any)')
+    add_voxel_size_arg(parser, help='voxel size in nm written to the output: one value (cubic) or Z Y X (default: '
+                       'the one the input records, if any)')
     parser.add_argument('--slab', type=int, default=16, help='slices per slab (memory and resume unit)')
     parser.add_argument('--tile-size', type=_tile_size, default='auto',
                         help='tile slices larger than this (auto = the model training size, none = never)')
@@ -107,6 +115,9 @@ def parse_args(argv=None):
                         'its trained particle diameters, as the generalist does, else 1). It takes every value '
                         'that follows: put it after INPUT')
     parser.add_argument('--batch-size', type=int, help='images per forward pass (default: 4 on a GPU, 1 on the CPU)')
+    parser.add_argument('--proposals', choices=('auto', 'config'), default='auto',
+                        help="RPN proposals and detections per image: 'auto' as many as an image of its size can "
+                        "need (faster), 'config' the config's test_cfg (default: auto)")
     parser.add_argument('--work-dir', help='scratch and resume folder (default OUT.work)')
     parser.add_argument('--no-resume', action='store_true', help='start over even if OUT.work has finished slabs')
     parser.add_argument('--keep-work', action='store_true', help='keep the work folder after success')
@@ -153,7 +164,7 @@ def check_args(args):
     kwargs = dict(
         out=args.out, views=tuple(args.views), score_thr=args.score_thr, tile_size=args.tile_size,
         overlap=args.overlap, min_voxels=args.min_voxels, slab=args.slab, batch_size=args.batch_size,
-        scale=scale_arg(args.scale), work_dir=args.work_dir, overwrite=args.overwrite,
+        scale=scale_arg(args.scale), work_dir=args.work_dir, overwrite=args.overwrite, proposals=args.proposals,
         voxel_size_nm=None if args.voxel_size_nm is None else tuple(args.voxel_size_nm))
     check_volume_args(args.input, **kwargs)
     for folder in (args.overlays, args.report):
@@ -179,10 +190,10 @@ def run(args):
     rank, _ = get_dist_info()
     with open_volume(args.input) as reader:  # check the input before loading the model
         if rank == 0:
-            print(f'input {args.input}: (Z, Y, X) = {reader.shape}, {reader.dtype}', file=sys.stderr)
-    if kwargs['voxel_size_nm'] is None and osp.isfile(args.input):  # a TIFF stack: keep the voxel size it records
-        recorded = read_voxel_size(args.input)
-        kwargs['voxel_size_nm'] = None if recorded is None else tuple(float(size) for size in recorded)
+            print(f'input {reader.name}: (Z, Y, X) = {reader.shape}, {reader.dtype}', file=sys.stderr)
+        recorded = reader.voxel_size_nm
+    if kwargs['voxel_size_nm'] is None and recorded is not None:  # keep the voxel size the input records
+        kwargs['voxel_size_nm'] = tuple(float(size) for size in recorded)
     if args.report and kwargs['voxel_size_nm'] is None:
         raise InputError(f'--report: {args.input} records no voxel size; pass --voxel-size-nm')
     config, checkpoint = model_files(args)
@@ -190,7 +201,7 @@ def run(args):
         print(f'model: the generalist ({config}, {checkpoint})', file=sys.stderr)
     model = init_segmenter(config, checkpoint, device=device, cfg_options=args.cfg_options)
     labels = segment_volume(model, args.input, resume=not args.no_resume, keep_work=args.keep_work, **kwargs)
-    if rank > 0:  # rank 0 assembled and wrote the output
+    if rank > 0:  # every rank wrote its block of the output; rank 0 reports
         return
     print(f'wrote {args.out}: {max_label(args.out)} particles, (Z, Y, X) = {labels.shape}, {labels.dtype}')
     if args.overlays:

@@ -23,6 +23,13 @@ record the particle diameters they were trained for (:func:`~libnet_mmdet.apis.m
 else 1. A list of scales segments at each and merges
 (:func:`~libnet_mmdet.volume.tiling.merge_segmentations`), for slices that mix very different sizes.
 
+Speed: the configs keep the proposal and detection limits of the densest slices they were written for (the
+recipe: 2000 RPN proposals per image), and the RoI heads' cost grows with them. By default (``proposals='auto'``)
+each forward pass of a two-stage detector keeps only what an image of its size can need
+(:func:`~libnet_mmdet.apis.model.proposal_budget`: from the image or tile area and the smallest particle the model
+is trained for), and masks are predicted only for detections that reach ``score_thr`` (:func:`forward_test_cfg`);
+the settings are passed per forward pass, the config is not changed. ``proposals='config'`` keeps the config's.
+
 Besides an MMDetection detector, every function here accepts a *predictor*: any callable taking a list of 2D
 slices (or tiles) and returning, for each, ``(labels_hw, scores)`` (integer instance labels 1..n, float scores
 with ``scores[k - 1]`` for label k). Tests use a deterministic predictor; another segmenter can be wrapped so.
@@ -41,10 +48,11 @@ from skimage.transform import resize
 from ..evaluation import instances_to_labels
 from ..io.images import ImageFormatError, check_finite, read_image, read_image_info
 from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, merge_segmentations, order_by_score, segment_tiled
-from .model import (default_batch_size, is_detector, model_test_pipeline, scaled_test_pipeline,
-                    trained_diameter_range, training_tile_size)
+from .model import (default_batch_size, is_detector, model_test_pipeline, proposal_budget, scaled_test_pipeline,
+                    temporary_test_cfg, trained_diameter_range, training_tile_size, two_stage_heads)
 
 DEFAULT_SCORE_THR = 0.5
+PROPOSAL_MODES = ('auto', 'config')  #: ``proposals``: the budget of the image size, or the config's test_cfg
 MAX_SCALE = 16  #: the largest ``scale``
 #: :func:`estimate_scale`: input particle diameters (px) its candidate scales cover, the side of its window in
 #: model pixels, the least score of the detections it measures and the number of slices it samples.
@@ -96,13 +104,33 @@ def _detections_to_labels(pred_instances, shape_hw, score_thr):
     return labels, scores[order]
 
 
-def detector_predictor(model, score_thr=DEFAULT_SCORE_THR, batch_size=1, scale=1.0):
+def forward_test_cfg(model, area_px, score_thr=DEFAULT_SCORE_THR, proposals='auto'):
+    """The test settings of one forward pass of a two-stage detector on images of ``area_px`` model pixels, as
+    overrides of its config (:func:`~libnet_mmdet.apis.model.temporary_test_cfg`): the proposal budget
+    (:func:`~libnet_mmdet.apis.model.proposal_budget`) with ``proposals='auto'``, none with ``'config'``; and the
+    RoI head's score threshold raised to ``score_thr`` (just below it, as mmdet keeps scores *above* its
+    threshold), so that no mask is predicted and pasted for a detection the labels leave out: the labels stay the
+    same (greedy NMS never lets a lower score suppress a higher one, and the top ``max_per_img`` detections at or
+    above ``score_thr`` are the same). Empty for other models."""
+    heads = two_stage_heads(model)
+    if heads is None:
+        return {}
+    overrides = proposal_budget(model, area_px) if proposals == 'auto' else {}
+    configured = heads['rcnn'].test_cfg.get('score_thr')
+    gate = float(np.nextafter(np.float32(score_thr), np.float32(0)))  # scores > gate <=> float32 scores >= score_thr
+    if configured is not None and gate > configured:
+        overrides.setdefault('rcnn', {})['score_thr'] = gate
+    return overrides
+
+
+def detector_predictor(model, score_thr=DEFAULT_SCORE_THR, batch_size=1, scale=1.0, proposals='auto'):
     """A predictor (see the module docstring) running an MMDetection detector on prepared arrays.
 
     The model's test pipeline is built once for arrays at ``scale``
     (:func:`~libnet_mmdet.apis.model.scaled_test_pipeline`: the arrays are prepared already,
-    :func:`slice_preparer`); arrays go through the model in batches of ``batch_size`` and their labels come back
-    at each array's own resolution.
+    :func:`slice_preparer`); arrays go through the model in batches of ``batch_size``, each batch with the test
+    settings of :func:`forward_test_cfg` for its largest array, and their labels come back at each array's own
+    resolution.
     """
     from mmcv.transforms import Compose
     pipeline = Compose(scaled_test_pipeline(model, scale))
@@ -113,7 +141,8 @@ def detector_predictor(model, score_thr=DEFAULT_SCORE_THR, batch_size=1, scale=1
             chunk = images[first:first + batch_size]
             packed = [pipeline(dict(img=image, img_id=i)) for i, image in enumerate(chunk)]
             batch = dict(inputs=[p['inputs'] for p in packed], data_samples=[p['data_samples'] for p in packed])
-            with torch.no_grad():
+            area_px = max(p['inputs'].shape[-2] * p['inputs'].shape[-1] for p in packed)
+            with torch.no_grad(), temporary_test_cfg(model, forward_test_cfg(model, area_px, score_thr, proposals)):
                 samples = model.test_step(batch)
             results += [_detections_to_labels(sample.pred_instances, image.shape[:2], score_thr)
                         for sample, image in zip(samples, chunk)]
@@ -121,17 +150,17 @@ def detector_predictor(model, score_thr=DEFAULT_SCORE_THR, batch_size=1, scale=1
     return predict
 
 
-def scaled_predictor(model, scale=1.0, score_thr=DEFAULT_SCORE_THR, batch_size=1):
+def scaled_predictor(model, scale=1.0, score_thr=DEFAULT_SCORE_THR, batch_size=1, proposals='auto'):
     """A predictor that runs ``model`` on arrays resized by ``scale`` and returns each array's labels at its own
-    resolution: a detector through its test pipeline (:func:`detector_predictor`), a predictor callable on
-    resampled arrays, its labels resampled back by nearest neighbour.
+    resolution: a detector through its test pipeline (:func:`detector_predictor`, with ``proposals``), a predictor
+    callable on resampled arrays, its labels resampled back by nearest neighbour.
 
     Raises:
         TypeError: ``model`` is neither a detector nor callable.
         ValueError: a detector whose test pipeline cannot rescale (see ``scaled_test_pipeline``).
     """
     if is_detector(model):
-        return detector_predictor(model, score_thr, batch_size, scale)
+        return detector_predictor(model, score_thr, batch_size, scale, proposals)
     if not callable(model):
         raise TypeError(f'model: expected an MMDetection detector (init_segmenter) or a predictor callable, got '
                         f'{type(model).__name__}')
@@ -211,10 +240,12 @@ def _segment_prepared(prepared, predict, tile_size, overlap, merge_iou):
     return [results[i] for i in range(len(prepared))]
 
 
-def _check_settings(model, score_thr, tile_size, overlap, batch_size):
+def _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals='auto'):
     """The 2D inference settings checked: ``(tile_size, overlap, batch_size)`` with their defaults resolved."""
     if not 0 <= score_thr <= 1:
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr!r}')
+    if proposals not in PROPOSAL_MODES:
+        raise ValueError(f'proposals must be one of {PROPOSAL_MODES}, got {proposals!r}')
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
@@ -222,14 +253,14 @@ def _check_settings(model, score_thr, tile_size, overlap, batch_size):
 
 
 def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,
-                    merge_iou=DEFAULT_MERGE_IOU, scale=1.0):
+                    merge_iou=DEFAULT_MERGE_IOU, scale=1.0, proposals='auto'):
     """``segment(slices) -> [(labels_hw, details), ...]`` for a list of checked 2D slices: what
     :func:`segment_image` and :func:`~libnet_mmdet.apis.segment_volume` run per slice. ``scale`` is a number or
     a list of numbers (resolved already, :func:`resolve_scale`); ``tile_size`` and ``overlap`` are in model
-    pixels."""
-    tile_size, overlap, batch_size = _check_settings(model, score_thr, tile_size, overlap, batch_size)
+    pixels; ``proposals`` as in :func:`segment_image`."""
+    tile_size, overlap, batch_size = _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals)
     scales = check_scale(scale, allow_auto=False)
-    plans = [(scaled_predictor(model, s, score_thr, batch_size), *_tiling_at_scale(tile_size, overlap, s))
+    plans = [(scaled_predictor(model, s, score_thr, batch_size, proposals), *_tiling_at_scale(tile_size, overlap, s))
              for s in scales]
     prepare = slice_preparer(model)
 
@@ -427,7 +458,7 @@ def load_slice(image, name=None):
 
 
 def segment_image(model, image, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,
-                  merge_iou=DEFAULT_MERGE_IOU, scale=None):
+                  merge_iou=DEFAULT_MERGE_IOU, scale=None, proposals='auto'):
     """Segment one 2D slice, or a list of slices (batched), into instance label images.
 
     Args:
@@ -451,6 +482,9 @@ def segment_image(model, image, score_thr=DEFAULT_SCORE_THR, tile_size='auto', o
             call (:func:`estimate_scale`); None (default) is ``'auto'`` for a model that records its trained
             particle diameters, else 1. A list segments at each scale and merges the instances
             (:func:`~libnet_mmdet.volume.tiling.merge_segmentations`).
+        proposals (str): ``'auto'`` (default): a two-stage detector keeps as many RPN proposals and detections per
+            image as an image of its size can need (:func:`~libnet_mmdet.apis.model.proposal_budget`), at most
+            the config's ``test_cfg``; ``'config'``: the config's ``test_cfg`` as it is (the worst case).
 
     Returns:
         tuple | list: ``(labels_hw, details)`` per slice: ``labels_hw`` uint16 (uint32 above 65535 instances)
@@ -467,9 +501,9 @@ def segment_image(model, image, score_thr=DEFAULT_SCORE_THR, tile_size='auto', o
     single = not isinstance(image, (list, tuple))
     images = [image] if single else list(image)
     slices = [load_slice(item, '<array>' if single else f'image[{i}]') for i, item in enumerate(images)]
-    tile_size, overlap, batch_size = _check_settings(model, score_thr, tile_size, overlap, batch_size)
+    tile_size, overlap, batch_size = _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals)
     scales, info = resolve_scale(model, scale, slices, batch_size)
-    results = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales)(slices)
+    results = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales, proposals)(slices)
     for _, details in results:
         details['scale'] = scales[0] if len(scales) == 1 else list(scales)
         if info is not None:

@@ -3,10 +3,13 @@
 >>> model = init_segmenter('configs/nmc/mask-rcnn_r101_fpn.py', 'work_dirs/nmc/best.pth', device='cuda:0')
 >>> training_tile_size(model), default_batch_size(model)  # slice size the model was trained on, images per pass
 >>> trained_diameter_range(model)  # (12.0, 48.0): particle diameters (model pixels) it was trained for, or None
+>>> proposal_budget(model, 256 * 256)  # RPN proposals and detections one 256 x 256 image needs (test_cfg overrides)
 >>> generalist_files()  # (config, checkpoint) of the generalist `make model` builds, or None
 """
+import contextlib
 import copy
 import hashlib
+import math
 import os
 import os.path as osp
 import warnings
@@ -279,6 +282,124 @@ def trained_diameter_range(model):
         raise InputError(f'{name}: expected (low, high) particle diameters in pixels with 0 < low <= high, got '
                          f'{value!r}')
     return low, high
+
+
+#: The proposal budget (:func:`proposal_budget`), chosen on validation slices of every synthetic preset (22 px
+#: particles, 192 x 192 px, seeds 500-501; ``benchmarks/bench_slice_speed.py --tune``, results in
+#: ``benchmarks/results/slice_speed_tuning.json``) with the demo's CPU-tiny model.
+#: ``BUDGET_DIAMETER_PX``: the smallest particle diameter (model pixels) assumed for a model that records no
+#: trained diameters: the recipes' own limit (particles under ~16 px across are to be upsampled).
+#: ``BUDGET_PACKING``: the most particle cross-sections a validation slice held (106, densest preset ``hard``), in
+#: units of ``area / (pi / 4 * d**2)``. ``BUDGET_SAFETY``: headroom for denser packings, the synthetic generator's
+#: densest (solid fraction 0.75) over ``hard``'s (0.6).
+#: ``BUDGET_PROPOSALS_PER_PARTICLE``: RPN proposals kept per particle; the validation slices reached the config's
+#: F1@0.5 (2000 proposals) with 625 (``clean``), 500 (``typical``) and 750 (``hard``): 7.1 per particle of the
+#: densest slice, rounded up. ``BUDGET_DETECTIONS_PER_PARTICLE``: detections kept per particle (room for
+#: duplicates and false positives above the score threshold). ``BUDGET_MIN_PARTICLES``: the floor for small tiles.
+#: ``BUDGET_MIN_OBJECTNESS``: proposals whose RPN objectness is below are not passed to the RoI heads, so that
+#: the budget also follows the particles an image actually holds: sparse images fill it with background boxes
+#: (validation: F1@0.5 as high as with a floor of 0.02 on every preset; 1064 -> 509 proposals per sparse slice).
+#: The RPN's ``nms_pre`` (candidates per feature level before its NMS) is left as configured: lowering it loses
+#: small particle sections (validation: 1000 instead of 2000 cost up to 0.013 F1@0.5) and it costs little.
+BUDGET_DIAMETER_PX = 16.0
+BUDGET_PACKING = 0.58
+BUDGET_SAFETY = 1.25
+BUDGET_PROPOSALS_PER_PARTICLE = 8
+BUDGET_DETECTIONS_PER_PARTICLE = 2
+BUDGET_MIN_PARTICLES = 10
+BUDGET_MIN_OBJECTNESS = 0.1
+
+
+def two_stage_heads(model):
+    """``{'rpn': rpn_head, 'rcnn': roi_head}`` of a two-stage detector (the heads whose ``test_cfg`` holds the
+    proposal and detection limits), or None for anything else."""
+    if not (is_detector(model) and getattr(model, 'with_rpn', False) and getattr(model, 'with_roi_head', False)):
+        return None
+    return dict(rpn=model.rpn_head, rcnn=model.roi_head)
+
+
+def _capped(value, configured):
+    """``value`` limited to the config's ``configured`` limit (no limit when that is <= 0, mmdet's "all")."""
+    return value if configured is None or configured <= 0 else min(value, int(configured))
+
+
+def proposal_budget(model, area_px):
+    """The proposal and detection limits of a two-stage detector for one forward pass on images of ``area_px``
+    pixels (as the model sees them: after the test pipeline's ``Resize``).
+
+    The configs keep the worst case of the densest slices they were written for (the R101 recipe: 2000 RPN
+    proposals per image), and the RoI heads' cost grows with the proposals kept. The budget follows the image:
+
+    * particles an image can hold: ``n = max(BUDGET_SAFETY * BUDGET_PACKING * area_px / (pi / 4 * d**2),
+      BUDGET_MIN_PARTICLES)``, rounded up, with ``d`` the smallest particle diameter the model is trained for (the
+      low end of ``particle_diameter_px``, :func:`trained_diameter_range`; :data:`BUDGET_DIAMETER_PX` when the
+      model records none);
+    * ``test_cfg.rpn.max_per_img = BUDGET_PROPOSALS_PER_PARTICLE * n`` proposals, of which only those with an
+      objectness of at least ``min_objectness = BUDGET_MIN_OBJECTNESS`` reach the RoI heads (our key, applied by
+      :func:`temporary_test_cfg`);
+    * ``test_cfg.rcnn.max_per_img = BUDGET_DETECTIONS_PER_PARTICLE * n`` detections;
+
+    each at most the config's own value (the budget only lowers limits; ``rpn.nms_pre`` is kept). The constants
+    were chosen on validation data of every synthetic preset, the packing on the densest (see their comments).
+
+    Args:
+        model: a detector (:func:`init_segmenter`) or predictor callable.
+        area_px (int): pixels of the largest image of the forward pass (H x W).
+
+    Returns:
+        dict | None: ``{'rpn': {'max_per_img': int, 'min_objectness': float}, 'rcnn': {'max_per_img': int}}``,
+        overrides
+        for :func:`temporary_test_cfg`; None for a model without RPN and RoI heads (a predictor callable, a
+        one-stage detector).
+    """
+    heads = two_stage_heads(model)
+    if heads is None:
+        return None
+    diameter_px = (trained_diameter_range(model) or (BUDGET_DIAMETER_PX,))[0]
+    particles = math.ceil(max(BUDGET_SAFETY * BUDGET_PACKING * area_px / (math.pi / 4 * diameter_px ** 2),
+                              BUDGET_MIN_PARTICLES))
+    proposals, detections = BUDGET_PROPOSALS_PER_PARTICLE * particles, BUDGET_DETECTIONS_PER_PARTICLE * particles
+    rpn_cfg, rcnn_cfg = heads['rpn'].test_cfg, heads['rcnn'].test_cfg
+    return dict(rpn=dict(max_per_img=_capped(proposals, rpn_cfg.get('max_per_img')),
+                         min_objectness=BUDGET_MIN_OBJECTNESS),
+                rcnn=dict(max_per_img=_capped(detections, rcnn_cfg.get('max_per_img'))))
+
+
+def _objectness_filter(predict_by_feat, min_objectness):
+    """An RPN head's bound ``predict_by_feat`` that drops proposals whose objectness is below
+    ``min_objectness``."""
+    def predict(*args, **kwargs):
+        return [proposals[proposals.scores >= min_objectness] for proposals in predict_by_feat(*args, **kwargs)]
+    return predict
+
+
+@contextlib.contextmanager
+def temporary_test_cfg(model, overrides):
+    """Run a two-stage detector with ``overrides`` (``{'rpn': {key: value}, 'rcnn': {key: value}}``, e.g. from
+    :func:`proposal_budget`) merged into the test settings of its RPN and RoI heads, restored on exit even after
+    an error. ``rpn.min_objectness`` (ours, not mmdet's) drops the RPN's proposals of lower objectness. The heads
+    get copies: neither ``model.cfg`` nor the heads' own settings objects are changed. No-op for empty
+    ``overrides``."""
+    heads = two_stage_heads(model) if overrides else None
+    saved = {stage: heads[stage].test_cfg for stage in overrides} if heads else {}
+    min_objectness = overrides.get('rpn', {}).get('min_objectness') if heads else None
+    rpn_attributes = vars(heads['rpn']) if heads else {}
+    outer_filter = rpn_attributes.get('predict_by_feat')  # that of an enclosing call, if any
+    try:
+        for stage, values in saved.items():
+            settings = copy.deepcopy(values)
+            settings.update(overrides[stage])
+            heads[stage].test_cfg = settings
+        if min_objectness is not None:  # an instance attribute over the class's method
+            rpn_attributes['predict_by_feat'] = _objectness_filter(heads['rpn'].predict_by_feat, min_objectness)
+        yield
+    finally:
+        for stage, values in saved.items():
+            heads[stage].test_cfg = values
+        if min_objectness is not None:
+            rpn_attributes.pop('predict_by_feat')
+            if outer_filter is not None:
+                rpn_attributes['predict_by_feat'] = outer_filter
 
 
 def generalist_files(model_dir=None):

@@ -17,12 +17,12 @@ Which to use:
 ``min_voxels`` (about the volume of the smallest real particle) merges the fragments either leaves (a duplicate
 2D detection left unlinked, a sliver where the views disagree) into the particle they touch most.
 
-Streaming: slices are read lazily (memory-mapped TIFF, page by page, or one file of a folder at a time) in slabs
-of ``slab`` slices; each view's 2D labels go to an on-disk scratch array in the work folder, linking/fusion run
-slab by slab carrying one slice, and the output TIFF is written page by page to a temporary file that replaces
-``out`` at the end. Peak memory is the model plus a few slabs, whatever the number of slices. This module runs the
-model slab by slab into the work folder (:class:`~libnet_mmdet.volume.workdir.WorkFolder`) and hands over to the
-3D assembly (:func:`~libnet_mmdet.volume.assembly.assemble_volume`).
+Streaming: slices are read lazily (memory-mapped TIFF, page by page, one file of a folder at a time, or chunk by
+chunk from HDF5 / Zarr) in slabs of ``slab`` slices; each view's 2D labels go to a chunked array in the work
+folder (:class:`~libnet_mmdet.volume.workdir.WorkFolder`), and the 3D assembly
+(:func:`~libnet_mmdet.volume.assembly.assemble_volume`) links or fuses them block by block and writes the output
+(TIFF, or OME-Zarr for ``out='labels.zarr'``) to a temporary beside ``out`` that replaces it at the end. Peak
+memory is the model plus a few slabs, whatever the number of slices.
 
 Scale: ``scale='auto'`` (the default for models that record their trained particle diameters) is estimated once
 per volume, before inference, on up to 3 xy slices at the z quartiles
@@ -31,21 +31,21 @@ per volume, before inference, on up to 3 xy slices at the z quartiles
 folder's manifest.
 
 Resume: the work folder (default ``<out>.work``) holds ``manifest.json`` (input shape and dtype, the inference
-parameters with the scale as resolved, a fingerprint of the model) and one part file per finished slab
-(``parts/<view>_<start>.npz``: its 2D labels and the checksum of its input). A rerun with the same identity
-re-reads each slab and skips the inference of those whose part has the same checksum; a slab whose input changed
-is segmented again (2D results depend on their own slice only; a rerun with ``'auto'`` estimates the same scale
-again, so it resumes). Gathering the parts, linking/fusion and writing (cheap) always rerun, so changing
-``min_voxels``, ``min_overlap`` or ``grow_voxels`` reuses all the inference. The work folder is removed after
-success unless ``keep_work=True``. Scratch space: 4 bytes per voxel per view (parts and the gathered view), plus
-4 (linking) or 8 (fusion) bytes per voxel.
+parameters with the scale as resolved, a fingerprint of the model), one chunked array of 2D labels per view and
+one part file per finished slab (``parts/<view>_<start>.json``: the checksum of its input). A rerun with the same
+identity re-reads each slab and skips the inference of those whose part has the same checksum; a slab whose input
+changed is segmented again (2D results depend on their own slice only; a rerun with ``'auto'`` estimates the same
+scale again, so it resumes). The 3D assembly and the output always rerun from the view arrays, so a run killed
+during assembly resumes without inference, and changing ``min_voxels``, ``min_overlap`` or ``grow_voxels`` reuses
+all of it. The work folder is removed after success unless ``keep_work=True``. Scratch space: 2 bytes per voxel per
+view and 4 (linking) or 8 (fusion) more, before compression (BENCHMARKS.md gives the measured disk use).
 
 Distributed (torchrun, ``tools/dist_segment.sh``): when a ``torch.distributed`` process group is initialised,
-rank ``r`` of ``N`` segments slabs ``r, r + N, r + 2N, ...`` of the list of every view's slabs, each into its own
-part file in the shared work folder (no two ranks write one file); after a barrier rank 0 alone gathers, links
-or fuses and writes ``out``. The parts are the same whatever the number of ranks, so the output is identical to
-a single-process run, and an interrupted job resumes with any number of ranks. ``out`` and the work folder must
-be on a filesystem every rank sees.
+rank ``r`` of ``N`` segments slabs ``r, r + N, r + 2N, ...`` of the list of every view's slabs into the shared work
+folder (a page-wise input is first copied to a chunked array, each rank its own z-block); then every rank
+assembles its own block of slices and writes its block of the output (:mod:`~libnet_mmdet.volume.assembly`). The
+output is identical to a single-process run, and an interrupted job resumes with any number of ranks. ``out`` and
+the work folder must be on a filesystem every rank sees.
 """
 import numbers
 import os
@@ -54,14 +54,15 @@ import tempfile
 import warnings
 
 import numpy as np
-import tifffile
-from mmengine.dist import barrier, broadcast_object_list, get_dist_info
+from mmengine.dist import broadcast_object_list, get_dist_info
 from tqdm import tqdm
 
-from ..io.errors import InputError, check_output_file
+from ..io.chunked import ChunkedVolume, slab_chunks
+from ..io.errors import InputError
 from ..io.tiff import voxel_size_zyx
-from ..io.volume import open_volume
+from ..io.volume import check_label_output, open_labels, open_volume
 from ..volume.assembly import assemble_volume
+from ..volume.blocks import Ranks
 from ..volume.fusion import DEFAULT_GROW_VOXELS
 from ..volume.linking import DEFAULT_MIN_OVERLAP
 from ..volume.tiling import DEFAULT_MERGE_IOU
@@ -79,7 +80,7 @@ def _segment_slabs(reader, segment, units, work, progress_bar):
         axis = VIEW_AXIS[view]
         raw = reader.read(axis, start, stop)
         checksum = slab_checksum(raw)
-        stored = work.part_checksum(view, start, raw.shape)
+        stored = work.part_checksum(view, start)
         if stored == checksum:
             progress_bar.update()
             continue
@@ -113,7 +114,7 @@ def _same_path(path, other):
 
 def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SCORE_THR, tile_size='auto',
                       overlap=None, min_voxels=0, slab=16, batch_size=None, merge_iou=DEFAULT_MERGE_IOU,
-                      voxel_size_nm=None, work_dir=None, overwrite=False, scale=None):
+                      voxel_size_nm=None, work_dir=None, overwrite=False, scale=None, proposals='auto'):
     """Check the arguments of :func:`segment_volume` that need no model and no data, before anything is loaded,
     read or written: what ``segment_volume`` does first, and what ``tools/segment.py`` does before it loads the
     model. Same arguments and defaults as :func:`segment_volume`; a ``tile_size`` of ``'auto'`` is checked once
@@ -131,7 +132,7 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
         views = check_view_names(views)
         check_scale(scale)
         # slice_segmenter checks the 2D settings when it is built; a stand-in predictor builds it without a model
-        slice_segmenter(lambda images: [], score_thr, tile_size, overlap, batch_size, merge_iou)
+        slice_segmenter(lambda images: [], score_thr, tile_size, overlap, batch_size, merge_iou, proposals=proposals)
         if voxel_size_nm is not None:
             voxel_size_zyx(voxel_size_nm, 'voxel_size_nm')
     except InputError:
@@ -142,7 +143,7 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
     _check_whole_number(min_voxels, 'min_voxels', 0)
     if out is not None:
         out = os.fspath(out)
-        check_output_file(out, overwrite, inputs=(volume,))
+        check_label_output(out, overwrite, inputs=(volume,))
         work_dir = work_dir or f'{out}.work'
     if work_dir is not None:
         if _same_path(work_dir, volume) or (out is not None and _same_path(work_dir, out)):
@@ -156,18 +157,23 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
                    overlap=None, min_overlap=DEFAULT_MIN_OVERLAP, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None,
                    min_voxels=0, slab=16, batch_size=None, merge_iou=DEFAULT_MERGE_IOU,
                    voxel_size_nm=None, work_dir=None, resume=True, keep_work=False, progress=True, scale=None,
-                   overwrite=False):
+                   overwrite=False, proposals='auto'):
     """Segment a (Z, Y, X) volume into 3D particle instance labels (see the module docstring).
 
     Args:
         model: a detector from :func:`~libnet_mmdet.apis.init_segmenter`, or a predictor callable.
-        volume (str | np.ndarray): TIFF stack, folder of 2D slices, or array-like (``np.memmap``, zarr, ...)
-            of shape (Z, Y, X), uint8/uint16/float32.
-        out (str | None): output label TIFF (written atomically, memory-mappable); None returns an in-memory
-            array (small volumes: the work folder is then temporary and nothing resumes). An existing ``out`` is
-            an error unless ``overwrite`` (an interrupted run has not written it: its rerun resumes).
+        volume (str | np.ndarray): TIFF stack, folder of 2D slices, HDF5 dataset (``'stack.h5:/exchange/data'``),
+            Zarr array or OME-Zarr image (``'stack.zarr'``), or array-like (``np.memmap``, zarr, ...) of shape
+            (Z, Y, X), uint8/uint16/float32.
+        out (str | None): output labels, by extension: ``.tif`` (uncompressed, memory-mappable TIFF) or ``.zarr``
+            (OME-Zarr with a pyramid), written to a temporary beside it and moved into place at the end; None
+            returns an in-memory array (small volumes: the work folder is then temporary and nothing resumes). An
+            existing ``out`` is an error unless ``overwrite`` (an interrupted run has not written it: its rerun
+            resumes).
         views (tuple): ``('xy',)`` links xy slices; two or three of ``'xy', 'xz', 'yz'`` fuse those views.
         score_thr, tile_size, overlap, batch_size, merge_iou: 2D segmentation, as in
+            :func:`~libnet_mmdet.apis.segment_image`.
+        proposals (str): ``'auto'`` (a proposal budget per image) or ``'config'``, as in
             :func:`~libnet_mmdet.apis.segment_image`.
         scale (float | list | 'auto' | None): as in :func:`~libnet_mmdet.apis.segment_image`; ``'auto'``
             (default for a model that records its trained particle diameters, else 1) is estimated once for the
@@ -178,7 +184,8 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         min_voxels (int): particles with fewer voxels are merged into the particle they share the most faces
             with (fragments of linking/fusion), or removed when they touch none.
         slab (int): slices read, segmented and checkpointed at a time.
-        voxel_size_nm (float | tuple | None): written into the TIFF (ImageJ ``spacing``/resolution).
+        voxel_size_nm (float | tuple | None): written into the output (TIFF: ImageJ ``spacing``/resolution;
+            OME-Zarr: the multiscale scale); None: the input's own, when its metadata record one.
         work_dir (str | None): scratch and resume folder (default ``<out>.work``): new, empty, or the work folder
             of an earlier run (it is deleted after success, so a folder of other files is refused).
         resume (bool): continue from the finished slabs of an interrupted run in ``work_dir``.
@@ -187,8 +194,9 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         overwrite (bool): replace an existing ``out``.
 
     Returns:
-        np.ndarray | None: (Z, Y, X) labels 1..N (order of first voxel), uint16 (uint32 above 65535 particles); a
-        read-only memory map of ``out`` when given. None on ranks other than 0 of a distributed run.
+        np.ndarray | None: (Z, Y, X) labels 1..N, uint16 (uint32 above 65535 particles); when ``out`` is given,
+        a read-only view of it (memory map of the TIFF, the zarr array). None on ranks other than 0 of a
+        distributed run.
 
     Raises:
         InputError: bad arguments or output paths (:func:`check_volume_args`, checked before anything is read,
@@ -197,7 +205,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             voxels (the message names the slice).
     """
     views = check_volume_args(volume, out, views, score_thr, tile_size, overlap, min_voxels, slab, batch_size,
-                              merge_iou, voxel_size_nm, work_dir, overwrite, scale)
+                              merge_iou, voxel_size_nm, work_dir, overwrite, scale, proposals)
     scale = check_scale(scale)
     try:
         auto = uses_auto_scale(model, scale)
@@ -215,7 +223,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         scales, scale_info = resolved[0]
         if rank == 0 and (progress or auto):
             print(describe_scale(scales, scale_info))
-        segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales)
+        segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales, proposals)
         if out is not None:
             out = os.fspath(out)
             work = WorkFolder(work_dir or f'{out}.work')
@@ -225,28 +233,37 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             input=dict(name=osp.abspath(reader.name) if reader.name != '<array>' else '<array>',
                        shape=list(reader.shape), dtype=str(reader.dtype)),
             inference=dict(score_thr=score_thr, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
-                           merge_iou=merge_iou, slab=slab, scale=scales[0] if len(scales) == 1 else list(scales)),
+                           merge_iou=merge_iou, slab=slab, scale=scales[0] if len(scales) == 1 else list(scales),
+                           proposals=proposals),
             model=model_fingerprint(model))
-        random_access = any(view != 'xy' for view in views)
+        ranks = Ranks.current()
         if rank == 0:
-            work.open(identity, resume)
-            if random_access:
-                reader.random_access(work.scratch_path('input'), slab)
-        barrier()
-        if random_access and rank > 0:
-            reader.random_access(work.scratch_path('input'), slab, copy=False)
+            work.open(identity, resume, reader.shape, views, slab)
+        ranks.barrier()
+        if any(view != 'xy' for view in views) and not reader.streams_any_axis:
+            # a page-wise input is copied into a chunked array, each rank its own z-block
+            copy_path = work.scratch_path('input')
+            if rank == 0:
+                ChunkedVolume.create(copy_path, reader.shape, reader.dtype,
+                                     slab_chunks(reader.shape, slab, ('z',)))
+            ranks.barrier()
+            reader.copy_to(ChunkedVolume.open(copy_path), *ranks.block(reader.shape[0], slab), slab)
+            ranks.barrier()
+            reader.random_access(ChunkedVolume.open(copy_path))
         units = view_slabs(reader.shape, views, slab)
         my_units = units[rank::world_size]  # round robin: every rank gets slabs of every view
         with tqdm(total=len(my_units), desc='segment slabs' + (f' (rank {rank})' if world_size > 1 else ''),
                   unit='slab', disable=not progress or rank > 0) as bar:
             _segment_slabs(reader, segment, my_units, work, bar)
-        shape = reader.shape
+        shape, reader_voxel_size = reader.shape, reader.voxel_size_nm
         reader.close()
-        barrier()  # every part file is written
+        ranks.barrier()  # every slab is segmented
+        labels = assemble_volume(work, shape, views, slab, min_overlap=min_overlap, grow_voxels=grow_voxels,
+                                 min_votes=min_votes, min_voxels=min_voxels, out=out,
+                                 voxel_size_nm=reader_voxel_size if voxel_size_nm is None else voxel_size_nm,
+                                 overwrite=overwrite, ranks=ranks)
         if rank > 0:
             return None
-        labels = assemble_volume(work, shape, views, slab, min_overlap=min_overlap, grow_voxels=grow_voxels,
-                                 min_votes=min_votes, min_voxels=min_voxels, out=out, voxel_size_nm=voxel_size_nm)
     if not keep_work and work.path != temp_dir:
         work.remove()
-    return labels if out is None else tifffile.memmap(out, mode='r').reshape(shape)
+    return labels if out is None else open_labels(out)

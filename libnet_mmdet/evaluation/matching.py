@@ -12,12 +12,10 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..io.labels import MAX_DIRECT_LABEL, check_labels, check_same_shape
+from ..io.labels import check_labels, check_same_shape, overlap_table
 
 #: IoU thresholds 0.50, 0.55, ..., 0.95.
 DEFAULT_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
-# Above this many (ground truth x prediction) pairs the contingency table is built with np.unique, not bincount.
-_MAX_DENSE_PAIRS = 4_000_000
 STAT_COLUMNS = ('n_true', 'n_pred', 'tp', 'fp', 'fn', 'precision', 'recall', 'f1', 'accuracy',
                 'mean_matched_iou', 'pq')
 
@@ -27,18 +25,6 @@ def _check_thresholds(thresholds):
     if thresholds.ndim != 1 or thresholds.size == 0 or np.any((thresholds <= 0) | (thresholds > 1)):
         raise ValueError(f'thresholds: expected IoU thresholds in (0, 1], got {thresholds!r}')
     return thresholds
-
-
-def _instances(labels_flat):
-    """Sorted non-zero ids of a flat label array, their sizes (voxels), and a function mapping ids to ranks."""
-    if int(labels_flat.max(initial=0)) <= MAX_DIRECT_LABEL:
-        sizes = np.bincount(labels_flat)
-        ids = np.flatnonzero(sizes[1:]) + 1
-        lookup = np.zeros(sizes.size, np.int64)
-        lookup[ids] = np.arange(ids.size)
-        return ids, sizes[ids], lookup.__getitem__
-    ids, sizes = np.unique(labels_flat[labels_flat != 0], return_counts=True)
-    return ids, sizes, lambda values: np.searchsorted(ids, values)
 
 
 def pairwise_iou(gt_labels, pred_labels):
@@ -51,18 +37,7 @@ def pairwise_iou(gt_labels, pred_labels):
         tuple: ``(gt_index, pred_index, iou, n_true, n_pred)``: for each overlapping pair, the 0-based ranks of
         the two instances among the sorted non-zero ids, and their IoU (float64); the instance counts.
     """
-    gt_flat, pred_flat = np.ravel(gt_labels), np.ravel(pred_labels)
-    gt_ids, gt_sizes, gt_rank = _instances(gt_flat)
-    pred_ids, pred_sizes, pred_rank = _instances(pred_flat)
-    both = (gt_flat != 0) & (pred_flat != 0)
-    keys = gt_rank(gt_flat[both]) * pred_ids.size + pred_rank(pred_flat[both])
-    if gt_ids.size * pred_ids.size <= _MAX_DENSE_PAIRS:
-        intersections = np.bincount(keys, minlength=gt_ids.size * pred_ids.size)
-        keys = np.flatnonzero(intersections)
-        intersections = intersections[keys]
-    else:
-        keys, intersections = np.unique(keys, return_counts=True)
-    rows, cols = np.divmod(keys, max(pred_ids.size, 1))
+    gt_ids, pred_ids, rows, cols, intersections, gt_sizes, pred_sizes = overlap_table(gt_labels, pred_labels)
     iou = intersections / (gt_sizes[rows] + pred_sizes[cols] - intersections)
     return rows, cols, iou, gt_ids.size, pred_ids.size
 

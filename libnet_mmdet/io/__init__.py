@@ -2,19 +2,22 @@
 checks of instance label arrays.
 
 >>> labels_zyx, voxel_size_nm = read_volume('labels.tif')         # (Z, Y, X) and (sz, sy, sx) nm or None
->>> with open_volume('stack.tif') as reader:                       # TIFF stack, folder of slices or array-like
-...     slab = reader.read('z', 0, 16)                             # (16, Y, X), never the whole volume
+>>> with open_volume('stack.h5:/exchange/data') as reader:         # TIFF, folder, HDF5, Zarr/OME-Zarr, array-like
+...     slab = reader.read('x', 0, 16)                             # (16, Z, Y), never the whole volume
+...     voxel_size_nm = reader.voxel_size_nm                       # (sz, sy, sx) nm or None
 >>> write_tiff('labels.tif', labels_zyx, voxel_size_nm=50)         # atomic; ImageJ/Fiji read the voxel size
+>>> writer = LabelVolumeWriter('labels.zarr', shape, 'uint32', 50)  # slab by slab, many processes: OME-Zarr or TIFF
 """
 from .errors import InputError, check_output_dir, check_output_file, prepare_output_dir
 from .files import atomic_output, write_json
 from .images import ImageFormatError, read_image
 from .labels import check_labels
 from .tiff import read_volume, read_voxel_size, voxel_size_zyx, write_tiff
-from .volume import max_label, open_volume
+from .volume import LabelVolumeWriter, check_label_output, label_output_format, max_label, open_labels, open_volume
 
 __all__ = [
     'read_image', 'open_volume', 'read_volume', 'read_voxel_size', 'max_label', 'write_tiff',
     'write_json', 'atomic_output', 'check_labels', 'voxel_size_zyx', 'ImageFormatError',
-    'InputError', 'check_output_file', 'check_output_dir', 'prepare_output_dir'
+    'InputError', 'check_output_file', 'check_output_dir', 'prepare_output_dir', 'LabelVolumeWriter', 'open_labels',
+    'check_label_output', 'label_output_format'
 ]

@@ -1,9 +1,11 @@
-"""Instance label arrays (0 = background, 1..N = instances): checks, compaction, dtype and a union-find over ids.
+"""Instance label arrays (0 = background, 1..N = instances): checks, renumbering, compaction, dtype, the overlap
+table of two label arrays.
 
 Imports nothing else of the project, so every stage (tiling, linking, fusion, statistics, evaluation) can use it.
 Every check raises one exception whose message starts with ``name`` (an argument name such as ``labels_zyx`` or a
 file path), so that a bad input is reported where it came from.
 """
+import fastremap
 import numpy as np
 
 # Instance ids above this are compacted to 1..N before bincount/find_objects (which allocate max id + 1 entries).
@@ -47,8 +49,25 @@ def check_same_shape(array, reference_shape, name, reference_name):
                          f'shape {tuple(reference_shape)}')
 
 
+def renumber_by_first_voxel(labels):
+    """Number the instances of ``labels`` 1..n in the order of their first pixel/voxel in a C-order (raster) scan;
+    0 stays 0 (``fastremap.renumber``).
+
+    Returns:
+        tuple: ``(renumbered, ids)``: an array of ``labels``' shape in the smallest unsigned dtype that holds n, and
+        the (n,) input ids in the input dtype, ``ids[k - 1]`` being the input id of new id ``k``.
+    """
+    labels = np.ascontiguousarray(labels)  # fastremap scans in memory order
+    renumbered, new_of = fastremap.renumber(labels, preserve_zero=True)
+    new_of.pop(0, None)
+    ids = np.empty(len(new_of), labels.dtype)
+    ids[np.fromiter(new_of.values(), np.int64, len(new_of)) - 1] = np.fromiter(new_of, labels.dtype, len(new_of))
+    return renumbered, ids
+
+
 def compact_labels(labels):
-    """Map the instance ids of ``labels`` to 1..N when the largest id is too large to index arrays with.
+    """Map the instance ids of ``labels`` to 1..N, in increasing order, when the largest id is too large to index
+    arrays with.
 
     Returns:
         tuple: ``(labels_compact, original_ids)``, where ``original_ids[k - 1]`` is the input id of compact id
@@ -56,54 +75,49 @@ def compact_labels(labels):
     """
     if int(labels.max()) <= MAX_DIRECT_LABEL:
         return labels, None
-    ids, inverse = np.unique(labels, return_inverse=True)
-    if ids[0] != 0:  # no background voxel: shift so that the first id becomes 1
-        inverse = inverse + 1
-        ids = np.concatenate([[0], ids])
+    renumbered, ids = renumber_by_first_voxel(labels)
+    order = np.argsort(ids)
     dtype = np.uint32 if ids.size <= np.iinfo(np.uint32).max else np.uint64
-    return inverse.reshape(labels.shape).astype(dtype), ids[1:]
+    lut = np.zeros(ids.size + 1, dtype)
+    lut[order + 1] = np.arange(1, ids.size + 1)
+    return lut[renumbered], ids[order]
+
+
+def overlap_table(labels_a, labels_b):
+    """The sparse contingency table of two label arrays of one shape: every pair of overlapping instances.
+
+    Args:
+        labels_a, labels_b (np.ndarray): integer label arrays of the same shape (0 = background, any ids >= 0).
+
+    Returns:
+        tuple: ``(ids_a, ids_b, rows, cols, intersection, sizes_a, sizes_b)``: the sorted non-zero ids of each
+        array and their sizes (pixels/voxels); for each overlapping pair, in increasing ``(rows, cols)`` order, the
+        0-based ranks of its two instances in ``ids_a`` and ``ids_b`` and the size of their intersection (int64).
+    """
+    a, b = np.ravel(labels_a), np.ravel(labels_b)
+    ids_a, sizes_a = _instance_sizes(a)
+    ids_b, sizes_b = _instance_sizes(b)
+    both = (a != 0) & (b != 0)
+    a, b = a[both], b[both]
+    span = int(ids_b[-1]) + 1 if ids_b.size else 1
+    if (int(ids_a[-1]) if ids_a.size else 0) < np.iinfo(np.int64).max // span:  # one int64 key per pair of ids
+        keys, intersection = np.unique(a.astype(np.int64) * span + b.astype(np.int64), return_counts=True)
+        pair_a, pair_b = np.divmod(keys, span)
+        rows, cols = np.searchsorted(ids_a, pair_a), np.searchsorted(ids_b, pair_b)
+    else:  # ids too large to combine in one int64: combine their ranks
+        keys, intersection = np.unique(np.searchsorted(ids_a, a) * ids_b.size + np.searchsorted(ids_b, b),
+                                       return_counts=True)
+        rows, cols = np.divmod(keys, max(ids_b.size, 1))
+    return ids_a, ids_b, rows, cols, intersection, sizes_a, sizes_b
+
+
+def _instance_sizes(labels_flat):
+    """Sorted non-zero ids of a flat label array and their sizes (int64)."""
+    ids, sizes = np.unique(labels_flat, return_counts=True)
+    nonzero = ids != 0
+    return ids[nonzero], sizes[nonzero].astype(np.int64)
 
 
 def label_dtype(n_labels):
     """The smallest label dtype for ``n_labels`` instances: uint16 up to 65535, else uint32."""
     return np.dtype(np.uint16) if n_labels <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
-
-
-class UnionFind:
-    """Union-find over provisional ids 1, 2, ...; the representative of a set is its smallest id."""
-
-    def __init__(self):
-        self.parent = np.zeros(1024, np.int64)
-        self.size = 1  # ids 1..size-1 exist; 0 is background
-
-    def add(self, n):
-        """Make ``n`` new singleton ids; return the first."""
-        first = self.size
-        if first + n > self.parent.size:
-            self.parent = np.resize(self.parent, max(2 * self.parent.size, first + n))
-        self.parent[first:first + n] = np.arange(first, first + n)
-        self.size += n
-        return first
-
-    def find(self, i):
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, ids):
-        """Unite the sets of ``ids``; return the representative."""
-        roots = {self.find(i) for i in ids}
-        root = min(roots)
-        for other in roots:
-            self.parent[other] = root
-        return root
-
-    def roots(self):
-        """Representative of every id (int64 array indexed by id; 0 maps to 0)."""
-        roots = self.parent[:self.size].copy()
-        while True:
-            parents = roots[roots]
-            if np.array_equal(parents, roots):
-                return roots
-            roots = parents

@@ -10,10 +10,12 @@ import tifffile
 from .files import atomic_output
 from .images import ImageFormatError, check_finite, read_tiff
 
-# Length units found in ImageJ ('unit') and OME ('PhysicalSizeXUnit') metadata, in nm.
+# Length units found in ImageJ ('unit'), OME ('PhysicalSizeXUnit'), OME-Zarr ('axes' unit) and HDF5 attributes,
+# in nm.
 _UNIT_NM = {'nm': 1.0, 'nanometer': 1.0, 'nanometers': 1.0, 'um': 1e3, 'µm': 1e3, 'μm': 1e3, '\\u00b5m': 1e3,
             'micron': 1e3, 'microns': 1e3, 'micrometer': 1e3, 'micrometers': 1e3, 'mm': 1e6, 'millimeter': 1e6,
-            'cm': 1e7, 'm': 1e9, 'a': 0.1, 'å': 0.1, 'angstrom': 0.1}
+            'cm': 1e7, 'centimeter': 1e7, 'm': 1e9, 'meter': 1e9, 'pm': 1e-3, 'picometer': 1e-3, 'a': 0.1,
+            'å': 0.1, 'angstrom': 0.1}
 
 
 def read_volume(path):
@@ -72,7 +74,8 @@ def _read_tiff(path, read_array):
     return array, (None if voxel_size_nm is None else np.asarray(voxel_size_nm, dtype=np.float64))
 
 
-def _unit_nm(unit):
+def length_unit_nm(unit):
+    """One ``unit`` (a length unit's name or symbol: 'nm', 'µm', 'micrometer', ...) in nm, or None if unknown."""
     return _UNIT_NM.get(str(unit).strip().lower())
 
 
@@ -86,7 +89,7 @@ def _ome_voxel_size(tif):
     sizes = {}
     for axis in 'XYZ':
         value = pixels.attrib.get(f'PhysicalSize{axis}')
-        scale = _unit_nm(pixels.attrib.get(f'PhysicalSize{axis}Unit', 'µm'))
+        scale = length_unit_nm(pixels.attrib.get(f'PhysicalSize{axis}Unit', 'µm'))
         if value is not None and scale is not None:
             sizes[axis] = float(value) * scale
     if 'X' not in sizes:
@@ -115,7 +118,7 @@ def _imagej_voxel_size(tif):
     metadata = tif.imagej_metadata
     if not metadata or 'unit' not in metadata:
         return None
-    scale = _unit_nm(metadata['unit'])
+    scale = length_unit_nm(metadata['unit'])
     page = tif.pages[0]
     sx = _resolution_size(page, 'XResolution', scale) if scale else None
     if sx is None:

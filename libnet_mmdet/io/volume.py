@@ -2,24 +2,106 @@
 written slab by slab (the work folder of a run, :mod:`libnet_mmdet.volume.workdir`, keeps its arrays so).
 
 Input (:func:`open_volume`): a TIFF stack, a folder of 2D slices (TIFF/PNG/JPG, sorted by name with numbers in
-natural order) or an array-like with ``shape``, ``dtype`` and slicing (``np.ndarray``, ``np.memmap``, a zarr,
-dask or h5py array). Uncompressed contiguous TIFF stacks (and the ``.npy`` scratch arrays) are read through
+natural order), an HDF5 dataset (``stack.h5:/exchange/data``; the path may be left out when the file holds one
+3D dataset), a Zarr array or OME-Zarr image (``labels.zarr``, ``x.zarr:/path`` for one inside a group; see
+:mod:`~libnet_mmdet.io.ome_zarr`) or an array-like with ``shape``, ``dtype`` and slicing (``np.ndarray``,
+``np.memmap``, a zarr, dask or h5py array). HDF5 and Zarr arrays are read chunk by chunk (h5py / zarr read only
+what a slab touches, along any axis; the HDF5 file stays open until :meth:`VolumeReader.close`).
+Uncompressed contiguous TIFF stacks (and the ``.npy`` scratch arrays) are read through
 short-lived memory maps of z-ranges (:class:`StoredVolume`), compressed ones page by page, a folder file by file.
 Reading slabs along y or x needs random access: for page-wise inputs the reader first copies the stack, page by
 page, into an uncompressed scratch file (:meth:`VolumeReader.random_access`). Memory holds a slab (and at most
-``MAP_CHUNK_BYTES`` of mapped file), whatever the size of the volume.
+``MAP_CHUNK_BYTES`` of mapped file), whatever the size of the volume. The voxel size an input records:
+:attr:`VolumeReader.voxel_size_nm`.
+
+Output (:class:`LabelVolumeWriter`): a (Z, Y, X) label volume written slab by slab, by one or many processes, as
+an uncompressed memory-mapped TIFF or an OME-Zarr label image (chosen by the extension), under a temporary name
+beside the output that takes the output's name only when complete; :func:`open_labels` reads it back.
 """
 import os
 import os.path as osp
 import re
+import shutil
 
+import h5py
 import numpy as np
 import tifffile
+import zarr
 
-from .images import (IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, read_image, read_image_info, tiff_errors,
-                     tiff_memmap)
+from .errors import InputError, check_output_file, is_inside
+from .images import (IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, open_stack, read_image,
+                     read_image_info, tiff_errors, tiff_memmap)
+from .ome_zarr import create_label_image, is_zarr, open_zarr_volume, write_pyramid
+from .tiff import read_voxel_size, tiff_metadata, voxel_size_zyx
 
 AXES = {'z': 0, 'y': 1, 'x': 2}
+HDF5_SUFFIXES = ('.h5', '.hdf5', '.hdf', '.nxs', '.nx5')
+#: ``file:dataset``: the dataset path after the last ':' that follows an HDF5 or Zarr file name.
+_DATASET_PATH = re.compile(r'(.*\.(?:h5|hdf5|hdf|nxs|nx5|zarr)):(.*)', re.IGNORECASE | re.DOTALL)
+#: HDF5 dataset attributes read as the voxel size (one value for cubic voxels, or Z Y X) and their unit in nm:
+#: ours, and the ``element_size_um`` of Fiji's HDF5 plugin and ilastik.
+HDF5_VOXEL_SIZE_ATTRS = (('voxel_size_nm', 1.0), ('element_size_um', 1e3))
+LABEL_SUFFIXES = ('.tif', '.tiff', '.zarr')
+
+
+def _split_volume_path(path):
+    """``(file, dataset)`` of ``'stack.h5:/exchange/data'`` or ``'x.zarr:/0'``; ``dataset`` is None when not given
+    (and for a path that exists as it is)."""
+    path = os.fspath(path)
+    match = _DATASET_PATH.fullmatch(path)
+    if match is None or osp.lexists(path):
+        return path, None
+    return match.group(1), match.group(2)
+
+
+def _hdf5_datasets(group):
+    """``{path: shape}`` of every dataset in an HDF5 group, its subgroups included."""
+    found = {}
+
+    def visit(_, node):
+        if isinstance(node, h5py.Dataset):
+            found[node.name] = node.shape
+
+    group.visititems(visit)
+    return found
+
+
+def _listing(shapes):
+    """``'/a (2, 3), /b (4,)'`` for messages, at most 10 entries."""
+    entries = [f'{path} {shape}' for path, shape in shapes.items()]
+    return ', '.join(entries[:10]) + (f', ... ({len(entries)} in all)' if len(entries) > 10 else '') or 'none'
+
+
+def _hdf5_dataset(h5file, path, dataset_path):
+    """The dataset ``dataset_path`` of an open HDF5 file, or its one 3D dataset when ``dataset_path`` is None."""
+    if dataset_path is None:
+        found = {name: shape for name, shape in _hdf5_datasets(h5file).items() if shape is not None and len(shape) == 3}
+        if len(found) != 1:
+            problem = (f'{len(found)} 3D datasets ({_listing(found)})' if found else
+                       f'no 3D dataset (datasets: {_listing(_hdf5_datasets(h5file))})')
+            raise ImageFormatError(f'{path}: {problem}; name the one to read as {path}:/path/to/dataset')
+        dataset_path = next(iter(found))
+    try:
+        node = h5file[dataset_path]
+    except (KeyError, ValueError) as exc:  # missing, or a link to a missing object or file
+        raise ImageFormatError(f'{path}:{dataset_path}: no such dataset in the file (datasets: '
+                               f'{_listing(_hdf5_datasets(h5file))})') from exc
+    if not isinstance(node, h5py.Dataset):
+        raise ImageFormatError(f'{path}:{dataset_path}: is a group, not a dataset (datasets in it: '
+                               f'{_listing(_hdf5_datasets(node))})')
+    return node
+
+
+def _hdf5_voxel_size(dataset, name):
+    """float64 (sz, sy, sx) nm from the first of :data:`HDF5_VOXEL_SIZE_ATTRS` the dataset has, or None."""
+    for attr, unit_nm in HDF5_VOXEL_SIZE_ATTRS:
+        if attr in dataset.attrs:
+            try:
+                return voxel_size_zyx(np.asarray(dataset.attrs[attr], dtype=np.float64) * unit_nm,
+                                      f'{name}: attribute {attr}')
+            except (ValueError, TypeError) as exc:
+                raise ImageFormatError(str(exc)) from exc
+    return None
 
 
 def _natural_key(name):
@@ -114,22 +196,57 @@ class VolumeReader:
     """
 
     def __init__(self, source):
-        self._array = self._tiff = self._files = self._stored = None
+        self._array = self._tiff = self._files = self._stored = self._h5file = self._tiff_path = None
+        self._voxel_size_nm, self._leading_index = None, ()
         if isinstance(source, (str, os.PathLike)):
             self.name = os.fspath(source)
-            if osp.isdir(self.name):
-                self._open_folder()
-            elif not osp.exists(self.name):
-                raise FileNotFoundError(f'volume not found: {self.name}')
-            elif is_tiff(self.name):
-                self._open_tiff()
-            else:
-                raise ImageFormatError(f'{self.name}: not a TIFF stack or a folder of slices')
+            self._open_path()
         else:
             self.name = '<array>'
             if not all(hasattr(source, attr) for attr in ('shape', 'dtype', '__getitem__')):
                 raise TypeError(f'volume: expected a path or an array-like, got {type(source).__name__}')
             self._array, self.shape, self.dtype = source, tuple(source.shape), np.dtype(source.dtype)
+        try:
+            self._check_layout()
+        except ImageFormatError:
+            self.close()
+            raise
+
+    def _open_path(self):
+        path, dataset_path = _split_volume_path(self.name)
+        if not osp.exists(path):
+            raise FileNotFoundError(f'{path}: file not found')
+        if is_zarr(path):
+            self._open_zarr(path, dataset_path or '')
+        elif path.lower().endswith(HDF5_SUFFIXES):
+            self._open_hdf5(path, dataset_path)
+        elif osp.isdir(path):
+            self._open_folder()
+        elif is_tiff(path):
+            self._open_tiff()
+        else:
+            raise ImageFormatError(f'{self.name}: not a TIFF stack, an HDF5 file ({", ".join(HDF5_SUFFIXES)}), a '
+                                   'Zarr store or a folder of slices')
+
+    def _open_hdf5(self, path, dataset_path):
+        try:
+            self._h5file = h5py.File(path, 'r')
+        except OSError as exc:
+            raise ImageFormatError(f'{path}: not a readable HDF5 file ({exc})') from exc
+        try:
+            dataset = _hdf5_dataset(self._h5file, path, dataset_path)
+            self.name = f'{path}:{dataset.name}'
+            self._voxel_size_nm = _hdf5_voxel_size(dataset, self.name)
+        except ImageFormatError:
+            self.close()
+            raise
+        self._array, self.shape, self.dtype = dataset, tuple(dataset.shape or ()), np.dtype(dataset.dtype)
+
+    def _open_zarr(self, path, array_path):
+        self._array, self.name, self._voxel_size_nm, self._leading_index = open_zarr_volume(path, array_path)
+        self.shape, self.dtype = self._array.shape[len(self._leading_index):], np.dtype(self._array.dtype)
+
+    def _check_layout(self):
         if len(self.shape) != 3:
             hint = '; use segment_image for a single slice' if len(self.shape) == 2 else ''
             raise ImageFormatError(f'{self.name}: expected a 3D (Z, Y, X) volume, got {len(self.shape)}D shape '
@@ -140,6 +257,7 @@ class VolumeReader:
             raise ImageFormatError(f'{self.name}: unsupported dtype {self.dtype}; expected uint8/uint16/float32')
 
     def _open_tiff(self):
+        self._tiff_path = self.name
         shape, dtype, is_stack = read_image_info(self.name)  # raises ImageFormatError for unreadable / 4D files
         if not is_stack:
             raise ImageFormatError(f'{self.name}: expected a 3D (Z, Y, X) stack, got a single 2D image of shape '
@@ -175,6 +293,13 @@ class VolumeReader:
         self.shape = (len(self._files),) + tuple(shape)
 
     @property
+    def voxel_size_nm(self):
+        """The voxel size the input records, float64 (sz, sy, sx) in nm, or None: a TIFF's metadata
+        (:func:`~libnet_mmdet.io.tiff.read_voxel_size`), an OME-Zarr image's scale and axis units, an HDF5
+        dataset's attributes (:data:`HDF5_VOXEL_SIZE_ATTRS`); None for folders, array-likes and files without it."""
+        return read_voxel_size(self._tiff_path) if self._tiff_path is not None else self._voxel_size_nm
+
+    @property
     def streams_any_axis(self):
         """True when slabs along y and x can be read without a scratch copy."""
         return self._tiff is None and self._files is None
@@ -207,34 +332,37 @@ class VolumeReader:
             if self._stored is not None:
                 slab = self._stored.read(axis, start, stop)
             else:
-                slab = np.moveaxis(np.asarray(self._array[tuple(index)]), AXES[axis], 0)
+                slab = np.moveaxis(np.asarray(self._array[self._leading_index + tuple(index)],
+                                              dtype=self.dtype.newbyteorder('=')), AXES[axis], 0)
         for k, slice_2d in enumerate(slab):
             check_finite(slice_2d, self.describe(axis, start + k))
         return slab
 
-    def random_access(self, scratch_path, slab=16, copy=True):
-        """Copy a page-wise input (compressed TIFF, folder) into an uncompressed ``.npy`` scratch file, slab by
-        slab, and read from that from now on; returns self. No-op when the input already allows it.
-        ``copy=False`` reads a copy another process has made (distributed runs: rank 0 copies)."""
+    def copy_to(self, copy, start, stop, slab=16):
+        """Copy z-slices ``start:stop`` into ``copy`` (a :class:`~libnet_mmdet.io.chunked.ChunkedVolume` of the
+        same shape and dtype), slab by slab: the random-access copy of a page-wise input (compressed TIFF,
+        folder), which processes may make together, each copying its own z-range."""
+        if copy.shape != self.shape or copy.dtype != self.dtype:
+            raise ValueError(f'{copy.path}: a copy of shape {copy.shape} and dtype {copy.dtype}, not of '
+                             f'{self.name} ({self.shape}, {self.dtype})')
+        for z0 in range(start, stop, slab):
+            copy.write('z', z0, self.read('z', z0, min(z0 + slab, stop)))
+
+    def random_access(self, copy):
+        """Read from ``copy`` (made by :meth:`copy_to`) from now on; returns self. No-op when the input already
+        streams along any axis."""
         if self.streams_any_axis:
             return self
-        if copy:
-            stored = StoredVolume.create(scratch_path, self.shape, self.dtype)
-        else:
-            stored = StoredVolume.npy(scratch_path)
-        if stored.shape != self.shape or stored.dtype != self.dtype:
-            raise ValueError(f'{scratch_path}: a copy of shape {stored.shape} and dtype {stored.dtype}, not of '
-                             f'{self.name} ({self.shape}, {self.dtype})')
-        for start in range(0, self.shape[0], slab) if copy else ():
-            stored.write('z', start, self.read('z', start, min(start + slab, self.shape[0])))
         self.close()
-        self._stored = stored
+        self._stored = copy
         return self
 
     def close(self):
         if self._tiff is not None:
             self._tiff.close()
-        self._tiff = self._files = None
+        if self._h5file is not None:
+            self._h5file.close()
+        self._tiff = self._files = self._h5file = None
 
     def __enter__(self):
         return self
@@ -244,13 +372,17 @@ class VolumeReader:
 
 
 def open_volume(source):
-    """A :class:`VolumeReader` over a TIFF stack, a folder of slices or an array-like.
+    """A :class:`VolumeReader` over a TIFF stack, a folder of slices, an HDF5 dataset (``'stack.h5:/exchange/data'``),
+    a Zarr array or OME-Zarr image (``'labels.zarr'``, ``'x.zarr:/path'``) or an array-like.
 
     Raises:
         FileNotFoundError: missing path.
-        ImageFormatError (a ``ValueError``, naming the file): not a TIFF, a truncated or corrupt TIFF, mixed slice
-            shapes in a folder, an unsupported layout or dtype, not 3D (a 2D image, a 4D array), or empty (a
-            zero-length axis, a folder without images). NaN/Inf voxels raise when their slab is read.
+        ImageFormatError (a ``ValueError``, naming the file, and the dataset of an HDF5 or Zarr file): not a TIFF,
+            a truncated or corrupt TIFF, mixed slice shapes in a folder, not a readable HDF5 file, a missing HDF5
+            dataset or Zarr array, a group where a dataset is expected, an HDF5 file without exactly one 3D dataset
+            and no dataset path, a ``.zarr`` folder that is neither a Zarr array nor an OME-Zarr image, an
+            unsupported layout or dtype, not 3D (a 2D image, a 4D array), or empty (a zero-length axis, a folder
+            without images). NaN/Inf voxels raise when their slab is read.
     """
     return VolumeReader(source)
 
@@ -275,3 +407,158 @@ def _slab_index(axis, start, stop):
     index = [slice(None)] * 3
     index[AXES[axis]] = slice(start, stop)
     return tuple(index)
+
+
+def label_output_format(path):
+    """``'tiff'`` or ``'zarr'``: the format of a label volume written to ``path``, by its extension.
+
+    Raises:
+        InputError: any other extension.
+    """
+    suffix = osp.splitext(os.fspath(path).rstrip('/\\'))[1].lower()
+    if suffix not in LABEL_SUFFIXES:
+        raise InputError(f'{path}: unknown label volume format {suffix or "(no extension)"!r}; use .tif or .tiff '
+                         '(TIFF) or .zarr (OME-Zarr)')
+    return 'zarr' if suffix == '.zarr' else 'tiff'
+
+
+def check_label_output(path, overwrite=False, inputs=()):
+    """Raise :class:`InputError` unless a label volume can be written to ``path`` (see :class:`LabelVolumeWriter`):
+    its extension names the format (:func:`label_output_format`); a TIFF follows
+    :func:`~libnet_mmdet.io.errors.check_output_file`; a ``.zarr`` folder must not exist unless ``overwrite``, and
+    must neither be nor hold one of ``inputs`` (paths such as ``'stack.h5:/data'``; other items are ignored).
+    Nothing is written or removed.
+
+    Returns:
+        str: ``path``.
+    """
+    path = os.fspath(path)
+    files = [_split_volume_path(source)[0] for source in inputs if isinstance(source, (str, os.PathLike))]
+    if label_output_format(path) == 'tiff':
+        return check_output_file(path, overwrite, inputs=files)
+    for source in files:
+        if is_inside(source, path):
+            raise InputError(f'{path}: the output would overwrite the input {source}')
+    if osp.lexists(path) and not overwrite:
+        raise InputError(f'{path}: exists; pass --overwrite (overwrite=True) to replace it')
+    return path
+
+
+def _remove(path):
+    """Remove a file or a folder tree, if there."""
+    if osp.isdir(path) and not osp.islink(path):
+        shutil.rmtree(path)
+    elif osp.lexists(path):
+        os.remove(path)
+
+
+class LabelVolumeWriter:
+    """A (Z, Y, X) label volume written slab by slab by one or many processes sharing a filesystem, then moved
+    into place at ``out`` in one step, so that ``out`` never holds a half-written volume.
+
+    ``out``'s extension picks the format: ``.tif``/``.tiff`` an uncompressed contiguous (memory-mappable) TIFF
+    with the voxel size as :func:`~libnet_mmdet.io.tiff.tiff_metadata` records it (ImageJ for uint16); ``.zarr``
+    an OME-Zarr label image (NGFF 0.4, Zarr v2: :mod:`~libnet_mmdet.io.ome_zarr`) with its pyramid. The volume is
+    written to ``.<name>.partial`` beside ``out``. Protocol (no communication inside; ``barrier`` is the
+    caller's)::
+
+        writer = LabelVolumeWriter(out, shape, dtype, voxel_size_nm, chunk_z=16)  # any process, cheap
+        writer.create()                  # one process, before any write
+        writer.write(z0, labels_nyx)     # any process: z0 and n multiples of chunk_z (n: up to the end)
+        writer.finish(rank, world_size, barrier)  # every process, after all writes: the OME-Zarr pyramid
+        writer.commit(overwrite)         # one process, after every process has finished
+        writer.abort()                   # instead of commit: remove the temporary
+
+    Attributes:
+        out (str), shape (tuple), dtype (np.dtype), voxel_size_nm (np.ndarray | None), chunk_z (int),
+        format (str): ``'tiff'`` or ``'zarr'``, partial_path (str): the temporary.
+    """
+
+    def __init__(self, out, shape, dtype, voxel_size_nm=None, chunk_z=16):
+        self.out = os.fspath(out)
+        self.format = label_output_format(self.out)
+        self.shape, self.dtype, self.chunk_z = tuple(int(size) for size in shape), np.dtype(dtype), int(chunk_z)
+        self.voxel_size_nm = None if voxel_size_nm is None else voxel_size_zyx(voxel_size_nm)
+        folder, name = osp.split(osp.abspath(self.out.rstrip('/\\')))
+        self._folder, self._name = folder, name
+        self.partial_path = osp.join(folder, f'.{name}.partial')
+        self._target = None  # the temporary, opened by this process's first write
+
+    def create(self):
+        """Create the empty temporary volume, replacing one an earlier (killed) run left."""
+        os.makedirs(self._folder, exist_ok=True)
+        _remove(self.partial_path)
+        if self.format == 'tiff':
+            tifffile.memmap(self.partial_path, shape=self.shape, dtype=self.dtype,
+                            **tiff_metadata(self.dtype, self.voxel_size_nm, self.shape))  # header, (sparse) zeros
+        else:
+            create_label_image(self.partial_path, osp.splitext(self._name)[0], self.shape, self.dtype,
+                               self.voxel_size_nm, self.chunk_z)
+
+    def write(self, z0, labels_nyx):
+        """Write (n, Y, X) labels at z-slices ``z0:z0 + n``: ``z0`` a multiple of ``chunk_z``, ``n`` too unless the
+        slab ends the volume (so that no two processes write one chunk)."""
+        labels_nyx = np.asarray(labels_nyx, dtype=self.dtype)
+        z1 = z0 + len(labels_nyx)
+        if (labels_nyx.ndim != 3 or labels_nyx.shape[1:] != self.shape[1:] or not 0 <= z0 < z1 <= self.shape[0]
+                or z0 % self.chunk_z or (z1 % self.chunk_z and z1 != self.shape[0])):
+            raise ValueError(f'{self.out}: cannot write labels of shape {labels_nyx.shape} at z={z0} into a volume '
+                             f'of shape {self.shape} in chunks of {self.chunk_z} slices')
+        if self._target is None:
+            self._target = (StoredVolume.tiff(self.partial_path, self.shape) if self.format == 'tiff' else
+                            zarr.open_array(store=self.partial_path, path='0', mode='r+'))
+        if self.format == 'tiff':
+            self._target.write('z', z0, labels_nyx)
+        else:
+            self._target[z0:z1] = labels_nyx
+
+    def finish(self, rank=0, world_size=1, barrier=lambda: None):
+        """OME-Zarr: write the pyramid levels (:func:`~libnet_mmdet.io.ome_zarr.write_pyramid`; every process, its
+        share of each level, ``barrier()`` before each); TIFF: nothing."""
+        if self.format == 'zarr':
+            write_pyramid(self.partial_path, rank, world_size, barrier)
+
+    def commit(self, overwrite=False):
+        """Move the finished temporary to ``out``. An existing ``out`` is replaced only with ``overwrite``: a TIFF
+        in one rename; a ``.zarr`` folder is renamed away (``.<name>.old``), the new one renamed in, the old one
+        deleted (a kill in between leaves no ``out``, never a mixed one).
+
+        Raises:
+            InputError: ``out`` exists and not ``overwrite``.
+            FileNotFoundError: no temporary (not created, or already committed or aborted).
+        """
+        if not osp.lexists(self.partial_path):
+            raise FileNotFoundError(f'{self.partial_path}: no label volume to commit (create() it first)')
+        if osp.lexists(self.out) and not overwrite:
+            raise InputError(f'{self.out}: exists; pass --overwrite (overwrite=True) to replace it')
+        self._target = None
+        if self.format == 'tiff':
+            with open(self.partial_path, 'rb+') as stream:
+                os.fsync(stream.fileno())  # the data are on disk before the file takes its final name
+            os.replace(self.partial_path, self.out)
+            return
+        old = osp.join(self._folder, f'.{self._name}.old')
+        if osp.lexists(self.out):
+            _remove(old)
+            os.rename(self.out, old)
+        os.rename(self.partial_path, self.out)
+        _remove(old)
+
+    def abort(self):
+        """Remove the temporary (a no-op when there is none)."""
+        self._target = None
+        _remove(self.partial_path)
+
+
+def open_labels(path):
+    """A (Z, Y, X) label volume as a read-only array-like, its voxels read only when indexed: the ``np.memmap`` of
+    an uncompressed TIFF (a compressed one is read whole), the full-resolution ``zarr.Array`` of a ``.zarr``.
+
+    Raises:
+        FileNotFoundError / ImageFormatError: as :func:`open_volume`; a volume that is not 3D.
+    """
+    path = os.fspath(path)
+    labels = open_zarr_volume(path)[0] if is_zarr(path) else open_stack(path)
+    if labels.ndim != 3:
+        raise ImageFormatError(f'{path}: expected a 3D (Z, Y, X) label volume, got shape {labels.shape}')
+    return labels

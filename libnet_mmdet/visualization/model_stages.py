@@ -6,7 +6,8 @@
 
 Nothing is re-implemented: the slice goes through the same path as :func:`libnet_mmdet.apis.segment_image`
 (:func:`~libnet_mmdet.apis.inference.slice_preparer`: the test pipeline's loader swapped for one that takes
-arrays; then the rest of the test pipeline and ``model.test_step``) while forward hooks and pass-through wrappers
+arrays; then the rest of the test pipeline and ``model.test_step``), with the config's test settings (not the
+per-image proposal budget, ``proposals='config'``) while forward hooks and pass-through wrappers
 copy what the model's own modules and methods receive and return:
 
 * ``model.backbone`` / ``model.neck`` outputs (forward hooks): activation maps per ResNet stage and FPN level;
@@ -112,7 +113,9 @@ def record_stages(model, image):
         stack.enter_context(_wrapped(rpn_head, '_bbox_post_process', rpn_post))
         stack.enter_context(_wrapped(roi_head.bbox_head, 'predict_by_feat', bbox_post))
         stack.enter_context(_wrapped(model, 'predict', predicted))
-        detector_predictor(model, score_thr=0.0, batch_size=1)([prepared])
+        # the config's own test settings (proposals='config'): what the model is, not segment_image's per-image
+        # proposal budget (apis.inference.forward_test_cfg)
+        detector_predictor(model, score_thr=0.0, batch_size=1, proposals='config')([prepared])
     return _collect(model, prepared, backbone, fpn, rpn_out, rpn_post, bbox_post, mask_out, predicted)
 
 

@@ -1,84 +1,140 @@
-"""3D assembly of a volume run: from the 2D labels of each slab in the work folder to the 3D particle labels.
+"""3D assembly of a volume run, spread over the ranks: from the 2D labels of every view in the work folder to the
+3D particle labels.
 
-The part files of each view are gathered into one scratch array per view; one view is linked
-(:func:`~libnet_mmdet.volume.linking.link_slabs`), several are fused
-(:func:`~libnet_mmdet.volume.fusion.fuse_slabs`); fragments smaller than ``min_voxels`` are merged into the
-particle they touch most (:func:`~libnet_mmdet.volume.labels.merge_small_lut`) and the result is written page by
-page, or returned in memory. Everything streams slab by slab through the work folder's scratch arrays
-(:mod:`libnet_mmdet.volume.workdir`): 4 bytes per voxel per view, plus 4 (linking) or 8 (fusion).
+Every rank assembles its own block of slices (:mod:`~libnet_mmdet.volume.blocks`): one view is linked along its
+axis (:func:`~libnet_mmdet.volume.linking.link_slabs` on the block, block-local ids; the links across block faces,
+:func:`~libnet_mmdet.volume.linking.block_face_links`, join them as a graph solved once), several are fused along z
+(:func:`~libnet_mmdet.volume.fusion.fuse_slabs` with the ranks). Fragments smaller than ``min_voxels`` are merged
+into the particle they touch most (:func:`~libnet_mmdet.volume.labels.merge_small_lut`: each rank counts the
+contacts of its block, the lookup table is made once from their sum), and each rank writes its own z-block of the
+output (:class:`~libnet_mmdet.io.LabelVolumeWriter`). The result equals a single-process run's, voxel for voxel,
+whatever the number of ranks (tests/distributed).
+
+Memory per rank holds a few slabs, the tables of its block's sections (totalled over the ranks through files in
+the work folder's ``tables/``, :meth:`~libnet_mmdet.volume.blocks.Ranks.sum_tables`) and arrays with one entry
+per particle or touching pair, never the volume. Scratch (the work folder's chunked arrays,
+:mod:`libnet_mmdet.volume.workdir`): 4 bytes per voxel (linking) or 8 (fusion) before compression, plus 2 per
+voxel per view for the 2D labels.
 """
-import os
+import os.path as osp
 from functools import partial
 
 import numpy as np
 
-from ..io.tiff import write_tiff_pages
+from ..io.chunked import ChunkedVolume, slab_chunks
+from ..io.labels import label_dtype
+from ..io.volume import LabelVolumeWriter
+from .blocks import Ranks, connected_groups
 from .fusion import DEFAULT_GROW_VOXELS, fuse_slabs
-from .labels import merge_small_lut
-from .linking import DEFAULT_MIN_OVERLAP, link_slabs
+from .labels import contact_counts, merge_small_lut
+from .linking import DEFAULT_MIN_OVERLAP, block_face_links, link_slabs
 from .views import AXES, VIEW_AXIS
-from .workdir import create_scratch, read_scratch, write_scratch
 
 
-def _z_slabs(path, depth, slab):
-    """The (n, Y, X) z-slabs of a scratch array, in order."""
-    return (read_scratch(path, 'z', z0, min(z0 + slab, depth)) for z0 in range(0, depth, slab))
+def _scratch(work, name, shape, dtype, slab, axis, ranks):
+    """A scratch array of the work folder made by rank 0 and opened by every rank (chunks: ``slab`` slices along
+    ``axis`` and z, so each rank writes whole chunks of its block)."""
+    path = work.scratch_path(name)
+    if ranks.rank == 0:
+        ChunkedVolume.create(path, shape, dtype, slab_chunks(shape, slab, ('z', axis)))
+    ranks.barrier()
+    return ChunkedVolume.open(path)
 
 
-def _link(view, view_path, labels_path, shape, slab, min_overlap):
-    """Link the 2D labels of one view along its axis into ``labels_path``; returns voxel counts per id."""
-    axis = VIEW_AXIS[view]
-    return link_slabs(partial(read_scratch, view_path, axis), partial(write_scratch, labels_path, axis),
-                      shape[AXES[axis]], slab, min_overlap)
+def _link(view_labels, labels3d, axis, slab, min_overlap, ranks):
+    """Link one view along its ``axis`` into ``labels3d``, each rank its block with ids of its own, then join the
+    blocks and rewrite each with the particle ids 1..N (in order of first voxel); returns the voxel count of each
+    particle (index = id)."""
+    length = labels3d.shape[AXES[axis]]
+    start, stop = ranks.block(length, slab)
+    sizes = link_slabs(partial(view_labels.read, axis), partial(labels3d.write, axis), length, slab, min_overlap,
+                       block=(start, stop))
+    offsets = ranks.id_offsets(sizes.size - 1)  # also the barrier: every block is linked
+    offset = offsets[ranks.rank]
+    edges = np.zeros((0, 2), np.int64)
+    if 0 < start < stop:
+        ids = labels3d.read(axis, start - 1, start + 1).astype(np.int64)
+        edges = block_face_links(ids[0], view_labels.read(axis, start, start + 1)[0], ids[1])
+        edges = edges + [offsets[ranks.rank_above(length, slab)], offset]
+    lut = connected_groups(int(offsets[-1]) + 1, np.concatenate(ranks.gather(edges)))
+    local_sizes = np.zeros(int(offsets[-1]) + 1, np.int64)
+    for rank, rank_sizes in enumerate(ranks.gather(sizes)):
+        local_sizes[offsets[rank] + 1:offsets[rank] + rank_sizes.size] = rank_sizes[1:]
+    for z0 in range(start, stop, slab):
+        local = labels3d.read(axis, z0, min(z0 + slab, stop)).astype(np.int64)
+        labels3d.write(axis, z0, lut[np.where(local > 0, local + offset, 0)])
+    ranks.barrier()  # the next pass reads the z-slabs of other blocks
+    return np.bincount(lut, weights=local_sizes).astype(np.int64)
 
 
-def _fuse(view_paths, labels_path, core_path, shape, slab, grow_voxels, min_votes):
-    """Fuse several views along z into ``labels_path``; returns voxel counts per id."""
-    create_scratch(core_path, shape, np.uint32)
-    sizes = fuse_slabs(
-        read_views=lambda z0, z1: {view: read_scratch(path, 'z', z0, z1) for view, path in view_paths.items()},
-        shape=shape,
-        write_core=partial(write_scratch, core_path, 'z'),
-        read_core=partial(read_scratch, core_path, 'z'),
-        write_fused=partial(write_scratch, labels_path, 'z'),
-        read_fused=partial(read_scratch, labels_path, 'z'),
-        slab=slab, grow_voxels=grow_voxels, min_votes=min_votes)
-    os.remove(core_path)
-    return sizes
+def _block_slabs(labels3d, lut, start, stop, slab, halo=False):
+    """The z-slabs of ``start:stop`` of ``labels3d`` through ``lut``; ``halo``: with the slice above the first slab
+    (when there is one)."""
+    for z0 in range(start, stop, slab):
+        h0 = z0 - 1 if halo and z0 == start and z0 > 0 else z0
+        yield lut[labels3d.read('z', h0, min(z0 + slab, stop))]
 
 
 def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP, grow_voxels=DEFAULT_GROW_VOXELS,
-                    min_votes=None, min_voxels=0, out=None, voxel_size_nm=None):
-    """3D particle labels from the finished 2D slabs of a volume run (see the module docstring).
+                    min_votes=None, min_voxels=0, out=None, voxel_size_nm=None, overwrite=False, ranks=None):
+    """3D particle labels from the 2D labels of every view of a volume run (see the module docstring). Every rank
+    calls it; each assembles and writes its own block.
 
     Args:
-        work (WorkFolder): the run's work folder, holding a part file for every slab of ``views``.
+        work (WorkFolder): the run's work folder, holding the view arrays of ``views``, every slab finished.
         shape (tuple): (Z, Y, X) of the volume.
         views (tuple): the segmented views; one is linked, several are fused.
-        slab (int): slices per slab, as the parts were made.
-        min_overlap (float): linking: least overlap coefficient to continue a particle.
+        slab (int): slices per slab, as the view arrays were chunked.
+        min_overlap (float): least overlap coefficient for 2D instances of consecutive slices to continue each
+            other (linking; fusion's continuity).
         grow_voxels (int), min_votes (int | None): fusion: growth of the consensus core into the majority
             foreground, and the views needed for a foreground voxel.
         min_voxels (int): particles with fewer voxels are merged into the particle they share the most faces with,
             or removed when they touch none.
-        out (str | None): label TIFF written page by page (atomically); None returns the labels in memory.
-        voxel_size_nm (float | tuple | None): written into the TIFF.
+        out (str | None): output label file, TIFF or OME-Zarr by its extension, written block by block to a
+            temporary beside it and moved into place at the end; None returns the labels in memory (one process).
+        voxel_size_nm (float | tuple | None): written into the output.
+        overwrite (bool): replace an existing ``out``.
+        ranks (Ranks | None): the processes of the run; None: this process alone.
 
     Returns:
-        np.ndarray | str: (Z, Y, X) labels 1..N (order of first voxel), uint16 (uint32 above 65535 particles), or
-        ``out`` when given.
+        np.ndarray | str | None: (Z, Y, X) labels 1..N, uint16 (uint32 above 65535 particles), or ``out`` when
+        given; None on ranks other than 0.
     """
-    view_paths = work.gather_views(shape, views, slab)
-    labels_path = work.scratch_path('labels3d')
-    create_scratch(labels_path, shape, np.uint32)
-    if len(view_paths) == 1:
-        (view, view_path), = view_paths.items()
-        sizes = _link(view, view_path, labels_path, shape, slab, min_overlap)
+    ranks = (ranks or Ranks()).sharing(osp.join(work.path, 'tables'))
+    view_arrays = {view: work.view(view) for view in views}
+    if len(views) == 1:
+        (view, view_labels), = view_arrays.items()
+        axis = VIEW_AXIS[view]
+        labels3d = _scratch(work, 'labels3d', shape, np.uint32, slab, axis, ranks)
+        sizes = _link(view_labels, labels3d, axis, slab, min_overlap, ranks)
     else:
-        sizes = _fuse(view_paths, labels_path, work.scratch_path('core'), shape, slab, grow_voxels, min_votes)
-    lut, _ = merge_small_lut(sizes, _z_slabs(labels_path, shape[0], slab), min_voxels)
+        labels3d = _scratch(work, 'labels3d', shape, np.uint32, slab, 'z', ranks)
+        core = _scratch(work, 'core', shape, np.uint32, slab, 'z', ranks)
+        sizes = fuse_slabs(
+            read_views=lambda z0, z1: {view: array.read('z', z0, z1) for view, array in view_arrays.items()},
+            shape=shape, write_core=partial(core.write, 'z'), read_core=partial(core.read, 'z'),
+            write_fused=partial(labels3d.write, 'z'), read_fused=partial(labels3d.read, 'z'), slab=slab,
+            grow_voxels=grow_voxels, min_votes=min_votes, min_overlap=min_overlap, ranks=ranks)
+    z_start, z_stop = ranks.block(shape[0], slab)
+    contacts = None
+    if ((sizes < min_voxels) & (np.arange(sizes.size) > 0)).any():
+        identity = np.arange(sizes.size)
+        block_contacts = contact_counts(_block_slabs(labels3d, identity, z_start, z_stop, slab, halo=True),
+                                        first_is_halo=z_start > 0)
+        contacts = tuple(np.concatenate(column) for column in zip(*ranks.gather(block_contacts)))
+    lut, n_particles = merge_small_lut(sizes, None, min_voxels, contacts=contacts)
     if out is None:
-        return lut[np.load(labels_path, mmap_mode='r')]
-    pages = (page for labels in _z_slabs(labels_path, shape[0], slab) for page in lut[labels])
-    write_tiff_pages(out, shape, lut.dtype, pages, voxel_size_nm)
+        return np.concatenate(list(_block_slabs(labels3d, lut, 0, shape[0], slab)))
+    writer = LabelVolumeWriter(out, shape, label_dtype(n_particles), voxel_size_nm, chunk_z=slab)
+    if ranks.rank == 0:
+        writer.create()
+    ranks.barrier()
+    for z0, labels in zip(range(z_start, z_stop, slab), _block_slabs(labels3d, lut, z_start, z_stop, slab)):
+        writer.write(z0, labels)
+    ranks.barrier()
+    writer.finish(ranks.rank, ranks.world_size, ranks.barrier)
+    if ranks.rank > 0:
+        return None
+    writer.commit(overwrite)
     return out

@@ -52,11 +52,20 @@ Assumes (near-)isotropic voxels: the model sees xz and yz slices as if they were
 
 Streaming: the volume is processed in z-slabs, in five passes: the continuity of every view (its pairs of
 overlapping 2D instances in consecutive slices and their areas, summed over the slabs); seed particles labelled
-per slab (views read with one slice of halo) with the previous slab's last slice carried over and joined across
-slabs with a union-find over provisional ids; growth, reading each slab with a halo of ``grow_voxels`` slices and
-counting the voxels of every (view slice, grown particle, 2D id); the contact faces and their votes; a last pass
-that rewrites the merged ids. Memory holds a few slabs and tables with one entry per section of a 2D instance or
-a grown particle, never the volume.
+per slab (views read with one slice of halo) with the previous slab's last slice carried over, new provisional ids
+per slab and the joins through the carried slice collected as edges of a graph solved once
+(:func:`~libnet_mmdet.volume.blocks.connected_groups`); growth, reading each slab with a halo of ``grow_voxels``
+slices and counting the voxels of every (view slice, grown particle, 2D id); the contact faces and their votes; a
+last pass that rewrites the merged ids. Memory holds a few slabs and tables with one entry per section of a 2D
+instance or a grown particle, never the volume.
+
+Over ranks (``fuse_slabs(..., ranks=...)``), each rank runs every pass on its own z-block: a block's first slab
+starts without a carried slice and the seed joins across block faces are found after a barrier from the two
+slices on either side of each face; the continuity of xy instances is judged from the slices of the block (and the
+one above it), while the overlaps and areas of xz and yz instances and the section counts, which sum over all z,
+are totalled over the ranks for the entries the block needs (:meth:`~libnet_mmdet.volume.blocks.Ranks.sum_tables`,
+the sections above the block included); the vote graph and the sizes (one entry per particle or touching pair)
+are gathered. Every step then sees what one process would: the result is the same, voxel for voxel.
 """
 import numpy as np
 from scipy import ndimage
@@ -64,8 +73,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import expand_labels
 
-from ..io.labels import UnionFind, check_labels, check_same_shape
+from ..io.labels import check_labels, check_same_shape
 from ..io.volume import AXES
+from .blocks import Ranks, connected_groups
 from .labels import face_pairs, merge_small_lut
 from .linking import DEFAULT_MIN_OVERLAP
 from .views import VIEW_AXIS, VIEW_PLANE_AXES, VIEWS, VIEWS_SEEING_AXIS
@@ -163,33 +173,48 @@ def _overlap_counts(labels, axis, start, own):
     return pairs, _count_keys((index << _ID_BITS) | labels[:own][present].astype(np.int64))
 
 
-def _continuity(read_views, shape, slab, min_overlap):
-    """Step 1, first pass: which 2D instances of consecutive slices of each view continue each other.
+def _continuity(read_views, shape, slab, min_overlap, ranks):
+    """Step 1, first pass: which 2D instances of consecutive slices of each view continue each other, for the
+    pairs in this rank's block. xy pairs lie in two slices: the block counts them itself (with the slice above it,
+    for the joins across its top face); the overlaps and areas of xz and yz instances sum over every block
+    (:meth:`~libnet_mmdet.volume.blocks.Ranks.sum_tables`).
 
     Returns:
-        dict: view name -> the sorted :func:`_pair_keys` of its continuing pairs.
+        dict: view name -> the sorted :func:`_pair_keys` of its continuing pairs (those the block needs).
     """
     if max(shape) >= 2 ** _ID_BITS:
         raise ValueError(f'fuse_views: volumes up to {2 ** _ID_BITS - 1} voxels a side, got shape {tuple(shape)}')
-    depth, pairs, areas = shape[0], {}, {}
-    for z0 in range(0, depth, slab):
+    depth = shape[0]
+    empty = (np.zeros(0, np.int64), np.zeros(0))
+    pairs = {name: [empty] for name in read_views(0, 1)}  # every rank sums the tables of every view
+    areas = {name: [empty] for name in pairs}
+    z_start, z_stop = ranks.block(depth, slab)
+    for z0 in range(z_start, z_stop, slab):
         z1 = min(z0 + slab, depth)
-        for name, labels in read_views(z0, min(z1 + 1, depth)).items():  # one slice more: the xy pair (z1 - 1, z1)
+        above = 1 if z0 == z_start and z0 > 0 else 0  # the xy slice above the block
+        for name, labels in read_views(z0 - above, min(z1 + 1, depth)).items():  # and one below: pair (z1 - 1, z1)
             if labels.max(initial=0) >= 2 ** _ID_BITS:
                 raise ValueError(f'labels_{name}: 2D instance ids must be below 2**{_ID_BITS} (number the '
                                  f'instances of each slice from 1), got {labels.max()}')
             axis = AXES[VIEW_AXIS[name]]
-            block_pairs, block_areas = _overlap_counts(labels if axis == 0 else labels[:z1 - z0], axis, z0, z1 - z0)
-            pairs.setdefault(name, []).append(block_pairs)
-            areas.setdefault(name, []).append(block_areas)
+            if axis == 0:
+                block_pairs, block_areas = _overlap_counts(labels, axis, z0 - above, z1 - z0 + above)
+            else:
+                block_pairs, block_areas = _overlap_counts(labels[above:above + z1 - z0], axis, z0, z1 - z0)
+            pairs[name].append(block_pairs)
+            areas[name].append(block_areas)
     tables = {}
     for name in pairs:
-        keys, overlap = _sum_parts(pairs[name])
-        section_keys, section_areas = _sum_parts(areas[name])
+        (keys, overlap), (section_keys, section_areas) = _sum_parts(pairs[name]), _sum_parts(areas[name])
+        if AXES[VIEW_AXIS[name]] != 0:
+            keys, overlap = ranks.sum_tables(f'pairs_{name}', keys, overlap)
+            section_keys, section_areas = ranks.sum_tables(f'areas_{name}', section_keys, section_areas)
         upper_section = (((keys >> 2 * _ID_BITS) + 1) << _ID_BITS) | (keys & (2 ** _ID_BITS - 1))
-        smaller = np.minimum(section_areas[np.searchsorted(section_keys, keys >> _ID_BITS)],
-                             section_areas[np.searchsorted(section_keys, upper_section)])
-        tables[name] = keys[overlap >= min_overlap * smaller]
+        lower_at, lower_found = _find(section_keys, keys >> _ID_BITS)
+        upper_at, upper_found = _find(section_keys, upper_section)
+        smaller = np.minimum(section_areas[lower_at], section_areas[upper_at]) if section_keys.size else overlap
+        # xy pair (z_stop - 1, z_stop): the block below judges it (its area of slice z_stop is not counted here)
+        tables[name] = keys[lower_found & upper_found & (overlap >= min_overlap * smaller)]
     return tables
 
 
@@ -240,24 +265,25 @@ def seed_mask(padded_window):
     return seeds
 
 
-def core_components(window, mask, carried_ids, union_find, continuity, z_start):
+def core_components(window, mask, carried_ids, next_id, continuity, z_start):
     """Label the seed particles of one z-window (step 3 of the module docstring).
 
     Each slice is labelled in 2D first (joins along y and x), then the 2D components of neighbouring slices
-    that are joined along z are united (a graph over 2D components, far smaller than the voxels).
+    that are joined along z are grouped (a graph over 2D components, far smaller than the voxels).
 
     Args:
         window (dict[str, np.ndarray]): view name -> (n, Y, X) labels of the window's slices.
         mask (np.ndarray): (n, Y, X) bool, the voxels to label (the seeds).
         carried_ids (np.ndarray | None): (Y, X) provisional ids of the window's first slice, carried from the
-            previous window, or None at the top of the volume.
-        union_find (UnionFind): provisional ids; ids joined through the carried slice are united here and new
-            ids are made here (in order of the components' first voxel).
+            previous window, or None when the window starts a block.
+        next_id (int): the first unused provisional id.
         continuity (dict): the views' :func:`_continuity` tables.
         z_start (int): the volume's z of the window's first slice.
 
     Returns:
-        np.ndarray: (n, Y, X) uint32 provisional ids of the window (the carried slice included).
+        tuple: ``(ids, edges, next_id)``: (n, Y, X) uint32 provisional ids of the window (new ids ``next_id, ...``
+        in order of the groups' first voxel; the carried slice keeps no new id of its own), (E, 2) int64 pairs of
+        a carried id and the new id of a group it continues into, and the new first unused id.
     """
     core = mask
     joined_y, joined_x = (_joins(window, core, axis, continuity, z_start) for axis in (1, 2))
@@ -272,17 +298,18 @@ def core_components(window, mask, carried_ids, union_find, continuity, z_start):
     graph = coo_matrix((np.ones(heads.size, np.int8), (heads, tails)), shape=(n_nodes + 1,) * 2)
     _, group = connected_components(graph, directed=False)  # group of each 2D component (node 0 = background)
     # 2D components are numbered in scan order, so a group's smallest node is its first voxel.
-    group_ids, first_node = np.unique(group[1:], return_index=True)
+    first = 1 if carried_ids is not None else 0  # groups of the carried slice alone already have their id
+    nodes = np.unique(components[first:])
+    group_ids = np.unique(group[nodes[nodes > 0]])
     group_to_id = np.zeros(int(group.max()) + 1, np.int64)
+    group_to_id[group_ids] = np.arange(next_id, next_id + group_ids.size)
+    edges = np.zeros((0, 2), np.int64)
     if carried_ids is not None:
-        carried = np.unique(np.stack([group[components[0][core[0]]], carried_ids[core[0]]]), axis=1)
-        for g in np.unique(carried[0]):
-            group_to_id[g] = union_find.union(carried[1][carried[0] == g].tolist())
-    is_new = group_to_id[group_ids] == 0
-    new = group_ids[is_new][np.argsort(first_node[is_new], kind='stable')]
-    group_to_id[new] = np.arange(union_find.add(new.size), union_find.size)
+        carried = np.unique(np.stack([carried_ids[core[0]].astype(np.int64),
+                                      group_to_id[group[components[0][core[0]]]]], axis=1), axis=0)
+        edges = carried[carried[:, 1] > 0]
     node_to_id = np.concatenate([[0], group_to_id[group[1:]]]).astype(np.uint32)
-    return node_to_id[components]
+    return node_to_id[components], edges, next_id + group_ids.size
 
 
 def majority_foreground(window, min_votes):
@@ -315,6 +342,17 @@ def _section_counts(particles, views, z_start, particle_bits):
         sections = (index << particle_bits) | particles[both].astype(np.int64)
         counts[name] = _count_keys((sections << _ID_BITS) | labels[both].astype(np.int64))
     return counts
+
+
+def _section_ids(particles, views, z_start, particle_bits):
+    """View name -> the distinct section keys ``k << particle_bits | particle`` (as :func:`_section_counts`) of
+    the particles in a block of grown ids starting at slice ``z_start``."""
+    present, ids = particles > 0, {}
+    for name in views:
+        axis = AXES[VIEW_AXIS[name]]
+        index = _slice_index(present, axis, z_start if axis == 0 else 0)
+        ids[name] = np.unique((index << particle_bits) | particles[present].astype(np.int64))
+    return ids
 
 
 def _dominant_ids(parts):
@@ -382,10 +420,58 @@ def _vote_lut(sizes, votes, min_join_fraction):
     return smallest[group]
 
 
+def _block_face_edges(read_views, read_core, continuity, z_start, offset_above, offset):
+    """The joins along z across the top face of a block starting at slice ``z_start`` > 0 (step 3): (E, 2) int64
+    pairs of global seed ids, slice ``z_start - 1`` (provisional ids of the block above + ``offset_above``) and
+    slice ``z_start`` (this block's + ``offset``)."""
+    window = read_views(z_start - 1, z_start + 1)
+    ids = read_core(z_start - 1, z_start + 1).astype(np.int64)
+    joined = _joins(window, ids > 0, 0, continuity, z_start - 1)[0]
+    return np.unique(np.stack([ids[0][joined] + offset_above, ids[1][joined] + offset], axis=1), axis=0)
+
+
+def _seed_particles(read_views, shape, write_core, read_core, slab, continuity, ranks):
+    """Steps 2-3 over every rank's block: seeds labelled slab by slab with block-local provisional ids, joined
+    within a block through the carried slice and across block faces, as one graph solved on every rank; each rank
+    then rewrites its block of ``core`` with the seed particle ids 1..K (in order of the particles' first seed
+    voxel). Returns K."""
+    depth = shape[0]
+    z_start, z_stop = ranks.block(depth, slab)
+    next_id, edges, carried_ids, carried_seeds = 1, [], None, None
+    for z0 in range(z_start, z_stop, slab):
+        z1 = min(z0 + slab, depth)
+        padded = _padded_window(read_views, z0, z1, depth)
+        seeds = seed_mask(padded)
+        if carried_ids is None:
+            ids, _, next_id = core_components({name: labels[1:-1] for name, labels in padded.items()}, seeds, None,
+                                              next_id, continuity, z0)
+        else:  # the halo slice above is the carried slice z0 - 1
+            ids, slab_edges, next_id = core_components({name: labels[:-1] for name, labels in padded.items()},
+                                                       np.concatenate([carried_seeds[None], seeds]), carried_ids,
+                                                       next_id, continuity, z0 - 1)
+            ids = ids[1:]
+            edges.append(slab_edges)
+        write_core(z0, ids)
+        carried_ids, carried_seeds = ids[-1], seeds[-1]
+    offsets = ranks.id_offsets(next_id - 1)  # also the barrier: every block's core is written
+    edges = [np.concatenate(edges) + offsets[ranks.rank]] if edges else []
+    if 0 < z_start < z_stop:
+        edges.append(_block_face_edges(read_views, read_core, continuity, z_start,
+                                       offsets[ranks.rank_above(depth, slab)], offsets[ranks.rank]))
+    all_edges = [e for rank_edges in ranks.gather(edges) for e in rank_edges]
+    group = connected_groups(int(offsets[-1]) + 1, np.concatenate(all_edges or [np.zeros((0, 2), np.int64)]))
+    for z0 in range(z_start, z_stop, slab):
+        local = read_core(z0, min(z0 + slab, depth)).astype(np.int64)
+        write_core(z0, group[np.where(local > 0, local + offsets[ranks.rank], 0)].astype(np.uint32))
+    ranks.barrier()  # the next pass reads the halo slices of other blocks
+    return int(group.max(initial=0))
+
+
 def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused, slab=8,
                grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None, min_join_fraction=DEFAULT_MIN_JOIN_FRACTION,
-               min_overlap=DEFAULT_MIN_OVERLAP):
-    """Streaming fusion: the steps of the module docstring over z-slabs, through caller-supplied storage.
+               min_overlap=DEFAULT_MIN_OVERLAP, ranks=None):
+    """Streaming fusion: the steps of the module docstring over z-slabs, through caller-supplied storage, on one
+    process or spread over ranks (each fuses its z-block, :mod:`~libnet_mmdet.volume.blocks`).
 
     Args:
         read_views (callable): ``read_views(z0, z1)`` -> dict view name -> (z1 - z0, Y, X) labels.
@@ -400,9 +486,11 @@ def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused
         min_join_fraction (float): share of joined contact faces that makes two touching particles candidates.
         min_overlap (float): in (0, 1]; the overlap coefficient at which 2D instances of consecutive slices of a
             view continue each other.
+        ranks (Ranks | None): the processes sharing the work (every one calls this with storage they all see; each
+            writes its own z-block, :func:`~libnet_mmdet.volume.blocks.z_block`); None: this process alone.
 
     Returns:
-        np.ndarray: int64 voxel count of each written id (index = id).
+        np.ndarray: int64 voxel count of each written id (index = id), the same on every rank.
     """
     if int(grow_voxels) != grow_voxels or grow_voxels < 0:
         raise ValueError(f'grow_voxels must be a non-negative integer, got {grow_voxels!r}')
@@ -410,36 +498,24 @@ def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused
         raise ValueError(f'min_join_fraction must be in (0, 1], got {min_join_fraction!r}')
     if not 0 < min_overlap <= 1:
         raise ValueError(f'min_overlap must be in (0, 1], got {min_overlap!r}')
+    ranks = ranks or Ranks()
     depth = shape[0]
-    continuity = _continuity(read_views, shape, slab, min_overlap)
+    my_slabs = range(*ranks.block(depth, slab), slab)
+    continuity = _continuity(read_views, shape, slab, min_overlap, ranks)
     min_votes = default_min_votes(len(continuity)) if min_votes is None else min_votes
     if not 1 <= min_votes <= len(continuity):
         raise ValueError(f'min_votes must be between 1 and the number of views ({len(continuity)}), got '
                          f'{min_votes!r}')
-    union_find, carried_ids, carried_seeds = UnionFind(), None, None
-    for z0 in range(0, depth, slab):
-        z1 = min(z0 + slab, depth)
-        padded = _padded_window(read_views, z0, z1, depth)
-        seeds = seed_mask(padded)
-        if carried_ids is None:
-            ids = core_components({name: labels[1:-1] for name, labels in padded.items()}, seeds, None, union_find,
-                                  continuity, z0)
-        else:  # the halo slice above is the carried slice z0 - 1
-            ids = core_components({name: labels[:-1] for name, labels in padded.items()},
-                                  np.concatenate([carried_seeds[None], seeds]), carried_ids, union_find,
-                                  continuity, z0 - 1)[1:]
-        write_core(z0, ids)
-        carried_ids, carried_seeds = ids[-1], seeds[-1]
-    roots = union_find.roots()
-    particle_bits = int(roots.size).bit_length()
+    n_particles = _seed_particles(read_views, shape, write_core, read_core, slab, continuity, ranks)
+    particle_bits = int(n_particles + 1).bit_length()
     if int(max(shape)).bit_length() + particle_bits + _ID_BITS > 63:
-        raise ValueError(f'fuse_views: too many seed particles ({roots.size}) for a volume of shape {tuple(shape)}')
-    sizes, sections = np.zeros(roots.size, np.int64), {}
-    for z0 in range(0, depth, slab):
+        raise ValueError(f'fuse_views: too many seed particles ({n_particles}) for a volume of shape {tuple(shape)}')
+    sizes, sections = np.zeros(n_particles + 1, np.int64), {}
+    for z0 in my_slabs:
         z1 = min(z0 + slab, depth)
         h0, h1 = max(z0 - grow_voxels, 0), min(z1 + grow_voxels, depth)
         views = read_views(h0, h1)
-        core = roots.astype(np.uint32)[read_core(h0, h1)]
+        core = read_core(h0, h1)
         grown = expand_labels(core, distance=grow_voxels) if grow_voxels > 0 else core
         grown[~majority_foreground(views, min_votes)] = 0  # core voxels are in it: all views vote
         grown = grown[z0 - h0:z1 - h0].astype(np.uint32)
@@ -449,18 +525,28 @@ def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused
                                 particle_bits)
         for name, counts in block.items():
             sections.setdefault(name, []).append(counts)
-    dominant = {name: _dominant_ids(parts) for name, parts in sections.items()}
+    sizes = np.sum(ranks.gather(sizes), axis=0)  # also the barrier: every block's grown ids are written
+    z_start, z_stop = ranks.block(depth, slab)
+    halo = (_section_ids(read_fused(z_start - 1, z_start), continuity, z_start - 1, particle_bits)
+            if 0 < z_start < z_stop else {})  # the votes on the block's top face need the sections above it
+    dominant = {}
+    for name in continuity:
+        keys, counts = _sum_parts(sections.get(name, []) + [(np.zeros(0, np.int64), np.zeros(0))])
+        keys, counts = ranks.sum_tables(f'sections_{name}', keys, counts, needed=halo.get(name), shift=_ID_BITS)
+        dominant[name] = _dominant_ids([(keys, counts)])
     votes = []
-    for z0 in range(0, depth, slab):
+    for z0 in my_slabs:
         h0 = max(z0 - 1, 0)  # one slice above the slab too: its z faces to the slab
         votes.append(_contact_votes(read_fused(h0, min(z0 + slab, depth)), dominant, particle_bits, h0, z0 > 0))
+    # the gather also waits until every block's grown ids are read before they are replaced
+    votes = [vote for rank_votes in ranks.gather(votes) for vote in rank_votes]
     lut = _vote_lut(sizes, votes, min_join_fraction).astype(np.uint32)
-    sizes = np.zeros(roots.size, np.int64)
-    for z0 in range(0, depth, slab):
+    sizes = np.zeros(n_particles + 1, np.int64)
+    for z0 in my_slabs:
         merged = lut[read_fused(z0, min(z0 + slab, depth))]
         sizes += np.bincount(merged.ravel(), minlength=sizes.size)
         write_fused(z0, merged)
-    return sizes
+    return np.sum(ranks.gather(sizes), axis=0)
 
 
 def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None,

@@ -4,22 +4,13 @@ Instance labels: 0 = background, 1..N = instances, any unsigned integer dtype.
 """
 import math
 
+import cc3d
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..io.labels import check_labels, label_dtype
-
-
-def first_pixel_order(labels, ids):
-    """``ids`` sorted by the flat (C-order) index of their first pixel in ``labels``."""
-    ids = np.asarray(ids)
-    if ids.size == 0:
-        return ids
-    present, first = np.unique(labels.ravel(), return_index=True)
-    first_of = dict(zip(present.tolist(), first.tolist()))
-    return ids[np.argsort([first_of[i] for i in ids.tolist()], kind='stable')]
+from ..io.labels import check_labels, compact_labels, label_dtype, overlap_table
 
 
 def overlap_pairs(labels_a, labels_b):
@@ -27,16 +18,11 @@ def overlap_pairs(labels_a, labels_b):
 
     Returns:
         tuple: ``(ids_a, ids_b, intersection, area_a, area_b)``, int64 arrays with one entry per overlapping pair
-        (pixels/voxels).
+        (pixels/voxels), in increasing ``(ids_a, ids_b)`` order.
     """
-    a, b = np.ravel(labels_a).astype(np.int64), np.ravel(labels_b).astype(np.int64)
-    ids_a, sizes_a = np.unique(a[a > 0], return_counts=True)
-    ids_b, sizes_b = np.unique(b[b > 0], return_counts=True)
-    both = (a > 0) & (b > 0)
-    rank_a, rank_b = np.searchsorted(ids_a, a[both]), np.searchsorted(ids_b, b[both])
-    keys, intersection = np.unique(rank_a * max(ids_b.size, 1) + rank_b, return_counts=True)
-    rows, cols = np.divmod(keys, max(ids_b.size, 1))
-    return ids_a[rows], ids_b[cols], intersection, sizes_a[rows], sizes_b[cols]
+    ids_a, ids_b, rows, cols, intersection, sizes_a, sizes_b = overlap_table(labels_a, labels_b)
+    return (ids_a[rows].astype(np.int64), ids_b[cols].astype(np.int64), intersection, sizes_a[rows],
+            sizes_b[cols])
 
 
 def one_to_one(rows, cols, weights):
@@ -88,11 +74,13 @@ def remove_small(labels, min_voxels):
     labels = check_labels(labels, 'labels', ndim=(2, 3), allow_empty=True)
     if min_voxels < 0:
         raise ValueError(f'min_voxels must be >= 0, got {min_voxels}')
-    ids, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    compact, _ = compact_labels(labels)
+    ids, sizes = np.unique(compact, return_counts=True)
     keep = (ids > 0) & (sizes >= min_voxels)
-    new_ids = np.zeros(ids.size, np.int64)
-    new_ids[keep] = np.arange(1, keep.sum() + 1)
-    return new_ids[inverse].reshape(labels.shape).astype(label_dtype(int(keep.sum())))
+    n_kept = int(keep.sum())
+    new_ids = np.zeros(int(ids[-1]) + 1, label_dtype(n_kept))
+    new_ids[ids[keep]] = np.arange(1, n_kept + 1)
+    return new_ids[compact]
 
 
 def face_pairs(shape, first_is_carried=False):
@@ -111,32 +99,59 @@ def face_pairs(shape, first_is_carried=False):
         yield axis, tuple(lower), tuple(upper)
 
 
-def contact_counts(slabs_zyx):
-    """Face contacts between different instances of a (Z, Y, X) label volume read slab by slab.
+def contact_counts(slabs_zyx, first_is_halo=False):
+    """Face contacts between different instances of a (Z, Y, X) label volume read slab by slab
+    (``cc3d.contacts`` inside each slab).
 
     Args:
         slabs_zyx (iterable): consecutive (n, Y, X) integer label slabs in z order (one slice is carried over, so
             memory holds one slab).
+        first_is_halo (bool): the first slab's first slice lies above the volume part counted (the last slice of
+            the block above, whose contacts that block counts): only its faces to the next slice are counted.
 
     Returns:
         tuple: ``(pairs, counts)``: (K, 2) int64 id pairs ``a < b`` of instances that share at least one voxel
         face (6-neighbourhood; background excluded) and (K,) int64 numbers of shared faces.
     """
-    keys, counts, carried = [], [], None
+    pairs, counts, carried = [], [], None
     for slab in slabs_zyx:
-        block = np.asarray(slab, dtype=np.int64)
-        block = block if carried is None else np.concatenate([carried[None], block])
-        for _, lower, upper in face_pairs(block.shape, carried is not None):
-            a, b = block[lower], block[upper]
-            touch = (a != b) & (a > 0) & (b > 0)
-            low, high = np.minimum(a[touch], b[touch]), np.maximum(a[touch], b[touch])
-            slab_keys, slab_counts = np.unique((low << 32) | high, return_counts=True)
-            keys.append(slab_keys)
-            counts.append(slab_counts)
-        carried = block[-1]
-    keys, inverse = np.unique(np.concatenate(keys or [np.zeros(0, np.int64)]), return_inverse=True)
-    counts = np.bincount(inverse, weights=np.concatenate(counts or [np.zeros(0)]), minlength=keys.size)
-    return np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1), counts.astype(np.int64)
+        slab = np.asarray(slab)
+        if first_is_halo:  # the halo slice is only carried to the next one
+            carried, slab, first_is_halo = slab[0], slab[1:], False
+        if not len(slab):
+            continue
+        if carried is not None:
+            pairs.append(_faces_between(carried, slab[0]))
+            counts.append(np.ones(len(pairs[-1]), np.int64))
+        # the faces inside the slab; the transposed view is in the memory order cc3d wants (no copy), and face
+        # counts do not depend on the order of the axes
+        inside = cc3d.contacts(slab.T, connectivity=6, surface_area=False)
+        pairs.append(np.array(list(inside), np.int64).reshape(-1, 2))
+        counts.append(np.fromiter(inside.values(), np.float64, len(inside)).astype(np.int64))
+        carried = slab[-1]
+    return _sum_contacts(np.concatenate(pairs or [np.zeros((0, 2), np.int64)]),
+                         np.concatenate(counts or [np.zeros(0, np.int64)]))
+
+
+def _faces_between(lower_hw, upper_hw):
+    """(F, 2) int64 id pairs ``a < b``, one per face between two neighbouring slices that separates different
+    instances (background excluded)."""
+    a, b = np.ravel(lower_hw).astype(np.int64), np.ravel(upper_hw).astype(np.int64)
+    touch = (a != b) & (a > 0) & (b > 0)
+    a, b = a[touch], b[touch]
+    return np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
+
+
+def _sum_contacts(pairs, counts):
+    """Contact pairs made distinct (in increasing order), their counts summed."""
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+    span = int(pairs[:, 1].max(initial=0)) + 1
+    if int(pairs[:, 0].max(initial=0)) < np.iinfo(np.int64).max // span:  # one int64 key per pair: a fast sort
+        keys, inverse = np.unique(pairs[:, 0] * span + pairs[:, 1], return_inverse=True)
+        unique = np.stack(np.divmod(keys, span), axis=1)
+    else:
+        unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    return unique, np.bincount(inverse.ravel(), weights=counts, minlength=len(unique)).astype(np.int64)
 
 
 def _last_of_runs(sorted_keys):
@@ -153,7 +168,7 @@ def min_voxels_for_diameter(mean_diameter_vox):
     return round(math.pi / 6 * (mean_diameter_vox / 3) ** 3)
 
 
-def merge_small_lut(sizes, slabs_zyx, min_voxels):
+def merge_small_lut(sizes, slabs_zyx, min_voxels, contacts=None):
     """Lookup table that merges every instance smaller than ``min_voxels`` into the neighbour it shares the most
     faces with, then removes what is still smaller (fragments touching no particle), and numbers the rest 1..K.
 
@@ -165,8 +180,10 @@ def merge_small_lut(sizes, slabs_zyx, min_voxels):
     Args:
         sizes (np.ndarray): voxel count of ids 0..N (index = id; 0 = background).
         slabs_zyx (iterable): the labels, slab by slab as for :func:`contact_counts` (not read when no instance
-            is small).
+            is small or ``contacts`` are given).
         min_voxels (int): the smallest particle kept, in voxels (0 or 1: nothing merged or removed).
+        contacts (tuple | None): ``(pairs, counts)`` as :func:`contact_counts` returns, summed over blocks
+            (pairs may repeat: their counts add up), instead of reading ``slabs_zyx``.
 
     Returns:
         tuple: ``(lut, K)``: ids 0..N -> 0..K in the smallest label dtype; kept groups are numbered in increasing
@@ -175,7 +192,9 @@ def merge_small_lut(sizes, slabs_zyx, min_voxels):
     sizes = np.asarray(sizes, dtype=np.int64)
     n, ids = sizes.size, np.arange(sizes.size)
     small = (sizes < min_voxels) & (ids > 0)
-    pairs, counts = contact_counts(slabs_zyx) if small.any() else (np.zeros((0, 2), np.int64), np.zeros(0))
+    if contacts is None:
+        contacts = contact_counts(slabs_zyx) if small.any() else (np.zeros((0, 2), np.int64), np.zeros(0))
+    pairs, counts = _sum_contacts(*contacts)
     # both directions; per small id keep its neighbour with the most shared faces (ties: the larger neighbour)
     source = np.concatenate([pairs[:, 0], pairs[:, 1]])
     target = np.concatenate([pairs[:, 1], pairs[:, 0]])

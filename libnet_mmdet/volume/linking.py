@@ -19,8 +19,8 @@ on how the stack is cut into slabs.
 """
 import numpy as np
 
-from ..io.labels import check_labels, label_dtype
-from .labels import first_pixel_order, one_to_one, overlap_pairs
+from ..io.labels import check_labels, label_dtype, renumber_by_first_voxel
+from .labels import one_to_one, overlap_pairs
 
 DEFAULT_MIN_OVERLAP = 0.5
 
@@ -44,21 +44,17 @@ def link_next_slice(previous_hw, current_hw, next_id, min_overlap=DEFAULT_MIN_OV
         tuple: ``(linked_hw, next_id)``: (H, W) uint32 3D ids of this slice and the new first unused id.
     """
     _check_min_overlap(min_overlap)
-    ids, inverse = np.unique(current_hw, return_inverse=True)
-    compact = inverse.reshape(current_hw.shape)  # 0..n, 0 = background (ids[0] == 0 when there is background)
-    if ids[0] != 0:
-        compact = compact + 1
-    n_current = int(compact.max(initial=0))
-    lut = np.zeros(n_current + 1, np.int64)
-    if previous_hw is not None and n_current:
+    compact, ids = renumber_by_first_voxel(current_hw)  # 1..n in the order of the first pixel, 0 = background
+    lut = np.zeros(ids.size + 1, np.uint32)
+    if previous_hw is not None and ids.size:
         prev_ids, cur_ids, intersection, prev_area, cur_area = overlap_pairs(previous_hw, compact)
         candidate = intersection >= min_overlap * np.minimum(prev_area, cur_area)
         iou = intersection / (prev_area + cur_area - intersection)
         chosen = one_to_one(prev_ids[candidate], cur_ids[candidate], iou[candidate])
         lut[cur_ids[candidate][chosen]] = prev_ids[candidate][chosen]
-    unmatched = first_pixel_order(compact, np.flatnonzero(lut == 0)[1:])
+    unmatched = np.flatnonzero(lut == 0)[1:]  # in the order of their first pixel, as the compact ids are
     lut[unmatched] = np.arange(next_id, next_id + unmatched.size)
-    return lut[compact].astype(np.uint32), next_id + unmatched.size
+    return lut[compact], next_id + unmatched.size
 
 
 def iter_link_slices(slices_hw, min_overlap=DEFAULT_MIN_OVERLAP, next_id=1):
@@ -72,7 +68,7 @@ def iter_link_slices(slices_hw, min_overlap=DEFAULT_MIN_OVERLAP, next_id=1):
         yield previous
 
 
-def link_slabs(read_slab, write_slab, length, slab=16, min_overlap=DEFAULT_MIN_OVERLAP):
+def link_slabs(read_slab, write_slab, length, slab=16, min_overlap=DEFAULT_MIN_OVERLAP, block=None):
     """Streaming linking through caller-supplied storage: 2D labels are read and 3D ids written slab by slab
     along the slicing axis, one slice carried between slabs (the counterpart of
     :func:`~libnet_mmdet.volume.fusion.fuse_slabs`).
@@ -84,21 +80,45 @@ def link_slabs(read_slab, write_slab, length, slab=16, min_overlap=DEFAULT_MIN_O
         length (int): number of slices.
         slab (int): slices read and written at a time.
         min_overlap (float): in (0, 1]; as for :func:`link_slices`.
+        block (tuple | None): ``(start, stop)``: link only these slices (a block of a run spread over processes,
+            :mod:`~libnet_mmdet.volume.blocks`; ``start`` a multiple of ``slab``), with ids 1, 2, ... of their own;
+            :func:`block_face_links` joins the blocks. None: every slice.
 
     Returns:
         np.ndarray: int64 voxel count of each written id (index = id).
     """
-    starts = range(0, length, slab)
+    block_start, block_stop = block or (0, length)
+    starts = range(block_start, block_stop, slab)
     linked_slices = iter_link_slices((current for start in starts
-                                      for current in read_slab(start, min(start + slab, length))), min_overlap)
+                                      for current in read_slab(start, min(start + slab, block_stop))), min_overlap)
     sizes = np.zeros(1, np.int64)
     for start in starts:
-        linked = np.stack([next(linked_slices) for _ in range(start, min(start + slab, length))])
+        linked = np.stack([next(linked_slices) for _ in range(start, min(start + slab, block_stop))])
         write_slab(start, linked)
         counts = np.bincount(linked.ravel())
         sizes = np.pad(sizes, (0, max(counts.size - sizes.size, 0)))
         sizes[:counts.size] += counts
     return sizes
+
+
+def block_face_links(above_ids_hw, labels_hw, ids_hw, min_overlap=DEFAULT_MIN_OVERLAP):
+    """The links across the face between two blocks linked apart (:func:`link_slabs` with ``block``): exactly
+    the links one pass over every slice would make there.
+
+    Args:
+        above_ids_hw (np.ndarray): (H, W) 3D ids of the last slice of the block before the face.
+        labels_hw (np.ndarray): (H, W) 2D instance labels of the first slice after the face.
+        ids_hw (np.ndarray): (H, W) 3D ids of that slice in its own block.
+
+    Returns:
+        np.ndarray: (K, 2) int64 pairs ``(id above, id below)`` of the particles that continue across the face.
+    """
+    above_ids_hw = np.asarray(above_ids_hw)
+    unmatched_from = int(above_ids_hw.max(initial=0)) + 1
+    linked_hw, _ = link_next_slice(above_ids_hw, np.asarray(labels_hw), unmatched_from, min_overlap)
+    matched = (linked_hw > 0) & (linked_hw < unmatched_from)
+    pairs = np.stack([linked_hw[matched].astype(np.int64), np.asarray(ids_hw)[matched].astype(np.int64)], axis=1)
+    return np.unique(pairs, axis=0)
 
 
 def link_slices(labels_per_slice_zyx, min_overlap=DEFAULT_MIN_OVERLAP):

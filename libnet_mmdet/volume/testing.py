@@ -78,3 +78,28 @@ class IntensityPredictor:
             labels[regions > 0] = regions[regions > 0] + len(scores)
             scores += [float(value) / 255] * n
         return labels, np.array(scores, np.float32)
+
+
+def work_folder_with_views(path, views_zyx, slab):
+    """A work folder of a volume run whose every slab is finished, holding the given 2D labels: what
+    :func:`~libnet_mmdet.apis.segment_volume` leaves before its 3D assembly, without a model.
+
+    Args:
+        path (str): the folder (made afresh).
+        views_zyx (dict): view name -> (Z, Y, X) uint16 2D instance ids per slice of that view (e.g.
+            :func:`slice_labels`).
+        slab (int): slices per slab.
+
+    Returns:
+        WorkFolder: ready for :func:`~libnet_mmdet.volume.assembly.assemble_volume`.
+    """
+    from .views import VIEW_AXIS, view_slabs
+    from .workdir import WorkFolder
+    shape = next(iter(views_zyx.values())).shape
+    work = WorkFolder(path)
+    work.open(dict(views=sorted(views_zyx)), False, shape, tuple(views_zyx), slab)
+    for view, start, stop in view_slabs(shape, tuple(views_zyx), slab):
+        axis = 'zyx'.index(VIEW_AXIS[view])
+        index = tuple(slice(start, stop) if a == axis else slice(None) for a in range(3))
+        work.write_part(view, start, list(np.moveaxis(views_zyx[view][index], axis, 0)), 'given')
+    return work

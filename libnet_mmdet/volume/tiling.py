@@ -24,8 +24,10 @@ duplicate and is dropped, not joined.
 """
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from ..io.labels import UnionFind, label_dtype
+from ..io.labels import label_dtype, renumber_by_first_voxel
 from .labels import overlap_pairs
 
 DEFAULT_MERGE_IOU = 0.5
@@ -111,20 +113,22 @@ def merge_tiles(shape_hw, windows, tile_results, tile_size, overlap, merge_iou=D
         tuple: ``(labels_hw, scores)``: uint16/uint32 labels 1..N and float32 (N,) scores (max over merged
         pieces), ids in no particular order (see :func:`order_by_score`).
     """
-    union_find, luts, painting = UnionFind(), [], []
+    n_ids, luts, painting = 1, [], []  # provisional ids 1, 2, ... of the kept instances of every tile
     for window, (labels_tile, scores) in zip(windows, tile_results):
         kept, boxes = owned_instances(labels_tile, window, shape_hw, tile_size, overlap)
         lut = np.zeros(int(labels_tile.max(initial=0)) + 1, np.int64)
-        lut[kept] = np.arange(union_find.add(kept.size), union_find.size)
+        lut[kept] = np.arange(n_ids, n_ids + kept.size)
+        n_ids += kept.size
         luts.append(lut)
         for k, box in zip(kept.tolist(), boxes):
             target = tuple(slice(b.start + w.start, b.stop + w.start) for b, w in zip(box, window))
             painting.append((float(scores[k - 1]), int(lut[k]), target, labels_tile[box] == k))
-    id_scores = np.zeros(union_find.size, np.float64)
+    id_scores = np.zeros(n_ids, np.float64)
     labels = np.zeros(shape_hw, np.int64)
     for score, global_id, target, mask in sorted(painting, key=lambda item: item[:2]):
         id_scores[global_id] = score
         labels[target][mask] = global_id
+    merged = [np.zeros((0, 2), np.int64)]  # pairs of provisional ids that are one instance
     for i, j in ((i, j) for i in range(len(windows)) for j in range(i + 1, len(windows))):
         shared = _shared_window(windows[i], windows[j])
         if shared is None:
@@ -132,16 +136,18 @@ def merge_tiles(shape_hw, windows, tile_results, tile_size, overlap, merge_iou=D
         ids_i = luts[i][tile_results[i][0][_local(shared, windows[i])]]
         ids_j = luts[j][tile_results[j][0][_local(shared, windows[j])]]
         gi, gj, intersection, area_i, area_j = overlap_pairs(ids_i, ids_j)
-        for a, b in zip(*(g[intersection >= merge_iou * (area_i + area_j - intersection)] for g in (gi, gj))):
-            union_find.union([a, b])
-    roots = union_find.roots()
-    root_scores = np.zeros(roots.size)
-    np.maximum.at(root_scores, roots, id_scores)
-    labels = roots[labels]
-    present = np.unique(labels[labels > 0])
-    compact = np.zeros(roots.size, np.int64)
+        same = intersection >= merge_iou * (area_i + area_j - intersection)
+        merged.append(np.stack([gi[same], gj[same]], axis=1))
+    merged = np.concatenate(merged)
+    graph = coo_matrix((np.ones(len(merged), np.int8), (merged[:, 0], merged[:, 1])), shape=(n_ids, n_ids))
+    n_groups, group = connected_components(graph, directed=False)  # 0: the background; then by smallest member
+    group_scores = np.zeros(n_groups)
+    np.maximum.at(group_scores, group, id_scores)
+    labels = group[labels]
+    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=group_scores.size)[1:]) + 1
+    compact = np.zeros(group_scores.size, np.int64)
     compact[present] = np.arange(1, present.size + 1)
-    return compact[labels].astype(label_dtype(present.size)), root_scores[present].astype(np.float32)
+    return compact[labels].astype(label_dtype(present.size)), group_scores[present].astype(np.float32)
 
 
 def merge_segmentations(results, max_covered=DEFAULT_MAX_COVERED):
@@ -185,12 +191,11 @@ def order_by_score(labels_hw, scores):
         tuple: ``(labels_hw, scores, boxes)``: labels uint16/uint32, scores float32 (N,), boxes float32 (N, 4)
         ``x0, y0, x1, y1`` (pixel edges: x1, y1 are one past the last pixel) of each instance's mask.
     """
-    present, first = np.unique(labels_hw.ravel(), return_index=True)
-    first, present = first[present > 0], present[present > 0]
-    order = np.lexsort((first, -np.asarray(scores, np.float64)[present - 1]))
-    lut = np.zeros(int(labels_hw.max(initial=0)) + 1, np.int64)
-    lut[present[order]] = np.arange(1, present.size + 1)
-    labels = lut[labels_hw].astype(label_dtype(present.size))
+    by_first_pixel, present = renumber_by_first_voxel(labels_hw)
+    order = np.argsort(-np.asarray(scores, np.float64)[present - 1], kind='stable')  # ties: first pixel first
+    lut = np.zeros(present.size + 1, label_dtype(present.size))
+    lut[order + 1] = np.arange(1, present.size + 1)
+    labels = lut[by_first_pixel]
     boxes = np.array([(b[1].start, b[0].start, b[1].stop, b[0].stop) for b in ndimage.find_objects(labels)],
                      np.float32).reshape(-1, 4)
     return labels, np.asarray(scores, np.float32)[present[order] - 1], boxes

@@ -1,25 +1,25 @@
 """The work folder of a streaming volume run (:func:`~libnet_mmdet.apis.segment_volume`): resume state and
-scratch arrays.
+chunked scratch arrays that every rank of a run reads and writes.
 
-Layout (manifest format 2)::
+Layout (manifest format 3)::
 
-    manifest.json                  {"format": 2, "identity": ...}: input shape and dtype, inference parameters,
+    manifest.json                  {"format": 3, "identity": ...}: input shape and dtype, inference parameters,
                                    model fingerprint
-    parts/<view>_<start:06d>.npz   one per finished slab of a view: ``labels`` (n, h, w) uint16, the 2D instance
-                                   ids of its slices, and ``checksum``, the :func:`slab_checksum` of its input
-    input.npy                      (Z, Y, X) random-access copy of a page-wise input (views other than xy)
-    view_<view>.npy                (Z, Y, X) uint16: the part files of a view gathered
-    labels3d.npy                   (Z, Y, X) uint32: linked or fused 3D ids
-    core.npy                       (Z, Y, X) uint32: provisional seed ids of fusion
+    view_<view>.zarr               (Z, Y, X) uint16: the 2D instance ids of every slice of a view, written slab by
+                                   slab by the rank that segments it (chunks: one slab along the view's axis)
+    parts/<view>_<start:06d>.json  one per finished slab of a view: the :func:`slab_checksum` of its input
+    input.zarr                     (Z, Y, X) random-access copy of a page-wise input (views other than xy)
+    labels3d.zarr                  (Z, Y, X) uint32: linked or fused 3D ids
+    core.zarr                      (Z, Y, X) uint32: seed ids of fusion
 
-A rerun with the same identity keeps the part files; a finished slab is skipped when its input has the same
+The arrays are Zarr, chunked and compressed (:mod:`libnet_mmdet.io.chunked`): a rank reads only the chunks its
+slab or block needs, and no two ranks write one chunk. A slab's 2D labels are written before its part file, so a
+part file means a finished slab: a rerun with the same identity skips a slab whose part records the same input
 checksum. A damaged part file (a disk error, a copy cut short) counts as unfinished: its slab is segmented again,
-with a warning. That is always safe, because a part is only a cache of the model's output on its slab (same
-model, parameters and input checksum) and is replaced atomically; refusing to resume would throw away every
-other finished slab. A damaged manifest likewise starts the run afresh. A folder is only used as a work folder
-when it is new, empty or holds a manifest, since it is deleted after a successful run. Scratch arrays (``.npy``)
-are read and written slab by slab along any axis (:class:`~libnet_mmdet.io.volume.StoredVolume`), so that memory
-holds a slab, never the volume.
+with a warning. That is always safe, because the view array only caches the model's output on its slab (same
+model, parameters and input checksum); refusing to resume would throw away every other finished slab. A damaged
+manifest or view array likewise starts the run (or that view) afresh. A folder is only used as a work folder when
+it is new, empty or holds a manifest, since it is deleted after a successful run.
 """
 import hashlib
 import json
@@ -30,31 +30,16 @@ import warnings
 
 import numpy as np
 
+from ..io.chunked import ChunkedVolume, slab_chunks
 from ..io.errors import InputError
-from ..io.files import atomic_output, write_json
-from ..io.volume import StoredVolume
-from .views import VIEW_AXIS, view_slabs
+from ..io.files import write_json
+from .views import VIEW_AXIS
 
 MANIFEST = 'manifest.json'
-MANIFEST_FORMAT = 2  # 2: finished slabs are part files, not manifest entries
+MANIFEST_FORMAT = 3  # 3: 2D labels in chunked view arrays, part files hold checksums
 PARTS_DIR = 'parts'
-VIEW_LABEL_DTYPE = np.uint16  # 2D ids per slice in the part files and the gathered views
+VIEW_LABEL_DTYPE = np.uint16  # 2D ids per slice in the view arrays
 VIEW_MAX_ID = np.iinfo(VIEW_LABEL_DTYPE).max
-
-
-def create_scratch(path, shape, dtype):
-    """Create a zero-filled ``.npy`` scratch array on disk (sparse file: no data written)."""
-    StoredVolume.create(path, shape, dtype)
-
-
-def read_scratch(path, axis, start, stop):
-    """Slices ``start:stop`` along ``axis`` of a ``.npy`` scratch array, as an (n, h, w) array in memory."""
-    return StoredVolume.npy(path).read(axis, start, stop)
-
-
-def write_scratch(path, axis, start, slab):
-    """Write (n, h, w) slices at ``start`` along ``axis`` into a ``.npy`` scratch array and flush them."""
-    StoredVolume.npy(path).write(axis, start, slab)
 
 
 def slab_checksum(slab):
@@ -85,11 +70,13 @@ class WorkFolder:
                              f'{MANIFEST}; the work folder is deleted after success): give a new or empty folder '
                              '(--work-dir)')
 
-    def open(self, identity, resume=True):
-        """Prepare the folder for a run; returns True when it continues an earlier run.
+    def open(self, identity, resume, shape, views, slab):
+        """Prepare the folder for a run (one process); returns True when it continues an earlier run.
 
         ``identity`` (JSON-serialisable) is stored in the manifest. A folder whose manifest has another identity
-        or is damaged, or ``resume=False``, is started afresh: its part files are deleted.
+        or is damaged, or ``resume=False``, is started afresh: its part files and arrays are deleted. The view
+        arrays of ``views`` ((Z, Y, X) ``shape``, chunks of ``slab`` slices along each view's axis and z) are
+        created where missing or damaged (that view's part files deleted).
         """
         self.check()
         identity = json.loads(json.dumps(identity))
@@ -101,61 +88,64 @@ class WorkFolder:
                     manifest = json.load(f)
             except ValueError as exc:  # JSON or UTF-8 decoding
                 warnings.warn(f'{path}: damaged manifest ({exc}); starting the run afresh')
-        if manifest == dict(format=MANIFEST_FORMAT, identity=identity):
-            return True
-        shutil.rmtree(osp.join(self.path, PARTS_DIR), ignore_errors=True)
-        os.makedirs(osp.join(self.path, PARTS_DIR))
-        write_json(path, dict(format=MANIFEST_FORMAT, identity=identity), indent=1)
-        return False
+        resumed = manifest == dict(format=MANIFEST_FORMAT, identity=identity)
+        if not resumed:
+            if osp.isdir(self.path):
+                for entry in os.listdir(self.path):
+                    entry = osp.join(self.path, entry)
+                    shutil.rmtree(entry) if osp.isdir(entry) else os.remove(entry)
+            os.makedirs(osp.join(self.path, PARTS_DIR))
+            write_json(path, dict(format=MANIFEST_FORMAT, identity=identity), indent=1)
+        for view in views:
+            array_path = self.scratch_path(f'view_{view}')
+            try:
+                ChunkedVolume.open(array_path)
+                continue
+            except Exception as exc:  # missing, or damaged in one of the ways a store can be
+                if resumed:
+                    warnings.warn(f'{array_path}: missing or damaged ({type(exc).__name__}); segmenting the '
+                                  f'{view} view again')
+            for part in os.listdir(osp.join(self.path, PARTS_DIR)):
+                if part.startswith(f'{view}_'):
+                    os.remove(osp.join(self.path, PARTS_DIR, part))
+            ChunkedVolume.create(array_path, shape, VIEW_LABEL_DTYPE,
+                                 slab_chunks(shape, slab, ('z', VIEW_AXIS[view])))
+        return resumed
 
     def scratch_path(self, name):
-        """The path of the scratch array ``name`` (``'input'``, ``'view_xy'``, ``'labels3d'``, ...)."""
-        return osp.join(self.path, f'{name}.npy')
+        """The path of the chunked scratch array ``name`` (``'input'``, ``'view_xy'``, ``'labels3d'``, ...)."""
+        return osp.join(self.path, f'{name}.zarr')
+
+    def view(self, view):
+        """The (Z, Y, X) array of a view's 2D labels (:class:`~libnet_mmdet.io.chunked.ChunkedVolume`)."""
+        return ChunkedVolume.open(self.scratch_path(f'view_{view}'))
 
     def part_path(self, view, start):
         """The part file of the slab of ``view`` starting at slice ``start``."""
-        return osp.join(self.path, PARTS_DIR, f'{view}_{start:06d}.npz')
+        return osp.join(self.path, PARTS_DIR, f'{view}_{start:06d}.json')
 
-    def part_checksum(self, view, start, shape):
-        """The input checksum a finished slab's part file was made from, or None if there is no part or it is
-        damaged (warned: the slab is then segmented again, see the module docstring).
-
-        Args:
-            view (str), start (int): the slab.
-            shape (tuple): (n, h, w) of the slab's slices, which the part's labels must have.
-        """
+    def part_checksum(self, view, start):
+        """The input checksum a finished slab's part file records, or None if there is no part or it is damaged
+        (warned: the slab is then segmented again, see the module docstring)."""
         path = self.part_path(view, start)
         if not osp.isfile(path):
             return None
         try:
-            with np.load(path) as part:
-                labels, checksum = part['labels'], str(part['checksum'])  # reads (and CRC-checks) both
-        except Exception as exc:  # decoding a damaged file of ours fails in many ways (zip, npy, pickle guard)
-            problem = f'{type(exc).__name__}: {exc}'
-        else:
-            if labels.shape == tuple(shape) and labels.dtype == VIEW_LABEL_DTYPE:
+            with open(path, encoding='utf-8') as f:
+                checksum = json.load(f)['checksum']
+            if isinstance(checksum, str):
                 return checksum
-            problem = f'labels {labels.shape} {labels.dtype}, expected {tuple(shape)} {np.dtype(VIEW_LABEL_DTYPE)}'
+            problem = f'checksum {checksum!r}'
+        except (ValueError, KeyError, TypeError) as exc:  # JSON / UTF-8 decoding, not a dict with a checksum
+            problem = f'{type(exc).__name__}: {exc}'
         warnings.warn(f'{path}: damaged part file ({problem}); segmenting this slab again')
         return None
 
     def write_part(self, view, start, labels, checksum):
-        """Store a finished slab atomically: its (n, h, w) 2D labels (ids up to ``VIEW_MAX_ID``) and the checksum
-        of its input."""
-        with atomic_output(self.part_path(view, start), 'wb') as f:
-            np.savez(f, labels=np.stack(labels).astype(VIEW_LABEL_DTYPE), checksum=checksum)
-
-    def gather_views(self, shape, views, slab):
-        """Copy the part files of every slab of ``views`` (:func:`~libnet_mmdet.volume.views.view_slabs`) into one
-        (Z, Y, X) uint16 scratch array per view; returns {view: path}."""
-        view_paths = {}
-        for view, start, _ in view_slabs(shape, views, slab):
-            if view not in view_paths:
-                view_paths[view] = self.scratch_path(f'view_{view}')
-                create_scratch(view_paths[view], shape, VIEW_LABEL_DTYPE)
-            with np.load(self.part_path(view, start)) as part:
-                write_scratch(view_paths[view], VIEW_AXIS[view], start, part['labels'])
-        return view_paths
+        """Store a finished slab: its (n, h, w) 2D labels (ids up to ``VIEW_MAX_ID``) into the view's array, then
+        its part file (atomically) with the checksum of its input."""
+        self.view(view).write(VIEW_AXIS[view], start, np.stack(labels).astype(VIEW_LABEL_DTYPE))
+        write_json(self.part_path(view, start), dict(checksum=checksum))
 
     def remove(self):
         """Delete the folder and everything in it."""

@@ -86,7 +86,7 @@ def test_analyze_errors_name_the_file(tmp_path, phantoms, analyze_tool):
         ((paths['labels'], '--phases', wrong), f'{wrong}: shape (20, 24, 27) does not match'),
         ((floats, '--voxel-size-nm', 50), f'{floats}: instance labels must have an integer dtype'),
         ((empty, '--voxel-size-nm', 50), f'{empty}: no instance'),
-        ((no_size,), f'{no_size}: no voxel size in the TIFF metadata; pass --voxel-size-nm'),
+        ((no_size,), f'{no_size}: no voxel size in its metadata; pass --voxel-size-nm'),
         ((tmp_path / 'missing.tif', '--voxel-size-nm', 50), 'missing.tif: file not found'),
     ]
     for args, message in cases:

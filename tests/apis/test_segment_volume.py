@@ -8,7 +8,7 @@ import tifffile
 
 from libnet_mmdet.io import read_volume
 from libnet_mmdet.apis import segment_image, segment_volume
-from libnet_mmdet.io import ImageFormatError, InputError
+from libnet_mmdet.io import ImageFormatError, InputError, LabelVolumeWriter, open_volume
 from libnet_mmdet.evaluation import match_instances
 from libnet_mmdet.volume.testing import IntensityPredictor, same_instances, sphere_labels
 
@@ -84,7 +84,7 @@ def test_interrupted_run_resumes_from_finished_slabs(image_tif, tmp_path):
         segment_volume(interrupted, image_tif, out=out, slab=4, views=('xy', 'xz'), progress=False)
     assert not out.exists()
     parts = sorted(p.name for p in (tmp_path / 'labels.tif.work' / 'parts').iterdir())
-    assert parts == [f'xy_{z:06d}.npz' for z in range(0, 20, 4)] + ['xz_000000.npz', 'xz_000004.npz']  # 20 + 8
+    assert parts == [f'xy_{z:06d}.json' for z in range(0, 20, 4)] + ['xz_000000.json', 'xz_000004.json']  # 20 + 8
     restarted = IntensityPredictor()
     labels = segment_volume(restarted, image_tif, out=out, slab=4, views=('xy', 'xz'), progress=False)
     assert restarted.n_images == SHAPE[1] - 8  # only the unfinished xz slabs
@@ -277,18 +277,19 @@ def test_a_folder_of_other_files_is_never_the_work_folder(image_tif, tmp_path):
 
 
 @pytest.mark.parametrize('damage', [
-    lambda path: path.write_bytes(path.read_bytes()[:100]),  # cut short: BadZipFile before the fix
-    lambda path: path.write_bytes(b'garbage'),
-    lambda path: np.savez(path, labels=np.zeros((2, 3, 4), np.uint16), checksum='x'),  # wrong shape
+    lambda path: path.write_bytes(path.read_bytes()[:10]),  # cut short
+    lambda path: path.write_bytes(b'\xff\xfe garbage'),
+    lambda path: path.write_text('[1, 2]'),  # JSON, but not a part
+    lambda path: path.write_text('{"checksum": 7}'),
 ])
 def test_a_damaged_part_file_is_segmented_again(image, image_tif, tmp_path, damage):
     """Issue 17, defect 5: a damaged slab file of the resume folder counts as unfinished (warned), not a crash."""
     out = tmp_path / 'labels.tif'
     _interrupt(image_tif, out)  # slabs z=0..3 and z=4..7 finished
-    part = tmp_path / 'labels.tif.work' / 'parts' / 'xy_000004.npz'
+    part = tmp_path / 'labels.tif.work' / 'parts' / 'xy_000004.json'
     damage(part)
     restarted = IntensityPredictor()
-    with pytest.warns(UserWarning, match=r'xy_000004.npz: damaged part file .*segmenting this slab again'):
+    with pytest.warns(UserWarning, match=r'xy_000004.json: damaged part file .*segmenting this slab again'):
         labels = segment_volume(restarted, image_tif, out=out, slab=4, progress=False)
     assert restarted.n_images == SHAPE[0] - 4  # the damaged slab and the unfinished ones, not slab z=0..3
     np.testing.assert_array_equal(labels, segment_volume(IntensityPredictor(), image, progress=False))
@@ -302,3 +303,43 @@ def test_a_damaged_manifest_starts_afresh(image_tif, tmp_path):
     with pytest.warns(UserWarning, match='manifest.json: damaged manifest'):
         segment_volume(restarted, image_tif, out=out, slab=4, progress=False)
     assert restarted.n_images == SHAPE[0]
+
+
+def test_hdf5_in_ome_zarr_out_keeps_the_voxel_size(image, truth, tmp_path):
+    """Issue 18: segment_volume(model, 'stack.h5:/exchange/data', out='labels.zarr'), fused views, read chunk-wise."""
+    import h5py
+    with h5py.File(tmp_path / 'scan.h5', 'w') as f:
+        data = f.create_dataset('exchange/data', data=image, chunks=(4, 16, 16))
+        data.attrs['voxel_size_nm'] = [60, 50, 50]
+    out = tmp_path / 'labels.zarr'
+    labels = segment_volume(IntensityPredictor(), f'{tmp_path}/scan.h5:/exchange/data', out=out,
+                            views=('xy', 'xz', 'yz'), slab=4, progress=False)
+    assert same_instances(np.asarray(labels), truth)
+    with open_volume(out) as reader:
+        np.testing.assert_allclose(reader.voxel_size_nm, [60, 50, 50])
+        np.testing.assert_array_equal(reader.read('z', 0, SHAPE[0]), np.asarray(labels))
+    assert sorted(os.listdir(tmp_path)) == ['labels.zarr', 'scan.h5']
+
+
+def test_a_run_killed_during_assembly_resumes_without_inference(image_tif, tmp_path, monkeypatch):
+    """Issue 18: no half-written output at the target after a kill while writing; the rerun reuses every slab."""
+    out = tmp_path / 'labels.tif'
+    reference = np.array(segment_volume(IntensityPredictor(), image_tif, out=tmp_path / 'ref.tif', slab=4,
+                                        views=('xy', 'xz'), progress=False))
+    write = LabelVolumeWriter.write
+
+    def killed_after_one_slab(self, z0, labels):
+        if z0 > 0:
+            raise KeyboardInterrupt('killed while writing the output')
+        write(self, z0, labels)
+
+    monkeypatch.setattr(LabelVolumeWriter, 'write', killed_after_one_slab)
+    with pytest.raises(KeyboardInterrupt):
+        segment_volume(IntensityPredictor(), image_tif, out=out, slab=4, views=('xy', 'xz'), progress=False)
+    assert not out.exists()
+    monkeypatch.setattr(LabelVolumeWriter, 'write', write)
+    restarted = IntensityPredictor()
+    labels = segment_volume(restarted, image_tif, out=out, slab=4, views=('xy', 'xz'), progress=False)
+    assert restarted.n_images == 0
+    np.testing.assert_array_equal(labels, reference)
+    assert sorted(os.listdir(tmp_path)) == ['labels.tif', 'ref.tif', 'stack.tif']  # no temporary left

@@ -12,7 +12,7 @@ from libnet_mmdet.io import ImageFormatError
 from libnet_mmdet.io import open_volume
 from libnet_mmdet.io.tiff import write_tiff_pages
 from libnet_mmdet.io import volume as volume_io
-from libnet_mmdet.volume import workdir
+from libnet_mmdet.io.chunked import ChunkedVolume, slab_chunks
 
 
 @pytest.fixture
@@ -44,12 +44,30 @@ def test_big_endian_tiff_reads_in_native_byte_order(tmp_path, stack):
 
 def test_strided_slabs_are_read_and_written_in_z_ranges(tmp_path, stack, monkeypatch):
     monkeypatch.setattr(volume_io, 'MAP_CHUNK_BYTES', 2 * stack[0].nbytes)  # two z-planes mapped at a time
-    workdir.create_scratch(tmp_path / 's.npy', stack.shape, stack.dtype)
+    stored = volume_io.StoredVolume.create(tmp_path / 's.npy', stack.shape, stack.dtype)
     for start in range(0, 20, 6):
-        workdir.write_scratch(tmp_path / 's.npy', 'y', start, stack[:, start:start + 6].transpose(1, 0, 2))
+        stored.write('y', start, stack[:, start:start + 6].transpose(1, 0, 2))
     np.testing.assert_array_equal(np.load(tmp_path / 's.npy'), stack)
-    np.testing.assert_array_equal(workdir.read_scratch(tmp_path / 's.npy', 'x', 5, 24),
-                                  stack[:, :, 5:].transpose(2, 0, 1))
+    np.testing.assert_array_equal(stored.read('x', 5, 24), stack[:, :, 5:].transpose(2, 0, 1))
+
+
+def test_chunked_scratch_reads_and_writes_any_axis(tmp_path, stack):
+    chunks = slab_chunks(stack.shape, 4, ('z', 'y'))
+    assert chunks == (4, 4, 24)
+    created = ChunkedVolume.create(tmp_path / 's.zarr', stack.shape, stack.dtype, chunks)
+    for start in range(0, 20, 4):  # y-slabs of whole chunks, as one rank's slabs are written
+        created.write('y', start, stack[:, start:start + 4].transpose(1, 0, 2))
+    reopened = ChunkedVolume.open(tmp_path / 's.zarr')
+    assert (reopened.shape, reopened.dtype) == (stack.shape, stack.dtype)
+    np.testing.assert_array_equal(reopened.read('x', 5, 24), stack[:, :, 5:].transpose(2, 0, 1))
+    np.testing.assert_array_equal(reopened.read('z', 2, 3)[0], stack[2])
+
+
+def random_access_copy(reader, path, slab=4):
+    """What segment_volume does in one process: a chunked copy, then reads from it."""
+    copy = ChunkedVolume.create(path, reader.shape, reader.dtype, slab_chunks(reader.shape, slab))
+    reader.copy_to(copy, 0, reader.shape[0], slab)
+    return reader.random_access(ChunkedVolume.open(path))
 
 
 def test_compressed_tiff_streams_pages_and_copies_for_random_access(tmp_path, stack):
@@ -59,7 +77,10 @@ def test_compressed_tiff_streams_pages_and_copies_for_random_access(tmp_path, st
         np.testing.assert_array_equal(reader.read('z', 2, 5), stack[2:5])
         with pytest.raises(RuntimeError, match='random_access'):
             reader.read('y', 0, 2)
-        reader.random_access(tmp_path / 'copy.npy', slab=4)
+        with pytest.raises(ValueError, match='a copy of shape'):
+            reader.copy_to(ChunkedVolume.create(tmp_path / 'bad.zarr', (1, 2, 3), stack.dtype, (1, 2, 3)), 0, 1)
+        random_access_copy(reader, tmp_path / 'copy.zarr')
+        assert reader.streams_any_axis
         np.testing.assert_array_equal(read_all(reader, 'x'), stack.transpose(2, 0, 1))
 
 
@@ -104,7 +125,7 @@ def test_bad_arrays_are_refused(array, message):
 
 
 def test_missing_path_and_mixed_slices(tmp_path):
-    with pytest.raises(FileNotFoundError, match='volume not found'):
+    with pytest.raises(FileNotFoundError, match='missing.tif: file not found'):
         open_volume(tmp_path / 'missing.tif')
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / 'a1.png')
     Image.fromarray(np.zeros((8, 9), np.uint8)).save(tmp_path / 'a2.png')

@@ -1,0 +1,80 @@
+"""Blockwise 3D assembly over ranks (issue 18): 2 and 3 CPU processes (gloo), each assembling its own block, give
+exactly the single-process labels, for linking along any axis and for fusion, with ``min_voxels`` merging
+fragments across blocks; particles spanning several blocks stay one particle."""
+import numpy as np
+import pytest
+import tifffile
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from libnet_mmdet.volume.assembly import assemble_volume
+from libnet_mmdet.volume.blocks import Ranks, z_block
+from libnet_mmdet.volume.labels import overlap_pairs
+from libnet_mmdet.volume.testing import slice_labels, sphere_labels, work_folder_with_views
+from libnet_mmdet.volume.workdir import WorkFolder
+
+SHAPE = (24, 26, 28)
+SLAB = 2
+# tall particles cross every block face of 3 ranks (blocks of 8 slices); small ones become fragments
+SPHERES = [((12, 8, 8), 10), ((6, 18, 9), 5), ((14, 18, 20), 7), ((4, 6, 22), 3.5), ((20, 7, 20), 4.5),
+           ((18, 20, 6), 1.2), ((9, 13, 14), 2)]
+
+
+def views_of(truth, views, noise, seed=0):
+    """Each view's per-slice labels of ``truth``; ``noise``: voxels dropped and pairs of ids merged at random, as
+    a model's disagreements between views."""
+    rng = np.random.default_rng(seed)
+    given = {}
+    for view in views:
+        labels = slice_labels(truth, 'zyx'.index({'xy': 'z', 'xz': 'y', 'yz': 'x'}[view]), rng).astype(np.int64)
+        if noise:
+            labels[rng.random(truth.shape) < 0.04] = 0
+            labels[labels == 2] = 1  # merges two instances in every slice where both are
+        given[view] = labels.astype(np.uint16)
+    return given
+
+
+def _rank_main(rank, world_size, init_file, work_path, views, out, min_voxels):
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world_size)
+    try:
+        result = assemble_volume(WorkFolder(work_path), SHAPE, views, SLAB, min_voxels=min_voxels, out=out,
+                                 ranks=Ranks.current())
+        assert (result is None) == (rank > 0)
+    finally:
+        dist.destroy_process_group()
+
+
+def assemble_on_ranks(world_size, work_path, views, out, min_voxels, tmp_path):
+    mp.start_processes(_rank_main, args=(world_size, str(tmp_path / f'init_{world_size}'), str(work_path), views,
+                                         str(out), min_voxels), nprocs=world_size, start_method='fork')
+    return tifffile.imread(out)
+
+
+def test_blocks_are_whole_slabs_in_z_order():
+    assert [z_block(24, 2, rank, 3) for rank in range(3)] == [(0, 8), (8, 16), (16, 24)]
+    assert [z_block(7, 2, rank, 3) for rank in range(3)] == [(0, 2), (2, 4), (4, 7)]
+    assert [z_block(3, 2, rank, 3) for rank in range(3)] == [(0, 0), (0, 2), (2, 3)]  # fewer slabs than ranks
+
+
+@pytest.mark.parametrize('views', [('xy',), ('xz',), ('xy', 'xz', 'yz')], ids=['link-z', 'link-y', 'fuse'])
+@pytest.mark.parametrize('world_size', [2, 3])
+def test_ranks_give_the_single_process_labels(views, world_size, tmp_path):
+    truth = sphere_labels(SHAPE, SPHERES)
+    work = work_folder_with_views(tmp_path / 'work', views_of(truth, views, noise=True), SLAB)
+    reference = assemble_volume(work, SHAPE, views, SLAB, min_voxels=40)
+    assert 1 < reference.max() < assemble_volume(work, SHAPE, views, SLAB).max()  # fragments merged or removed
+    labels = assemble_on_ranks(world_size, work.path, views, tmp_path / 'labels.tif', 40, tmp_path)
+    np.testing.assert_array_equal(labels, reference)
+
+
+@pytest.mark.parametrize('views', [('xy',), ('xy', 'xz', 'yz')], ids=['link', 'fuse'])
+def test_particles_spanning_several_blocks_stay_one(views, tmp_path):
+    truth = sphere_labels(SHAPE, SPHERES[:5])
+    tall = truth == 1
+    assert tall[:8].any() and tall[8:16].any() and tall[16:].any()  # in the blocks of all 3 ranks
+    work = work_folder_with_views(tmp_path / 'work', views_of(truth, views, noise=False), SLAB)
+    labels = assemble_on_ranks(3, work.path, views, tmp_path / 'labels.tif', 0, tmp_path)
+    # one particle each (fusion's growth may place a boundary voxel or two differently than the truth)
+    truth_ids, ids, overlap, truth_sizes, _ = overlap_pairs(truth, labels)
+    whole = overlap >= 0.99 * truth_sizes
+    assert labels.max() == 5 and sorted(truth_ids[whole]) == [1, 2, 3, 4, 5] and len(set(ids[whole])) == 5

@@ -1,0 +1,316 @@
+"""HDF5 and Zarr / OME-Zarr volumes (issue 18, formats): slabs along z, y and x read from the files equal numpy,
+voxel sizes kept, the OME-Zarr and TIFF label writers (pyramid, several processes, commit / overwrite / abort),
+and one clear error naming the file and the dataset for every bad input."""
+import threading
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from libnet_mmdet.io import (ImageFormatError, InputError, LabelVolumeWriter, check_label_output, label_output_format,
+                             open_labels, open_volume, read_voxel_size)
+from libnet_mmdet.io.ome_zarr import pyramid_shapes
+
+AXES = 'zyx'
+
+
+def volume(shape=(12, 10, 9), dtype=np.uint16, seed=0):
+    return np.random.default_rng(seed).integers(0, 1000, shape).astype(dtype)
+
+
+def assert_slabs_equal(source, expected):
+    """Every axis, a slab in the middle: what the reader gives equals numpy's slice, in native byte order."""
+    with open_volume(source) as reader:
+        assert reader.shape == expected.shape and reader.streams_any_axis
+        for axis in AXES:
+            slab = reader.read(axis, 2, 5)
+            np.testing.assert_array_equal(slab, np.moveaxis(expected, AXES.index(axis), 0)[2:5])
+            assert slab.dtype.isnative
+        return reader.name, reader.voxel_size_nm
+
+
+@pytest.mark.parametrize('layout', [dict(), dict(chunks=(4, 5, 3), compression='gzip')], ids=['contiguous', 'chunked'])
+def test_hdf5_slabs_along_every_axis_and_voxel_size(tmp_path, layout):
+    expected = volume()
+    path = tmp_path / 'scan.h5'
+    with h5py.File(path, 'w') as f:
+        dataset = f.create_dataset('exchange/data', data=expected.astype('>u2'), **layout)  # big-endian on disk
+        dataset.attrs['element_size_um'] = [0.2, 0.1, 0.1]
+        f.create_dataset('exchange/theta', data=np.linspace(0, 180, 7))
+    for source in (f'{path}:/exchange/data', f'{path}:exchange/data', path):  # one 3D dataset: the path may go
+        name, voxel_size_nm = assert_slabs_equal(source, expected)
+        assert name == f'{path}:/exchange/data'
+        np.testing.assert_allclose(voxel_size_nm, [200, 100, 100])
+    with h5py.File(path, 'a') as f:  # the reader closed the file (HDF5 refuses to reopen an open file for writing)
+        f['exchange/data'].attrs['voxel_size_nm'] = 50
+    assert_slabs_equal(f'{path}:/exchange/data', expected)
+    with open_volume(path) as reader:
+        np.testing.assert_allclose(reader.voxel_size_nm, [50, 50, 50])  # ours first
+
+
+def test_zarr_array_and_array_in_group(tmp_path):
+    expected = volume(dtype=np.float32)
+    zarr.create_array(tmp_path / 'plain.zarr', data=expected, chunks=(4, 4, 4), zarr_format=2)
+    group = zarr.open_group(tmp_path / 'group.zarr', mode='w')  # zarr v3
+    group.create_array('raw/volume', data=expected, chunks=(3, 10, 9))
+    name, voxel_size_nm = assert_slabs_equal(tmp_path / 'plain.zarr', expected)
+    assert (name, voxel_size_nm) == (str(tmp_path / 'plain.zarr'), None)
+    name, _ = assert_slabs_equal(f'{tmp_path / "group.zarr"}:/raw/volume', expected)
+    assert name == f'{tmp_path / "group.zarr"}:/raw/volume'
+
+
+def ome_image(path, data, axes, scale, multiscale_scale=None, zarr_format=2, leading=()):
+    """An OME-Zarr image group (NGFF 0.4 on Zarr v2, 0.5 on v3) with one dataset 's0' and a smaller 's1'."""
+    group = zarr.open_group(path, mode='w', zarr_format=zarr_format)
+    group.create_array('s0', data=data.reshape(leading + data.shape), chunks=leading + (4, 5, 5))
+    group.create_array('s1', data=data[::2, ::2, ::2].reshape(leading + data[::2, ::2, ::2].shape))
+    multiscale = dict(axes=axes, datasets=[
+        dict(path='s0', coordinateTransformations=[dict(type='scale', scale=scale)]),
+        dict(path='s1', coordinateTransformations=[dict(type='scale', scale=[2 * s for s in scale])])])
+    if multiscale_scale is not None:
+        multiscale['coordinateTransformations'] = [dict(type='scale', scale=multiscale_scale)]
+    if zarr_format == 2:
+        group.attrs['multiscales'] = [dict(version='0.4', **multiscale)]
+    else:
+        group.attrs['ome'] = dict(version='0.5', multiscales=[multiscale])
+
+
+def test_ome_zarr_images_read_their_full_resolution_and_voxel_size(tmp_path):
+    expected = volume()
+    space = [dict(name=axis, type='space', unit='micrometer') for axis in AXES]
+    ome_image(tmp_path / 'v04.zarr', expected, space, [0.3, 0.1, 0.1])
+    name, voxel_size_nm = assert_slabs_equal(tmp_path / 'v04.zarr', expected)
+    assert name == f'{tmp_path / "v04.zarr"}:/s0'
+    np.testing.assert_allclose(voxel_size_nm, [300, 100, 100])
+    # NGFF 0.5 (Zarr v3), (T, C, Z, Y, X) with length-1 t and c, a multiscale-wide scale on top of the dataset's
+    axes = [dict(name='t', type='time'), dict(name='c', type='channel')] + space
+    ome_image(tmp_path / 'v05.zarr', expected, axes, [1, 1, 0.3, 0.1, 0.1], [1, 1, 2, 2, 2], 3, leading=(1, 1))
+    _, voxel_size_nm = assert_slabs_equal(tmp_path / 'v05.zarr', expected)
+    np.testing.assert_allclose(voxel_size_nm, [600, 200, 200])
+    ome_image(tmp_path / 'no_unit.zarr', expected, [dict(name=axis, type='space') for axis in AXES], [3, 1, 1])
+    assert assert_slabs_equal(tmp_path / 'no_unit.zarr', expected)[1] is None  # scale without a unit: unknown
+
+
+def test_pyramid_levels_halve_while_y_and_x_exceed_256_up_to_four():
+    assert pyramid_shapes((9, 256, 4000)) == [(9, 256, 4000)]
+    assert pyramid_shapes((9, 600, 257)) == [(9, 600, 257), (5, 300, 129)]
+    assert pyramid_shapes((40, 5000, 3000)) == [(40, 5000, 3000), (20, 2500, 1500), (10, 1250, 750), (5, 625, 375)]
+
+
+def write_in_two_processes(writer, labels_zyx):
+    """What the blockwise assembly does: one process creates, two write alternate chunk rows and build the pyramid
+    together (threads standing in for ranks), one commits."""
+    writer.create()
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def rank(r):
+        try:
+            for z0 in range(r * writer.chunk_z, len(labels_zyx), 2 * writer.chunk_z):
+                writer.write(z0, labels_zyx[z0:z0 + writer.chunk_z])
+            barrier.wait()
+            writer.finish(r, 2, barrier.wait)
+        except BaseException as exc:  # noqa: B902  reported in the main thread
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    writer.commit()
+
+
+def test_ome_zarr_labels_written_by_two_processes(tmp_path):
+    labels_zyx = volume((21, 600, 300), np.uint32, seed=1)
+    out = tmp_path / 'labels.zarr'
+    write_in_two_processes(LabelVolumeWriter(out, labels_zyx.shape, np.uint32, (60, 50, 50), chunk_z=4), labels_zyx)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['labels.zarr']  # nothing temporary left
+    group = zarr.open_group(out, mode='r')
+    assert group.metadata.zarr_format == 2
+    multiscale = group.attrs['multiscales'][0]
+    assert multiscale['version'] == '0.4' and 'image-label' in group.attrs
+    assert multiscale['axes'] == [dict(name=axis, type='space', unit='nanometer') for axis in AXES]
+    levels = [dataset['path'] for dataset in multiscale['datasets']]
+    assert [group[level].shape for level in levels] == pyramid_shapes(labels_zyx.shape) == [(21, 600, 300),
+                                                                                            (11, 300, 150)]
+    for k, (level, dataset) in enumerate(zip(levels, multiscale['datasets'])):
+        np.testing.assert_array_equal(group[level][:], labels_zyx[::2**k, ::2**k, ::2**k])
+        assert dataset['coordinateTransformations'] == [dict(type='scale', scale=[60. * 2**k, 50. * 2**k, 50. * 2**k])]
+    name, voxel_size_nm = assert_slabs_equal(out, labels_zyx)
+    np.testing.assert_allclose(voxel_size_nm, [60, 50, 50])
+    assert name == f'{out}:/0'
+    read_back = open_labels(out)
+    assert isinstance(read_back, zarr.Array) and read_back.read_only
+    np.testing.assert_array_equal(read_back[:], labels_zyx)
+
+
+def test_ome_zarr_labels_without_voxel_size(tmp_path):
+    labels_zyx = volume((5, 8, 7), np.uint16)
+    writer = LabelVolumeWriter(tmp_path / 'labels.zarr', labels_zyx.shape, np.uint16, chunk_z=16)
+    writer.create()
+    writer.write(0, labels_zyx)
+    writer.finish()
+    writer.commit()
+    multiscale = zarr.open_group(tmp_path / 'labels.zarr', mode='r').attrs['multiscales'][0]
+    assert multiscale['axes'] == [dict(name=axis, type='space') for axis in AXES]
+    assert multiscale['datasets'][0]['coordinateTransformations'] == [dict(type='scale', scale=[1., 1., 1.])]
+    assert assert_slabs_equal(tmp_path / 'labels.zarr', labels_zyx)[1] is None
+
+
+@pytest.mark.parametrize('dtype', [np.uint16, np.uint32])  # ImageJ, and tifffile's JSON description
+def test_tiff_labels_are_a_memory_map_with_the_voxel_size(tmp_path, dtype):
+    labels_zyx = volume((10, 7, 6), dtype)
+    out = tmp_path / 'labels.tif'
+    write_in_two_processes(LabelVolumeWriter(out, labels_zyx.shape, dtype, (60, 50, 40), chunk_z=4), labels_zyx)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['labels.tif']
+    read_back = open_labels(out)
+    assert isinstance(read_back, np.memmap) and read_back.dtype == dtype
+    np.testing.assert_array_equal(read_back, labels_zyx)
+    np.testing.assert_allclose(read_voxel_size(out), [60, 50, 40])
+    with tifffile.TiffFile(out) as tif:
+        assert tif.is_imagej == (dtype == np.uint16) and tif.pages[0].compression == 1
+
+
+@pytest.mark.parametrize('name', ['labels.tif', 'labels.zarr'])
+def test_commit_replaces_an_existing_output_only_with_overwrite(tmp_path, name):
+    out = tmp_path / name
+    first, second = volume((4, 5, 6), np.uint16, seed=1), volume((4, 5, 6), np.uint16, seed=2)
+    for labels_zyx, overwrite in ((first, False), (second, True)):
+        writer = LabelVolumeWriter(out, labels_zyx.shape, np.uint16)
+        writer.create()
+        writer.write(0, labels_zyx)
+        writer.finish()
+        if overwrite:  # refused without overwrite: the old output and the finished temporary both stay
+            with pytest.raises(InputError, match=f'{out}: exists; pass --overwrite'):
+                writer.commit()
+            np.testing.assert_array_equal(open_labels(out)[:], first)
+        writer.commit(overwrite=overwrite)
+        np.testing.assert_array_equal(open_labels(out)[:], labels_zyx)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # neither temporary nor old copy left
+    with pytest.raises(FileNotFoundError, match='create'):
+        writer.commit(overwrite=True)
+
+
+@pytest.mark.parametrize('name', ['labels.tif', 'labels.zarr'])
+def test_a_run_stopped_before_commit_leaves_no_output_and_abort_cleans_up(tmp_path, name):
+    out = tmp_path / name
+    labels_zyx = volume((8, 5, 6), np.uint16)
+    killed = LabelVolumeWriter(out, labels_zyx.shape, np.uint16, chunk_z=4)
+    killed.create()
+    killed.write(0, labels_zyx[:4])  # ... and the process is killed: nothing at out, only the temporary
+    assert [p.name for p in tmp_path.iterdir()] == [f'.{name}.partial']
+    rerun = LabelVolumeWriter(out, labels_zyx.shape, np.uint16, chunk_z=4)
+    rerun.create()  # replaces the leftover temporary
+    rerun.write(4, labels_zyx[4:])
+    rerun.finish()
+    rerun.commit()
+    np.testing.assert_array_equal(open_labels(out)[:4], 0)  # nothing of the killed run's writes
+    np.testing.assert_array_equal(open_labels(out)[4:], labels_zyx[4:])
+    aborted = LabelVolumeWriter(tmp_path / f'other_{name}', labels_zyx.shape, np.uint16)
+    aborted.create()
+    aborted.abort()
+    aborted.abort()  # nothing left to remove: no error
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_writes_must_cover_whole_chunk_rows(tmp_path):
+    writer = LabelVolumeWriter(tmp_path / 'labels.zarr', (10, 4, 4), np.uint16, chunk_z=4)
+    writer.create()
+    for z0, n in ((2, 4), (0, 3), (8, 3), (0, 0)):
+        with pytest.raises(ValueError, match='cannot write labels of shape'):
+            writer.write(z0, np.ones((n, 4, 4), np.uint16))
+    with pytest.raises(ValueError, match='cannot write labels of shape'):
+        writer.write(0, np.ones((4, 4, 5), np.uint16))
+    writer.write(8, np.ones((2, 4, 4), np.uint16))  # the last, shorter chunk row
+    writer.abort()
+
+
+def test_label_output_paths(tmp_path):
+    assert [label_output_format(name) for name in ('a.tif', 'a.TIFF', 'a.zarr', 'a.zarr/')] == ['tiff', 'tiff',
+                                                                                                'zarr', 'zarr']
+    for name in ('labels.nii', 'labels.h5', 'labels'):
+        with pytest.raises(InputError, match=f'{name}: unknown label volume format'):
+            label_output_format(name)
+        with pytest.raises(InputError, match='use .tif or .tiff'):
+            LabelVolumeWriter(tmp_path / name, (1, 2, 2), np.uint16)
+    existing = tmp_path / 'old.zarr'
+    existing.mkdir()
+    with pytest.raises(InputError, match=f'{existing}: exists; pass --overwrite'):
+        check_label_output(existing)
+    assert check_label_output(existing, overwrite=True) == str(existing)
+    with pytest.raises(InputError, match='the output would overwrite the input'):
+        check_label_output(existing, overwrite=True, inputs=(f'{existing}:/0',))
+    folder_tif = tmp_path / 'folder.tif'
+    folder_tif.mkdir()
+    with pytest.raises(InputError, match=f'{folder_tif}: is a folder'):  # TIFF: the rules of check_output_file
+        check_label_output(folder_tif, overwrite=True)
+
+
+def bad_hdf5(tmp_path):
+    path = tmp_path / 'scan.h5'
+    with h5py.File(path, 'w') as f:
+        f.create_dataset('exchange/data', data=volume())
+        f.create_dataset('exchange/dark', data=volume(seed=1))
+        f.create_dataset('slice', data=np.zeros((4, 5), np.uint16))
+        f.create_dataset('flags', data=np.zeros((2, 3, 4), bool))
+    with h5py.File(tmp_path / 'no3d.h5', 'w') as f:
+        f.create_dataset('theta', data=np.zeros(7))
+    (tmp_path / 'text.h5').write_text('not HDF5')
+    return path
+
+
+def bad_zarr(tmp_path):
+    zarr.create_array(tmp_path / 'four.zarr', data=np.zeros((2, 3, 4, 5), np.uint16), chunks=(1, 3, 4, 5))
+    group = zarr.open_group(tmp_path / 'group.zarr', mode='w', zarr_format=2)
+    group.create_array('raw/volume', data=volume())
+    group.create_array('complex', data=np.zeros((2, 3, 4), np.complex64))
+    (tmp_path / 'empty.zarr').mkdir()
+
+
+BAD_INPUTS = [  # (source, exception, what the message says after the file and dataset it names)
+    ('scan.h5:/exchange/missing', ImageFormatError, r'scan\.h5:/exchange/missing: no such dataset in the file '
+     r'\(datasets: /exchange/dark \(12, 10, 9\), /exchange/data'),
+    ('scan.h5:/exchange', ImageFormatError, r'scan\.h5:/exchange: is a group, not a dataset'),
+    ('scan.h5:/slice', ImageFormatError, r'scan\.h5:/slice: expected a 3D \(Z, Y, X\) volume, got 2D'),
+    ('scan.h5:/flags', ImageFormatError, r'scan\.h5:/flags: unsupported dtype bool'),
+    ('scan.h5', ImageFormatError, r'scan\.h5: 3 3D datasets \(/exchange/dark \(12, 10, 9\), /exchange/data '
+     r'\(12, 10, 9\), /flags \(2, 3, 4\)\); name the one to read as .*scan\.h5:/path/to/dataset$'),
+    ('no3d.h5', ImageFormatError, r'no3d\.h5: no 3D dataset \(datasets: /theta \(7,\)\); name the one to read'),
+    ('text.h5:/data', ImageFormatError, r'text\.h5: not a readable HDF5 file'),
+    ('missing.h5:/exchange/data', FileNotFoundError, r'missing\.h5: file not found'),
+    ('four.zarr', ImageFormatError, r'four\.zarr: expected a 3D \(Z, Y, X\) volume, got 4D shape \(2, 3, 4, 5\)'),
+    ('group.zarr:/complex', ImageFormatError, r'group\.zarr:/complex: unsupported dtype complex64'),
+    ('group.zarr:/raw/missing', ImageFormatError, r'group\.zarr:/raw/missing: no such array or group in the store '
+     r'\(arrays: /complex \(2, 3, 4\), /raw/volume \(12, 10, 9\)\)'),
+    ('four.zarr:/0', ImageFormatError, r'four\.zarr:/0: no such array: the store is itself an array'),
+    ('group.zarr', ImageFormatError, r'group\.zarr: a Zarr group without OME-Zarr multiscales metadata; give the '
+     r'array as .*group\.zarr:/<path>'),
+    ('group.zarr:/raw', ImageFormatError, r'group\.zarr:/raw: a Zarr group without OME-Zarr multiscales'),
+    ('empty.zarr', ImageFormatError, r'empty\.zarr: neither a Zarr array nor an OME-Zarr image'),
+    ('missing.zarr', FileNotFoundError, r'missing\.zarr: file not found'),
+]
+
+
+@pytest.mark.parametrize('source, exception, message', BAD_INPUTS, ids=[case[0] for case in BAD_INPUTS])
+def test_bad_input_gets_one_error_naming_file_and_dataset(tmp_path, source, exception, message):
+    bad_hdf5(tmp_path)
+    bad_zarr(tmp_path)
+    with pytest.raises(exception, match=message) as error:
+        open_volume(f'{tmp_path}/{source}')
+    assert str(error.value).startswith(str(tmp_path)) and '\n' not in str(error.value)
+    with h5py.File(tmp_path / 'scan.h5', 'a'):  # a failed open leaves the HDF5 file closed
+        pass
+
+
+def test_hdf5_voxel_size_attributes_that_cannot_be_used(tmp_path):
+    path = tmp_path / 'scan.h5'
+    with h5py.File(path, 'w') as f:
+        f.create_dataset('data', data=volume()).attrs['element_size_um'] = [0.1, 0.1]
+    with pytest.raises(ImageFormatError, match=rf'{path}:/data: attribute element_size_um: expected one value or '
+                       'three'):
+        open_volume(path)
