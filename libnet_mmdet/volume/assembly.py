@@ -134,6 +134,7 @@ def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP
         writer.write(z0, labels)
     ranks.barrier()
     writer.finish(ranks.rank, ranks.world_size, ranks.barrier)
+    ranks.barrier()  # every rank's share of the pyramid is written
     if ranks.rank > 0:
         return None
     writer.commit(overwrite)

@@ -63,8 +63,8 @@ Over ranks (``fuse_slabs(..., ranks=...)``), each rank runs every pass on its ow
 starts without a carried slice and the seed joins across block faces are found after a barrier from the two
 slices on either side of each face; the continuity of xy instances is judged from the slices of the block (and the
 one above it), while the overlaps and areas of xz and yz instances and the section counts, which sum over all z,
-are totalled over the ranks for the entries the block needs (:meth:`~libnet_mmdet.volume.blocks.Ranks.sum_tables`,
-the sections above the block included); the vote graph and the sizes (one entry per particle or touching pair)
+are totalled over the ranks for what the block needs (:meth:`~libnet_mmdet.volume.blocks.Ranks.sum_tables`: its
+own 2D instance pairs; every section of its particles and of those in the slice above it); the vote graph and the sizes (one entry per particle or touching pair)
 are gathered. Every step then sees what one process would: the result is the same, voxel for voxel.
 """
 import numpy as np
@@ -330,34 +330,23 @@ def _padded_window(read_views, z0, z1, depth):
             for name, labels in window.items()}
 
 
-def _section_counts(particles, views, z_start, particle_bits):
+def _section_counts(particles, views, z_start, index_bits):
     """Step 5 on a block of grown particles starting at slice ``z_start``: view name -> the voxel counts of every
-    (view slice, particle, 2D id), keyed ``(k << particle_bits | particle) << _ID_BITS | id`` (``(keys,
-    counts)``)."""
+    (particle, view slice k, 2D id), keyed ``(particle << index_bits | k) << _ID_BITS | id`` (``(keys,
+    counts)``): particle-major, so that every section of a particle is one range of keys."""
     counts = {}
     for name, labels in views.items():
         axis = AXES[VIEW_AXIS[name]]
         both = (particles > 0) & (labels > 0)
         index = _slice_index(both, axis, z_start if axis == 0 else 0)
-        sections = (index << particle_bits) | particles[both].astype(np.int64)
+        sections = (particles[both].astype(np.int64) << index_bits) | index
         counts[name] = _count_keys((sections << _ID_BITS) | labels[both].astype(np.int64))
     return counts
 
 
-def _section_ids(particles, views, z_start, particle_bits):
-    """View name -> the distinct section keys ``k << particle_bits | particle`` (as :func:`_section_counts`) of
-    the particles in a block of grown ids starting at slice ``z_start``."""
-    present, ids = particles > 0, {}
-    for name in views:
-        axis = AXES[VIEW_AXIS[name]]
-        index = _slice_index(present, axis, z_start if axis == 0 else 0)
-        ids[name] = np.unique((index << particle_bits) | particles[present].astype(np.int64))
-    return ids
-
-
 def _dominant_ids(parts):
-    """Step 5: from the blocks' :func:`_section_counts` of one view, the sorted section keys ``k << particle_bits
-    | particle`` and the 2D id covering most of each section (ties: the smallest id)."""
+    """Step 5: from the blocks' :func:`_section_counts` of one view, the sorted section keys ``particle <<
+    index_bits | k`` and the 2D id covering most of each section (ties: the smallest id)."""
     keys, voxels = _sum_parts(parts)
     sections, ids = keys >> _ID_BITS, keys & (2 ** _ID_BITS - 1)
     order = np.lexsort((ids, -voxels, sections))
@@ -373,7 +362,7 @@ def _dominant_of(table, sections):
     return np.where(found, ids[position] if ids.size else 0, 0)
 
 
-def _contact_votes(grown, dominant, particle_bits, z_start, first_is_carried):
+def _contact_votes(grown, dominant, index_bits, z_start, first_is_carried):
     """Faces between different grown particles of a block starting at slice ``z_start``, per touching pair:
     (int64 pair keys ``low << 32 | high``, number of faces, number of joined faces); ``dominant``: view name ->
     :func:`_dominant_ids`."""
@@ -387,9 +376,9 @@ def _contact_votes(grown, dominant, particle_bits, z_start, first_is_carried):
         agree = np.ones(a.size, bool)
         for name in VIEWS_SEEING_AXIS[axis]:  # both voxels of a face lie in one slice of these views
             if name in dominant:
-                index = position[AXES[VIEW_AXIS[name]]] << particle_bits
-                id_a = _dominant_of(dominant[name], index | a)
-                agree &= (id_a > 0) & (id_a == _dominant_of(dominant[name], index | b))
+                index = position[AXES[VIEW_AXIS[name]]]
+                id_a = _dominant_of(dominant[name], (a << index_bits) | index)
+                agree &= (id_a > 0) & (id_a == _dominant_of(dominant[name], (b << index_bits) | index))
         keys.append((np.minimum(a, b) << 32) | np.maximum(a, b))
         joined.append(agree)
     return _sum_by_key(np.concatenate(keys), np.ones(sum(k.size for k in keys)), np.concatenate(joined))
@@ -507,8 +496,8 @@ def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused
         raise ValueError(f'min_votes must be between 1 and the number of views ({len(continuity)}), got '
                          f'{min_votes!r}')
     n_particles = _seed_particles(read_views, shape, write_core, read_core, slab, continuity, ranks)
-    particle_bits = int(n_particles + 1).bit_length()
-    if int(max(shape)).bit_length() + particle_bits + _ID_BITS > 63:
+    index_bits = int(max(shape)).bit_length()
+    if index_bits + int(n_particles + 1).bit_length() + _ID_BITS > 63:
         raise ValueError(f'fuse_views: too many seed particles ({n_particles}) for a volume of shape {tuple(shape)}')
     sizes, sections = np.zeros(n_particles + 1, np.int64), {}
     for z0 in my_slabs:
@@ -522,22 +511,26 @@ def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused
         write_fused(z0, grown)
         sizes += np.bincount(grown.ravel(), minlength=sizes.size)
         block = _section_counts(grown, {name: labels[z0 - h0:z1 - h0] for name, labels in views.items()}, z0,
-                                particle_bits)
+                                index_bits)
         for name, counts in block.items():
             sections.setdefault(name, []).append(counts)
+    # the block's particles need the totals of all their sections (also those a view labels only in other
+    # blocks), and the votes on its top face those of the particles in the slice above it
+    needed = np.flatnonzero(sizes[1:]) + 1
     sizes = np.sum(ranks.gather(sizes), axis=0)  # also the barrier: every block's grown ids are written
     z_start, z_stop = ranks.block(depth, slab)
-    halo = (_section_ids(read_fused(z_start - 1, z_start), continuity, z_start - 1, particle_bits)
-            if 0 < z_start < z_stop else {})  # the votes on the block's top face need the sections above it
+    if 0 < z_start < z_stop:
+        needed = np.union1d(needed, read_fused(z_start - 1, z_start))
     dominant = {}
     for name in continuity:
         keys, counts = _sum_parts(sections.get(name, []) + [(np.zeros(0, np.int64), np.zeros(0))])
-        keys, counts = ranks.sum_tables(f'sections_{name}', keys, counts, needed=halo.get(name), shift=_ID_BITS)
+        keys, counts = ranks.sum_tables(f'sections_{name}', keys, counts, needed=needed.astype(np.int64),
+                                        shift=_ID_BITS + index_bits)
         dominant[name] = _dominant_ids([(keys, counts)])
     votes = []
     for z0 in my_slabs:
         h0 = max(z0 - 1, 0)  # one slice above the slab too: its z faces to the slab
-        votes.append(_contact_votes(read_fused(h0, min(z0 + slab, depth)), dominant, particle_bits, h0, z0 > 0))
+        votes.append(_contact_votes(read_fused(h0, min(z0 + slab, depth)), dominant, index_bits, h0, z0 > 0))
     # the gather also waits until every block's grown ids are read before they are replaced
     votes = [vote for rank_votes in ranks.gather(votes) for vote in rank_votes]
     lut = _vote_lut(sizes, votes, min_join_fraction).astype(np.uint32)

@@ -47,11 +47,14 @@ def link_next_slice(previous_hw, current_hw, next_id, min_overlap=DEFAULT_MIN_OV
     compact, ids = renumber_by_first_voxel(current_hw)  # 1..n in the order of the first pixel, 0 = background
     lut = np.zeros(ids.size + 1, np.uint32)
     if previous_hw is not None and ids.size:
-        prev_ids, cur_ids, intersection, prev_area, cur_area = overlap_pairs(previous_hw, compact)
+        # both slices numbered by first pixel: ties of the assignment do not depend on the 3D ids' values (a block
+        # of a run spread over ranks numbers them from its own start)
+        previous_compact, previous_ids = renumber_by_first_voxel(previous_hw)
+        prev_ranks, cur_ids, intersection, prev_area, cur_area = overlap_pairs(previous_compact, compact)
         candidate = intersection >= min_overlap * np.minimum(prev_area, cur_area)
         iou = intersection / (prev_area + cur_area - intersection)
-        chosen = one_to_one(prev_ids[candidate], cur_ids[candidate], iou[candidate])
-        lut[cur_ids[candidate][chosen]] = prev_ids[candidate][chosen]
+        chosen = one_to_one(prev_ranks[candidate], cur_ids[candidate], iou[candidate])
+        lut[cur_ids[candidate][chosen]] = previous_ids[prev_ranks[candidate][chosen] - 1]
     unmatched = np.flatnonzero(lut == 0)[1:]  # in the order of their first pixel, as the compact ids are
     lut[unmatched] = np.arange(next_id, next_id + unmatched.size)
     return lut[compact], next_id + unmatched.size

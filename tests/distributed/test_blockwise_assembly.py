@@ -1,15 +1,18 @@
 """Blockwise 3D assembly over ranks (issue 18): 2 and 3 CPU processes (gloo), each assembling its own block, give
-exactly the single-process labels, for linking along any axis and for fusion, with ``min_voxels`` merging
-fragments across blocks; particles spanning several blocks stay one particle."""
+exactly the single-process labels, for linking along any axis and for fusion (also with a view missing a
+region), with ``min_voxels`` merging fragments across blocks; particles spanning several blocks stay one
+particle; tied links do not depend on block-local ids."""
 import numpy as np
 import pytest
 import tifffile
 import torch.distributed as dist
 import torch.multiprocessing as mp
+import zarr
 
 from libnet_mmdet.volume.assembly import assemble_volume
 from libnet_mmdet.volume.blocks import Ranks, z_block
 from libnet_mmdet.volume.labels import overlap_pairs
+from libnet_mmdet.volume.linking import link_next_slice
 from libnet_mmdet.volume.testing import slice_labels, sphere_labels, work_folder_with_views
 from libnet_mmdet.volume.workdir import WorkFolder
 
@@ -78,3 +81,62 @@ def test_particles_spanning_several_blocks_stay_one(views, tmp_path):
     truth_ids, ids, overlap, truth_sizes, _ = overlap_pairs(truth, labels)
     whole = overlap >= 0.99 * truth_sizes
     assert labels.max() == 5 and sorted(truth_ids[whole]) == [1, 2, 3, 4, 5] and len(set(ids[whole])) == 5
+
+
+def partly_missing_views(seed=36):
+    """Noisy views where the yz view labels nothing in part of the volume (a view missing a region): sections
+    of a particle that a view labels only in other blocks (review of issue 18: found with seed 36)."""
+    rng = np.random.default_rng(seed)
+    shape = (12, 20, 20)
+    truth = sphere_labels(shape, [(tuple(rng.uniform(2, 18, 3) * [0.6, 1, 1]), rng.uniform(2, 5)) for _ in range(6)])
+    views = {}
+    for view, axis in (('xy', 0), ('xz', 1), ('yz', 2)):
+        labels = slice_labels(truth, axis, rng).astype(np.int64)
+        labels[rng.random(shape) < 0.08] = 0
+        if view == 'yz':
+            labels[int(rng.integers(4, 12)):, :, :int(rng.integers(5, 20))] = 0
+        views[view] = labels.astype(np.uint16)
+    return views
+
+
+def test_fusion_with_a_view_missing_a_region_gives_the_single_process_labels(tmp_path):
+    views = partly_missing_views()
+    shape = views['xy'].shape
+    work = work_folder_with_views(tmp_path / 'work', views, SLAB)
+    reference = assemble_volume(work, shape, tuple(views), SLAB)
+    mp.start_processes(_any_shape_rank_main, args=(3, str(tmp_path / 'init'), str(work.path), shape, tuple(views),
+                                                   str(tmp_path / 'labels.tif')), nprocs=3, start_method='fork')
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / 'labels.tif'), reference)
+
+
+def _any_shape_rank_main(rank, world_size, init_file, work_path, shape, views, out):
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world_size)
+    try:
+        assemble_volume(WorkFolder(work_path), shape, views, SLAB, out=out, ranks=Ranks.current())
+    finally:
+        dist.destroy_process_group()
+
+
+def test_linking_ties_do_not_depend_on_the_ids_of_the_slice_above():
+    """Review of issue 18: a block numbers its 3D ids from its own start, so an exactly tied assignment must be
+    decided by the regions, not by their ids."""
+    current = np.array([[0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0]])  # half of each region above: IoU 1/3 with both
+    for first, second in ((1, 2), (2, 1), (7, 3)):
+        above = np.array([[first] * 4 + [0] * 4 + [second] * 4])
+        linked, _ = link_next_slice(above, current, 100)
+        assert linked[0, 2] == first  # the region whose first pixel comes first
+
+
+def test_two_ranks_write_one_ome_zarr_with_its_pyramid(tmp_path):
+    """Every rank writes its block of level 0 and its share of the pyramid; the store appears whole at ``out``."""
+    truth = sphere_labels((8, 36, 40), SPHERES[:5]).repeat(16, axis=1).repeat(16, axis=2)[:, :520, :520]
+    shape = truth.shape  # 8 x 520 x 520: two pyramid levels
+    work = work_folder_with_views(tmp_path / 'work', {'xy': truth}, SLAB)
+    reference = assemble_volume(work, shape, ('xy',), SLAB)
+    out = tmp_path / 'labels.zarr'
+    mp.start_processes(_any_shape_rank_main, args=(2, str(tmp_path / 'init'), str(work.path), shape, ('xy',),
+                                                   str(out)), nprocs=2, start_method='fork')
+    assert {p.name for p in tmp_path.iterdir()} - {'init'} == {'labels.zarr', 'work'}  # no temporary left
+    levels = [np.asarray(zarr.open_array(store=str(out), path=str(level), mode='r')) for level in (0, 1)]
+    np.testing.assert_array_equal(levels[0], reference)
+    np.testing.assert_array_equal(levels[1], reference[::2, ::2, ::2])
