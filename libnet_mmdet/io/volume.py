@@ -507,8 +507,12 @@ class LabelVolumeWriter:
         if self._target is None:
             self._target = (StoredVolume.tiff(self.partial_path, self.shape) if self.format == 'tiff' else
                             zarr.open_array(store=self.partial_path, path='0', mode='r+'))
-        if self.format == 'tiff':
-            self._target.write('z', z0, labels_nyx)
+        if self.format == 'tiff':  # pwrite of the slab's bytes only (a memory map writes back whole pages, which
+            # on a network filesystem could overwrite the neighbouring block another node wrote)
+            plane_bytes = labels_nyx[0].nbytes
+            with open(self.partial_path, 'r+b') as stream:
+                os.pwrite(stream.fileno(), labels_nyx.astype(self._target.dtype, copy=False).tobytes(),
+                          self._target.offset + z0 * plane_bytes)
         else:
             self._target[z0:z1] = labels_nyx
 
