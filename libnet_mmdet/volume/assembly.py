@@ -68,11 +68,12 @@ def _link(view_labels, labels3d, axis, slab, min_overlap, ranks):
 
 
 def _block_slabs(labels3d, lut, start, stop, slab, halo=False):
-    """The z-slabs of ``start:stop`` of ``labels3d`` through ``lut``; ``halo``: with the slice above the first slab
-    (when there is one)."""
+    """The z-slabs of ``start:stop`` of ``labels3d`` through ``lut`` (None: as stored); ``halo``: with the slice
+    above the first slab (when there is one)."""
     for z0 in range(start, stop, slab):
         h0 = z0 - 1 if halo and z0 == start and z0 > 0 else z0
-        yield lut[labels3d.read('z', h0, min(z0 + slab, stop))]
+        stored = labels3d.read('z', h0, min(z0 + slab, stop))
+        yield stored if lut is None else lut[stored]
 
 
 def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP, grow_voxels=DEFAULT_GROW_VOXELS,
@@ -119,8 +120,7 @@ def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP
     z_start, z_stop = ranks.block(shape[0], slab)
     contacts = None
     if ((sizes < min_voxels) & (np.arange(sizes.size) > 0)).any():
-        identity = np.arange(sizes.size)
-        block_contacts = contact_counts(_block_slabs(labels3d, identity, z_start, z_stop, slab, halo=True),
+        block_contacts = contact_counts(_block_slabs(labels3d, None, z_start, z_stop, slab, halo=True),
                                         first_is_halo=z_start > 0)
         contacts = tuple(np.concatenate(column) for column in zip(*ranks.gather(block_contacts)))
     lut, n_particles = merge_small_lut(sizes, None, min_voxels, contacts=contacts)
