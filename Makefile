@@ -15,6 +15,7 @@ REQUIREMENTS := $(wildcard requirements/*.txt) setup.py
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 MODEL_ARGS ?=
+PHASE_MODEL_ARGS ?=
 
 .PHONY: install test demo model clean
 
@@ -39,9 +40,11 @@ test: install
 demo: install
 	$(PYTHON) tools/demo.py --out demo_out $(DEMO_ARGS)
 
-# Randomised synthetic corpus -> the generalist (CPU-tiny, ~1 h on 2 cores) -> models/generalist/ (resumable)
+# Randomised synthetic corpus -> the generalist (CPU-tiny, ~1 h on 2 cores) -> models/generalist/, then the phase
+# model on the same corpus (~26 min) -> models/phases/ (each resumable, each kept once built)
 model: install
 	$(PYTHON) tools/make_model.py $(MODEL_ARGS)
+	$(PYTHON) tools/make_model.py --recipe phases $(PHASE_MODEL_ARGS)
 
 clean:
 	rm -rf work_dirs demo_out .pytest_cache

@@ -99,6 +99,15 @@ def add_voxel_size_arg(parser, help='voxel edge in nm (or Z Y X edges); override
     return parser
 
 
+def add_phase_model_arg(parser):
+    """Add ``--phase-model`` (default ``'auto'``): where the pore / carbon-binder / NMC phases come from
+    (:func:`~libnet_mmdet.apis.phases.resolve_phase_model`)."""
+    parser.add_argument('--phase-model', default='auto', metavar='DIR|auto|none',
+                        help='phase model folder (config.py + model.pth); auto (default): models/phases of `make '
+                        'model` when built; none: multi-Otsu phases of the image (approximate, flagged as such)')
+    return parser
+
+
 def add_cfg_options_arg(parser, help='override config settings, xxx=yyy pairs merged into the config, e.g. '
                         'train_cfg.max_epochs=2 "model.backbone.depth=50"'):
     """Add ``--cfg-options``: ``key=value`` pairs parsed by MMEngine's ``DictAction`` (None when not given)."""

@@ -1,13 +1,17 @@
 """Particle statistics of a 3-D instance label volume: CSV table, summary and plots in one command.
 
 Usage:
-    python tools/analyze.py LABELS.tif [--phases PHASES.tif] [--image IMAGE.tif] [--voxel-size-nm 50]
-                            [--depth-axis z] [--depth-from low] [--exclude-border] --out DIR [--overwrite] [--debug]
+    python tools/analyze.py LABELS.tif [--phases PHASES.tif] [--image IMAGE.tif] [--phase-model DIR|auto|none]
+                            [--device cpu] [--voxel-size-nm 50] [--depth-axis z] [--depth-from low]
+                            [--exclude-border] --out DIR [--overwrite] [--debug]
 
 LABELS.tif: (Z, Y, X) integer instance labels (0 = background). PHASES.tif: (Z, Y, X) phase volume (0 pore,
 1 NMC, 2 carbon-binder) for the carbon-binder contact / detachment fractions and for damage. IMAGE.tif: the
-grayscale volume; without --phases its multi-Otsu three-phase segmentation is used instead (flagged approximate
-in the output). Each may also be an OME-Zarr or Zarr array (``labels.zarr``, as tools/segment.py writes it,
+grayscale volume; without --phases its phases are predicted by the phase model (``--phase-model``, default: the one
+``make model`` builds in models/phases; xy/xz/yz slice probabilities averaged) and written to DIR/phases.tif.
+Without a phase model (not built, or ``--phase-model none``) the multi-Otsu three-phase segmentation of the image
+is used instead, flagged approximate in every output (CSV column phase_source, summary, plot titles).
+Each may also be an OME-Zarr or Zarr array (``labels.zarr``, as tools/segment.py writes it,
 ``x.zarr:/path``) or an HDF5 dataset (``stack.h5:/exchange/data``). The voxel size comes from the metadata of
 LABELS (TIFF: ImageJ / OME / centimetre resolution tags; OME-Zarr: scale and axis units; HDF5: attributes
 ``voxel_size_nm`` or ``element_size_um``) unless --voxel-size-nm is given (one value, or three for Z Y X).
@@ -20,9 +24,13 @@ Definitions: ../shared/docs/METRICS.md and :func:`libnet_mmdet.analysis.particle
 """
 import argparse
 import os.path as osp
+import sys
 
-from libnet_mmdet.analysis import check_phases, particle_table, write_report
-from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, add_voxel_size_arg, exit_on_error
+from libnet_mmdet.analysis import (PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, check_phases, particle_table,
+                                   write_report)
+from libnet_mmdet.apis import init_phase_model, predict_phases, resolve_phase_model
+from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_phase_model_arg, add_voxel_size_arg, device_name,
+                              exit_on_error)
 from libnet_mmdet.io import check_labels, check_output_dir, open_volume, voxel_size_zyx
 
 TOOL = osp.basename(__file__)
@@ -32,7 +40,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('labels', help='(Z, Y, X) instance labels: TIFF, .zarr, or stack.h5:/path')
     parser.add_argument('--phases', help='(Z, Y, X) phase volume: 0 pore, 1 NMC, 2 carbon-binder')
-    parser.add_argument('--image', help='(Z, Y, X) grayscale volume (multi-Otsu phases when --phases is absent)')
+    parser.add_argument('--image', help='(Z, Y, X) grayscale volume: its phases come from the phase model when '
+                        '--phases is absent (multi-Otsu without one)')
+    add_phase_model_arg(parser)
+    parser.add_argument('--device', default='cpu', type=device_name, help="phase model device: 'cpu' (default), "
+                        "'cuda' or 'cuda:N'")
     add_voxel_size_arg(parser)
     parser.add_argument('--depth-axis', default='z', choices=['z', 'y', 'x'],
                         help='axis along which depth is measured (default z)')
@@ -58,6 +70,7 @@ def run(args):
     """Check the arguments, read the inputs, compute the table and write the report; returns the summary dict."""
     voxel_size_nm = None if args.voxel_size_nm is None else voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
     check_output_dir(args.out, args.overwrite, inputs=(args.labels, args.phases, args.image))
+    phase_files = resolve_phase_model(args.phase_model) if args.image and not args.phases else None
     labels_zyx, metadata_voxel_size = read_whole(args.labels)
     check_labels(labels_zyx, args.labels)
     if voxel_size_nm is None:
@@ -73,8 +86,13 @@ def run(args):
         if image_zyx.shape != labels_zyx.shape:
             raise ValueError(f'{args.image}: shape {image_zyx.shape} does not match {args.labels} shape '
                              f'{labels_zyx.shape}')
+    phase_source = PHASES_GIVEN
+    if phase_files:
+        print(f'phases: the phase model in {osp.dirname(phase_files[0])}', file=sys.stderr)
+        phases_zyx = predict_phases(init_phase_model(*phase_files, device=args.device), image_zyx, progress=True)[0]
+        phase_source = PHASES_MODEL
     df = particle_table(labels_zyx, phases_zyx=phases_zyx, image_zyx=image_zyx, voxel_size_nm=voxel_size_nm,
-                        depth_axis=args.depth_axis, depth_from=args.depth_from)
+                        depth_axis=args.depth_axis, depth_from=args.depth_from, phase_source=phase_source)
     return write_report(df, args.out, labels_zyx=labels_zyx, image_zyx=image_zyx, phases_zyx=phases_zyx,
                         exclude_border=args.exclude_border, overwrite=args.overwrite)
 
@@ -94,6 +112,8 @@ def main(argv=None):
           f"mean sphericity {fmt(summary['mean_sphericity'])}; mean detachment {fmt(summary['mean_detachment'])}")
     if summary['note']:
         print(f"note: {summary['note']}")
+    if summary['phase_source'] == PHASES_MULTI_OTSU and args.phase_model == 'auto':
+        print('note: no phase model is built (models/phases): `make model` builds one')
     print(f'wrote {args.out}')
 
 

@@ -206,10 +206,12 @@ def evaluate(out, predictions, voxel_size_nm):
     return table
 
 
-def analyse(out, pred_path, voxel_size_nm):
-    """Particle statistics of the prediction (phases from the image, approximate) and of the ground truth."""
+def analyse(out, pred_path, voxel_size_nm, device):
+    """Particle statistics of the prediction (phases from the image: the phase model of ``make model`` when built,
+    else multi-Otsu, approximate) and of the ground truth."""
     import tifffile
-    from libnet_mmdet.analysis import particle_table, summarize, write_report
+    from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, summarize, write_report
+    from libnet_mmdet.apis import init_phase_model, phase_model_files, predict_phases
     gt_labels = tifffile.imread(osp.join(out, 'test', 'labels.tif'))
     phases = tifffile.imread(osp.join(out, 'test', 'phases.tif'))
     truth = summarize(particle_table(gt_labels, phases_zyx=phases, voxel_size_nm=voxel_size_nm))
@@ -218,12 +220,23 @@ def analyse(out, pred_path, voxel_size_nm):
         print('the model found no particle (a model trained here: train longer, --iters)')
         return None, truth
     image = tifffile.imread(osp.join(out, 'test', 'image.tif'))
-    predicted = particle_table(labels, image_zyx=image, voxel_size_nm=voxel_size_nm)
+    phase_files, predicted_phases, phase_source = phase_model_files(), None, PHASES_GIVEN
+    if phase_files:
+        print(f'phases: the phase model in {osp.dirname(phase_files[0])}')
+        predicted_phases = predict_phases(init_phase_model(*phase_files, device=device), image)[0]
+        phase_source = PHASES_MODEL
+    else:
+        print('phases: multi-Otsu of the image (approximate; `make model` builds the phase model)')
+    predicted = particle_table(labels, phases_zyx=predicted_phases, image_zyx=image, voxel_size_nm=voxel_size_nm,
+                               phase_source=phase_source)
     summary = write_report(predicted, osp.join(out, 'analysis'), labels_zyx=labels, image_zyx=image,
-                           overwrite=True)  # the demo's own folder, recomputed on every run
+                           phases_zyx=predicted_phases, overwrite=True)  # the demo's own folder, recomputed
     return summary, truth
 
 
+PHASE_SOURCES = {'model': 'from the phase model of `make model` (models/phases)',
+                 'multi_otsu_approximate': 'from a multi-Otsu segmentation of the image (approximate; `make model` '
+                 'builds the phase model)'}
 SUMMARY_ROWS = [
     ('particles', lambda s: s['n_particles']),
     ('ESD D10 (µm)', lambda s: s['esd_um']['d10']),
@@ -300,8 +313,8 @@ into the particle they touch most (`min_voxels`).
 {markdown_table(rows, columns)}
 
 ## Particle statistics (ours, xy/xz/yz fused) vs ground truth
-Predicted: carbon-binder/pore from a multi-Otsu segmentation of the image (approximate). Ground truth: exact
-labels and phases.
+Predicted: carbon-binder/pore {PHASE_SOURCES.get(summary['phase_source'] if summary else '', 'not computed')}.
+Ground truth: exact labels and phases.
 
 {markdown_table(stat_rows, ['statistic', 'predicted', 'ground truth'])}
 
@@ -358,7 +371,7 @@ def run(args):
     step('5/6 score against the ground truth')
     scores = evaluate(args.out, predictions, args.voxel_size_nm)
     step('6/6 particle analysis')
-    summary, truth = analyse(args.out, predictions['xyz'], args.voxel_size_nm)
+    summary, truth = analyse(args.out, predictions['xyz'], args.voxel_size_nm, args.device)
     write_report(args.out, args, scores, model_files, watershed_settings, summary, truth)
     print(f'\nReport: {osp.abspath(osp.join(args.out, "report.md"))}')
 

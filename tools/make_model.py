@@ -1,9 +1,10 @@
-"""Build the generalist model (``make model``): a randomised synthetic corpus, then training at every particle size.
+"""Build the generalist model (``make model``): a randomised synthetic corpus, then training at every particle size;
+or, with ``--recipe phases``, the phase model (pore / carbon-binder / NMC) on the same corpus.
 
 Usage:
     python tools/make_model.py [--out models/generalist] [--corpus data/generalist_corpus] [--volumes 32]
-                               [--seed 0] [--shape Z Y X] [--recipe tiny|r101] [--device cpu|cuda:0] [--iters N]
-                               [--overwrite] [--debug]
+                               [--seed 0] [--shape Z Y X] [--recipe tiny|r101|phases] [--device cpu|cuda:0]
+                               [--iters N] [--overwrite] [--debug]
 
 Steps (each resumes where an interrupted run stopped; run the same command again):
   1. corpus: ``--volumes`` synthetic volumes with randomly drawn particle sizes, packing, damage, carbon-binder and
@@ -11,11 +12,13 @@ Steps (each resumes where an interrupted run stopped; run the same command again
      ``corpus.json``);
   2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, ~1 h on 2 CPU cores; ``r101``: the
      R101 recipe, for a GPU) on every xy/xz/yz slice of the corpus, each slice rescaled to a random typical particle
-     diameter in the config's ``particle_diameter_px`` (``RandomParticleScale``), through ``tools/train.py``;
+     diameter in the config's ``particle_diameter_px`` (``RandomParticleScale``), through ``tools/train.py``
+     (``phases``: the phase model's config on the corpus's slices and phase volumes, into ``models/phases``);
   3. install: ``OUT/config.py`` (the full training config, with ``particle_diameter_px``), ``OUT/model.pth`` and
      ``OUT/model.json`` (what was built, how, how long).
 
-``tools/segment.py``, ``tools/demo.py`` and the notebook use ``models/generalist`` when it exists. A finished OUT is
+``tools/segment.py``, ``tools/demo.py`` and the notebook use ``models/generalist`` when it exists, and
+``tools/analyze.py`` and ``tools/segment.py --report`` use ``models/phases`` for the phases. A finished OUT is
 kept (the command says so and exits); ``--overwrite`` builds it again, replacing the model files only when the
 new ones are ready (a corpus of the same settings is reused, one of other settings made again). An interrupted
 build resumes when the same command is run again, ``--overwrite`` or not.
@@ -36,14 +39,16 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RECIPES = {
     'tiny': osp.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r18-gn_fpn-c64_cpu-tiny_generalist.py'),
     'r101': osp.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r101_fpn_generalist.py'),
+    'phases': osp.join(REPO_ROOT, 'configs', 'nmc', 'phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py'),
 }
+#: Default model folder of each recipe.
+MODEL_DIRS = {'tiny': 'generalist', 'r101': 'generalist', 'phases': 'phases'}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--out', default=osp.join(REPO_ROOT, 'models', 'generalist'),
-                        help='model folder (default: models/generalist)')
+    parser.add_argument('--out', help='model folder (default: models/generalist; models/phases for --recipe phases)')
     parser.add_argument('--corpus', default=osp.join(REPO_ROOT, 'data', 'generalist_corpus'),
                         help='corpus folder (default: data/generalist_corpus)')
     parser.add_argument('--volumes', type=positive_int, default=32, help='corpus volumes (default: 32)')
@@ -52,13 +57,16 @@ def parse_args(argv=None):
                         help='one size for every corpus volume (default: sized to each volume\'s particles; a fixed '
                         'small size is for quick trial runs)')
     parser.add_argument('--recipe', choices=sorted(RECIPES), default='tiny',
-                        help='tiny: CPU-tiny generalist (default); r101: the R101 generalist (GPU)')
+                        help='tiny: CPU-tiny generalist (default); r101: the R101 generalist (GPU); phases: the phase '
+                        'model (pore / carbon-binder / NMC, CPU) on the same corpus')
     parser.add_argument('--device', default='cpu', type=device_name, help="'cpu' (default), 'cuda' or 'cuda:N'")
     parser.add_argument('--iters', type=positive_int, default=None,
                         help="training iterations (default: the recipe's max_iters)")
     add_overwrite_arg(parser, help='rebuild a finished model folder')
     add_debug_arg(parser)
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = osp.join(REPO_ROOT, 'models', MODEL_DIRS[args.recipe])
     if args.seed < 0:
         parser.error(f'--seed must be >= 0, got {args.seed}')
     return args
@@ -154,8 +162,10 @@ def run(args):
         corpus_volumes=corpus['count'], corpus_seed=corpus['seed'], corpus_seconds=round(corpus_seconds, 1),
         train_seconds=round(train_seconds, 1), built=time.strftime('%Y-%m-%d %H:%M:%S')))
     write_json(osp.join(work_dir, 'build.json'), dict(settings=settings, finished=True), indent=1)
+    usage = ('python tools/analyze.py labels.tif --image stack.tif --out report/' if args.recipe == 'phases' else
+             'python tools/segment.py stack.tif --out labels.tif')
     print(f'{args.out}: config.py + model.pth ({iters} iterations; corpus {corpus_seconds:.0f} s, training '
-          f'{train_seconds:.0f} s). Segment with: python tools/segment.py stack.tif --out labels.tif')
+          f'{train_seconds:.0f} s). Use it: {usage}')
 
 
 def main(argv=None):

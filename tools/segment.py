@@ -26,8 +26,9 @@ extension of --out: a TIFF (``.tif``/``.tiff``, voxel size in its ImageJ metadat
 metadata, OME-Zarr scale, HDF5 attributes ``voxel_size_nm`` / ``element_size_um``). The run streams the volume
 slab by slab; if it is interrupted, run the same command again and it resumes from the finished slabs (kept in
 ``OUT.work`` until the run succeeds). ``--report DIR`` then writes the particle table and plots of
-``tools/analyze.py`` (``particles.csv``, ``summary.json``, ``summary.md``, PNGs; phases from the grayscale volume
-by multi-Otsu) to DIR. Every argument and output path is checked before the model is
+``tools/analyze.py`` (``particles.csv``, ``summary.json``, ``summary.md``, PNGs; phases of the grayscale volume
+from the phase model, ``--phase-model``, default models/phases of ``make model``, written to DIR/phases.tif;
+multi-Otsu, flagged approximate, without one) to DIR. Every argument and output path is checked before the model is
 loaded; an existing OUT (or a used --overlays or --report folder) is replaced only with --overwrite.
 
 Distributed (many GPUs or nodes): ``bash tools/dist_segment.sh INPUT GPUS_PER_NODE --config ... --out ...``
@@ -49,10 +50,11 @@ import sys
 import torch
 from mmengine.dist import get_dist_info
 
-from libnet_mmdet.analysis import particle_table, write_report
-from libnet_mmdet.apis import check_volume_args, generalist_files, init_segmenter, segment_volume
+from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, write_report
+from libnet_mmdet.apis import (check_volume_args, generalist_files, init_phase_model, init_segmenter, predict_phases,
+                               resolve_phase_model, segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
-                              add_voxel_size_arg, exit_on_error, init_distributed, positive_int)
+                              add_phase_model_arg, add_voxel_size_arg, exit_on_error, init_distributed, positive_int)
 from libnet_mmdet.io import InputError, check_output_dir, max_label, open_volume, prepare_output_dir
 from libnet_mmdet.volume import VIEWS
 from libnet_mmdet.visualization import write_overlays
@@ -101,6 +103,7 @@ def parse_args(argv=None):
                         'touch most, isolated ones removed (default 0: keep all; use about the volume of your '
                         'smallest particle)')
     parser.add_argument('--score-thr', type=float, default=0.5, help='drop detections scoring below (default 0.5)')
+    add_phase_model_arg(parser)
     add_voxel_size_arg(parser, help='voxel size in nm written to the output: one value (cubic) or Z Y X (default: '
                        'the one the input records, if any)')
     parser.add_argument('--slab', type=int, default=16, help='slices per slab (memory and resume unit)')
@@ -167,6 +170,7 @@ def check_args(args):
         scale=scale_arg(args.scale), work_dir=args.work_dir, overwrite=args.overwrite, proposals=args.proposals,
         voxel_size_nm=None if args.voxel_size_nm is None else tuple(args.voxel_size_nm))
     check_volume_args(args.input, **kwargs)
+    args.phase_files = resolve_phase_model(args.phase_model) if args.report else None
     for folder in (args.overlays, args.report):
         if folder:
             check_output_dir(folder, args.overwrite, inputs=output_dir_inputs(args, folder))
@@ -174,12 +178,20 @@ def check_args(args):
     return kwargs
 
 
-def write_particle_report(args, labels, voxel_size_nm):
-    """The particle table and plots of ``tools/analyze.py`` for ``labels``, phases from the grayscale input."""
+def write_particle_report(args, labels, voxel_size_nm, device):
+    """The particle table and plots of ``tools/analyze.py`` for ``labels``, phases from the phase model
+    (``args.phase_files``), else multi-Otsu (flagged approximate), of the grayscale input."""
     with open_volume(args.input) as reader:
         image = reader.read('z', 0, reader.shape[0])
-    table = particle_table(labels, image_zyx=image, voxel_size_nm=voxel_size_nm)
-    summary = write_report(table, args.report, labels_zyx=labels, image_zyx=image, overwrite=args.overwrite)
+    phases, phase_source = None, PHASES_GIVEN
+    if args.phase_files:
+        print(f'phases: the phase model in {osp.dirname(args.phase_files[0])}', file=sys.stderr)
+        phases = predict_phases(init_phase_model(*args.phase_files, device=device), image, progress=True)[0]
+        phase_source = PHASES_MODEL
+    table = particle_table(labels, phases_zyx=phases, image_zyx=image, voxel_size_nm=voxel_size_nm,
+                           phase_source=phase_source)
+    summary = write_report(table, args.report, labels_zyx=labels, image_zyx=image, phases_zyx=phases,
+                           overwrite=args.overwrite)
     print(f"wrote the particle report ({summary['n_particles']} particles) to {args.report}")
 
 
@@ -210,7 +222,7 @@ def run(args):
             paths = write_overlays(reader, labels, args.overlays, args.overlay_step)
         print(f'wrote {len(paths)} overlay PNGs to {args.overlays}')
     if args.report:
-        write_particle_report(args, labels, kwargs['voxel_size_nm'])
+        write_particle_report(args, labels, kwargs['voxel_size_nm'], device)
 
 
 def main(argv=None):

@@ -4,12 +4,13 @@
 >>> df = particle_table(labels_zyx, phases_zyx=phases_zyx, voxel_size_nm=50)   # one row per particle
 >>> summary = write_report(df, 'report/', labels_zyx=labels_zyx, phases_zyx=phases_zyx)
 """
-from .particles import particle_table
+from .particles import PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, PHASES_NONE, particle_table
 from .phases import CARBON_BINDER, NMC, PORE, check_phases, segment_phases
 from .report import summarize, write_report
 from .split import split_particles, tune_watershed, watershed_segment
 
 __all__ = [
     'particle_table', 'summarize', 'write_report', 'segment_phases', 'check_phases', 'split_particles',
-    'watershed_segment', 'tune_watershed', 'PORE', 'NMC', 'CARBON_BINDER'
+    'watershed_segment', 'tune_watershed', 'PORE', 'NMC', 'CARBON_BINDER', 'PHASES_GIVEN', 'PHASES_MODEL',
+    'PHASES_MULTI_OTSU', 'PHASES_NONE'
 ]

@@ -12,11 +12,11 @@ from .shape import principal_axes, surface_area
 
 AXES = 'zyx'
 #: Values of the ``phase_source`` column.
-PHASES_GIVEN, PHASES_MULTI_OTSU, PHASES_NONE = 'given', 'multi_otsu_approximate', 'none'
+PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, PHASES_NONE = 'given', 'model', 'multi_otsu_approximate', 'none'
 
 
 def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.0, depth_axis='z',
-                   depth_from='low', smoothing_sigma=1.0, closing_radius=1):
+                   depth_from='low', smoothing_sigma=1.0, closing_radius=1, phase_source=PHASES_GIVEN):
     """Statistics of every particle of a 3-D instance label volume.
 
     Columns (units in the names; ``vox`` = voxels):
@@ -39,8 +39,9 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.
       shares of those faces whose outside voxel is carbon-binder, pore, or another particle / unsegmented NMC
       (see :func:`~libnet_mmdet.analysis.contacts.surface_contact_counts`); they sum to 1. They are NaN when no
       phase information is available, or for a particle without any such face (one filling the volume);
-    - ``phase_source``: ``'given'`` (``phases_zyx``), ``'multi_otsu_approximate'`` (``image_zyx`` segmented by
-      :func:`~libnet_mmdet.analysis.phases.segment_phases`: approximate) or ``'none'``.
+    - ``phase_source``: for ``phases_zyx``, the ``phase_source`` argument (``'given'``, or ``'model'`` for phases
+      predicted by a phase model, :func:`~libnet_mmdet.apis.phases.predict_phases`); ``'multi_otsu_approximate'``
+      (``image_zyx`` segmented by :func:`~libnet_mmdet.analysis.phases.segment_phases`: approximate) or ``'none'``.
 
     ``df.attrs`` holds ``voxel_size_nm`` (Z, Y, X), ``volume_shape``, ``depth_axis``, ``depth_from``,
     ``phase_source`` and, for multi-Otsu, ``phase_thresholds``.
@@ -57,6 +58,8 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.
             (current collector or separator).
         smoothing_sigma (float): Gaussian sigma (voxels) before marching cubes.
         closing_radius (int): radius (voxels) of the ball closing before hole filling for ``damage``; 0 = none.
+        phase_source (str): where ``phases_zyx`` comes from: :data:`PHASES_GIVEN` (a phase volume) or
+            :data:`PHASES_MODEL` (predicted by a phase model).
 
     Returns:
         pandas.DataFrame: one row per particle, sorted by ``id``.
@@ -74,9 +77,10 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.
         raise ValueError(f"depth_from: expected 'low' or 'high', got {depth_from!r}")
     attrs = {'voxel_size_nm': spacing_nm.tolist(), 'volume_shape': list(labels_zyx.shape),
              'depth_axis': AXES[axis], 'depth_from': depth_from}
+    if phase_source not in (PHASES_GIVEN, PHASES_MODEL):
+        raise ValueError(f'phase_source: expected {PHASES_GIVEN!r} or {PHASES_MODEL!r}, got {phase_source!r}')
     if phases_zyx is not None:
         phases_zyx = check_phases(phases_zyx, labels_zyx.shape)
-        phase_source = PHASES_GIVEN
     elif image_zyx is not None:
         if np.shape(image_zyx) != labels_zyx.shape:
             raise ValueError(f'image_zyx: shape {np.shape(image_zyx)} does not match labels_zyx shape '

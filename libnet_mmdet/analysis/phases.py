@@ -2,9 +2,7 @@
 import numpy as np
 from skimage.filters import threshold_multiotsu
 
-#: Phase codes of a phase volume (the MATBOX convention): 0 pore, 1 NMC active material, 2 carbon-binder domain.
-PORE, NMC, CARBON_BINDER = 0, 1, 2
-PHASE_NAMES = {PORE: 'pore', NMC: 'nmc', CARBON_BINDER: 'carbon_binder'}
+from ..io.labels import CARBON_BINDER, NMC, PHASE_NAMES, PORE  # noqa: F401 (the phase codes, re-exported)
 
 # Voxels used to fit the thresholds: a regular subsample keeps multi-Otsu fast on 512^3 volumes.
 _MAX_FIT_VOXELS = 4_000_000

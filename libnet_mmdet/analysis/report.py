@@ -4,13 +4,14 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..io import atomic_output, prepare_output_dir, write_json
+from ..io import atomic_output, prepare_output_dir, write_json, write_tiff
 from ..visualization.render import render_labels, write_png
-from .particles import PHASES_MULTI_OTSU, PHASES_NONE
+from .particles import PHASES_MODEL, PHASES_MULTI_OTSU, PHASES_NONE
 
 REPORT_DPI = 120  # resolution of the report's PNG plots
 
 _PHASE_NOTE = {
+    PHASES_MODEL: 'carbon-binder and pore predicted by the phase model (its accuracy: BENCHMARKS.md)',
     PHASES_MULTI_OTSU: 'approximate: carbon-binder and pore from a multi-Otsu segmentation of the grayscale image',
     PHASES_NONE: 'no phase volume or image given: carbon-binder / pore / particle contact not computed',
 }
@@ -168,7 +169,9 @@ def plot_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None):
 
 def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, exclude_border=False,
                  overwrite=False):
-    """Write ``particles.csv``, ``summary.json``, ``summary.md`` and the plots of :func:`plot_report` to ``out_dir``.
+    """Write ``particles.csv``, ``summary.json``, ``summary.md`` and the plots of :func:`plot_report` to ``out_dir``,
+    and ``phases.tif`` (uint8 (Z, Y, X), 0 pore, 1 NMC, 2 carbon-binder, with the voxel size) when the phases were
+    predicted by a phase model (``df.attrs['phase_source'] == 'model'``).
 
     ``out_dir`` holds one report only: it must be new or empty, or, with ``overwrite``, a report folder of an
     earlier run, which is emptied first (:func:`~libnet_mmdet.io.prepare_output_dir`), so that no file of another
@@ -191,4 +194,6 @@ def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, 
     with atomic_output(os.path.join(out_dir, 'summary.md')) as stream:
         stream.write(summary_markdown(summary))
     plot_report(df, out_dir, labels_zyx=labels_zyx, image_zyx=image_zyx, phases_zyx=phases_zyx)
+    if phases_zyx is not None and df.attrs.get('phase_source') == PHASES_MODEL:
+        write_tiff(os.path.join(out_dir, 'phases.tif'), phases_zyx, df.attrs.get('voxel_size_nm'))
     return summary

@@ -5,6 +5,7 @@
 >>> trained_diameter_range(model)  # (12.0, 48.0): particle diameters (model pixels) it was trained for, or None
 >>> proposal_budget(model, 256 * 256)  # RPN proposals and detections one 256 x 256 image needs (test_cfg overrides)
 >>> generalist_files()  # (config, checkpoint) of the generalist `make model` builds, or None
+>>> phase_model_files()  # (config, checkpoint) of the phase model `make model` builds, or None
 """
 import contextlib
 import copy
@@ -27,8 +28,11 @@ class CheckpointMismatchError(InputError):
 #: Config file types MMEngine reads (``Config.fromfile``).
 CONFIG_SUFFIXES = ('.py', '.json', '.yaml', '.yml')
 
+_MODELS_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'models')
 #: Where ``make model`` (``tools/make_model.py``) writes the generalist: ``<repository>/models/generalist``.
-GENERALIST_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'models', 'generalist')
+GENERALIST_DIR = osp.join(_MODELS_DIR, 'generalist')
+#: Where ``make model`` writes the phase model: ``<repository>/models/phases``.
+PHASE_MODEL_DIR = osp.join(_MODELS_DIR, 'phases')
 
 
 def _check_device(device):
@@ -406,7 +410,17 @@ def generalist_files(model_dir=None):
     """``(config, checkpoint)`` paths of the generalist model (``config.py`` and ``model.pth`` in ``model_dir``,
     default :data:`GENERALIST_DIR`, written by ``make model``), or None when it is not built: ``make model`` writes
     ``model.json`` last, so a folder without it holds an unfinished build."""
-    model_dir = GENERALIST_DIR if model_dir is None else os.fspath(model_dir)
+    return _built_model_files(GENERALIST_DIR if model_dir is None else model_dir)
+
+
+def phase_model_files(model_dir=None):
+    """``(config, checkpoint)`` paths of the phase model (in ``model_dir``, default :data:`PHASE_MODEL_DIR`, written
+    by ``make model``), or None when it is not built (as :func:`generalist_files`)."""
+    return _built_model_files(PHASE_MODEL_DIR if model_dir is None else model_dir)
+
+
+def _built_model_files(model_dir):
+    model_dir = os.fspath(model_dir)
     files = osp.join(model_dir, 'config.py'), osp.join(model_dir, 'model.pth')
     return files if all(osp.isfile(path) for path in (*files, osp.join(model_dir, 'model.json'))) else None
 

@@ -3,10 +3,11 @@ from .coco_particle import ParticleCocoDataset
 from .coco_checks import check_coco_file
 from .instances import AnnotationError
 from .label_tiff import LabelTiffDataset, labels_to_coco
+from .phase_tiff import PhaseTiffDataset
 from .via import ViaParticleDataset, via_to_coco
 from . import transforms  # noqa: F401
 
 __all__ = [
-    'ParticleCocoDataset', 'ViaParticleDataset', 'LabelTiffDataset', 'AnnotationError', 'check_coco_file',
-    'via_to_coco', 'labels_to_coco'
+    'ParticleCocoDataset', 'ViaParticleDataset', 'LabelTiffDataset', 'PhaseTiffDataset', 'AnnotationError',
+    'check_coco_file', 'via_to_coco', 'labels_to_coco'
 ]

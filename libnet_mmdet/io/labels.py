@@ -1,5 +1,5 @@
 """Instance label arrays (0 = background, 1..N = instances): checks, renumbering, compaction, dtype, the overlap
-table of two label arrays.
+table of two label arrays; and the codes of phase volumes.
 
 Imports nothing else of the project, so every stage (tiling, linking, fusion, statistics, evaluation) can use it.
 Every check raises one exception whose message starts with ``name`` (an argument name such as ``labels_zyx`` or a
@@ -7,6 +7,10 @@ file path), so that a bad input is reported where it came from.
 """
 import fastremap
 import numpy as np
+
+#: Phase codes of a phase volume (the MATBOX convention): 0 pore, 1 NMC active material, 2 carbon-binder domain.
+PORE, NMC, CARBON_BINDER = 0, 1, 2
+PHASE_NAMES = {PORE: 'pore', NMC: 'nmc', CARBON_BINDER: 'carbon_binder'}
 
 # Instance ids above this are compacted to 1..N before bincount/find_objects (which allocate max id + 1 entries).
 MAX_DIRECT_LABEL = 2**24

@@ -17,9 +17,9 @@ internal voids included, as an annotator draws it); the phase volume keeps the v
 """
 from .corpus import MAX_CORPUS_SHAPE, check_corpus_args, corpus_shape, write_corpus
 from .export import write_dataset
-from .generate import generate_volume
+from .generate import generate_volume, render_volume
 from .params import OUTPUT_DTYPES, PRESETS, RANDOM_RANGES, SynthParams, preset_params, random_params
 
 __all__ = ['SynthParams', 'PRESETS', 'OUTPUT_DTYPES', 'RANDOM_RANGES', 'preset_params', 'random_params',
-           'generate_volume', 'corpus_shape', 'check_corpus_args', 'MAX_CORPUS_SHAPE', 'write_dataset',
+           'generate_volume', 'render_volume', 'corpus_shape', 'check_corpus_args', 'MAX_CORPUS_SHAPE', 'write_dataset',
            'write_corpus']

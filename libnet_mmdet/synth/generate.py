@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..analysis import check_phases
 from .groundtruth import ground_truth_table
 from .microstructure import make_microstructure
 from .params import SynthParams, check_seed
@@ -67,6 +68,36 @@ def _intensity_scale(dtype):
     return f'{dtype} value v is attenuation {low} + {high - low} * v / {np.iinfo(dtype).max} relative to NMC'
 
 
+def _render(labels_zyx, phases_zyx, params, imaging_seed):
+    relative = simulate_tomography(labels_zyx, phases_zyx, params, np.random.default_rng(imaging_seed))
+    return to_output_dtype(relative, params.output_dtype)
+
+
+def render_volume(labels_zyx, phases_zyx, params=None, seed=0):
+    """Grayscale nano-CT image of a given microstructure (a real phase volume such as MATBOX's, or a phantom)
+    through the synthetic tomography model, with the imaging random stream :func:`generate_volume` uses for
+    ``seed``.
+
+    Args:
+        labels_zyx (np.ndarray): (Z, Y, X) integer particle ids (0 = none; their attenuation spread per particle).
+        phases_zyx (np.ndarray): (Z, Y, X) integer phases, 0 pore, 1 NMC, 2 carbon-binder.
+        params (SynthParams, optional): imaging parameters (default: the ``typical`` preset).
+        seed (int): non-negative seed.
+
+    Returns:
+        np.ndarray: (Z, Y, X) image in ``params.output_dtype``.
+
+    Raises:
+        TypeError / ValueError: bad phases (:func:`~libnet_mmdet.analysis.check_phases`), shape or seed.
+    """
+    params = SynthParams() if params is None else params
+    labels_zyx = np.asarray(labels_zyx)
+    phases_zyx = check_phases(phases_zyx, labels_zyx.shape, reference_name='labels_zyx').astype(np.uint8)
+    check_shape(labels_zyx.shape)
+    _, imaging_seed = np.random.SeedSequence(check_seed(seed)).spawn(2)
+    return _render(labels_zyx, phases_zyx, params, imaging_seed)
+
+
 def generate_volume(shape_zyx, params=None, seed=0):
     """Generate a synthetic NMC nano-CT volume with exact particle instances.
 
@@ -95,8 +126,7 @@ def generate_volume(shape_zyx, params=None, seed=0):
     labels, phases, info = make_microstructure(shape, params, np.random.default_rng(structure_seed))
     timings['microstructure'] = time.perf_counter() - start
     start = time.perf_counter()
-    relative = simulate_tomography(labels, phases, params, np.random.default_rng(imaging_seed))
-    image = to_output_dtype(relative, params.output_dtype)
+    image = _render(labels, phases, params, imaging_seed)
     timings['imaging'] = time.perf_counter() - start
     start = time.perf_counter()
     particles = ground_truth_table(labels, phases, params.voxel_size_nm, info['nominal_diameter_vox'],

@@ -62,7 +62,7 @@ def test_analyze_with_image_only_is_flagged_approximate(tmp_path, phantoms, anal
     out = tmp_path / 'report'
 
     analyze_tool.main([str(paths['labels']), '--image', str(paths['image']), '--voxel-size-nm', '25',
-                       '--out', str(out)])
+                       '--phase-model', 'none', '--out', str(out)])  # none: whether or not models/phases is built
 
     assert 'approximate' in capsys.readouterr().out
     summary = json.loads((out / 'summary.json').read_text())

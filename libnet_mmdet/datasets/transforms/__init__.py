@@ -1,10 +1,11 @@
 """Data transforms for tomography slices (registered in ``mmdet.registry.TRANSFORMS``)."""
 from .augment import (RandomGamma, RandomGaussianBlur, RandomGaussianNoise, RandomParticleScale,
                       RandomPoissonNoise, RandomRingArtifact, RandomRot90, RandomStreakArtifact)
-from .loading import LoadTomoImageFromFile, LoadTomoImageFromNDArray
+from .loading import (PHASE_CLASS_IDS, LoadPhaseMap, LoadTomoImageFromFile,
+                      LoadTomoImageFromNDArray)
 
 __all__ = [
-    'LoadTomoImageFromFile', 'LoadTomoImageFromNDArray', 'RandomRot90', 'RandomGamma', 'RandomGaussianNoise',
-    'RandomPoissonNoise', 'RandomGaussianBlur', 'RandomRingArtifact', 'RandomStreakArtifact',
-    'RandomParticleScale'
+    'LoadTomoImageFromFile', 'LoadTomoImageFromNDArray', 'LoadPhaseMap', 'PHASE_CLASS_IDS', 'RandomRot90',
+    'RandomGamma', 'RandomGaussianNoise', 'RandomPoissonNoise', 'RandomGaussianBlur', 'RandomRingArtifact',
+    'RandomStreakArtifact', 'RandomParticleScale'
 ]

@@ -3,7 +3,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
-from ...io.images import NORMALIZE_MODES, check_finite, describe, normalize_intensity, read_image, to_channels
+from ...io.images import (NORMALIZE_MODES, ImageFormatError, check_finite, describe, normalize_intensity, read_image,
+                          to_channels)
 
 #: ``normalize`` of the loaders: the modes of :func:`~libnet_mmdet.io.images.normalize_intensity`, and ``'auto'``.
 LOADER_NORMALIZE_MODES = NORMALIZE_MODES + ('auto',)
@@ -102,3 +103,35 @@ class LoadTomoImageFromNDArray(LoadTomoImageFromFile):
 
     def _read(self, results):
         return results['img'], '<array>'
+
+
+#: Class id of each phase code (0 pore, 1 NMC, 2 carbon-binder) in a phase model's ``gt_seg_map``: Panoptic FPN's
+#: order, the *thing* classes first (NMC particles: 0), then the *stuff* classes (pore: 1, carbon-binder: 2).
+PHASE_CLASS_IDS = np.array([1, 0, 2], dtype=np.uint8)
+
+
+@TRANSFORMS.register_module()
+class LoadPhaseMap(BaseTransform):
+    """Load the phase map of an image, or of one slice of a 3D phase stack, as the semantic target of a phase model.
+
+    The phase file holds the codes 0 pore, 1 NMC, 2 carbon-binder (``phases.tif`` of the synthetic generator, the
+    MATBOX convention); they become the class ids of :data:`PHASE_CLASS_IDS` (Panoptic FPN's order: NMC, pore,
+    carbon-binder), which MMDetection's ``RandomCrop``, ``RandomFlip``, ``Resize`` and :class:`RandomRot90` carry
+    along with the image and ``PackDetInputs`` packs as ``gt_sem_seg``.
+
+    Required keys: ``seg_map_path``; optional ``slice_axis``, ``slice_index`` (as for the image).
+    Added keys: ``gt_seg_map`` ((H, W) uint8 class ids).
+
+    Raises:
+        ImageFormatError: a phase map with values other than 0, 1, 2 (the message names file and slice).
+    """
+
+    def transform(self, results):
+        path, slice_axis, slice_index = results['seg_map_path'], results.get('slice_axis'), results.get('slice_index')
+        phases = read_image(path, slice_axis, slice_index)
+        if phases.ndim != 2 or not np.issubdtype(phases.dtype, np.integer) or phases.min() < 0 or phases.max() > 2:
+            raise ImageFormatError(f'{describe(path, slice_axis, slice_index)}: expected a 2D integer phase map with '
+                                   f'values 0 (pore), 1 (NMC), 2 (carbon-binder), got shape {phases.shape}, dtype '
+                                   f'{phases.dtype}')
+        results['gt_seg_map'] = PHASE_CLASS_IDS[phases]
+        return results

@@ -1,0 +1,224 @@
+"""Phases from the phase model vs multi-Otsu: synthetic volumes of every preset, the real SegmentPy slices and the
+MATBOX volume rendered through the synthetic tomography model (issue 16).
+
+Usage:
+    python benchmarks/bench_phases.py [--model-dir models/phases] [--seed 9100] [--shape 64 192 192]
+        [--presets clean typical hard] [--real-dir ../shared/data/real] [--out benchmarks/results/phases.json]
+        [--plots DIR]
+
+1. Synthetic: one volume per preset (seeds ``--seed``, ``--seed + 1``, ...; the phase model's corpus uses seeds 0-31
+   of the random preset), its particles given by the true labels, so that only the phases differ: per-phase IoU,
+   mean damage and mean detachment (all particles) and the per-particle Pearson correlation of detachment and
+   damage with the truth, for the model (xy/xz/yz probabilities averaged, as tools/analyze.py predicts them) and
+   for multi-Otsu; the detachment-vs-ESD
+   curve (mean detachment in ESD quintiles) of truth, model and multi-Otsu as numbers and as a plot (``--plots``).
+2. SegmentPy (``REAL/segmentpy``): per slice, IoU of pore, carbon-binder and NMC vs the expert labels. Their label
+   0 is NMC; of labels 1 and 2 the one whose pixels are brighter on average is carbon-binder, the other pore
+   (carbon-binder attenuates more than empty or resin-filled pore).
+3. MATBOX (``REAL/matbox``): its true phases (1 NMC, 2 carbon-binder, 0 pore) split into particles
+   (``split_particles``), rendered with the ``typical`` preset's imaging (``render_volume``), segmented: mean
+   detachment and the per-particle detachment correlation of model and multi-Otsu phases vs the true phases.
+Nothing here was tuned on these volumes or slices.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import sys
+import time
+
+import numpy as np
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PHASE_NAMES = ('pore', 'nmc', 'carbon_binder')  # phase codes 0, 1, 2
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--model-dir', default=osp.join(REPO_ROOT, 'models', 'phases'))
+    parser.add_argument('--seed', type=int, default=9100, help='first synthetic seed (default 9100)')
+    parser.add_argument('--shape', type=int, nargs=3, default=(64, 192, 192), metavar=('Z', 'Y', 'X'))
+    parser.add_argument('--presets', nargs='+', default=['clean', 'typical', 'hard'])
+    parser.add_argument('--real-dir', default=osp.join(REPO_ROOT, '..', 'shared', 'data', 'real'))
+    parser.add_argument('--skip-real', action='store_true', help='synthetic volumes only')
+    parser.add_argument('--out', default=osp.join(REPO_ROOT, 'benchmarks', 'results', 'phases.json'))
+    parser.add_argument('--plots', help='folder for the detachment-vs-ESD plots (PNG)')
+    return parser.parse_args(argv)
+
+
+def phase_iou(phases, truth):
+    """IoU of each phase (dict by name)."""
+    return {name: float(np.count_nonzero((phases == code) & (truth == code))
+                        / max(np.count_nonzero((phases == code) | (truth == code)), 1))
+            for code, name in enumerate(PHASE_NAMES)}
+
+
+def pearson(a, b):
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 3 or np.std(a[keep]) == 0 or np.std(b[keep]) == 0:
+        return None
+    return float(np.corrcoef(a[keep], b[keep])[0, 1])
+
+
+def esd_curve(esd, detachment, edges):
+    """Mean detachment in each ESD bin (None for an empty bin)."""
+    index = np.clip(np.searchsorted(edges, esd, side='right') - 1, 0, len(edges) - 2)
+    return [float(np.nanmean(detachment[index == k])) if np.any(index == k) else None
+            for k in range(len(edges) - 1)]
+
+
+def compare_phases(labels, truth, candidates, voxel_size_nm):
+    """Scores of each candidate phase volume (dict name -> phases) against ``truth``, with the same labels."""
+    from libnet_mmdet.analysis import particle_table
+    true_df = particle_table(labels, phases_zyx=truth, voxel_size_nm=voxel_size_nm)
+    esd = true_df['esd_um'].to_numpy()
+    edges = np.quantile(esd, np.linspace(0, 1, 6))
+    result = {'n_particles': int(len(true_df)), 'esd_edges_um': edges.tolist(),
+              'truth': {'mean_damage': float(true_df['damage'].mean()),
+                        'mean_detachment': float(true_df['surface_fraction_pore'].mean()),
+                        'detachment_vs_esd': esd_curve(esd, true_df['surface_fraction_pore'].to_numpy(), edges)}}
+    for name, phases in candidates.items():
+        df = particle_table(labels, phases_zyx=phases, voxel_size_nm=voxel_size_nm)
+        result[name] = {
+            'phase_iou': phase_iou(phases, truth),
+            'mean_damage': float(df['damage'].mean()),
+            'mean_detachment': float(df['surface_fraction_pore'].mean()),
+            'mean_contact_carbon_binder': float(df['surface_fraction_carbon_binder'].mean()),
+            'detachment_correlation': pearson(df['surface_fraction_pore'].to_numpy(),
+                                              true_df['surface_fraction_pore'].to_numpy()),
+            'damage_correlation': pearson(df['damage'].to_numpy(), true_df['damage'].to_numpy()),
+            'detachment_vs_esd': esd_curve(esd, df['surface_fraction_pore'].to_numpy(), edges),
+        }
+        for key in ('mean_damage', 'mean_detachment'):
+            result[name][key.replace('mean_', 'error_')] = result[name][key] - result['truth'][key]
+    result['truth']['mean_contact_carbon_binder'] = float(true_df['surface_fraction_carbon_binder'].mean())
+    return result
+
+
+def plot_curves(path, title, result):
+    from matplotlib.figure import Figure
+    edges = np.asarray(result['esd_edges_um'])
+    centres = (edges[:-1] + edges[1:]) / 2
+    figure = Figure(figsize=(5, 3.5))
+    axes = figure.subplots()
+    for name, style in (('truth', 'k-o'), ('model', 'b-s'), ('multi_otsu', 'r--^')):
+        values = [np.nan if v is None else v for v in result[name]['detachment_vs_esd']]
+        axes.plot(centres, values, style, label=name)
+    axes.set(xlabel='ESD (µm), quintile bins', ylabel='mean detachment', title=title)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def model_and_otsu(model, image):
+    """Candidate phases (the model's, as tools/analyze.py predicts them, and multi-Otsu's), the model's views and
+    its seconds."""
+    from libnet_mmdet.analysis import segment_phases
+    from libnet_mmdet.apis import predict_phases
+    started = time.perf_counter()
+    phases, details = predict_phases(model, image)
+    seconds = time.perf_counter() - started
+    return {'model': phases, 'multi_otsu': segment_phases(image)[0]}, details['views'], seconds
+
+
+def synthetic(model, args):
+    from libnet_mmdet.synth import generate_volume, preset_params
+    results = {}
+    for offset, preset in enumerate(args.presets):
+        seed = args.seed + offset
+        volume = generate_volume(tuple(args.shape), preset_params(preset), seed=seed)
+        candidates, views, seconds = model_and_otsu(model, volume.image_zyx)
+        result = compare_phases(volume.labels_zyx, volume.phases_zyx, candidates, volume.params.voxel_size_nm)
+        result.update(seed=seed, shape_zyx=list(args.shape), views=views, model_seconds=round(seconds, 1))
+        results[preset] = result
+        print(f"{preset}: IoU pore/NMC/CB model {fmt(result['model']['phase_iou'])} otsu "
+              f"{fmt(result['multi_otsu']['phase_iou'])}; damage truth {result['truth']['mean_damage']:.3f} model "
+              f"{result['model']['mean_damage']:.3f} otsu {result['multi_otsu']['mean_damage']:.3f}; detachment "
+              f"truth {result['truth']['mean_detachment']:.3f} model {result['model']['mean_detachment']:.3f} otsu "
+              f"{result['multi_otsu']['mean_detachment']:.3f}; r model {result['model']['detachment_correlation']}"
+              f" otsu {result['multi_otsu']['detachment_correlation']}", flush=True)
+        if args.plots:
+            plot_curves(osp.join(args.plots, f'detachment_vs_esd_{preset}.png'), f'{preset} (seed {seed})', result)
+    return results
+
+
+def fmt(iou):
+    return '/'.join(f'{iou[name]:.3f}' for name in PHASE_NAMES)
+
+
+def segmentpy(model, folder):
+    import tifffile
+    from libnet_mmdet.analysis import segment_phases
+    from libnet_mmdet.apis import predict_phases
+    rows = []
+    names = sorted((n[:-len('_label.tif')] for n in os.listdir(folder) if n.endswith('_label.tif')), key=int)
+    for name in names:
+        image = tifffile.imread(osp.join(folder, f'{name}.tif')).astype(np.float32)
+        label = tifffile.imread(osp.join(folder, f'{name}_label.tif'))
+        brighter = max((1, 2), key=lambda code: image[label == code].mean())
+        truth = np.full(label.shape, 0, np.uint8)  # pore
+        truth[label == 0] = 1  # NMC
+        truth[label == brighter] = 2  # carbon-binder
+        model_phases = predict_phases(model, image)[0]
+        otsu = segment_phases(image[None])[0][0]
+        rows.append({'slice': name, 'shape': list(image.shape), 'carbon_binder_label': int(brighter),
+                     'model': phase_iou(model_phases, truth), 'multi_otsu': phase_iou(otsu, truth)})
+        print(f"segmentpy {name}: IoU pore/NMC/CB model {fmt(rows[-1]['model'])} otsu {fmt(rows[-1]['multi_otsu'])}",
+              flush=True)
+    return rows
+
+
+def matbox(model, path):
+    import tifffile
+    from libnet_mmdet.analysis import split_particles
+    from libnet_mmdet.synth import preset_params, render_volume
+    phases = tifffile.imread(path).astype(np.uint8)
+    labels = split_particles(phases == 1)
+    params = preset_params('typical')
+    started = time.perf_counter()
+    image = render_volume(labels, phases, params, seed=0)
+    render_seconds = time.perf_counter() - started
+    candidates, views, seconds = model_and_otsu(model, image)
+    result = compare_phases(labels, phases, candidates, params.voxel_size_nm)
+    result.update(shape_zyx=list(phases.shape), views=views, render_seconds=round(render_seconds, 1),
+                  model_seconds=round(seconds, 1))
+    print(f"matbox: IoU model {fmt(result['model']['phase_iou'])} otsu {fmt(result['multi_otsu']['phase_iou'])}; "
+          f"detachment truth {result['truth']['mean_detachment']:.3f} model {result['model']['mean_detachment']:.3f}"
+          f" otsu {result['multi_otsu']['mean_detachment']:.3f}; r model {result['model']['detachment_correlation']}"
+          f" otsu {result['multi_otsu']['detachment_correlation']}", flush=True)
+    return result
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sys.path.insert(0, REPO_ROOT)
+    from libnet_mmdet.apis import phase_model_files
+    from libnet_mmdet.apis.phases import init_phase_model
+    from libnet_mmdet.io import atomic_output
+    files = phase_model_files(args.model_dir)
+    if files is None:
+        raise SystemExit(f'{args.model_dir}: no phase model built there (make model)')
+    if args.plots:
+        os.makedirs(args.plots, exist_ok=True)
+    model = init_phase_model(*files, device='cpu')
+    started = time.time()
+    report = {'command': ' '.join(sys.argv), 'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+              'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores',
+              'load_average_start': os.getloadavg(), 'model': files,
+              'synthetic': synthetic(model, args)}
+    segmentpy_dir, matbox_path = (osp.join(args.real_dir, 'segmentpy'),
+                                  osp.join(args.real_dir, 'matbox', 'nmc-1-cal_generatedCBD_bridge.tif'))
+    if not args.skip_real and osp.isdir(segmentpy_dir):
+        report['segmentpy'] = segmentpy(model, segmentpy_dir)
+    if not args.skip_real and osp.isfile(matbox_path):
+        report['matbox'] = matbox(model, matbox_path)
+    report.update(seconds=round(time.time() - started, 1), load_average_end=os.getloadavg())
+    with atomic_output(args.out) as f:
+        json.dump(report, f, indent=1)
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()

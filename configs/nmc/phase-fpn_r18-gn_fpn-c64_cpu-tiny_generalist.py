@@ -1,0 +1,72 @@
+# The phase model for the CPU: pore / carbon-binder / NMC of every pixel (tools/analyze.py uses it for contact,
+# detachment and damage). Panoptic FPN's semantic branch -- the stock PanopticFPNHead, NMC particles its one
+# "thing", pore and carbon-binder its "stuff" -- on the CPU-tiny backbone and FPN, without the instance branch,
+# trained on the phase volumes of the generalist's randomised corpus (`make model` builds it after the generalist).
+_base_ = ['./mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py', './_generalist_corpus.py']
+
+model = dict(
+    _delete_=True,  # no RPN / RoI heads: phases only, so that any instance labels can be analysed with them
+    type='PhaseSegmentor',
+    data_preprocessor=dict(_base_.model.data_preprocessor, pad_seg=True, seg_pad_value=255),  # pad = ignored
+    backbone=_base_.model.backbone,
+    neck=_base_.model.neck,
+    semantic_head=dict(
+        type='PanopticFPNHead',
+        num_things_classes=1,  # NMC
+        num_stuff_classes=2,  # pore, carbon-binder
+        in_channels=_base_.fpn_channels,
+        inner_channels=_base_.fpn_channels,  # stock 128: the CPU-tiny FPN is 64 wide
+        start_level=0,  # from P2 (stride 4), the finest FPN level
+        end_level=4,
+        norm_cfg=_base_.norm_cfg,
+        loss_seg=dict(type='CrossEntropyLoss', ignore_index=255, avg_non_ignore=True,
+                      loss_weight=1.0)),  # 255: padding, left out of the mean
+    refine_channels=8,  # full-resolution refinement (carbon-binder films are 1-3 voxels thick); narrow: CPU cost
+    boundary_weight=5.0)  # detachment is the phase just outside a particle: weigh the boundary pixels more
+
+train_pipeline = [
+    dict(type='LoadTomoImageFromFile', normalize='percentile', percentiles=(0.5, 99.5)),
+    dict(type='LoadPhaseMap'),  # phases.tif slice -> gt_seg_map
+    dict(type='RandomCrop', crop_size=_base_.crop_size, crop_type='absolute', allow_negative_crop=True),
+    dict(type='RandomRot90', prob=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    # The R101 recipe's intensity augmentations: phases are told apart by intensity and texture, which differ
+    # between scans more than particle shapes do.
+    dict(type='RandomGamma', prob=0.3),
+    dict(type='Contrast', prob=0.3, min_mag=0.7, max_mag=1.3),
+    dict(type='RandomGaussianNoise', prob=0.3),
+    dict(type='RandomPoissonNoise', prob=0.2),
+    dict(type='RandomGaussianBlur', prob=0.2),
+    dict(type='RandomRingArtifact', prob=0.1),
+    dict(type='RandomStreakArtifact', prob=0.1),
+    dict(type='PackDetInputs')
+]
+train_dataloader = dict(
+    batch_size=4,  # no RoI heads: a larger batch costs little
+    dataset=dict(
+        _delete_=True,
+        type='PhaseTiffDataset',
+        data_root=_base_.corpus_root,
+        data_prefix=dict(img='images/', seg='phases/'),
+        slice_axes='zyx',
+        slice_step=2,
+        pipeline=train_pipeline))
+test_pipeline = [
+    dict(type='LoadTomoImageFromFile', normalize='percentile', percentiles=(0.5, 99.5)),  # as in training
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+
+max_iters = 3000
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters + 1)
+val_cfg = None  # scored by benchmarks/bench_phases.py on held-out volumes
+val_dataloader = None
+val_evaluator = None
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[2300, 2700], gamma=0.1)
+]
+default_hooks = dict(
+    logger=dict(interval=50),
+    checkpoint=dict(by_epoch=False, interval=250, max_keep_ckpts=1, save_best=None))  # resumable every 250
+log_processor = dict(by_epoch=False)

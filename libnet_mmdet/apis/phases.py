@@ -1,0 +1,157 @@
+"""Pore / NMC / carbon-binder phases of slices and volumes from a phase model
+(:class:`~libnet_mmdet.models.PhaseSegmentor`, built by ``make model`` into ``models/phases``).
+
+>>> model = init_phase_model(*phase_model_files(), device='cpu')  # doctest: +SKIP
+>>> probs_chw = phase_probabilities(model, [slice_hw])[0]  # (3, H, W) float32: P(pore), P(NMC), P(carbon-binder)
+>>> phases_zyx, details = predict_phases(model, image_zyx)  # uint8 (Z, Y, X): 0 pore, 1 NMC, 2 carbon-binder
+
+Slices are prepared as the model's test pipeline prepares files (its loader swapped for the array loader, as
+:mod:`~libnet_mmdet.apis.inference` does for detectors): per-slice percentile normalisation, no resizing. A volume's
+phases are the argmax of the class probabilities averaged over the views: xy slices always, xz and yz slices where
+they are at least :data:`MIN_VIEW_SIDE` pixels on each side (a slice of a thin volume gives the model too little
+context); each voxel then has one probability from each view.
+"""
+import numpy as np
+import torch
+
+from ..io.errors import InputError
+from ..io.images import SLICE_AXES
+from ..volume.views import VIEW_AXIS, VIEWS
+from .inference import slice_preparer
+from .model import init_segmenter, phase_model_files, read_config, scaled_test_pipeline
+
+#: Slices of a view (xz, yz) narrower than this many pixels on either side are not used (xy always is).
+MIN_VIEW_SIDE = 32
+PHASE_MODEL_TYPE = 'PhaseSegmentor'
+
+
+def check_phase_config(config, name=None):
+    """Check that ``config`` (path or ``mmengine.Config``) builds a phase model for the three phases; return it read.
+
+    Raises:
+        InputError: not a :class:`~libnet_mmdet.models.PhaseSegmentor`, or its semantic head is not for NMC (one
+            thing class) and pore / carbon-binder (two stuff classes); the message names the config.
+    """
+    cfg = read_config(config)
+    name = name or getattr(cfg, 'filename', None) or '<Config>'
+    model = cfg.get('model') or {}
+    if str(model.get('type', '')).split('.')[-1] != PHASE_MODEL_TYPE:
+        raise InputError(f'{name}: not a phase model (model type {model.get("type")!r}, expected '
+                         f'{PHASE_MODEL_TYPE!r}, e.g. configs/nmc/phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py)')
+    head = model.get('semantic_head') or {}
+    classes = (head.get('num_things_classes'), head.get('num_stuff_classes'))
+    if classes != (1, 2):
+        raise InputError(f'{name}: a phase model for {classes[0]} thing and {classes[1]} stuff classes; the phases '
+                         'need 1 thing (NMC particles) and 2 stuff classes (pore, carbon-binder): semantic_head='
+                         'dict(num_things_classes=1, num_stuff_classes=2)')
+    return cfg
+
+
+def resolve_phase_model(phase_model='auto'):
+    """``(config, checkpoint)`` of a phase model choice, checked (:func:`check_phase_config`), or None for none.
+
+    Args:
+        phase_model (str | os.PathLike): ``'auto'``: the model of ``make model`` (``models/phases``) when built,
+            else None (phases fall back to multi-Otsu, flagged approximate); ``'none'``: None; otherwise a model
+            folder holding ``config.py``, ``model.pth`` and ``model.json`` (what ``make model`` writes).
+
+    Raises:
+        InputError: a folder that holds no built model, or a config that is not a three-phase model.
+    """
+    if phase_model == 'none':
+        return None
+    files = phase_model_files(None if phase_model == 'auto' else phase_model)
+    if files is None:
+        if phase_model == 'auto':
+            return None
+        raise InputError(f'{phase_model}: no phase model there (a folder with config.py, model.pth and model.json, '
+                         'as `make model` writes models/phases)')
+    check_phase_config(files[0])
+    return files
+
+
+def init_phase_model(config, checkpoint, device='cpu'):
+    """Load a phase model for inference: :func:`check_phase_config`, then
+    :func:`~libnet_mmdet.apis.model.init_segmenter` (strict weights).
+
+    Raises:
+        InputError, FileNotFoundError, CheckpointMismatchError: as those two functions.
+    """
+    cfg = check_phase_config(config)
+    return init_segmenter(cfg, checkpoint, device=device)
+
+
+def phase_probabilities(model, slices, batch_size=1):
+    """Phase probabilities of 2D slices.
+
+    Args:
+        model: a phase model (:func:`init_phase_model`).
+        slices (list[np.ndarray]): (H, W) grayscale slices, any real dtype.
+        batch_size (int): slices per forward pass.
+
+    Returns:
+        list[np.ndarray]: per slice, (3, H, W) float32 probabilities of the phase codes 0 pore, 1 NMC,
+        2 carbon-binder (summing to 1 at each pixel).
+    """
+    from mmcv.transforms import Compose
+    prepare = slice_preparer(model)
+    pipeline = Compose(scaled_test_pipeline(model))
+    probabilities = []
+    for first in range(0, len(slices), batch_size):
+        packed = [pipeline(dict(img=prepare(np.asarray(image)), img_id=i))
+                  for i, image in enumerate(slices[first:first + batch_size])]
+        with torch.no_grad():
+            samples = model.test_step(dict(inputs=[p['inputs'] for p in packed],
+                                           data_samples=[p['data_samples'] for p in packed]))
+        probabilities += [sample.phase_probs.data.float().cpu().numpy() for sample in samples]
+    return probabilities
+
+
+def usable_views(shape_zyx, views=('xy', 'xz', 'yz')):
+    """The views of ``views`` whose slices are at least :data:`MIN_VIEW_SIDE` px on each side (xy always)."""
+    usable = []
+    for view in views:
+        axis = SLICE_AXES.index(VIEW_AXIS[view])
+        if view == 'xy' or min(n for a, n in enumerate(shape_zyx) if a != axis) >= MIN_VIEW_SIDE:
+            usable.append(view)
+    return usable
+
+
+def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False):
+    """Phases of a 2D slice or a 3D volume: the most probable phase of each pixel (voxel).
+
+    Args:
+        model: a phase model (:func:`init_phase_model`).
+        image (np.ndarray): (H, W) slice or (Z, Y, X) volume, any real dtype.
+        views (sequence[str]): views of a volume whose probabilities are averaged ('xy', 'xz', 'yz'); those of
+            :func:`usable_views` are used.
+        batch_size (int): slices per forward pass.
+        progress (bool): a tqdm bar per view.
+
+    Returns:
+        tuple: ``(phases, details)``: uint8 phases of ``image``'s shape (0 pore, 1 NMC, 2 carbon-binder) and a dict
+        with ``views`` (the views used). Peak memory: 12 bytes per voxel for the summed probabilities.
+
+    Raises:
+        ValueError: ``image`` is not 2D or 3D, or a view is unknown.
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return phase_probabilities(model, [image])[0].argmax(0).astype(np.uint8), dict(views=['xy'])
+    if image.ndim != 3:
+        raise ValueError(f'image: expected a (H, W) slice or a (Z, Y, X) volume, got shape {image.shape}')
+    unknown = [view for view in views if view not in VIEWS]
+    if unknown:
+        raise ValueError(f'views: unknown {unknown}; expected some of {VIEWS}')
+    from tqdm import tqdm
+    used = usable_views(image.shape, views)
+    total = np.zeros((3,) + image.shape, np.float32)
+    for view in used:
+        axis = SLICE_AXES.index(VIEW_AXIS[view])
+        summed = np.moveaxis(total, axis + 1, 1)  # (3, slices, H, W) view of total
+        for first in tqdm(range(0, image.shape[axis], batch_size), desc=f'phases {view}', disable=not progress):
+            indices = range(first, min(first + batch_size, image.shape[axis]))
+            probabilities = phase_probabilities(model, [np.take(image, i, axis=axis) for i in indices], batch_size)
+            for i, probs_chw in zip(indices, probabilities):
+                summed[:, i] += probs_chw
+    return total.argmax(0).astype(np.uint8), dict(views=used)
