@@ -40,8 +40,8 @@ test: install
 demo: install
 	$(PYTHON) tools/demo.py --out demo_out $(DEMO_ARGS)
 
-# Randomised synthetic corpus -> the generalist (CPU-tiny, ~1 h on 2 cores) -> models/generalist/, then the phase
-# model on the same corpus (~26 min) -> models/phases/ (each resumable, each kept once built)
+# Randomised synthetic corpus -> the generalist (CPU-tiny, ~52 min on 2 cores) -> models/generalist/, then the phase
+# model on the same corpus (~20 min) -> models/phases/ (each resumable, each kept once built)
 model: install
 	$(PYTHON) tools/make_model.py $(MODEL_ARGS)
 	$(PYTHON) tools/make_model.py --recipe phases $(PHASE_MODEL_ARGS)

@@ -3,17 +3,18 @@ or, with ``--recipe phases``, the phase model (pore / carbon-binder / NMC) on th
 
 Usage:
     python tools/make_model.py [--out models/generalist] [--corpus data/generalist_corpus] [--volumes 32]
-                               [--seed 0] [--shape Z Y X] [--recipe tiny|r101|phases] [--device cpu|cuda:0]
-                               [--iters N] [--overwrite] [--debug]
+                               [--seed 0] [--shape Z Y X] [--recipe tiny|r101|phases|phases-r101]
+                               [--device cpu|cuda:0] [--iters N] [--overwrite] [--debug]
 
 Steps (each resumes where an interrupted run stopped; run the same command again):
   1. corpus: ``--volumes`` synthetic volumes with randomly drawn particle sizes, packing, damage, carbon-binder and
      imaging (``libnet_mmdet.synth.write_corpus``, seeds ``--seed`` .. ``--seed + volumes - 1``, recorded in
      ``corpus.json``);
-  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, ~1 h on 2 CPU cores; ``r101``: the
+  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, ~52 min on 2 CPU cores; ``r101``: the
      R101 recipe, for a GPU) on every xy/xz/yz slice of the corpus, each slice rescaled to a random typical particle
      diameter in the config's ``particle_diameter_px`` (``RandomParticleScale``), through ``tools/train.py``
-     (``phases``: the phase model's config on the corpus's slices and phase volumes, into ``models/phases``);
+     (``phases``: the phase model's config on the corpus's slices and phase volumes, into ``models/phases``;
+     ``phases-r101``: the same on the R101 backbone, for a GPU);
   3. install: ``OUT/config.py`` (the full training config, with ``particle_diameter_px``), ``OUT/model.pth`` and
      ``OUT/model.json`` (what was built, how, how long).
 
@@ -40,9 +41,10 @@ RECIPES = {
     'tiny': osp.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r18-gn_fpn-c64_cpu-tiny_generalist.py'),
     'r101': osp.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r101_fpn_generalist.py'),
     'phases': osp.join(REPO_ROOT, 'configs', 'nmc', 'phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py'),
+    'phases-r101': osp.join(REPO_ROOT, 'configs', 'nmc', 'phase-fpn_r101_fpn_generalist.py'),
 }
 #: Default model folder of each recipe.
-MODEL_DIRS = {'tiny': 'generalist', 'r101': 'generalist', 'phases': 'phases'}
+MODEL_DIRS = {'tiny': 'generalist', 'r101': 'generalist', 'phases': 'phases', 'phases-r101': 'phases'}
 
 
 def parse_args(argv=None):
@@ -58,7 +60,8 @@ def parse_args(argv=None):
                         'small size is for quick trial runs)')
     parser.add_argument('--recipe', choices=sorted(RECIPES), default='tiny',
                         help='tiny: CPU-tiny generalist (default); r101: the R101 generalist (GPU); phases: the phase '
-                        'model (pore / carbon-binder / NMC, CPU) on the same corpus')
+                        'model (pore / carbon-binder / NMC, CPU) on the same corpus; phases-r101: the phase model '
+                        'on the R101 backbone (GPU)')
     parser.add_argument('--device', default='cpu', type=device_name, help="'cpu' (default), 'cuda' or 'cuda:N'")
     parser.add_argument('--iters', type=positive_int, default=None,
                         help="training iterations (default: the recipe's max_iters)")
@@ -162,8 +165,8 @@ def run(args):
         corpus_volumes=corpus['count'], corpus_seed=corpus['seed'], corpus_seconds=round(corpus_seconds, 1),
         train_seconds=round(train_seconds, 1), built=time.strftime('%Y-%m-%d %H:%M:%S')))
     write_json(osp.join(work_dir, 'build.json'), dict(settings=settings, finished=True), indent=1)
-    usage = ('python tools/analyze.py labels.tif --image stack.tif --out report/' if args.recipe == 'phases' else
-             'python tools/segment.py stack.tif --out labels.tif')
+    usage = ('python tools/analyze.py labels.tif --image stack.tif --out report/'
+             if MODEL_DIRS[args.recipe] == 'phases' else 'python tools/segment.py stack.tif --out labels.tif')
     print(f'{args.out}: config.py + model.pth ({iters} iterations; corpus {corpus_seconds:.0f} s, training '
           f'{train_seconds:.0f} s). Use it: {usage}')
 
