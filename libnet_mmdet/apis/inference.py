@@ -11,8 +11,11 @@ of the pipeline's file loader (swapped by type, as MMDetection's ``DetInferencer
 ``normalize='auto'`` for MMDetection's stock ``LoadImageFromFile``: 8-bit slices are used as stored and other
 dtypes are percentile-normalised to 0-255 (the stock loader would pass raw 16-bit values, which no model trained
 on 8-bit PNGs expects). Normalisation is per whole slice, before tiling, so that all tiles of a slice see the same
-intensity mapping. The rest of the test pipeline (``Resize``, ``PackDetInputs``) runs on each array (slice or
-tile) after ``mmdet.LoadImageFromNDArray``; ``LoadAnnotations`` is dropped.
+intensity mapping; the slices of one volume share one mapping (:func:`shared_intensity_range`, what
+:func:`~libnet_mmdet.apis.segment_volume` and :func:`~libnet_mmdet.apis.phases.predict_phases` use), so that an
+empty slice (air above the sample) stays dark instead of having its noise stretched into particles. The rest of
+the test pipeline (``Resize``, ``PackDetInputs``) runs on each array (slice or tile) after
+``mmdet.LoadImageFromNDArray``; ``LoadAnnotations`` is dropped.
 
 Scale: a model knows the particle sizes it was trained for. ``scale`` resizes what the model sees: the test
 pipeline's ``Resize`` scale factor is multiplied by it (:func:`~libnet_mmdet.apis.model.scaled_test_pipeline`),
@@ -64,6 +67,9 @@ AUTO_SAMPLES = 3
 #: scale a window holds few particles, and a handful of clusters taken for particles can cover as much of it as the
 #: particles do at the right scale (chosen on validation volumes of every preset at 12/24/48 px, seed 7000).
 AUTO_MIN_DETECTIONS = 20
+#: :func:`shared_intensity_range`: slices (evenly spaced) and pixels per slice (strided) it measures.
+RANGE_SLICES = 16
+RANGE_PIXELS = 2 ** 18
 
 
 def slice_loader_cfg(model):
@@ -75,15 +81,50 @@ def slice_loader_cfg(model):
     return dict(type='LoadTomoImageFromNDArray', normalize='auto')  # stock loader: 8-bit as stored, else 0-255
 
 
-def slice_preparer(model):
+def slice_preparer(model, intensity_range=None):
     """``prepare(slice_hw) -> array`` that normalises a whole slice as the model's test pipeline would (see the
-    module docstring): (H, W, C) float32 in [0, 255] (uint8 with ``to_float32=False``); identity for a predictor
-    callable."""
+    module docstring), mapping ``intensity_range`` ``(low, high)`` to 0-255 when given (:func:`shared_intensity_range`),
+    else the slice's own range: (H, W, C) float32 in [0, 255] (uint8 with ``to_float32=False``); identity for a
+    predictor callable."""
     if not is_detector(model):
         return lambda image: image
     from mmdet.registry import TRANSFORMS
     loader = TRANSFORMS.build(slice_loader_cfg(model))
-    return lambda image: loader(dict(img=image))['img']
+    return lambda image: loader(dict(img=image, intensity_range=intensity_range))['img']
+
+
+def evenly_spaced(count, samples):
+    """Up to ``samples`` indices of ``range(count)``, evenly spaced with the first and the last (sorted list)."""
+    return np.unique(np.linspace(0, count - 1, min(count, samples)).round().astype(int)).tolist()
+
+
+def shared_intensity_range(model, slices):
+    """One intensity mapping for the slices of one volume: ``(low, high)`` that the model's loader maps to 0 and
+    255, measured on the pixels of ``slices`` together (give it :data:`RANGE_SLICES` slices spread over the volume,
+    :func:`evenly_spaced`; each is strided to at most :data:`RANGE_PIXELS` pixels).
+
+    Per-slice normalisation (what the model was trained with, on slices full of material) stretches the noise of
+    an empty slice (air above or below the sample) to the full range, and the model then finds particles in it;
+    the volume's range keeps such a slice as dark as the pore it is.
+
+    Args:
+        model: a detector or phase model, or a predictor callable.
+        slices (list[np.ndarray]): (H, W) slices of the volume, any real dtype.
+
+    Returns:
+        tuple[float, float] | None: the range, or None for a predictor callable (it sees the slices as they are)
+        and a loader that keeps the values (``normalize='none'``, or ``'auto'`` with 8-bit slices).
+    """
+    if not is_detector(model) or len(slices) == 0:
+        return None
+    from mmdet.registry import TRANSFORMS
+    loader = TRANSFORMS.build(slice_loader_cfg(model))
+    pixels = []
+    for image in slices:
+        image = np.asarray(image)
+        step = max(1, int(np.ceil(np.sqrt(image.shape[0] * image.shape[1] / RANGE_PIXELS))))
+        pixels.append(image[::step, ::step].ravel())
+    return loader.intensity_range(np.concatenate(pixels))
 
 
 def _detections_to_labels(pred_instances, shape_hw, score_thr):
@@ -253,16 +294,16 @@ def _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals=
 
 
 def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,
-                    merge_iou=DEFAULT_MERGE_IOU, scale=1.0, proposals='auto'):
+                    merge_iou=DEFAULT_MERGE_IOU, scale=1.0, proposals='auto', intensity_range=None):
     """``segment(slices) -> [(labels_hw, details), ...]`` for a list of checked 2D slices: what
     :func:`segment_image` and :func:`~libnet_mmdet.apis.segment_volume` run per slice. ``scale`` is a number or
     a list of numbers (resolved already, :func:`resolve_scale`); ``tile_size`` and ``overlap`` are in model
-    pixels; ``proposals`` as in :func:`segment_image`."""
+    pixels; ``proposals`` as in :func:`segment_image`; ``intensity_range`` as in :func:`slice_preparer`."""
     tile_size, overlap, batch_size = _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals)
     scales = check_scale(scale, allow_auto=False)
     plans = [(scaled_predictor(model, s, score_thr, batch_size, proposals), *_tiling_at_scale(tile_size, overlap, s))
              for s in scales]
-    prepare = slice_preparer(model)
+    prepare = slice_preparer(model, intensity_range)
 
     def segment(slices):
         prepared = [prepare(image) for image in slices]
@@ -306,7 +347,7 @@ def _measure_detections(labels, scores, scale, low, high):
     return int(areas[keep].sum()), diameters[keep & inner], diameters[keep & ~inner]
 
 
-def estimate_scale(model, slices, batch_size=None):
+def estimate_scale(model, slices, batch_size=None, intensity_range=None):
     """Estimate the scale at which a model sees the particles of ``slices`` at the sizes it was trained for.
 
     Method (coarse passes, median equivalent diameter): the model records the typical particle diameters
@@ -329,6 +370,7 @@ def estimate_scale(model, slices, batch_size=None):
         slices (list | np.ndarray | str): 2D slices (arrays or image paths; see :func:`segment_image`), a
             (Z, Y, X) array, or one slice.
         batch_size (int | None): images per forward pass (default as :func:`segment_image`).
+        intensity_range (tuple | None): one intensity mapping for all slices (:func:`slice_preparer`).
 
     Returns:
         tuple: ``(scale, info)``: float scale and a dict with ``method``, ``diameter_px`` (D, input pixels; None
@@ -347,9 +389,8 @@ def estimate_scale(model, slices, batch_size=None):
     if len(slices) == 0:
         raise ValueError('estimate_scale: no slices given')
     low, high = diameters
-    picks = np.unique(np.linspace(0, len(slices) - 1, min(len(slices), AUTO_SAMPLES)).round().astype(int))
-    prepare = slice_preparer(model)
-    samples = [prepare(load_slice(slices[i], f'slices[{i}]')) for i in picks]
+    prepare = slice_preparer(model, intensity_range)
+    samples = [prepare(load_slice(slices[i], f'slices[{i}]')) for i in evenly_spaced(len(slices), AUTO_SAMPLES)]
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     tried, measures = [], {}
     for scale in _candidate_scales(low, high):
@@ -404,13 +445,13 @@ def uses_auto_scale(model, scale):
     return scale == 'auto' or (scale is None and has_diameters)
 
 
-def resolve_scale(model, scale, slices, batch_size=None):
+def resolve_scale(model, scale, slices, batch_size=None, intensity_range=None):
     """The scales to segment ``slices`` at: ``(scales, info)``, a tuple of floats and the :func:`estimate_scale`
     info when the scale was estimated (``'auto'``, or None for a model that records its trained diameters), else
     None (None without diameters is 1)."""
     scale = check_scale(scale)
     if uses_auto_scale(model, scale):
-        value, info = estimate_scale(model, slices, batch_size)
+        value, info = estimate_scale(model, slices, batch_size, intensity_range)
         return (value,), info
     return (1.0,) if scale is None else scale, None
 

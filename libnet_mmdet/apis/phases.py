@@ -6,7 +6,9 @@
 >>> phases_zyx, details = predict_phases(model, image_zyx)  # uint8 (Z, Y, X): 0 pore, 1 NMC, 2 carbon-binder
 
 Slices are prepared as the model's test pipeline prepares files (its loader swapped for the array loader, as
-:mod:`~libnet_mmdet.apis.inference` does for detectors): per-slice percentile normalisation, no resizing. A volume's
+:mod:`~libnet_mmdet.apis.inference` does for detectors): percentile normalisation, no resizing; a 2D slice with its
+own range, the slices of a volume (every view) with the volume's
+(:func:`~libnet_mmdet.apis.inference.shared_intensity_range`), so that air above the sample stays pore. A volume's
 phases are the argmax of the class probabilities averaged over the views: xy slices always, xz and yz slices where
 they are at least :data:`MIN_VIEW_SIDE` pixels on each side (a slice of a thin volume gives the model too little
 context); each voxel then has one probability from each view.
@@ -17,7 +19,7 @@ import torch
 from ..io.errors import InputError
 from ..io.images import SLICE_AXES
 from ..volume.views import VIEW_AXIS, VIEWS
-from .inference import slice_preparer
+from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
 from .model import init_segmenter, phase_model_files, read_config, scaled_test_pipeline
 
 #: Slices of a view (xz, yz) narrower than this many pixels on either side are not used (xy always is).
@@ -81,20 +83,22 @@ def init_phase_model(config, checkpoint, device='cpu'):
     return init_segmenter(cfg, checkpoint, device=device)
 
 
-def phase_probabilities(model, slices, batch_size=1):
+def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
     """Phase probabilities of 2D slices.
 
     Args:
         model: a phase model (:func:`init_phase_model`).
         slices (list[np.ndarray]): (H, W) grayscale slices, any real dtype.
         batch_size (int): slices per forward pass.
+        intensity_range (tuple | None): ``(low, high)`` mapped to 0-255 for every slice (slices of one volume:
+            :func:`~libnet_mmdet.apis.inference.shared_intensity_range`); None: each slice's own range.
 
     Returns:
         list[np.ndarray]: per slice, (3, H, W) float32 probabilities of the phase codes 0 pore, 1 NMC,
         2 carbon-binder (summing to 1 at each pixel).
     """
     from mmcv.transforms import Compose
-    prepare = slice_preparer(model)
+    prepare = slice_preparer(model, intensity_range)
     pipeline = Compose(scaled_test_pipeline(model))
     probabilities = []
     for first in range(0, len(slices), batch_size):
@@ -130,7 +134,8 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
 
     Returns:
         tuple: ``(phases, details)``: uint8 phases of ``image``'s shape (0 pore, 1 NMC, 2 carbon-binder) and a dict
-        with ``views`` (the views used). Peak memory: 12 bytes per voxel for the summed probabilities.
+        with ``views`` (the views used) and ``intensity_range`` (the volume's, mapped to 0-255 for every slice).
+        Peak memory: 12 bytes per voxel for the summed probabilities.
 
     Raises:
         ValueError: ``image`` is not 2D or 3D, or a view is unknown.
@@ -145,13 +150,15 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
         raise ValueError(f'views: unknown {unknown}; expected some of {VIEWS}')
     from tqdm import tqdm
     used = usable_views(image.shape, views)
+    intensity_range = shared_intensity_range(model, [image[z] for z in evenly_spaced(len(image), RANGE_SLICES)])
     total = np.zeros((3,) + image.shape, np.float32)
     for view in used:
         axis = SLICE_AXES.index(VIEW_AXIS[view])
         summed = np.moveaxis(total, axis + 1, 1)  # (3, slices, H, W) view of total
         for first in tqdm(range(0, image.shape[axis], batch_size), desc=f'phases {view}', disable=not progress):
             indices = range(first, min(first + batch_size, image.shape[axis]))
-            probabilities = phase_probabilities(model, [np.take(image, i, axis=axis) for i in indices], batch_size)
+            probabilities = phase_probabilities(model, [np.take(image, i, axis=axis) for i in indices], batch_size,
+                                                intensity_range)
             for i, probs_chw in zip(indices, probabilities):
                 summed[:, i] += probs_chw
-    return total.argmax(0).astype(np.uint8), dict(views=used)
+    return total.argmax(0).astype(np.uint8), dict(views=used, intensity_range=intensity_range)

@@ -30,6 +30,11 @@ per volume, before inference, on up to 3 xy slices at the z quartiles
 (``scale: auto -> 0.42 (typical particle diameter 57 px; model trained for 12-48 px)``) and recorded in the work
 folder's manifest.
 
+Intensities: every slice of every view is normalised with one mapping, the volume's intensity range measured on
+up to 16 xy slices spread over z (:func:`~libnet_mmdet.apis.inference.shared_intensity_range`; recorded in the
+manifest), not each slice with its own: slices of air above or below the sample then stay dark, where a per-slice
+stretch would turn their noise into particles.
+
 Resume: the work folder (default ``<out>.work``) holds ``manifest.json`` (input shape and dtype, the inference
 parameters with the scale as resolved, a fingerprint of the model), one chunked array of 2D labels per view and
 one part file per finished slab (``parts/<view>_<start>.json``: the checksum of its input). A rerun with the same
@@ -68,8 +73,8 @@ from ..volume.linking import DEFAULT_MIN_OVERLAP
 from ..volume.tiling import DEFAULT_MERGE_IOU
 from ..volume.views import VIEW_AXIS, check_view_names, view_slabs
 from ..volume.workdir import VIEW_MAX_ID, WorkFolder, slab_checksum
-from .inference import (DEFAULT_SCORE_THR, check_scale, describe_scale, resolve_scale, resolve_tiling,
-                        slice_segmenter, uses_auto_scale)
+from .inference import (DEFAULT_SCORE_THR, RANGE_SLICES, check_scale, describe_scale, evenly_spaced, resolve_scale,
+                        resolve_tiling, shared_intensity_range, slice_segmenter, uses_auto_scale)
 from .model import default_batch_size, model_fingerprint
 
 
@@ -100,6 +105,12 @@ def _scale_samples(reader):
     """The xy slices :func:`~libnet_mmdet.apis.inference.estimate_scale` samples: up to 3, at the z quartiles."""
     depth = reader.shape[0]
     return [reader.read('z', z, z + 1)[0] for z in sorted({int(depth * q) for q in (0.25, 0.5, 0.75)})]
+
+
+def _range_samples(reader):
+    """The xy slices the volume's intensity range is measured on
+    (:func:`~libnet_mmdet.apis.inference.shared_intensity_range`): up to 16, evenly spaced in z."""
+    return [reader.read('z', z, z + 1)[0] for z in evenly_spaced(reader.shape[0], RANGE_SLICES)]
 
 
 def _check_whole_number(value, name, minimum):
@@ -217,13 +228,17 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
     if world_size > 1 and out is None:
         raise InputError('distributed segmentation needs out= (a path on a filesystem all ranks share)')
     with open_volume(volume) as reader, tempfile.TemporaryDirectory(prefix='segment_volume_') as temp_dir:
-        resolved = [resolve_scale(model, scale, _scale_samples(reader) if auto else [], batch_size)
-                    if rank == 0 else None]
-        broadcast_object_list(resolved)  # one scale for every rank
-        scales, scale_info = resolved[0]
+        resolved = [None]
+        if rank == 0:
+            intensity_range = shared_intensity_range(model, _range_samples(reader))
+            resolved = [(*resolve_scale(model, scale, _scale_samples(reader) if auto else [], batch_size,
+                                        intensity_range), intensity_range)]
+        broadcast_object_list(resolved)  # one scale and one intensity mapping for every rank
+        scales, scale_info, intensity_range = resolved[0]
         if rank == 0 and (progress or auto):
             print(describe_scale(scales, scale_info))
-        segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales, proposals)
+        segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales, proposals,
+                                  intensity_range)
         if out is not None:
             out = os.fspath(out)
             work = WorkFolder(work_dir or f'{out}.work')
@@ -234,7 +249,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
                        shape=list(reader.shape), dtype=str(reader.dtype)),
             inference=dict(score_thr=score_thr, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
                            merge_iou=merge_iou, slab=slab, scale=scales[0] if len(scales) == 1 else list(scales),
-                           proposals=proposals),
+                           proposals=proposals, intensity_range=intensity_range and list(intensity_range)),
             model=model_fingerprint(model))
         ranks = Ranks.current()
         if rank == 0:

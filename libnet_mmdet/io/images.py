@@ -37,6 +37,9 @@ TIFF_HEADERS = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')
 IMAGE_SUFFIXES = TIFF_SUFFIXES + ('.png', '.jpg', '.jpeg', '.bmp')
 SLICE_AXES = ('z', 'y', 'x')  # slicing a (Z, Y, X) stack along axis 0, 1, 2
 NORMALIZE_MODES = ('percentile', 'minmax', 'none')
+#: ``'percentile'`` normalisation leaves out the image's minimum or maximum value when more than this fraction of its
+#: pixels hold it: a fill value (outside the reconstructed field of view, masked regions), not a measurement.
+FILL_FRACTION = 0.01
 
 
 class ImageFormatError(InputError):
@@ -318,20 +321,71 @@ def check_finite(image, path, slice_axis=None, slice_index=None):
     return image
 
 
-def normalize_intensity(image, mode='percentile', percentiles=(0.5, 99.5), name='image'):
+def without_fill(image):
+    """The pixel values of ``image`` (flat) without a fill value: its minimum or maximum when more than
+    :data:`FILL_FRACTION` of the pixels hold it (e.g. the 0 that reconstruction software writes outside the field
+    of view). All values when that would leave none, or a single value."""
+    values = np.asarray(image).ravel()
+    if values.size == 0:
+        return values
+    keep = np.ones(values.shape, bool)
+    for extreme in (values.min(), values.max()):
+        at_extreme = values == extreme
+        if np.count_nonzero(at_extreme) > FILL_FRACTION * values.size:
+            keep &= ~at_extreme
+    kept = values[keep]
+    return kept if kept.size and kept.min() < kept.max() else values
+
+
+def intensity_range(image, mode='percentile', percentiles=(0.5, 99.5)):
+    """The values of ``image`` that :func:`normalize_intensity` maps to 0 and 255.
+
+    Args:
+        image (np.ndarray): any shape (one slice, or pixels sampled from the slices of a volume), any real dtype,
+            finite.
+        mode (str): ``'percentile'`` (the ``percentiles`` (low, high) of the pixels, a fill value left out:
+            :func:`without_fill`) or ``'minmax'``.
+        percentiles (tuple[float, float]): for ``'percentile'``, in [0, 100].
+
+    Returns:
+        tuple[float, float]: ``(low, high)`` in the image's own units. Dtypes wider than float32 are measured in
+        float64 scaled into [-1, 1], so any finite values (1e300 as well as 1e-300) give a finite range.
+    """
+    if mode not in ('percentile', 'minmax'):
+        raise ValueError(f"intensity_range: mode must be 'percentile' or 'minmax', got {mode!r}")
+    image = np.asarray(image)
+    if mode == 'percentile':
+        image = without_fill(image)
+    quantiles = percentiles if mode == 'percentile' else (0, 100)
+    if np.can_cast(image.dtype, np.float32):  # exact in float32: (u)int8/16, float16/32
+        low, high = np.percentile(image.astype(np.float32), quantiles)
+        return float(low), float(high)
+    values = image.astype(np.float64)
+    peak = float(np.abs(values).max())
+    if peak > 0:
+        values /= peak  # into [-1, 1]: no overflow in the interpolation, whatever the range
+    low, high = np.percentile(values, quantiles)
+    return float(low) * (peak or 1.0), float(high) * (peak or 1.0)
+
+
+def normalize_intensity(image, mode='percentile', percentiles=(0.5, 99.5), name='image', value_range=None):
     """Map a grayscale or colour image of any dtype to float32 in [0, 255].
 
     Args:
         image (np.ndarray): (H, W) or (H, W, C), uint8 / uint16 / int / float32 / float64, finite.
-        mode (str): ``'percentile'``: the ``percentiles`` (low, high) of all pixels map to 0 and 255 and values
-            beyond are clipped (robust to hot pixels and dark borders); ``'minmax'``: min and max map to 0 and
-            255; ``'none'``: values are kept as they are (right for 8-bit data only).
+        mode (str): ``'percentile'``: the ``percentiles`` (low, high) of the pixels map to 0 and 255 and values
+            beyond are clipped (robust to hot pixels and dark borders; a fill value such as the 0 outside a
+            reconstruction's field of view is left out, :func:`without_fill`, and maps to 0 or 255); ``'minmax'``:
+            min and max map to 0 and 255; ``'none'``: values are kept as they are (right for 8-bit data only).
         percentiles (tuple[float, float]): for ``'percentile'``, in [0, 100].
         name (str): the image's file (and slice), for messages.
+        value_range (tuple[float, float] | None): ``(low, high)`` mapped to 0 and 255 in place of the image's own
+            (:func:`intensity_range` of pixels from several slices: one mapping for every slice of a volume, so
+            that an empty slice stays dark instead of having its noise stretched to 0-255). Ignored for ``'none'``.
 
     Returns:
-        np.ndarray: float32, same shape. A constant image maps to 0. Dtypes wider than float32 (float64,
-        (u)int32/64) are mapped in float64, so any finite values (1e300 as well as 1e-300) keep their order.
+        np.ndarray: float32, same shape. A constant image (or a range with ``high <= low``) maps to 0. Dtypes wider
+        than float32 (float64, (u)int32/64) are mapped in float64, so any finite values keep their order.
 
     Raises:
         ImageFormatError: ``'none'`` with values beyond the float32 range.
@@ -346,17 +400,16 @@ def normalize_intensity(image, mode='percentile', percentiles=(0.5, 99.5), name=
             raise ImageFormatError(f'{name}: values up to {np.abs(image).max():g} are beyond the float32 range; '
                                    'normalize them ("percentile" or "minmax"), not "none"')
         return kept
-    if np.can_cast(image.dtype, np.float32):  # exact in float32: (u)int8/16, float16/32
-        image = image.astype(np.float32)
-    else:
-        image = image.astype(np.float64)
-        peak = np.abs(image).max()
-        if peak > 0:
-            image /= peak  # into [-1, 1]: no overflow below, whatever the range
-    low, high = np.percentile(image, percentiles if mode == 'percentile' else (0, 100))
-    if high <= low:
+    low, high = intensity_range(image, mode, percentiles) if value_range is None else map(float, value_range)
+    if not high > low:
         return np.zeros(image.shape, np.float32)
-    return np.clip((image - low) * (255.0 / (high - low)), 0, 255).astype(np.float32)
+    with np.errstate(over='ignore'):  # values far beyond a given range may overflow to +-inf: clipped to 0 / 255
+        if np.can_cast(image.dtype, np.float32):
+            image = image.astype(np.float32)
+        else:  # scaled into about [-1, 1] by the range's peak: no overflow below, whatever the range
+            peak = max(abs(low), abs(high))
+            image, low, high = image.astype(np.float64) / peak, low / peak, high / peak
+        return np.clip((image - low) * (255.0 / (high - low)), 0, 255).astype(np.float32)
 
 
 def to_channels(image, channels):

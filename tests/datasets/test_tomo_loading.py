@@ -5,7 +5,7 @@ import tifffile
 from PIL import Image
 
 from libnet_mmdet.io import ImageFormatError
-from libnet_mmdet.io.images import normalize_intensity
+from libnet_mmdet.io.images import intensity_range, normalize_intensity
 from libnet_mmdet.datasets.transforms import LoadTomoImageFromFile, LoadTomoImageFromNDArray
 
 
@@ -133,3 +133,39 @@ def test_bad_arguments_are_refused():
         LoadTomoImageFromFile(percentiles=(99, 1))
     with pytest.raises(ValueError, match='channels must be 1 or 3'):
         LoadTomoImageFromFile(channels=2)
+
+
+def test_a_given_intensity_range_replaces_the_slice_own():
+    """One mapping for every slice of a volume: results['intensity_range'] maps to 0-255, beyond is clipped."""
+    image = np.array([[100, 150], [200, 400]], np.uint16)
+    loader = LoadTomoImageFromNDArray(channels=1)
+
+    shared = loader(dict(img=image, intensity_range=(100.0, 300.0)))['img'][..., 0]
+
+    np.testing.assert_allclose(shared, [[0, 63.75], [127.5, 255]])
+    np.testing.assert_array_equal(loader(dict(img=image, intensity_range=None))['img'], loader(dict(img=image))['img'])
+    assert loader.intensity_range(image) == intensity_range(image, 'percentile', (0.5, 99.5))
+    assert LoadTomoImageFromNDArray(normalize='auto').intensity_range(image.astype(np.uint8)) is None  # kept as is
+    kept = LoadTomoImageFromNDArray(normalize='auto')(dict(img=image.astype(np.uint8), intensity_range=(0, 1)))
+    np.testing.assert_array_equal(kept['img'][..., 0], image.astype(np.uint8))  # 'none' ignores a range
+
+
+
+def test_a_fill_value_outside_the_field_of_view_is_left_out_of_the_range():
+    """Reconstructions write 0 outside the reconstructed cylinder: those pixels must not set the dark end."""
+    rng = np.random.default_rng(2)
+    sample = rng.normal(20000, 3000, (64, 64)).clip(5000, 60000).astype(np.uint16)
+    yy, xx = np.mgrid[:64, :64]
+    filled = np.where((yy - 31.5) ** 2 + (xx - 31.5) ** 2 <= 32 ** 2, sample, 0).astype(np.uint16)  # 21 % zeros
+    inside = filled > 0
+
+    assert intensity_range(filled) == intensity_range(filled[inside])
+    prepared = LoadTomoImageFromNDArray(channels=1)(dict(img=filled))['img'][..., 0]
+    np.testing.assert_allclose(prepared[inside], normalize_intensity(filled[inside]), atol=1e-3)
+    assert (prepared[~inside] == 0).all()
+    saturated = np.minimum(sample, 22000)  # 25 % at the detector's ceiling: the rest sets the range, they map to 255
+    assert intensity_range(saturated)[1] < 22000
+    assert (normalize_intensity(saturated)[saturated == 22000] == 255).all()
+    three_values = np.repeat([0, 120, 200], 30).astype(np.uint8)  # piecewise constant: nothing is left out
+    assert intensity_range(three_values, 'percentile', (0, 100)) == (0, 200)
+    assert intensity_range(filled, 'minmax') == (0, filled.max())  # 'minmax' means the image's own extremes

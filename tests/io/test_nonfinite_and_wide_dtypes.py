@@ -11,7 +11,7 @@ from libnet_mmdet.apis import segment_image, segment_volume
 from libnet_mmdet.datasets import labels_to_coco
 from libnet_mmdet.datasets.transforms import LoadTomoImageFromFile, LoadTomoImageFromNDArray
 from libnet_mmdet.io import ImageFormatError, open_volume, read_volume
-from libnet_mmdet.io.images import normalize_intensity
+from libnet_mmdet.io.images import intensity_range, normalize_intensity
 from libnet_mmdet.volume.testing import IntensityPredictor
 
 
@@ -119,3 +119,17 @@ def test_segment_image_of_float64_beyond_float32_finds_the_particles(scale):
         labels, details = segment_image(threshold_predictor, image * 1e300, scale=scale, tile_size=None)
     assert labels.max() == 2 and len(details['scores']) == 2
     np.testing.assert_array_equal(labels, reference)
+
+
+@pytest.mark.parametrize('scale', [1e300, 1e-300, 1.0])
+def test_a_given_range_maps_wide_dtypes_like_their_scaled_down_copy(scale):
+    """The range of other slices: values far beyond it are clipped, without overflow, whatever the magnitude."""
+    image = np.random.default_rng(1).random((16, 20)) * 4 - 2  # beyond the range [-1, 1] on both sides
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        value_range = intensity_range(np.array([-scale, scale]), 'minmax')
+        mapped = normalize_intensity(image * scale, value_range=value_range)
+    np.testing.assert_allclose(value_range, (-scale, scale))
+    np.testing.assert_allclose(mapped, normalize_intensity(image.astype(np.float32), value_range=(-1, 1)), atol=1e-3)
+    assert mapped.min() == 0 and mapped.max() == 255
+    assert not normalize_intensity(image, value_range=(1, 1)).any()  # an empty range maps to 0, as a constant image

@@ -34,9 +34,10 @@ def test_predict_phases_has_the_codes_and_shape_of_the_input(phase_model):
     assert phases.shape == volume.image_zyx.shape and phases.dtype == np.uint8
     assert set(np.unique(phases)) <= {0, 1, 2}
     assert details['views'] == ['xy']  # 12 slices: too thin for xz / yz
+    in_volume = phase_probabilities(phase_model, [volume.image_zyx[3]], intensity_range=details['intensity_range'])
+    np.testing.assert_array_equal(in_volume[0].argmax(0), phases[3])  # a volume's xy view: its slices, one range
     one_slice, details = predict_phases(phase_model, volume.image_zyx[3].astype(np.float32))
     assert one_slice.shape == (40, 48) and one_slice.dtype == np.uint8 and details['views'] == ['xy']
-    np.testing.assert_array_equal(one_slice, phases[3])  # a volume's xy view is its slices' phases
 
 
 def test_predict_phases_averages_the_usable_views(phase_model):
@@ -46,8 +47,11 @@ def test_predict_phases_averages_the_usable_views(phase_model):
 
     assert details['views'] == ['xy', 'xz', 'yz']
     assert phases.shape == image.shape and set(np.unique(phases)) <= {0, 1, 2}
-    summed = sum(np.moveaxis(np.stack(phase_probabilities(phase_model, list(np.moveaxis(image, axis, 0)))), 0,
-                             axis + 1) for axis in range(3))
+    value_range = details['intensity_range']  # the volume's, for every slice of every view
+    np.testing.assert_allclose(value_range, np.percentile(image, (0.5, 99.5)), rtol=0.05)
+    summed = sum(np.moveaxis(np.stack(phase_probabilities(phase_model, list(np.moveaxis(image, axis, 0)),
+                                                          intensity_range=value_range)), 0, axis + 1)
+                 for axis in range(3))
     np.testing.assert_array_equal(phases, summed.argmax(0))
     with pytest.raises(ValueError, match='unknown'):
         predict_phases(phase_model, image, views=('xy', 'zz'))

@@ -3,8 +3,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
-from ...io.images import (NORMALIZE_MODES, ImageFormatError, check_finite, describe, normalize_intensity, read_image,
-                          to_channels)
+from ...io.images import (NORMALIZE_MODES, ImageFormatError, check_finite, describe, intensity_range,
+                          normalize_intensity, read_image, to_channels)
 
 #: ``normalize`` of the loaders: the modes of :func:`~libnet_mmdet.io.images.normalize_intensity`, and ``'auto'``.
 LOADER_NORMALIZE_MODES = NORMALIZE_MODES + ('auto',)
@@ -23,8 +23,11 @@ class LoadTomoImageFromFile(BaseTransform):
 
     When ``results`` already holds an ``img`` array and no ``img_path``, that array is normalised instead of reading
     a file (:class:`LoadTomoImageFromNDArray` always takes the array: the loader of in-memory inference).
+    ``results['intensity_range']`` ``(low, high)``, when given and not None, is mapped to 0 and 255 in place of the
+    slice's own range: one mapping for all the slices of a volume (:meth:`intensity_range` of pixels sampled from
+    them), so that an empty slice (air above a sample) stays dark instead of having its noise stretched to 0-255.
 
-    Required keys: ``img_path`` (or ``img``); optional ``slice_axis``, ``slice_index``.
+    Required keys: ``img_path`` (or ``img``); optional ``slice_axis``, ``slice_index``, ``intensity_range``.
     Added / modified keys: ``img`` ((H, W, channels), float32 in [0, 255], or uint8 when ``to_float32=False``),
     ``img_shape``, ``ori_shape``.
 
@@ -63,18 +66,30 @@ class LoadTomoImageFromFile(BaseTransform):
             return results['img'], '<array>'
         return read_image(path, results.get('slice_axis'), results.get('slice_index')), path
 
+    def _mode(self, dtype):
+        """The normalisation of an image of ``dtype``: ``normalize`` with ``'auto'`` resolved."""
+        if self.normalize == 'auto':
+            return 'none' if dtype == np.uint8 else 'percentile'
+        return self.normalize
+
+    def intensity_range(self, image):
+        """``(low, high)`` that this loader maps to 0 and 255 for ``image`` (any shape: one slice, or pixels
+        sampled from the slices of a volume, which then share it through ``results['intensity_range']``); None
+        when its values are kept (``'none'``)."""
+        mode = self._mode(np.asarray(image).dtype)
+        return None if mode == 'none' else intensity_range(image, mode, self.percentiles)
+
     def transform(self, results):
         image, path = self._read(results)
         slice_axis, slice_index = results.get('slice_axis'), results.get('slice_index')
         if image.ndim not in (2, 3):
             raise ValueError(f'{path}: expected a 2D image, got shape {image.shape}')
         check_finite(image, path, slice_axis, slice_index)
-        normalize = self.normalize
-        if normalize == 'auto':
-            normalize = 'none' if image.dtype == np.uint8 else 'percentile'
+        normalize = self._mode(image.dtype)
         if normalize == 'none' and not self.to_float32 and image.dtype != np.uint8:
             raise ValueError(f'{path}: normalize="none" with to_float32=False needs 8-bit data, got {image.dtype}')
-        image = normalize_intensity(image, normalize, self.percentiles, describe(path, slice_axis, slice_index))
+        image = normalize_intensity(image, normalize, self.percentiles, describe(path, slice_axis, slice_index),
+                                    results.get('intensity_range'))
         image = to_channels(image, self.channels)
         if not self.to_float32:
             image = np.round(image).astype(np.uint8)
