@@ -13,8 +13,10 @@ dtypes are percentile-normalised to 0-255 (the stock loader would pass raw 16-bi
 on 8-bit PNGs expects). Normalisation is per whole slice, before tiling, so that all tiles of a slice see the same
 intensity mapping; the slices of one volume share one mapping (:func:`shared_intensity_range`, what
 :func:`~libnet_mmdet.apis.segment_volume` and :func:`~libnet_mmdet.apis.phases.predict_phases` use), so that an
-empty slice (air above the sample) stays dark instead of having its noise stretched into particles. The rest of
-the test pipeline (``Resize``, ``PackDetInputs``) runs on each array (slice or tile) after
+empty slice (air above the sample) stays dark instead of having its noise stretched into particles. The fill
+around a reconstructed field of view (:func:`~libnet_mmdet.io.images.outside_view_mask`) is given the value of the
+nearest pixel inside before the model sees the slice, so that no flat black edge cuts the particles there, and is
+never labelled. The rest of the test pipeline (``Resize``, ``PackDetInputs``) runs on each array (slice or tile) after
 ``mmdet.LoadImageFromNDArray``; ``LoadAnnotations`` is dropped.
 
 Scale: a model knows the particle sizes it was trained for. ``scale`` resizes what the model sees: the test
@@ -49,7 +51,8 @@ from scipy import ndimage
 from skimage.transform import resize
 
 from ..evaluation import instances_to_labels
-from ..io.images import ImageFormatError, check_finite, read_image, read_image_info
+from ..io.images import (ImageFormatError, check_finite, fill_from_nearest, outside_view_mask, read_image,
+                         read_image_info)
 from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, merge_segmentations, order_by_score, segment_tiled
 from .model import (default_batch_size, is_detector, model_test_pipeline, proposal_budget, scaled_test_pipeline,
                     temporary_test_cfg, trained_diameter_range, training_tile_size, two_stage_heads)
@@ -306,16 +309,25 @@ def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overla
     prepare = slice_preparer(model, intensity_range)
 
     def segment(slices):
-        prepared = [prepare(image) for image in slices]
+        outside = [outside_view_mask(image) for image in slices]
+        prepared = [prepare(within_view(image, mask)) for image, mask in zip(slices, outside)]
         per_scale = [_segment_prepared(prepared, *plan, merge_iou) for plan in plans]
         output = []
-        for results in zip(*per_scale):
+        for results, mask in zip(zip(*per_scale), outside):
             labels, scores = results[0] if len(results) == 1 else merge_segmentations(results)
-            labels, scores, boxes = order_by_score(np.asarray(labels), scores)
+            labels = np.asarray(labels) if mask is None else np.where(mask, 0, labels)
+            labels, scores, boxes = order_by_score(labels, scores)
             output.append((labels, dict(ids=np.arange(1, len(scores) + 1, dtype=np.int64), scores=scores,
                                         boxes=boxes)))
         return output
     return segment
+
+
+def within_view(image, mask):
+    """What the model sees of a slice whose pixels ``mask`` lie outside the field of view
+    (:func:`~libnet_mmdet.io.images.outside_view_mask`): those filled from the nearest pixel inside
+    (:func:`~libnet_mmdet.io.images.fill_from_nearest`); the slice itself when ``mask`` is None."""
+    return image if mask is None else fill_from_nearest(image, mask)
 
 
 def _candidate_scales(low, high):
@@ -390,7 +402,8 @@ def estimate_scale(model, slices, batch_size=None, intensity_range=None):
         raise ValueError('estimate_scale: no slices given')
     low, high = diameters
     prepare = slice_preparer(model, intensity_range)
-    samples = [prepare(load_slice(slices[i], f'slices[{i}]')) for i in evenly_spaced(len(slices), AUTO_SAMPLES)]
+    samples = [load_slice(slices[i], f'slices[{i}]') for i in evenly_spaced(len(slices), AUTO_SAMPLES)]
+    samples = [prepare(within_view(image, outside_view_mask(image))) for image in samples]
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     tried, measures = [], {}
     for scale in _candidate_scales(low, high):

@@ -28,6 +28,8 @@ import mmcv
 import numpy as np
 import tifffile
 from PIL import Image
+from scipy import ndimage
+from skimage.morphology import convex_hull_image
 
 from .errors import InputError
 
@@ -335,6 +337,59 @@ def without_fill(image):
             keep &= ~at_extreme
     kept = values[keep]
     return kept if kept.size and kept.min() < kept.max() else values
+
+
+def outside_view_mask(image):
+    """The pixels of a 2D slice outside the reconstructed field of view, or None when there are none.
+
+    Reconstruction software writes one value (usually 0) around the reconstructed disc (or beyond a cylinder's ends
+    in an xz / yz slice). Such pixels are taken to be those at the slice's minimum value that are connected to the
+    slice border, when they are more than :data:`FILL_FRACTION` of the slice and the rest of the slice is convex
+    (at least 95 % of its convex hull: a disc, a band) and at least half of it. A dark phase clipped to the
+    minimum between particles leaves a rest that is not convex, a lone particle on an empty background a small one,
+    and a bright saturated particle is never at the minimum: none of them is taken. (Slices of a cylinder's edge,
+    where the field of view is a band narrower than half the slice, keep their fill.)
+
+    Args:
+        image (np.ndarray): (H, W) slice, any real dtype; other shapes have no such pixels.
+
+    Returns:
+        np.ndarray | None: (H, W) bool, True outside the field of view.
+    """
+    image = np.asarray(image)
+    if image.ndim != 2 or image.size == 0:
+        return None
+    at_minimum = image == image.min()
+    if np.count_nonzero(at_minimum) <= FILL_FRACTION * image.size or at_minimum.all():
+        return None
+    regions, _ = ndimage.label(at_minimum)
+    border = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
+    outside = np.isin(regions, border[border > 0])
+    if np.count_nonzero(outside) <= FILL_FRACTION * image.size:
+        return None
+    inside = ~outside
+    step = max(1, -(-max(image.shape) // 256))  # convexity is coarse: judged on at most 256 x 256 pixels
+    coarse = inside[::step, ::step]
+    if inside.sum() < image.size / 2 or coarse.sum() < 0.95 * np.count_nonzero(convex_hull_image(coarse)):
+        return None
+    return outside
+
+
+def fill_from_nearest(image, mask):
+    """``image`` (H, W) with each pixel of ``mask`` given the value of the nearest pixel outside it (a copy): what
+    a model sees of a slice outside its field of view, so that no sharp edge of fill cuts the particles there.
+    The nearest pixels of the last masks are kept (the xy slices of a volume share one field of view)."""
+    mask = np.asarray(mask, bool)
+    rows, cols = _nearest_outside(np.packbits(mask).tobytes(), mask.shape)
+    return np.asarray(image)[rows, cols]
+
+
+@functools.lru_cache(maxsize=2)
+def _nearest_outside(packed_mask, shape):
+    """Row and column (int32, (H, W)) of the nearest pixel outside a mask given as ``np.packbits`` bytes."""
+    mask = np.unpackbits(np.frombuffer(packed_mask, np.uint8), count=shape[0] * shape[1]).reshape(shape)
+    _, indices = ndimage.distance_transform_edt(mask, return_indices=True)
+    return indices.astype(np.int32)
 
 
 def intensity_range(image, mode='percentile', percentiles=(0.5, 99.5)):

@@ -1,6 +1,6 @@
-"""One intensity mapping per volume (shared_intensity_range): slices of air above and below a sample stay as dark as
-its pore for the model, instead of having their noise stretched to 0-255; segment_volume uses it for every slice of
-every view and records it for resume."""
+"""Empty margins: one intensity mapping per volume (shared_intensity_range) keeps slices of air above and below a
+sample as dark as its pore for the model, segment_volume uses it for every slice of every view and records it for
+resume; the fill outside the reconstructed field of view is neither seen nor labelled."""
 import json
 
 import numpy as np
@@ -67,3 +67,29 @@ def test_segment_volume_maps_every_slice_of_every_view_alike(tiny_model, padded,
     assert len(seen) == image.shape[0] + image.shape[1] and set(seen) == {expected}
     manifest = json.loads((tmp_path / 'work' / 'manifest.json').read_text())
     assert manifest['identity']['inference']['intensity_range'] == list(expected)  # a rerun resumes only alike
+
+
+def test_the_model_never_sees_nor_labels_the_outside_of_the_field_of_view():
+    """The fill around the reconstructed disc is replaced by the nearest pixels for the model and never labelled; a
+    particle cut by the edge of the field of view keeps its inside part."""
+    from scipy import ndimage
+    from libnet_mmdet.apis import segment_image
+    from libnet_mmdet.volume.testing import same_instances
+    yy, xx = np.mgrid[:96, :96]
+    outside = (yy - 47.5) ** 2 + (xx - 47.5) ** 2 > 48 ** 2
+    truth = np.zeros((96, 96), np.int32)
+    for i, ((y, x), radius) in enumerate([((48, 48), 10), ((20, 30), 8), ((88, 48), 9)], start=1):  # 3: cut
+        truth[(yy - y) ** 2 + (xx - x) ** 2 <= radius ** 2] = i
+    image = np.where(truth > 0, 100 + 20 * truth, 10).astype(np.uint16)
+    image[outside] = 0
+    seen = []
+
+    def bright_regions(images):
+        seen.extend(images)
+        return [(ndimage.label(np.asarray(image) >= 100)[0], np.ones(3, np.float32)) for image in images]
+
+    labels, _ = segment_image(bright_regions, image, scale=1.0, tile_size=None)
+
+    assert len(seen) == 1 and seen[0].min() == 10  # the fill was given the pore's value, not shown as 0
+    assert not labels[outside].any()
+    assert same_instances(labels, np.where(outside, 0, truth))
