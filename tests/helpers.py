@@ -1,4 +1,5 @@
 """Plain helpers for the tests (importable as ``helpers``: setup.cfg puts tests/ on the path)."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -99,3 +100,13 @@ def json_file_bytes(documents):
 def never_loaded(*args, **kwargs):
     """A stand-in for ``init_segmenter`` where no model may be loaded yet (arguments are checked first)."""
     raise AssertionError('the model was loaded before the arguments were checked')
+
+
+def import_tool(name):
+    """``tools/<name>.py`` (e.g. ``'segment'``, ``'dataset_converters/via2coco'``) imported as a fresh module, so
+    that a test calls its ``main(argv)`` and helpers in-process (a tool is a script, not a package module)."""
+    path = REPO_ROOT / 'tools' / f'{name}.py'
+    spec = importlib.util.spec_from_file_location(f'{Path(name).name}_tool_under_test', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

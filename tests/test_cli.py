@@ -1,7 +1,6 @@
 """libnet_mmdet.cli: one line per user error, Ctrl-C, config reading (issue 17, defect 5) and a fuzz test of the
 config and command-line arguments: any input either loads or raises InputError naming the file or argument."""
 import argparse
-import importlib.util
 import json
 import os
 
@@ -11,17 +10,10 @@ import tifffile
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helpers import REPO_ROOT, TINY_CONFIG
+from helpers import TINY_CONFIG, import_tool
 from libnet_mmdet import cli
 from libnet_mmdet.apis import read_config
 from libnet_mmdet.io import InputError
-
-
-def _load_tool(path):
-    spec = importlib.util.spec_from_file_location(f'{path.stem}_tool_under_test', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize('error, line', [
@@ -105,7 +97,7 @@ def test_train_and_test_tools_report_a_bad_config_in_one_line(tmp_path):
     checkpoint.write_bytes(b'x')
     for tool, argv in (('train.py', [str(path)]), ('test.py', [str(path), str(checkpoint)])):
         with pytest.raises(SystemExit) as info:
-            _load_tool(REPO_ROOT / 'tools' / tool).main(argv + ['--work-dir', str(tmp_path / 'work')])
+            import_tool(tool[:-len('.py')]).main(argv + ['--work-dir', str(tmp_path / 'work')])
         assert info.value.code.startswith(f'{tool}: error: {path}: cannot read this config (SyntaxError')
         assert '\n' not in info.value.code
 
@@ -166,7 +158,7 @@ ARGUMENT_NAMES = ('slab', 'min_voxels', 'score_thr', 'scale', 'batch_size', 'til
 def segment_setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp('fuzz_segment')
     tifffile.imwrite(folder / 'stack.tif', np.zeros((4, 16, 16), np.uint8), photometric='minisblack')
-    return _load_tool(REPO_ROOT / 'tools' / 'segment.py'), folder
+    return import_tool('segment'), folder
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,17 +1,16 @@
 """tools/analyze.py on tiny TIFFs: once as a subprocess, then in-process (fast) for the other cases and errors."""
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 
+from helpers import REPO_ROOT, import_tool
 from libnet_mmdet.analysis import CARBON_BINDER, NMC, PORE
 
-TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'analyze.py'
+TOOL = REPO_ROOT / 'tools' / 'analyze.py'
 
 
 def _run(*args):
@@ -21,10 +20,7 @@ def _run(*args):
 @pytest.fixture(scope='module')
 def analyze_tool():
     """tools/analyze.py imported as a module (its ``main(argv)``), without a new interpreter."""
-    spec = importlib.util.spec_from_file_location('analyze_tool_under_test', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_tool('analyze')
 
 
 def _volumes(tmp_path, phantoms):

@@ -1,21 +1,17 @@
 """tools/browse_dataset.py: PNG overlays of the ground truth after the pipeline, with and without augmentation."""
-import importlib.util
 
 import numpy as np
 import tifffile
 from mmengine.config import Config
 from PIL import Image
 
-from helpers import REPO_ROOT, TINY_CONFIG
+from helpers import TINY_CONFIG, import_tool
 from libnet_mmdet.io.errors import OUTPUT_MARKER
 from tomo_data import TINY_TRAIN_PIPELINE, ball_stack
 
 
 def browse_main():
-    spec = importlib.util.spec_from_file_location('browse_dataset', REPO_ROOT / 'tools' / 'browse_dataset.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return import_tool('browse_dataset').main
 
 
 def test_overlays_are_written_for_stack_slices_with_and_without_augmentation(tmp_path):

@@ -1,5 +1,4 @@
 """LabelTiffDataset and tools/dataset_converters/labels2coco.py: label images and sliced 3D stacks."""
-import importlib.util
 import itertools
 import logging
 
@@ -10,7 +9,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from helpers import REPO_ROOT
+from helpers import import_tool
 from libnet_mmdet.datasets import AnnotationError, LabelTiffDataset, ParticleCocoDataset, check_coco_file
 from libnet_mmdet.datasets import labels_to_coco
 from libnet_mmdet.datasets.label_tiff import load_label_data_list
@@ -34,11 +33,7 @@ def assert_masks_are_the_labels(item, labels_hw):
 
 
 def labels2coco_main():
-    spec = importlib.util.spec_from_file_location(
-        'labels2coco', REPO_ROOT / 'tools' / 'dataset_converters' / 'labels2coco.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return import_tool('dataset_converters/labels2coco').main
 
 
 @pytest.fixture

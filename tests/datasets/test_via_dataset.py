@@ -13,7 +13,7 @@ from libnet_mmdet.io import InputError
 from libnet_mmdet.datasets.via import parse_via
 from tomo_data import (VIA_SHAPES, VIA_SIZE, load_pipeline, mask_iou, reference_via_mask, via_document,
                        via_metadata, write_via)
-from helpers import REPO_ROOT, json_file_bytes
+from helpers import import_tool, json_file_bytes
 
 
 def build(ann_file, img_dir, **kwargs):
@@ -22,12 +22,7 @@ def build(ann_file, img_dir, **kwargs):
 
 
 def via2coco_main():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'via2coco', REPO_ROOT / 'tools' / 'dataset_converters' / 'via2coco.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return import_tool('dataset_converters/via2coco').main
 
 
 @pytest.mark.parametrize('version', [1, 2, 'project'])

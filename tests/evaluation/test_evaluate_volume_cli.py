@@ -1,15 +1,15 @@
 """tools/evaluate_volume.py on tiny TIFFs: end to end as a subprocess, errors in-process."""
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 
-TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'evaluate_volume.py'
+from helpers import REPO_ROOT, import_tool
+
+TOOL = REPO_ROOT / 'tools' / 'evaluate_volume.py'
 
 
 def _run(*args):
@@ -37,15 +37,8 @@ def test_evaluate_volume_prints_table_and_writes_json(tmp_path):
     assert [row['threshold'] for row in saved['per_threshold']][:2] == [0.5, 0.55]
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('evaluate_volume_tool_under_test', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
-
-
 def test_evaluate_volume_errors(tmp_path):
-    tool = _load_tool()
+    tool = import_tool('evaluate_volume')
     tifffile.imwrite(tmp_path / 'gt.tif', np.ones((4, 5, 6), np.uint16), photometric='minisblack')
     tifffile.imwrite(tmp_path / 'pred.tif', np.ones((4, 5, 7), np.uint16), photometric='minisblack')
     tifffile.imwrite(tmp_path / 'float.tif', np.ones((4, 5, 6), np.float32), photometric='minisblack')
@@ -60,7 +53,7 @@ def test_evaluate_volume_errors(tmp_path):
 
 def test_an_existing_json_is_replaced_only_with_overwrite(tmp_path, capsys):
     """Issue 17, defect 2: --out replaced an existing file without a word."""
-    tool = _load_tool()
+    tool = import_tool('evaluate_volume')
     tifffile.imwrite(tmp_path / 'gt.tif', np.ones((4, 5, 6), np.uint16), photometric='minisblack')
     out = tmp_path / 'metrics.json'
     out.write_text('my notes')

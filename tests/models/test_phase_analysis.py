@@ -1,6 +1,5 @@
 """tools/analyze.py with a phase model (--phase-model DIR|auto|none): phases predicted from the image and written to
 OUT/phases.tif, or multi-Otsu flagged approximate in every output (issue 16)."""
-import importlib.util
 import json
 
 import numpy as np
@@ -8,7 +7,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from helpers import REPO_ROOT, never_loaded, run_tool
+from helpers import REPO_ROOT, import_tool, never_loaded, run_tool
 from libnet_mmdet.analysis import particle_table
 from libnet_mmdet.apis import model as model_api
 from libnet_mmdet.apis.phases import predict_phases
@@ -22,10 +21,7 @@ TOOL = REPO_ROOT / 'tools' / 'analyze.py'
 @pytest.fixture(scope='module')
 def analyze_tool():
     """tools/analyze.py imported as a module (its ``main(argv)``), without a new interpreter."""
-    spec = importlib.util.spec_from_file_location('analyze_tool_with_phase_model', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_tool('analyze')
 
 
 @pytest.fixture(scope='module')

@@ -1,10 +1,9 @@
 """Tiny synthetic volumes shared by the synth tests (generated once per session, a few seconds in all), and
 tools/make_synthetic.py loaded as a module."""
-import importlib.util
 
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import import_tool
 from libnet_mmdet.synth import generate_volume, preset_params, write_dataset
 
 TINY_SHAPE = (24, 64, 64)
@@ -35,8 +34,4 @@ def dataset_dir(tmp_path_factory, typical_volume):
 @pytest.fixture
 def tool():
     """``tools/make_synthetic.py`` as a fresh module (its ``main(argv)`` runs in-process)."""
-    spec = importlib.util.spec_from_file_location('make_synthetic_tool_under_test',
-                                                  REPO_ROOT / 'tools' / 'make_synthetic.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_tool('make_synthetic')

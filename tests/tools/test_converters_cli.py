@@ -1,22 +1,17 @@
 """tools/dataset_converters in-process: one line per user error (issue 17, defect 5: they printed a traceback before
 their message) and the output rule (defect 2: labels2coco into a used folder left the old images beside a JSON
 listing only the new ones)."""
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 import tifffile
 
-from helpers import REPO_ROOT
+from helpers import import_tool
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'{name}_under_test',
-                                                  REPO_ROOT / 'tools' / 'dataset_converters' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return import_tool(f'dataset_converters/{name}').main
 
 
 def _pair(folder, stem, n_particles):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from helpers import REPO_ROOT, run_tool
+from helpers import REPO_ROOT, import_tool, run_tool
 
 
 @pytest.mark.slow
@@ -43,11 +43,8 @@ def test_make_model_refuses_bad_arguments_before_doing_anything(run_script, tmp_
 def test_an_interrupted_build_resumes_and_other_settings_need_overwrite(tmp_path):
     """The work folder of an unfinished build is kept for the same settings (resume, with --overwrite too),
     refused for other settings, and started afresh with --overwrite or after a finished build."""
-    import importlib.util
     from libnet_mmdet.io import InputError
-    spec = importlib.util.spec_from_file_location('make_model_under_test', REPO_ROOT / 'tools' / 'make_model.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = import_tool('make_model')
     work = tmp_path / 'work_dir'
     settings = dict(recipe='tiny', iters=2)
     tool.prepare_work_dir(str(work), settings, overwrite=False)

@@ -1,22 +1,18 @@
 """tools/segment.py without a trained model: every argument and output path is checked before the model is loaded
 (a stand-in ``init_segmenter`` fails the test if it is reached), and Ctrl-C gives one line saying how to resume."""
-import importlib.util
 
 import numpy as np
 import pytest
 import tifffile
 
-from helpers import REPO_ROOT, never_loaded
+from helpers import import_tool, never_loaded
 from libnet_mmdet.volume.testing import IntensityPredictor, sphere_labels
 
 
 @pytest.fixture
 def segment_tool():
     """tools/segment.py imported as a module (its ``main(argv)``, ``parse_args`` and ``check_args``)."""
-    spec = importlib.util.spec_from_file_location('segment_tool_under_test', REPO_ROOT / 'tools' / 'segment.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_tool('segment')
 
 
 @pytest.fixture
