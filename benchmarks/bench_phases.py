@@ -4,7 +4,7 @@ MATBOX volume rendered through the synthetic tomography model (issue 16).
 Usage:
     python benchmarks/bench_phases.py [--model-dir models/phases] [--seed 9100] [--shape 64 192 192]
         [--presets clean typical hard] [--real-dir ../shared/data/real] [--out benchmarks/results/phases.json]
-        [--plots DIR]
+        [--plots DIR] [--surface-pore-weights W [W ...]]
 
 1. Synthetic: one volume per preset (seeds ``--seed``, ``--seed + 1``, ...; the phase model's corpus uses seeds 0-31
    of the random preset), its particles given by the true labels, so that only the phases differ: per-phase IoU,
@@ -18,7 +18,10 @@ Usage:
 3. MATBOX (``REAL/matbox``): its true phases (1 NMC, 2 carbon-binder, 0 pore) split into particles
    (``split_particles``), rendered with the ``typical`` preset's imaging (``render_volume``), segmented: mean
    detachment and the per-particle detachment correlation of model and multi-Otsu phases vs the true phases.
-Nothing here was tuned on these volumes or slices.
+Nothing here was tuned on these volumes or slices. ``--surface-pore-weights`` also scores the synthetic volumes with
+other surface pore weights (:func:`~libnet_mmdet.apis.phases.phases_from_probabilities`): the phase config's
+``test_cfg.surface_pore_weight`` was chosen that way on validation seeds 8100-8108 (``--seed 8100``, ``8103``,
+``8106`` with ``--skip-real``), never on the held-out seeds 9100-9102.
 """
 import argparse
 import json
@@ -45,6 +48,9 @@ def parse_args(argv=None):
     parser.add_argument('--skip-real', action='store_true', help='synthetic volumes only')
     parser.add_argument('--out', default=osp.join(REPO_ROOT, 'benchmarks', 'results', 'phases.json'))
     parser.add_argument('--plots', help='folder for the detachment-vs-ESD plots (PNG)')
+    parser.add_argument('--surface-pore-weights', type=float, nargs='+', default=[], metavar='W',
+                        help='also score the synthetic volumes with each of these surface pore weights (the '
+                        "config's test_cfg.surface_pore_weight is chosen this way, on validation seeds)")
     return parser.parse_args(argv)
 
 
@@ -112,15 +118,18 @@ def plot_curves(path, title, result):
     figure.savefig(path, dpi=100)
 
 
-def model_and_otsu(model, image):
-    """Candidate phases (the model's, as tools/analyze.py predicts them, and multi-Otsu's), the model's views and
-    its seconds."""
+def model_and_otsu(model, image, weights=()):
+    """Candidate phases (the model's, as tools/analyze.py predicts them, multi-Otsu's and the model's with each
+    surface pore weight of ``weights``, named ``model_w<weight>``), the model's views and its seconds."""
     from libnet_mmdet.analysis import segment_phases
-    from libnet_mmdet.apis import predict_phases
+    from libnet_mmdet.apis.phases import phase_volume_probabilities, phases_from_probabilities, surface_pore_weight
     started = time.perf_counter()
-    phases, details = predict_phases(model, image)
+    probabilities, details = phase_volume_probabilities(model, image)
+    candidates = {f'model_w{weight:g}': phases_from_probabilities(probabilities.copy(), weight) for weight in weights}
+    candidates['model'] = phases_from_probabilities(probabilities, surface_pore_weight(model))
     seconds = time.perf_counter() - started
-    return {'model': phases, 'multi_otsu': segment_phases(image)[0]}, details['views'], seconds
+    candidates['multi_otsu'] = segment_phases(image)[0]
+    return candidates, details['views'], seconds
 
 
 def synthetic(model, args):
@@ -129,7 +138,7 @@ def synthetic(model, args):
     for offset, preset in enumerate(args.presets):
         seed = args.seed + offset
         volume = generate_volume(tuple(args.shape), preset_params(preset), seed=seed)
-        candidates, views, seconds = model_and_otsu(model, volume.image_zyx)
+        candidates, views, seconds = model_and_otsu(model, volume.image_zyx, args.surface_pore_weights)
         result = compare_phases(volume.labels_zyx, volume.phases_zyx, candidates, volume.params.voxel_size_nm)
         result.update(seed=seed, shape_zyx=list(args.shape), views=views, model_seconds=round(seconds, 1))
         results[preset] = result
@@ -139,6 +148,10 @@ def synthetic(model, args):
               f"truth {result['truth']['mean_detachment']:.3f} model {result['model']['mean_detachment']:.3f} otsu "
               f"{result['multi_otsu']['mean_detachment']:.3f}; r model {result['model']['detachment_correlation']}"
               f" otsu {result['multi_otsu']['detachment_correlation']}", flush=True)
+        for weight in args.surface_pore_weights:
+            scores = result[f'model_w{weight:g}']
+            print(f"  surface pore weight {weight:g}: IoU {fmt(scores['phase_iou'])} detachment error "
+                  f"{scores['error_detachment']:+.3f} r {scores['detachment_correlation']:.3f}", flush=True)
         if args.plots:
             plot_curves(osp.join(args.plots, f'detachment_vs_esd_{preset}.png'), f'{preset} (seed {seed})', result)
     return results

@@ -2,7 +2,7 @@
 
 Usage:
     python tools/segment.py INPUT --out labels.tif|labels.zarr [--config CONFIG --checkpoint CHECKPOINT]
-        [--device cpu|cuda:0] [--views xy [xz yz]] [--overlays DIR [--overlay-step N]] [--report DIR]
+        [--device cpu|cuda:0] [--views auto | xy [xz yz]] [--overlays DIR [--overlay-step N]] [--report DIR]
         [--min-voxels N] [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none]
         [--overlap N] [--scale auto | F [F ...]] [--batch-size N] [--proposals auto|config] [--work-dir DIR]
         [--no-resume] [--keep-work]
@@ -17,9 +17,11 @@ diameter / the model's); several numbers segment at each scale and merge, for sl
 
 INPUT is a (Z, Y, X) volume (uint8/uint16/float32): a TIFF stack, a folder of 2D slices (sorted by name), an HDF5
 dataset (``stack.h5:/exchange/data``; the file alone when it holds one 3D dataset) or a Zarr array / OME-Zarr
-image (``stack.zarr``, ``stack.zarr:/path`` for one inside a group), read slab by slab. ``--views xy``
-(default) segments xy slices and links them into 3D particles; ``--views xy xz yz`` segments all three views and
-fuses them (three times slower, the most accurate on near-isotropic voxels). The output is an instance-label
+image (``stack.zarr``, ``stack.zarr:/path`` for one inside a group), read slab by slab. ``--views auto``
+(default) segments all three views (xy, xz, yz) and fuses them, the most accurate (BENCHMARKS.md), when the volume
+allows it (xz/yz slices of at least 32 px, voxels isotropic within 10 % when their size is known), else xy slices
+linked into 3D particles, and prints which; ``--views xy`` links xy slices (three to four times faster),
+``--views xy xz yz`` always fuses. The output is an instance-label
 volume (0 = background, 1..N particles; uint16, or uint32 above 65535 particles) with the voxel size, by the
 extension of --out: a TIFF (``.tif``/``.tiff``, voxel size in its ImageJ metadata) or an OME-Zarr label image
 (``.zarr``: multiscale, what napari and Fiji open). The voxel size defaults to the one the input records (TIFF
@@ -90,8 +92,9 @@ def parse_args(argv=None):
                         'an existing one needs --overwrite')
     parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu',
                         help='cpu, cuda or cuda:N (default: cuda:0 when CUDA is available, else cpu)')
-    parser.add_argument('--views', nargs='+', default=['xy'], choices=VIEWS,
-                        help='xy = segment xy slices and link them (default); two or three views are fused')
+    parser.add_argument('--views', nargs='+', default=['auto'], choices=('auto',) + VIEWS,
+                        help='auto (default): fuse xy, xz and yz where the volume allows it, else link xy slices; '
+                        'xy = segment xy slices and link them; two or three views are fused')
     parser.add_argument('--overlays', help='write overlay PNGs of the labels on the z slices into this new folder '
                         '(or emptied with --overwrite)')
     parser.add_argument('--overlay-step', type=positive_int, default=10,
@@ -164,9 +167,10 @@ def model_files(args):
 def check_args(args):
     """Check every argument and output path before anything is loaded or written; returns the ``segment_volume``
     keyword arguments (the voxel size from --voxel-size-nm, else None)."""
+    views = 'auto' if args.views == ['auto'] else tuple(args.views)
     kwargs = dict(
-        out=args.out, views=tuple(args.views), score_thr=args.score_thr, tile_size=args.tile_size,
-        overlap=args.overlap, min_voxels=args.min_voxels, slab=args.slab, batch_size=args.batch_size,
+        out=args.out, views=views, score_thr=args.score_thr, tile_size=args.tile_size, overlap=args.overlap,
+        min_voxels=args.min_voxels, slab=args.slab, batch_size=args.batch_size,
         scale=scale_arg(args.scale), work_dir=args.work_dir, overwrite=args.overwrite, proposals=args.proposals,
         voxel_size_nm=None if args.voxel_size_nm is None else tuple(args.voxel_size_nm))
     check_volume_args(args.input, **kwargs)

@@ -70,6 +70,10 @@ AUTO_SAMPLES = 3
 #: scale a window holds few particles, and a handful of clusters taken for particles can cover as much of it as the
 #: particles do at the right scale (chosen on validation volumes of every preset at 12/24/48 px, seed 7000).
 AUTO_MIN_DETECTIONS = 20
+#: :func:`estimate_scale` resizes by the least that brings the typical particle diameter into this band, in
+#: multiples of the geometric middle of the trained range (24-36 px for a 12-48 px model): enlarging small particles
+#: past the middle or shrinking large ones down to it lost accuracy on validation volumes (seed 7000, BENCHMARKS.md).
+AUTO_TARGET_BAND = (1.0, 1.5)
 #: :func:`shared_intensity_range`: slices (evenly spaced) and pixels per slice (strided) it measures.
 RANGE_SLICES = 16
 RANGE_PIXELS = 2 ** 18
@@ -371,10 +375,11 @@ def estimate_scale(model, slices, batch_size=None, intensity_range=None):
     candidates that kept at least :data:`AUTO_MIN_DETECTIONS` (all, when none did) the one whose kept detections
     cover the largest fraction of the window is taken. The typical input particle diameter
     ``D`` is the median equivalent diameter of its kept detections (those not cut by the window border, unless
-    all are) divided by that candidate scale, and the scale is ``sqrt(lo * hi) / D`` (particles of diameter
-    ``D`` then sit in the geometric middle of the trained range), clipped to the scales that bring 600 px and
-    6 px particles there (and to :data:`MAX_SCALE`), rounded to 3 significant digits. When no candidate finds a
-    particle, the scale is 1 (with a warning).
+    all are) divided by that candidate scale, and the scale is the least resize that brings ``D`` into
+    :data:`AUTO_TARGET_BAND` times the geometric middle ``sqrt(lo * hi)`` of the trained range (1 when ``D`` is in
+    it: 24-36 px for a 12-48 px model; smaller particles are enlarged to its low end, larger ones shrunk to its
+    high end), clipped to the scales that bring 600 px and 6 px particles into it (and to :data:`MAX_SCALE`),
+    rounded to 3 significant digits. When no candidate finds a particle, the scale is 1 (with a warning).
 
     Args:
         model: a detector (:func:`~libnet_mmdet.apis.init_segmenter`) or predictor callable that records its
@@ -430,10 +435,10 @@ def estimate_scale(model, slices, batch_size=None, intensity_range=None):
         warnings.warn(f'scale=auto: the model found no particle of {low:g}-{high:g} px at any candidate scale '
                       f'({tried_scales}); using scale 1')
         return 1.0, info
-    middle = np.sqrt(low * high)
+    band_low, band_high = np.sqrt(low * high) * np.asarray(AUTO_TARGET_BAND)
     info.update(candidate=best[0], diameter_px=best[1])
-    scale = float(np.clip(middle / best[1], middle / AUTO_DIAMETERS_PX[1], min(middle / AUTO_DIAMETERS_PX[0],
-                                                                               MAX_SCALE)))
+    scale = float(np.clip(np.clip(best[1], band_low, band_high) / best[1], band_high / AUTO_DIAMETERS_PX[1],
+                          min(band_low / AUTO_DIAMETERS_PX[0], MAX_SCALE)))
     return float(f'{scale:.3g}'), info
 
 
@@ -470,7 +475,7 @@ def resolve_scale(model, scale, slices, batch_size=None, intensity_range=None):
 
 
 def describe_scale(scales, info):
-    """One line for the user: ``scale: auto -> 0.42 (typical particle diameter 57 px; model trained for 12-48 px)``,
+    """One line for the user: ``scale: auto -> 0.632 (typical particle diameter 57 px; model trained for 12-48 px)``,
     or ``scale: 0.5`` / ``scale: 0.25, 0.5 (merged)``."""
     values = ', '.join(f'{s:g}' for s in scales)
     if info is None:

@@ -9,21 +9,20 @@ Slices are prepared as the model's test pipeline prepares files (its loader swap
 :mod:`~libnet_mmdet.apis.inference` does for detectors): percentile normalisation, no resizing; a 2D slice with its
 own range, the slices of a volume (every view) with the volume's
 (:func:`~libnet_mmdet.apis.inference.shared_intensity_range`), so that air above the sample stays pore. A volume's
-phases are the argmax of the class probabilities averaged over the views: xy slices always, xz and yz slices where
-they are at least :data:`MIN_VIEW_SIDE` pixels on each side (a slice of a thin volume gives the model too little
-context); each voxel then has one probability from each view.
+class probabilities are summed over the views: xy slices always, xz and yz slices where they are at least
+:data:`~libnet_mmdet.volume.views.MIN_VIEW_SIDE` pixels on each side (a slice of a thin volume gives the model too
+little context); each voxel then has one probability from each view. The phase is the most probable one, with pore
+favoured by the model's ``test_cfg.surface_pore_weight`` right next to particles (:func:`phases_from_probabilities`).
 """
 import numpy as np
 import torch
 
 from ..io.errors import InputError
 from ..io.images import SLICE_AXES
-from ..volume.views import VIEW_AXIS, VIEWS
+from ..volume.views import VIEW_AXIS, VIEWS, usable_views
 from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
 from .model import init_segmenter, phase_model_files, read_config, scaled_test_pipeline
 
-#: Slices of a view (xz, yz) narrower than this many pixels on either side are not used (xy always is).
-MIN_VIEW_SIDE = 32
 PHASE_MODEL_TYPE = 'PhaseSegmentor'
 
 
@@ -31,8 +30,9 @@ def check_phase_config(config, name=None):
     """Check that ``config`` (path or ``mmengine.Config``) builds a phase model for the three phases; return it read.
 
     Raises:
-        InputError: not a :class:`~libnet_mmdet.models.PhaseSegmentor`, or its semantic head is not for NMC (one
-            thing class) and pore / carbon-binder (two stuff classes); the message names the config.
+        InputError: not a :class:`~libnet_mmdet.models.PhaseSegmentor`, its semantic head is not for NMC (one
+            thing class) and pore / carbon-binder (two stuff classes), or its ``test_cfg.surface_pore_weight`` is
+            not a number > 0; the message names the config.
     """
     cfg = read_config(config)
     name = name or getattr(cfg, 'filename', None) or '<Config>'
@@ -46,6 +46,9 @@ def check_phase_config(config, name=None):
         raise InputError(f'{name}: a phase model for {classes[0]} thing and {classes[1]} stuff classes; the phases '
                          'need 1 thing (NMC particles) and 2 stuff classes (pore, carbon-binder): semantic_head='
                          'dict(num_things_classes=1, num_stuff_classes=2)')
+    weight = (model.get('test_cfg') or {}).get('surface_pore_weight', 1.0)
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
+        raise InputError(f'{name}: test_cfg.surface_pore_weight must be a number > 0, got {weight!r}')
     return cfg
 
 
@@ -111,38 +114,58 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
     return probabilities
 
 
-def usable_views(shape_zyx, views=('xy', 'xz', 'yz')):
-    """The views of ``views`` whose slices are at least :data:`MIN_VIEW_SIDE` px on each side (xy always)."""
-    usable = []
-    for view in views:
-        axis = SLICE_AXES.index(VIEW_AXIS[view])
-        if view == 'xy' or min(n for a, n in enumerate(shape_zyx) if a != axis) >= MIN_VIEW_SIDE:
-            usable.append(view)
-    return usable
+def phases_from_probabilities(probabilities, surface_pore_weight=1.0):
+    """The phase of each pixel (voxel): the most probable, with pore favoured next to particles.
+
+    Right next to a particle blur and the phase-contrast fringe mix the particle's brightness into a pore pixel, so
+    that it looks like carbon-binder; the model then calls the ambiguous pixels of that one-pixel shell carbon-binder
+    more often than pore, and the detachment counted there comes out low. ``surface_pore_weight`` multiplies the
+    pore probability at pixels (voxels) that share a face with a most-probably-NMC one before the argmax; the
+    phase model's config sets it (``model.test_cfg.surface_pore_weight``), chosen on validation volumes.
+
+    Args:
+        probabilities (np.ndarray): (3, H, W) or (3, Z, Y, X) float probabilities (or sums of them) of the phase
+            codes 0 pore, 1 NMC, 2 carbon-binder. Modified in place where the weight applies.
+        surface_pore_weight (float): > 0; 1 is the plain argmax.
+
+    Returns:
+        np.ndarray: uint8 phases of ``probabilities.shape[1:]``.
+    """
+    from scipy import ndimage as ndi
+    if surface_pore_weight != 1:
+        nmc = probabilities.argmax(0) == 1
+        surface = ndi.binary_dilation(nmc) & ~nmc  # face neighbours of NMC
+        probabilities[0][surface] *= surface_pore_weight
+    return probabilities.argmax(0).astype(np.uint8)
 
 
-def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False):
-    """Phases of a 2D slice or a 3D volume: the most probable phase of each pixel (voxel).
+def surface_pore_weight(model):
+    """The phase model's ``test_cfg.surface_pore_weight`` (1 when its config has none)."""
+    return float((model.test_cfg or {}).get('surface_pore_weight', 1.0))
+
+
+def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False):
+    """Phase probabilities of a 2D slice or a 3D volume, summed over the views.
 
     Args:
         model: a phase model (:func:`init_phase_model`).
         image (np.ndarray): (H, W) slice or (Z, Y, X) volume, any real dtype.
-        views (sequence[str]): views of a volume whose probabilities are averaged ('xy', 'xz', 'yz'); those of
-            :func:`usable_views` are used.
+        views (sequence[str]): views of a volume whose probabilities are summed ('xy', 'xz', 'yz'); those of
+            :func:`~libnet_mmdet.volume.views.usable_views` are used.
         batch_size (int): slices per forward pass.
         progress (bool): a tqdm bar per view.
 
     Returns:
-        tuple: ``(phases, details)``: uint8 phases of ``image``'s shape (0 pore, 1 NMC, 2 carbon-binder) and a dict
-        with ``views`` (the views used) and ``intensity_range`` (the volume's, mapped to 0-255 for every slice).
-        Peak memory: 12 bytes per voxel for the summed probabilities.
+        tuple: ``(probabilities, details)``: float32 (3,) + ``image.shape`` sums of the probabilities of the phase
+        codes 0 pore, 1 NMC, 2 carbon-binder over the views used (12 bytes per voxel), and a dict with ``views``
+        (the views used) and, for a volume, ``intensity_range`` (the volume's, mapped to 0-255 for every slice).
 
     Raises:
         ValueError: ``image`` is not 2D or 3D, or a view is unknown.
     """
     image = np.asarray(image)
     if image.ndim == 2:
-        return phase_probabilities(model, [image])[0].argmax(0).astype(np.uint8), dict(views=['xy'])
+        return phase_probabilities(model, [image])[0], dict(views=['xy'])
     if image.ndim != 3:
         raise ValueError(f'image: expected a (H, W) slice or a (Z, Y, X) volume, got shape {image.shape}')
     unknown = [view for view in views if view not in VIEWS]
@@ -161,4 +184,28 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
                                                 intensity_range)
             for i, probs_chw in zip(indices, probabilities):
                 summed[:, i] += probs_chw
-    return total.argmax(0).astype(np.uint8), dict(views=used, intensity_range=intensity_range)
+    return total, dict(views=used, intensity_range=intensity_range)
+
+
+def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False):
+    """Phases of a 2D slice or a 3D volume: :func:`phase_volume_probabilities`, then
+    :func:`phases_from_probabilities` with the model's :func:`surface_pore_weight`.
+
+    Args:
+        model: a phase model (:func:`init_phase_model`).
+        image (np.ndarray): (H, W) slice or (Z, Y, X) volume, any real dtype.
+        views (sequence[str]): views of a volume whose probabilities are averaged ('xy', 'xz', 'yz').
+        batch_size (int): slices per forward pass.
+        progress (bool): a tqdm bar per view.
+
+    Returns:
+        tuple: ``(phases, details)``: uint8 phases of ``image``'s shape (0 pore, 1 NMC, 2 carbon-binder) and the
+        details of :func:`phase_volume_probabilities` with ``surface_pore_weight``. Peak memory: 12 bytes per voxel
+        for the summed probabilities.
+
+    Raises:
+        ValueError: ``image`` is not 2D or 3D, or a view is unknown.
+    """
+    probabilities, details = phase_volume_probabilities(model, image, views, batch_size, progress)
+    weight = surface_pore_weight(model)
+    return phases_from_probabilities(probabilities, weight), dict(details, surface_pore_weight=weight)

@@ -13,6 +13,8 @@ Which to use:
   (near-)isotropic voxels. Separates touching particles in every direction and tolerates a particle split in
   one slice of one view (a section one view misses still cuts it); the most accurate on data like the training
   data (BENCHMARKS.md). Use it for the final analysis.
+* ``views='auto'`` — fusion where the volume allows it (xz/yz slices of at least 32 px, isotropic voxels when
+  their size is known), else linking; ``tools/segment.py``'s default.
 
 ``min_voxels`` (about the volume of the smallest real particle) merges the fragments either leaves (a duplicate
 2D detection left unlinked, a sliver where the views disagree) into the particle they touch most.
@@ -27,7 +29,7 @@ memory is the model plus a few slabs, whatever the number of slices.
 Scale: ``scale='auto'`` (the default for models that record their trained particle diameters) is estimated once
 per volume, before inference, on up to 3 xy slices at the z quartiles
 (:func:`~libnet_mmdet.apis.inference.estimate_scale`), used for every view, printed
-(``scale: auto -> 0.42 (typical particle diameter 57 px; model trained for 12-48 px)``) and recorded in the work
+(``scale: auto -> 0.632 (typical particle diameter 57 px; model trained for 12-48 px)``) and recorded in the work
 folder's manifest.
 
 Intensities: every slice of every view is normalised with one mapping, the volume's intensity range measured on
@@ -71,7 +73,7 @@ from ..volume.blocks import Ranks
 from ..volume.fusion import DEFAULT_GROW_VOXELS
 from ..volume.linking import DEFAULT_MIN_OVERLAP
 from ..volume.tiling import DEFAULT_MERGE_IOU
-from ..volume.views import VIEW_AXIS, check_view_names, view_slabs
+from ..volume.views import VIEW_AXIS, check_view_names, resolve_views, view_slabs
 from ..volume.workdir import VIEW_MAX_ID, WorkFolder, slab_checksum
 from .inference import (DEFAULT_SCORE_THR, RANGE_SLICES, check_scale, describe_scale, evenly_spaced, resolve_scale,
                         resolve_tiling, shared_intensity_range, slice_segmenter, uses_auto_scale)
@@ -132,7 +134,7 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
     the model gives it, and so is a ``scale`` of ``'auto'`` (the model must record its trained diameters).
 
     Returns:
-        tuple: the view names.
+        tuple | str: the view names, or ``'auto'``.
 
     Raises:
         InputError: the first bad argument, named: views, slab, min_voxels, voxel_size_nm, the 2D inference
@@ -181,7 +183,10 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             returns an in-memory array (small volumes: the work folder is then temporary and nothing resumes). An
             existing ``out`` is an error unless ``overwrite`` (an interrupted run has not written it: its rerun
             resumes).
-        views (tuple): ``('xy',)`` links xy slices; two or three of ``'xy', 'xz', 'yz'`` fuse those views.
+        views (tuple | str): ``('xy',)`` links xy slices; two or three of ``'xy', 'xz', 'yz'`` fuse those views;
+            ``'auto'`` (what ``tools/segment.py`` does by default) fuses all three where the volume allows
+            (:func:`~libnet_mmdet.volume.views.resolve_views`: xz/yz slices of at least 32 px, isotropic voxels
+            when their size is known), else links, and prints which.
         score_thr, tile_size, overlap, batch_size, merge_iou: 2D segmentation, as in
             :func:`~libnet_mmdet.apis.segment_image`.
         proposals (str): ``'auto'`` (a proposal budget per image) or ``'config'``, as in
@@ -237,6 +242,10 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         scales, scale_info, intensity_range = resolved[0]
         if rank == 0 and (progress or auto):
             print(describe_scale(scales, scale_info))
+        known_size = reader.voxel_size_nm if voxel_size_nm is None else voxel_size_nm
+        views, why = resolve_views(views, reader.shape, None if known_size is None else voxel_size_zyx(known_size))
+        if rank == 0 and why is not None:
+            print(f"views: auto -> {' '.join(views)} ({why})")
         segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales, proposals,
                                   intensity_range)
         if out is not None:

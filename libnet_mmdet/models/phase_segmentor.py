@@ -48,7 +48,10 @@ class PhaseSegmentor(BaseDetector):
             neighbourhood of more than one phase in the target), the others weigh 1: what detachment counts is
             the phase just outside each particle, where blur and the phase-contrast fringe make it hardest.
         data_preprocessor (dict | None): ``DetDataPreprocessor`` config.
-        train_cfg, test_cfg: unused (kept for the config layout of MMDetection detectors).
+        train_cfg: unused (kept for the config layout of MMDetection detectors).
+        test_cfg (dict | None): ``surface_pore_weight`` (float, default 1): how much the pore probability is
+            favoured next to particles when :func:`~libnet_mmdet.apis.phases.predict_phases` decides the phases
+            (``pred_sem_seg`` here stays the plain argmax).
         init_cfg (dict | None): initialisation config.
     """
 
@@ -56,6 +59,7 @@ class PhaseSegmentor(BaseDetector):
                  boundary_weight=1.0, data_preprocessor=None, train_cfg=None, test_cfg=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.boundary_weight = float(boundary_weight)
+        self.test_cfg = test_cfg
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
         self.semantic_head = MODELS.build(semantic_head)

@@ -208,11 +208,11 @@ def test_auto_needs_recorded_diameters(small_disks, tmp_path):
 
 @pytest.mark.parametrize('factor', [1, 2, 4])
 def test_auto_scale_recovers_a_known_rescale(small_disks, factor):
-    """The same slice of ~12 px disks enlarged 1x, 2x, 4x (~12, 24, 48 px): the model (trained for 12-48 px, middle
-    24 px) should see it at 24 / diameter, within 20 %."""
+    """The same slice of ~12 px disks enlarged 1x, 2x, 4x (~12, 24, 48 px): the model (trained for 12-48 px, target
+    band 24-36 px) should see them at 24, 24 and 36 px (scales 2, 1, 0.75), within 20 %."""
     _, image = small_disks
     scale, info = estimate_scale(BandPredictor(), zoom(image, factor))  # one slice (a list in the other tests)
-    assert scale == pytest.approx(2 / factor, rel=0.2)
+    assert scale == pytest.approx({1: 2, 2: 1, 4: 0.75}[factor], rel=0.2)
     assert info['diameter_px'] == pytest.approx(12 * factor, rel=0.2)
     assert info['trained_diameter_px'] == (12, 48) and info['slices'] == 1 and 'median' in info['method']
     chosen = [c for c in info['candidates'] if c['scale'] == info['candidate']]
@@ -226,7 +226,7 @@ def test_segment_image_resolves_auto_once_and_reports_it(small_disks):
     results = segment_image(predictor, slices)  # default: auto, the predictor records its diameters
     assert len(results) == 4
     scale = results[0][1]['scale']
-    assert scale == pytest.approx(0.5, rel=0.2)
+    assert scale == pytest.approx(0.75, rel=0.2)  # ~48 px disks to the band's high end, 36 px
     for labels, details in results:
         assert details['scale'] == scale and details['scale_info']['slices'] == 3  # up to 3 samples
         stats = match_instances(zoom(truth, 4), labels, thresholds=[0.8])
@@ -252,7 +252,7 @@ def test_segment_volume_estimates_once_prints_and_resumes(small_disks, tmp_path,
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith('scale: auto -> ') and line.endswith('; model trained for 12-48 px)')
     scale = float(line.split()[3])
-    assert scale == pytest.approx(0.5, rel=0.2) and 'typical particle diameter' in line
+    assert scale == pytest.approx(0.75, rel=0.2) and 'typical particle diameter' in line
     manifest = json.loads((tmp_path / 'labels.tif.work' / 'manifest.json').read_text())
     assert manifest['identity']['inference']['scale'] == scale
     parts = sorted((tmp_path / 'labels.tif.work' / 'parts').iterdir())

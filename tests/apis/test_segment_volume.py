@@ -255,7 +255,7 @@ def test_an_existing_output_is_never_replaced(image_tif, tmp_path, existing):
     (dict(scale=0), r'scale must be in \(0, 16\]'),
     (dict(batch_size=0), 'batch_size must be a positive integer'),
     (dict(tile_size=32, overlap=32), 'overlap must be an integer in'),
-    (dict(views=('xy', 'ab')), 'views must be distinct names'),
+    (dict(views=('xy', 'ab')), "views must be 'auto' or distinct names"),
 ])
 def test_settings_are_checked_before_anything_is_read_or_run(image_tif, tmp_path, bad, message):
     """Issue 17, defect 3: --voxel-size-nm 0 used to fail after the whole inference."""

@@ -9,10 +9,12 @@ from helpers import REPO_ROOT, TINY_CONFIG, never_loaded
 from libnet_mmdet.analysis import particle_table
 from libnet_mmdet.apis import model as model_api
 from libnet_mmdet.apis import phases as phases_api
-from libnet_mmdet.apis.phases import (MIN_VIEW_SIDE, check_phase_config, init_phase_model, phase_probabilities,
-                                      predict_phases, resolve_phase_model, usable_views)
+from libnet_mmdet.apis.phases import (check_phase_config, init_phase_model, phase_probabilities,
+                                      phase_volume_probabilities, phases_from_probabilities, predict_phases,
+                                      resolve_phase_model, surface_pore_weight)
 from libnet_mmdet.io import InputError
 from libnet_mmdet.synth import generate_volume, preset_params
+from libnet_mmdet.volume.views import MIN_VIEW_SIDE, usable_views
 
 pytestmark = pytest.mark.slow  # the trained_phase_model fixture trains (about a minute on 2 CPU cores)
 
@@ -34,8 +36,11 @@ def test_predict_phases_has_the_codes_and_shape_of_the_input(phase_model):
     assert phases.shape == volume.image_zyx.shape and phases.dtype == np.uint8
     assert set(np.unique(phases)) <= {0, 1, 2}
     assert details['views'] == ['xy']  # 12 slices: too thin for xz / yz
+    assert details['surface_pore_weight'] == surface_pore_weight(phase_model) == 1.35  # the shipped config's
+    summed, _ = phase_volume_probabilities(phase_model, volume.image_zyx)
     in_volume = phase_probabilities(phase_model, [volume.image_zyx[3]], intensity_range=details['intensity_range'])
-    np.testing.assert_array_equal(in_volume[0].argmax(0), phases[3])  # a volume's xy view: its slices, one range
+    np.testing.assert_allclose(in_volume[0], summed[:, 3], atol=1e-6)  # a volume's xy view: its slices, one range
+    np.testing.assert_array_equal(phases_from_probabilities(summed, 1.35), phases)
     one_slice, details = predict_phases(phase_model, volume.image_zyx[3].astype(np.float32))
     assert one_slice.shape == (40, 48) and one_slice.dtype == np.uint8 and details['views'] == ['xy']
 
@@ -52,7 +57,7 @@ def test_predict_phases_averages_the_usable_views(phase_model):
     summed = sum(np.moveaxis(np.stack(phase_probabilities(phase_model, list(np.moveaxis(image, axis, 0)),
                                                           intensity_range=value_range)), 0, axis + 1)
                  for axis in range(3))
-    np.testing.assert_array_equal(phases, summed.argmax(0))
+    np.testing.assert_array_equal(phases, phases_from_probabilities(summed, 1.35))
     with pytest.raises(ValueError, match='unknown'):
         predict_phases(phase_model, image, views=('xy', 'zz'))
     with pytest.raises(ValueError, match='shape'):
@@ -69,7 +74,25 @@ def test_phase_probabilities_sum_to_one(phase_model):
     for probs in probabilities:
         assert probs.dtype == np.float32 and probs.min() >= 0
         np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
-    np.testing.assert_array_equal(probabilities[0].argmax(0), predict_phases(phase_model, slices[0])[0])
+    np.testing.assert_array_equal(phases_from_probabilities(probabilities[0], 1.35),
+                                  predict_phases(phase_model, slices[0])[0])
+
+
+def test_phases_from_probabilities_favour_pore_only_next_to_nmc():
+    probs = np.zeros((3, 5, 7), np.float32)
+    probs[:] = np.array([0.4, 0.0, 0.6], np.float32)[:, None, None]  # 0.4 pore vs 0.6 carbon-binder
+    probs[:, 2, 3] = (0.1, 0.8, 0.1)  # one NMC pixel
+    plain = phases_from_probabilities(probs.copy(), 1.0)
+    assert plain[2, 3] == 1 and np.count_nonzero(plain == 2) == 34  # the argmax
+
+    weighted = phases_from_probabilities(probs.copy(), 1.6)  # 0.4 x 1.6 = 0.64 > 0.6 next to the NMC pixel only
+
+    assert [weighted[y, x] for y, x in ((1, 3), (3, 3), (2, 2), (2, 4))] == [0, 0, 0, 0]  # its face neighbours
+    assert weighted[2, 3] == 1 and np.count_nonzero(weighted == 2) == 30  # diagonal and far pixels unchanged
+    volume = np.repeat(probs[:, None], 3, axis=1)  # (3, Z, Y, X): an NMC voxel's z neighbours are face neighbours
+    volume[:, 1, 2, 3] = (0.4, 0.0, 0.6)
+    assert phases_from_probabilities(volume.copy(), 1)[1, 2, 3] == 2
+    assert phases_from_probabilities(volume, 1.6)[1, 2, 3] == 0
 
 
 def test_usable_views_skip_thin_sides():
@@ -94,6 +117,17 @@ def test_phase_model_for_other_classes_is_refused_before_its_checkpoint(tmp_path
     assert str(config) in str(info.value) and 'num_things_classes=1, num_stuff_classes=2' in str(info.value)
     with pytest.raises(InputError, match=counts):  # not FileNotFoundError: the config is checked first
         init_phase_model(str(config), str(tmp_path / 'absent.pth'))
+
+
+@pytest.mark.parametrize('weight', [0, -1.0, "'high'", 'True'])
+def test_surface_pore_weight_must_be_a_positive_number(tmp_path, monkeypatch, weight):
+    config = tmp_path / 'bad_weight.py'
+    config.write_text(f'_base_ = {str(PHASE_CONFIG)!r}\nmodel = dict(test_cfg=dict(surface_pore_weight={weight}))\n')
+    monkeypatch.setattr(phases_api, 'init_segmenter', never_loaded)
+
+    with pytest.raises(InputError, match='surface_pore_weight must be a number > 0') as info:
+        init_phase_model(str(config), str(tmp_path / 'absent.pth'))
+    assert str(config) in str(info.value)
 
 
 def test_mask_rcnn_config_is_not_a_phase_model(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """tools/segment.py defaults (issue 15): the generalist model when --config/--checkpoint are not given (a clear error
-when it is not built), --scale auto | F [F ...], and --report writing the particle table. The model is a stand-in
-predictor (``init_segmenter`` patched); a stand-in that fails marks where no model may be loaded."""
+when it is not built), --scale auto | F [F ...], --views auto (the default) | names, and --report writing the
+particle table. The model is a stand-in predictor (``init_segmenter`` patched); a stand-in that fails marks where no
+model may be loaded."""
 import csv
 import runpy
 
@@ -84,6 +85,15 @@ def test_scale_words(segment_functions, stack, words, scale):
     args = segment_functions['parse_args']([str(stack), '--out', str(stack.parent / 'l.tif'), '--config', 'c.py',
                                             '--checkpoint', 'c.pth'] + (['--scale', *words] if words else []))
     assert segment_functions['check_args'](args)['scale'] == scale
+
+
+@pytest.mark.parametrize('words, views', [
+    ([], 'auto'), (['auto'], 'auto'), (['xy'], ('xy',)), (['xy', 'xz', 'yz'], ('xy', 'xz', 'yz')),
+])
+def test_views_words(segment_functions, stack, words, views):
+    args = segment_functions['parse_args']([str(stack), '--out', str(stack.parent / 'l.tif'), '--config', 'c.py',
+                                            '--checkpoint', 'c.pth'] + (['--views', *words] if words else []))
+    assert segment_functions['check_args'](args)['views'] == views
 
 
 @pytest.mark.parametrize('words, message', [
