@@ -4,7 +4,7 @@ MATBOX volume rendered through the synthetic tomography model (issue 16).
 Usage:
     python benchmarks/bench_phases.py [--model-dir models/phases] [--seed 9100] [--shape 64 192 192]
         [--presets clean typical hard] [--real-dir ../shared/data/real] [--out benchmarks/results/phases.json]
-        [--plots DIR] [--surface-pore-weights W [W ...]]
+        [--plots DIR] [--surface-pore-weights W [W ...]] [--generalist [DIR]]
 
 1. Synthetic: one volume per preset (seeds ``--seed``, ``--seed + 1``, ...; the phase model's corpus uses seeds 0-31
    of the random preset), its particles given by the true labels, so that only the phases differ: per-phase IoU,
@@ -18,6 +18,8 @@ Usage:
 3. MATBOX (``REAL/matbox``): its true phases (1 NMC, 2 carbon-binder, 0 pore) split into particles
    (``split_particles``), rendered with the ``typical`` preset's imaging (``render_volume``), segmented: mean
    detachment and the per-particle detachment correlation of model and multi-Otsu phases vs the true phases.
+4. ``--generalist``: the user's path on the synthetic volumes -- the generalist's labels (views and scale auto, as
+   ``tools/segment.py``) with the model's phases -- mean detachment and carbon-binder contact against the truth.
 Nothing here was tuned on these volumes or slices. ``--surface-pore-weights`` also scores the synthetic volumes with
 other surface pore weights (:func:`~libnet_mmdet.apis.phases.phases_from_probabilities`): the phase config's
 ``test_cfg.surface_pore_weight`` was chosen that way on validation seeds 8100-8108 (``--seed 8100``, ``8103``,
@@ -48,6 +50,9 @@ def parse_args(argv=None):
     parser.add_argument('--skip-real', action='store_true', help='synthetic volumes only')
     parser.add_argument('--out', default=osp.join(REPO_ROOT, 'benchmarks', 'results', 'phases.json'))
     parser.add_argument('--plots', help='folder for the detachment-vs-ESD plots (PNG)')
+    parser.add_argument('--generalist', nargs='?', const='auto', metavar='DIR',
+                        help="also score the user's path on the synthetic volumes: the generalist's labels (DIR, "
+                        'default models/generalist) with the model phases, against the truth')
     parser.add_argument('--surface-pore-weights', type=float, nargs='+', default=[], metavar='W',
                         help='also score the synthetic volumes with each of these surface pore weights (the '
                         "config's test_cfg.surface_pore_weight is chosen this way, on validation seeds)")
@@ -154,7 +159,28 @@ def synthetic(model, args):
                   f"{scores['error_detachment']:+.3f} r {scores['detachment_correlation']:.3f}", flush=True)
         if args.plots:
             plot_curves(osp.join(args.plots, f'detachment_vs_esd_{preset}.png'), f'{preset} (seed {seed})', result)
+        if args.generalist:
+            result['user_path'] = user_path(args.generalist, volume, candidates['model'], result['truth'])
     return results
+
+
+def user_path(segmenter, volume, phases, truth):
+    """What a user gets: the generalist's labels (``tools/segment.py``'s defaults: views and scale auto) with the
+    model's phases; mean detachment and carbon-binder contact against the truth (true labels and phases)."""
+    from libnet_mmdet.analysis import particle_table
+    from libnet_mmdet.apis import segment_volume
+    from libnet_mmdet.volume import min_voxels_for_diameter
+    labels = np.asarray(segment_volume(segmenter, volume.image_zyx, views='auto', progress=False,
+                                       min_voxels=min_voxels_for_diameter(volume.params.mean_diameter_vox)))
+    df = particle_table(labels, phases_zyx=phases, voxel_size_nm=volume.params.voxel_size_nm)
+    scores = {'n_particles': int(len(df)), 'mean_detachment': float(df['surface_fraction_pore'].mean()),
+              'mean_contact_carbon_binder': float(df['surface_fraction_carbon_binder'].mean())}
+    for key in ('mean_detachment', 'mean_contact_carbon_binder'):
+        scores[key.replace('mean_', 'error_')] = scores[key] - truth[key]
+    print(f"  user path (generalist labels, model phases): detachment {scores['mean_detachment']:.3f} (error "
+          f"{scores['error_detachment']:+.3f}), carbon-binder contact {scores['mean_contact_carbon_binder']:.3f} "
+          f"(error {scores['error_contact_carbon_binder']:+.3f})", flush=True)
+    return scores
 
 
 def fmt(iou):
@@ -216,6 +242,12 @@ def main(argv=None):
     if args.plots:
         os.makedirs(args.plots, exist_ok=True)
     model = init_phase_model(*files, device='cpu')
+    if args.generalist:
+        from libnet_mmdet.apis import generalist_files, init_segmenter
+        generalist = generalist_files(None if args.generalist == 'auto' else args.generalist)
+        if generalist is None:
+            raise SystemExit(f'{args.generalist}: no generalist built there (make model)')
+        args.generalist = init_segmenter(*generalist, device='cpu')
     started = time.time()
     report = {'command': ' '.join(sys.argv), 'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
               'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores',
