@@ -242,8 +242,9 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         scales, scale_info, intensity_range = resolved[0]
         if rank == 0 and (progress or auto):
             print(describe_scale(scales, scale_info))
-        known_size = reader.voxel_size_nm if voxel_size_nm is None else voxel_size_nm
-        views, why = resolve_views(views, reader.shape, None if known_size is None else voxel_size_zyx(known_size))
+        voxel_size_nm = reader.voxel_size_nm if voxel_size_nm is None else voxel_size_nm  # given, else recorded
+        views, why = resolve_views(views, reader.shape,
+                                   None if voxel_size_nm is None else voxel_size_zyx(voxel_size_nm))
         if rank == 0 and why is not None:
             print(f"views: auto -> {' '.join(views)} ({why})")
         segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales, proposals,
@@ -279,12 +280,12 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         with tqdm(total=len(my_units), desc='segment slabs' + (f' (rank {rank})' if world_size > 1 else ''),
                   unit='slab', disable=not progress or rank > 0) as bar:
             _segment_slabs(reader, segment, my_units, work, bar)
-        shape, reader_voxel_size = reader.shape, reader.voxel_size_nm
+        shape = reader.shape
         reader.close()
         ranks.barrier()  # every slab is segmented
         labels = assemble_volume(work, shape, views, slab, min_overlap=min_overlap, grow_voxels=grow_voxels,
                                  min_votes=min_votes, min_voxels=min_voxels, out=out,
-                                 voxel_size_nm=reader_voxel_size if voxel_size_nm is None else voxel_size_nm,
+                                 voxel_size_nm=voxel_size_nm,
                                  overwrite=overwrite, ranks=ranks)
         if rank > 0:
             return None
