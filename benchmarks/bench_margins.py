@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_margins.py [--presets typical hard] [--seed 9100] [--shape 48 160 160] [--pad 16]
-        [--out benchmarks/results/margins.json]
+        [--generalist models/generalist] [--out benchmarks/results/margins.json]
 
 Real scans rarely hold material in every slice: the sample ends above and below (slices of air), and the
 reconstruction leaves the corners outside the field of view at a fill value. For each preset, one held-out
@@ -38,6 +38,8 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--generalist', default=None, help='folder with config.py + model.pth (default: '
+                        'models/generalist)')
     parser.add_argument('--presets', nargs='+', default=['typical', 'hard'])
     parser.add_argument('--seed', type=int, default=9100)
     parser.add_argument('--shape', type=int, nargs=3, default=(48, 160, 160), metavar=('Z', 'Y', 'X'))
@@ -101,9 +103,9 @@ def main(argv=None):
     from libnet_mmdet.evaluation import match_instances
     from libnet_mmdet.io import write_json
     from libnet_mmdet.synth import generate_volume, preset_params
-    generalist, phases = generalist_files(), phase_model_files()
+    generalist, phases = generalist_files(args.generalist), phase_model_files()
     if generalist is None or phases is None:
-        sys.exit('bench_margins: needs models/generalist and models/phases (make model)')
+        sys.exit(f'bench_margins: needs {args.generalist or "models/generalist"} and models/phases (make model)')
     generalist = init_segmenter(*generalist, device='cpu')
     phase_model = init_phase_model(*phases, device='cpu')
     results = {}

@@ -93,3 +93,26 @@ def test_the_model_never_sees_nor_labels_the_outside_of_the_field_of_view():
     assert len(seen) == 1 and seen[0].min() == 10  # the fill was given the pore's value, not shown as 0
     assert not labels[outside].any()
     assert same_instances(labels, np.where(outside, 0, truth))
+
+
+def test_instances_seen_mostly_in_the_fill_are_dropped_whole():
+    """An instance with less than MIN_IN_VIEW of its pixels inside the field of view (a piece of the fill's stripes
+    leaving a sliver at the rim) is dropped; one cut by the rim with more inside keeps its inside part."""
+    from libnet_mmdet.apis import segment_image
+    from libnet_mmdet.apis.inference import MIN_IN_VIEW, in_view
+    outside = np.zeros((40, 60), bool)
+    outside[:, 40:] = True  # the field of view ends at column 40
+    predicted = np.zeros((40, 60), np.int32)
+    predicted[5:15, 5:15] = 1  # inside
+    predicted[20:30, 30:50] = 2  # half inside
+    predicted[2:12, 39:59] = 3  # 1 of 20 columns inside: 5 %
+    predicted[30:40, 39:60] = 4  # 1 of 21 columns inside: under 5 %
+    assert 1 / 21 < MIN_IN_VIEW <= 1 / 20
+    kept = in_view(predicted, outside)
+    expected = np.where(outside | (predicted == 4), 0, predicted)
+    np.testing.assert_array_equal(kept, expected)
+    image = np.full((40, 60), 50, np.uint16)
+    image[outside] = 0
+    labels, details = segment_image(lambda images: [(predicted, np.ones(4, np.float32)) for _ in images], image,
+                                    scale=1.0, tile_size=None)
+    assert len(details['scores']) == 3 and not labels[outside].any() and not labels[30:40].any()

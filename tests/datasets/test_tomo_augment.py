@@ -6,6 +6,7 @@ import tifffile
 from mmcv.transforms import Compose
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
+from scipy import ndimage
 from skimage.draw import disk
 
 from libnet_mmdet.datasets import LabelTiffDataset
@@ -197,3 +198,49 @@ def test_random_particle_scale_leaves_a_slice_without_particles_and_checks_its_a
         RandomParticleScale(diameter_range=(48, 12))
     with pytest.raises(ValueError, match='max_factor'):
         RandomParticleScale(max_factor=0.5)
+
+
+def test_random_field_of_view_cuts_image_masks_and_boxes_like_the_inference_fill(known_scene):
+    """Inside the disc the image is untouched, outside each pixel repeats a pixel of the disc's rim; masks are cut
+    to the disc (slivers under min_area dropped, labels with them) and the boxes enclose what is left."""
+    from libnet_mmdet.datasets.transforms import RandomFieldOfView
+    dataset = LabelTiffDataset(data_prefix=dict(img=str(known_scene / 'image.tif'),
+                                                label=str(known_scene / 'labels.tif')))
+    load = Compose(GEOMETRIC[:2])
+    cut_particles = 0
+    np.random.seed(3)
+    for _ in range(20):
+        original = load(dataset.get_data_info(0))
+        before = original['img'].copy()
+        before_areas = {int(before[..., 0][m > 0][0]): m.sum() for m in original['gt_masks'].masks}
+        results = RandomFieldOfView(prob=1.0, min_area=10)(original)
+        inside = results['field_of_view']
+        assert inside.shape == before.shape[:2] and 0.1 < inside.mean() < 0.9
+        np.testing.assert_array_equal(results['img'][inside], before[inside])
+        rim = inside & ~ndimage.binary_erosion(inside, border_value=1)
+        assert np.isin(results['img'][~inside, 0], before[rim, 0]).all()
+        masks, boxes = results['gt_masks'], results['gt_bboxes'].numpy()
+        assert len(masks) == len(boxes) == len(results['gt_bboxes_labels']) == len(results['gt_ignore_flags'])
+        assert not (masks.masks.astype(bool) & ~inside).any() and (masks.areas >= 10).all()
+        for mask, box in zip(masks.masks, boxes):
+            rows, cols = np.nonzero(mask)
+            np.testing.assert_allclose(box, [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
+            level = int(before[..., 0][mask > 0][0])
+            cut_particles += mask.sum() < before_areas[level]
+        assert {int(before[..., 0][m > 0][0]) for m in masks.masks} == {
+            level for level, area in before_areas.items()
+            if (before[..., 0][inside] == level).sum() >= 10}
+    assert cut_particles > 0  # the edge did cut particles, which were kept as their inside part
+    unchanged = RandomFieldOfView(prob=0.0)(load(dataset.get_data_info(0)))
+    assert unchanged['field_of_view'] is None and len(unchanged['gt_masks']) == len(DISCS)
+
+
+def test_random_field_of_view_checks_its_arguments():
+    from libnet_mmdet.datasets.transforms import RandomFieldOfView
+    with pytest.raises(ValueError, match='prob'):
+        RandomFieldOfView(prob=1.5)
+    with pytest.raises(ValueError, match='radius_range'):
+        RandomFieldOfView(radius_range=(4.0, 1.0))
+    with pytest.raises(ValueError, match='min_area'):
+        RandomFieldOfView(min_area=0)
+

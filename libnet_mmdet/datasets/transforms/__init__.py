@@ -1,5 +1,5 @@
 """Data transforms for tomography slices (registered in ``mmdet.registry.TRANSFORMS``)."""
-from .augment import (RandomGamma, RandomGaussianBlur, RandomGaussianNoise, RandomParticleScale,
+from .augment import (RandomFieldOfView, RandomGamma, RandomGaussianBlur, RandomGaussianNoise, RandomParticleScale,
                       RandomPoissonNoise, RandomRingArtifact, RandomRot90, RandomStreakArtifact)
 from .loading import (PHASE_CLASS_IDS, LoadPhaseMap, LoadTomoImageFromFile,
                       LoadTomoImageFromNDArray)
@@ -7,5 +7,5 @@ from .loading import (PHASE_CLASS_IDS, LoadPhaseMap, LoadTomoImageFromFile,
 __all__ = [
     'LoadTomoImageFromFile', 'LoadTomoImageFromNDArray', 'LoadPhaseMap', 'PHASE_CLASS_IDS', 'RandomRot90',
     'RandomGamma', 'RandomGaussianNoise', 'RandomPoissonNoise', 'RandomGaussianBlur', 'RandomRingArtifact',
-    'RandomStreakArtifact', 'RandomParticleScale'
+    'RandomStreakArtifact', 'RandomParticleScale', 'RandomFieldOfView'
 ]

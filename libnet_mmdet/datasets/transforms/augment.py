@@ -1,5 +1,5 @@
 """Tomography augmentations that MMDetection lacks: 90-degree rotations, gamma, Gaussian and Poisson noise,
-Gaussian blur, ring and streak artefacts.
+Gaussian blur, ring and streak artefacts, particle rescaling, the edge of a circular field of view.
 
 Use them with MMDetection's own transforms for the rest (flips: ``RandomFlip``; crops of large slices:
 ``RandomCrop(crop_type='absolute', allow_negative_crop=False, recompute_bbox=True)``; contrast / brightness:
@@ -16,6 +16,8 @@ from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from scipy import ndimage
+
+from ...io.images import fill_from_nearest
 
 
 def rot90_matrix(k, height, width):
@@ -288,3 +290,64 @@ class RandomParticleScale(BaseTransform):
     def __repr__(self):
         return (f'{self.__class__.__name__}(diameter_range={self.diameter_range}, crop_size={self.crop_size}, '
                 f'max_factor={self.max_factor})')
+
+
+@TRANSFORMS.register_module()
+class RandomFieldOfView(BaseTransform):
+    """Cut the slice with the edge of a circular field of view, and show the model what the inference API shows it
+    there: particles cut by the edge, the outside filled from the nearest pixel inside.
+
+    Reconstructions of a region of interest hold a disc of data in a square of fill; the inference API gives the
+    fill the value of the nearest pixel inside (:func:`~libnet_mmdet.io.images.fill_from_nearest`) and never labels
+    it, so a particle cut by the edge ends there in smeared stripes. With probability ``prob`` this transform does
+    the same to a training slice: a disc whose radius is uniform in ``radius_range`` x the slice's larger side and
+    whose edge passes through a random point of the slice's middle half, at a random angle; masks are cut to the
+    disc, instances left with fewer than ``min_area`` pixels dropped, boxes recomputed from the masks.
+
+    Args:
+        prob (float): chance that a slice is cut.
+        radius_range (tuple[float, float]): (low, high) disc radius as a fraction of the slice's larger side.
+        min_area (int): least pixels of an instance inside the disc to keep it.
+
+    Required keys: ``img`` ((H, W) or (H, W, C)), ``gt_masks`` (``BitmapMasks``), ``gt_bboxes``. Modified keys:
+    ``img``, ``gt_masks``, ``gt_bboxes``, ``gt_bboxes_labels``, ``gt_ignore_flags``. Added keys:
+    ``field_of_view`` ((H, W) bool, True inside; None when the slice was not cut).
+    """
+
+    def __init__(self, prob=0.25, radius_range=(0.3, 4.0), min_area=16):
+        if not 0 <= prob <= 1:
+            raise ValueError(f'prob must be in [0, 1], got {prob!r}')
+        self.prob = prob
+        self.radius_range = _check_range('radius_range', radius_range, low=1e-3)
+        if not min_area >= 1:
+            raise ValueError(f'min_area must be >= 1, got {min_area!r}')
+        self.min_area = int(min_area)
+
+    def transform(self, results):
+        results['field_of_view'] = None
+        if np.random.rand() >= self.prob:
+            return results
+        height, width = results['img'].shape[:2]
+        radius = np.random.uniform(*self.radius_range) * max(height, width)
+        edge_point = np.random.uniform(0.25, 0.75, 2) * (height, width)
+        angle = np.random.uniform(0, 2 * np.pi)
+        centre = edge_point - radius * np.array([np.sin(angle), np.cos(angle)])
+        rows, cols = np.ogrid[:height, :width]
+        inside = np.hypot(rows + 0.5 - centre[0], cols + 0.5 - centre[1]) <= radius
+        results['img'] = fill_from_nearest(results['img'], ~inside)
+        results['field_of_view'] = inside
+        masks = results.get('gt_masks')
+        if masks is None:
+            return results
+        cut = BitmapMasks(masks.masks & inside.astype(masks.masks.dtype), height, width)
+        keep = cut.areas >= self.min_area
+        results['gt_masks'] = cut[keep]
+        results['gt_bboxes'] = results['gt_masks'].get_bboxes(type(results['gt_bboxes']))
+        for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
+            if results.get(key) is not None:
+                results[key] = results[key][keep]
+        return results
+
+    def __repr__(self):
+        return (f'{self.__class__.__name__}(prob={self.prob}, radius_range={self.radius_range}, '
+                f'min_area={self.min_area})')
