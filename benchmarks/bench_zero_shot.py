@@ -31,8 +31,9 @@ slice holds dozens of particle cross-sections, most of them whole; 2 diameters d
 many slices and some are cut by the faces as in a real sub-volume. The bounds keep it cheap: at the auto scale
 (~2.4 for 12-voxel particles) a 96-pixel slice is one 256-pixel model tile, and the 48-voxel cell stops at 6 M
 voxels (its fusion segments 608 slices).
-``min_voxels = min_voxels_for_diameter(D)`` for every model: a user knowing nothing would keep the default (0),
-but the 3D merge of linking/fusion fragments needs the particle size, so each model is given it.
+The generalist runs as a user runs ``tools/segment.py``: ``min_voxels='auto'`` (a sphere a third of the typical
+diameter that ``scale='auto'`` measured; ``--min-voxels true`` / ``none`` for the true D / 0); the demo model,
+which records no diameters, is given ``min_voxels = min_voxels_for_diameter(D)`` of the true D (recorded per row).
 Scores (``evaluation.compare_methods``): 3D instance F1 at IoU 0.5 (and F1@0.75, mean accuracy, PQ, count error)
 and 2D F1@0.5 pooled over the xy slices of the 3D labels (for the generalist: of the linked volume).
 
@@ -102,6 +103,8 @@ def parse_args():
                         help=f'test volume seeds, one volume per seed and cell (>= {FIRST_SEED})')
     parser.add_argument('--fusion', action=argparse.BooleanOptionalAction, default=True,
                         help='also fuse xy/xz/yz views with the generalist (default: on)')
+    parser.add_argument('--min-voxels', choices=('auto', 'true', 'none'), default='auto',
+                        help="the generalist's min_voxels: auto (as tools/segment.py), from the true diameter, or 0")
     parser.add_argument('--skip', nargs='+', choices=('demo', 'watershed'), default=[],
                         help='leave out these methods on the synthetic volumes (e.g. a fusion-only rerun)')
     parser.add_argument('--real', action=argparse.BooleanOptionalAction, default=True,
@@ -198,16 +201,19 @@ def segment_timed(model, image_zyx, views, scale, min_voxels):
     return labels, seconds, used
 
 
-def model_runs(models, diameter, fusion, skip=()):
-    """``{method: (model, views, scale)}`` of the synthetic volumes of ``diameter``-voxel particles."""
+def model_runs(models, diameter, fusion, skip=(), generalist_min_voxels='auto'):
+    """``{method: (model, views, scale, min_voxels)}`` of the synthetic volumes of ``diameter``-voxel particles;
+    ``generalist_min_voxels`` as ``--min-voxels``."""
     runs = {}
+    min_voxels = min_voxels_for_diameter(diameter)
     if 'generalist' in models:
-        runs['generalist_linked'] = (models['generalist'], LINKED, 'auto')
+        chosen = {'auto': 'auto', 'true': min_voxels, 'none': 0}[generalist_min_voxels]
+        runs['generalist_linked'] = (models['generalist'], LINKED, 'auto', chosen)
         if fusion:
-            runs['generalist_fused'] = (models['generalist'], FUSED, 'auto')
+            runs['generalist_fused'] = (models['generalist'], FUSED, 'auto', chosen)
     if 'demo' in models and 'demo' not in skip:
-        runs['demo@1'] = (models['demo'], LINKED, 1.0)
-        runs['demo@oracle'] = (models['demo'], LINKED, round(DEMO_DIAMETER_PX / diameter, 4))
+        runs['demo@1'] = (models['demo'], LINKED, 1.0, min_voxels)
+        runs['demo@oracle'] = (models['demo'], LINKED, round(DEMO_DIAMETER_PX / diameter, 4), min_voxels)
     return runs
 
 
@@ -222,11 +228,11 @@ def synthetic_rows(models, args):
           f"{'F1@0.5 2D':>9s} {'count err':>9s} {'s':>6s}")
     for preset in args.presets:
         for diameter in args.diameters:
-            min_voxels = min_voxels_for_diameter(diameter)
             for seed in args.seeds:
                 volume = make_volume(preset, diameter, seed)
+                plan = model_runs(models, diameter, args.fusion, args.skip, args.min_voxels)
                 runs = {method: segment_timed(model['segmenter'], volume.image_zyx, views, scale, min_voxels)
-                        for method, (model, views, scale) in model_runs(models, diameter, args.fusion, args.skip).items()}
+                        for method, (model, views, scale, min_voxels) in plan.items()}
                 if 'watershed' not in args.skip:
                     settings, tuning_seconds = tuned_watershed(preset, diameter, seed)
                     started = time.time()
@@ -236,7 +242,8 @@ def synthetic_rows(models, args):
                                         VOXEL_SIZE_NM)
                 for method, scores in table.iterrows():
                     row = dict(preset=preset, diameter_px=diameter, seed=seed, shape_zyx=list(volume.image_zyx.shape),
-                               min_voxels=min_voxels, method=method, scale=runs[method][2],
+                               min_voxels=plan[method][3] if method in plan else None, method=method,
+                               scale=runs[method][2],
                                seconds=round(runs[method][1], 1),
                                **{key: _number(value) for key, value in scores.items()})
                     if method == 'watershed':

@@ -3,7 +3,7 @@
 Usage:
     python tools/segment.py INPUT --out labels.tif|labels.zarr [--config CONFIG --checkpoint CHECKPOINT]
         [--device cpu|cuda:0] [--views auto | xy [xz yz]] [--overlays DIR [--overlay-step N]] [--report DIR]
-        [--min-voxels N] [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none]
+        [--min-voxels auto|N] [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none]
         [--overlap N] [--scale auto | F [F ...]] [--batch-size N] [--proposals auto|config] [--work-dir DIR]
         [--no-resume] [--keep-work]
         [--overwrite] [--cfg-options k=v ...] [--launcher none|pytorch|slurm] [--debug]
@@ -14,6 +14,8 @@ so that the particles have the sizes it was trained for: ``auto`` (the default f
 trained particle diameters, such as the generalist; otherwise 1) estimates it from a coarse first pass on three
 slices of the volume (the median diameter of confident detections) and prints it; a number sets it (your particle
 diameter / the model's); several numbers segment at each scale and merge, for slices mixing very different sizes.
+``--min-voxels auto`` (the default for the same models; otherwise 0) merges pieces smaller than a sphere a third of
+that typical diameter across into the particle they touch, and prints the number.
 
 INPUT is a (Z, Y, X) volume (uint8/uint16/float32): a TIFF stack, a folder of 2D slices (sorted by name), an HDF5
 dataset (``stack.h5:/exchange/data``; the file alone when it holds one 3D dataset) or a Zarr array / OME-Zarr
@@ -70,14 +72,18 @@ def _tile_size(value):
     return int(value)
 
 
-def _scale(value):
-    """``argparse`` type of one ``--scale`` word: ``'auto'`` or a number."""
-    if value == 'auto':
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {value!r}") from None
+def _auto_or(number):
+    """``argparse`` type of a word that is ``'auto'`` or a ``number`` (``int``: ``--min-voxels``, ``float``: one
+    ``--scale`` word)."""
+    def parse(value):
+        if value == 'auto':
+            return value
+        try:
+            return number(value)
+        except ValueError:
+            kind = 'a whole number' if number is int else 'a number'
+            raise argparse.ArgumentTypeError(f"expected 'auto' or {kind}, got {value!r}") from None
+    return parse
 
 
 def parse_args(argv=None):
@@ -101,10 +107,11 @@ def parse_args(argv=None):
                         help='overlay every N-th z slice (default 10)')
     parser.add_argument('--report', metavar='DIR', help='also write the particle table, summary and plots of '
                         'tools/analyze.py into this new folder (or emptied with --overwrite); needs the voxel size')
-    parser.add_argument('--min-voxels', type=int, default=0,
+    parser.add_argument('--min-voxels', type=_auto_or(int), metavar='auto|N',
                         help='smallest particle in voxels: smaller fragments are merged into the particle they '
-                        'touch most, isolated ones removed (default 0: keep all; use about the volume of your '
-                        'smallest particle)')
+                        'touch most, isolated ones removed; auto: a sphere a third of the typical particle diameter '
+                        'across, from the diameter --scale auto measures (default: auto when the model records its '
+                        'trained particle diameters, as the generalist does, else 0: keep all)')
     parser.add_argument('--score-thr', type=float, default=0.5, help='drop detections scoring below (default 0.5)')
     add_phase_model_arg(parser)
     add_voxel_size_arg(parser, help='voxel size in nm written to the output: one value (cubic) or Z Y X (default: '
@@ -114,7 +121,7 @@ def parse_args(argv=None):
                         help='tile slices larger than this (auto = the model training size, none = never)')
     parser.add_argument('--overlap', type=int,
                         help='tile overlap in pixels, >= the largest particle diameter (default a quarter tile)')
-    parser.add_argument('--scale', type=_scale, nargs='+', metavar='auto|F',
+    parser.add_argument('--scale', type=_auto_or(float), nargs='+', metavar='auto|F',
                         help='the model sees slices resized by F, so that particles are as many pixels across as in '
                         'its training data (training diameter / yours); auto estimates F from a first pass on '
                         'three slices; several F segment at each and merge (default: auto when the model records '

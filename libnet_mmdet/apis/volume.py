@@ -75,9 +75,10 @@ from ..volume.linking import DEFAULT_MIN_OVERLAP
 from ..volume.tiling import DEFAULT_MERGE_IOU
 from ..volume.views import VIEW_AXIS, check_view_names, resolve_views, view_slabs
 from ..volume.workdir import VIEW_MAX_ID, WorkFolder, slab_checksum
+from ..volume.labels import min_voxels_for_diameter
 from .inference import (DEFAULT_SCORE_THR, RANGE_SLICES, check_scale, describe_scale, evenly_spaced, resolve_scale,
                         resolve_tiling, shared_intensity_range, slice_segmenter, uses_auto_scale)
-from .model import default_batch_size, model_fingerprint
+from .model import default_batch_size, model_fingerprint, trained_diameter_range
 
 
 def _segment_slabs(reader, segment, units, work, progress_bar):
@@ -153,7 +154,8 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     _check_whole_number(slab, 'slab', 1)
-    _check_whole_number(min_voxels, 'min_voxels', 0)
+    if min_voxels not in (None, 'auto'):
+        _check_whole_number(min_voxels, 'min_voxels', 0)
     if out is not None:
         out = os.fspath(out)
         check_label_output(out, overwrite, inputs=(volume,))
@@ -164,6 +166,34 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
         if get_dist_info()[0] == 0:  # the shared folder that rank 0 creates (others could see it half-made)
             WorkFolder(work_dir).check()
     return views
+
+
+def resolve_min_voxels(model, min_voxels, scales, scale_info):
+    """``(min_voxels, why)``: ``min_voxels`` as a number, and for ``'auto'`` (or None, for a model that records
+    its trained particle diameters; else None is 0) a line saying where it came from, else None.
+
+    Auto is :func:`~libnet_mmdet.volume.min_voxels_for_diameter` of the typical particle diameter ``D`` (input
+    voxels): the volume of a sphere ``D / 3`` across. ``D`` is the one ``scale='auto'`` measured
+    (``scale_info['diameter_px']``), else the middle of the trained range seen at the largest of ``scales``.
+
+    Raises:
+        InputError: ``'auto'`` for a model that records no trained diameters.
+    """
+    if min_voxels not in (None, 'auto'):
+        return int(min_voxels), None
+    trained = trained_diameter_range(model)
+    if trained is None:
+        if min_voxels is None:
+            return 0, None
+        raise InputError(f"min_voxels='auto' (--min-voxels auto) needs a model that records the particle diameters "
+                         f"it was trained for (config key particle_diameter_px); {type(model).__name__} records "
+                         f"none: give the volume of your smallest particle in voxels")
+    if scale_info is not None and scale_info['diameter_px'] is not None:
+        diameter, source = scale_info['diameter_px'], 'measured'
+    else:
+        diameter, source = np.sqrt(trained[0] * trained[1]) / max(scales), 'the trained middle at this scale'
+    return min_voxels_for_diameter(diameter), (f'a sphere a third of the typical particle diameter across, '
+                                              f'{diameter:.0f} px ({source})')
 
 
 def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCORE_THR, tile_size='auto',
@@ -197,8 +227,10 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         min_overlap (float): linking: least overlap coefficient to continue a particle.
         grow_voxels (int), min_votes (int | None): fusion: growth of the consensus core into the majority
             foreground, and the views needed for a foreground voxel.
-        min_voxels (int): particles with fewer voxels are merged into the particle they share the most faces
-            with (fragments of linking/fusion), or removed when they touch none.
+        min_voxels (int | 'auto' | None): particles with fewer voxels are merged into the particle they share the
+            most faces with (fragments of linking/fusion), or removed when they touch none. ``'auto'``: from the
+            typical particle diameter (:func:`resolve_min_voxels`; ``tools/segment.py``'s default, as None: auto
+            for a model that records its trained particle diameters, else 0).
         slab (int): slices read, segmented and checkpointed at a time.
         voxel_size_nm (float | tuple | None): written into the output (TIFF: ImageJ ``spacing``/resolution;
             OME-Zarr: the multiscale scale); None: the input's own, when its metadata record one.
@@ -227,6 +259,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         auto = uses_auto_scale(model, scale)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
+    resolve_min_voxels(model, min_voxels, (1.0,), None)  # 'auto' for a model without diameters: fail before reading
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     tile_size, overlap = resolve_tiling(model, tile_size, overlap)
     rank, world_size = get_dist_info()
@@ -242,6 +275,9 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         scales, scale_info, intensity_range = resolved[0]
         if rank == 0 and (progress or auto):
             print(describe_scale(scales, scale_info))
+        min_voxels, why = resolve_min_voxels(model, min_voxels, scales, scale_info)
+        if rank == 0 and why is not None:
+            print(f'min_voxels: auto -> {min_voxels} ({why})')
         voxel_size_nm = reader.voxel_size_nm if voxel_size_nm is None else voxel_size_nm  # given, else recorded
         views, why = resolve_views(views, reader.shape,
                                    None if voxel_size_nm is None else voxel_size_zyx(voxel_size_nm))

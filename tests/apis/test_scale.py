@@ -291,3 +291,42 @@ def test_a_list_of_scales_finds_small_and_large_particles(small_disks):
     for i in np.flatnonzero(np.arange(9) % 3 == 1) + 1:  # 24 px disks: exact, as found at scale 1
         assert len(np.unique(labels[truth == i])) == 1 and np.array_equal(labels == labels[truth == i][0],
                                                                           truth == i)
+
+
+# ---- min_voxels='auto' --------------------------------------------------------------------------------------------
+
+def test_min_voxels_auto_follows_the_measured_particle_size(small_disks, tmp_path, capsys):
+    """'auto' merges or removes pieces smaller than a sphere a third of the measured typical diameter across: a
+    speck in one slice goes, the 16 disks stay; the line printed says the number and where it came from."""
+    from libnet_mmdet.volume import min_voxels_for_diameter
+    _, image = small_disks
+    volume = np.stack([zoom(image[:96, :96], 4)] * 6)  # 16 disks of ~48 px
+    volume[2, 2:6, 2:6] = 255  # a speck, far from the disks
+    tifffile.imwrite(tmp_path / 'stack.tif', volume)
+    kept = segment_volume(BandPredictor(), tmp_path / 'stack.tif', progress=False)  # Python default: 0
+    assert kept.max() == 17 and kept[2, 3, 3] > 0
+    labels = segment_volume(BandPredictor(), tmp_path / 'stack.tif', min_voxels='auto', progress=False)
+    assert labels.max() == 16 and labels[2, 3, 3] == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    diameter = float(lines[-2].split('typical particle diameter ')[1].split(' px')[0])  # rounded to 1 px
+    assert diameter == pytest.approx(48, rel=0.2) and lines[-1].startswith('min_voxels: auto -> ')
+    assert lines[-1].endswith(f'(a sphere a third of the typical particle diameter across, {diameter:.0f} px '
+                              '(measured))')
+    number = int(lines[-1].split()[3])
+    assert min_voxels_for_diameter(diameter - 0.5) <= number <= min_voxels_for_diameter(diameter + 0.5)
+
+
+def test_min_voxels_auto_needs_recorded_diameters_and_none_falls_back_to_zero(tmp_path):
+    from libnet_mmdet.apis.volume import resolve_min_voxels
+    predictor = IntensityPredictor()
+    tifffile.imwrite(tmp_path / 'stack.tif', np.zeros((3, 32, 32), np.uint8), photometric='minisblack')
+    with pytest.raises(InputError, match="min_voxels='auto' .*records none"):
+        segment_volume(predictor, tmp_path / 'stack.tif', out=tmp_path / 'labels.tif', min_voxels='auto',
+                       progress=False)
+    assert predictor.n_images == 0 and os.listdir(tmp_path) == ['stack.tif']
+    assert resolve_min_voxels(predictor, None, (1.0,), None) == (0, None)
+    assert resolve_min_voxels(predictor, 7, (1.0,), None) == (7, None)
+    number, why = resolve_min_voxels(BandPredictor(), None, (0.5,), None)  # no estimate: trained middle / scale
+    assert number == round(np.pi / 6 * (24 / 0.5 / 3) ** 3) and why.endswith('48 px (the trained middle at this scale)')
+    with pytest.raises(InputError, match='min_voxels must be an integer >= 0'):
+        segment_volume(predictor, tmp_path / 'stack.tif', min_voxels='big', progress=False)

@@ -70,6 +70,7 @@ def test_the_generalist_and_auto_scale_are_the_defaults(run_script, stack, gener
     captured = capsys.readouterr()
     assert 'model: the generalist (generalist/config.py, generalist/model.pth)' in captured.err
     assert 'scale: auto -> ' in captured.out and 'model trained for 12-48 px' in captured.out
+    assert 'min_voxels: auto -> ' in captured.out
     assert tifffile.imread(stack.parent / 'labels.tif').max() > 0
 
 
@@ -94,6 +95,13 @@ def test_views_words(segment_functions, stack, words, views):
     args = segment_functions['parse_args']([str(stack), '--out', str(stack.parent / 'l.tif'), '--config', 'c.py',
                                             '--checkpoint', 'c.pth'] + (['--views', *words] if words else []))
     assert segment_functions['check_args'](args)['views'] == views
+
+
+@pytest.mark.parametrize('words, min_voxels', [([], None), (['auto'], 'auto'), (['100'], 100)])
+def test_min_voxels_words(segment_functions, stack, words, min_voxels):
+    args = segment_functions['parse_args']([str(stack), '--out', str(stack.parent / 'l.tif'), '--config', 'c.py',
+                                            '--checkpoint', 'c.pth'] + (['--min-voxels', *words] if words else []))
+    assert segment_functions['check_args'](args)['min_voxels'] == min_voxels
 
 
 @pytest.mark.parametrize('words, message', [
