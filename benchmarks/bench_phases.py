@@ -165,13 +165,12 @@ def synthetic(model, args):
 
 
 def user_path(segmenter, volume, phases, truth):
-    """What a user gets: the generalist's labels (``tools/segment.py``'s defaults: views and scale auto) with the
-    model's phases; mean detachment and carbon-binder contact against the truth (true labels and phases)."""
+    """What a user gets: the generalist's labels (``tools/segment.py``'s defaults: views, scale and min_voxels
+    auto) with the model's phases; mean detachment and carbon-binder contact against the truth (true labels and
+    phases)."""
     from libnet_mmdet.analysis import particle_table
     from libnet_mmdet.apis import segment_volume
-    from libnet_mmdet.volume import min_voxels_for_diameter
-    labels = np.asarray(segment_volume(segmenter, volume.image_zyx, views='auto', progress=False,
-                                       min_voxels=min_voxels_for_diameter(volume.params.mean_diameter_vox)))
+    labels = np.asarray(segment_volume(segmenter, volume.image_zyx, views='auto', min_voxels='auto', progress=False))
     df = particle_table(labels, phases_zyx=phases, voxel_size_nm=volume.params.voxel_size_nm)
     scores = {'n_particles': int(len(df)), 'mean_detachment': float(df['surface_fraction_pore'].mean()),
               'mean_contact_carbon_binder': float(df['surface_fraction_carbon_binder'].mean())}
