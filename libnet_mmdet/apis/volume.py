@@ -71,11 +71,11 @@ from ..io.volume import check_label_output, open_labels, open_volume
 from ..volume.assembly import assemble_volume
 from ..volume.blocks import Ranks
 from ..volume.fusion import DEFAULT_GROW_VOXELS
+from ..volume.labels import min_voxels_for_diameter
 from ..volume.linking import DEFAULT_MIN_OVERLAP
 from ..volume.tiling import DEFAULT_MERGE_IOU
 from ..volume.views import VIEW_AXIS, check_view_names, resolve_views, view_slabs
 from ..volume.workdir import VIEW_MAX_ID, WorkFolder, slab_checksum
-from ..volume.labels import min_voxels_for_diameter
 from .inference import (DEFAULT_SCORE_THR, RANGE_SLICES, check_scale, describe_scale, evenly_spaced, resolve_scale,
                         resolve_tiling, shared_intensity_range, slice_segmenter, uses_auto_scale)
 from .model import default_batch_size, model_fingerprint, trained_diameter_range
