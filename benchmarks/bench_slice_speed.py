@@ -6,6 +6,7 @@ Usage (2 cores, under the shared lock):
     OMP_NUM_THREADS=2 python benchmarks/bench_slice_speed.py --tune       # budget constants, validation (~8 min)
     OMP_NUM_THREADS=2 python benchmarks/bench_slice_speed.py              # speed + F1 table (~6 min)
     OMP_NUM_THREADS=1 python benchmarks/bench_slice_speed.py --profile    # cProfile of the volume path, 10 slices
+    python benchmarks/bench_slice_speed.py --device cuda:0 --amp          # on a GPU, with mixed precision too
 
 Model: the demo's CPU-tiny Mask R-CNN (``tools/demo.py``'s own training: the ``typical`` preset, 22 px particles,
 1000 iterations on all slices of a 64x192x192 volume), trained into ``--model-dir`` on the first run (about
@@ -26,7 +27,9 @@ best of each kept, as the machine is shared; CPU seconds per slice alongside):
 * ``slice_segmenter, proposals=config``: the volume path's 2D step with the config's proposal settings;
 * ``slice_segmenter``: the volume path's 2D step as ``segment_volume`` runs it by default (proposal budget,
   score-gated masks, default batch size and tiling);
-* ``segment_volume xy``: the whole volume path (reading, 2D step, linking, writing), timed only.
+* ``segment_volume xy``: the whole volume path (reading, 2D step, linking, writing), timed only;
+* ``slice_segmenter, amp`` (with ``--amp``): the 2D step of the same weights loaded with ``amp=True`` (backbone and
+  neck under autocast: float16 on a GPU, bfloat16 on the CPU).
 
 F1@0.5 pools the matches of all xy slices (:func:`libnet_mmdet.evaluation.match_dataset`; 2D labels per slice).
 Writes ``benchmarks/results/slice_speed.json`` (``--tune``: ``slice_speed_tuning.json``, ``--profile``:
@@ -155,15 +158,16 @@ def volume_runner(model, volumes, tmp):
     return run
 
 
-def load_model(model_dir):
+def load_model(model_dir, device='cpu', amp=False):
     from libnet_mmdet.apis import init_segmenter
-    return init_segmenter(*demo_model(model_dir), device='cpu')
+    return init_segmenter(*demo_model(model_dir), device=device, amp=amp)
 
 
 def benchmark(args):
     """Every method on every case, interleaved ``--repeats`` times (the best time of each is kept: the machine is
     shared), after one warm-up slice each."""
-    model = load_model(args.model_dir)
+    model = load_model(args.model_dir, args.device)
+    mixed = load_model(args.model_dir, args.device, amp=True) if args.amp else None
     run_stock, paint_stock = stock_labels(model)
     rows = []
     for case in args.cases:
@@ -173,9 +177,12 @@ def benchmark(args):
         with tempfile.TemporaryDirectory(prefix='bench_slice_speed_') as tmp:
             methods = {'inference_detector': run_stock, 'slice_segmenter, proposals=config': ours(model, 'config'),
                        'slice_segmenter': ours(model), 'segment_volume xy': volume_runner(model, volumes, tmp)}
+            if mixed is not None:
+                methods['slice_segmenter, amp'] = ours(mixed)
             best = {}
-            for run in list(methods.values())[:3]:  # warm-up (segment_volume shares the warm model)
-                run(slices[:1])
+            for method, run in methods.items():  # warm-up (segment_volume shares the warm model)
+                if method != 'segment_volume xy':
+                    run(slices[:1])
             for _ in range(args.repeats):
                 for method, run in methods.items():
                     measured = timed(run, slices)
@@ -294,6 +301,8 @@ def main():
     parser.add_argument('--cases', nargs='+', default=list(BENCHMARK_CASES), choices=list(CASES))
     parser.add_argument('--shape', nargs=3, type=int, default=(24, 192, 192), help='Z Y X of each volume')
     parser.add_argument('--repeats', type=int, default=2, help='timed runs of each method (the best is kept)')
+    parser.add_argument('--device', default='cpu', help="'cpu' (default) or 'cuda:N'")
+    parser.add_argument('--amp', action='store_true', help='also time the 2D step in mixed precision')
     parser.add_argument('--model-dir', default='/tmp/d_model', help='demo model (trained here when missing)')
     parser.add_argument('--data-dir', default='/tmp/slice_speed_data', help='cache of the synthetic volumes')
     parser.add_argument('--out', help='JSON output (default benchmarks/results/slice_speed[_tuning|_profile].json)')

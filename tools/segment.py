@@ -4,7 +4,7 @@ Usage:
     python tools/segment.py INPUT --out labels.tif|labels.zarr [--config CONFIG --checkpoint CHECKPOINT]
         [--device cpu|cuda:0] [--views auto | xy [xz yz]] [--overlays DIR [--overlay-step N]] [--report DIR]
         [--min-voxels auto|N] [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none]
-        [--overlap N] [--scale auto | F [F ...]] [--batch-size N] [--proposals auto|config] [--work-dir DIR]
+        [--overlap N] [--scale auto | F [F ...]] [--batch-size N] [--proposals auto|config] [--amp] [--work-dir DIR]
         [--no-resume] [--keep-work]
         [--overwrite] [--cfg-options k=v ...] [--launcher none|pytorch|slurm] [--debug]
 
@@ -131,6 +131,9 @@ def parse_args(argv=None):
     parser.add_argument('--proposals', choices=('auto', 'config'), default='auto',
                         help="RPN proposals and detections per image: 'auto' as many as an image of its size can "
                         "need (faster), 'config' the config's test_cfg (default: auto)")
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed-precision backbone and neck: float16 on a GPU; bfloat16 on the CPU, where it is '
+                        'for checking only (BENCHMARKS.md)')
     parser.add_argument('--work-dir', help='scratch and resume folder (default OUT.work)')
     parser.add_argument('--no-resume', action='store_true', help='start over even if OUT.work has finished slabs')
     parser.add_argument('--keep-work', action='store_true', help='keep the work folder after success')
@@ -197,7 +200,8 @@ def write_particle_report(args, labels, voxel_size_nm, device):
     phases, phase_source = None, PHASES_GIVEN
     if args.phase_files:
         print(f'phases: the phase model in {osp.dirname(args.phase_files[0])}', file=sys.stderr)
-        phases = predict_phases(init_phase_model(*args.phase_files, device=device), image, progress=True)[0]
+        phases = predict_phases(init_phase_model(*args.phase_files, device=device, amp=args.amp), image,
+                                progress=True)[0]
         phase_source = PHASES_MODEL
     table = particle_table(labels, phases_zyx=phases, image_zyx=image, voxel_size_nm=voxel_size_nm,
                            phase_source=phase_source)
@@ -222,7 +226,7 @@ def run(args):
     config, checkpoint = model_files(args)
     if rank == 0 and args.config is None:
         print(f'model: the generalist ({config}, {checkpoint})', file=sys.stderr)
-    model = init_segmenter(config, checkpoint, device=device, cfg_options=args.cfg_options)
+    model = init_segmenter(config, checkpoint, device=device, cfg_options=args.cfg_options, amp=args.amp)
     labels = segment_volume(model, args.input, resume=not args.no_resume, keep_work=args.keep_work, **kwargs)
     if rank > 0:  # every rank wrote its block of the output; rank 0 reports
         return

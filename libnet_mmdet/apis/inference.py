@@ -55,8 +55,9 @@ from ..evaluation import instances_to_labels
 from ..io.images import (ImageFormatError, check_finite, fill_from_nearest, outside_view_mask, read_image,
                          read_image_info)
 from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, merge_segmentations, order_by_score, segment_tiled
-from .model import (default_batch_size, is_detector, model_test_pipeline, proposal_budget, scaled_test_pipeline,
-                    temporary_test_cfg, trained_diameter_range, training_tile_size, two_stage_heads)
+from .model import (default_batch_size, is_detector, mixed_precision, model_test_pipeline, proposal_budget,
+                    scaled_test_pipeline, temporary_test_cfg, trained_diameter_range, training_tile_size,
+                    two_stage_heads)
 
 DEFAULT_SCORE_THR = 0.5
 PROPOSAL_MODES = ('auto', 'config')  #: ``proposals``: the budget of the image size, or the config's test_cfg
@@ -195,7 +196,8 @@ def detector_predictor(model, score_thr=DEFAULT_SCORE_THR, batch_size=1, scale=1
             packed = [pipeline(dict(img=image, img_id=i)) for i, image in enumerate(chunk)]
             batch = dict(inputs=[p['inputs'] for p in packed], data_samples=[p['data_samples'] for p in packed])
             area_px = max(p['inputs'].shape[-2] * p['inputs'].shape[-1] for p in packed)
-            with torch.no_grad(), temporary_test_cfg(model, forward_test_cfg(model, area_px, score_thr, proposals)):
+            with torch.no_grad(), temporary_test_cfg(model, forward_test_cfg(model, area_px, score_thr, proposals)), \
+                    mixed_precision(model):
                 samples = model.test_step(batch)
             results += [_detections_to_labels(sample.pred_instances, image.shape[:2], score_thr)
                         for sample, image in zip(samples, chunk)]

@@ -3,6 +3,7 @@
 >>> model = init_segmenter('configs/nmc/mask-rcnn_r101_fpn.py', 'work_dirs/nmc/best.pth', device='cuda:0')
 >>> training_tile_size(model), default_batch_size(model)  # slice size the model was trained on, images per pass
 >>> trained_diameter_range(model)  # (12.0, 48.0): particle diameters (model pixels) it was trained for, or None
+>>> model = init_segmenter(config, checkpoint, device='cuda:0', amp=True)  # mixed-precision backbone and neck
 >>> proposal_budget(model, 256 * 256)  # RPN proposals and detections one 256 x 256 image needs (test_cfg overrides)
 >>> generalist_files()  # (config, checkpoint) of the generalist `make model` builds, or None
 >>> phase_model_files()  # (config, checkpoint) of the phase model `make model` builds, or None
@@ -10,6 +11,7 @@
 import contextlib
 import copy
 import hashlib
+import json
 import math
 import os
 import os.path as osp
@@ -121,7 +123,7 @@ def _checkpoint_mismatch(model, state_dict):
     return problems
 
 
-def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None):
+def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None, amp=False):
     """Build the detector of ``config`` and load ``checkpoint`` into it, for inference.
 
     Wraps :func:`mmdet.apis.init_detector` (importing :mod:`libnet_mmdet` first registers our datasets and
@@ -134,6 +136,8 @@ def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None):
             the random initialisation (only for speed and memory measurements).
         device (str): ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
         cfg_options (dict | None): config overrides (``{'model.test_cfg.rcnn.score_thr': 0.3}``).
+        amp (bool): mixed-precision inference (:func:`mixed_precision`), recorded in the config as
+            ``test_cfg.fp16 = True`` (MMEngine's ``TestLoop`` key; the same as passing it in ``cfg_options``).
 
     Returns:
         torch.nn.Module: the detector in eval mode, with ``cfg`` (the config) and ``dataset_meta``.
@@ -151,7 +155,7 @@ def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None):
     _check_device(device)
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
-    config = read_config(config, cfg_options)
+    config = read_config(config, {**(cfg_options or {}), **({AMP_CFG_KEY: True} if amp else {})})
     config_name = getattr(config, 'filename', None) or '<Config>'
     if not isinstance(config.get('model'), dict) or 'backbone' not in config.model:
         raise InputError(f'{config_name}: not a detector config (no model dict with a backbone)')
@@ -180,6 +184,42 @@ def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None):
     model.to(device)
     model.eval()
     return model
+
+
+#: The config key that asks for mixed-precision inference (MMEngine's ``TestLoop(fp16=True)``).
+AMP_CFG_KEY = 'test_cfg.fp16'
+
+
+def uses_amp(model):
+    """Whether ``model``'s config asks for mixed-precision inference (``test_cfg.fp16 = True``:
+    ``init_segmenter(..., amp=True)``, ``tools/segment.py --amp``)."""
+    cfg = getattr(model, 'cfg', None)
+    return bool(cfg is not None and (cfg.get('test_cfg') or {}).get('fp16', False))
+
+
+@contextlib.contextmanager
+def mixed_precision(model):
+    """Run ``model``'s feature extraction (``extract_feat``: backbone and neck, where its convolutions are) in
+    mixed precision when :func:`uses_amp`, else as it is: MMEngine's ``autocast`` on the model's device (float16 on
+    a GPU, bfloat16 on the CPU), the features handed on to the heads as float32, because mmcv's CPU NMS and RoIAlign
+    take float32 only (whole-model autocast fails there) and the heads' box and mask arithmetic stays exact.
+    Nested calls run the features once in mixed precision."""
+    attributes = vars(model) if uses_amp(model) else {}
+    if not attributes or 'extract_feat' in attributes:
+        yield
+        return
+    from mmengine.runner import autocast
+    extract_feat, device_type = model.extract_feat, next(model.parameters()).device.type
+
+    def extract(batch_inputs):
+        with autocast(device_type=device_type):
+            features = extract_feat(batch_inputs)
+        return features.float() if torch.is_tensor(features) else tuple(level.float() for level in features)
+    attributes['extract_feat'] = extract  # an instance attribute over the class's method
+    try:
+        yield
+    finally:
+        attributes.pop('extract_feat')
 
 
 def is_detector(model):
@@ -434,10 +474,12 @@ def default_batch_size(model):
 
 def model_fingerprint(model):
     """A short hash identifying a model's weights and config (or a predictor's ``fingerprint`` attribute / name),
-    so that an interrupted volume run only resumes with the same model."""
+    so that an interrupted volume run only resumes with the same model. The config is hashed as sorted JSON (its
+    ``pretty_text`` runs a code formatter: 1.7 s per call on the CPU-tiny config)."""
     digest = hashlib.blake2b(digest_size=16)
     if is_detector(model):
-        digest.update(model.cfg.pretty_text.encode())
+        digest.update(json.dumps(model.cfg.to_dict(), sort_keys=True,
+                                 default=lambda value: getattr(value, '__qualname__', None) or repr(value)).encode())
         for key, value in model.state_dict().items():
             digest.update(key.encode())
             digest.update(value.detach().cpu().contiguous().numpy().tobytes())

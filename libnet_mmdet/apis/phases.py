@@ -21,7 +21,7 @@ from ..io.errors import InputError
 from ..io.images import SLICE_AXES
 from ..volume.views import VIEW_AXIS, VIEWS, usable_views
 from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
-from .model import init_segmenter, phase_model_files, read_config, scaled_test_pipeline
+from .model import init_segmenter, mixed_precision, phase_model_files, read_config, scaled_test_pipeline
 
 PHASE_MODEL_TYPE = 'PhaseSegmentor'
 
@@ -75,15 +75,15 @@ def resolve_phase_model(phase_model='auto'):
     return files
 
 
-def init_phase_model(config, checkpoint, device='cpu'):
+def init_phase_model(config, checkpoint, device='cpu', amp=False):
     """Load a phase model for inference: :func:`check_phase_config`, then
-    :func:`~libnet_mmdet.apis.model.init_segmenter` (strict weights).
+    :func:`~libnet_mmdet.apis.model.init_segmenter` (strict weights; ``amp``: mixed-precision features).
 
     Raises:
         InputError, FileNotFoundError, CheckpointMismatchError: as those two functions.
     """
     cfg = check_phase_config(config)
-    return init_segmenter(cfg, checkpoint, device=device)
+    return init_segmenter(cfg, checkpoint, device=device, amp=amp)
 
 
 def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
@@ -107,7 +107,7 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
     for first in range(0, len(slices), batch_size):
         packed = [pipeline(dict(img=prepare(np.asarray(image)), img_id=i))
                   for i, image in enumerate(slices[first:first + batch_size])]
-        with torch.no_grad():
+        with torch.no_grad(), mixed_precision(model):
             samples = model.test_step(dict(inputs=[p['inputs'] for p in packed],
                                            data_samples=[p['data_samples'] for p in packed]))
         probabilities += [sample.phase_probs.data.float().cpu().numpy() for sample in samples]

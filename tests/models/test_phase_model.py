@@ -78,6 +78,21 @@ def test_phase_probabilities_sum_to_one(phase_model):
                                   predict_phases(phase_model, slices[0])[0])
 
 
+def test_phase_model_in_mixed_precision_agrees_with_full_precision(trained_phase_model, phase_model):
+    """``amp``: the features in bfloat16 on the CPU (float16 on a GPU), the phases as in float32 up to rounding."""
+    mixed = init_phase_model(str(trained_phase_model.config), str(trained_phase_model.checkpoint), device='cpu',
+                             amp=True)
+    dtypes = []
+    hook = mixed.backbone.register_forward_hook(lambda module, inputs, output: dtypes.append(output[0].dtype))
+    try:
+        phases_mixed = predict_phases(mixed, small_volume().image_zyx, views=('xy',))[0]
+    finally:
+        hook.remove()
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    phases_plain = predict_phases(phase_model, small_volume().image_zyx, views=('xy',))[0]
+    assert np.mean(phases_mixed == phases_plain) >= 0.97
+
+
 def test_phases_from_probabilities_favour_pore_only_next_to_nmc():
     probs = np.zeros((3, 5, 7), np.float32)
     probs[:] = np.array([0.4, 0.0, 0.6], np.float32)[:, None, None]  # 0.4 pore vs 0.6 carbon-binder

@@ -110,3 +110,16 @@ def test_ctrl_c_says_how_to_resume_and_the_rerun_resumes(segment_tool, stack, mo
     with pytest.raises(KeyboardInterrupt):  # --debug: the traceback
         monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: IntensityPredictor(fail_after=0))
         segment_tool.main(_argv(stack, '--overwrite', '--debug'))
+
+
+def test_amp_reaches_the_model_loader(segment_tool, stack, monkeypatch):
+    """--amp loads the model with mixed-precision features (``init_segmenter(..., amp=True)``); off by default."""
+    calls = []
+
+    def loader(*args, **kwargs):
+        calls.append(kwargs.get('amp'))
+        return IntensityPredictor()
+    monkeypatch.setattr(segment_tool, 'init_segmenter', loader)
+    segment_tool.main(_argv(stack, '--amp'))
+    segment_tool.main(_argv(stack, '--overwrite'))
+    assert calls == [True, False]
