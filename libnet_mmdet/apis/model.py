@@ -204,10 +204,10 @@ def mixed_precision(model):
     a GPU, bfloat16 on the CPU), the features handed on to the heads as float32, because mmcv's CPU NMS and RoIAlign
     take float32 only (whole-model autocast fails there) and the heads' box and mask arithmetic stays exact.
     Nested calls run the features once in mixed precision."""
-    attributes = vars(model) if uses_amp(model) else {}
-    if not attributes or 'extract_feat' in attributes:
+    if not uses_amp(model) or 'extract_feat' in vars(model):
         yield
         return
+    attributes = vars(model)
     from mmengine.runner import autocast
     extract_feat, device_type = model.extract_feat, next(model.parameters()).device.type
 
