@@ -12,8 +12,9 @@ The model: ``--config`` and ``--checkpoint``, or by default the generalist that 
 ``models/generalist/`` (trained on every particle size from 12 to 48 px). ``--scale`` resizes what the model sees
 so that the particles have the sizes it was trained for: ``auto`` (the default for models that record their
 trained particle diameters, such as the generalist; otherwise 1) estimates it from a coarse first pass on three
-slices of the volume (the median diameter of confident detections) and prints it; a number sets it (your particle
-diameter / the model's); several numbers segment at each scale and merge, for slices mixing very different sizes.
+slices of the volume (the median diameter of confident detections; a second, finer scale when many particles are
+far smaller than that) and prints it; a number sets it (the model's particle diameter / yours); several numbers
+segment at each scale and merge, for slices mixing very different sizes.
 ``--min-voxels auto`` (the default for the same models; otherwise 0) merges pieces smaller than a sphere a third of
 that typical diameter across into the particle they touch, and prints the number.
 

@@ -76,6 +76,15 @@ AUTO_MIN_DETECTIONS = 20
 #: multiples of the geometric middle of the trained range (24-36 px for a 12-48 px model): enlarging small particles
 #: past the middle or shrinking large ones down to it lost accuracy on validation volumes (seed 7000, BENCHMARKS.md).
 AUTO_TARGET_BAND = (1.0, 1.5)
+#: :func:`estimate_scale` adds a finer second scale when the candidate ``AUTO_FINE_STEP`` times finer than the chosen
+#: one found at least :data:`AUTO_MIN_DETECTIONS` particles covering at least ``AUTO_FINE_COVERAGE`` of what the
+#: chosen one's cover: many particles well below the chosen scale's range, a slice whose particle sizes spread wider
+#: than the trained range (the coverage criterion then follows the large particles). Chosen on validation slices
+#: (seeds 7100/7101, ``diameter_cv`` 0.3-2.0; BENCHMARKS.md): a finer scale merged in raised 2D F1@0.5 where this
+#: ratio was >= 0.25 and cost 0.02-0.07 on ``hard`` slices at 0.10-0.24; the presets' own spread (cv 0.3) gives
+#: 0.00-0.11. With these values it fired on 11 of 40 validation slices, 2D F1@0.5 -0.003 to +0.122 (mean +0.080).
+AUTO_FINE_STEP = 4
+AUTO_FINE_COVERAGE = 0.25
 #: An instance with less than this fraction of its pixels inside the field of view is dropped (:func:`in_view`):
 #: the model finds pieces of the fill's stripes that leave slivers of a few pixels at the rim (chosen on validation
 #: volumes with a field of view, seeds 7200/7201/7210/7211: 0.05 better than 0 on all four, 0.1-0.3 lost particles).
@@ -400,6 +409,12 @@ def estimate_scale(model, slices, batch_size=None, intensity_range=None):
     high end), clipped to the scales that bring 600 px and 6 px particles into it (and to :data:`MAX_SCALE`),
     rounded to 3 significant digits. When no candidate finds a particle, the scale is 1 (with a warning).
 
+    Broad size spreads: when the candidate 4x finer than the chosen one (:data:`AUTO_FINE_STEP`) also found at
+    least :data:`AUTO_MIN_DETECTIONS` particles and they cover at least a quarter (:data:`AUTO_FINE_COVERAGE`) of
+    what the chosen one's cover, the slices hold many particles too small for the chosen scale: their median
+    diameter ``D_fine`` gives a second, finer scale by the same rule, and the slices are segmented at both and
+    merged (``info['scales']``).
+
     Args:
         model: a detector (:func:`~libnet_mmdet.apis.init_segmenter`) or predictor callable that records its
             trained diameters.
@@ -409,10 +424,11 @@ def estimate_scale(model, slices, batch_size=None, intensity_range=None):
         intensity_range (tuple | None): one intensity mapping for all slices (:func:`slice_preparer`).
 
     Returns:
-        tuple: ``(scale, info)``: float scale and a dict with ``method``, ``diameter_px`` (D, input pixels; None
-        when nothing was found), ``trained_diameter_px`` ``(lo, hi)``, ``candidate`` (the chosen candidate scale
-        or None), ``candidates`` (per candidate: ``scale``, ``coverage`` (fraction of the window covered),
-        ``detections``) and ``slices`` (number of sample slices).
+        tuple: ``(scale, info)``: float scale (of D) and a dict with ``method``, ``scales`` (the scales to
+        segment at: ``(scale,)``, or ``(scale, fine scale)``), ``diameter_px`` (D, input pixels; None when nothing
+        was found), ``fine_diameter_px`` (D_fine, or None), ``trained_diameter_px`` ``(lo, hi)``, ``candidate``
+        (the chosen candidate scale or None), ``candidates`` (per candidate: ``scale``, ``coverage`` (fraction of
+        the window covered), ``detections``) and ``slices`` (number of sample slices).
 
     Raises:
         ValueError: the model records no trained diameters (pass a number as the scale), no slices.
@@ -444,21 +460,33 @@ def estimate_scale(model, slices, batch_size=None, intensity_range=None):
         if coverage > 0:
             measures[scale] = (coverage, inner.size + cut.size, float(np.median(inner if inner.size else cut)))
     supported = {scale: m for scale, m in measures.items() if m[1] >= AUTO_MIN_DETECTIONS} or measures
-    best = max(supported.items(), key=lambda item: item[1][0], default=None)
-    best = None if best is None else (best[0], best[1][2])
+    best = max(supported, key=lambda scale: supported[scale][0], default=None)
     info = dict(method='coarse passes at candidate scales, median equivalent diameter of confident detections in '
-                'the trained range', diameter_px=None, trained_diameter_px=(low, high), candidate=None,
-                candidates=tried, slices=len(samples))
+                'the trained range', scales=(1.0,), diameter_px=None, fine_diameter_px=None,
+                trained_diameter_px=(low, high), candidate=None, candidates=tried, slices=len(samples))
     if best is None:
         tried_scales = ', '.join(f'{c["scale"]:g}' for c in tried)
         warnings.warn(f'scale=auto: the model found no particle of {low:g}-{high:g} px at any candidate scale '
                       f'({tried_scales}); using scale 1')
         return 1.0, info
+    coverage, _, diameter = supported[best]
+    scale = _scale_for_diameter(diameter, low, high)
+    info.update(candidate=best, diameter_px=diameter, scales=(scale,))
+    fine = measures.get(best * AUTO_FINE_STEP)
+    if fine is not None and fine[1] >= AUTO_MIN_DETECTIONS and fine[0] >= AUTO_FINE_COVERAGE * coverage:
+        fine_scale = _scale_for_diameter(fine[2], low, high)
+        if fine_scale > scale:
+            info.update(fine_diameter_px=fine[2], scales=(scale, fine_scale))
+    return scale, info
+
+
+def _scale_for_diameter(diameter, low, high):
+    """The least resize that brings particles ``diameter`` px across into :data:`AUTO_TARGET_BAND` times the
+    geometric middle of the trained range ``(low, high)``, clipped (:func:`estimate_scale`), to 3 digits."""
     band_low, band_high = np.sqrt(low * high) * np.asarray(AUTO_TARGET_BAND)
-    info.update(candidate=best[0], diameter_px=best[1])
-    scale = float(np.clip(np.clip(best[1], band_low, band_high) / best[1], band_high / AUTO_DIAMETERS_PX[1],
+    scale = float(np.clip(np.clip(diameter, band_low, band_high) / diameter, band_high / AUTO_DIAMETERS_PX[1],
                           min(band_low / AUTO_DIAMETERS_PX[0], MAX_SCALE)))
-    return float(f'{scale:.3g}'), info
+    return float(f'{scale:.3g}')
 
 
 def no_diameters_message(model):
@@ -488,21 +516,28 @@ def resolve_scale(model, scale, slices, batch_size=None, intensity_range=None):
     None (None without diameters is 1)."""
     scale = check_scale(scale)
     if uses_auto_scale(model, scale):
-        value, info = estimate_scale(model, slices, batch_size, intensity_range)
-        return (value,), info
+        _, info = estimate_scale(model, slices, batch_size, intensity_range)
+        return info['scales'], info
     return (1.0,) if scale is None else scale, None
 
 
 def describe_scale(scales, info):
     """One line for the user: ``scale: auto -> 0.632 (typical particle diameter 57 px; model trained for 12-48 px)``,
-    or ``scale: 0.5`` / ``scale: 0.25, 0.5 (merged)``."""
+    ``scale: auto -> 0.541, 1 (merged; typical particle diameters 67 px and 28 px; ...)``, or ``scale: 0.5`` /
+    ``scale: 0.25, 0.5 (merged)``."""
     values = ', '.join(f'{s:g}' for s in scales)
+    merged = ['merged'] if len(scales) > 1 else []
     if info is None:
-        return f'scale: {values}' + (' (merged)' if len(scales) > 1 else '')
+        return f'scale: {values}' + ''.join(f' ({note})' for note in merged)
     low, high = info['trained_diameter_px']
-    found = ('no particle found at any candidate scale' if info['diameter_px'] is None
-             else f'typical particle diameter {info["diameter_px"]:.0f} px')
-    return f'scale: auto -> {values} ({found}; model trained for {low:g}-{high:g} px)'
+    if info['diameter_px'] is None:
+        found = 'no particle found at any candidate scale'
+    elif info['fine_diameter_px'] is None:
+        found = f'typical particle diameter {info["diameter_px"]:.0f} px'
+    else:
+        found = f'typical particle diameters {info["diameter_px"]:.0f} px and {info["fine_diameter_px"]:.0f} px'
+    notes = '; '.join(merged + [found, f'model trained for {low:g}-{high:g} px'])
+    return f'scale: auto -> {values} ({notes})'
 
 
 def load_slice(image, name=None):

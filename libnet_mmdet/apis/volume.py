@@ -29,8 +29,8 @@ memory is the model plus a few slabs, whatever the number of slices.
 Scale: ``scale='auto'`` (the default for models that record their trained particle diameters) is estimated once
 per volume, before inference, on up to 3 xy slices at the z quartiles
 (:func:`~libnet_mmdet.apis.inference.estimate_scale`), used for every view, printed
-(``scale: auto -> 0.632 (typical particle diameter 57 px; model trained for 12-48 px)``) and recorded in the work
-folder's manifest.
+(``scale: auto -> 0.632 (typical particle diameter 57 px; model trained for 12-48 px)``; two scales, merged, for
+sizes that spread wider than the model's range) and recorded in the work folder's manifest.
 
 Intensities: every slice of every view is normalised with one mapping, the volume's intensity range measured on
 up to 16 xy slices spread over z (:func:`~libnet_mmdet.apis.inference.shared_intensity_range`; recorded in the
@@ -174,7 +174,8 @@ def resolve_min_voxels(model, min_voxels, scales, scale_info):
 
     Auto is :func:`~libnet_mmdet.volume.min_voxels_for_diameter` of the typical particle diameter ``D`` (input
     voxels): the volume of a sphere ``D / 3`` across. ``D`` is the one ``scale='auto'`` measured
-    (``scale_info['diameter_px']``), else the middle of the trained range seen at the largest of ``scales``.
+    (``scale_info['diameter_px']``; ``fine_diameter_px`` when it added a finer scale for smaller particles),
+    else the middle of the trained range seen at the largest of ``scales``.
 
     Raises:
         InputError: ``'auto'`` for a model that records no trained diameters.
@@ -188,8 +189,8 @@ def resolve_min_voxels(model, min_voxels, scales, scale_info):
         raise InputError(f"min_voxels='auto' (--min-voxels auto) needs a model that records the particle diameters "
                          f"it was trained for (config key particle_diameter_px); {type(model).__name__} records "
                          f"none: give the volume of your smallest particle in voxels")
-    if scale_info is not None and scale_info['diameter_px'] is not None:
-        diameter, source = scale_info['diameter_px'], 'measured'
+    if scale_info is not None and scale_info['diameter_px'] is not None:  # the smaller one of two scales
+        diameter, source = scale_info['fine_diameter_px'] or scale_info['diameter_px'], 'measured'
     else:
         diameter, source = np.sqrt(trained[0] * trained[1]) / max(scales), 'the trained middle at this scale'
     return min_voxels_for_diameter(diameter), (f'a sphere a third of the typical particle diameter across, '

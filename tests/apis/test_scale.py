@@ -215,6 +215,7 @@ def test_auto_scale_recovers_a_known_rescale(small_disks, factor):
     assert scale == pytest.approx({1: 2, 2: 1, 4: 0.75}[factor], rel=0.2)
     assert info['diameter_px'] == pytest.approx(12 * factor, rel=0.2)
     assert info['trained_diameter_px'] == (12, 48) and info['slices'] == 1 and 'median' in info['method']
+    assert info['scales'] == (scale,) and info['fine_diameter_px'] is None  # one size: no finer second scale
     chosen = [c for c in info['candidates'] if c['scale'] == info['candidate']]
     assert chosen and chosen[0]['coverage'] == max(c['coverage'] for c in info['candidates']) > 0
 
@@ -260,6 +261,44 @@ def test_segment_volume_estimates_once_prints_and_resumes(small_disks, tmp_path,
     segment_volume(BandPredictor(), tmp_path / 'stack.tif', out=out, slab=3, scale='auto', overwrite=True,
                    keep_work=True, progress=False)
     assert [os.stat(part).st_mtime_ns for part in parts] == stamps  # the same scale: every part reused
+
+
+def two_sizes_slice(rng):
+    """(labels, uint8 image) of 768 x 768 px: disks of ~40 px on a 64 px grid, and in the central 256 x 256 px
+    disks of ~7 px on a 12 px grid (128 large, 484 small)."""
+    side = 768
+    rows, cols = np.mgrid[:side, :side]
+    centres = [(y, x, 40) for y in range(32, side, 64) for x in range(32, side, 64)
+               if max(abs(y - side / 2), abs(x - side / 2)) >= 160]
+    centres += [(y, x, 7) for y in range(side // 2 - 126, side // 2 + 127, 12)
+                for x in range(side // 2 - 126, side // 2 + 127, 12)]
+    labels = np.zeros((side, side), np.int32)
+    for i, (y, x, diameter) in enumerate(centres, start=1):
+        labels[(rows - y) ** 2 + (cols - x) ** 2 <= (diameter * rng.uniform(0.9, 1.1) / 2) ** 2] = i
+    return labels, np.where(labels > 0, 200, 20).astype(np.uint8)
+
+
+def test_auto_adds_a_finer_scale_for_particles_far_below_the_typical_size(capsys, tmp_path):
+    """Large disks cover most of the slice, so auto follows them (40 px -> the band's high end, 36 px); the
+    candidate 4x finer finds the hundreds of 7 px disks: a second scale brings them to the band's low end (24 px),
+    and a predictor that only knows 12-48 px finds both sizes, where the first scale alone misses every small one."""
+    truth, image = two_sizes_slice(np.random.default_rng(0))
+    scale, info = estimate_scale(BandPredictor(band=(12, 48)), image)
+    assert scale == pytest.approx(36 / 40, rel=0.1) and info['diameter_px'] == pytest.approx(40, rel=0.1)
+    assert info['fine_diameter_px'] == pytest.approx(7, rel=0.1)
+    assert info['scales'] == (scale, pytest.approx(24 / 7, rel=0.1))
+    labels, details = segment_image(BandPredictor(band=(12, 48)), image)
+    assert details['scale'] == list(info['scales'])
+    stats = match_instances(truth, labels, thresholds=[0.5]).loc[0.5]
+    assert stats['tp'] == 612 and stats['fp'] == 0
+    one_scale = match_instances(truth, segment_image(BandPredictor(band=(12, 48)), image, scale=scale)[0], [0.5])
+    assert one_scale.loc[0.5, 'tp'] == 128
+    tifffile.imwrite(tmp_path / 'stack.tif', np.stack([image] * 2))  # a volume: printed, min_voxels of the small
+    segment_volume(BandPredictor(band=(12, 48)), tmp_path / 'stack.tif', min_voxels='auto', progress=False)
+    scale_line, min_voxels_line = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert scale_line.startswith(f'scale: auto -> {scale:g}, ') and '(merged; typical particle diameters 41 px ' \
+        'and 7 px; model trained for 12-48 px)' in scale_line
+    assert min_voxels_line.endswith('7 px (measured))')
 
 
 # ---- several scales -----------------------------------------------------------------------------------------------

@@ -1,0 +1,125 @@
+"""Slices whose particle sizes spread wider than the model's trained range: ``scale='auto'`` with its finer second
+scale vs the one scale it chose before (issue 15).
+
+Usage:
+    python benchmarks/bench_size_spread.py [--generalist models/generalist] [--seeds 7100 7101]
+        [--out benchmarks/results/size_spread_val.json]
+
+Per cell (preset, mean particle diameter D in voxels, ``diameter_cv``: the spread of the lognormal diameters) and
+seed, a synthetic volume of (Z, Y, X) = (12, 512, 512) voxels (D <= 32) or (8, 768, 768) (larger D: room for
+particles of several hundred voxels), and two of its xy slices (z = Z // 4 and Z // 2 + 1).
+Each slice is segmented by the generalist with ``scale='auto'`` as a user runs it (``segment_image``); where auto
+chose two scales (:data:`~libnet_mmdet.apis.inference.AUTO_FINE_COVERAGE`), the slice is also segmented at the
+first of them alone, which is what ``scale='auto'`` did before. Scores: 2D F1@0.5 of the instances against the
+slice's true labels; the fine candidate's coverage ratio and detections that decide; seconds of each run.
+
+Seeds: 7100/7101 are the validation slices the fine scale's trigger (0.25) was chosen on; report on others
+(held-out 9100/9101). The cells with ``diameter_cv`` 0.3 are the presets' own spread (the trigger should not fire);
+1.0-2.0 spread particle sizes over 10-30x.
+"""
+import argparse
+import os
+import os.path as osp
+import platform
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+
+import numpy as np
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CELLS = (('typical', 24, 0.3), ('hard', 12, 0.3), ('clean', 48, 0.3), ('hard', 48, 0.3),
+         ('typical', 24, 1.0), ('hard', 32, 1.0), ('hard', 40, 1.6),
+         ('typical', 40, 1.6), ('typical', 48, 2.0), ('clean', 60, 2.0))
+VOXEL_SIZE_NM = 100.0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--generalist', default=osp.join(REPO_ROOT, 'models', 'generalist'))
+    parser.add_argument('--seeds', type=int, nargs='+', default=[7100, 7101])
+    parser.add_argument('--out', default=osp.join(REPO_ROOT, 'benchmarks', 'results', 'size_spread_val.json'))
+    return parser.parse_args(argv)
+
+
+def volume_shape(diameter):
+    """(Z, Y, X) of a cell's volume (module docstring)."""
+    return (12, 512, 512) if diameter <= 32 else (8, 768, 768)
+
+
+def f1_50(truth, labels):
+    from libnet_mmdet.evaluation import match_instances
+    return round(float(match_instances(truth, labels, [0.5]).loc[0.5, 'f1']), 4)
+
+
+def slice_row(model, image, truth):
+    """Scores of one slice: auto (one or two scales) and, where auto chose two, the first alone."""
+    from libnet_mmdet.apis import segment_image
+    started = time.time()
+    labels, details = segment_image(model, image, scale='auto')
+    info = details['scale_info']
+    row = dict(scales=list(info['scales']), diameter_px=info['diameter_px'], fine_diameter_px=info['fine_diameter_px'],
+               f1_auto=f1_50(truth, labels), seconds_auto=round(time.time() - started, 1))
+    candidates = {c['scale']: c for c in info['candidates']}
+    chosen, fine = candidates.get(info['candidate']), candidates.get((info['candidate'] or 0) * 4)
+    if chosen and fine and chosen['coverage'] > 0:
+        row.update(fine_coverage_ratio=round(fine['coverage'] / chosen['coverage'], 3),
+                   fine_detections=fine['detections'])
+    if len(info['scales']) > 1:
+        started = time.time()
+        row['f1_one_scale'] = f1_50(truth, segment_image(model, image, scale=info['scales'][0])[0])
+        row['seconds_one_scale'] = round(time.time() - started, 1)
+    else:
+        row['f1_one_scale'], row['seconds_one_scale'] = row['f1_auto'], None
+    return row
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from libnet_mmdet.apis import generalist_files, init_segmenter
+    from libnet_mmdet.io import check_output_file, write_json
+    from libnet_mmdet.synth import generate_volume, preset_params
+    check_output_file(args.out, overwrite=True)
+    files = generalist_files(args.generalist)
+    if files is None:
+        sys.exit(f'{args.generalist}: no generalist model there; run `make model`')
+    load_before = os.getloadavg()
+    model = init_segmenter(*files, device='cpu')
+    rows = []
+    print(f"{'preset':8s} {'D':>3s} {'cv':>4s} {'seed':>5s} {'z':>2s} {'scales':>13s} {'ratio':>5s} "
+          f"{'F1 auto':>7s} {'F1 one':>7s} {'s auto':>6s} {'s one':>5s}")
+    for preset, diameter, cv in CELLS:
+        for seed in args.seeds:
+            params = preset_params(preset, mean_diameter_vox=diameter, diameter_cv=cv, voxel_size_nm=VOXEL_SIZE_NM)
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')  # the generator's packing warnings for broad spreads
+                volume = generate_volume(volume_shape(diameter), params, seed=seed)
+            depth = volume.image_zyx.shape[0]
+            for z in (depth // 4, depth // 2 + 1):
+                row = dict(preset=preset, mean_diameter_vox=diameter, diameter_cv=cv, seed=seed, z=z,
+                           **slice_row(model, volume.image_zyx[z], volume.labels_zyx[z]))
+                rows.append(row)
+                print(f"{preset:8s} {diameter:3d} {cv:4.1f} {seed:5d} {z:2d} "
+                      f"{', '.join(f'{s:g}' for s in row['scales']):>13s} {row.get('fine_coverage_ratio', 0):5.2f} "
+                      f"{row['f1_auto']:7.3f} {row['f1_one_scale']:7.3f} {row['seconds_auto']:6.1f} "
+                      f"{row['seconds_one_scale'] or 0:5.1f}", flush=True)
+    two = [row for row in rows if len(row['scales']) > 1]
+    summary = dict(slices=len(rows), two_scales=len(two),
+                   mean_f1_auto=round(float(np.mean([r['f1_auto'] for r in rows])), 4),
+                   mean_f1_one_scale=round(float(np.mean([r['f1_one_scale'] for r in rows])), 4),
+                   mean_gain_where_two=round(float(np.mean([r['f1_auto'] - r['f1_one_scale'] for r in two])), 4)
+                   if two else None)
+    print(summary)
+    write_json(args.out, dict(benchmark='bench_size_spread', command=' '.join(['python'] + sys.argv),
+                              date=datetime.now(timezone.utc).isoformat(timespec='seconds'), seeds=args.seeds,
+                              machine=dict(platform=platform.platform(), cpus=os.cpu_count(),
+                                           load_before=[round(x, 2) for x in load_before],
+                                           load_after=[round(x, 2) for x in os.getloadavg()]),
+                              summary=summary, rows=rows), indent=1)
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()
