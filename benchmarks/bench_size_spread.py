@@ -2,8 +2,10 @@
 scale vs the one scale it chose before (issue 15).
 
 Usage:
-    python benchmarks/bench_size_spread.py [--generalist models/generalist] [--seeds 7100 7101]
+    python benchmarks/bench_size_spread.py [--generalist models/generalist] [--seeds 7100 7101] [--volumes]
         [--out benchmarks/results/size_spread_val.json]
+    python benchmarks/bench_size_spread.py --seeds 9100 9101 --volumes --out benchmarks/results/size_spread_3d.json
+    python benchmarks/bench_size_spread.py --zero-shot --out benchmarks/results/size_spread_zero_shot.json
 
 Per cell (preset, mean particle diameter D in voxels, ``diameter_cv``: the spread of the lognormal diameters) and
 seed, a synthetic volume of (Z, Y, X) = (12, 512, 512) voxels (D <= 32) or (8, 768, 768) (larger D: room for
@@ -12,6 +14,14 @@ Each slice is segmented by the generalist with ``scale='auto'`` as a user runs i
 chose two scales (:data:`~libnet_mmdet.apis.inference.AUTO_FINE_COVERAGE`), the slice is also segmented at the
 first of them alone, which is what ``scale='auto'`` did before. Scores: 2D F1@0.5 of the instances against the
 slice's true labels; the fine candidate's coverage ratio and detections that decide; seconds of each run.
+
+``--volumes`` runs 3D instead: per cell of :data:`VOLUME_CELLS` and seed, a (32, 512, 512) volume segmented by
+``segment_volume`` with xy linking as a user runs it (``scale='auto'``, ``min_voxels='auto'``) and as it ran before
+the finer scale (the first of auto's scales, ``min_voxels`` of the diameter it measured); 3D and 2D F1@0.5
+(``evaluation.compare_methods``), counts and seconds.
+
+``--zero-shot`` only estimates: the scales auto chooses for each volume of ``bench_zero_shot.py`` (presets x
+12/24/48 px, seed 5000), to see whether the finer scale fires there.
 
 Seeds: 7100/7101 are the validation slices the fine scale's trigger (0.25) was chosen on; report on others
 (held-out 9100/9101). The cells with ``diameter_cv`` 0.3 are the presets' own spread (the trigger should not fire);
@@ -32,6 +42,8 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CELLS = (('typical', 24, 0.3), ('hard', 12, 0.3), ('clean', 48, 0.3), ('hard', 48, 0.3),
          ('typical', 24, 1.0), ('hard', 32, 1.0), ('hard', 40, 1.6),
          ('typical', 40, 1.6), ('typical', 48, 2.0), ('clean', 60, 2.0))
+VOLUME_CELLS = (('typical', 24, 1.0), ('hard', 32, 1.0), ('typical', 40, 1.6))
+VOLUME_SHAPE = (32, 512, 512)
 VOXEL_SIZE_NM = 100.0
 
 
@@ -40,6 +52,9 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--generalist', default=osp.join(REPO_ROOT, 'models', 'generalist'))
     parser.add_argument('--seeds', type=int, nargs='+', default=[7100, 7101])
+    parser.add_argument('--volumes', action='store_true', help='segment volumes in 3D (VOLUME_CELLS) instead')
+    parser.add_argument('--zero-shot', action='store_true',
+                        help="only the scales auto chooses for bench_zero_shot.py's volumes (seed 5000)")
     parser.add_argument('--out', default=osp.join(REPO_ROOT, 'benchmarks', 'results', 'size_spread_val.json'))
     return parser.parse_args(argv)
 
@@ -76,22 +91,77 @@ def slice_row(model, image, truth):
     return row
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    from libnet_mmdet.apis import generalist_files, init_segmenter
-    from libnet_mmdet.io import check_output_file, write_json
+def volume_scales(model, image_zyx):
+    """``(scales, info)`` that ``segment_volume`` estimates for a volume with ``scale='auto'``: on its samples
+    (the z quartiles), under its intensity range."""
+    from libnet_mmdet.apis.inference import RANGE_SLICES, evenly_spaced, resolve_scale, shared_intensity_range
+    depth = image_zyx.shape[0]
+    intensity_range = shared_intensity_range(model, [image_zyx[z] for z in evenly_spaced(depth, RANGE_SLICES)])
+    samples = [image_zyx[z] for z in sorted({int(depth * q) for q in (0.25, 0.5, 0.75)})]
+    return resolve_scale(model, 'auto', samples, intensity_range=intensity_range)
+
+
+def zero_shot_rows(model):
+    """The scales ``scale='auto'`` chooses for each volume of ``bench_zero_shot.py`` (its presets x 12/24/48 px,
+    seed 5000), and the fine candidate's coverage ratio and detections."""
+    from bench_zero_shot import make_volume
+    rows = []
+    for preset in ('clean', 'typical', 'hard'):
+        for diameter in (12.0, 24.0, 48.0):
+            scales, info = volume_scales(model, make_volume(preset, diameter, 5000).image_zyx)
+            candidates = {c['scale']: c for c in info['candidates']}
+            chosen, fine = candidates.get(info['candidate']), candidates.get((info['candidate'] or 0) * 4)
+            rows.append(dict(preset=preset, diameter_px=diameter, scales=list(scales),
+                             fine_coverage_ratio=round(fine['coverage'] / chosen['coverage'], 3) if fine else None,
+                             fine_detections=fine['detections'] if fine else None))
+            print(rows[-1], flush=True)
+    return rows
+
+
+def volume_rows(model, seeds):
+    """3D rows (module docstring): ``segment_volume`` with auto scale and min_voxels vs the first scale alone."""
+    from libnet_mmdet.apis import segment_volume
+    from libnet_mmdet.evaluation import compare_methods
     from libnet_mmdet.synth import generate_volume, preset_params
-    check_output_file(args.out, overwrite=True)
-    files = generalist_files(args.generalist)
-    if files is None:
-        sys.exit(f'{args.generalist}: no generalist model there; run `make model`')
-    load_before = os.getloadavg()
-    model = init_segmenter(*files, device='cpu')
+    from libnet_mmdet.volume import min_voxels_for_diameter
+    rows = []
+    for preset, diameter, cv in VOLUME_CELLS:
+        for seed in seeds:
+            params = preset_params(preset, mean_diameter_vox=diameter, diameter_cv=cv, voxel_size_nm=VOXEL_SIZE_NM)
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                volume = generate_volume(VOLUME_SHAPE, params, seed=seed)
+            image = volume.image_zyx
+            started = time.time()
+            auto = np.asarray(segment_volume(model, image, scale='auto', min_voxels='auto', progress=False))
+            seconds = {'auto': time.time() - started}
+            scales, info = volume_scales(model, image)
+            started = time.time()
+            one = np.asarray(segment_volume(model, image, scale=scales[0], progress=False,
+                                            min_voxels=min_voxels_for_diameter(info['diameter_px'])))
+            seconds['one_scale'] = time.time() - started
+            table = compare_methods(volume.labels_zyx, dict(auto=auto, one_scale=one), VOXEL_SIZE_NM)
+            for method, scores in table.iterrows():
+                rows.append(dict(preset=preset, mean_diameter_vox=diameter, diameter_cv=cv, seed=seed,
+                                 method=method, scales=list(scales) if method == 'auto' else [scales[0]],
+                                 seconds=round(seconds[method], 1),
+                                 **{key: round(float(scores[key]), 4) for key in ('f1_50', 'f1_50_2d')},
+                                 **{key: int(scores[key]) for key in ('n_true', 'n_pred')}))
+                print(f"{preset:8s} {diameter:3d} {cv:4.1f} {seed:5d} {method:9s} "
+                      f"{', '.join(f'{s:g}' for s in rows[-1]['scales']):>10s} 3D {rows[-1]['f1_50']:.3f} "
+                      f"2D {rows[-1]['f1_50_2d']:.3f} n {rows[-1]['n_pred']}/{rows[-1]['n_true']} "
+                      f"{rows[-1]['seconds']:.0f} s", flush=True)
+    return rows
+
+
+def slice_results(model, seeds):
+    """``{'rows': [...], 'summary': {...}}`` of the slices of every cell and seed (module docstring)."""
+    from libnet_mmdet.synth import generate_volume, preset_params
     rows = []
     print(f"{'preset':8s} {'D':>3s} {'cv':>4s} {'seed':>5s} {'z':>2s} {'scales':>13s} {'ratio':>5s} "
           f"{'F1 auto':>7s} {'F1 one':>7s} {'s auto':>6s} {'s one':>5s}")
     for preset, diameter, cv in CELLS:
-        for seed in args.seeds:
+        for seed in seeds:
             params = preset_params(preset, mean_diameter_vox=diameter, diameter_cv=cv, voxel_size_nm=VOXEL_SIZE_NM)
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')  # the generator's packing warnings for broad spreads
@@ -112,12 +182,31 @@ def main(argv=None):
                    mean_gain_where_two=round(float(np.mean([r['f1_auto'] - r['f1_one_scale'] for r in two])), 4)
                    if two else None)
     print(summary)
+    return dict(summary=summary, rows=rows)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from libnet_mmdet.apis import generalist_files, init_segmenter
+    from libnet_mmdet.io import check_output_file, write_json
+    check_output_file(args.out, overwrite=True)
+    files = generalist_files(args.generalist)
+    if files is None:
+        sys.exit(f'{args.generalist}: no generalist model there; run `make model`')
+    load_before = os.getloadavg()
+    model = init_segmenter(*files, device='cpu')
+    if args.zero_shot:
+        results = dict(zero_shot=zero_shot_rows(model))
+    elif args.volumes:
+        results = dict(volumes=volume_rows(model, args.seeds))
+    else:
+        results = slice_results(model, args.seeds)
     write_json(args.out, dict(benchmark='bench_size_spread', command=' '.join(['python'] + sys.argv),
                               date=datetime.now(timezone.utc).isoformat(timespec='seconds'), seeds=args.seeds,
                               machine=dict(platform=platform.platform(), cpus=os.cpu_count(),
                                            load_before=[round(x, 2) for x in load_before],
                                            load_after=[round(x, 2) for x in os.getloadavg()]),
-                              summary=summary, rows=rows), indent=1)
+                              **results), indent=1)
     print(f'wrote {args.out}')
 
 
