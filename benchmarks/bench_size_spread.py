@@ -5,6 +5,8 @@ Usage:
     python benchmarks/bench_size_spread.py [--generalist models/generalist] [--seeds 7100 7101] [--volumes]
         [--out benchmarks/results/size_spread_val.json]
     python benchmarks/bench_size_spread.py --seeds 9100 9101 --volumes --out benchmarks/results/size_spread_3d.json
+    python benchmarks/bench_size_spread.py --seeds 9100 --volumes --fusion
+        --out benchmarks/results/size_spread_3d_fused.json
     python benchmarks/bench_size_spread.py --zero-shot --out benchmarks/results/size_spread_zero_shot.json
 
 Per cell (preset, mean particle diameter D in voxels, ``diameter_cv``: the spread of the lognormal diameters) and
@@ -18,7 +20,7 @@ slice's true labels; the fine candidate's coverage ratio and detections that dec
 ``--volumes`` runs 3D instead: per cell of :data:`VOLUME_CELLS` and seed, a (32, 512, 512) volume segmented by
 ``segment_volume`` with xy linking as a user runs it (``scale='auto'``, ``min_voxels='auto'``) and as it ran before
 the finer scale (the first of auto's scales, ``min_voxels`` of the diameter it measured); 3D and 2D F1@0.5
-(``evaluation.compare_methods``), counts and seconds.
+(``evaluation.compare_methods``), counts and seconds; ``--fusion``: the xy, xz and yz views fused instead.
 
 ``--zero-shot`` only estimates: the scales auto chooses for each volume of ``bench_zero_shot.py`` (presets x
 12/24/48 px, seed 5000), to see whether the finer scale fires there.
@@ -53,6 +55,7 @@ def parse_args(argv=None):
     parser.add_argument('--generalist', default=osp.join(REPO_ROOT, 'models', 'generalist'))
     parser.add_argument('--seeds', type=int, nargs='+', default=[7100, 7101])
     parser.add_argument('--volumes', action='store_true', help='segment volumes in 3D (VOLUME_CELLS) instead')
+    parser.add_argument('--fusion', action='store_true', help='with --volumes: fuse the xy, xz and yz views')
     parser.add_argument('--zero-shot', action='store_true',
                         help="only the scales auto chooses for bench_zero_shot.py's volumes (seed 5000)")
     parser.add_argument('--out', default=osp.join(REPO_ROOT, 'benchmarks', 'results', 'size_spread_val.json'))
@@ -118,8 +121,9 @@ def zero_shot_rows(model):
     return rows
 
 
-def volume_rows(model, seeds):
-    """3D rows (module docstring): ``segment_volume`` with auto scale and min_voxels vs the first scale alone."""
+def volume_rows(model, seeds, views=('xy',)):
+    """3D rows (module docstring): ``segment_volume`` with auto scale and min_voxels vs the first scale alone,
+    both with ``views`` (xy linking, or the three views fused)."""
     from libnet_mmdet.apis import segment_volume
     from libnet_mmdet.evaluation import compare_methods
     from libnet_mmdet.synth import generate_volume, preset_params
@@ -133,17 +137,19 @@ def volume_rows(model, seeds):
                 volume = generate_volume(VOLUME_SHAPE, params, seed=seed)
             image = volume.image_zyx
             started = time.time()
-            auto = np.asarray(segment_volume(model, image, scale='auto', min_voxels='auto', progress=False))
+            auto = np.asarray(segment_volume(model, image, views=views, scale='auto', min_voxels='auto',
+                                             progress=False))
             seconds = {'auto': time.time() - started}
             scales, info = volume_scales(model, image)
             started = time.time()
-            one = np.asarray(segment_volume(model, image, scale=scales[0], progress=False,
+            one = np.asarray(segment_volume(model, image, views=views, scale=scales[0], progress=False,
                                             min_voxels=min_voxels_for_diameter(info['diameter_px'])))
             seconds['one_scale'] = time.time() - started
             table = compare_methods(volume.labels_zyx, dict(auto=auto, one_scale=one), VOXEL_SIZE_NM)
             for method, scores in table.iterrows():
                 rows.append(dict(preset=preset, mean_diameter_vox=diameter, diameter_cv=cv, seed=seed,
-                                 method=method, scales=list(scales) if method == 'auto' else [scales[0]],
+                                 method=method, views=list(views),
+                                 scales=list(scales) if method == 'auto' else [scales[0]],
                                  seconds=round(seconds[method], 1),
                                  **{key: round(float(scores[key]), 4) for key in ('f1_50', 'f1_50_2d')},
                                  **{key: int(scores[key]) for key in ('n_true', 'n_pred')}))
@@ -198,7 +204,7 @@ def main(argv=None):
     if args.zero_shot:
         results = dict(zero_shot=zero_shot_rows(model))
     elif args.volumes:
-        results = dict(volumes=volume_rows(model, args.seeds))
+        results = dict(volumes=volume_rows(model, args.seeds, ('xy', 'xz', 'yz') if args.fusion else ('xy',)))
     else:
         results = slice_results(model, args.seeds)
     write_json(args.out, dict(benchmark='bench_size_spread', command=' '.join(['python'] + sys.argv),

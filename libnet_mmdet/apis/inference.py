@@ -528,7 +528,7 @@ def describe_scale(scales, info):
     values = ', '.join(f'{s:g}' for s in scales)
     merged = ['merged'] if len(scales) > 1 else []
     if info is None:
-        return f'scale: {values}' + ''.join(f' ({note})' for note in merged)
+        return f'scale: {values}' + (' (merged)' if merged else '')
     low, high = info['trained_diameter_px']
     if info['diameter_px'] is None:
         found = 'no particle found at any candidate scale'
