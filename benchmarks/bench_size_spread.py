@@ -59,7 +59,12 @@ def parse_args(argv=None):
     parser.add_argument('--zero-shot', action='store_true',
                         help="only the scales auto chooses for bench_zero_shot.py's volumes (seed 5000)")
     parser.add_argument('--out', default=osp.join(REPO_ROOT, 'benchmarks', 'results', 'size_spread_val.json'))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.fusion and not args.volumes:
+        parser.error('--fusion needs --volumes')
+    if args.zero_shot and args.volumes:
+        parser.error('--zero-shot and --volumes are separate runs: give one')
+    return args
 
 
 def volume_shape(diameter):
