@@ -109,8 +109,9 @@ def parse_args(argv=None):
     parser.add_argument('--report', metavar='DIR', help='also write the particle table, summary and plots of '
                         'tools/analyze.py into this new folder (or emptied with --overwrite); needs the voxel size')
     parser.add_argument('--min-voxels', type=_auto_or(int), metavar='auto|N',
-                        help='smallest particle in voxels: smaller fragments are merged into the particle they '
-                        'touch most, isolated ones removed; auto: a sphere a third of the typical particle diameter '
+                        help='smallest particle in voxels: smaller fragments (and pieces lying mostly against a '
+                        'much larger particle) are merged into the particle they touch most, isolated ones removed; '
+                        'auto: a sphere a third of the typical particle diameter '
                         'across, from the diameter --scale auto measures (default: auto when the model records its '
                         'trained particle diameters, as the generalist does, else 0: keep all)')
     parser.add_argument('--score-thr', type=float, default=0.5, help='drop detections scoring below (default 0.5)')

@@ -228,8 +228,10 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         min_overlap (float): linking: least overlap coefficient to continue a particle.
         grow_voxels (int), min_votes (int | None): fusion: growth of the consensus core into the majority
             foreground, and the views needed for a foreground voxel.
-        min_voxels (int | 'auto' | None): particles with fewer voxels are merged into the particle they share the
-            most faces with (fragments of linking/fusion), or removed when they touch none. ``'auto'``: from the
+        min_voxels (int | 'auto' | None): particles with fewer voxels, and pieces lying mostly against a much
+            larger particle, are merged into the particle they share the most faces with (fragments of
+            linking/fusion, :func:`~libnet_mmdet.volume.labels.merge_small_lut`), or removed when they touch none
+            (0 or 1: nothing merged). ``'auto'``: from the
             typical particle diameter (:func:`resolve_min_voxels`; ``tools/segment.py``'s default, as None: auto
             for a model that records its trained particle diameters, else 0).
         slab (int): slices read, segmented and checkpointed at a time.

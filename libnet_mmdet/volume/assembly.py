@@ -4,11 +4,12 @@
 Every rank assembles its own block of slices (:mod:`~libnet_mmdet.volume.blocks`): one view is linked along its
 axis (:func:`~libnet_mmdet.volume.linking.link_slabs` on the block, block-local ids; the links across block faces,
 :func:`~libnet_mmdet.volume.linking.block_face_links`, join them as a graph solved once), several are fused along z
-(:func:`~libnet_mmdet.volume.fusion.fuse_slabs` with the ranks). Fragments smaller than ``min_voxels`` are merged
-into the particle they touch most (:func:`~libnet_mmdet.volume.labels.merge_small_lut`: each rank counts the
-contacts of its block, the lookup table is made once from their sum), and each rank writes its own z-block of the
-output (:class:`~libnet_mmdet.io.LabelVolumeWriter`). The result equals a single-process run's, voxel for voxel,
-whatever the number of ranks (tests/distributed).
+(:func:`~libnet_mmdet.volume.fusion.fuse_slabs` with the ranks). Fragments (smaller than ``min_voxels``, or
+pieces lying mostly against a much larger particle) are merged into the particle they touch most
+(:func:`~libnet_mmdet.volume.labels.merge_small_lut`: each rank counts the contacts and surfaces of its block, the
+lookup table is made once from their sum), and each rank writes its own z-block of the output
+(:class:`~libnet_mmdet.io.LabelVolumeWriter`). The result equals a single-process run's, voxel for voxel, whatever
+the number of ranks (tests/distributed).
 
 Memory per rank holds a few slabs, the tables of its block's sections (totalled over the ranks through files in
 the work folder's ``tables/``, :meth:`~libnet_mmdet.volume.blocks.Ranks.sum_tables`) and arrays with one entry
@@ -90,8 +91,9 @@ def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP
             other (linking; fusion's continuity).
         grow_voxels (int), min_votes (int | None): fusion: growth of the consensus core into the majority
             foreground, and the views needed for a foreground voxel.
-        min_voxels (int): particles with fewer voxels are merged into the particle they share the most faces with,
-            or removed when they touch none.
+        min_voxels (int): particles with fewer voxels, and pieces of larger particles, are merged into the particle
+            they share the most faces with, or removed when they touch none
+            (:func:`~libnet_mmdet.volume.labels.merge_small_lut`; 0 or 1: nothing merged).
         out (str | None): output label file, TIFF or OME-Zarr by its extension, written block by block to a
             temporary beside it and moved into place at the end; None returns the labels in memory (one process).
         voxel_size_nm (float | tuple | None): written into the output.
@@ -119,9 +121,9 @@ def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP
             grow_voxels=grow_voxels, min_votes=min_votes, min_overlap=min_overlap, ranks=ranks)
     z_start, z_stop = ranks.block(shape[0], slab)
     contacts = None
-    if ((sizes < min_voxels) & (np.arange(sizes.size) > 0)).any():
+    if min_voxels > 1:  # the fragment merge: contacts and surfaces of every instance
         block_contacts = contact_counts(_block_slabs(labels3d, None, z_start, z_stop, slab, halo=True),
-                                        first_is_halo=z_start > 0)
+                                        first_is_halo=z_start > 0, background=True)
         contacts = tuple(np.concatenate(column) for column in zip(*ranks.gather(block_contacts)))
     lut, n_particles = merge_small_lut(sizes, None, min_voxels, contacts=contacts)
     if out is None:

@@ -556,8 +556,9 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
             for them to be candidates to be one particle.
         min_overlap (float): in (0, 1]; the overlap coefficient at which 2D instances of consecutive slices of a
             view continue each other (as in linking).
-        min_voxels (int): particles smaller than this are merged into the particle they touch most, or removed
-            when they touch none (:func:`~libnet_mmdet.volume.labels.merge_small_lut`).
+        min_voxels (int): particles smaller than this, and pieces of larger particles, are merged into the particle
+            they touch most, or removed when they touch none (:func:`~libnet_mmdet.volume.labels.merge_small_lut`;
+            0 or 1: nothing merged).
         slab (int): z-slices processed at a time.
 
     Returns:

@@ -12,6 +12,12 @@ from scipy.sparse.csgraph import connected_components
 
 from ..io.labels import check_labels, compact_labels, label_dtype, overlap_table
 
+# the fragment merge (:func:`merge_small_lut`): an instance sharing at least this share of its surface with a
+# neighbour more than 1 / PIECE_MAX_SIZE_RATIO times its size is a piece of it (chosen on validation volumes,
+# BENCHMARKS.md "Pieces inside particles")
+PIECE_MIN_SHARED_SURFACE = 0.35
+PIECE_MAX_SIZE_RATIO = 0.5
+
 
 def overlap_pairs(labels_a, labels_b):
     """Every pair of overlapping instances of two label arrays of the same shape, with the overlap sizes.
@@ -99,7 +105,7 @@ def face_pairs(shape, first_is_carried=False):
         yield axis, tuple(lower), tuple(upper)
 
 
-def contact_counts(slabs_zyx, first_is_halo=False):
+def contact_counts(slabs_zyx, first_is_halo=False, background=False):
     """Face contacts between different instances of a (Z, Y, X) label volume read slab by slab
     (``cc3d.contacts`` inside each slab).
 
@@ -108,10 +114,12 @@ def contact_counts(slabs_zyx, first_is_halo=False):
             memory holds one slab).
         first_is_halo (bool): the first slab's first slice lies above the volume part counted (the last slice of
             the block above, whose contacts that block counts): only its faces to the next slice are counted.
+        background (bool): also count each instance's faces with the background, as pairs ``(0, id)`` (with the
+            others, an instance's surface inside the volume).
 
     Returns:
         tuple: ``(pairs, counts)``: (K, 2) int64 id pairs ``a < b`` of instances that share at least one voxel
-        face (6-neighbourhood; background excluded) and (K,) int64 numbers of shared faces.
+        face (6-neighbourhood; background excluded unless ``background``) and (K,) int64 numbers of shared faces.
     """
     pairs, counts, carried = [], [], None
     for slab in slabs_zyx:
@@ -128,9 +136,26 @@ def contact_counts(slabs_zyx, first_is_halo=False):
         inside = cc3d.contacts(slab.T, connectivity=6, surface_area=False)
         pairs.append(np.array(list(inside), np.int64).reshape(-1, 2))
         counts.append(np.fromiter(inside.values(), np.float64, len(inside)).astype(np.int64))
+        if background:
+            block = slab if carried is None else np.concatenate([carried[None], slab])
+            pairs_bg, counts_bg = _background_faces(block, first_is_carried=carried is not None)
+            pairs.append(pairs_bg)
+            counts.append(counts_bg)
         carried = slab[-1]
     return _sum_contacts(np.concatenate(pairs or [np.zeros((0, 2), np.int64)]),
                          np.concatenate(counts or [np.zeros(0, np.int64)]))
+
+
+def _background_faces(block, first_is_carried):
+    """``(pairs, counts)`` of the faces between instances and background in a (n, Y, X) block (pairs ``(0, id)``;
+    a carried first slice as in :func:`face_pairs`)."""
+    ids = []
+    for _, lower, upper in face_pairs(block.shape, first_is_carried):
+        a, b = block[lower].astype(np.int64), block[upper].astype(np.int64)
+        one_empty = (a == 0) != (b == 0)
+        ids.append((a + b)[one_empty])
+    found, counts = np.unique(np.concatenate(ids), return_counts=True)
+    return np.stack([np.zeros_like(found), found], axis=1), counts.astype(np.int64)
 
 
 def _faces_between(lower_hw, upper_hw):
@@ -169,21 +194,25 @@ def min_voxels_for_diameter(mean_diameter_vox):
 
 
 def merge_small_lut(sizes, slabs_zyx, min_voxels, contacts=None):
-    """Lookup table that merges every instance smaller than ``min_voxels`` into the neighbour it shares the most
-    faces with, then removes what is still smaller (fragments touching no particle), and numbers the rest 1..K.
+    """Lookup table that merges fragments into the particle they share the most faces with, then removes what is
+    still smaller than ``min_voxels`` (fragments touching no particle), and numbers the rest 1..K.
+
+    A fragment is an instance smaller than ``min_voxels``, or a piece: an instance that shares at least
+    :data:`PIECE_MIN_SHARED_SURFACE` of its surface with a neighbour more than ``1 /`` :data:`PIECE_MAX_SIZE_RATIO`
+    times its size (a piece where the views of a fusion disagree lies inside the particle it belongs to, whatever its
+    size; a small particle beside a large one shares little of its surface with it).
 
     Fragments of 3D assembly (a duplicate 2D detection left unlinked, a sliver where the views of a fusion
-    disagree) touch the particle they belong to; isolated small objects are noise. Each merged group holds at most
-    one instance of ``>= min_voxels`` voxels (every small instance joins exactly one neighbour), so two particles
-    are never joined through a fragment.
+    disagree) touch the particle they belong to; isolated small objects are noise. Every fragment joins exactly one
+    neighbour, so two particles are never joined through a fragment between them.
 
     Args:
         sizes (np.ndarray): voxel count of ids 0..N (index = id; 0 = background).
-        slabs_zyx (iterable): the labels, slab by slab as for :func:`contact_counts` (not read when no instance
-            is small or ``contacts`` are given).
+        slabs_zyx (iterable): the labels, slab by slab as for :func:`contact_counts` (not read when ``contacts``
+            are given or ``min_voxels`` merges nothing).
         min_voxels (int): the smallest particle kept, in voxels (0 or 1: nothing merged or removed).
-        contacts (tuple | None): ``(pairs, counts)`` as :func:`contact_counts` returns, summed over blocks
-            (pairs may repeat: their counts add up), instead of reading ``slabs_zyx``.
+        contacts (tuple | None): ``(pairs, counts)`` as :func:`contact_counts` returns with ``background=True``,
+            summed over blocks (pairs may repeat: their counts add up), instead of reading ``slabs_zyx``.
 
     Returns:
         tuple: ``(lut, K)``: ids 0..N -> 0..K in the smallest label dtype; kept groups are numbered in increasing
@@ -191,19 +220,24 @@ def merge_small_lut(sizes, slabs_zyx, min_voxels, contacts=None):
     """
     sizes = np.asarray(sizes, dtype=np.int64)
     n, ids = sizes.size, np.arange(sizes.size)
-    small = (sizes < min_voxels) & (ids > 0)
-    if contacts is None:
-        contacts = contact_counts(slabs_zyx) if small.any() else (np.zeros((0, 2), np.int64), np.zeros(0))
+    if min_voxels > 1 and contacts is None:
+        contacts = contact_counts(slabs_zyx, background=True)
+    elif min_voxels <= 1:
+        contacts = (np.zeros((0, 2), np.int64), np.zeros(0, np.int64))
     pairs, counts = _sum_contacts(*contacts)
-    # both directions; per small id keep its neighbour with the most shared faces (ties: the larger neighbour)
-    source = np.concatenate([pairs[:, 0], pairs[:, 1]])
-    target = np.concatenate([pairs[:, 1], pairs[:, 0]])
-    weight = np.concatenate([counts, counts])
-    chosen = small[source]
-    source, target, weight = source[chosen], target[chosen], weight[chosen]
+    surface = np.bincount(pairs.ravel(), weights=np.repeat(counts, 2), minlength=n)
+    inside = pairs[:, 0] > 0  # background faces only count for the surface
+    # both directions; per id keep its neighbour with the most shared faces (ties: the larger neighbour)
+    source = np.concatenate([pairs[inside, 0], pairs[inside, 1]])
+    target = np.concatenate([pairs[inside, 1], pairs[inside, 0]])
+    weight = np.concatenate([counts[inside], counts[inside]])
     order = np.lexsort((sizes[target], weight, source))
     best = order[_last_of_runs(source[order])]
-    graph = coo_matrix((np.ones(best.size, np.int8), (source[best], target[best])), shape=(n, n))
+    source, target, weight = source[best], target[best], weight[best]
+    piece = ((weight >= PIECE_MIN_SHARED_SURFACE * surface[source])
+             & (sizes[source] < PIECE_MAX_SIZE_RATIO * sizes[target]))
+    chosen = (sizes[source] < min_voxels) | piece
+    graph = coo_matrix((np.ones(chosen.sum(), np.int8), (source[chosen], target[chosen])), shape=(n, n))
     _, group = connected_components(graph, directed=False)
     # each group is represented by its largest member (ties: the larger id)
     order = np.lexsort((ids, sizes, group))
