@@ -220,10 +220,10 @@ def merge_small_lut(sizes, slabs_zyx, min_voxels, contacts=None):
     """
     sizes = np.asarray(sizes, dtype=np.int64)
     n, ids = sizes.size, np.arange(sizes.size)
-    if min_voxels > 1 and contacts is None:
-        contacts = contact_counts(slabs_zyx, background=True)
-    elif min_voxels <= 1:
+    if min_voxels <= 1:  # nothing merged
         contacts = (np.zeros((0, 2), np.int64), np.zeros(0, np.int64))
+    elif contacts is None:
+        contacts = contact_counts(slabs_zyx, background=True)
     pairs, counts = _sum_contacts(*contacts)
     surface = np.bincount(pairs.ravel(), weights=np.repeat(counts, 2), minlength=n)
     inside = pairs[:, 0] > 0  # background faces only count for the surface
