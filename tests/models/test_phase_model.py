@@ -36,11 +36,11 @@ def test_predict_phases_has_the_codes_and_shape_of_the_input(phase_model):
     assert phases.shape == volume.image_zyx.shape and phases.dtype == np.uint8
     assert set(np.unique(phases)) <= {0, 1, 2}
     assert details['views'] == ['xy']  # 12 slices: too thin for xz / yz
-    assert details['surface_pore_weight'] == surface_pore_weight(phase_model) == 1.35  # the shipped config's
+    assert details['surface_pore_weight'] == surface_pore_weight(phase_model) == 1.8  # the shipped config's
     summed, _ = phase_volume_probabilities(phase_model, volume.image_zyx)
     in_volume = phase_probabilities(phase_model, [volume.image_zyx[3]], intensity_range=details['intensity_range'])
     np.testing.assert_allclose(in_volume[0], summed[:, 3], atol=1e-6)  # a volume's xy view: its slices, one range
-    np.testing.assert_array_equal(phases_from_probabilities(summed, 1.35), phases)
+    np.testing.assert_array_equal(phases_from_probabilities(summed, surface_pore_weight(phase_model)), phases)
     one_slice, details = predict_phases(phase_model, volume.image_zyx[3].astype(np.float32))
     assert one_slice.shape == (40, 48) and one_slice.dtype == np.uint8 and details['views'] == ['xy']
 
@@ -57,7 +57,7 @@ def test_predict_phases_averages_the_usable_views(phase_model):
     summed = sum(np.moveaxis(np.stack(phase_probabilities(phase_model, list(np.moveaxis(image, axis, 0)),
                                                           intensity_range=value_range)), 0, axis + 1)
                  for axis in range(3))
-    np.testing.assert_array_equal(phases, phases_from_probabilities(summed, 1.35))
+    np.testing.assert_array_equal(phases, phases_from_probabilities(summed, surface_pore_weight(phase_model)))
     with pytest.raises(ValueError, match='unknown'):
         predict_phases(phase_model, image, views=('xy', 'zz'))
     with pytest.raises(ValueError, match='shape'):
@@ -74,7 +74,7 @@ def test_phase_probabilities_sum_to_one(phase_model):
     for probs in probabilities:
         assert probs.dtype == np.float32 and probs.min() >= 0
         np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
-    np.testing.assert_array_equal(phases_from_probabilities(probabilities[0], 1.35),
+    np.testing.assert_array_equal(phases_from_probabilities(probabilities[0], surface_pore_weight(phase_model)),
                                   predict_phases(phase_model, slices[0])[0])
 
 
