@@ -9,7 +9,8 @@ Usage:
 1. Synthetic: one volume per preset (seeds ``--seed``, ``--seed + 1``, ...; the phase model's corpus uses seeds 0-31
    of the random preset), its particles given by the true labels, so that only the phases differ: per-phase IoU,
    mean damage and mean detachment (all particles) and the per-particle Pearson correlation of detachment and
-   damage with the truth, for the model (xy/xz/yz probabilities averaged, as tools/analyze.py predicts them) and
+   damage with the truth (also over the particles inside the volume alone: one cut by its border has part of its
+   surface unseen), for the model (xy/xz/yz probabilities averaged, as tools/analyze.py predicts them) and
    for multi-Otsu; the detachment-vs-ESD
    curve (mean detachment in ESD quintiles) of truth, model and multi-Otsu as numbers and as a plot (``--plots``).
 2. SegmentPy (``REAL/segmentpy``): per slice, IoU of pore, carbon-binder and NMC vs the expert labels. Their label
@@ -86,7 +87,8 @@ def compare_phases(labels, truth, candidates, voxel_size_nm):
     true_df = particle_table(labels, phases_zyx=truth, voxel_size_nm=voxel_size_nm)
     esd = true_df['esd_um'].to_numpy()
     edges = np.quantile(esd, np.linspace(0, 1, 6))
-    result = {'n_particles': int(len(true_df)), 'esd_edges_um': edges.tolist(),
+    inside = ~true_df['touches_border'].to_numpy()  # whole particles: a cut one's surface is partly unseen
+    result = {'n_particles': int(len(true_df)), 'n_inside': int(inside.sum()), 'esd_edges_um': edges.tolist(),
               'truth': {'mean_damage': float(true_df['damage'].mean()),
                         'mean_detachment': float(true_df['surface_fraction_pore'].mean()),
                         'detachment_vs_esd': esd_curve(esd, true_df['surface_fraction_pore'].to_numpy(), edges)}}
@@ -99,6 +101,8 @@ def compare_phases(labels, truth, candidates, voxel_size_nm):
             'mean_contact_carbon_binder': float(df['surface_fraction_carbon_binder'].mean()),
             'detachment_correlation': pearson(df['surface_fraction_pore'].to_numpy(),
                                               true_df['surface_fraction_pore'].to_numpy()),
+            'detachment_correlation_inside': pearson(df['surface_fraction_pore'].to_numpy()[inside],
+                                                     true_df['surface_fraction_pore'].to_numpy()[inside]),
             'damage_correlation': pearson(df['damage'].to_numpy(), true_df['damage'].to_numpy()),
             'detachment_vs_esd': esd_curve(esd, df['surface_fraction_pore'].to_numpy(), edges),
         }
@@ -152,7 +156,8 @@ def synthetic(model, args):
               f"{result['model']['mean_damage']:.3f} otsu {result['multi_otsu']['mean_damage']:.3f}; detachment "
               f"truth {result['truth']['mean_detachment']:.3f} model {result['model']['mean_detachment']:.3f} otsu "
               f"{result['multi_otsu']['mean_detachment']:.3f}; r model {result['model']['detachment_correlation']}"
-              f" otsu {result['multi_otsu']['detachment_correlation']}", flush=True)
+              f" otsu {result['multi_otsu']['detachment_correlation']}; r of the {result['n_inside']} particles "
+              f"inside the volume model {result['model']['detachment_correlation_inside']}", flush=True)
         for weight in args.surface_pore_weights:
             scores = result[f'model_w{weight:g}']
             print(f"  surface pore weight {weight:g}: IoU {fmt(scores['phase_iou'])} detachment error "
