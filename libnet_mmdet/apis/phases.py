@@ -13,6 +13,8 @@ class probabilities are summed over the views: xy slices always, xz and yz slice
 :data:`~libnet_mmdet.volume.views.MIN_VIEW_SIDE` pixels on each side (a slice of a thin volume gives the model too
 little context); each voxel then has one probability from each view. The phase is the most probable one, with pore
 favoured by the model's ``test_cfg.surface_pore_weight`` right next to particles (:func:`phases_from_probabilities`).
+Each slice is mirror-padded by the model's ``test_cfg.mirror_pad_px`` pixels on every side before the model and its
+probabilities cropped back (:func:`mirror_pad_px`).
 """
 import numpy as np
 import torch
@@ -32,7 +34,7 @@ def check_phase_config(config, name=None):
     Raises:
         InputError: not a :class:`~libnet_mmdet.models.PhaseSegmentor`, its semantic head is not for NMC (one
             thing class) and pore / carbon-binder (two stuff classes), or its ``test_cfg.surface_pore_weight`` is
-            not a number > 0; the message names the config.
+            not a number > 0, or its ``test_cfg.mirror_pad_px`` not an integer >= 0; the message names the config.
     """
     cfg = read_config(config)
     name = name or getattr(cfg, 'filename', None) or '<Config>'
@@ -49,6 +51,9 @@ def check_phase_config(config, name=None):
     weight = (model.get('test_cfg') or {}).get('surface_pore_weight', 1.0)
     if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
         raise InputError(f'{name}: test_cfg.surface_pore_weight must be a number > 0, got {weight!r}')
+    pad = (model.get('test_cfg') or {}).get('mirror_pad_px', 0)
+    if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
+        raise InputError(f'{name}: test_cfg.mirror_pad_px must be an integer >= 0, got {pad!r}')
     return cfg
 
 
@@ -103,14 +108,18 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
     from mmcv.transforms import Compose
     prepare = slice_preparer(model, intensity_range)
     pipeline = Compose(scaled_test_pipeline(model))
+    pad = mirror_pad_px(model)
     probabilities = []
     for first in range(0, len(slices), batch_size):
-        packed = [pipeline(dict(img=prepare(np.asarray(image)), img_id=i))
-                  for i, image in enumerate(slices[first:first + batch_size])]
+        prepared = [prepare(np.asarray(image)) for image in slices[first:first + batch_size]]
+        packed = [pipeline(dict(img=np.pad(image, [(pad, pad)] * 2 + [(0, 0)] * (image.ndim - 2), mode='reflect'),
+                                img_id=i)) for i, image in enumerate(prepared)]
         with torch.no_grad(), mixed_precision(model):
             samples = model.test_step(dict(inputs=[p['inputs'] for p in packed],
                                            data_samples=[p['data_samples'] for p in packed]))
-        probabilities += [sample.phase_probs.data.float().cpu().numpy() for sample in samples]
+        probabilities += [sample.phase_probs.data.float().cpu().numpy()[:, pad:pad + image.shape[0],
+                                                                        pad:pad + image.shape[1]]
+                          for sample, image in zip(samples, prepared)]
     return probabilities
 
 
@@ -142,6 +151,13 @@ def phases_from_probabilities(probabilities, surface_pore_weight=1.0):
 def surface_pore_weight(model):
     """The phase model's ``test_cfg.surface_pore_weight`` (1 when its config has none)."""
     return float((model.test_cfg or {}).get('surface_pore_weight', 1.0))
+
+
+def mirror_pad_px(model):
+    """The phase model's ``test_cfg.mirror_pad_px`` (0 when its config has none): the mirror padding of every slice,
+    in pixels, before the model (the probabilities are cropped back). The CPU recipe's 4 was chosen on validation
+    volumes, with its surface pore weight: BENCHMARKS.md."""
+    return int((model.test_cfg or {}).get('mirror_pad_px', 0))
 
 
 def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False):

@@ -11,7 +11,7 @@ from libnet_mmdet.apis import model as model_api
 from libnet_mmdet.apis import phases as phases_api
 from libnet_mmdet.apis.phases import (check_phase_config, init_phase_model, phase_probabilities,
                                       phase_volume_probabilities, phases_from_probabilities, predict_phases,
-                                      resolve_phase_model, surface_pore_weight)
+                                      mirror_pad_px, resolve_phase_model, surface_pore_weight)
 from libnet_mmdet.io import InputError
 from libnet_mmdet.synth import generate_volume, preset_params
 from libnet_mmdet.volume.views import MIN_VIEW_SIDE, usable_views
@@ -36,7 +36,8 @@ def test_predict_phases_has_the_codes_and_shape_of_the_input(phase_model):
     assert phases.shape == volume.image_zyx.shape and phases.dtype == np.uint8
     assert set(np.unique(phases)) <= {0, 1, 2}
     assert details['views'] == ['xy']  # 12 slices: too thin for xz / yz
-    assert details['surface_pore_weight'] == surface_pore_weight(phase_model) == 1.8  # the shipped config's
+    assert details['surface_pore_weight'] == surface_pore_weight(phase_model) == 2.0  # the shipped config's
+    assert mirror_pad_px(phase_model) == 4
     summed, _ = phase_volume_probabilities(phase_model, volume.image_zyx)
     in_volume = phase_probabilities(phase_model, [volume.image_zyx[3]], intensity_range=details['intensity_range'])
     np.testing.assert_allclose(in_volume[0], summed[:, 3], atol=1e-6)  # a volume's xy view: its slices, one range
@@ -62,6 +63,21 @@ def test_predict_phases_averages_the_usable_views(phase_model):
         predict_phases(phase_model, image, views=('xy', 'zz'))
     with pytest.raises(ValueError, match='shape'):
         predict_phases(phase_model, image[None])
+
+
+def test_slices_are_mirror_padded_and_cropped_back(phase_model, monkeypatch):
+    slice_hw = small_volume().image_zyx[5]
+    value_range = (float(slice_hw.min()), float(slice_hw.max()))  # one mapping for the slice and its padded copy
+    padded = np.pad(slice_hw, 4, mode='reflect')
+
+    probs = phase_probabilities(phase_model, [slice_hw], intensity_range=value_range)[0]
+    monkeypatch.setitem(phase_model.test_cfg, 'mirror_pad_px', 0)
+    unpadded = phase_probabilities(phase_model, [slice_hw], intensity_range=value_range)[0]
+    by_hand = phase_probabilities(phase_model, [padded], intensity_range=value_range)[0][:, 4:-4, 4:-4]
+
+    assert probs.shape == unpadded.shape == (3, 40, 48)
+    np.testing.assert_allclose(probs, by_hand, atol=1e-5)
+    assert np.abs(probs - unpadded).max() > 1e-3  # the padding changes what the model sees at the border
 
 
 def test_phase_probabilities_sum_to_one(phase_model):
@@ -134,13 +150,16 @@ def test_phase_model_for_other_classes_is_refused_before_its_checkpoint(tmp_path
         init_phase_model(str(config), str(tmp_path / 'absent.pth'))
 
 
-@pytest.mark.parametrize('weight', [0, -1.0, "'high'", 'True'])
-def test_surface_pore_weight_must_be_a_positive_number(tmp_path, monkeypatch, weight):
-    config = tmp_path / 'bad_weight.py'
-    config.write_text(f'_base_ = {str(PHASE_CONFIG)!r}\nmodel = dict(test_cfg=dict(surface_pore_weight={weight}))\n')
+@pytest.mark.parametrize('setting, message', [
+    *((f'surface_pore_weight={weight}', 'surface_pore_weight must be a number > 0')
+      for weight in (0, -1.0, "'high'", 'True')),
+    *((f'mirror_pad_px={pad}', 'mirror_pad_px must be an integer >= 0') for pad in (-1, 2.5, 'True', "'4'"))])
+def test_bad_test_cfg_values_get_a_clear_error(tmp_path, monkeypatch, setting, message):
+    config = tmp_path / 'bad_test_cfg.py'
+    config.write_text(f'_base_ = {str(PHASE_CONFIG)!r}\nmodel = dict(test_cfg=dict({setting}))\n')
     monkeypatch.setattr(phases_api, 'init_segmenter', never_loaded)
 
-    with pytest.raises(InputError, match='surface_pore_weight must be a number > 0') as info:
+    with pytest.raises(InputError, match=message) as info:
         init_phase_model(str(config), str(tmp_path / 'absent.pth'))
     assert str(config) in str(info.value)
 
