@@ -48,10 +48,11 @@ def check_phase_config(config, name=None):
         raise InputError(f'{name}: a phase model for {classes[0]} thing and {classes[1]} stuff classes; the phases '
                          'need 1 thing (NMC particles) and 2 stuff classes (pore, carbon-binder): semantic_head='
                          'dict(num_things_classes=1, num_stuff_classes=2)')
-    weight = (model.get('test_cfg') or {}).get('surface_pore_weight', 1.0)
+    test_cfg = model.get('test_cfg') or {}
+    weight = test_cfg.get('surface_pore_weight', 1.0)
     if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
         raise InputError(f'{name}: test_cfg.surface_pore_weight must be a number > 0, got {weight!r}')
-    pad = (model.get('test_cfg') or {}).get('mirror_pad_px', 0)
+    pad = test_cfg.get('mirror_pad_px', 0)
     if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
         raise InputError(f'{name}: test_cfg.mirror_pad_px must be an integer >= 0, got {pad!r}')
     return cfg
