@@ -1,4 +1,6 @@
 """The NMC configs: the R101 recipe overrides only what it says, the CPU-tiny config builds."""
+import torch
+from mmcv.ops import batched_nms
 from mmengine.config import Config
 
 from helpers import R101_CONFIG, TINY_CONFIG, flatten
@@ -8,6 +10,7 @@ R101_OVERRIDES = {
     'custom_imports', 'data_root', 'metainfo', 'max_epochs', 'train_pipeline', 'test_pipeline', 'crop_size',
     'model.roi_head.bbox_head.num_classes', 'model.roi_head.mask_head.num_classes',
     'model.train_cfg.rpn_proposal.nms_pre', 'model.train_cfg.rpn_proposal.max_per_img',
+    'model.train_cfg.rpn_proposal.nms.split_thr',
     'model.test_cfg.rpn.nms_pre', 'model.test_cfg.rpn.max_per_img', 'model.test_cfg.rcnn.max_per_img',
     'train_dataloader.batch_size', 'train_dataloader.num_workers',
     'val_evaluator.ann_file', 'val_evaluator.proposal_nums', 'test_evaluator.ann_file',
@@ -48,6 +51,20 @@ def test_r101_recipe_overrides_only_what_differs(tmp_path):
                   if not any(key == allowed or key.startswith(allowed + '.') for allowed in R101_OVERRIDES)}
     assert not unexpected, f'keys changed without being a documented override: {sorted(unexpected)}'
     assert {key.split('.', 2)[2].split('.')[0] for key in dataset_keys} <= DATASET_OVERRIDES
+
+
+def test_r101_recipe_rpn_proposals_survive_mixed_precision():
+    """`tools/train.py ... --amp`: the RPN's training proposals (5 levels x nms_pre boxes, float32 boxes, float16
+    scores under autocast) go through batched_nms without mmcv's split path, which fails on float16 scores."""
+    cfg = Config.fromfile(str(R101_CONFIG)).model.train_cfg.rpn_proposal
+    n_boxes = 5 * cfg.nms_pre
+    generator = torch.Generator().manual_seed(0)
+    corners = torch.rand(n_boxes, 2, generator=generator) * 500
+    boxes = torch.cat([corners, corners + 10], 1)
+    scores = torch.rand(n_boxes, generator=generator).half()
+    levels = torch.randint(0, 5, (n_boxes,), generator=generator)
+    dets, keep = batched_nms(boxes, scores, levels, cfg.nms)
+    assert 0 < len(keep) <= n_boxes and dets.shape == (len(keep), 5)
 
 
 def test_cpu_tiny_config_builds_a_small_model():

@@ -14,7 +14,10 @@ model = dict(
         mask_head=dict(num_classes=1)),  # one class: particle
     train_cfg=dict(
         # A dense slice holds several hundred particles: keep more proposals than COCO's 1000.
-        rpn_proposal=dict(nms_pre=4000, max_per_img=2000)),
+        rpn_proposal=dict(nms_pre=4000, max_per_img=2000,
+                          # --amp: 5 levels x 4000 boxes pass mmcv's 10,000-box split, whose path fails on float16
+                          # scores (`Index put requires the source and destination dtypes match`, seen on a GPU)
+                          nms=dict(split_thr=100000))),
     test_cfg=dict(
         rpn=dict(nms_pre=2000, max_per_img=2000),  # dense slices: more proposals survive to the RoI head
         rcnn=dict(max_per_img=500)))  # a slice can hold well over COCO's 100 particles
