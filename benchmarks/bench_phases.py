@@ -4,7 +4,7 @@ MATBOX volume rendered through the synthetic tomography model (issue 16).
 Usage:
     python benchmarks/bench_phases.py [--model-dir models/phases] [--seed 9100] [--shape 64 192 192]
         [--presets clean typical hard] [--real-dir ../shared/data/real] [--out benchmarks/results/phases.json]
-        [--plots DIR] [--surface-pore-weights W [W ...]] [--generalist [DIR]]
+        [--plots DIR] [--surface-pore-weights W [W ...]] [--generalist [DIR]] [--cb-domain-fraction F]
 
 1. Synthetic: one volume per preset (seeds ``--seed``, ``--seed + 1``, ...; the phase model's corpus uses seeds 0-31
    of the random preset), its particles given by the true labels, so that only the phases differ: per-phase IoU,
@@ -13,6 +13,8 @@ Usage:
    surface unseen), for the model (xy/xz/yz probabilities averaged, as tools/analyze.py predicts them) and
    for multi-Otsu; the detachment-vs-ESD
    curve (mean detachment in ESD quintiles) of truth, model and multi-Otsu as numbers and as a plot (``--plots``).
+   ``--cb-domain-fraction F`` makes the same volumes with bulk carbon-binder domains filling a share F of the gaps
+   between particles (``SynthParams.cb_domain_fraction``; the presets have none), as in real cathodes.
 2. SegmentPy (``REAL/segmentpy``): per slice, IoU of pore, carbon-binder and NMC vs the expert labels. Their label
    0 is NMC; of labels 1 and 2 the one whose pixels are brighter on average is carbon-binder, the other pore
    (carbon-binder attenuates more than empty or resin-filled pore).
@@ -55,6 +57,9 @@ def parse_args(argv=None):
     parser.add_argument('--generalist', nargs='?', const='auto', metavar='DIR',
                         help="also score the user's path on the synthetic volumes: the generalist's labels (DIR, "
                         'default models/generalist) with the model phases, against the truth')
+    parser.add_argument('--cb-domain-fraction', type=float, default=0.0, metavar='F',
+                        help='bulk carbon-binder domains in a share F of the gaps of every synthetic volume '
+                        '(default 0: the presets as they are)')
     parser.add_argument('--surface-pore-weights', type=float, nargs='+', default=[], metavar='W',
                         help='also score the synthetic volumes with each of these surface pore weights (the '
                         "config's test_cfg.surface_pore_weight is chosen this way, on validation seeds)")
@@ -147,10 +152,12 @@ def synthetic(model, args):
     results = {}
     for offset, preset in enumerate(args.presets):
         seed = args.seed + offset
-        volume = generate_volume(tuple(args.shape), preset_params(preset), seed=seed)
+        volume = generate_volume(tuple(args.shape), preset_params(preset, cb_domain_fraction=args.cb_domain_fraction),
+                                 seed=seed)
         candidates, views, seconds = model_and_otsu(model, volume.image_zyx, args.surface_pore_weights)
         result = compare_phases(volume.labels_zyx, volume.phases_zyx, candidates, volume.params.voxel_size_nm)
-        result.update(seed=seed, shape_zyx=list(args.shape), views=views, model_seconds=round(seconds, 1))
+        result.update(seed=seed, shape_zyx=list(args.shape), cb_domain_fraction=args.cb_domain_fraction, views=views,
+                      model_seconds=round(seconds, 1))
         results[preset] = result
         print(f"{preset}: IoU pore/NMC/CB model {fmt(result['model']['phase_iou'])} otsu "
               f"{fmt(result['multi_otsu']['phase_iou'])}; damage truth {result['truth']['mean_damage']:.3f} model "

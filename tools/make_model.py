@@ -1,15 +1,17 @@
 """Build the generalist model (``make model``): a randomised synthetic corpus, then training at every particle size;
-or, with ``--recipe phases``, the phase model (pore / carbon-binder / NMC) on the same corpus.
+or, with ``--recipe phases``, the phase model (pore / carbon-binder / NMC) on a corpus of the same draws.
 
 Usage:
-    python tools/make_model.py [--out models/generalist] [--corpus data/generalist_corpus] [--volumes 32]
+    python tools/make_model.py [--out models/generalist] [--corpus DIR] [--volumes 32]
                                [--seed 0] [--shape Z Y X] [--recipe tiny|r101|phases|phases-r101]
                                [--device cpu|cuda:0] [--iters N] [--overwrite] [--debug]
 
 Steps (each resumes where an interrupted run stopped; run the same command again):
   1. corpus: ``--volumes`` synthetic volumes with randomly drawn particle sizes, packing, damage, carbon-binder and
      imaging (``libnet_mmdet.synth.write_corpus``, seeds ``--seed`` .. ``--seed + volumes - 1``, recorded in
-     ``corpus.json``);
+     ``corpus.json``), into the recipe's ``corpus_root`` with its ``corpus_overrides``: ``data/generalist_corpus``
+     without bulk carbon-binder domains for the generalist, ``data/phase_corpus`` (the same draws, domains drawn
+     too) for the phase model;
   2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, ~52 min on 2 CPU cores; ``r101``: the
      R101 recipe, for a GPU) on every xy/xz/yz slice of the corpus, each slice rescaled to a random typical particle
      diameter in the config's ``particle_diameter_px`` (``RandomParticleScale``), through ``tools/train.py``
@@ -51,8 +53,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', help='model folder (default: models/generalist; models/phases for --recipe phases)')
-    parser.add_argument('--corpus', default=osp.join(REPO_ROOT, 'data', 'generalist_corpus'),
-                        help='corpus folder (default: data/generalist_corpus)')
+    parser.add_argument('--corpus', help="corpus folder (default: the recipe's corpus_root, data/generalist_corpus "
+                        'or data/phase_corpus)')
     parser.add_argument('--volumes', type=positive_int, default=32, help='corpus volumes (default: 32)')
     parser.add_argument('--seed', type=int, default=0, help='first corpus seed (default: 0)')
     parser.add_argument('--shape', nargs=3, type=positive_int, metavar=('Z', 'Y', 'X'),
@@ -60,8 +62,8 @@ def parse_args(argv=None):
                         'small size is for quick trial runs)')
     parser.add_argument('--recipe', choices=sorted(RECIPES), default='tiny',
                         help='tiny: CPU-tiny generalist (default); r101: the R101 generalist (GPU); phases: the phase '
-                        'model (pore / carbon-binder / NMC, CPU) on the same corpus; phases-r101: the phase model '
-                        'on the R101 backbone (GPU)')
+                        'model (pore / carbon-binder / NMC, CPU) on the same draws plus bulk carbon-binder; '
+                        'phases-r101: the phase model on the R101 backbone (GPU)')
     parser.add_argument('--device', default='cpu', type=device_name, help="'cpu' (default), 'cuda' or 'cuda:N'")
     parser.add_argument('--iters', type=positive_int, default=None,
                         help="training iterations (default: the recipe's max_iters)")
@@ -142,27 +144,31 @@ def run(args):
     recipe = RECIPES[args.recipe]
     recipe_cfg = read_config(recipe)
     check_corpus_args(args.volumes, args.seed, args.shape)
+    corpus_dir = args.corpus or osp.join(REPO_ROOT, recipe_cfg.corpus_root)
+    overrides = dict(recipe_cfg.corpus_overrides)
     if osp.isfile(osp.join(args.out, 'model.json')) and not args.overwrite:
         print(f'{args.out}: the model is built already (--overwrite rebuilds it)')
         return
     work_dir = osp.join(args.out, 'work_dir')
-    settings = dict(recipe=osp.relpath(recipe, REPO_ROOT), corpus=osp.abspath(args.corpus), volumes=args.volumes,
+    settings = dict(recipe=osp.relpath(recipe, REPO_ROOT), corpus=osp.abspath(corpus_dir), volumes=args.volumes,
                     seed=args.seed, shape=args.shape, iters=args.iters, device=args.device)
     prepare_work_dir(work_dir, settings, args.overwrite)
-    print(f'=== 1/3 corpus: {args.volumes} volumes in {args.corpus} ===', flush=True)
+    print(f'=== 1/3 corpus: {args.volumes} volumes in {corpus_dir} ===', flush=True)
     started = time.time()
-    corpus = write_corpus(args.corpus, args.volumes, seed=args.seed, shape_zyx=args.shape, overwrite=args.overwrite)
+    corpus = write_corpus(corpus_dir, args.volumes, seed=args.seed, shape_zyx=args.shape, overwrite=args.overwrite,
+                          **overrides)
     corpus_seconds = time.time() - started
     iters = args.iters or recipe_cfg.train_cfg.max_iters
     print(f'=== 2/3 train {osp.basename(recipe)} for {iters} iterations ===', flush=True)
     config = osp.join(work_dir, 'train_config.py')
-    write_train_config(config, recipe_cfg, recipe, args.corpus, args.iters)
+    write_train_config(config, recipe_cfg, recipe, corpus_dir, args.iters)
     train_seconds = run_train_tool(config, work_dir, args.device)
     print(f'=== 3/3 install into {args.out} ===', flush=True)
     install(args.out, work_dir, dict(
         recipe=settings['recipe'], iters=iters, device=args.device,
         particle_diameter_px=list(recipe_cfg.particle_diameter_px), corpus=settings['corpus'],
-        corpus_volumes=corpus['count'], corpus_seed=corpus['seed'], corpus_seconds=round(corpus_seconds, 1),
+        corpus_volumes=corpus['count'], corpus_seed=corpus['seed'], corpus_overrides=overrides,
+        corpus_seconds=round(corpus_seconds, 1),
         train_seconds=round(train_seconds, 1), built=time.strftime('%Y-%m-%d %H:%M:%S')))
     write_json(osp.join(work_dir, 'build.json'), dict(settings=settings, finished=True), indent=1)
     usage = ('python tools/analyze.py labels.tif --image stack.tif --out report/'

@@ -7,6 +7,9 @@
 particle_diameter_px = (12, 48)
 
 corpus_root = 'data/generalist_corpus/'  # tools/make_model.py --corpus
+# SynthParams fixed for every corpus volume instead of drawn (tools/make_model.py passes them to write_corpus):
+# no bulk carbon-binder domains, the corpus every generalist in BENCHMARKS.md was trained and measured on.
+corpus_overrides = dict(cb_domain_fraction=0.0)
 # Every xy/xz/yz slice of every corpus volume (every 2nd: neighbouring slices are nearly identical).
 corpus_dataset = dict(
     _delete_=True,

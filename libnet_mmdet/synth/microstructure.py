@@ -345,13 +345,17 @@ def _smooth_noise(shape, correlation_vox, rng):
     return fine[tuple(slice(0, n) for n in shape)]
 
 
-def _add_carbon_binder(labels, phases, particles, params, rng):
-    """Put carbon-binder in the pore space: a patchy coat on the particles and bridges across narrow necks.
+def _add_carbon_binder(labels, phases, particles, params, rng, domain_rng):
+    """Put carbon-binder in the pore space: a patchy coat on the particles, bridges across narrow necks and bulk
+    domains.
 
     The coat is the pore shell within ``cb_thickness_vox`` of a particle's surface, kept where a smooth random
     field exceeds its ``1 - cb_coverage`` quantile; a bridge is a pore voxel within ``cb_bridge_radius_vox`` of
     two particles or more (the neck around a contact, or a gap narrower than twice the radius). Distances to a
     surface are measured along the particle's own shape function, so no global distance transform is needed.
+    The domains are the pore voxels outside particles where a second smooth field (drawn from ``domain_rng``,
+    correlation length about half ``mean_diameter_vox``; None when ``cb_domain_fraction`` is 0) exceeds its
+    ``1 - cb_domain_fraction`` quantile: blobs of carbon-binder that fill whole gaps, next to particles or not.
     """
     thickness, bridge = params.cb_thickness_vox, params.cb_bridge_radius_vox
     coat = np.zeros(labels.shape, dtype=bool)
@@ -370,6 +374,9 @@ def _add_carbon_binder(labels, phases, particles, params, rng):
     if thickness > 0 and params.cb_coverage > 0 and shell.any():
         noise = _smooth_noise(labels.shape, params.mean_diameter_vox / 3, rng)
         binder |= shell & (noise >= np.quantile(noise[shell], 1 - params.cb_coverage))
+    if domain_rng is not None and pore.any():
+        field = _smooth_noise(labels.shape, params.mean_diameter_vox / 2, domain_rng)
+        binder |= pore & (field >= np.quantile(field[pore], 1 - params.cb_domain_fraction))
     phases[binder] = CARBON_BINDER
 
 
@@ -398,8 +405,9 @@ def make_microstructure(shape_zyx, params, rng):
     labels = labels.astype(np.uint16 if len(particles) <= np.iinfo(np.uint16).max else np.uint32)
     phases = np.where(labels > 0, NMC, PORE).astype(np.uint8)
     void_rng = rng.spawn(1)[0] if params.porous_fraction > 0 else None  # spawning leaves rng's draws unchanged
+    domain_rng = rng.spawn(1)[0] if params.cb_domain_fraction > 0 else None  # ... and spawns after it
     hollow_voxels, crack_voxels, porous_voxels = _carve_damage(labels, phases, particles, params, void_rng)
-    _add_carbon_binder(labels, phases, particles, params, rng)
+    _add_carbon_binder(labels, phases, particles, params, rng, domain_rng)
     info = dict(nominal_diameter_vox=np.array([2 * p.radius for p in particles]), hollow_voxels=hollow_voxels,
                 crack_voxels=crack_voxels, porous_voxels=porous_voxels, particle_fraction=particle_fraction)
     return labels, phases, info

@@ -61,6 +61,9 @@ class SynthParams:
     cb_thickness_vox: float = _knob(2.0, 'thickness of the carbon-binder coat on particle surfaces (voxels)')
     cb_bridge_radius_vox: float = _knob(
         3.0, 'carbon-binder fills necks between neighbours narrower than about twice this radius (0 = off)')
+    cb_domain_fraction: float = _knob(
+        0.0, 'fraction of the space between particles filled by bulk carbon-binder domains, blobs about half a '
+        'particle diameter across wherever they fall (0 = off: carbon-binder only as coat and bridges)')
     # --- imaging --------------------------------------------------------------------------------------------
     voxel_size_nm: float = _knob(100.0, 'voxel edge length written to the TIFF metadata (nm)')
     attenuation_cb: float = _knob(0.2, 'carbon-binder attenuation relative to NMC (NMC = 1)')
@@ -113,7 +116,7 @@ def validate_params(params):
     number('overlap_tolerance', 0, 0.4)
     number('ellipticity', 0, 0.5)
     number('roughness', 0, 0.3)
-    for name in ('hollow_fraction', 'crack_fraction', 'porous_fraction', 'cb_coverage'):
+    for name in ('hollow_fraction', 'crack_fraction', 'porous_fraction', 'cb_coverage', 'cb_domain_fraction'):
         number(name, 0, 1)
     number('internal_void_fraction', 0, 0.5)
     number('internal_void_diameter_vox', 1, 20)
@@ -232,6 +235,10 @@ RANDOM_RANGES = {
     'cupping': ('uniform', 0.0, 0.25),
     'nonuniformity': ('uniform', 0.0, 0.2),
     'output_dtype': ('choice', OUTPUT_DTYPES),
+    # drawn last, so that every field above draws what it drew before this one existed; none in 2 of 5 volumes,
+    # up to 3/4 of the gaps (real cathodes: carbon-binder fills most of the space between particles, pores are
+    # holes in it)
+    'cb_domain_fraction': ('choice', (0.0, 0.0, 0.25, 0.5, 0.75)),
 }
 
 

@@ -36,7 +36,7 @@ def test_predict_phases_has_the_codes_and_shape_of_the_input(phase_model):
     assert phases.shape == volume.image_zyx.shape and phases.dtype == np.uint8
     assert set(np.unique(phases)) <= {0, 1, 2}
     assert details['views'] == ['xy']  # 12 slices: too thin for xz / yz
-    assert details['surface_pore_weight'] == surface_pore_weight(phase_model) == 2.0  # the shipped config's
+    assert details['surface_pore_weight'] == surface_pore_weight(phase_model) == 2.2  # the shipped config's
     assert mirror_pad_px(phase_model) == 4
     summed, _ = phase_volume_probabilities(phase_model, volume.image_zyx)
     in_volume = phase_probabilities(phase_model, [volume.image_zyx[3]], intensity_range=details['intensity_range'])

@@ -86,9 +86,9 @@ def test_corpus_shape_follows_the_diameter_within_bounds(diameter, shape):
 
 def test_default_knobs_are_off_and_the_presets_unchanged():
     params = SynthParams()
-    assert params.porous_fraction == params.cupping == params.nonuniformity == 0
+    assert params.porous_fraction == params.cupping == params.nonuniformity == params.cb_domain_fraction == 0
     assert all(PRESETS[name].get(knob, 0) == 0 for name in PRESETS
-               for knob in ('porous_fraction', 'cupping', 'nonuniformity'))
+               for knob in ('porous_fraction', 'cupping', 'nonuniformity', 'cb_domain_fraction'))
 
 
 @pytest.fixture(scope='module')
@@ -122,6 +122,20 @@ def test_porosity_opens_enclosed_voids_and_keeps_labels_and_binder(dense_and_por
             assert np.array_equal(ndimage.binary_fill_holes(np.pad(solid, 1))[1:-1, 1:-1, 1:-1], own)
     assert not np.array_equal(dense.image_zyx, porous.image_zyx)
     assert porous.image_zyx[opened].mean() < dense.image_zyx[opened].mean() - 0.2
+
+
+def test_binder_domains_fill_the_requested_share_of_the_gaps_far_from_particles_too(dense_and_porous):
+    plain = dense_and_porous[0]
+    with_domains = generate_volume((24, 64, 64), dataclasses.replace(plain.params, cb_domain_fraction=0.4), seed=4)
+    assert np.array_equal(with_domains.labels_zyx, plain.labels_zyx)
+    assert np.array_equal(with_domains.phases_zyx[plain.labels_zyx > 0], plain.phases_zyx[plain.labels_zyx > 0])
+    binder, plain_binder = with_domains.phases_zyx == CARBON_BINDER, plain.phases_zyx == CARBON_BINDER
+    assert np.all(binder[plain_binder])  # coat and bridges are kept, domains come on top
+    gaps = plain.labels_zyx == 0
+    share = np.count_nonzero(binder & gaps) / np.count_nonzero(gaps)
+    assert share > max(0.4, np.count_nonzero(plain_binder) / np.count_nonzero(gaps) + 0.1)
+    far = ndimage.distance_transform_edt(gaps) > 3  # beyond the coat (2 voxels) and most bridges (radius 3)
+    assert plain_binder[far].mean() < 0.05 and binder[far].mean() > 0.3
 
 
 @pytest.fixture(scope='module')

@@ -17,7 +17,9 @@ def test_make_model_builds_a_loadable_generalist_and_keeps_it(tmp_path):
     assert {'config.py', 'model.pth', 'model.json'} <= {path.name for path in out.iterdir()}
     facts = json.loads((out / 'model.json').read_text())
     assert facts['iters'] == 2 and facts['corpus_volumes'] == 2 and facts['particle_diameter_px'] == [12, 48]
-    assert len(json.loads((corpus / 'corpus.json').read_text())['volumes']) == 2
+    written = json.loads((corpus / 'corpus.json').read_text())
+    assert len(written['volumes']) == 2
+    assert written['overrides'] == facts['corpus_overrides'] == {'cb_domain_fraction': 0.0}  # the recipe's
 
     from libnet_mmdet.apis import init_segmenter, trained_diameter_range
     model = init_segmenter(str(out / 'config.py'), str(out / 'model.pth'), device='cpu')
@@ -65,3 +67,15 @@ def test_an_interrupted_build_resumes_and_other_settings_need_overwrite(tmp_path
 def test_the_default_model_folders_are_git_ignored():
     ignored = (REPO_ROOT / '.gitignore').read_text().split()
     assert '/models/' in ignored and '/data/generalist_corpus/' in ignored  # anchored: libnet_mmdet/models/ is code
+    assert '/data/phase_corpus/' in ignored
+
+
+def test_the_phase_recipes_draw_binder_domains_the_generalists_do_not():
+    from libnet_mmdet.apis import read_config
+    tool = import_tool('make_model')
+    for recipe, path in tool.RECIPES.items():
+        cfg = read_config(path)
+        phases = tool.MODEL_DIRS[recipe] == 'phases'
+        assert cfg.corpus_root == ('data/phase_corpus/' if phases else 'data/generalist_corpus/'), recipe
+        assert cfg.train_dataloader.dataset.data_root == cfg.corpus_root, recipe
+        assert dict(cfg.corpus_overrides) == ({} if phases else {'cb_domain_fraction': 0.0}), recipe
