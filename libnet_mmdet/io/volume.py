@@ -397,7 +397,7 @@ def max_label(path, slab=16):
     """
     path = os.fspath(path)
     if osp.isfile(path) and not read_image_info(path)[2]:
-        return int(read_image(path).max())
+        return int(check_finite(read_image(path), path).max())
     with open_volume(path) as reader:
         depth = reader.shape[0]
         return max(int(reader.read('z', start, min(start + slab, depth)).max()) for start in range(0, depth, slab))
