@@ -1,4 +1,5 @@
-"""tools/demo.py end to end on small volumes (a smoke run: 2 training iterations), and its resumption."""
+"""tools/demo.py end to end on small volumes (a smoke run: 2 training iterations), its resumption, and a rerun with
+other settings refused."""
 import pandas as pd
 import pytest
 
@@ -26,4 +27,9 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path):
     again = run_tool('tools/demo.py', '--out', out, '--model', 'own', '--size', 'small', '--iters', '2', timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert 'training skipped' in again.stdout and 'exists, kept' in again.stdout
+    assert pd.read_csv(out / 'scores.csv', index_col=0).equals(scores)
+
+    other = run_tool('tools/demo.py', '--out', out, '--model', 'own', '--size', 'small', '--iters', '2',
+                     '--voxel-size-nm', '50', timeout=300)  # the volumes and model above are not of this voxel size
+    assert other.returncode == 1 and 'holds a demo made with other settings (voxel_size_nm)' in other.stderr
     assert pd.read_csv(out / 'scores.csv', index_col=0).equals(scores)

@@ -31,7 +31,7 @@ from libnet_mmdet.analysis import (PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU
 from libnet_mmdet.apis import init_phase_model, predict_phases, resolve_phase_model
 from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_phase_model_arg, add_voxel_size_arg, device_name,
                               exit_on_error)
-from libnet_mmdet.io import check_labels, check_output_dir, open_volume, voxel_size_zyx
+from libnet_mmdet.io import check_labels, check_output_dir, check_outside_inputs, read_whole_volume, voxel_size_zyx
 
 TOOL = osp.basename(__file__)
 
@@ -59,19 +59,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def read_whole(path):
-    """The whole (Z, Y, X) array of a TIFF, Zarr / OME-Zarr or HDF5 volume (:func:`~libnet_mmdet.io.open_volume`)
-    and the voxel size it records (nm, or None)."""
-    with open_volume(path) as reader:
-        return reader.read('z', 0, reader.shape[0]), reader.voxel_size_nm
-
-
 def run(args):
     """Check the arguments, read the inputs, compute the table and write the report; returns the summary dict."""
     voxel_size_nm = None if args.voxel_size_nm is None else voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
     check_output_dir(args.out, args.overwrite, inputs=(args.labels, args.phases, args.image))
+    check_outside_inputs(args.out, (args.labels, args.phases, args.image))
     phase_files = resolve_phase_model(args.phase_model) if args.image and not args.phases else None
-    labels_zyx, metadata_voxel_size = read_whole(args.labels)
+    labels_zyx, metadata_voxel_size = read_whole_volume(args.labels)
     check_labels(labels_zyx, args.labels)
     if voxel_size_nm is None:
         if metadata_voxel_size is None:
@@ -79,10 +73,10 @@ def run(args):
         voxel_size_nm = metadata_voxel_size
     phases_zyx = image_zyx = None
     if args.phases:
-        phases_zyx, _ = read_whole(args.phases)
+        phases_zyx, _ = read_whole_volume(args.phases)
         check_phases(phases_zyx, labels_zyx.shape, name=args.phases, reference_name=args.labels)
     if args.image:
-        image_zyx, _ = read_whole(args.image)
+        image_zyx, _ = read_whole_volume(args.image)
         if image_zyx.shape != labels_zyx.shape:
             raise ValueError(f'{args.image}: shape {image_zyx.shape} does not match {args.labels} shape '
                              f'{labels_zyx.shape}')

@@ -2,9 +2,10 @@
 
 Usage:
     python tools/demo.py [--out demo_out] [--model auto|generalist|own] [--iters 1000] [--device cpu|cuda:0]
-                         [--recipe tiny|r101]
+                         [--recipe tiny|r101] [--voxel-size-nm 100] [--size full|small] [--overwrite]
 
-Steps (each skipped when its output already exists, so an interrupted demo continues where it stopped):
+Steps (each skipped when its output already exists, so an interrupted demo continues where it stopped; ``OUT/demo.json``
+records the settings, and a run with other settings is refused unless ``--overwrite`` starts the folder afresh):
   1. data:     a synthetic training volume and a separate held-out volume with exact 3D ground truth
   2. model:    the generalist (``models/generalist``, built by ``make model``) when it exists: no training, slices
                rescaled automatically; otherwise train the CPU-tiny config (``--recipe r101`` on a GPU: the real R101
@@ -19,9 +20,10 @@ import argparse
 import json
 import os
 import os.path as osp
+import shutil
 import time
 
-from libnet_mmdet.cli import add_debug_arg, device_name, exit_on_error, run_train_tool
+from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, device_name, exit_on_error, positive_int, run_train_tool
 from libnet_mmdet.volume import min_voxels_for_diameter
 
 TOOL = osp.basename(__file__)
@@ -84,7 +86,8 @@ default_hooks = dict(
     checkpoint=dict(by_epoch=False, interval={checkpoint_every}, max_keep_ckpts=1, save_best=None))
 log_processor = dict(by_epoch=False)
 """
-    with open(path, 'w') as f:
+    from libnet_mmdet.io import atomic_output
+    with atomic_output(path) as f:
         f.write(text)
 
 
@@ -200,8 +203,10 @@ def evaluate(out, predictions, voxel_size_nm):
     import tifffile
     from libnet_mmdet.evaluation import compare_methods
     gt = tifffile.imread(osp.join(out, 'test', 'labels.tif'))
+    from libnet_mmdet.io import atomic_output
     table = compare_methods(gt, {name: tifffile.imread(path) for name, path in predictions.items()}, voxel_size_nm)
-    table.to_csv(osp.join(out, 'scores.csv'))
+    with atomic_output(osp.join(out, 'scores.csv')) as f:
+        table.to_csv(f)
     print(table.round(3).to_string())
     return table
 
@@ -338,21 +343,57 @@ def parse_args(argv=None):
     parser.add_argument('--model', choices=('auto', 'generalist', 'own'), default='auto',
                         help='auto (default): the generalist when `make model` has built it, else train one here; '
                         'generalist: require it; own: always train one here')
-    parser.add_argument('--iters', type=int, default=1000, help='training iterations of an own model (default: 1000)')
+    parser.add_argument('--iters', type=positive_int, default=1000,
+                        help='training iterations of an own model (default: 1000)')
     parser.add_argument('--device', default='cpu', type=device_name, help="'cpu', 'cuda' or 'cuda:N'")
     parser.add_argument('--recipe', choices=sorted(RECIPES), default='tiny',
                         help='tiny: CPU-tiny config; r101: the real R101 recipe (GPU, ImageNet weights download)')
-    parser.add_argument('--voxel-size-nm', type=float, default=100.0, help='voxel size of the synthetic volumes')
+    parser.add_argument('--voxel-size-nm', type=float, default=100.0,
+                        help='voxel size of the synthetic volumes in nm (default: 100)')
     parser.add_argument('--size', choices=sorted(VOLUME_SHAPES), default='full',
                         help='volume sizes: full (the demo) or small (a quick smoke run)')
+    add_overwrite_arg(parser, help='start afresh in an --out folder of a demo with other settings')
     add_debug_arg(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not (0 < args.voxel_size_nm < float('inf')):
+        parser.error(f'--voxel-size-nm must be a number > 0, got {args.voxel_size_nm}')
+    return args
+
+
+def prepare_demo_dir(out, settings, overwrite):
+    """The demo folder ``out``: continued when an earlier run of the same ``settings`` made it (``demo.json``),
+    emptied with ``overwrite`` when a run with other settings did, created when missing.
+
+    Raises:
+        InputError: ``out`` holds a demo of other settings (without ``overwrite``), or is a non-empty folder that
+            no demo made.
+    """
+    from libnet_mmdet.io import InputError, write_json
+    path = osp.join(out, 'demo.json')
+    if osp.isfile(path):
+        with open(path) as f:
+            earlier = json.load(f)
+        if earlier == settings:
+            return
+        if not overwrite:
+            differ = sorted(key for key in settings if earlier.get(key) != settings[key])
+            raise InputError(f'{out}: holds a demo made with other settings ({", ".join(differ)}); pass --overwrite '
+                             'to start afresh there, or choose another --out')
+        shutil.rmtree(out)
+    elif osp.isdir(out) and os.listdir(out):
+        raise InputError(f'{out}: not empty and not a folder of this demo (no demo.json); choose another --out '
+                         '(`make clean` removes demo_out)')
+    os.makedirs(out, exist_ok=True)
+    write_json(path, settings, indent=1)
 
 
 def run(args):
     """The six steps of the demo; each one skips what an earlier (interrupted) run finished."""
+    from libnet_mmdet.apis import check_device
+    check_device(args.device)
     model_files = choose_model(args)  # before any work: --model generalist needs `make model` first
-    os.makedirs(args.out, exist_ok=True)
+    prepare_demo_dir(args.out, dict(size=args.size, voxel_size_nm=args.voxel_size_nm, recipe=args.recipe,
+                                    iters=args.iters, device=args.device), args.overwrite)
     step('1/6 synthetic data')
     for split, shape in zip(('train', 'test'), VOLUME_SHAPES[args.size]):
         make_volume(osp.join(args.out, split), shape, SEEDS[split], args.voxel_size_nm)

@@ -4,7 +4,8 @@ Usage:
     python tools/evaluate_volume.py GT.tif PRED.tif [--voxel-size-nm 50] [--thresholds 0.5 0.75 ...]
                                     [--out metrics.json [--overwrite]] [--debug]
 
-Both TIFFs are (Z, Y, X) integer instance labels of the same shape (0 = background). Prints the per-threshold
+Both are (Z, Y, X) integer instance labels of the same shape (0 = background): TIFF stacks, or OME-Zarr / Zarr
+(``labels.zarr``, as tools/segment.py writes it) or HDF5 (``labels.h5:/path``). Prints the per-threshold
 3-D matching table (TP, FP, FN, precision, recall, F1, accuracy, mean matched IoU, PQ; StarDist semantics, see
 ../shared/docs/METRICS.md) and the headline numbers: F1@0.5, F1@0.75, mean accuracy, PQ@0.5, particle count
 error, ESD D10/D50/D90 of both volumes and the Wasserstein distance between the ESD samples. The voxel size
@@ -15,7 +16,8 @@ import argparse
 import os.path as osp
 
 from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, add_voxel_size_arg, exit_on_error
-from libnet_mmdet.io import check_labels, check_output_file, read_volume, voxel_size_zyx, write_json
+from libnet_mmdet.io import (check_labels, check_output_file, check_outside_inputs, read_whole_volume,
+                             voxel_size_zyx, write_json)
 from libnet_mmdet.evaluation import DEFAULT_THRESHOLDS, compare_label_volumes
 
 TOOL = osp.basename(__file__)
@@ -23,8 +25,8 @@ TOOL = osp.basename(__file__)
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('gt', help='ground-truth (Z, Y, X) instance label TIFF')
-    parser.add_argument('pred', help='predicted (Z, Y, X) instance label TIFF')
+    parser.add_argument('gt', help='ground-truth (Z, Y, X) instance labels: TIFF, .zarr, or labels.h5:/path')
+    parser.add_argument('pred', help='predicted (Z, Y, X) instance labels: TIFF, .zarr, or labels.h5:/path')
     add_voxel_size_arg(parser)
     parser.add_argument('--thresholds', type=float, nargs='+', default=list(DEFAULT_THRESHOLDS),
                         help='IoU thresholds (default 0.50 0.55 ... 0.95)')
@@ -39,8 +41,9 @@ def run(args):
     voxel_size_nm = None if args.voxel_size_nm is None else voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
     if args.out:
         check_output_file(args.out, args.overwrite, inputs=(args.gt, args.pred))
-    gt_labels, metadata_voxel_size = read_volume(args.gt)
-    pred_labels, _ = read_volume(args.pred)
+        check_outside_inputs(args.out, (args.gt, args.pred))
+    gt_labels, metadata_voxel_size = read_whole_volume(args.gt)
+    pred_labels, _ = read_whole_volume(args.pred)
     check_labels(gt_labels, args.gt, allow_empty=True)
     check_labels(pred_labels, args.pred, allow_empty=True)
     if pred_labels.shape != gt_labels.shape:

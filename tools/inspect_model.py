@@ -29,7 +29,8 @@ import json
 import os.path as osp
 
 from libnet_mmdet.apis import DEFAULT_SCORE_THR, init_segmenter
-from libnet_mmdet.cli import add_cfg_options_arg, add_debug_arg, add_overwrite_arg, exit_on_error, positive_int
+from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, device_name, exit_on_error,
+                              positive_int)
 from libnet_mmdet.io import check_output_dir, prepare_output_dir, read_image
 from libnet_mmdet.visualization import record_stages, write_panels
 
@@ -43,7 +44,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='trained checkpoint (.pth)')
     parser.add_argument('image', help='2D slice to run the model on')
     parser.add_argument('--out', required=True, help='output folder for the PNG panels and summary.json')
-    parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N (default cpu)')
+    parser.add_argument('--device', default='cpu', type=device_name, help='cpu, cuda or cuda:N (default cpu)')
     parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR,
                         help=f'draw final detections scoring at least this (default {DEFAULT_SCORE_THR})')
     parser.add_argument('--topk', type=positive_int, default=50, help='proposals/boxes drawn per panel (default 50)')

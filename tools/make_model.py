@@ -115,10 +115,11 @@ def install(out, work_dir, facts):
 
 def prepare_work_dir(work_dir, settings, overwrite):
     """The training folder of this build: resumed when an unfinished build of the same ``settings`` left it,
-    started afresh with ``overwrite`` otherwise.
+    started afresh otherwise (a finished build's folder, or any with ``overwrite``).
 
     Raises:
-        InputError: it holds an unfinished build of other settings and ``overwrite`` is not set.
+        InputError: it holds an unfinished build of other settings, or files of no build, and ``overwrite`` is not
+            set.
     """
     from libnet_mmdet.io import InputError, write_json
     build_path = osp.join(work_dir, 'build.json')
@@ -132,23 +133,27 @@ def prepare_work_dir(work_dir, settings, overwrite):
             differ = sorted(key for key in settings if earlier['settings'].get(key) != settings[key])
             raise InputError(f'{work_dir}: holds an unfinished build with other settings ({", ".join(differ)}); run '
                              'the earlier command to finish it, or pass --overwrite to start this one')
+        if not overwrite and earlier is None and os.listdir(work_dir):
+            raise InputError(f'{work_dir}: holds files that no build of this tool wrote (no build.json); pass '
+                             '--overwrite to replace them, or choose another --out')
         shutil.rmtree(work_dir)
     os.makedirs(work_dir, exist_ok=True)
     write_json(build_path, dict(settings=settings, finished=False), indent=1)
 
 
 def run(args):
-    from libnet_mmdet.apis import read_config
+    from libnet_mmdet.apis import check_device, read_config
     from libnet_mmdet.io import write_json
-    from libnet_mmdet.synth import check_corpus_args, write_corpus
+    from libnet_mmdet.synth import check_corpus_dir, write_corpus
     recipe = RECIPES[args.recipe]
     recipe_cfg = read_config(recipe)
-    check_corpus_args(args.volumes, args.seed, args.shape)
+    check_device(args.device)
     corpus_dir = args.corpus or osp.join(REPO_ROOT, recipe_cfg.corpus_root)
     overrides = dict(recipe_cfg.corpus_overrides)
     if osp.isfile(osp.join(args.out, 'model.json')) and not args.overwrite:
         print(f'{args.out}: the model is built already (--overwrite rebuilds it)')
         return
+    check_corpus_dir(corpus_dir, args.volumes, args.seed, args.shape, args.overwrite, **overrides)
     work_dir = osp.join(args.out, 'work_dir')
     settings = dict(recipe=osp.relpath(recipe, REPO_ROOT), corpus=osp.abspath(corpus_dir), volumes=args.volumes,
                     seed=args.seed, shape=args.shape, iters=args.iters, device=args.device)

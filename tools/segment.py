@@ -56,11 +56,13 @@ import torch
 from mmengine.dist import get_dist_info
 
 from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, write_report
-from libnet_mmdet.apis import (check_volume_args, generalist_files, init_phase_model, init_segmenter, predict_phases,
-                               resolve_phase_model, segment_volume)
+from libnet_mmdet.apis import (check_device, check_volume_args, generalist_files, init_phase_model, init_segmenter,
+                               predict_phases, resolve_phase_model, segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
-                              add_phase_model_arg, add_voxel_size_arg, exit_on_error, init_distributed, positive_int)
-from libnet_mmdet.io import InputError, check_output_dir, max_label, open_volume, prepare_output_dir
+                              add_phase_model_arg, add_voxel_size_arg, device_name, exit_on_error, init_distributed,
+                              positive_int)
+from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, max_label, open_volume,
+                             prepare_output_dir, read_whole_volume)
 from libnet_mmdet.volume import VIEWS
 from libnet_mmdet.visualization import write_overlays
 
@@ -97,7 +99,7 @@ def parse_args(argv=None):
     parser.add_argument('--checkpoint', help='trained checkpoint (.pth; default: models/generalist/model.pth)')
     parser.add_argument('--out', required=True, help='output instance labels: .tif/.tiff (TIFF) or .zarr (OME-Zarr); '
                         'an existing one needs --overwrite')
-    parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu',
+    parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu', type=device_name,
                         help='cpu, cuda or cuda:N (default: cuda:0 when CUDA is available, else cpu)')
     parser.add_argument('--views', nargs='+', default=['auto'], choices=('auto',) + VIEWS,
                         help='auto (default): fuse xy, xz and yz where the volume allows it, else link xy slices; '
@@ -186,10 +188,14 @@ def check_args(args):
         scale=scale_arg(args.scale), work_dir=args.work_dir, overwrite=args.overwrite, proposals=args.proposals,
         voxel_size_nm=None if args.voxel_size_nm is None else tuple(args.voxel_size_nm))
     check_volume_args(args.input, **kwargs)
+    check_device(args.device)
+    if args.overlays and args.report and osp.realpath(args.overlays) == osp.realpath(args.report):
+        raise InputError(f'--overlays and --report: both are {args.report}; give each its own folder')
     args.phase_files = resolve_phase_model(args.phase_model) if args.report else None
     for folder in (args.overlays, args.report):
         if folder:
             check_output_dir(folder, args.overwrite, inputs=output_dir_inputs(args, folder))
+            check_outside_inputs(folder, (args.input,))
     model_files(args)
     return kwargs
 
@@ -197,8 +203,7 @@ def check_args(args):
 def write_particle_report(args, labels, voxel_size_nm, device):
     """The particle table and plots of ``tools/analyze.py`` for ``labels``, phases from the phase model
     (``args.phase_files``), else multi-Otsu (flagged approximate), of the grayscale input."""
-    with open_volume(args.input) as reader:
-        image = reader.read('z', 0, reader.shape[0])
+    image = read_whole_volume(args.input)[0]
     phases, phase_source = None, PHASES_GIVEN
     if args.phase_files:
         print(f'phases: the phase model in {osp.dirname(args.phase_files[0])}', file=sys.stderr)
@@ -212,8 +217,9 @@ def write_particle_report(args, labels, voxel_size_nm, device):
     print(f"wrote the particle report ({summary['n_particles']} particles) to {args.report}")
 
 
-def run(args):
-    """Check the arguments, then load the model, segment and write OUT (and the overlays)."""
+def segment(args):
+    """Check the arguments, then load the model, segment and write OUT. Returns ``(labels, kwargs, device)`` on
+    rank 0 (None on the other ranks, which wrote their blocks of OUT)."""
     kwargs = check_args(args)
     device = init_distributed(args.launcher, args.device)
     rank, _ = get_dist_info()
@@ -230,24 +236,44 @@ def run(args):
         print(f'model: the generalist ({config}, {checkpoint})', file=sys.stderr)
     model = init_segmenter(config, checkpoint, device=device, cfg_options=args.cfg_options, amp=args.amp)
     labels = segment_volume(model, args.input, resume=not args.no_resume, keep_work=args.keep_work, **kwargs)
-    if rank > 0:  # every rank wrote its block of the output; rank 0 reports
-        return
+    if rank > 0:
+        return None
     print(f'wrote {args.out}: {max_label(args.out)} particles, (Z, Y, X) = {labels.shape}, {labels.dtype}')
-    if args.overlays:
-        prepare_output_dir(args.overlays, args.overwrite, inputs=output_dir_inputs(args, args.overlays))
-        with open_volume(args.input) as reader:
-            paths = write_overlays(reader, labels, args.overlays, args.overlay_step)
-        print(f'wrote {len(paths)} overlay PNGs to {args.overlays}')
-    if args.report:
-        write_particle_report(args, labels, kwargs['voxel_size_nm'], device)
+    return labels, kwargs, device
+
+
+def write_overlay_pngs(args, labels):
+    prepare_output_dir(args.overlays, args.overwrite, inputs=output_dir_inputs(args, args.overlays))
+    with open_volume(args.input) as reader:
+        paths = write_overlays(reader, labels, args.overlays, args.overlay_step)
+    print(f'wrote {len(paths)} overlay PNGs to {args.overlays}')
+
+
+def report_command(args):
+    """The ``tools/analyze.py`` command that writes the --report folder from OUT (what is left to do when a run
+    stops after OUT is written)."""
+    phase_model = '' if args.phase_model == 'auto' else f' --phase-model {args.phase_model}'
+    return f'python tools/analyze.py {args.out} --image {args.input}{phase_model} --out {args.report} --overwrite'
 
 
 def main(argv=None):
     args = parse_args(argv)
     work_dir = args.work_dir or f'{args.out}.work'
-    with exit_on_error(TOOL, args.debug, interrupted=f'finished slabs are kept in {work_dir}; run the same command '
-                       'again to resume'):
-        run(args)
+    resume = 'run it again without --no-resume to resume' if args.no_resume else 'run the same command again to resume'
+    with exit_on_error(TOOL, args.debug, interrupted=f'finished slabs are kept in {work_dir}; {resume}'):
+        segmented = segment(args)
+    if segmented is None:
+        return
+    labels, kwargs, device = segmented
+    if args.overlays:  # OUT is complete from here on: say what is left, not how to resume the segmentation
+        with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} is complete, the overlays in {args.overlays} '
+                           'are not (the same command with --overwrite makes everything again)'):
+            write_overlay_pngs(args, labels)
+    if args.report:
+        done = f'{args.out} and the overlays are' if args.overlays else f'{args.out} is'
+        with exit_on_error(TOOL, args.debug, interrupted=f'{done} complete, the report is not; to write it: '
+                           f'{report_command(args)}'):
+            write_particle_report(args, labels, kwargs['voxel_size_nm'], device)
 
 
 if __name__ == '__main__':

@@ -37,9 +37,22 @@ GENERALIST_DIR = osp.join(_MODELS_DIR, 'generalist')
 PHASE_MODEL_DIR = osp.join(_MODELS_DIR, 'phases')
 
 
-def _check_device(device):
-    if str(device).startswith('cuda') and not torch.cuda.is_available():
+def check_device(device):
+    """Raise :class:`InputError` unless ``device`` ('cpu', 'cuda' or 'cuda:N') can be used here: CUDA available,
+    and N below the number of visible GPUs. What the tools check before they load a model or write anything.
+
+    Returns:
+        str: ``device``.
+    """
+    device = str(device)
+    if device != 'cpu' and device != 'cuda' and not (device.startswith('cuda:') and device[5:].isdigit()):
+        raise InputError(f"device {device!r} (--device): expected 'cpu', 'cuda' or 'cuda:N'")
+    if device.startswith('cuda') and not torch.cuda.is_available():
         raise InputError(f'device {device!r} (--device): CUDA is not available here; use device="cpu" (--device cpu)')
+    if device.startswith('cuda:') and int(device[5:]) >= torch.cuda.device_count():
+        raise InputError(f'device {device!r} (--device): only {torch.cuda.device_count()} GPU(s) visible here '
+                         f'(cuda:0 ... cuda:{torch.cuda.device_count() - 1})')
+    return device
 
 
 def _describe(exc):
@@ -152,7 +165,7 @@ def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None, a
     from mmengine.runner import load_state_dict
     from mmdet.apis import init_detector
 
-    _check_device(device)
+    check_device(device)
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
     config = read_config(config, {**(cfg_options or {}), **({AMP_CFG_KEY: True} if amp else {})})

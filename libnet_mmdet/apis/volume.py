@@ -67,7 +67,7 @@ from tqdm import tqdm
 from ..io.chunked import ChunkedVolume, slab_chunks
 from ..io.errors import InputError
 from ..io.tiff import voxel_size_zyx
-from ..io.volume import check_label_output, open_labels, open_volume
+from ..io.volume import check_label_output, check_outside_inputs, open_labels, open_volume
 from ..volume.assembly import assemble_volume
 from ..volume.blocks import Ranks
 from ..volume.fusion import DEFAULT_GROW_VOXELS
@@ -154,6 +154,8 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     _check_whole_number(slab, 'slab', 1)
+    if overlap is not None:  # its upper bound, the tile size, may come from the model
+        _check_whole_number(overlap, 'overlap', 0)
     if min_voxels not in (None, 'auto'):
         _check_whole_number(min_voxels, 'min_voxels', 0)
     if out is not None:
@@ -163,6 +165,7 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
     if work_dir is not None:
         if _same_path(work_dir, volume) or (out is not None and _same_path(work_dir, out)):
             raise InputError(f'{work_dir}: the work folder must be neither the input nor the output')
+        check_outside_inputs(work_dir, (volume,))
         if get_dist_info()[0] == 0:  # the shared folder that rank 0 creates (others could see it half-made)
             WorkFolder(work_dir).check()
     return views

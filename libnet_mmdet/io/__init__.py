@@ -13,11 +13,12 @@ from .files import atomic_output, write_json
 from .images import ImageFormatError, read_image
 from .labels import check_labels
 from .tiff import read_volume, read_voxel_size, voxel_size_zyx, write_tiff
-from .volume import LabelVolumeWriter, check_label_output, label_output_format, max_label, open_labels, open_volume
+from .volume import (LabelVolumeWriter, check_label_output, check_outside_inputs, label_output_format, max_label,
+                     open_labels, open_volume, read_whole_volume)
 
 __all__ = [
-    'read_image', 'open_volume', 'read_volume', 'read_voxel_size', 'max_label', 'write_tiff',
+    'read_image', 'open_volume', 'read_volume', 'read_whole_volume', 'read_voxel_size', 'max_label', 'write_tiff',
     'write_json', 'atomic_output', 'check_labels', 'voxel_size_zyx', 'ImageFormatError',
     'InputError', 'check_output_file', 'check_output_dir', 'prepare_output_dir', 'LabelVolumeWriter', 'open_labels',
-    'check_label_output', 'label_output_format'
+    'check_label_output', 'check_outside_inputs', 'label_output_format'
 ]

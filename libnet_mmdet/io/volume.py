@@ -387,6 +387,14 @@ def open_volume(source):
     return VolumeReader(source)
 
 
+def read_whole_volume(source):
+    """``(volume_zyx, voxel_size_nm)``: the whole (Z, Y, X) array of anything :func:`open_volume` reads (TIFF, folder
+    of slices, HDF5, Zarr / OME-Zarr) and the voxel size it records ((3,) nm, or None). Raises as
+    :func:`open_volume`."""
+    with open_volume(source) as reader:
+        return reader.read('z', 0, reader.shape[0]), reader.voxel_size_nm
+
+
 def max_label(path, slab=16):
     """The largest value of a label TIFF (its particle count, for the files
     :func:`~libnet_mmdet.io.tiff.write_tiff_pages` writes), read slab by slab so that memory holds one slab. A 2D file
@@ -422,11 +430,23 @@ def label_output_format(path):
     return 'zarr' if suffix == '.zarr' else 'tiff'
 
 
+def check_outside_inputs(path, inputs=()):
+    """Raise :class:`InputError` when ``path`` (an output or work folder) lies inside the folder of one of
+    ``inputs`` (volume paths as :func:`open_volume` takes them: a folder of slices, a Zarr store,
+    ``'stack.zarr:/path'``; other items are ignored): a tool never writes into its input."""
+    for source in inputs:
+        if isinstance(source, (str, os.PathLike)):
+            folder = _split_volume_path(source)[0]
+            if osp.isdir(folder) and is_inside(path, folder):
+                raise InputError(f'{path}: lies inside the input folder {folder}; choose a place outside it')
+
+
 def check_label_output(path, overwrite=False, inputs=()):
     """Raise :class:`InputError` unless a label volume can be written to ``path`` (see :class:`LabelVolumeWriter`):
-    its extension names the format (:func:`label_output_format`); a TIFF follows
-    :func:`~libnet_mmdet.io.errors.check_output_file`; a ``.zarr`` folder must not exist unless ``overwrite``, and
-    must neither be nor hold one of ``inputs`` (paths such as ``'stack.h5:/data'``; other items are ignored).
+    its extension names the format (:func:`label_output_format`); it must not lie inside an input folder (a folder
+    of slices, a Zarr store); a TIFF follows :func:`~libnet_mmdet.io.errors.check_output_file`; a ``.zarr`` folder
+    must not exist unless ``overwrite``, and must neither be nor hold one of ``inputs`` (paths such as
+    ``'stack.h5:/data'``; other items are ignored).
     Nothing is written or removed.
 
     Returns:
@@ -435,12 +455,14 @@ def check_label_output(path, overwrite=False, inputs=()):
     path = os.fspath(path)
     files = [_split_volume_path(source)[0] for source in inputs if isinstance(source, (str, os.PathLike))]
     if label_output_format(path) == 'tiff':
-        return check_output_file(path, overwrite, inputs=files)
-    for source in files:
-        if is_inside(source, path):
-            raise InputError(f'{path}: the output would overwrite the input {source}')
-    if osp.lexists(path) and not overwrite:
-        raise InputError(f'{path}: exists; pass --overwrite (overwrite=True) to replace it')
+        check_output_file(path, overwrite, inputs=files)
+    else:
+        for source in files:
+            if is_inside(source, path):
+                raise InputError(f'{path}: the output would overwrite the input {source}')
+        if osp.lexists(path) and not overwrite:
+            raise InputError(f'{path}: exists; pass --overwrite (overwrite=True) to replace it')
+    check_outside_inputs(path, inputs)
     return path
 
 

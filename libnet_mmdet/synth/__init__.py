@@ -15,11 +15,11 @@ Ground-truth convention: a particle's instance label is the *filled* particle (o
 internal voids included, as an annotator draws it); the phase volume keeps the voids (pore), so damage =
 (filled - solid) / filled is recoverable from labels + phases.
 """
-from .corpus import MAX_CORPUS_SHAPE, check_corpus_args, corpus_shape, write_corpus
+from .corpus import MAX_CORPUS_SHAPE, check_corpus_args, check_corpus_dir, corpus_shape, write_corpus
 from .export import write_dataset
 from .generate import generate_volume, render_volume
 from .params import OUTPUT_DTYPES, PRESETS, RANDOM_RANGES, SynthParams, preset_params, random_params
 
 __all__ = ['SynthParams', 'PRESETS', 'OUTPUT_DTYPES', 'RANDOM_RANGES', 'preset_params', 'random_params',
-           'generate_volume', 'render_volume', 'corpus_shape', 'check_corpus_args', 'MAX_CORPUS_SHAPE', 'write_dataset',
-           'write_corpus']
+           'generate_volume', 'render_volume', 'corpus_shape', 'check_corpus_args', 'check_corpus_dir',
+           'MAX_CORPUS_SHAPE', 'write_dataset', 'write_corpus']

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from ..io import InputError, prepare_output_dir, write_json, write_tiff
+from ..io import InputError, check_output_dir, prepare_output_dir, write_json, write_tiff
 from ..version import __version__
 from .export import write_particles_csv
 from .generate import SYNTH_ALGORITHM_VERSION, check_shape, generate_volume
@@ -105,6 +105,38 @@ def check_corpus_args(count, seed=0, shape_zyx=None):
     return _check_count(count), check_seed(seed), None if shape_zyx is None else check_shape(shape_zyx)
 
 
+def check_corpus_dir(out_dir, count, seed=0, shape_zyx=None, overwrite=False, **overrides):
+    """Check, without writing anything, that :func:`write_corpus` can make this corpus in ``out_dir`` (same
+    arguments): so that a tool refuses a folder before it starts other work.
+
+    Returns:
+        tuple: ``(settings, kept)``: the corpus settings (the keys :func:`write_corpus` records) and the records of
+        the volumes an earlier run of the same settings finished there (None when there is no such corpus: the
+        folder is new, empty, or emptied with ``overwrite``).
+
+    Raises:
+        ValueError: invalid count, seed, shape or override.
+        InputError: ``out_dir`` holds a corpus of other settings, or other files, and ``overwrite`` is not set (or
+            they are not ours to empty).
+    """
+    count, seed, shape_zyx = check_corpus_args(count, seed, shape_zyx)
+    random_params(seed, **overrides)  # the overrides checked
+    out_dir = os.fspath(out_dir)
+    settings = _as_json({'generator': 'libnet_mmdet.synth.write_corpus', 'algorithm_version': SYNTH_ALGORITHM_VERSION,
+                         'count': count, 'seed': seed, 'shape_zyx': shape_zyx, 'overrides': overrides,
+                         'random_ranges': RANDOM_RANGES})
+    corpus_path = osp.join(out_dir, CORPUS_FILE)
+    corpus = _read_corpus(corpus_path)
+    if corpus is not None and {key: corpus.get(key) for key in settings} == settings:
+        return settings, [record for record in corpus.get('volumes', []) if _is_complete(out_dir, record)]
+    if corpus is not None and not overwrite:
+        differ = [key for key in settings if corpus.get(key) != settings[key]]
+        raise InputError(f'{corpus_path}: holds a corpus made with other settings ({", ".join(differ)}); pass '
+                         f'--overwrite (overwrite=True) to replace it, or choose another folder')
+    check_output_dir(out_dir, overwrite)
+    return settings, None
+
+
 def write_corpus(out_dir, count, seed=0, shape_zyx=None, overwrite=False, progress=True, **overrides):
     """Generate ``count`` synthetic volumes with random parameters and write them as a training corpus.
 
@@ -136,20 +168,11 @@ def write_corpus(out_dir, count, seed=0, shape_zyx=None, overwrite=False, progre
         InputError: ``out_dir`` cannot be used without ``overwrite``.
     """
     count, seed, shape_zyx = check_corpus_args(count, seed, shape_zyx)
+    settings, kept = check_corpus_dir(out_dir, count, seed, shape_zyx, overwrite, **overrides)
     all_params = [random_params(seed + index, **overrides) for index in range(count)]
     out_dir = os.fspath(out_dir)
-    settings = _as_json({'generator': 'libnet_mmdet.synth.write_corpus', 'algorithm_version': SYNTH_ALGORITHM_VERSION,
-                         'count': count, 'seed': seed, 'shape_zyx': shape_zyx, 'overrides': overrides,
-                         'random_ranges': RANDOM_RANGES})
     corpus_path = osp.join(out_dir, CORPUS_FILE)
-    corpus = _read_corpus(corpus_path)
-    if corpus is not None and {key: corpus.get(key) for key in settings} == settings:
-        kept = [record for record in corpus.get('volumes', []) if _is_complete(out_dir, record)]
-    else:
-        if corpus is not None and not overwrite:
-            differ = [key for key in settings if corpus.get(key) != settings[key]]
-            raise InputError(f'{corpus_path}: holds a corpus made with other settings ({", ".join(differ)}); pass '
-                             f'--overwrite (overwrite=True) to replace it, or choose another folder')
+    if kept is None:
         prepare_output_dir(out_dir, overwrite)
         kept = []
     records = {record['name']: record for record in kept}

@@ -45,6 +45,22 @@ def test_init_segmenter_reports_a_bad_checkpoint_or_config_in_one_input_error(tm
             init_segmenter(str(TINY_CONFIG), None, device='cuda:0')
 
 
+def test_check_device_refuses_what_this_machine_cannot_run(monkeypatch):
+    from libnet_mmdet.apis import check_device
+    assert check_device('cpu') == 'cpu'
+    with pytest.raises(InputError, match="device 'gpu' \\(--device\\): expected 'cpu', 'cuda' or 'cuda:N'"):
+        check_device('gpu')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    for device in ('cuda', 'cuda:0'):
+        with pytest.raises(InputError, match=f"device '{device}' .*CUDA is not available here"):
+            check_device(device)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    assert check_device('cuda:1') == 'cuda:1' and check_device('cuda') == 'cuda'
+    with pytest.raises(InputError, match=r"device 'cuda:2' .*only 2 GPU\(s\) visible here \(cuda:0 ... cuda:1\)"):
+        check_device('cuda:2')
+
+
 def test_a_state_dict_file_loads(tmp_path):
     path = tmp_path / '.hidden.pth'
     with open(path, 'wb') as f:  # torch.save refuses a path whose name starts with '.'; a stream works

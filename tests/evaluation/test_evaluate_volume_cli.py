@@ -51,6 +51,24 @@ def test_evaluate_volume_errors(tmp_path):
         assert message in str(exit_info.value.code)
 
 
+def test_evaluate_volume_reads_the_zarr_labels_segment_writes(tmp_path, capsys):
+    """tools/segment.py writes OME-Zarr labels (``--out labels.zarr``); they were reported as "file not found"."""
+    from libnet_mmdet.io import LabelVolumeWriter
+    gt = np.zeros((6, 8, 8), np.uint16)
+    gt[1:4, 1:5, 1:5] = 1
+    tifffile.imwrite(tmp_path / 'gt.tif', gt, photometric='minisblack')
+    writer = LabelVolumeWriter(tmp_path / 'pred.zarr', gt.shape, np.uint16, chunk_z=4)
+    writer.create()
+    writer.write(0, gt)
+    writer.finish()
+    writer.commit()
+    import_tool('evaluate_volume').main([str(tmp_path / 'gt.tif'), str(tmp_path / 'pred.zarr')])
+    assert 'f1_50' in capsys.readouterr().out
+    with pytest.raises(SystemExit, match='evaluate_volume.py: error: .*: lies inside the input folder'):
+        import_tool('evaluate_volume').main([str(tmp_path / 'gt.tif'), str(tmp_path / 'pred.zarr'), '--out',
+                                             str(tmp_path / 'pred.zarr' / 'metrics.json')])
+
+
 def test_an_existing_json_is_replaced_only_with_overwrite(tmp_path, capsys):
     """Issue 17, defect 2: --out replaced an existing file without a word."""
     tool = import_tool('evaluate_volume')

@@ -249,6 +249,15 @@ def test_label_output_paths(tmp_path):
     folder_tif.mkdir()
     with pytest.raises(InputError, match=f'{folder_tif}: is a folder'):  # TIFF: the rules of check_output_file
         check_label_output(folder_tif, overwrite=True)
+    slices = tmp_path / 'slices'  # a folder input (slices, a Zarr store): nothing is written inside it
+    slices.mkdir()
+    for name in ('labels.tif', 'labels.zarr', 'sub/labels.tif'):
+        with pytest.raises(InputError, match=f'{slices / name}: lies inside the input folder {slices}'):
+            check_label_output(slices / name, inputs=(str(slices),))
+    with pytest.raises(InputError, match='lies inside the input folder'):
+        check_label_output(existing / 'labels.tif', inputs=(f'{existing}:/0',))
+    assert check_label_output(tmp_path / 'labels.tif', inputs=(str(slices), f'{existing}:/0')) == str(
+        tmp_path / 'labels.tif')
 
 
 def bad_hdf5(tmp_path):

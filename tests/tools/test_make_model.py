@@ -64,6 +64,43 @@ def test_an_interrupted_build_resumes_and_other_settings_need_overwrite(tmp_path
     assert not (work / 'iter_1.pth').exists()
 
 
+def test_a_work_folder_no_build_wrote_is_not_removed_without_overwrite(tmp_path):
+    """A ``work_dir`` holding files of something else (the demo trains into OUT/work_dir too) is refused, not
+    deleted; --overwrite replaces it."""
+    from libnet_mmdet.io import InputError
+    tool = import_tool('make_model')
+    work = tmp_path / 'work_dir'
+    work.mkdir()
+    (work / 'iter_1000.pth').write_bytes(b'the demo model')
+    with pytest.raises(InputError, match='holds files that no build of this tool wrote'):
+        tool.prepare_work_dir(str(work), dict(recipe='tiny'), overwrite=False)
+    assert (work / 'iter_1000.pth').read_bytes() == b'the demo model'
+    tool.prepare_work_dir(str(work), dict(recipe='tiny'), overwrite=True)
+    assert sorted(p.name for p in work.iterdir()) == ['build.json']
+
+
+def test_a_corpus_of_other_settings_is_refused_before_the_build_is_recorded(run_script, tmp_path):
+    """The corpus folder is checked before OUT/work_dir/build.json is written: a refused command leaves nothing
+    that would block the next one."""
+    from libnet_mmdet.synth import write_corpus
+    corpus = tmp_path / 'corpus'
+    write_corpus(corpus, 1, seed=5, shape_zyx=(8, 16, 16), progress=False)
+    with pytest.raises(SystemExit, match='make_model.py: error: .*corpus.json: holds a corpus made with other '
+                       'settings \\(count, seed, shape_zyx, overrides\\)'):
+        run_script('tools/make_model.py', '--out', tmp_path / 'model', '--corpus', corpus, '--volumes', '2')
+    assert not (tmp_path / 'model').exists()
+
+
+def test_a_cuda_device_without_cuda_is_refused_before_anything(run_script, tmp_path, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(SystemExit, match="make_model.py: error: device 'cuda:0' \\(--device\\): CUDA is not "
+                       'available here'):
+        run_script('tools/make_model.py', '--out', tmp_path / 'model', '--corpus', tmp_path / 'corpus',
+                   '--recipe', 'r101', '--device', 'cuda:0')
+    assert not (tmp_path / 'model').exists() and not (tmp_path / 'corpus').exists()
+
+
 def test_the_default_model_folders_are_git_ignored():
     ignored = (REPO_ROOT / '.gitignore').read_text().split()
     assert '/models/' in ignored and '/data/generalist_corpus/' in ignored  # anchored: libnet_mmdet/models/ is code

@@ -39,6 +39,9 @@ def _argv(stack, *extra):
     (['--tile-size', '64', '--overlap', '64'], r'segment.py: error: overlap must be an integer in \[0, tile_size'),
     (['--work-dir', '{tmp}'], 'segment.py: error: .*: not a work folder of a volume run'),
     (['--overlays', '{tmp}'], 'segment.py: error: .*: the output folder holds the input'),  # it may be emptied
+    (['--overlap', '-1'], 'segment.py: error: overlap must be an integer >= 0'),  # with --tile-size auto too
+    (['--overlays', '{tmp}/out', '--report', '{tmp}/out', '--voxel-size-nm', '50'],
+     'segment.py: error: --overlays and --report: both are .*/out; give each its own folder'),
 ])
 def test_bad_settings_are_one_line_before_the_model_is_loaded(segment_tool, stack, monkeypatch, extra, message):
     """Issue 17, defect 3 (--voxel-size-nm 0 failed after the whole inference)."""
@@ -48,6 +51,36 @@ def test_bad_settings_are_one_line_before_the_model_is_loaded(segment_tool, stac
         segment_tool.main(_argv(stack, *extra))
     assert '\n' not in str(info.value.code)
     assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
+
+
+def test_a_device_is_checked_before_the_model_is_loaded(segment_tool, stack, monkeypatch, capsys):
+    """A misspelt device is refused while parsing, a CUDA one without CUDA before the model loads (it was a
+    RuntimeError traceback after the checkpoint had loaded)."""
+    import torch
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
+    with pytest.raises(SystemExit) as info:
+        segment_tool.main(_argv(stack, '--device', 'gpu'))
+    assert info.value.code == 2 and "argument --device: expected 'cpu', 'cuda' or 'cuda:N'" in capsys.readouterr().err
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(SystemExit, match="segment.py: error: device 'cuda:1' \\(--device\\): CUDA is not available"):
+        segment_tool.main(_argv(stack, '--device', 'cuda:1'))
+    assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
+
+
+def test_no_output_goes_into_a_folder_input(segment_tool, stack, monkeypatch):
+    """A folder of slices is an input: the labels, the work folder and the overlays stay out of it (labels.tif
+    written there became a slice of the input for every later run)."""
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
+    slices = stack.parent / 'slices'
+    slices.mkdir()
+    for z, image in enumerate(tifffile.imread(stack)):
+        tifffile.imwrite(slices / f'slice_{z:02d}.tif', image)
+    for extra in (['--out', slices / 'labels.tif'], ['--out', stack.parent / 'l.tif', '--work-dir', slices / 'w'],
+                  ['--out', stack.parent / 'l.tif', '--overlays', slices / 'png']):
+        with pytest.raises(SystemExit, match=f'segment.py: error: .*: lies inside the input folder {slices}'):
+            segment_tool.main([str(slices), '--config', 'm.py', '--checkpoint', 'm.pth', *map(str, extra)])
+    assert len(list(slices.iterdir())) == 12
+    assert sorted(p.name for p in stack.parent.iterdir()) == ['slices', 'stack.tif']
 
 
 def test_overlay_step_zero_is_refused_while_parsing(segment_tool, stack, monkeypatch, capsys):
@@ -110,6 +143,22 @@ def test_ctrl_c_says_how_to_resume_and_the_rerun_resumes(segment_tool, stack, mo
     with pytest.raises(KeyboardInterrupt):  # --debug: the traceback
         monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: IntensityPredictor(fail_after=0))
         segment_tool.main(_argv(stack, '--overwrite', '--debug'))
+
+
+def test_ctrl_c_after_the_labels_says_what_is_left(segment_tool, stack, monkeypatch, capsys):
+    """Stopped while the report is written, OUT is complete and its work folder gone: the line says so and gives
+    the tools/analyze.py command that writes the report, instead of a resume that the rerun would refuse."""
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+    out, report = stack.parent / 'labels.tif', stack.parent / 'report'
+    monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: IntensityPredictor())
+    monkeypatch.setattr(segment_tool, 'write_particle_report', stopped)
+    with pytest.raises(SystemExit) as info:
+        segment_tool.main(_argv(stack, '--report', report, '--voxel-size-nm', 50, '--phase-model', 'none'))
+    assert info.value.code == 130 and tifffile.imread(out).max() == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f'segment.py: interrupted: {out} is complete, the report is not; to write it: python tools/analyze.py {out} '
+        f'--image {stack} --phase-model none --out {report} --overwrite')
 
 
 def test_amp_reaches_the_model_loader(segment_tool, stack, monkeypatch):

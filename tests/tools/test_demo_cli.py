@@ -1,0 +1,55 @@
+"""tools/demo.py's checks, before any work: its arguments, its device, and a folder of another demo or of no demo."""
+import json
+
+import pytest
+
+from helpers import import_tool
+
+
+@pytest.fixture
+def demo_tool():
+    return import_tool('demo')
+
+
+@pytest.mark.parametrize('bad, message', [(['--iters', '0'], 'argument --iters: expected an integer >= 1'),
+                                          (['--voxel-size-nm', '0'], '--voxel-size-nm must be a number > 0'),
+                                          (['--voxel-size-nm', 'nan'], '--voxel-size-nm must be a number > 0'),
+                                          (['--device', 'gpu'], "argument --device: expected 'cpu'")])
+def test_bad_arguments_are_refused_while_parsing(demo_tool, tmp_path, capsys, bad, message):
+    with pytest.raises(SystemExit) as info:
+        demo_tool.main(['--out', str(tmp_path / 'demo'), *bad])
+    assert info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / 'demo').exists()
+
+
+def test_a_cuda_device_without_cuda_is_refused_before_anything(demo_tool, tmp_path, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(SystemExit, match="demo.py: error: device 'cuda:0' \\(--device\\): CUDA is not available"):
+        demo_tool.main(['--out', str(tmp_path / 'demo'), '--model', 'own', '--device', 'cuda:0'])
+    assert not (tmp_path / 'demo').exists()
+
+
+def test_a_demo_folder_is_continued_only_with_its_own_settings(demo_tool, tmp_path):
+    """A rerun with other settings used to keep the earlier volumes and model while its report named the new ones;
+    it is refused now, and --overwrite starts afresh. A folder that no demo made is never used."""
+    from libnet_mmdet.io import InputError
+    out = tmp_path / 'demo'
+    settings = dict(size='small', voxel_size_nm=100.0, recipe='tiny', iters=2, device='cpu')
+    demo_tool.prepare_demo_dir(str(out), settings, overwrite=False)
+    (out / 'scores.csv').write_text('earlier scores')
+    demo_tool.prepare_demo_dir(str(out), settings, overwrite=False)  # the same settings: continued
+    assert (out / 'scores.csv').read_text() == 'earlier scores'
+    other = dict(settings, voxel_size_nm=50.0, iters=3)
+    with pytest.raises(InputError, match=f'{out}: holds a demo made with other settings \\(iters, voxel_size_nm\\)'):
+        demo_tool.prepare_demo_dir(str(out), other, overwrite=False)
+    assert (out / 'scores.csv').read_text() == 'earlier scores'
+    demo_tool.prepare_demo_dir(str(out), other, overwrite=True)
+    assert [p.name for p in out.iterdir()] == ['demo.json'] and json.loads((out / 'demo.json').read_text()) == other
+    mine = tmp_path / 'mine'
+    mine.mkdir()
+    (mine / 'pred_labels_xy.tif').write_text('not a demo output')
+    for overwrite in (False, True):
+        with pytest.raises(InputError, match=f'{mine}: not empty and not a folder of this demo'):
+            demo_tool.prepare_demo_dir(str(mine), settings, overwrite=overwrite)
+    assert (mine / 'pred_labels_xy.tif').read_text() == 'not a demo output'
