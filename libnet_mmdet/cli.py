@@ -58,6 +58,17 @@ def positive_int(text):
     return value
 
 
+def unit_fraction(text):
+    """``argparse`` type: a number in [0, 1] (a score threshold; NaN and values outside refused while parsing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number in [0, 1], got {text!r}') from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f'expected a number in [0, 1], got {text!r}')
+    return value
+
+
 def error_line(exc):
     """The one line that reports a user error: the exception's message (ours start with the file or argument; the
     lines of another library's message are joined with ``'; '``), or ``<file>: <reason>`` for an error of the
@@ -146,6 +157,21 @@ def load_config(args):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def dataset_paths(dataset_cfg, data_root=True):
+    """The files and folders a dataset config reads: its ``data_root`` (with ``data_root``), the ``data_prefix``
+    folders (or files) and the ``ann_file`` under it. An output folder must hold none of them
+    (:func:`~libnet_mmdet.io.check_output_dir`), and lie in none but the data root
+    (:func:`~libnet_mmdet.io.check_outside_inputs` of those without it: a folder the dataset lists must not gain
+    files)."""
+    root = dataset_cfg.get('data_root') or ''
+    paths = [root] if root and data_root else []
+    paths += [osp.join(root, prefix) for prefix in (dataset_cfg.get('data_prefix') or {}).values()
+              if isinstance(prefix, str) and prefix]
+    if dataset_cfg.get('ann_file'):
+        paths.append(osp.join(root, dataset_cfg.ann_file))
+    return paths
 
 
 def _init_gloo(timeout_s):

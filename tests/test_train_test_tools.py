@@ -86,3 +86,28 @@ def test_missing_checkpoint_is_named(tiny_coco, tmp_path):
     result = run_tool('tools/test.py', config, tmp_path / 'missing.pth')
     assert result.returncode != 0
     assert f"checkpoint file not found: {tmp_path / 'missing.pth'}" in result.stderr
+
+
+def test_a_checkpoint_of_another_model_or_no_checkpoint_is_one_line(trained, tmp_path):
+    """tools/test.py used to score a checkpoint of another config (MMEngine loads leniently: a partly untrained
+    model) and to give a traceback for a file that is not a checkpoint, both after building the runner."""
+    from helpers import R101_CONFIG
+    config, work_dir = trained
+    result = run_tool('tools/test.py', R101_CONFIG, work_dir / 'epoch_1.pth', '--work-dir', tmp_path)
+    assert result.returncode == 1 and 'test.py: error: config/checkpoint mismatch' in result.stderr
+    bad = tmp_path / 'bad.pth'
+    bad.write_text('x')
+    result = run_tool('tools/test.py', config, bad, '--work-dir', tmp_path)
+    assert result.returncode == 1 and f'test.py: error: {bad}: not a readable checkpoint file' in result.stderr
+
+
+def test_show_dir_outside_the_work_dir_never_holds_or_enters_the_test_data(trained, tmp_path, tiny_coco):
+    config, work_dir = trained
+    images = tiny_coco / 'images' / 'val'
+    before = sorted(p.name for p in images.iterdir())
+    for show_dir in (images, images / 'overlays', tiny_coco):
+        result = run_tool('tools/test.py', config, work_dir / 'epoch_1.pth', '--work-dir', tmp_path,
+                          '--show-dir', show_dir, '--overwrite')
+        assert result.returncode == 1 and 'test.py: error:' in result.stderr, show_dir
+        assert 'lies inside the input folder' in result.stderr or 'holds the input' in result.stderr
+    assert sorted(p.name for p in images.iterdir()) == before

@@ -25,9 +25,10 @@ from skimage.draw import rectangle_perimeter
 
 import libnet_mmdet  # noqa: F401  (registers our datasets and transforms)
 from libnet_mmdet.apis import read_config
-from libnet_mmdet.cli import add_cfg_options_arg, add_debug_arg, add_overwrite_arg, exit_on_error, positive_int
+from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, dataset_paths, exit_on_error,
+                              positive_int)
 from libnet_mmdet.evaluation import instances_to_labels
-from libnet_mmdet.io import check_output_dir, prepare_output_dir
+from libnet_mmdet.io import InputError, check_output_dir, check_outside_inputs, prepare_output_dir
 from libnet_mmdet.visualization import render_labels, write_png
 
 TOOL = osp.basename(__file__)
@@ -93,13 +94,19 @@ def run(args):
     from mmdet.registry import DATASETS
 
     cfg = read_config(args.config, args.cfg_options)
-    check_output_dir(args.out, args.overwrite, inputs=(args.config,))
+    dataloader = cfg.get(f'{args.split}_dataloader')
+    if not dataloader or not dataloader.get('dataset'):
+        raise InputError(f'{args.config}: no {args.split}_dataloader with a dataset (--split {args.split}); try '
+                         'another --split')
+    dataset_cfg = dataloader.dataset
+    inputs = (args.config, *dataset_paths(dataset_cfg))
+    check_output_dir(args.out, args.overwrite, inputs=inputs)
+    check_outside_inputs(args.out, dataset_paths(dataset_cfg, data_root=False))
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    dataset_cfg = cfg[f'{args.split}_dataloader'].dataset
     dataset_cfg.pipeline = browse_pipeline(dataset_cfg.pipeline, args.no_aug)
     dataset = DATASETS.build(dataset_cfg)
     count = min(args.n, len(dataset))
-    prepare_output_dir(args.out, args.overwrite, inputs=(args.config,))
+    prepare_output_dir(args.out, args.overwrite, inputs=inputs)
     for index in range(count):
         item = dataset[index]
         gt_instances = item['data_samples'].gt_instances

@@ -3,6 +3,10 @@
 # Usage: bash tools/dist_run.sh TOOL.py GPUS_PER_NODE [tool args...]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node (same PORT/MASTER_ADDR everywhere).
 set -euo pipefail
+if [ $# -lt 2 ]; then
+    echo "usage: bash tools/dist_run.sh TOOL.py GPUS_PER_NODE [tool args...]" >&2
+    exit 2
+fi
 TOOL=$1
 GPUS=$2
 DIR=$(cd "$(dirname "$0")" && pwd)

@@ -30,7 +30,7 @@ import os.path as osp
 
 from libnet_mmdet.apis import DEFAULT_SCORE_THR, init_segmenter
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, device_name, exit_on_error,
-                              positive_int)
+                              positive_int, unit_fraction)
 from libnet_mmdet.io import check_output_dir, prepare_output_dir, read_image
 from libnet_mmdet.visualization import record_stages, write_panels
 
@@ -45,7 +45,7 @@ def parse_args(argv=None):
     parser.add_argument('image', help='2D slice to run the model on')
     parser.add_argument('--out', required=True, help='output folder for the PNG panels and summary.json')
     parser.add_argument('--device', default='cpu', type=device_name, help='cpu, cuda or cuda:N (default cpu)')
-    parser.add_argument('--score-thr', type=float, default=DEFAULT_SCORE_THR,
+    parser.add_argument('--score-thr', type=unit_fraction, default=DEFAULT_SCORE_THR,
                         help=f'draw final detections scoring at least this (default {DEFAULT_SCORE_THR})')
     parser.add_argument('--topk', type=positive_int, default=50, help='proposals/boxes drawn per panel (default 50)')
     parser.add_argument('--n-masks', type=positive_int, default=8, help='mask probability maps drawn (default 8)')

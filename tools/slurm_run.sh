@@ -3,6 +3,10 @@
 # Usage: bash tools/slurm_run.sh TOOL.py PARTITION JOB_NAME [tool args...]
 # Environment: GPUS (total, default 8), GPUS_PER_NODE (default 8), CPUS_PER_TASK (default 5), SRUN_ARGS.
 set -euo pipefail
+if [ $# -lt 3 ]; then
+    echo "usage: bash tools/slurm_run.sh TOOL.py PARTITION JOB_NAME [tool args...]" >&2
+    exit 2
+fi
 TOOL=$1
 PARTITION=$2
 JOB_NAME=$3

@@ -5,15 +5,21 @@ Usage:
                                           [--cfg-options k=v ...] [--launcher pytorch] [--debug]
 
 Prints COCO bbox and segm AP (and whatever else ``test_evaluator`` holds). ``--out`` dumps the raw
-predictions (pickle) for later analysis; ``--show-dir`` writes prediction overlays under the work dir.
+predictions (pickle) for later analysis; ``--show-dir`` writes prediction overlays under the work dir
+(``WORK_DIR/<timestamp>/DIR``; a path outside it must be a new or empty folder, never one holding the test data).
+The checkpoint is checked against the config first (``init_segmenter``'s strict check: a checkpoint of another model
+is refused instead of scoring a partly untrained one).
 """
 import argparse
+import os
 import os.path as osp
 
 import libnet_mmdet  # noqa: F401  (registers our modules, allow-lists checkpoint objects for torch.load)
-from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, exit_on_error,
-                              load_config)
-from libnet_mmdet.io import InputError, check_output_file
+from libnet_mmdet.apis import init_segmenter
+from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, dataset_paths,
+                              exit_on_error, load_config)
+from libnet_mmdet.io import InputError, check_output_dir, check_output_file, check_outside_inputs, prepare_output_dir
+from libnet_mmdet.io.errors import is_inside
 
 TOOL = osp.basename(__file__)
 
@@ -24,9 +30,10 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='dump predictions to this pickle file (.pkl / .pickle)')
     parser.add_argument('--show', action='store_true', help='show prediction overlays in a window')
-    parser.add_argument('--show-dir', help='write prediction overlays into this directory (under the work dir)')
+    parser.add_argument('--show-dir', help='write prediction overlays into this directory (under the work dir; a '
+                        'path outside it must be new or empty, or emptied with --overwrite)')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds each --show window stays')
-    add_overwrite_arg(parser, help='replace an existing --out file')
+    add_overwrite_arg(parser, help='replace an existing --out file, empty a --show-dir outside the work dir')
     add_runner_args(parser)
     add_debug_arg(parser)
     return parser.parse_args(argv)
@@ -44,13 +51,31 @@ def run(args):
             raise InputError(f'--out {args.out}: must be a .pkl or .pickle file')
         check_output_file(args.out, args.overwrite, inputs=(args.config, args.checkpoint))
     cfg = load_config(args)
+    if args.show_dir:
+        check_show_dir(cfg, args.show_dir, args.overwrite)
+    init_segmenter(cfg, args.checkpoint, device='cpu')  # a readable checkpoint of this config's model, or one line
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     runner = build_runner(cfg)
-    if args.out is not None:
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    if args.out is not None:  # dumped next to --out, renamed when complete
+        partial = f'{args.out}.partial.pkl'
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=partial))
     runner.test()
+    if args.out is not None:
+        os.replace(partial, args.out)
+
+
+def check_show_dir(cfg, show_dir, overwrite):
+    """--show-dir: MMDetection writes the overlays to ``WORK_DIR/<timestamp>/show_dir``, which is new for every run
+    unless ``show_dir`` leads out of the work dir (an absolute path, ``..``): then it must be a new or empty folder
+    (or one of ours, emptied with ``overwrite``) that neither holds the test data nor lies in its image folder."""
+    if is_inside(osp.join(cfg.work_dir, 'timestamp', show_dir), cfg.work_dir):
+        return
+    data = dataset_paths(cfg.test_dataloader.dataset)
+    check_output_dir(show_dir, overwrite, inputs=data)
+    check_outside_inputs(show_dir, dataset_paths(cfg.test_dataloader.dataset, data_root=False))
+    prepare_output_dir(show_dir, overwrite, inputs=data)
 
 
 def main(argv=None):

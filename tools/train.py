@@ -2,9 +2,12 @@
 
 Usage:
     python tools/train.py CONFIG [--work-dir DIR] [--weights {imagenet,coco,last,PATH}] [--resume [CKPT]]
-                                 [--amp] [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch] [--debug]
+                                 [--amp] [--auto-scale-lr] [--overwrite] [--cfg-options k=v ...] [--launcher pytorch]
+                                 [--debug]
 
-The work dir keeps the checkpoints: an interrupted training continues with ``--resume``.
+The work dir keeps the checkpoints: an interrupted training continues with ``--resume`` (the same as ``--weights
+last``: refused when the work dir holds no checkpoint). A work dir holding the checkpoints of an earlier training is
+not trained in afresh (its checkpoints replaced) unless ``--overwrite`` says so.
 
 Examples:
     python tools/train.py configs/nmc/mask-rcnn_r101_fpn.py --weights coco --amp          # one GPU
@@ -12,11 +15,15 @@ Examples:
     python tools/train.py configs/nmc/mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py --work-dir work_dirs/tiny  # CPU
 """
 import argparse
+import glob
 import os.path as osp
+
+import torch
 
 import libnet_mmdet  # noqa: F401  (registers our modules, allow-lists checkpoint objects for torch.load)
 from libnet_mmdet.checkpoint import WEIGHTS_CHOICES, apply_weights
-from libnet_mmdet.cli import add_debug_arg, add_runner_args, build_runner, exit_on_error, load_config
+from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, exit_on_error,
+                              load_config)
 from libnet_mmdet.io import InputError
 
 TOOL = osp.basename(__file__)
@@ -35,6 +42,8 @@ def parse_args(argv=None):
         '--weights', metavar='{' + ','.join(WEIGHTS_CHOICES) + ',PATH}',
         help='start from ImageNet backbone weights, MMDetection COCO weights, the last checkpoint in the work '
         'dir (resume), or a checkpoint file (fine-tune)')
+    add_overwrite_arg(parser, help='train afresh in a work dir holding the checkpoints of an earlier training (they '
+                      'are replaced)')
     add_runner_args(parser)
     add_debug_arg(parser)
     return parser.parse_args(argv)
@@ -45,6 +54,16 @@ def run(args):
     if args.resume and args.weights:
         raise InputError('--resume/--weights: give either, not both')
     cfg = load_config(args)
+    if args.amp and not torch.cuda.is_available():
+        raise InputError('--amp: mixed-precision training needs a GPU and CUDA is not available here; drop --amp')
+    resuming = args.resume is not None or args.weights == 'last'
+    checkpoints = glob.glob(osp.join(cfg.work_dir, '*.pth'))
+    if args.resume == 'auto' and not checkpoints:  # MMEngine would quietly train from scratch
+        raise FileNotFoundError(f'--resume: no checkpoint (*.pth) in the work dir {cfg.work_dir}; leave --resume out '
+                                'to train afresh')
+    if not resuming and not args.overwrite and checkpoints:
+        raise InputError(f'{cfg.work_dir}: holds the checkpoints of an earlier training; pass --resume to continue '
+                         'it, --overwrite to train afresh there (its checkpoints are replaced), or another --work-dir')
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
@@ -53,8 +72,7 @@ def run(args):
             raise InputError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        apply_weights(cfg, 'last')  # the same: the newest checkpoint of the work dir
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'--resume: checkpoint file not found: {args.resume}')
@@ -68,8 +86,15 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    with exit_on_error(TOOL, args.debug, interrupted='the checkpoints saved so far are kept in the work dir; run '
-                       'the same command with --resume to continue'):
+    if args.resume == 'auto' or args.weights == 'last':
+        again = 'the same command again'
+    elif args.resume or args.weights:  # they would start from that checkpoint (or those weights) again
+        given = '--resume CKPT' if args.resume else f'--weights {args.weights}'
+        again = f'it again with --resume in place of {given}'
+    else:
+        again = 'the same command with --resume'
+    with exit_on_error(TOOL, args.debug, interrupted=f'the checkpoints saved so far are kept in the work dir; run '
+                       f'{again} to continue'):
         run(args)
 
 

@@ -23,7 +23,7 @@ from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
 from ..io.images import IMAGE_SUFFIXES, SLICE_AXES, check_finite, open_stack, read_image, read_image_info
-from ..io import atomic_output, check_output_dir, prepare_output_dir, write_json, write_tiff
+from ..io import atomic_output, check_output_dir, check_outside_inputs, prepare_output_dir, write_json, write_tiff
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, instances_from_labels
 
 
@@ -94,11 +94,12 @@ def check_slicing(slice_axes, slice_step):
     """``slice_axes`` as a tuple, checked with ``slice_step`` (the stack slicing of the TIFF datasets).
 
     Raises:
-        ValueError: an axis other than 'z', 'y', 'x', none, or a step that is not an integer >= 1.
+        ValueError: an axis other than 'z', 'y', 'x', one twice, none, or a step that is not an integer >= 1.
     """
     slice_axes = tuple(slice_axes)
-    if not slice_axes or any(axis not in SLICE_AXES for axis in slice_axes):
-        raise ValueError(f'slice_axes must be a non-empty selection of {SLICE_AXES}, got {slice_axes!r}')
+    if not slice_axes or any(axis not in SLICE_AXES for axis in slice_axes) or len(set(slice_axes)) < len(slice_axes):
+        raise ValueError(f'slice_axes must be a non-empty selection of {SLICE_AXES}, each axis once, got '
+                         f'{slice_axes!r}')
     if not (isinstance(slice_step, int) and slice_step >= 1):
         raise ValueError(f'slice_step must be an integer >= 1, got {slice_step!r}')
     return slice_axes
@@ -218,10 +219,12 @@ def labels_to_coco(img_source, label_source, out_dir, label_suffix='', slice_axe
 
     Raises:
         FileNotFoundError, AnnotationError, ImageFormatError: as :func:`load_label_data_list`, and NaN/Inf pixels.
-        InputError: ``out_dir`` holds an input, or is in use (not empty, and not ours or no ``overwrite``).
+        InputError: ``out_dir`` holds an input or lies in an input folder, or is in use (not empty, and not ours or
+            no ``overwrite``).
     """
     out_dir = os.fspath(out_dir)
     check_output_dir(out_dir, overwrite, inputs=(img_source, label_source))
+    check_outside_inputs(out_dir, (img_source, label_source))
     data_list = load_label_data_list(img_source, label_source, label_suffix, slice_axes, slice_step, skip_empty)
     _check_finite_images(data_list)
     prepare_output_dir(out_dir, overwrite, inputs=(img_source, label_source))

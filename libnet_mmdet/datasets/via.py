@@ -29,6 +29,7 @@ sit half a pixel down-right of the drawn outline; give ``pixel_centre_offset=0.0
 did.) Masks are exact COCO RLE.
 """
 import json
+import os
 import os.path as osp
 
 import numpy as np
@@ -38,7 +39,7 @@ from skimage import draw
 
 from .coco_checks import is_number
 from ..io.images import read_image_info
-from ..io import check_output_file, write_json
+from ..io import InputError, check_output_file, write_json
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, mask_to_instance
 
 SHAPE_KEYS = {
@@ -195,7 +196,10 @@ def load_via_data_list(ann_file, img_dir, tolerance=1.0, pixel_centre_offset=0.5
     Raises:
         FileNotFoundError: the VIA file or an image is missing.
         AnnotationError: malformed JSON or regions (< 3 points, outside the image, empty mask, ...).
+        ValueError: a tolerance that is not a finite number >= 0.
     """
+    if not (is_number(tolerance) and 0 <= tolerance < float('inf')):
+        raise ValueError(f'tolerance (--tolerance) must be a number >= 0 (pixels), got {tolerance!r}')
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'VIA annotation file not found: {ann_file}')
     try:
@@ -274,8 +278,11 @@ def via_to_coco(ann_file, img_dir, out_file, tolerance=1.0, pixel_centre_offset=
 
     Raises:
         FileNotFoundError, AnnotationError: as :func:`load_via_data_list`.
-        InputError: ``out_file`` is the VIA file, a folder, or exists and ``overwrite`` is False.
+        InputError: ``out_file`` is not a ``.json`` file, is the VIA file, a folder, or exists and ``overwrite`` is
+            False.
     """
+    if not os.fspath(out_file).lower().endswith('.json'):
+        raise InputError(f'{out_file}: the COCO output must be a .json file')
     check_output_file(out_file, overwrite, inputs=(ann_file,))
     coco = data_list_to_coco(load_via_data_list(ann_file, img_dir, tolerance, pixel_centre_offset), img_dir)
     write_json(out_file, coco)

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from ..datasets.coco_checks import check_coco_file
 from ..io import check_output_dir, prepare_output_dir, write_json
 from .render import write_png
 
@@ -33,11 +34,21 @@ DEFAULT_MAX_DETS = 1000  # our recipes' evaluator (proposal_nums) and test_cfg.r
 
 
 def load_coco_gt(ann_file):
-    """The COCO ground truth of ``ann_file`` (quietly)."""
+    """The COCO ground truth of ``ann_file`` (quietly), checked first as the datasets check it
+    (:func:`~libnet_mmdet.datasets.coco_checks.check_coco_file`, any category names).
+
+    Raises:
+        FileNotFoundError: missing file.
+        AnnotationError: not a valid COCO file (malformed JSON, a missing key, a bad entry: named).
+    """
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'COCO annotation file not found: {ann_file}')
+    dataset = check_coco_file(os.fspath(ann_file), classes=())
+    coco = COCO()
+    coco.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):
-        return COCO(os.fspath(ann_file))
+        coco.createIndex()
+    return coco
 
 
 def load_results(path):

@@ -1,11 +1,12 @@
 """tools/browse_dataset.py: PNG overlays of the ground truth after the pipeline, with and without augmentation."""
 
 import numpy as np
+import pytest
 import tifffile
 from mmengine.config import Config
 from PIL import Image
 
-from helpers import TINY_CONFIG, import_tool
+from helpers import REPO_ROOT, TINY_CONFIG, import_tool, write_config
 from libnet_mmdet.io.errors import OUTPUT_MARKER
 from tomo_data import TINY_TRAIN_PIPELINE, ball_stack
 
@@ -36,3 +37,22 @@ def test_overlays_are_written_for_stack_slices_with_and_without_augmentation(tmp
     coloured = overlay.max(-1) - overlay.min(-1) > 20  # the slice itself is gray
     particles = labels[2] > 0
     assert coloured[particles].all() and coloured[~particles].mean() < 0.2  # outside: only the box outlines
+
+
+def test_the_output_never_holds_the_dataset_nor_enters_its_image_folder(tiny_coco, tmp_path):
+    """--overwrite used to empty any marked folder, a dataset folder that an earlier tool had written included."""
+    config = write_config(tmp_path / 'browse.py', TINY_CONFIG, tiny_coco)
+    images = tiny_coco / 'images' / 'train'
+    before = sorted(p.name for p in images.iterdir())
+    for out, message in ((tiny_coco, 'the output folder holds the input'),
+                         (images / 'overlays', 'lies inside the input folder')):
+        with pytest.raises(SystemExit, match=f'browse_dataset.py: error: .*{message}'):
+            browse_main()([str(config), '--out', str(out), '--overwrite'])
+    assert sorted(p.name for p in images.iterdir()) == before
+
+
+def test_a_split_without_a_dataset_is_one_line(tmp_path):
+    config = REPO_ROOT / 'configs' / 'nmc' / 'mask-rcnn_r18-gn_fpn-c64_cpu-tiny_generalist.py'  # val_dataloader None
+    with pytest.raises(SystemExit, match='browse_dataset.py: error: .*: no val_dataloader with a dataset'):
+        browse_main()([str(config), '--out', str(tmp_path / 'out'), '--split', 'val'])
+    assert not (tmp_path / 'out').exists()

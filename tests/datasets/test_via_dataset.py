@@ -144,8 +144,11 @@ def test_via_to_coco_replaces_an_existing_output_only_with_overwrite(via_dir):
     with pytest.raises(InputError, match=r'train\.json: exists; pass --overwrite'):
         via_to_coco(str(ann_file), str(via_dir / 'images'), str(out))
     assert out.read_text() == 'an earlier result'
-    with pytest.raises(InputError, match=r'images: is a folder'):
+    with pytest.raises(InputError, match=r'images: the COCO output must be a .json file'):
         via_to_coco(str(ann_file), str(via_dir / 'images'), str(via_dir / 'images'), overwrite=True)
+    (via_dir / 'folder.json').mkdir()
+    with pytest.raises(InputError, match=r'folder\.json: is a folder'):
+        via_to_coco(str(ann_file), str(via_dir / 'images'), str(via_dir / 'folder.json'), overwrite=True)
     broken = write_via(via_dir / 'broken.json', {'k': dict(filename='scene.png')})
     with pytest.raises(AnnotationError, match='no "regions" key'):  # inputs are checked before out is replaced
         via_to_coco(str(broken), str(via_dir / 'images'), str(out), overwrite=True)

@@ -28,3 +28,11 @@ def test_two_process_training_writes_one_checkpoint(tiny_coco, tmp_path):
     import torch
     import libnet_mmdet  # noqa: F401  (safe-loading allow-list)
     assert torch.load(work_dir / 'epoch_1.pth', map_location='cpu')['meta']['iter'] == 1
+
+
+def test_the_launch_scripts_give_a_usage_line_without_their_arguments():
+    """They stopped with bash's "$2: unbound variable"."""
+    for script in sorted((REPO_ROOT / 'tools').glob('*_*.sh')):
+        result = subprocess.run(['bash', str(script)], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2 and result.stderr.startswith('usage: '), script.name
+        assert script.name in result.stderr, script.name

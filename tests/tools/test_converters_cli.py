@@ -63,3 +63,25 @@ def test_via2coco_replaces_an_existing_json_only_with_overwrite(tmp_path):
     assert out.read_text() == 'my notes'
     main(argv + ['--overwrite'])
     assert len(json.loads(out.read_text())['annotations']) == 1
+    image = tifffile.imread(tmp_path / 'a.tif')
+    with pytest.raises(SystemExit, match=f"via2coco.py: error: {tmp_path / 'a.tif'}: the COCO output must be a .json"):
+        main(argv[:2] + [str(tmp_path / 'a.tif'), '--overwrite'])  # an input image is never replaced
+    assert (tifffile.imread(tmp_path / 'a.tif') == image).all()
+    for tolerance in ('nan', '-1'):
+        with pytest.raises(SystemExit, match='via2coco.py: error: tolerance \\(--tolerance\\) must be a number >= 0'):
+            main(argv + ['--overwrite', '--tolerance', tolerance])
+
+
+def test_labels2coco_stays_out_of_its_input_folders_and_checks_its_slicing(tmp_path, capsys):
+    main = _tool('labels2coco')
+    source = tmp_path / 'source'
+    _pair(source, 'a', 2)
+    with pytest.raises(SystemExit, match=f"labels2coco.py: error: {source / 'coco'}: lies inside the input folder"):
+        main([str(source), str(source), str(source / 'coco'), '--label-suffix', '_masks'])
+    with pytest.raises(SystemExit, match="labels2coco.py: error: slice_axes must be .*each axis once, got "
+                       "\\('z', 'z'\\)"):
+        main([str(source / 'a.tif'), str(source / 'a_masks.tif'), str(tmp_path / 'out'), '--axes', 'zz'])
+    with pytest.raises(SystemExit) as info:
+        main([str(source / 'a.tif'), str(source / 'a_masks.tif'), str(tmp_path / 'out'), '--step', '0'])
+    assert info.value.code == 2 and "argument --step: expected an integer >= 1, got '0'" in capsys.readouterr().err
+    assert sorted(p.name for p in source.iterdir()) == ['a.tif', 'a_masks.tif'] and not (tmp_path / 'out').exists()

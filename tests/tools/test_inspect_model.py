@@ -130,3 +130,13 @@ def test_a_used_output_folder_is_refused_before_the_model_is_loaded(tmp_path, ru
     with pytest.raises(SystemExit, match=f'inspect_model.py: error: {tmp_path}: the output folder holds the input'):
         run_script('tools/inspect_model.py', tmp_path / 'missing.py', tmp_path / 'missing.pth',
                    tmp_path / 'missing.png', '--out', tmp_path, '--overwrite')
+
+
+@pytest.mark.parametrize('bad', [['--score-thr', '2'], ['--score-thr', 'nan'], ['--device', 'gpu']])
+def test_bad_settings_are_refused_while_parsing(tmp_path, run_script, capsys, bad):
+    """--score-thr 2 drew nothing and nan wrote NaN into summary.json (not JSON)."""
+    with pytest.raises(SystemExit) as info:
+        run_script('tools/inspect_model.py', tmp_path / 'm.py', tmp_path / 'm.pth', tmp_path / 'i.png',
+                   '--out', tmp_path / 'out', *bad)
+    assert info.value.code == 2 and f'argument {bad[0]}: expected' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()

@@ -157,3 +157,18 @@ def test_results_of_another_dataset_are_refused(tiny_coco, tmp_path):
     results[1]['img_id'] = 99
     with pytest.raises(ValueError, match='results entry 1: image id 99 is not in the annotation file'):
         results_to_coco(results, load_coco_gt(tiny_coco / 'annotations' / 'val.json'))
+
+
+def test_a_bad_annotation_file_is_named_in_one_line(tiny_coco, tmp_path, run_script):
+    """ANN_FILE was read by pycocotools unchecked: an AssertionError / KeyError traceback, or an unnamed decode error
+    with the two arguments swapped."""
+    results = tmp_path / 'results.pkl'
+    results.write_bytes(pickle.dumps(_ground_truth_results(tiny_coco / 'annotations' / 'val.json')))
+    (tmp_path / 'list.json').write_text('[]')
+    (tmp_path / 'no_id.json').write_text(json.dumps(dict(images=[dict(file_name='a.png', height=4, width=4)],
+                                                         annotations=[], categories=[])))
+    for ann_file, message in ((tmp_path / 'list.json', 'a COCO file must hold a JSON object'),
+                              (tmp_path / 'no_id.json', 'images'), (results, 'malformed JSON')):
+        with pytest.raises(SystemExit, match=f'pr_curve.py: error: {ann_file}: .*{message}'):
+            run_script('tools/analysis/pr_curve.py', results, ann_file, '--out', tmp_path / 'pr')
+        assert not (tmp_path / 'pr').exists()

@@ -21,7 +21,7 @@ Examples:
 import argparse
 import os.path as osp
 
-from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, exit_on_error
+from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, exit_on_error, positive_int
 from libnet_mmdet.datasets import labels_to_coco
 
 TOOL = osp.basename(__file__)
@@ -34,7 +34,7 @@ def parse_args(argv=None):
     parser.add_argument('out_dir', help='output folder: images/ and annotations.json')
     parser.add_argument('--label-suffix', default='', help="label file stem = image stem + suffix (e.g. '_masks')")
     parser.add_argument('--axes', default='z', help='axes to slice 3D stacks along: any of z, y, x (default z)')
-    parser.add_argument('--step', type=int, default=1, help='keep every N-th slice (default 1)')
+    parser.add_argument('--step', type=positive_int, default=1, help='keep every N-th slice (default 1)')
     parser.add_argument('--keep-empty', action='store_true', help='keep slices / images without particles')
     add_overwrite_arg(parser, help='empty the OUT_DIR of an earlier conversion first')
     add_debug_arg(parser)

@@ -1,0 +1,64 @@
+"""tools/train.py's checks before anything is built: an earlier training's checkpoints are not replaced without
+--overwrite, --resume needs a checkpoint, --amp needs a GPU."""
+import pytest
+
+from helpers import TINY_CONFIG, import_tool
+
+
+class Built(Exception):
+    """Raised by the stand-in ``build_runner``: every check passed."""
+
+
+@pytest.fixture
+def train_tool(monkeypatch):
+    tool = import_tool('train')
+
+    def build_runner(cfg):
+        raise Built(cfg)
+    monkeypatch.setattr(tool, 'build_runner', build_runner)
+    return tool
+
+
+def test_the_checkpoints_of_an_earlier_training_need_resume_or_overwrite(train_tool, tmp_path):
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'epoch_3.pth').write_bytes(b'an earlier training')
+    argv = [str(TINY_CONFIG), '--work-dir', str(work)]
+    with pytest.raises(SystemExit, match=f'train.py: error: {work}: holds the checkpoints of an earlier training; '
+                       'pass --resume to continue it, --overwrite'):
+        train_tool.main(argv)
+    for extra in (['--resume'], ['--weights', 'last'], ['--overwrite']):
+        with pytest.raises(Built) as built:
+            train_tool.main(argv + extra)
+        assert built.value.args[0].resume == (extra != ['--overwrite']), extra
+    assert (work / 'epoch_3.pth').read_bytes() == b'an earlier training'
+
+
+def test_resume_without_a_checkpoint_is_refused(train_tool, tmp_path):
+    """MMEngine's resume=True quietly trains from scratch when the work dir has no checkpoint (a mistyped
+    --work-dir); --resume now refuses, as --weights last does."""
+    with pytest.raises(SystemExit, match=f'train.py: error: --resume: no checkpoint \\(\\*.pth\\) in the work dir '
+                       f'{tmp_path}; leave --resume out'):
+        train_tool.main([str(TINY_CONFIG), '--work-dir', str(tmp_path), '--resume'])
+    with pytest.raises(Built):
+        train_tool.main([str(TINY_CONFIG), '--work-dir', str(tmp_path)])  # a new training there is fine
+
+
+def test_amp_without_a_gpu_is_refused_before_anything_is_built(train_tool, tmp_path, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(SystemExit, match='train.py: error: --amp: mixed-precision training needs a GPU'):
+        train_tool.main([str(TINY_CONFIG), '--work-dir', str(tmp_path), '--amp'])
+
+
+def test_ctrl_c_says_how_to_continue(train_tool, tmp_path, monkeypatch, capsys):
+    def interrupted(cfg):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train_tool, 'build_runner', interrupted)
+    for extra, again in (([], 'the same command with --resume'), (['--weights', 'imagenet'],
+                         'it again with --resume in place of --weights imagenet')):
+        with pytest.raises(SystemExit) as info:
+            train_tool.main([str(TINY_CONFIG), '--work-dir', str(tmp_path), *extra])
+        assert info.value.code == 130
+        assert capsys.readouterr().err.splitlines()[-1] == ('train.py: interrupted: the checkpoints saved so far are '
+                                                            f'kept in the work dir; run {again} to continue')
