@@ -1,4 +1,6 @@
 """Per-particle statistics table of a 3-D instance label volume (pandas DataFrame, one row per particle)."""
+import numbers
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
@@ -67,9 +69,13 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.
     Raises:
         TypeError / ValueError: see :func:`~libnet_mmdet.io.labels.check_labels`,
             :func:`~libnet_mmdet.analysis.phases.check_phases`; also a shape mismatch of ``image_zyx`` and bad
-            ``voxel_size_nm``, ``depth_axis`` or ``depth_from``.
+            ``voxel_size_nm``, ``depth_axis``, ``depth_from``, ``smoothing_sigma`` or ``closing_radius``.
     """
     labels_zyx = check_labels(labels_zyx, 'labels_zyx')
+    if not (isinstance(smoothing_sigma, numbers.Real) and 0 <= smoothing_sigma < float('inf')):
+        raise ValueError(f'smoothing_sigma must be a number >= 0 (voxels), got {smoothing_sigma!r}')
+    if isinstance(closing_radius, bool) or not isinstance(closing_radius, numbers.Integral) or closing_radius < 0:
+        raise ValueError(f'closing_radius must be an integer >= 0 (voxels), got {closing_radius!r}')
     spacing_nm = voxel_size_zyx(voxel_size_nm)
     spacing_um = spacing_nm / 1e3
     axis = _depth_axis_index(depth_axis)

@@ -2,6 +2,7 @@
 import numpy as np
 from skimage.filters import threshold_multiotsu
 
+from ..io.images import check_finite
 from ..io.labels import CARBON_BINDER, NMC, PHASE_NAMES, PORE  # noqa: F401 (the phase codes, re-exported)
 
 # Voxels used to fit the thresholds: a regular subsample keeps multi-Otsu fast on 512^3 volumes.
@@ -48,11 +49,12 @@ def segment_phases(image_zyx, intensity_order=('pore', 'carbon_binder', 'nmc')):
         :data:`NMC`, :data:`CARBON_BINDER`, and the two thresholds (float64, image intensity units).
 
     Raises:
-        ValueError: not 3-D, fewer than three distinct intensities, or a bad ``intensity_order``.
+        ValueError: not 3-D, NaN/Inf voxels, fewer than three distinct intensities, or a bad ``intensity_order``.
     """
     image_zyx = np.asarray(image_zyx)
     if image_zyx.ndim != 3:
         raise ValueError(f'image_zyx: expected a 3-D (Z, Y, X) grayscale volume, got shape {image_zyx.shape}')
+    check_finite(image_zyx, 'image_zyx')  # NaN would break the fit or be coded as pore
     codes = {name: code for code, name in PHASE_NAMES.items()}
     if sorted(intensity_order) != sorted(codes):
         raise ValueError(f'intensity_order: expected a permutation of {tuple(codes)}, got {intensity_order!r}')

@@ -4,9 +4,10 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..io import atomic_output, prepare_output_dir, write_json, write_tiff
+from ..io import atomic_output, check_labels, prepare_output_dir, write_json, write_tiff
 from ..visualization.render import render_labels, write_png
 from .particles import PHASES_MODEL, PHASES_MULTI_OTSU, PHASES_NONE
+from .phases import check_phases
 
 REPORT_DPI = 120  # resolution of the report's PNG plots
 
@@ -185,7 +186,19 @@ def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, 
     Raises:
         InputError: ``out_dir`` exists and is not empty (without ``overwrite``), is not a folder, or holds files
             of something else than a report.
+        TypeError / ValueError: ``labels_zyx`` is not a 3D label volume, or ``image_zyx`` / ``phases_zyx`` (checked
+            by :func:`~libnet_mmdet.analysis.phases.check_phases`) differ from it in shape; before anything is
+            written.
     """
+    if labels_zyx is not None:
+        labels_zyx = check_labels(labels_zyx, 'labels_zyx', allow_empty=True)
+        if image_zyx is not None and np.shape(image_zyx) != labels_zyx.shape:
+            raise ValueError(f'image_zyx: shape {np.shape(image_zyx)} does not match labels_zyx shape '
+                             f'{labels_zyx.shape}')
+        if phases_zyx is not None:
+            phases_zyx = check_phases(phases_zyx, labels_zyx.shape).astype(np.uint8, copy=False)
+    elif image_zyx is not None or phases_zyx is not None:
+        raise ValueError('write_report: image_zyx and phases_zyx are drawn with labels_zyx: pass it too')
     prepare_output_dir(out_dir, overwrite)
     summary = summarize(df, exclude_border=exclude_border)
     with atomic_output(os.path.join(out_dir, 'particles.csv')) as stream:

@@ -11,6 +11,8 @@ from skimage.morphology import h_maxima, remove_small_objects
 from skimage.segmentation import relabel_sequential, watershed
 
 from ..evaluation.compare import score_volume
+from ..io.labels import check_labels, check_same_shape
+from ..io.tiff import voxel_size_zyx
 
 # Watershed settings searched by :func:`tune_watershed`: Gaussian sigma (px) x marker dynamic h (voxels).
 WATERSHED_GRID = {'sigma': (0.0, 0.5, 1.0, 2.0), 'h_voxels': (0.5, 1.0, 2.0, 3.0)}
@@ -115,6 +117,9 @@ def tune_watershed(image_zyx, gt_labels_zyx, voxel_size_nm, grid=None):
         row per setting tried (settings and :func:`~libnet_mmdet.evaluation.compare.score_volume` columns), best first.
     """
     grid = WATERSHED_GRID if grid is None else grid
+    gt_labels_zyx = check_labels(gt_labels_zyx, 'gt_labels_zyx')  # before the first watershed
+    check_same_shape(image_zyx, gt_labels_zyx.shape, 'image_zyx', 'gt_labels_zyx')
+    voxel_size_zyx(voxel_size_nm)
     rows = []
     for values in itertools.product(*grid.values()):
         settings = dict(zip(grid.keys(), values))

@@ -304,16 +304,19 @@ def _segment_prepared(prepared, predict, tile_size, overlap, merge_iou):
     return [results[i] for i in range(len(prepared))]
 
 
-def _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals='auto'):
+def _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals='auto',
+                    merge_iou=DEFAULT_MERGE_IOU):
     """The 2D inference settings checked: ``(tile_size, overlap, batch_size)`` with their defaults resolved."""
-    if not 0 <= score_thr <= 1:
+    if not (isinstance(score_thr, numbers.Real) and 0 <= score_thr <= 1):  # NaN fails too
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr!r}')
+    if not (isinstance(merge_iou, numbers.Real) and 0 < merge_iou <= 1):
+        raise ValueError(f'merge_iou must be in (0, 1], got {merge_iou!r}')
     if proposals not in PROPOSAL_MODES:
         raise ValueError(f'proposals must be one of {PROPOSAL_MODES}, got {proposals!r}')
     batch_size = default_batch_size(model) if batch_size is None else batch_size
-    if int(batch_size) != batch_size or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
-    return (*resolve_tiling(model, tile_size, overlap), batch_size)
+    return (*resolve_tiling(model, tile_size, overlap), int(batch_size))
 
 
 def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,
@@ -322,7 +325,8 @@ def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overla
     :func:`segment_image` and :func:`~libnet_mmdet.apis.segment_volume` run per slice. ``scale`` is a number or
     a list of numbers (resolved already, :func:`resolve_scale`); ``tile_size`` and ``overlap`` are in model
     pixels; ``proposals`` as in :func:`segment_image`; ``intensity_range`` as in :func:`slice_preparer`."""
-    tile_size, overlap, batch_size = _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals)
+    tile_size, overlap, batch_size = _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals,
+                                                     merge_iou)
     scales = check_scale(scale, allow_auto=False)
     plans = [(scaled_predictor(model, s, score_thr, batch_size, proposals), *_tiling_at_scale(tile_size, overlap, s))
              for s in scales]
@@ -614,7 +618,8 @@ def segment_image(model, image, score_thr=DEFAULT_SCORE_THR, tile_size='auto', o
     single = not isinstance(image, (list, tuple))
     images = [image] if single else list(image)
     slices = [load_slice(item, '<array>' if single else f'image[{i}]') for i, item in enumerate(images)]
-    tile_size, overlap, batch_size = _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals)
+    tile_size, overlap, batch_size = _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals,
+                                                     merge_iou)
     scales, info = resolve_scale(model, scale, slices, batch_size)
     results = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales, proposals)(slices)
     for _, details in results:

@@ -16,11 +16,13 @@ favoured by the model's ``test_cfg.surface_pore_weight`` right next to particles
 Each slice is mirror-padded by the model's ``test_cfg.mirror_pad_px`` pixels on every side before the model and its
 probabilities cropped back (:func:`mirror_pad_px`).
 """
+import numbers
+
 import numpy as np
 import torch
 
 from ..io.errors import InputError
-from ..io.images import SLICE_AXES
+from ..io.images import SLICE_AXES, check_finite
 from ..volume.views import VIEW_AXIS, VIEWS, usable_views
 from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
 from .model import init_segmenter, mixed_precision, phase_model_files, read_config, scaled_test_pipeline
@@ -178,13 +180,22 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
         (the views used) and, for a volume, ``intensity_range`` (the volume's, mapped to 0-255 for every slice).
 
     Raises:
-        ValueError: ``image`` is not 2D or 3D, or a view is unknown.
+        ValueError: ``image`` is not a 2D or 3D array of numbers, has NaN/Inf voxels (``ImageFormatError``), or a
+            view is unknown.
+        InputError: ``model`` is not a phase model, a bad ``batch_size``.
     """
     image = np.asarray(image)
+    if type(model).__name__ != PHASE_MODEL_TYPE:
+        raise InputError(f'model: a phase model ({PHASE_MODEL_TYPE}, init_phase_model) is needed, got '
+                         f'{type(model).__name__}')
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise InputError(f'batch_size must be an integer >= 1, got {batch_size!r}')
+    if image.ndim not in (2, 3) or not np.issubdtype(image.dtype, np.number) or image.size == 0:
+        raise ValueError(f'image: expected a (H, W) slice or a (Z, Y, X) volume of numbers, got shape '
+                         f'{image.shape}, {image.dtype}')
+    check_finite(image, 'image')  # before any slice is segmented
     if image.ndim == 2:
         return phase_probabilities(model, [image])[0], dict(views=['xy'])
-    if image.ndim != 3:
-        raise ValueError(f'image: expected a (H, W) slice or a (Z, Y, X) volume, got shape {image.shape}')
     unknown = [view for view in views if view not in VIEWS]
     if unknown:
         raise ValueError(f'views: unknown {unknown}; expected some of {VIEWS}')
@@ -221,7 +232,7 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
         for the summed probabilities.
 
     Raises:
-        ValueError: ``image`` is not 2D or 3D, or a view is unknown.
+        ValueError / InputError: as :func:`phase_volume_probabilities`.
     """
     probabilities, details = phase_volume_probabilities(model, image, views, batch_size, progress)
     weight = surface_pore_weight(model)

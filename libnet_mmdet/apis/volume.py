@@ -128,7 +128,8 @@ def _same_path(path, other):
 
 def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SCORE_THR, tile_size='auto',
                       overlap=None, min_voxels=0, slab=16, batch_size=None, merge_iou=DEFAULT_MERGE_IOU,
-                      voxel_size_nm=None, work_dir=None, overwrite=False, scale=None, proposals='auto'):
+                      voxel_size_nm=None, work_dir=None, overwrite=False, scale=None, proposals='auto',
+                      min_overlap=DEFAULT_MIN_OVERLAP, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None):
     """Check the arguments of :func:`segment_volume` that need no model and no data, before anything is loaded,
     read or written: what ``segment_volume`` does first, and what ``tools/segment.py`` does before it loads the
     model. Same arguments and defaults as :func:`segment_volume`; a ``tile_size`` of ``'auto'`` is checked once
@@ -138,8 +139,9 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
         tuple | str: the view names, or ``'auto'``.
 
     Raises:
-        InputError: the first bad argument, named: views, slab, min_voxels, voxel_size_nm, the 2D inference
-            settings (score_thr, scale, batch_size, tile_size, overlap); an ``out`` that exists (unless
+        InputError: the first bad argument, named: views, slab, min_voxels, voxel_size_nm, the 3D assembly settings
+            (min_overlap, grow_voxels, min_votes), the 2D inference settings (score_thr, scale, batch_size, merge_iou,
+            tile_size, overlap); an ``out`` that exists (unless
             ``overwrite``), is a folder or is the input; a ``work_dir`` that is not a work folder.
     """
     try:
@@ -154,6 +156,13 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     _check_whole_number(slab, 'slab', 1)
+    _check_whole_number(grow_voxels, 'grow_voxels', 0)
+    if not (isinstance(min_overlap, numbers.Real) and 0 < min_overlap <= 1):  # NaN fails too
+        raise InputError(f'min_overlap must be in (0, 1], got {min_overlap!r}')
+    if min_votes is not None:
+        _check_whole_number(min_votes, 'min_votes', 1)
+        if min_votes > (3 if views == 'auto' else len(views)):
+            raise InputError(f'min_votes must be at most the number of views ({views}), got {min_votes!r}')
     if overlap is not None:  # its upper bound, the tile size, may come from the model
         _check_whole_number(overlap, 'overlap', 0)
     if min_voxels not in (None, 'auto'):
@@ -259,7 +268,8 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             voxels (the message names the slice).
     """
     views = check_volume_args(volume, out, views, score_thr, tile_size, overlap, min_voxels, slab, batch_size,
-                              merge_iou, voxel_size_nm, work_dir, overwrite, scale, proposals)
+                              merge_iou, voxel_size_nm, work_dir, overwrite, scale, proposals, min_overlap, grow_voxels,
+                              min_votes)
     scale = check_scale(scale)
     try:
         auto = uses_auto_scale(model, scale)

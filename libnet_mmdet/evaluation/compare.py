@@ -4,6 +4,7 @@ and ``benchmarks/bench_accuracy.py``; the classic watershed baseline is tuned wi
 import numpy as np
 import pandas as pd
 
+from ..io.labels import check_labels, check_same_shape
 from .distribution import compare_label_volumes
 from .matching import match_dataset, matching_summary
 
@@ -39,14 +40,34 @@ def compare_methods(gt_labels_zyx, predictions, voxel_size_nm):
     Returns:
         pandas.DataFrame: one row per method (index = name), columns as :func:`score_volume`.
     """
+    if not isinstance(predictions, dict) or not predictions:
+        raise TypeError(f'predictions: expected a dict of method name -> label volume, got '
+                        f'{type(predictions).__name__}')
+    gt_labels_zyx = check_labels(gt_labels_zyx, 'gt_labels_zyx', allow_empty=True)
+    for name, labels in predictions.items():  # every method checked before any is scored
+        check_same_shape(check_labels(labels, f'predictions[{name!r}]', allow_empty=True), gt_labels_zyx.shape,
+                         f'predictions[{name!r}]', 'gt_labels_zyx')
     rows = {name: score_volume(gt_labels_zyx, labels, voxel_size_nm) for name, labels in predictions.items()}
     return pd.DataFrame.from_dict(rows, orient='index')
 
 
 def foreground_dice(pred_labels, particle_mask):
-    """Dice of the union of predicted particles against a particle-phase mask: 2|P ∩ G| / (|P| + |G|)."""
-    predicted = np.asarray(pred_labels) > 0
-    truth = np.asarray(particle_mask, dtype=bool)
+    """Dice of the union of predicted particles against a particle-phase mask: 2|P ∩ G| / (|P| + |G|).
+
+    Args:
+        pred_labels (np.ndarray): (H, W) or (Z, Y, X) integer instance labels, or a bool foreground mask.
+        particle_mask (np.ndarray): bool mask of the particle phase, same shape (a phase volume is not a mask:
+            pass ``phases == NMC``).
+
+    Raises:
+        TypeError / ValueError: labels that are neither integer nor bool, a mask that is not bool, a shape mismatch.
+    """
+    predicted = np.asarray(pred_labels)
+    if predicted.dtype != bool:
+        predicted = check_labels(predicted, 'pred_labels', ndim=(2, 3), allow_empty=True) > 0
+    truth = np.asarray(particle_mask)
+    if truth.dtype != bool:
+        raise TypeError(f'particle_mask: expected a bool mask, got {truth.dtype} (a phase volume: pass phases == 1)')
     if predicted.shape != truth.shape:
         raise ValueError(f'prediction shape {predicted.shape} != particle mask shape {truth.shape}')
     total = predicted.sum() + truth.sum()

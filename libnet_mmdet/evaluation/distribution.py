@@ -86,6 +86,7 @@ def compare_label_volumes(gt_labels, pred_labels, voxel_size_nm, thresholds=None
     gt_labels = check_labels(gt_labels, 'ground truth', allow_empty=True)
     pred_labels = check_labels(pred_labels, 'prediction', allow_empty=True)
     check_same_shape(pred_labels, gt_labels.shape, 'prediction', 'ground truth')
+    voxel_size_zyx(voxel_size_nm)  # before the matching
     stats = match_instances(gt_labels, pred_labels, DEFAULT_THRESHOLDS if thresholds is None else thresholds)
     summary = {**matching_summary(stats),
                **esd_distribution_error(esd_from_labels(gt_labels, voxel_size_nm),

@@ -22,7 +22,7 @@ STAT_COLUMNS = ('n_true', 'n_pred', 'tp', 'fp', 'fn', 'precision', 'recall', 'f1
 
 def _check_thresholds(thresholds):
     thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
-    if thresholds.ndim != 1 or thresholds.size == 0 or np.any((thresholds <= 0) | (thresholds > 1)):
+    if thresholds.ndim != 1 or thresholds.size == 0 or not np.all((thresholds > 0) & (thresholds <= 1)):
         raise ValueError(f'thresholds: expected IoU thresholds in (0, 1], got {thresholds!r}')
     return thresholds
 
@@ -31,12 +31,23 @@ def pairwise_iou(gt_labels, pred_labels):
     """IoU of every overlapping (ground truth, prediction) pair, from a sparse contingency table.
 
     Args:
-        gt_labels, pred_labels (np.ndarray): integer label arrays of the same shape (0 = background).
+        gt_labels, pred_labels (np.ndarray): (H, W) or (Z, Y, X) integer label arrays of the same shape (0 =
+            background).
 
     Returns:
         tuple: ``(gt_index, pred_index, iou, n_true, n_pred)``: for each overlapping pair, the 0-based ranks of
         the two instances among the sorted non-zero ids, and their IoU (float64); the instance counts.
+
+    Raises:
+        TypeError / ValueError: non-integer labels, negative ids, a shape mismatch.
     """
+    gt_labels = check_labels(gt_labels, 'gt_labels', ndim=(2, 3), allow_empty=True)
+    pred_labels = check_labels(pred_labels, 'pred_labels', ndim=(2, 3), allow_empty=True)
+    check_same_shape(pred_labels, gt_labels.shape, 'pred_labels', 'gt_labels')
+    return _pairwise_iou(gt_labels, pred_labels)
+
+
+def _pairwise_iou(gt_labels, pred_labels):
     gt_ids, pred_ids, rows, cols, intersections, gt_sizes, pred_sizes = overlap_table(gt_labels, pred_labels)
     iou = intersections / (gt_sizes[rows] + pred_sizes[cols] - intersections)
     return rows, cols, iou, gt_ids.size, pred_ids.size
@@ -47,7 +58,7 @@ def _match_counts(gt_labels, pred_labels, thresholds, name):
     gt_labels = check_labels(gt_labels, f'{name} ground truth', ndim=(2, 3), allow_empty=True)
     pred_labels = check_labels(pred_labels, f'{name} prediction', ndim=(2, 3), allow_empty=True)
     check_same_shape(pred_labels, gt_labels.shape, f'{name} prediction', 'ground truth')
-    rows, cols, iou, n_true, n_pred = pairwise_iou(gt_labels, pred_labels)
+    rows, cols, iou, n_true, n_pred = _pairwise_iou(gt_labels, pred_labels)
     tp = np.zeros(thresholds.size, np.int64)
     sum_iou = np.zeros(thresholds.size, np.float64)
     if iou.size == 0:

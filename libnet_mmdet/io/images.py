@@ -21,6 +21,7 @@ reading one slice of a TIFF stack:
 import contextlib
 import functools
 import logging
+import numbers
 import os
 import os.path as osp
 
@@ -291,6 +292,9 @@ def read_image(path, slice_axis=None, slice_index=None, allow_stack=False):
         if not is_tiff(path):
             raise ImageFormatError(f'{describe(path, slice_axis, slice_index)}: slices can only be read from '
                                    'TIFF stacks')
+        if isinstance(slice_index, bool) or not isinstance(slice_index, numbers.Integral):
+            raise ImageFormatError(f'{path}: slice_index must be an integer with slice_axis={slice_axis!r}, got '
+                                   f'{slice_index!r}')
         return _read_tiff_slice(path, slice_axis, int(slice_index))
     if not is_tiff(path):
         return _read_other(path)

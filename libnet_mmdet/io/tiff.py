@@ -146,6 +146,9 @@ def voxel_size_zyx(voxel_size_nm, name='voxel_size_nm'):
         voxel_size_nm (float | sequence[float]): one edge length for cubic voxels (a number or a one-element
             sequence), or three (Z, Y, X) lengths, in nm.
     """
+    values = np.atleast_1d(np.asarray(voxel_size_nm, dtype=object)).ravel()
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in values):
+        raise ValueError(f'{name}: voxel sizes must be numbers (nm), got {voxel_size_nm!r}')
     if isinstance(voxel_size_nm, numbers.Real):
         sizes = np.full(3, float(voxel_size_nm))
     else:

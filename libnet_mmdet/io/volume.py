@@ -519,8 +519,15 @@ class LabelVolumeWriter:
 
     def write(self, z0, labels_nyx):
         """Write (n, Y, X) labels at z-slices ``z0:z0 + n``: ``z0`` a multiple of ``chunk_z``, ``n`` too unless the
-        slab ends the volume (so that no two processes write one chunk)."""
-        labels_nyx = np.asarray(labels_nyx, dtype=self.dtype)
+        slab ends the volume (so that no two processes write one chunk). Ids must fit the writer's dtype (no
+        wrapping): integer labels from 0 to its maximum."""
+        labels_nyx = np.asarray(labels_nyx)
+        if labels_nyx.size and (labels_nyx.dtype == bool or not np.issubdtype(labels_nyx.dtype, np.integer)
+                                or labels_nyx.min() < 0 or labels_nyx.max() > np.iinfo(self.dtype).max):
+            raise ValueError(f'{self.out}: labels to write must be integers from 0 to {np.iinfo(self.dtype).max} '
+                             f'({self.dtype}), got {labels_nyx.dtype} values from {labels_nyx.min()} to '
+                             f'{labels_nyx.max()}')
+        labels_nyx = labels_nyx.astype(self.dtype, copy=False)
         z1 = z0 + len(labels_nyx)
         if (labels_nyx.ndim != 3 or labels_nyx.shape[1:] != self.shape[1:] or not 0 <= z0 < z1 <= self.shape[0]
                 or z0 % self.chunk_z or (z1 % self.chunk_z and z1 != self.shape[0])):

@@ -10,6 +10,7 @@ Every file is written atomically (temporary file + rename) and holds no time sta
 parameters give byte-identical files. TIFF stacks carry the voxel size (:func:`libnet_mmdet.io.write_tiff`).
 """
 import dataclasses
+import numbers
 import os
 
 import numpy as np
@@ -28,6 +29,16 @@ def slice_2d(array_zyx, axis, index):
     return array_zyx[(slice(None),) * AXES.index(axis) + (index,)]
 
 
+def _check_export_slicing(axes, every):
+    """``(axes, every)`` checked: one or more of :data:`AXES`, an integer >= 1 (numpy integers too)."""
+    axes = tuple(axes)
+    if not axes or any(axis not in AXES for axis in axes):
+        raise ValueError(f'export axes {list(axes)!r} are invalid: expected one or more of {AXES}')
+    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+        raise ValueError(f'export every={every!r} is invalid: expected an integer >= 1')
+    return axes, int(every)
+
+
 def select_slices(labels_zyx, axes=('z',), every=1, skip_empty=True):
     """Slices to export: ``(axis, index)`` pairs, every ``every``-th index along each axis.
 
@@ -40,11 +51,7 @@ def select_slices(labels_zyx, axes=('z',), every=1, skip_empty=True):
     Raises:
         ValueError: unknown axis or ``every`` < 1.
     """
-    bad = [axis for axis in axes if axis not in AXES]
-    if bad or not axes:
-        raise ValueError(f'export axes {list(axes)!r} are invalid: expected one or more of {AXES}')
-    if not isinstance(every, int) or every < 1:
-        raise ValueError(f'export every={every!r} is invalid: expected an integer >= 1')
+    axes, every = _check_export_slicing(axes, every)
     chosen = []
     for axis in dict.fromkeys(axes):  # ordered, without repeats
         for index in range(0, labels_zyx.shape[AXES.index(axis)], every):
@@ -214,8 +221,10 @@ def write_dataset(out_dir, volume, axes=('z',), every=1, skip_empty=True, min_ar
 
     Raises:
         FileExistsError: ``out_dir`` is not empty and ``overwrite`` is False.
+        ValueError: bad ``axes`` or ``every`` (before anything is written).
     """
     out_dir = os.fspath(out_dir)
+    _check_export_slicing(axes, every)  # before anything is written
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
         raise FileExistsError(f'{out_dir}: output folder is not empty; pass overwrite=True (--overwrite) to '
                               f'replace its files')

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import check_phases
+from ..io import check_labels
 from .groundtruth import ground_truth_table
 from .microstructure import make_microstructure
 from .params import SynthParams, check_seed
@@ -88,10 +89,13 @@ def render_volume(labels_zyx, phases_zyx, params=None, seed=0):
         np.ndarray: (Z, Y, X) image in ``params.output_dtype``.
 
     Raises:
-        TypeError / ValueError: bad phases (:func:`~libnet_mmdet.analysis.check_phases`), shape or seed.
+        TypeError / ValueError: bad labels (:func:`~libnet_mmdet.io.check_labels`), phases
+            (:func:`~libnet_mmdet.analysis.check_phases`), params, shape or seed.
     """
     params = SynthParams() if params is None else params
-    labels_zyx = np.asarray(labels_zyx)
+    if not isinstance(params, SynthParams):
+        raise TypeError(f'params: expected a SynthParams (e.g. preset_params({params!r})), got {type(params).__name__}')
+    labels_zyx = check_labels(labels_zyx, 'labels_zyx', allow_empty=True)
     phases_zyx = check_phases(phases_zyx, labels_zyx.shape, reference_name='labels_zyx').astype(np.uint8)
     check_shape(labels_zyx.shape)
     _, imaging_seed = np.random.SeedSequence(check_seed(seed)).spawn(2)

@@ -67,6 +67,8 @@ are totalled over the ranks for what the block needs (:meth:`~libnet_mmdet.volum
 own 2D instance pairs; every section of its particles and of those in the slice above it); the vote graph and the sizes (one entry per particle or touching pair)
 are gathered. Every step then sees what one process would: the result is the same, voxel for voxel.
 """
+import numbers
+
 import numpy as np
 from scipy import ndimage
 from scipy.sparse import coo_matrix
@@ -568,6 +570,10 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
     for name, array in views.items():
         if isinstance(array, np.ndarray):
             check_labels(array, f'labels_{name}', ndim=(3,), allow_empty=True)
+    if isinstance(slab, bool) or not isinstance(slab, numbers.Integral) or slab < 1:
+        raise ValueError(f'slab must be an integer >= 1, got {slab!r}')
+    if min_votes is not None and not (isinstance(min_votes, numbers.Integral) and 1 <= min_votes <= len(views)):
+        raise ValueError(f'min_votes must be between 1 and the number of views ({len(views)}), got {min_votes!r}')
     shape = next(iter(views.values())).shape
     core_store = np.zeros(shape, np.uint32)
     fused = np.zeros(shape, np.uint32)

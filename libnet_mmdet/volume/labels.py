@@ -3,6 +3,7 @@
 Instance labels: 0 = background, 1..N = instances, any unsigned integer dtype.
 """
 import math
+import numbers
 
 import cc3d
 import numpy as np
@@ -78,8 +79,8 @@ def remove_small(labels, min_voxels):
         np.ndarray: same shape, uint16 when K <= 65535 else uint32.
     """
     labels = check_labels(labels, 'labels', ndim=(2, 3), allow_empty=True)
-    if min_voxels < 0:
-        raise ValueError(f'min_voxels must be >= 0, got {min_voxels}')
+    if not (isinstance(min_voxels, numbers.Real) and 0 <= min_voxels < float('inf')):  # NaN would remove all
+        raise ValueError(f'min_voxels must be a number >= 0, got {min_voxels!r}')
     compact, _ = compact_labels(labels)
     ids, sizes = np.unique(compact, return_counts=True)
     keep = (ids > 0) & (sizes >= min_voxels)
@@ -190,6 +191,8 @@ def min_voxels_for_diameter(mean_diameter_vox):
     """A ``min_voxels`` for particles of ``mean_diameter_vox`` voxels across: the volume of a sphere a third of
     that diameter across, ``round(pi / 6 * (d / 3) ** 3)`` voxels (fragments of 3D assembly are smaller, real
     particles larger)."""
+    if not (isinstance(mean_diameter_vox, numbers.Real) and 0 < mean_diameter_vox < float('inf')):
+        raise ValueError(f'mean_diameter_vox must be a number > 0, got {mean_diameter_vox!r}')
     return round(math.pi / 6 * (mean_diameter_vox / 3) ** 3)
 
 

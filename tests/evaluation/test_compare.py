@@ -43,5 +43,19 @@ def test_foreground_dice():
     truth[:2] = True
     assert foreground_dice(truth.astype(np.uint8) * 3, truth) == 1.0
     assert foreground_dice(np.zeros((4, 4), np.uint8), truth) == 0.0
+    assert foreground_dice(truth, truth) == 1.0  # a bool foreground (a threshold) is a prediction too
     with pytest.raises(ValueError, match='shape'):
-        foreground_dice(np.zeros((3, 4)), truth)
+        foreground_dice(np.zeros((3, 4), np.uint8), truth)
+    with pytest.raises(TypeError, match='pred_labels: instance labels must have an integer dtype'):
+        foreground_dice(np.zeros((4, 4)), truth)
+    with pytest.raises(TypeError, match='particle_mask: expected a bool mask, got uint8'):
+        foreground_dice(truth.astype(np.uint8), np.where(truth, 1, 2).astype(np.uint8))  # a phase volume
+
+
+def test_compare_methods_checks_every_prediction_before_scoring():
+    truth = np.zeros((4, 6, 6), np.uint16)
+    truth[1:3, 1:4, 1:4] = 1
+    with pytest.raises(ValueError, match="predictions\\['b'\\]: shape \\(4, 6, 5\\) does not match"):
+        compare_methods(truth, {'a': truth, 'b': truth[..., :5]}, 50.0)
+    with pytest.raises(TypeError, match='predictions: expected a dict'):
+        compare_methods(truth, [truth], 50.0)

@@ -65,6 +65,19 @@ def test_predict_phases_averages_the_usable_views(phase_model):
         predict_phases(phase_model, image[None])
 
 
+def test_predict_phases_checks_its_arguments_before_any_slice(phase_model):
+    """NaN in a late slice, a batch size of 0 or a Mask R-CNN were found only partway through the inference."""
+    image = small_volume((MIN_VIEW_SIDE, 40, 36), seed=6).image_zyx.astype(np.float32)
+    image[-1, 3, 4] = np.nan
+    with pytest.raises(ValueError, match=r'image: 1 NaN/Inf pixel\(s\), first at index \(31, 3, 4\)'):
+        predict_phases(phase_model, image)
+    with pytest.raises(InputError, match='batch_size must be an integer >= 1, got 0'):
+        predict_phases(phase_model, image[:-1], batch_size=0)
+    with pytest.raises(InputError, match='model: a phase model \\(PhaseSegmentor, init_phase_model\\) is needed, got '
+                       'MaskRCNN'):
+        predict_phases(model_api.init_segmenter(str(TINY_CONFIG), None, device='cpu'), image[:-1])
+
+
 def test_slices_are_mirror_padded_and_cropped_back(phase_model, monkeypatch):
     slice_hw = small_volume().image_zyx[5]
     value_range = (float(slice_hw.min()), float(slice_hw.max()))  # one mapping for the slice and its padded copy

@@ -1,0 +1,32 @@
+"""io functions that wrapped, truncated or failed deep inside numpy on bad arguments."""
+import numpy as np
+import pytest
+import tifffile
+
+from libnet_mmdet.io import ImageFormatError, LabelVolumeWriter, read_image, voxel_size_zyx
+
+
+def test_a_label_writer_never_wraps_ids(tmp_path):
+    writer = LabelVolumeWriter(tmp_path / 'labels.tif', (2, 4, 4), np.uint16, chunk_z=2)
+    writer.create()
+    for labels, found in ((np.full((2, 4, 4), 70000, np.uint32), 'uint32 values from 70000 to 70000'),
+                          (np.full((2, 4, 4), -1, np.int32), 'values from -1 to -1'),
+                          (np.full((2, 4, 4), 1.5), 'float64')):
+        with pytest.raises(ValueError, match=f'labels to write must be integers from 0 to 65535 .*{found}'):
+            writer.write(0, labels)
+    writer.write(0, np.full((2, 4, 4), 65535, np.uint32))  # fits: written as uint16
+
+
+@pytest.mark.parametrize('value', [True, '50', ('50', 50, 50), [np.True_, 1, 1]])
+def test_voxel_sizes_are_numbers(value):
+    with pytest.raises(ValueError, match='voxel_size_nm: voxel sizes must be numbers'):
+        voxel_size_zyx(value)
+
+
+def test_a_stack_slice_needs_an_integer_index(tmp_path):
+    path = tmp_path / 'stack.tif'
+    tifffile.imwrite(path, np.zeros((3, 4, 5), np.uint8), photometric='minisblack')
+    for index in (None, 2.7):
+        with pytest.raises(ImageFormatError, match=f"slice_index must be an integer with slice_axis='z', got {index}"):
+            read_image(path, slice_axis='z', slice_index=index)
+    assert read_image(path, slice_axis='z', slice_index=np.int64(2)).shape[:2] == (4, 5)

@@ -1,0 +1,24 @@
+"""volume functions that divided by zero or silently changed meaning on bad arguments."""
+import numpy as np
+import pytest
+
+from libnet_mmdet.volume import fuse_views, min_voxels_for_diameter, remove_small
+from libnet_mmdet.volume.testing import sphere_labels
+
+
+def test_fusion_checks_slab_and_votes_first():
+    labels = sphere_labels((8, 16, 16), [((4, 8, 8), 3)])
+    for kwargs, message in ((dict(slab=0), 'slab must be an integer >= 1'),
+                            (dict(min_votes=3), 'min_votes must be between 1 and the number of views \\(2\\)')):
+        with pytest.raises(ValueError, match=message):
+            fuse_views(labels, labels, **kwargs)
+
+
+def test_size_rules_refuse_nan_and_negative_sizes():
+    labels = sphere_labels((8, 16, 16), [((4, 8, 8), 3)])
+    with pytest.raises(ValueError, match='min_voxels must be a number >= 0, got nan'):
+        remove_small(labels, np.nan)
+    for diameter in (-30, 0, np.nan):
+        with pytest.raises(ValueError, match='mean_diameter_vox must be a number > 0'):
+            min_voxels_for_diameter(diameter)
+    assert min_voxels_for_diameter(22) == 206
