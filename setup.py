@@ -21,7 +21,7 @@ setup(
     long_description=(HERE / 'README.md').read_text(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['libnet_mmdet', 'libnet_mmdet.*']),
-    python_requires='>=3.9',
+    python_requires='>=3.11',  # the pinned numpy, pandas, scipy, scikit-image, zarr, tifffile need it
     install_requires=read_requirements('mmcv.txt') + read_requirements('runtime.txt'),
     extras_require={'tests': read_requirements('tests.txt')},
     license='Apache-2.0',

@@ -27,11 +27,16 @@ def test_the_checkpoints_of_an_earlier_training_need_resume_or_overwrite(train_t
     with pytest.raises(SystemExit, match=f'train.py: error: {work}: holds the checkpoints of an earlier training; '
                        'pass --resume to continue it, --overwrite'):
         train_tool.main(argv)
-    for extra in (['--resume'], ['--weights', 'last'], ['--overwrite']):
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_3.pth'))
+    for extra in (['--resume'], ['--weights', 'last']):
         with pytest.raises(Built) as built:
             train_tool.main(argv + extra)
-        assert built.value.args[0].resume == (extra != ['--overwrite']), extra
+        assert built.value.args[0].resume, extra
     assert (work / 'epoch_3.pth').read_bytes() == b'an earlier training'
+    with pytest.raises(Built) as built:
+        train_tool.main(argv + ['--overwrite'])
+    assert not built.value.args[0].resume
+    assert list(work.iterdir()) == []  # removed first: a later --resume cannot pick up the earlier training
 
 
 def test_resume_without_a_checkpoint_is_refused(train_tool, tmp_path):

@@ -118,8 +118,8 @@ def prepare_work_dir(work_dir, settings, overwrite):
     started afresh otherwise (a finished build's folder, or any with ``overwrite``).
 
     Raises:
-        InputError: it holds an unfinished build of other settings, or files of no build, and ``overwrite`` is not
-            set.
+        InputError: it holds an unfinished build of other settings and ``overwrite`` is not set, or files of no
+            build (with ``overwrite`` too).
     """
     from libnet_mmdet.io import InputError, write_json
     build_path = osp.join(work_dir, 'build.json')
@@ -133,9 +133,9 @@ def prepare_work_dir(work_dir, settings, overwrite):
             differ = sorted(key for key in settings if earlier['settings'].get(key) != settings[key])
             raise InputError(f'{work_dir}: holds an unfinished build with other settings ({", ".join(differ)}); run '
                              'the earlier command to finish it, or pass --overwrite to start this one')
-        if not overwrite and earlier is None and os.listdir(work_dir):
-            raise InputError(f'{work_dir}: holds files that no build of this tool wrote (no build.json); pass '
-                             '--overwrite to replace them, or choose another --out')
+        if earlier is None and os.listdir(work_dir):  # not ours to remove, even with --overwrite
+            raise InputError(f'{work_dir}: holds files that no build of this tool wrote (no build.json); choose '
+                             'another --out')
         shutil.rmtree(work_dir)
     os.makedirs(work_dir, exist_ok=True)
     write_json(build_path, dict(settings=settings, finished=False), indent=1)

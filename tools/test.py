@@ -18,8 +18,8 @@ import libnet_mmdet  # noqa: F401  (registers our modules, allow-lists checkpoin
 from libnet_mmdet.apis import init_segmenter
 from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, dataset_paths,
                               exit_on_error, load_config)
-from libnet_mmdet.io import InputError, check_output_dir, check_output_file, check_outside_inputs, prepare_output_dir
-from libnet_mmdet.io.errors import is_inside
+from libnet_mmdet.io import (InputError, check_output_dir, check_output_file, check_outside_inputs, is_inside,
+                             prepare_output_dir)
 
 TOOL = osp.basename(__file__)
 

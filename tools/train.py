@@ -7,7 +7,7 @@ Usage:
 
 The work dir keeps the checkpoints: an interrupted training continues with ``--resume`` (the same as ``--weights
 last``: refused when the work dir holds no checkpoint). A work dir holding the checkpoints of an earlier training is
-not trained in afresh (its checkpoints replaced) unless ``--overwrite`` says so.
+not trained in afresh unless ``--overwrite`` says so (its checkpoints are then removed first).
 
 Examples:
     python tools/train.py configs/nmc/mask-rcnn_r101_fpn.py --weights coco --amp          # one GPU
@@ -16,6 +16,7 @@ Examples:
 """
 import argparse
 import glob
+import os
 import os.path as osp
 
 import torch
@@ -43,7 +44,7 @@ def parse_args(argv=None):
         help='start from ImageNet backbone weights, MMDetection COCO weights, the last checkpoint in the work '
         'dir (resume), or a checkpoint file (fine-tune)')
     add_overwrite_arg(parser, help='train afresh in a work dir holding the checkpoints of an earlier training (they '
-                      'are replaced)')
+                      'are removed first)')
     add_runner_args(parser)
     add_debug_arg(parser)
     return parser.parse_args(argv)
@@ -61,9 +62,14 @@ def run(args):
     if args.resume == 'auto' and not checkpoints:  # MMEngine would quietly train from scratch
         raise FileNotFoundError(f'--resume: no checkpoint (*.pth) in the work dir {cfg.work_dir}; leave --resume out '
                                 'to train afresh')
-    if not resuming and not args.overwrite and checkpoints:
-        raise InputError(f'{cfg.work_dir}: holds the checkpoints of an earlier training; pass --resume to continue '
-                         'it, --overwrite to train afresh there (its checkpoints are replaced), or another --work-dir')
+    if not resuming and checkpoints:
+        if not args.overwrite:
+            raise InputError(f'{cfg.work_dir}: holds the checkpoints of an earlier training; pass --resume to '
+                             'continue it, --overwrite to train afresh there (its checkpoints are removed), or another '
+                             '--work-dir')
+        for path in checkpoints + [osp.join(cfg.work_dir, 'last_checkpoint')]:  # a later --resume must not find them
+            if osp.isfile(path):
+                os.remove(path)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
