@@ -6,6 +6,8 @@ import pytest
 from matplotlib.patches import Rectangle
 from PIL import Image
 
+from helpers import REPO_ROOT
+
 pytestmark = pytest.mark.slow
 
 PANELS = ('anchors.png', 'rpn_objectness.png', 'rpn_proposals.png', 'rcnn_boxes.png', 'detections.png',
@@ -139,4 +141,12 @@ def test_bad_settings_are_refused_while_parsing(tmp_path, run_script, capsys, ba
         run_script('tools/inspect_model.py', tmp_path / 'm.py', tmp_path / 'm.pth', tmp_path / 'i.png',
                    '--out', tmp_path / 'out', *bad)
     assert info.value.code == 2 and f'argument {bad[0]}: expected' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_a_phase_model_config_is_refused_before_its_checkpoint_loads(tmp_path, run_script, val_image):
+    config = REPO_ROOT / 'configs' / 'nmc' / 'phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py'
+    with pytest.raises(SystemExit, match='inspect_model.py: error: .*phase-fpn.*: not a two-stage instance '
+                       'segmentation config .*its model lacks rpn_head, roi_head'):
+        run_script('tools/inspect_model.py', config, tmp_path / 'missing.pth', val_image, '--out', tmp_path / 'out')
     assert not (tmp_path / 'out').exists()
