@@ -51,6 +51,7 @@ from datetime import datetime, timezone
 import numpy as np
 import tifffile
 import torch
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join(REPO_ROOT, 'benchmarks', 'results', 'ablation_mask_loss.json')
@@ -289,6 +290,7 @@ def _count_coco(path):
 
 
 def main():
+    run = run_record()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--iters', type=int, default=300, help='training iterations per run (batch 2)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1], help='training seeds (one run per loss each)')
@@ -329,7 +331,7 @@ def main():
     loss_s = time_losses()
     print(f'mask loss forward + backward, 64 RoIs, {args.threads} threads: '
           + ', '.join(f'{loss} {seconds * 1e3:.1f} ms' for loss, seconds in loss_s.items()))
-    write_json(args.out, {
+    write_json(args.out, {'run': finish_record(run), 
         'benchmark': 'ablation_mask_loss', 'date': datetime.now(timezone.utc).isoformat(timespec='seconds'),
         'machine': {'platform': platform.platform(), 'processor': platform.processor(),
                     'cpu_count': os.cpu_count(), 'threads': args.threads, 'torch': torch.__version__,

@@ -29,6 +29,7 @@ from libnet_mmdet.io import write_json
 from libnet_mmdet.evaluation import compare_methods, foreground_dice
 from libnet_mmdet.synth import generate_volume, preset_params
 from libnet_mmdet.volume import min_voxels_for_diameter
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REAL_SLICES = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data', 'real',
                        'segmentpy')
@@ -119,6 +120,7 @@ def mean_table(rows):
 
 
 def main():
+    run = run_record()
     args = parse_args()
     if args.min_voxels is None:
         args.min_voxels = min_voxels_for_diameter(args.mean_diameter_vox)
@@ -143,7 +145,7 @@ def main():
                                            for key in result['real_slices'][0] if key.startswith('dice')}
         print(json.dumps(result['real_slices_mean_dice'], indent=1))
     print(json.dumps(result['synthetic_mean'], indent=1))
-    write_json(args.out, result, indent=1)
+    write_json(args.out, dict(result, run=finish_record(run)), indent=1)
     print(f'wrote {args.out}')
 
 

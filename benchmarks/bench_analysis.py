@@ -22,6 +22,7 @@ import numpy as np
 from libnet_mmdet.analysis import CARBON_BINDER, NMC, particle_table
 from libnet_mmdet.io import write_json
 from libnet_mmdet.evaluation import match_instances, matching_summary
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'analysis.json')
 
@@ -61,6 +62,7 @@ def sphere_phantom(size, n_particles, seed=0, radius_range=(10, 28), coat_voxels
 
 
 def main():
+    run = run_record()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--size', type=int, default=512, help='edge of the cubic volume, voxels (default 512)')
     parser.add_argument('--particles', type=int, default=1000, help='spheres to place (default 1000)')
@@ -100,7 +102,7 @@ def main():
     width = max(map(len, result))
     for key, value in result.items():
         print(f'{key:<{width}}  {value}')
-    write_json(args.out, result, indent=2)
+    write_json(args.out, dict(result, run=finish_record(run)), indent=2)
     print(f'wrote {args.out}')
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 from libnet_mmdet.volume.testing import work_folder_with_views
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 RESULTS = osp.join(osp.dirname(osp.abspath(__file__)), 'results', 'assembly.json')
 
@@ -128,6 +129,7 @@ def run_assembly(world_size, work_path, shape, views, slab, min_voxels, out, tem
 
 
 def main():
+    run = run_record()
     args = parse_args()
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     load_before = os.getloadavg()
@@ -183,9 +185,8 @@ def main():
         if len(rss) > 1:
             print(f'{mode}: peak RSS per rank (2 ranks) by depth: {rss}')
     results['summary'] = summary
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(results, f, indent=1)
+    from libnet_mmdet.io import write_json
+    write_json(args.out, dict(results, run=finish_record(run)), indent=1)
 
 
 if __name__ == '__main__':

@@ -34,6 +34,7 @@ from mmengine.config import Config
 import libnet_mmdet  # noqa: F401  (registers the datasets and transforms)
 from libnet_mmdet.datasets import LabelTiffDataset
 from libnet_mmdet.io import write_json
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 R101_CONFIG = os.path.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r101_fpn.py')
@@ -129,6 +130,7 @@ def bench(shape, radius, crop, samples):
 
 
 def main(argv=None):
+    run = run_record()
     parser = argparse.ArgumentParser(description='Benchmark dataset building, slice reading and augmentation')
     parser.add_argument('--shape', type=int, nargs=3, default=(64, 512, 512), metavar=('Z', 'Y', 'X'))
     parser.add_argument('--radius', type=int, default=12, help='ball radius in voxels (default 12)')
@@ -144,7 +146,7 @@ def main(argv=None):
         values = ', '.join(f'{key}={value:.4g}' if isinstance(value, float) else f'{key}={value}'
                            for key, value in row.items())
         print(f'{name:<48} {values}')
-    write_json(args.out, dict(
+    write_json(args.out, dict(run=finish_record(run), 
         date=datetime.now(timezone.utc).isoformat(timespec='seconds'), machine=platform.platform(),
         processor=platform.processor(), cpu_count=os.cpu_count(), omp_num_threads=os.environ.get('OMP_NUM_THREADS'),
         shape_zyx=list(args.shape), radius=args.radius, crop=args.crop, samples=args.samples, results=rows))

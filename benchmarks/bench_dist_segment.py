@@ -2,7 +2,7 @@
 with a model: inference, the blockwise 3D assembly on every rank, the output.
 
 Usage:
-    python benchmarks/bench_dist_segment.py [--demo demo_out | --config C --checkpoint P] [--shape 256 256 256]
+    python benchmarks/bench_dist_segment.py [--demo demo_out | --config C --checkpoint P] [--shape 32 160 160]
         [--ranks 2] [--views xy] [--device cpu] [--out benchmarks/results/dist_segment.json]
 
 Model: the one trained by ``make demo`` (``<demo>/train_config.py`` and its last checkpoint), or ``--config`` and
@@ -31,6 +31,7 @@ import tifffile
 
 from libnet_mmdet.io import write_json
 from libnet_mmdet.synth import generate_volume, preset_params
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -57,6 +58,7 @@ def timed(command, env):
 
 
 def main():
+    run = run_record()
     args = parse_args()
     config, checkpoint = args.config, args.checkpoint
     if config is None:
@@ -96,7 +98,7 @@ def main():
           f"(speed-up {t_one / t_many:.2f}, serial share {100 * serial_fraction:.1f} %); without inference "
           f"{t_rest_one:.1f} s / {t_rest_many:.1f} s; identical output: {identical}")
     print('expected speed-up on N ranks:', result['expected_speedup'])
-    write_json(args.out, result, indent=1)
+    write_json(args.out, dict(result, run=finish_record(run)), indent=1)
     print(f'wrote {args.out}')
 
 

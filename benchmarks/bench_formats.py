@@ -7,7 +7,7 @@ Usage:
 
 Inputs (seeded, written before any timing, in a temporary folder): a (depth, size, size) uint16 volume of noise
 (tomography does not compress much) stored as an uncompressed contiguous TIFF, an HDF5 dataset contiguous and one
-chunked (16, 128, 128) with gzip level 1, and a Zarr v2 array chunked (64, 64, 64) with Blosc-lz4; and a uint32
+chunked (16, 128, 128) with gzip level 1, and a Zarr v3 array chunked (64, 64, 64) with Blosc-lz4; and a uint32
 label volume of the same shape made of 8-voxel cubes with random ids (0-2000: compresses about as real labels do).
 
 Timed (best of ``--repeats``, seconds, one process): one pass over the whole volume in slabs of 16 slices along z,
@@ -28,6 +28,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from libnet_mmdet.io import LabelVolumeWriter, open_volume, write_json
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 SLAB = 16
 
@@ -87,6 +88,7 @@ def make_inputs(folder, depth, size, seed=0):
 
 
 def main():
+    run = run_record()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--depth', type=int, default=128)
     parser.add_argument('--size', type=int, default=512)
@@ -110,7 +112,7 @@ def main():
             results['write'][suffix] = dict(seconds=round(seconds, 4), disk_bytes_per_voxel=round(per_voxel, 4))
             print(f'write labels.{suffix}: {seconds:7.3f} s, {per_voxel:.3f} bytes per voxel on disk')
     results['load_after'] = _load()
-    write_json(args.out, results, indent=1)
+    write_json(args.out, dict(results, run=finish_record(run)), indent=1)
     print(f'load {load_before:.2f} -> {results["load_after"]:.2f}; wrote {args.out}')
 
 

@@ -24,13 +24,12 @@ sample slices segmented alone (the padded volume is rendered afresh, so its samp
 Nothing is tuned here.
 """
 import argparse
-import os
 import os.path as osp
-import platform
 import sys
 import time
 
 import numpy as np
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -96,6 +95,7 @@ def score_case(generalist, phase_model, image, labels, phases, margin, scored):
 
 
 def main(argv=None):
+    run = run_record()
     args = parse_args(argv)
     sys.path.insert(0, REPO_ROOT)
     from libnet_mmdet.apis import generalist_files, init_segmenter, phase_model_files, segment_volume
@@ -127,8 +127,7 @@ def main(argv=None):
                     case[1][sample], alone, thresholds=0.5)['f1'].iloc[0]), 4)
             results[f'{preset}/{name}'] = dict(row, seed=seed, shape_zyx=list(case[0].shape))
             print(f'{preset}/{name}: {row}', flush=True)
-    write_json(args.out, dict(machine=platform.processor() or platform.machine(), date=time.strftime('%Y-%m-%d'),
-                              load_average=os.getloadavg(), args=vars(args), results=results))
+    write_json(args.out, dict(run=finish_record(run), args=vars(args), results=results))
     print('wrote', args.out)
 
 

@@ -130,7 +130,8 @@ def plot_curves(path, title, result):
     axes.set(xlabel='ESD (µm), quintile bins', ylabel='mean detachment', title=title)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    from libnet_mmdet.visualization import write_png
+    write_png(path, figure, dpi=100)  # atomically
 
 
 def model_and_otsu(model, image, weights=()):

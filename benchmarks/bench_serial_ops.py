@@ -50,6 +50,7 @@ from libnet_mmdet.io.labels import compact_labels
 from libnet_mmdet.volume.labels import contact_counts, overlap_pairs, remove_small
 from libnet_mmdet.volume.linking import link_next_slice
 from libnet_mmdet.volume.tiling import merge_tiles, order_by_score, tile_windows
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'serial_ops.json')
 
@@ -151,6 +152,7 @@ def timed(function, repeats):
 
 
 def main():
+    run = run_record()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--size', type=int, default=1024, help='slice edge, pixels (default 1024)')
     parser.add_argument('--particles', type=int, default=1600, help='particles per slice (default 1600)')
@@ -209,7 +211,7 @@ def main():
         'contact_slab': slab,
         'timings': timings,
     }
-    write_json(args.out, result, indent=2)
+    write_json(args.out, dict(result, run=finish_record(run)), indent=2)
     print(f'wrote {args.out}')
 
 

@@ -109,6 +109,10 @@ def volume_scales(model, image_zyx):
     return resolve_scale(model, 'auto', samples, intensity_range=intensity_range)
 
 
+#: The seed of bench_zero_shot.py's held-out volumes, which --zero-shot looks at.
+ZERO_SHOT_SEED = 5000
+
+
 def zero_shot_rows(model):
     """The scales ``scale='auto'`` chooses for each volume of ``bench_zero_shot.py`` (its presets x 12/24/48 px,
     seed 5000), and the fine candidate's coverage ratio and detections."""
@@ -116,7 +120,7 @@ def zero_shot_rows(model):
     rows = []
     for preset in ('clean', 'typical', 'hard'):
         for diameter in (12.0, 24.0, 48.0):
-            scales, info = volume_scales(model, make_volume(preset, diameter, 5000).image_zyx)
+            scales, info = volume_scales(model, make_volume(preset, diameter, ZERO_SHOT_SEED).image_zyx)
             candidates = {c['scale']: c for c in info['candidates']}
             chosen, fine = candidates.get(info['candidate']), candidates.get((info['candidate'] or 0) * 4)
             rows.append(dict(preset=preset, diameter_px=diameter, scales=list(scales),
@@ -213,7 +217,8 @@ def main(argv=None):
     else:
         results = slice_results(model, args.seeds)
     write_json(args.out, dict(benchmark='bench_size_spread', command=' '.join(['python'] + sys.argv),
-                              date=datetime.now(timezone.utc).isoformat(timespec='seconds'), seeds=args.seeds,
+                              date=datetime.now(timezone.utc).isoformat(timespec='seconds'),
+                              seeds=[ZERO_SHOT_SEED] if args.zero_shot else args.seeds,
                               machine=dict(platform=platform.platform(), cpus=os.cpu_count(),
                                            load_before=[round(x, 2) for x in load_before],
                                            load_after=[round(x, 2) for x in os.getloadavg()]),

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 
 from libnet_mmdet.io import write_json
 from libnet_mmdet.synth import PRESETS, generate_volume, preset_params, write_dataset
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'synth.json')
 GOAL_S = 60.0
@@ -44,6 +45,7 @@ def bench_preset(shape, preset, seed, axes):
 
 
 def main():
+    run = run_record()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--shape', nargs=3, type=int, default=[128, 256, 256], metavar=('Z', 'Y', 'X'))
     parser.add_argument('--presets', nargs='+', choices=sorted(PRESETS), default=['clean', 'typical', 'hard'])
@@ -64,7 +66,7 @@ def main():
         'volume_shape': list(args.shape), 'export_axes': args.export_axes, 'goal_total_s': GOAL_S,
         'presets': rows,
     }
-    write_json(args.out, result, indent=2)
+    write_json(args.out, dict(result, run=finish_record(run)), indent=2)
     print(f'wrote {args.out}')
 
 

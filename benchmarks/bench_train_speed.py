@@ -21,6 +21,7 @@ import time
 import mmdet
 
 from libnet_mmdet.io import write_json
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = {
@@ -47,6 +48,7 @@ def time_per_iteration(tool, config, iters, work_dir):
 
 
 def main():
+    run = run_record()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default='demo_out/train_config.py')
     parser.add_argument('--iters', type=int, default=60)
@@ -64,7 +66,7 @@ def main():
                   iters=args.iters, machine=dict(cpus=os.cpu_count(), processor=platform.processor()),
                   tools=rows, speed_ratio_ours_over_stock=round(ours / stock, 3))
     print(f"speed ratio (ours / stock): {result['speed_ratio_ours_over_stock']}")
-    write_json(args.out, result, indent=1)
+    write_json(args.out, dict(result, run=finish_record(run)), indent=1)
 
 
 if __name__ == '__main__':

@@ -35,6 +35,7 @@ import time
 from datetime import datetime, timezone
 
 import numpy as np
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results', 'volume.json')
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs', 'nmc',
@@ -132,6 +133,7 @@ def worker_result(case):
 
 
 def main():
+    run = run_record()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--sizes', nargs='+', type=int, default=[256, 512], help='edge of the cubic test volumes')
     parser.add_argument('--tall', type=int, default=1024,
@@ -179,7 +181,7 @@ def main():
         notes=('pipeline rows: whole volume, stand-in predictor (IntensityPredictor) instead of the network; model '
                f'rows: first {args.model_slices} z-slices, CPU-tiny Mask R-CNN with random initialisation'),
         rows=rows)
-    write_json(args.out, report, indent=1)
+    write_json(args.out, dict(report, run=finish_record(run)), indent=1)
     print(f'wrote {args.out}')
 
 

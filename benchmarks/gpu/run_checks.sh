@@ -24,10 +24,11 @@ TINY_ITERS=${TINY_ITERS:-300}
 R101_ITERS=${R101_ITERS:-200}
 CORPUS_VOLUMES=${CORPUS_VOLUMES:-8}
 VOLUME_SHAPE=${VOLUME_SHAPE:-256 256 256}
-WORK=${WORK:-/tmp/gpu_checks}
+WORK=${WORK:-$(mktemp -d /tmp/gpu_checks.XXXXXX)}  # a fresh folder: a warm machine keeps an earlier call's builds
 PY=${PY:-python3}
 mkdir -p "$OUT" "$WORK"
 LOG="$OUT/log.txt"
+{ echo "command: $0 $*"; echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "load: $(cat /proc/loadavg)"; } >> "$OUT/run.txt"
 
 step() {  # step NAME TIMEOUT_S COMMAND...: run, log, record rc and wall seconds
     local name=$1 limit=$2 started rc
