@@ -53,7 +53,7 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=4,  # one GPU (stock: 2 per GPU on 8 GPUs); lr below is scaled to it
-    num_workers=4,
+    num_workers=4,  # stock 2: more workers for the per-slice tomography augmentations (not measured)
     dataset=dict(
         type='ParticleCocoDataset',  # COCO JSON with path checks, class 'particle'
         data_root=data_root,
@@ -78,7 +78,7 @@ test_evaluator = val_evaluator
 
 # Particle datasets are a few hundred slices, far fewer images than COCO: train 3x longer (36 epochs).
 max_epochs = 36
-train_cfg = dict(max_epochs=max_epochs, val_interval=3)
+train_cfg = dict(max_epochs=max_epochs, val_interval=3)  # validate every 3 of the 36 epochs (stock: every epoch)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[27, 33], gamma=0.1)

@@ -49,12 +49,13 @@ optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.05),
     clip_grad=dict(max_norm=10, norm_type=2))
 max_epochs = 12
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)  # validate once, at the end: CPU time
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),  # short warm-up: few iterations
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[9, 11], gamma=0.1)
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[9, 11],
+         gamma=0.1)  # stock 1x steps at 8 and 11; 9 and 11 here (an early choice, not re-measured)
 ]
-auto_scale_lr = dict(base_batch_size=2)
+auto_scale_lr = dict(base_batch_size=2)  # the batch the lr above is set for
 default_hooks = dict(
     logger=dict(interval=10),  # few iterations per epoch
     checkpoint=dict(interval=1, max_keep_ckpts=2))

@@ -77,6 +77,8 @@ def find_label_pairs(img_source, label_source, label_suffix=''):
 
 def _check_pair(img_path, label_path):
     """(shape, is_stack) of a matching image / label pair; raises for mismatched shapes or non-integer labels."""
+    if label_path.lower().endswith(('.jpg', '.jpeg')):  # compression artefacts would become instance ids
+        raise AnnotationError(f'{label_path}: instance labels in a lossy format (JPEG); save them as TIFF or PNG')
     img_shape, _, img_is_stack = read_image_info(img_path)
     label_shape, label_dtype, label_is_stack = read_image_info(label_path)
     if not np.issubdtype(label_dtype, np.integer):

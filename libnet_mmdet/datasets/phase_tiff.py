@@ -3,7 +3,7 @@ import numpy as np
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
-from ..io.images import SLICE_AXES, read_image_info
+from ..io.images import SLICE_AXES, open_stack, read_image_info
 from .instances import AnnotationError
 from .label_tiff import check_slicing, find_label_pairs
 
@@ -14,7 +14,7 @@ def load_phase_data_list(img_source, seg_source, seg_suffix='', slice_axes=('z',
 
     Raises:
         FileNotFoundError, AnnotationError: missing files, an image and phase map of different shapes, a phase
-        map that is not integer.
+        map that is not integer or holds a value other than 0, 1, 2.
     """
     slice_axes = check_slicing(slice_axes, slice_step)
     data_list = []
@@ -27,6 +27,11 @@ def load_phase_data_list(img_source, seg_source, seg_suffix='', slice_axes=('z',
         if (img_shape if img_is_stack else img_shape[:2]) != seg_shape or img_is_stack != seg_is_stack:
             raise AnnotationError(f'{img_path} and {seg_path}: image and phase map differ in shape: {img_shape} vs '
                                   f'{seg_shape}')
+        phases = open_stack(seg_path)  # a value beyond the codes would only fail when its slice is drawn
+        low, high = int(phases.min()), int(phases.max())
+        if low < 0 or high > 2:
+            raise AnnotationError(f'{seg_path}: phase values must be 0 (pore), 1 (NMC) or 2 (carbon-binder); found '
+                                  f'values from {low} to {high}')
         if not seg_is_stack:
             data_list.append(dict(img_path=img_path, seg_map_path=seg_path, img_id=len(data_list),
                                   height=seg_shape[0], width=seg_shape[1], instances=[]))

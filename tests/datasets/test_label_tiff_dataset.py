@@ -300,3 +300,13 @@ def test_fuzzed_label_files_load_or_raise_one_named_error(tmp_path, case):
     event('loaded')
     assert len(coco['images']) == len(items) and all(np.isfinite(item['img']).all() for item in items)
     assert {p.name for p in (folder / 'coco' / 'images').iterdir()} == {i['file_name'] for i in coco['images']}
+
+
+def test_labels_in_a_lossy_format_are_refused(tmp_path):
+    """JPEG artefacts would become extra or merged instance ids without a word."""
+    labels = np.zeros((16, 16), np.uint8)
+    labels[3:9, 3:9] = 1
+    Image.fromarray(labels * 200).save(tmp_path / 'a.png')
+    Image.fromarray(labels).save(tmp_path / 'a.jpg')
+    with pytest.raises(AnnotationError, match=r'a\.jpg: instance labels in a lossy format \(JPEG\)'):
+        build(tmp_path / 'a.png', tmp_path / 'a.jpg')

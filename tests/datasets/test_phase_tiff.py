@@ -99,14 +99,24 @@ def test_float_phase_map_names_the_file(tmp_path):
     assert str(seg) in str(info.value)
 
 
-def test_phase_value_3_names_file_and_slice(tmp_path):
+def test_phase_value_3_is_refused_when_the_dataset_is_built(tmp_path):
+    """It used to fail only when its slice was drawn, possibly deep into a training run."""
     phases = np.ones((4, 16, 16), np.uint8)
     phases[2, 5, 5] = 3
     _, seg = write_pair(tmp_path, 'vol.tif', phases, image=np.zeros((4, 16, 16), np.uint16))
-    dataset = build(tmp_path)
-    assert dataset[1]['gt_seg_map'].max() == 0  # slices without the bad value load
+    with pytest.raises(AnnotationError, match=f'{seg}: phase values must be 0 .pore., 1 .NMC. or 2 '
+                       '.carbon-binder.; found values from 1 to 3'):
+        build(tmp_path)
+
+
+def test_the_phase_loader_still_names_file_and_slice(tmp_path):
+    """LoadPhaseMap checks what it loads too (a pipeline used without the dataset)."""
+    from libnet_mmdet.datasets.transforms import LoadPhaseMap
+    phases = np.ones((4, 16, 16), np.uint8)
+    phases[2, 5, 5] = 3
+    _, seg = write_pair(tmp_path, 'vol.tif', phases, image=np.zeros((4, 16, 16), np.uint16))
     with pytest.raises(ImageFormatError, match='values 0 .pore., 1 .NMC., 2 .carbon-binder.') as info:
-        dataset[2]
+        LoadPhaseMap()(dict(seg_map_path=str(seg), slice_axis='z', slice_index=2))
     assert f'{seg} [z=2]' in str(info.value)
 
 

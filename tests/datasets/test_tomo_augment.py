@@ -244,3 +244,14 @@ def test_random_field_of_view_checks_its_arguments():
     with pytest.raises(ValueError, match='min_area'):
         RandomFieldOfView(min_area=0)
 
+
+
+def test_transform_parameters_are_named_when_wrong():
+    from libnet_mmdet.datasets.transforms import RandomParticleScale
+    for build, message in ((lambda: RandomGamma(gamma_range=1.2), r'gamma_range must be \(low, high\), got 1.2'),
+                           (lambda: RandomGamma(gamma_range=(0.5, 1, 2)), r'gamma_range must be \(low, high\)'),
+                           (lambda: RandomParticleScale(crop_size=512), 'crop_size must be None or two sizes'),
+                           (lambda: RandomParticleScale(crop_size=(0, 0)), 'crop_size must be None or two sizes'),
+                           (lambda: RandomRingArtifact(centre_jitter=5), r'centre_jitter must be in \[0, 0.5\]')):
+        with pytest.raises(ValueError, match=message):
+            build()

@@ -119,6 +119,8 @@ class _IntensityTransform(BaseTransform):
 
 
 def _check_range(name, value_range, low=0.0):
+    if isinstance(value_range, (str, bytes)) or not hasattr(value_range, '__len__') or len(value_range) != 2:
+        raise ValueError(f'{name} must be (low, high), got {value_range!r}')
     low_value, high_value = value_range
     if not low <= low_value <= high_value:
         raise ValueError(f'{name} must be (low, high) with {low} <= low <= high, got {value_range!r}')
@@ -194,6 +196,8 @@ class RandomRingArtifact(_IntensityTransform):
         self.num_rings = tuple(int(n) for n in _check_range('num_rings', num_rings, low=1))
         self.amplitude_range = _check_range('amplitude_range', amplitude_range)
         self.width_range = _check_range('width_range', width_range, low=1e-3)
+        if not 0 <= centre_jitter <= 0.5:  # a fraction of the image size: the centre stays inside the image
+            raise ValueError(f'centre_jitter must be in [0, 0.5], got {centre_jitter!r}')
         self.centre_jitter = float(centre_jitter)
 
     def _new_gray(self, gray):
@@ -264,6 +268,9 @@ class RandomParticleScale(BaseTransform):
         self.diameter_range = _check_range('diameter_range', diameter_range, low=1.0)
         if not max_factor >= 1:
             raise ValueError(f'max_factor must be >= 1, got {max_factor!r}')
+        if crop_size is not None and (not hasattr(crop_size, '__len__') or len(crop_size) != 2
+                                      or not all(int(n) == n and n >= 1 for n in crop_size)):
+            raise ValueError(f'crop_size must be None or two sizes >= 1 px, got {crop_size!r}')
         self.crop_size = None if crop_size is None else tuple(int(n) for n in crop_size)
         self.max_factor = float(max_factor)
         self._crop = TRANSFORMS.build(dict(type='RandomCrop', crop_size=(1, 1), crop_type='absolute',

@@ -28,14 +28,16 @@ class LoadTomoImageFromFile(BaseTransform):
     them), so that an empty slice (air above a sample) stays dark instead of having its noise stretched to 0-255.
 
     Required keys: ``img_path`` (or ``img``); optional ``slice_axis``, ``slice_index``, ``intensity_range``.
-    Added / modified keys: ``img`` ((H, W, channels), float32 in [0, 255], or uint8 when ``to_float32=False``),
+    Added / modified keys: ``img`` ((H, W, channels), float32 in [0, 255] (``'none'``: the file's own values),
+    or uint8 when ``to_float32=False``),
     ``img_shape``, ``ori_shape``.
 
     Args:
         normalize (str): ``'percentile'`` (default: the ``percentiles`` map to 0 and 255, beyond is clipped),
-            ``'minmax'``, ``'none'`` (values kept; only for 8-bit data), or ``'auto'`` (``'none'`` for 8-bit
-            data, ``'percentile'`` for other dtypes: 8-bit images as MMDetection's stock ``LoadImageFromFile``
-            reads them, other dtypes mapped to the 0-255 such models were trained on).
+            ``'minmax'``, ``'none'`` (values kept as they are: meant for 8-bit data; other dtypes keep their own
+            range, which the intensity augmentations, clipping to 0-255, and our models do not expect), or
+            ``'auto'`` (``'none'`` for 8-bit data, ``'percentile'`` for other dtypes: 8-bit images as MMDetection's
+            stock ``LoadImageFromFile`` reads them, other dtypes mapped to the 0-255 such models were trained on).
         percentiles (tuple[float, float]): low and high percentile for ``'percentile'``.
         channels (int): 3 (default, for ImageNet-style backbones) or 1.
         to_float32 (bool): float32 output (default; keeps 16-bit precision). False rounds to uint8.
