@@ -30,15 +30,13 @@ Seeds: 7100/7101 are the validation slices the fine scale's trigger (0.25) was c
 1.0-2.0 spread particle sizes over 10-30x.
 """
 import argparse
-import os
 import os.path as osp
-import platform
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
 
 import numpy as np
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CELLS = (('typical', 24, 0.3), ('hard', 12, 0.3), ('clean', 48, 0.3), ('hard', 48, 0.3),
@@ -208,7 +206,7 @@ def main(argv=None):
     files = generalist_files(args.generalist)
     if files is None:
         sys.exit(f'{args.generalist}: no generalist model there; run `make model`')
-    load_before = os.getloadavg()
+    run = run_record()
     model = init_segmenter(*files, device='cpu')
     if args.zero_shot:
         results = dict(zero_shot=zero_shot_rows(model))
@@ -216,13 +214,8 @@ def main(argv=None):
         results = dict(volumes=volume_rows(model, args.seeds, ('xy', 'xz', 'yz') if args.fusion else ('xy',)))
     else:
         results = slice_results(model, args.seeds)
-    write_json(args.out, dict(benchmark='bench_size_spread', command=' '.join(['python'] + sys.argv),
-                              date=datetime.now(timezone.utc).isoformat(timespec='seconds'),
-                              seeds=[ZERO_SHOT_SEED] if args.zero_shot else args.seeds,
-                              machine=dict(platform=platform.platform(), cpus=os.cpu_count(),
-                                           load_before=[round(x, 2) for x in load_before],
-                                           load_after=[round(x, 2) for x in os.getloadavg()]),
-                              **results), indent=1)
+    write_json(args.out, dict(benchmark='bench_size_spread', run=finish_record(run),
+                              seeds=[ZERO_SHOT_SEED] if args.zero_shot else args.seeds, **results), indent=1)
     print(f'wrote {args.out}')
 
 

@@ -51,7 +51,7 @@ def _checkpoint_safe_globals():
 torch.serialization.add_safe_globals(_checkpoint_safe_globals())
 
 
-def apply_weights(cfg, weights):
+def apply_weights(cfg, weights, flag='--weights last'):
     """Set in ``cfg`` where training starts from, for ``tools/train.py --weights``.
 
     Args:
@@ -60,6 +60,7 @@ def apply_weights(cfg, weights):
             time), ``coco`` (the whole detector from MMDetection's COCO Mask R-CNN of the same depth; the one-class
             heads whose shapes differ are skipped), ``last`` (resume the newest checkpoint in the work dir) or
             the path of a checkpoint file (fine-tune from it: weights only, fresh optimizer and schedule).
+        flag (str): how the user asked for ``last``, for the message (``train.py --resume`` is the same).
 
     Raises:
         FileNotFoundError: ``last`` with no checkpoint in the work dir, or a path that does not exist.
@@ -76,7 +77,8 @@ def apply_weights(cfg, weights):
         cfg.load_from = COCO_CHECKPOINTS[depth]
     elif weights == 'last':
         if not glob.glob(osp.join(cfg.work_dir, '*.pth')):
-            raise FileNotFoundError(f'--weights last: no checkpoint (*.pth) in the work dir {cfg.work_dir}')
+            raise FileNotFoundError(f'{flag}: no checkpoint (*.pth) in the work dir {cfg.work_dir}; leave {flag} out '
+                                    'to train afresh')
         cfg.resume = True
         cfg.load_from = None
     else:

@@ -22,7 +22,7 @@ import sys
 import torch
 from mmengine.config import DictAction
 
-from .apis.model import read_config
+from .apis.model import is_device_name, read_config
 from .io import InputError
 
 #: Exceptions that are the user's to fix, reported as one line: InputError (a ValueError) and the library's other
@@ -235,7 +235,7 @@ def build_runner(cfg):
 
 def device_name(text):
     """``argparse`` type: 'cpu', 'cuda' or 'cuda:N' (a typo such as 'gpu' is refused while parsing)."""
-    if text == 'cpu' or text == 'cuda' or (text.startswith('cuda:') and text[5:].isdigit()):
+    if is_device_name(text):
         return text
     raise argparse.ArgumentTypeError(f"expected 'cpu', 'cuda' or 'cuda:N', got {text!r}")
 

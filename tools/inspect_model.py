@@ -31,8 +31,8 @@ import os.path as osp
 from libnet_mmdet.apis import DEFAULT_SCORE_THR, init_segmenter, read_config
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, device_name, exit_on_error,
                               positive_int, unit_fraction)
-from libnet_mmdet.io import InputError, check_output_dir, prepare_output_dir, read_image
-from libnet_mmdet.visualization import record_stages, write_panels
+from libnet_mmdet.io import check_output_dir, prepare_output_dir, read_image
+from libnet_mmdet.visualization import check_two_stage_config, record_stages, write_panels
 
 TOOL = osp.basename(__file__)
 
@@ -59,11 +59,7 @@ def run(args):
     """Check the output folder and the image, load the model, record its stages on the image, write the panels."""
     check_output_dir(args.out, args.overwrite, inputs=(args.config, args.checkpoint, args.image))
     read_image(args.image)  # a missing or unreadable image is reported before the model is loaded
-    model_cfg = read_config(args.config, args.cfg_options).get('model') or {}
-    missing = [key for key in ('backbone', 'neck', 'rpn_head', 'roi_head') if key not in model_cfg]
-    if missing or 'mask_head' not in model_cfg.get('roi_head', {}):
-        raise InputError(f'{args.config}: not a two-stage instance segmentation config (Mask R-CNN), which this tool '
-                         f'pictures: its model lacks {", ".join(missing) or "roi_head.mask_head"}')
+    check_two_stage_config(read_config(args.config, args.cfg_options), args.config)  # before the checkpoint loads
     model = init_segmenter(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
     stages = record_stages(model, args.image)
     prepare_output_dir(args.out, args.overwrite, inputs=(args.config, args.checkpoint, args.image))

@@ -59,9 +59,6 @@ def run(args):
         raise InputError('--amp: mixed-precision training needs a GPU and CUDA is not available here; drop --amp')
     resuming = args.resume is not None or args.weights == 'last'
     checkpoints = glob.glob(osp.join(cfg.work_dir, '*.pth'))
-    if args.resume == 'auto' and not checkpoints:  # MMEngine would quietly train from scratch
-        raise FileNotFoundError(f'--resume: no checkpoint (*.pth) in the work dir {cfg.work_dir}; leave --resume out '
-                                'to train afresh')
     if not resuming and checkpoints:
         if not args.overwrite:
             raise InputError(f'{cfg.work_dir}: holds the checkpoints of an earlier training; pass --resume to '
@@ -78,7 +75,7 @@ def run(args):
             raise InputError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        apply_weights(cfg, 'last')  # the same: the newest checkpoint of the work dir
+        apply_weights(cfg, 'last', flag='--resume')  # the same (MMEngine alone would train from scratch without one)
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'--resume: checkpoint file not found: {args.resume}')

@@ -37,6 +37,12 @@ GENERALIST_DIR = osp.join(_MODELS_DIR, 'generalist')
 PHASE_MODEL_DIR = osp.join(_MODELS_DIR, 'phases')
 
 
+def is_device_name(text):
+    """Whether ``text`` is spelt 'cpu', 'cuda' or 'cuda:N' (what ``--device`` accepts; :func:`check_device` also
+    checks that this machine has it)."""
+    return text in ('cpu', 'cuda') or (text.startswith('cuda:') and text[5:].isdigit())
+
+
 def check_device(device):
     """Raise :class:`InputError` unless ``device`` ('cpu', 'cuda' or 'cuda:N') can be used here: CUDA available,
     and N below the number of visible GPUs. What the tools check before they load a model or write anything.
@@ -45,7 +51,7 @@ def check_device(device):
         str: ``device``.
     """
     device = str(device)
-    if device != 'cpu' and device != 'cuda' and not (device.startswith('cuda:') and device[5:].isdigit()):
+    if not is_device_name(device):
         raise InputError(f"device {device!r} (--device): expected 'cpu', 'cuda' or 'cuda:N'")
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise InputError(f'device {device!r} (--device): CUDA is not available here; use device="cpu" (--device cpu)')

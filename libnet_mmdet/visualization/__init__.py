@@ -7,11 +7,11 @@
 >>> write_pr_report('results.pkl', 'annotations/val.json', 'pr/')  # PR curves + per-image AP of tools/test.py
 """
 from .render import render_labels, write_overlays, write_png
-from .model_stages import record_stages
+from .model_stages import check_two_stage_config, record_stages
 from .panels import write_panels
 from .pr_curves import DEFAULT_MAX_DETS, per_image_ap, pr_curves, write_pr_report
 
 __all__ = [
-    'render_labels', 'write_png', 'write_overlays', 'record_stages', 'write_panels', 'write_pr_report', 'pr_curves',
-    'per_image_ap', 'DEFAULT_MAX_DETS'
+    'render_labels', 'write_png', 'write_overlays', 'record_stages', 'check_two_stage_config', 'write_panels',
+    'write_pr_report', 'pr_curves', 'per_image_ap', 'DEFAULT_MAX_DETS'
 ]

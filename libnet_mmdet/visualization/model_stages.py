@@ -32,6 +32,7 @@ import torch
 
 from ..apis.inference import detector_predictor, load_slice, slice_preparer
 from ..apis.model import is_detector
+from ..io import InputError
 
 
 def _numpy(tensor):
@@ -70,10 +71,24 @@ def _forward_hook(module, record):
         handle.remove()
 
 
+#: The parts of a two-stage instance segmentation model (Mask R-CNN) whose stages :func:`record_stages` pictures.
+TWO_STAGE_PARTS = ('backbone', 'neck', 'rpn_head', 'roi_head')
+
+
+def check_two_stage_config(config, name):
+    """Raise :class:`~libnet_mmdet.io.InputError` unless ``config`` (an ``mmengine.Config``) describes a model
+    :func:`record_stages` can picture, before its checkpoint is loaded; ``name`` (the file) goes in the message."""
+    model_cfg = config.get('model') or {}
+    missing = [part for part in TWO_STAGE_PARTS if part not in model_cfg]
+    if missing or 'mask_head' not in model_cfg.get('roi_head', {}):
+        raise InputError(f'{name}: not a two-stage instance segmentation config (Mask R-CNN), whose stages this '
+                         f'pictures: its model lacks {", ".join(missing) or "roi_head.mask_head"}')
+
+
 def _check_two_stage(model):
     if not is_detector(model):
         raise TypeError(f'record_stages needs an MMDetection detector (init_segmenter), got {type(model).__name__}')
-    missing = [name for name in ('backbone', 'neck', 'rpn_head', 'roi_head') if getattr(model, name, None) is None]
+    missing = [name for name in TWO_STAGE_PARTS if getattr(model, name, None) is None]
     if missing or getattr(model.roi_head, 'mask_head', None) is None:
         raise ValueError(f'record_stages needs a two-stage instance segmentation model (Mask R-CNN: backbone, '
                          f'neck, rpn_head, roi_head with a mask head); {type(model).__name__} lacks '
