@@ -25,19 +25,21 @@ Usage:
    ``tools/segment.py``) with the model's phases -- mean detachment and carbon-binder contact against the truth,
    and the per-particle detachment r over the particles matched to a true one (IoU > 0.5).
 Nothing here was tuned on these volumes or slices. ``--surface-pore-weights`` also scores the synthetic volumes with
-other surface pore weights (:func:`~libnet_mmdet.apis.phases.phases_from_probabilities`): the phase config's
-``test_cfg.surface_pore_weight`` was chosen that way on validation seeds 8100-8108 (``--seed 8100``, ``8103``,
-``8106`` with ``--skip-real``), never on the held-out seeds 9100-9102.
+other constant surface pore weights (:func:`~libnet_mmdet.apis.phases.phases_from_probabilities`); the model's own
+phases use the weight its config sets per volume from the bulk carbon-binder share
+(:func:`~libnet_mmdet.apis.phases.model_phases`, recorded per volume). The config's ``test_cfg.surface_pore_weight``
+and ``bulk_cb_slope`` were chosen on validation seeds 8100-8108 (``--seed 8100``, ``8103``, ``8106`` with
+``--skip-real`` and ``--cb-domain-fraction`` 0 / 0.25 / 0.5 / 0.75), never on the held-out seeds 9100-9102.
 """
 import argparse
 import json
 import os
 import os.path as osp
-import platform
 import sys
 import time
 
 import numpy as np
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PHASE_NAMES = ('pore', 'nmc', 'carbon_binder')  # phase codes 0, 1, 2
@@ -136,16 +138,17 @@ def plot_curves(path, title, result):
 
 def model_and_otsu(model, image, weights=()):
     """Candidate phases (the model's, as tools/analyze.py predicts them, multi-Otsu's and the model's with each
-    surface pore weight of ``weights``, named ``model_w<weight>``), the model's views and its seconds."""
+    surface pore weight of ``weights``, named ``model_w<weight>``), the model's views and weight (and bulk carbon-binder
+    share) and its seconds."""
     from libnet_mmdet.analysis import segment_phases
-    from libnet_mmdet.apis.phases import phase_volume_probabilities, phases_from_probabilities, surface_pore_weight
+    from libnet_mmdet.apis.phases import model_phases, phase_volume_probabilities, phases_from_probabilities
     started = time.perf_counter()
     probabilities, details = phase_volume_probabilities(model, image)
     candidates = {f'model_w{weight:g}': phases_from_probabilities(probabilities.copy(), weight) for weight in weights}
-    candidates['model'] = phases_from_probabilities(probabilities, surface_pore_weight(model))
+    candidates['model'], decided = model_phases(model, probabilities)
     seconds = time.perf_counter() - started
     candidates['multi_otsu'] = segment_phases(image)[0]
-    return candidates, details['views'], seconds
+    return candidates, dict(decided, views=details['views']), seconds
 
 
 def synthetic(model, args):
@@ -155,9 +158,9 @@ def synthetic(model, args):
         seed = args.seed + offset
         volume = generate_volume(tuple(args.shape), preset_params(preset, cb_domain_fraction=args.cb_domain_fraction),
                                  seed=seed)
-        candidates, views, seconds = model_and_otsu(model, volume.image_zyx, args.surface_pore_weights)
+        candidates, decided, seconds = model_and_otsu(model, volume.image_zyx, args.surface_pore_weights)
         result = compare_phases(volume.labels_zyx, volume.phases_zyx, candidates, volume.params.voxel_size_nm)
-        result.update(seed=seed, shape_zyx=list(args.shape), cb_domain_fraction=args.cb_domain_fraction, views=views,
+        result.update(seed=seed, shape_zyx=list(args.shape), cb_domain_fraction=args.cb_domain_fraction, **decided,
                       model_seconds=round(seconds, 1))
         results[preset] = result
         print(f"{preset}: IoU pore/NMC/CB model {fmt(result['model']['phase_iou'])} otsu "
@@ -222,12 +225,13 @@ def segmentpy(model, folder):
         truth = np.full(label.shape, 0, np.uint8)  # pore
         truth[label == 0] = 1  # NMC
         truth[label == brighter] = 2  # carbon-binder
-        model_phases = predict_phases(model, image)[0]
+        predicted, details = predict_phases(model, image)
         otsu = segment_phases(image[None])[0][0]
         rows.append({'slice': name, 'shape': list(image.shape), 'carbon_binder_label': int(brighter),
-                     'model': phase_iou(model_phases, truth), 'multi_otsu': phase_iou(otsu, truth)})
-        print(f"segmentpy {name}: IoU pore/NMC/CB model {fmt(rows[-1]['model'])} otsu {fmt(rows[-1]['multi_otsu'])}",
-              flush=True)
+                     'model': phase_iou(predicted, truth), 'multi_otsu': phase_iou(otsu, truth),
+                     'surface_pore_weight': details['surface_pore_weight'], 'bulk_cb_share': details['bulk_cb_share']})
+        print(f"segmentpy {name}: IoU pore/NMC/CB model {fmt(rows[-1]['model'])} otsu {fmt(rows[-1]['multi_otsu'])}"
+              f" (weight {details['surface_pore_weight']:.2f})", flush=True)
     return rows
 
 
@@ -241,9 +245,9 @@ def matbox(model, path):
     started = time.perf_counter()
     image = render_volume(labels, phases, params, seed=0)
     render_seconds = time.perf_counter() - started
-    candidates, views, seconds = model_and_otsu(model, image)
+    candidates, decided, seconds = model_and_otsu(model, image)
     result = compare_phases(labels, phases, candidates, params.voxel_size_nm)
-    result.update(shape_zyx=list(phases.shape), views=views, render_seconds=round(render_seconds, 1),
+    result.update(shape_zyx=list(phases.shape), **decided, render_seconds=round(render_seconds, 1),
                   model_seconds=round(seconds, 1))
     print(f"matbox: IoU model {fmt(result['model']['phase_iou'])} otsu {fmt(result['multi_otsu']['phase_iou'])}; "
           f"detachment truth {result['truth']['mean_detachment']:.3f} model {result['model']['mean_detachment']:.3f}"
@@ -271,19 +275,15 @@ def main(argv=None):
             raise SystemExit(f'{args.generalist}: no generalist built there (make model)')
         args.generalist = init_segmenter(*generalist, device='cpu')
     started = time.time()
-    report = {'command': ' '.join(sys.argv), 'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
-              'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores',
-              'load_average_start': os.getloadavg(), 'model': files,
-              'synthetic': synthetic(model, args)}
+    report = dict(run_record(), model=files, synthetic=synthetic(model, args))
     segmentpy_dir, matbox_path = (osp.join(args.real_dir, 'segmentpy'),
                                   osp.join(args.real_dir, 'matbox', 'nmc-1-cal_generatedCBD_bridge.tif'))
     if not args.skip_real and osp.isdir(segmentpy_dir):
         report['segmentpy'] = segmentpy(model, segmentpy_dir)
     if not args.skip_real and osp.isfile(matbox_path):
         report['matbox'] = matbox(model, matbox_path)
-    report.update(seconds=round(time.time() - started, 1), load_average_end=os.getloadavg())
     with atomic_output(args.out) as f:
-        json.dump(report, f, indent=1)
+        json.dump(finish_record(dict(report, seconds=round(time.time() - started, 1))), f, indent=1)
     print(f'wrote {args.out}')
 
 

@@ -12,7 +12,8 @@ own range, the slices of a volume (every view) with the volume's
 class probabilities are summed over the views: xy slices always, xz and yz slices where they are at least
 :data:`~libnet_mmdet.volume.views.MIN_VIEW_SIDE` pixels on each side (a slice of a thin volume gives the model too
 little context); each voxel then has one probability from each view. The phase is the most probable one, with pore
-favoured by the model's ``test_cfg.surface_pore_weight`` right next to particles (:func:`phases_from_probabilities`).
+favoured right next to particles by a weight that falls with the image's share of bulk carbon-binder
+(:func:`model_phases`: the model's ``test_cfg.surface_pore_weight`` and ``test_cfg.bulk_cb_slope``).
 Each slice is mirror-padded by the model's ``test_cfg.mirror_pad_px`` pixels on every side before the model and its
 probabilities cropped back (:func:`mirror_pad_px`).
 """
@@ -28,6 +29,7 @@ from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slic
 from .model import init_segmenter, mixed_precision, phase_model_files, read_config, scaled_test_pipeline
 
 PHASE_MODEL_TYPE = 'PhaseSegmentor'
+BULK_CB_DISTANCE_PX = 4  # bulk carbon-binder lies farther from NMC than the thickest coat of the corpus (4 voxels)
 
 
 def check_phase_config(config, name=None):
@@ -36,7 +38,8 @@ def check_phase_config(config, name=None):
     Raises:
         InputError: not a :class:`~libnet_mmdet.models.PhaseSegmentor`, its semantic head is not for NMC (one
             thing class) and pore / carbon-binder (two stuff classes), or its ``test_cfg.surface_pore_weight`` is
-            not a number > 0, or its ``test_cfg.mirror_pad_px`` not an integer >= 0; the message names the config.
+            not a number > 0, its ``test_cfg.bulk_cb_slope`` not a number >= 0, or its ``test_cfg.mirror_pad_px``
+            not an integer >= 0; the message names the config.
     """
     cfg = read_config(config)
     name = name or getattr(cfg, 'filename', None) or '<Config>'
@@ -54,6 +57,9 @@ def check_phase_config(config, name=None):
     weight = test_cfg.get('surface_pore_weight', 1.0)
     if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
         raise InputError(f'{name}: test_cfg.surface_pore_weight must be a number > 0, got {weight!r}')
+    slope = test_cfg.get('bulk_cb_slope', 0.0)
+    if not isinstance(slope, (int, float)) or isinstance(slope, bool) or not slope >= 0:
+        raise InputError(f'{name}: test_cfg.bulk_cb_slope must be a number >= 0, got {slope!r}')
     pad = test_cfg.get('mirror_pad_px', 0)
     if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
         raise InputError(f'{name}: test_cfg.mirror_pad_px must be an integer >= 0, got {pad!r}')
@@ -133,7 +139,7 @@ def phases_from_probabilities(probabilities, surface_pore_weight=1.0):
     that it looks like carbon-binder; the model then calls the ambiguous pixels of that one-pixel shell carbon-binder
     more often than pore, and the detachment counted there comes out low. ``surface_pore_weight`` multiplies the
     pore probability at pixels (voxels) that share a face with a most-probably-NMC one before the argmax; the
-    phase model's config sets it (``model.test_cfg.surface_pore_weight``), chosen on validation volumes.
+    phase model's config sets it per image (:func:`model_phases`).
 
     Args:
         probabilities (np.ndarray): (3, H, W) or (3, Z, Y, X) float probabilities (or sums of them) of the phase
@@ -151,9 +157,50 @@ def phases_from_probabilities(probabilities, surface_pore_weight=1.0):
     return probabilities.argmax(0).astype(np.uint8)
 
 
-def surface_pore_weight(model):
-    """The phase model's ``test_cfg.surface_pore_weight`` (1 when its config has none)."""
-    return float((model.test_cfg or {}).get('surface_pore_weight', 1.0))
+def bulk_cb_share(phases):
+    """The share of carbon-binder among the pixels (voxels) farther than :data:`BULK_CB_DISTANCE_PX` from every NMC
+    one (more than that many steps of the 3x3(x3) neighbourhood away, so farther in Euclidean distance too): about
+    0 where carbon-binder only coats particles and bridges their necks, near the share of the gaps it fills where it
+    lies in bulk between particles.
+
+    Args:
+        phases (np.ndarray): (H, W) or (Z, Y, X) phase codes (0 pore, 1 NMC, 2 carbon-binder).
+
+    Returns:
+        float: in [0, 1]; 0 when no pixel is that far from NMC.
+    """
+    from scipy import ndimage as ndi
+    nmc = phases == 1
+    far = ~ndi.binary_dilation(nmc, np.ones((3,) * nmc.ndim, bool), iterations=BULK_CB_DISTANCE_PX)
+    return float((phases[far] == 2).mean()) if far.any() else 0.0
+
+
+def model_phases(model, probabilities):
+    """Phases from a phase model's probabilities as its ``test_cfg`` decides them: :func:`phases_from_probabilities`
+    with the pore weight ``surface_pore_weight - bulk_cb_slope * share`` (never below 1 when the weight is above
+    it), ``share`` the :func:`bulk_cb_share` of the plain argmax. Next to a particle pore is called carbon-binder
+    the more often the less carbon-binder there is elsewhere in the image, so the weight that sets detachment right
+    falls with the share of bulk carbon-binder; the CPU recipe's two numbers were chosen together on validation
+    volumes without and with bulk carbon-binder (BENCHMARKS.md).
+
+    Args:
+        model: a phase model (:func:`init_phase_model`); ``test_cfg`` without the keys: weight 1, slope 0.
+        probabilities (np.ndarray): (3, H, W) or (3, Z, Y, X) float probabilities (or sums of them) of the phase
+            codes 0 pore, 1 NMC, 2 carbon-binder. Modified in place where the weight applies.
+
+    Returns:
+        tuple: ``(phases, details)``: uint8 phases of ``probabilities.shape[1:]`` and a dict with
+        ``surface_pore_weight`` (the weight used) and ``bulk_cb_share`` (None when the slope is 0).
+    """
+    test_cfg = model.test_cfg or {}
+    weight = float(test_cfg.get('surface_pore_weight', 1.0))
+    slope = float(test_cfg.get('bulk_cb_slope', 0.0))
+    share = None
+    if slope:
+        share = bulk_cb_share(probabilities.argmax(0))
+        weight = max(min(weight, 1.0), weight - slope * share)
+    return (phases_from_probabilities(probabilities, weight),
+            dict(surface_pore_weight=weight, bulk_cb_share=share))
 
 
 def mirror_pad_px(model):
@@ -216,8 +263,7 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
 
 
 def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False):
-    """Phases of a 2D slice or a 3D volume: :func:`phase_volume_probabilities`, then
-    :func:`phases_from_probabilities` with the model's :func:`surface_pore_weight`.
+    """Phases of a 2D slice or a 3D volume: :func:`phase_volume_probabilities`, then :func:`model_phases`.
 
     Args:
         model: a phase model (:func:`init_phase_model`).
@@ -228,12 +274,12 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
 
     Returns:
         tuple: ``(phases, details)``: uint8 phases of ``image``'s shape (0 pore, 1 NMC, 2 carbon-binder) and the
-        details of :func:`phase_volume_probabilities` with ``surface_pore_weight``. Peak memory: 12 bytes per voxel
-        for the summed probabilities.
+        details of :func:`phase_volume_probabilities` with those of :func:`model_phases` (``surface_pore_weight``,
+        ``bulk_cb_share``). Peak memory: 12 bytes per voxel for the summed probabilities.
 
     Raises:
         ValueError / InputError: as :func:`phase_volume_probabilities`.
     """
     probabilities, details = phase_volume_probabilities(model, image, views, batch_size, progress)
-    weight = surface_pore_weight(model)
-    return phases_from_probabilities(probabilities, weight), dict(details, surface_pore_weight=weight)
+    phases, decided = model_phases(model, probabilities)
+    return phases, dict(details, **decided)

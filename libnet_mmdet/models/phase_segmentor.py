@@ -49,9 +49,11 @@ class PhaseSegmentor(BaseDetector):
             the phase just outside each particle, where blur and the phase-contrast fringe make it hardest.
         data_preprocessor (dict | None): ``DetDataPreprocessor`` config.
         train_cfg: unused (kept for the config layout of MMDetection detectors).
-        test_cfg (dict | None): ``surface_pore_weight`` (float, default 1): how much the pore probability is
-            favoured next to particles when :func:`~libnet_mmdet.apis.phases.predict_phases` decides the phases
-            (``pred_sem_seg`` here stays the plain argmax).
+        test_cfg (dict | None): ``surface_pore_weight`` (float, default 1) and ``bulk_cb_slope`` (float, default
+            0): how much the pore probability is favoured next to particles when
+            :func:`~libnet_mmdet.apis.phases.predict_phases` decides the phases (``surface_pore_weight -
+            bulk_cb_slope x`` the image's bulk carbon-binder share; ``pred_sem_seg`` here stays the plain argmax);
+            ``mirror_pad_px`` (int, default 0): the mirror padding of every slice.
         init_cfg (dict | None): initialisation config.
     """
 

@@ -1,5 +1,7 @@
 """The phase model (PhaseSegmentor, libnet_mmdet.apis.phases): output codes and shapes, bad configs, and detachment
 of an analytic phantom from phases predicted on its rendered image (issue 16)."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -9,9 +11,9 @@ from helpers import REPO_ROOT, TINY_CONFIG, never_loaded
 from libnet_mmdet.analysis import particle_table
 from libnet_mmdet.apis import model as model_api
 from libnet_mmdet.apis import phases as phases_api
-from libnet_mmdet.apis.phases import (check_phase_config, init_phase_model, phase_probabilities,
-                                      phase_volume_probabilities, phases_from_probabilities, predict_phases,
-                                      mirror_pad_px, resolve_phase_model, surface_pore_weight)
+from libnet_mmdet.apis.phases import (BULK_CB_DISTANCE_PX, bulk_cb_share, check_phase_config, init_phase_model,
+                                      model_phases, phase_probabilities, phase_volume_probabilities,
+                                      phases_from_probabilities, predict_phases, mirror_pad_px, resolve_phase_model)
 from libnet_mmdet.io import InputError
 from libnet_mmdet.synth import generate_volume, preset_params
 from libnet_mmdet.volume.views import MIN_VIEW_SIDE, usable_views
@@ -36,12 +38,14 @@ def test_predict_phases_has_the_codes_and_shape_of_the_input(phase_model):
     assert phases.shape == volume.image_zyx.shape and phases.dtype == np.uint8
     assert set(np.unique(phases)) <= {0, 1, 2}
     assert details['views'] == ['xy']  # 12 slices: too thin for xz / yz
-    assert details['surface_pore_weight'] == surface_pore_weight(phase_model) == 2.2  # the shipped config's
-    assert mirror_pad_px(phase_model) == 4
+    assert (phase_model.test_cfg['surface_pore_weight'], phase_model.test_cfg['bulk_cb_slope']) == (2.7, 2.25)
+    assert mirror_pad_px(phase_model) == 4  # the shipped config's
     summed, _ = phase_volume_probabilities(phase_model, volume.image_zyx)
     in_volume = phase_probabilities(phase_model, [volume.image_zyx[3]], intensity_range=details['intensity_range'])
     np.testing.assert_allclose(in_volume[0], summed[:, 3], atol=1e-6)  # a volume's xy view: its slices, one range
-    np.testing.assert_array_equal(phases_from_probabilities(summed, surface_pore_weight(phase_model)), phases)
+    assert details['bulk_cb_share'] == bulk_cb_share(summed.argmax(0))
+    assert details['surface_pore_weight'] == pytest.approx(max(1.0, 2.7 - 2.25 * details['bulk_cb_share']))
+    np.testing.assert_array_equal(phases_from_probabilities(summed, details['surface_pore_weight']), phases)
     one_slice, details = predict_phases(phase_model, volume.image_zyx[3].astype(np.float32))
     assert one_slice.shape == (40, 48) and one_slice.dtype == np.uint8 and details['views'] == ['xy']
 
@@ -58,7 +62,7 @@ def test_predict_phases_averages_the_usable_views(phase_model):
     summed = sum(np.moveaxis(np.stack(phase_probabilities(phase_model, list(np.moveaxis(image, axis, 0)),
                                                           intensity_range=value_range)), 0, axis + 1)
                  for axis in range(3))
-    np.testing.assert_array_equal(phases, phases_from_probabilities(summed, surface_pore_weight(phase_model)))
+    np.testing.assert_array_equal(phases, model_phases(phase_model, summed)[0])
     with pytest.raises(ValueError, match='unknown'):
         predict_phases(phase_model, image, views=('xy', 'zz'))
     with pytest.raises(ValueError, match='shape'):
@@ -103,7 +107,7 @@ def test_phase_probabilities_sum_to_one(phase_model):
     for probs in probabilities:
         assert probs.dtype == np.float32 and probs.min() >= 0
         np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
-    np.testing.assert_array_equal(phases_from_probabilities(probabilities[0], surface_pore_weight(phase_model)),
+    np.testing.assert_array_equal(model_phases(phase_model, probabilities[0])[0],
                                   predict_phases(phase_model, slices[0])[0])
 
 
@@ -139,6 +143,39 @@ def test_phases_from_probabilities_favour_pore_only_next_to_nmc():
     assert phases_from_probabilities(volume, 1.6)[1, 2, 3] == 0
 
 
+def test_bulk_cb_share_counts_carbon_binder_beyond_the_coats():
+    phases = np.zeros((40, 60), np.uint8)  # pore
+    phases[10:20, 10:20] = 1  # a particle
+    phases[6:24, 6:24][phases[6:24, 6:24] == 0] = 2  # its 4 px coat of carbon-binder
+    assert bulk_cb_share(phases) == 0  # coats are not bulk
+    far = ~np.pad(np.ones((10 + 2 * BULK_CB_DISTANCE_PX,) * 2, bool), ((6, 40 - 24), (6, 60 - 24)))
+    phases[:, 40:] = 2  # bulk carbon-binder in the right third
+    assert bulk_cb_share(phases) == pytest.approx(np.count_nonzero(phases[far] == 2) / np.count_nonzero(far))
+    assert 0.3 < bulk_cb_share(phases) < 0.4
+    assert bulk_cb_share(np.ones((5, 6, 7), np.uint8)) == 0  # all NMC: nothing is far
+    assert bulk_cb_share(np.full((3, 30, 30), 2, np.uint8)) == 1  # no NMC: all of it is bulk
+
+
+def test_model_phases_weight_falls_with_the_bulk_carbon_binder_share():
+    probs = np.zeros((3, 40, 60), np.float32)
+    probs[:] = np.array([0.45, 0.0, 0.55], np.float32)[:, None, None]  # pore vs carbon-binder, carbon-binder ahead
+    probs[:, 10:20, 10:20] = np.array([0.0, 1.0, 0.0], np.float32)[:, None, None]  # a particle
+    model = SimpleNamespace(test_cfg=dict(surface_pore_weight=2.7, bulk_cb_slope=2.25))
+    phases, details = model_phases(model, probs.copy())
+    # every far pixel carbon-binder by the argmax: 2.7 - 2.25 is below the weight's floor, 1 (the argmax)
+    assert details == dict(surface_pore_weight=1.0, bulk_cb_share=1.0) and np.count_nonzero(phases == 0) == 0
+    probs[0, :, 30:] = 0.6  # pore ahead in the right half
+    probs[2, :, 30:] = 0.4
+    phases, details = model_phases(model, probs.copy())
+    assert 0.3 < details['bulk_cb_share'] < 0.7
+    assert details['surface_pore_weight'] == pytest.approx(2.7 - 2.25 * details['bulk_cb_share'])
+    assert np.all(phases[9, 10:20] == 0) and np.all(phases[8, 10:20] == 2)  # pore favoured next to the particle only
+    plain = SimpleNamespace(test_cfg=None)  # no keys: the argmax
+    phases, details = model_phases(plain, probs.copy())
+    assert details == dict(surface_pore_weight=1.0, bulk_cb_share=None)
+    np.testing.assert_array_equal(phases, probs.argmax(0))
+
+
 def test_usable_views_skip_thin_sides():
     side = MIN_VIEW_SIDE
     assert usable_views((side, side, side)) == ['xy', 'xz', 'yz']
@@ -166,6 +203,7 @@ def test_phase_model_for_other_classes_is_refused_before_its_checkpoint(tmp_path
 @pytest.mark.parametrize('setting, message', [
     *((f'surface_pore_weight={weight}', 'surface_pore_weight must be a number > 0')
       for weight in (0, -1.0, "'high'", 'True')),
+    *((f'bulk_cb_slope={slope}', 'bulk_cb_slope must be a number >= 0') for slope in (-0.5, 'True', "'2'")),
     *((f'mirror_pad_px={pad}', 'mirror_pad_px must be an integer >= 0') for pad in (-1, 2.5, 'True', "'4'"))])
 def test_bad_test_cfg_values_get_a_clear_error(tmp_path, monkeypatch, setting, message):
     config = tmp_path / 'bad_test_cfg.py'
