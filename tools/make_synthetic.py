@@ -41,7 +41,7 @@ import time
 import numpy as np
 
 from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, check_memory, exit_on_error, positive_int
-from libnet_mmdet.io import InputError, check_output_dir, prepare_output_dir
+from libnet_mmdet.io import InputError, check_output_dir, check_slicing, prepare_output_dir
 from libnet_mmdet.synth import (MAX_CORPUS_SHAPE, OUTPUT_DTYPES, PRESETS, SynthParams, generate_volume, preset_params,
                                 write_corpus, write_dataset)
 
@@ -118,6 +118,7 @@ def run(args):
         raise InputError(f'--count {args.count}: a named preset makes one volume; use --preset random for a corpus '
                          'of several volumes')
     params = preset_params(args.preset, **_overrides(args))
+    check_slicing(args.export_axes, args.export_every, names=('--export-axes', '--export-every'))
     shape = tuple(args.shape or DEFAULT_SHAPE)
     _check_memory(shape)
     check_output_dir(args.out, args.overwrite)

@@ -22,7 +22,8 @@ import numpy as np
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
-from ..io.images import IMAGE_SUFFIXES, SLICE_AXES, check_finite, open_stack, read_image, read_image_info
+from ..io.images import (IMAGE_SUFFIXES, SLICE_AXES, check_finite, check_slicing, open_stack, read_image,
+                         read_image_info)
 from ..io import atomic_output, check_output_dir, check_outside_inputs, prepare_output_dir, write_json, write_tiff
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, instances_from_labels
 
@@ -92,21 +93,6 @@ def _check_pair(img_path, label_path):
     return label_shape, label_is_stack
 
 
-def check_slicing(slice_axes, slice_step):
-    """``slice_axes`` as a tuple, checked with ``slice_step`` (the stack slicing of the TIFF datasets).
-
-    Raises:
-        ValueError: an axis other than 'z', 'y', 'x', one twice, none, or a step that is not an integer >= 1.
-    """
-    slice_axes = tuple(slice_axes)
-    if not slice_axes or any(axis not in SLICE_AXES for axis in slice_axes) or len(set(slice_axes)) < len(slice_axes):
-        raise ValueError(f'slice_axes must be a non-empty selection of {SLICE_AXES}, each axis once, got '
-                         f'{slice_axes!r}')
-    if not (isinstance(slice_step, int) and slice_step >= 1):
-        raise ValueError(f'slice_step must be an integer >= 1, got {slice_step!r}')
-    return slice_axes
-
-
 def load_label_data_list(img_source, label_source, label_suffix='', slice_axes=('z',), slice_step=1,
                          skip_empty=True):
     """``data_info`` dicts (exact RLE masks; see :mod:`libnet_mmdet.datasets.instances`) from label images.
@@ -121,7 +107,7 @@ def load_label_data_list(img_source, label_source, label_suffix='', slice_axes=(
         FileNotFoundError, AnnotationError: missing files, mismatched shapes, non-integer or negative labels,
         an empty dataset.
     """
-    slice_axes = check_slicing(slice_axes, slice_step)
+    slice_axes, slice_step = check_slicing(slice_axes, slice_step)
     data_list = []
 
     def add(img_path, labels_hw, **slice_keys):

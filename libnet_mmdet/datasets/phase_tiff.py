@@ -5,7 +5,8 @@ from mmdet.registry import DATASETS
 
 from ..io.images import SLICE_AXES, open_stack, read_image_info
 from .instances import AnnotationError
-from .label_tiff import check_slicing, find_label_pairs
+from ..io.images import check_slicing
+from .label_tiff import find_label_pairs
 
 
 def load_phase_data_list(img_source, seg_source, seg_suffix='', slice_axes=('z',), slice_step=1):
@@ -16,7 +17,7 @@ def load_phase_data_list(img_source, seg_source, seg_suffix='', slice_axes=('z',
         FileNotFoundError, AnnotationError: missing files, an image and phase map of different shapes, a phase
         map that is not integer or holds a value other than 0, 1, 2.
     """
-    slice_axes = check_slicing(slice_axes, slice_step)
+    slice_axes, slice_step = check_slicing(slice_axes, slice_step)
     data_list = []
     for img_path, seg_path in find_label_pairs(img_source, seg_source, seg_suffix):
         img_shape, _, img_is_stack = read_image_info(img_path)

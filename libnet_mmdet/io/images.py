@@ -49,6 +49,26 @@ class ImageFormatError(InputError):
     """An image or label file that cannot be used; the message names the file (and slice) and the problem."""
 
 
+def check_slicing(axes, step, names=('slice_axes', 'slice_step')):
+    """The slicing of (Z, Y, X) stacks into 2D slices, checked: ``(axes, step)`` as a tuple and an int.
+
+    Args:
+        axes (str | sequence[str]): one or more of :data:`SLICE_AXES`, each once (e.g. ``'zyx'``).
+        step (int): keep every ``step``-th slice: an integer >= 1 (numpy integers too).
+        names (tuple[str, str]): the two arguments' names in the message.
+
+    Raises:
+        ValueError: an axis other than 'z', 'y', 'x', one twice, none, or a step that is not an integer >= 1.
+    """
+    axes_name, step_name = names
+    axes = tuple(axes)
+    if not axes or any(axis not in SLICE_AXES for axis in axes) or len(set(axes)) < len(axes):
+        raise ValueError(f'{axes_name} must be a non-empty selection of {SLICE_AXES}, each axis once, got {axes!r}')
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
+        raise ValueError(f'{step_name} must be an integer >= 1, got {step!r}')
+    return axes, int(step)
+
+
 def is_tiff(path):
     return str(path).lower().endswith(TIFF_SUFFIXES)
 

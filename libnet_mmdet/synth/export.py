@@ -10,7 +10,6 @@ Every file is written atomically (temporary file + rename) and holds no time sta
 parameters give byte-identical files. TIFF stacks carry the voxel size (:func:`libnet_mmdet.io.write_tiff`).
 """
 import dataclasses
-import numbers
 import os
 
 import numpy as np
@@ -19,24 +18,14 @@ from scipy import ndimage
 from skimage.measure import find_contours
 
 from ..io import atomic_output, write_json, write_tiff
+from ..io.images import SLICE_AXES, check_slicing
 from ..version import __version__
 
-AXES = ('z', 'y', 'x')
 
 
 def slice_2d(array_zyx, axis, index):
     """The 2D (H, W) slice of a (Z, Y, X) array: z -> (Y, X), y -> (Z, X), x -> (Z, Y)."""
-    return array_zyx[(slice(None),) * AXES.index(axis) + (index,)]
-
-
-def _check_export_slicing(axes, every):
-    """``(axes, every)`` checked: one or more of :data:`AXES`, an integer >= 1 (numpy integers too)."""
-    axes = tuple(axes)
-    if not axes or any(axis not in AXES for axis in axes):
-        raise ValueError(f'export axes {list(axes)!r} are invalid: expected one or more of {AXES}')
-    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
-        raise ValueError(f'export every={every!r} is invalid: expected an integer >= 1')
-    return axes, int(every)
+    return array_zyx[(slice(None),) * SLICE_AXES.index(axis) + (index,)]
 
 
 def select_slices(labels_zyx, axes=('z',), every=1, skip_empty=True):
@@ -44,17 +33,18 @@ def select_slices(labels_zyx, axes=('z',), every=1, skip_empty=True):
 
     Args:
         labels_zyx (np.ndarray): (Z, Y, X) instance labels.
-        axes (sequence[str]): any of ``'z'``, ``'y'``, ``'x'``.
+        axes (sequence[str]): one or more of ``'z'``, ``'y'``, ``'x'``, each once.
         every (int): keep indices 0, every, 2 * every, ...
         skip_empty (bool): drop slices without any particle.
 
     Raises:
-        ValueError: unknown axis or ``every`` < 1.
+        ValueError: an unknown or repeated axis, none, or ``every`` not an integer >= 1
+            (:func:`~libnet_mmdet.io.images.check_slicing`).
     """
-    axes, every = _check_export_slicing(axes, every)
+    axes, every = check_slicing(axes, every, names=('axes', 'every'))
     chosen = []
-    for axis in dict.fromkeys(axes):  # ordered, without repeats
-        for index in range(0, labels_zyx.shape[AXES.index(axis)], every):
+    for axis in axes:
+        for index in range(0, labels_zyx.shape[SLICE_AXES.index(axis)], every):
             if not skip_empty or slice_2d(labels_zyx, axis, index).any():
                 chosen.append((axis, index))
     return chosen
@@ -62,7 +52,7 @@ def select_slices(labels_zyx, axes=('z',), every=1, skip_empty=True):
 
 def slice_file_name(axis, index, shape_zyx):
     """File name of an exported slice image, e.g. ``z0012.tif`` (zero-padded to at least 4 digits)."""
-    width = max(4, len(str(shape_zyx[AXES.index(axis)] - 1)))
+    width = max(4, len(str(shape_zyx[SLICE_AXES.index(axis)] - 1)))
     return f'{axis}{index:0{width}d}.tif'
 
 
@@ -224,7 +214,7 @@ def write_dataset(out_dir, volume, axes=('z',), every=1, skip_empty=True, min_ar
         ValueError: bad ``axes`` or ``every`` (before anything is written).
     """
     out_dir = os.fspath(out_dir)
-    _check_export_slicing(axes, every)  # before anything is written
+    check_slicing(axes, every, names=('axes', 'every'))  # before anything is written
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
         raise FileExistsError(f'{out_dir}: output folder is not empty; pass overwrite=True (--overwrite) to '
                               f'replace its files')

@@ -58,3 +58,14 @@ def test_ctrl_c_says_what_was_kept(tool, tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"make_synthetic.py: interrupted: {tmp_path / 'out'} may hold part of a dataset; run the same command "
         'again with --overwrite')
+
+
+def test_a_repeated_export_axis_is_refused_before_the_volume_is_generated(tool, tmp_path, monkeypatch):
+    """--export-axes z z was deduplicated silently by the export but refused by the datasets' slicing; now one check
+    (io.check_slicing) refuses it everywhere, here before any work."""
+    monkeypatch.setattr(tool, 'generate_volume', lambda *args, **kwargs: pytest.fail('generated before the check'))
+    with pytest.raises(SystemExit) as info:
+        tool.main(SMALL + ['--export-axes', 'z', 'z', '--out', str(tmp_path / 'out')])
+    assert info.value.code == ("make_synthetic.py: error: --export-axes must be a non-empty selection of ('z', 'y', "
+                               "'x'), each axis once, got ('z', 'z')")
+    assert not (tmp_path / 'out').exists()

@@ -7,7 +7,8 @@ from libnet_mmdet.synth import generate_volume, preset_params, render_volume, wr
 
 def test_write_dataset_checks_its_slicing_before_writing(tmp_path):
     volume = generate_volume((8, 32, 32), preset_params('clean', mean_diameter_vox=10.0), seed=0)
-    for kwargs, message in ((dict(axes=('xy',)), 'export axes'), (dict(every=0), 'every=0 is invalid')):
+    for kwargs, message in ((dict(axes=('xy',)), 'axes must be a non-empty selection'),
+                            (dict(axes='zz'), 'each axis once'), (dict(every=0), 'every must be an integer >= 1')):
         with pytest.raises(ValueError, match=message):
             write_dataset(tmp_path / 'out', volume, **kwargs)
         assert not (tmp_path / 'out').exists()

@@ -132,8 +132,11 @@ def test_slice_selection_options(typical_volume):
     labels[1, 2:4, 2:4] = 1
     assert select_slices(labels, ('z',)) == [('z', 1)]
     assert select_slices(labels, ('z',), skip_empty=False) == [('z', i) for i in range(4)]
-    assert select_slices(labels, ('z', 'z'), every=2, skip_empty=False) == [('z', 0), ('z', 2)]
-    with pytest.raises(ValueError, match='export axes'):
-        select_slices(labels, ('xy',))
-    with pytest.raises(ValueError, match='every=0'):
-        select_slices(labels, ('z',), every=0)
+    assert select_slices(labels, 'zy', every=np.int64(4), skip_empty=False) == [('z', 0), ('y', 0), ('y', 4)]
+    for axes in (('xy',), ('z', 'z'), ()):  # a repeated axis would export its slices twice
+        with pytest.raises(ValueError, match=r"axes must be a non-empty selection of \('z', 'y', 'x'\), each axis "
+                           'once, got'):
+            select_slices(labels, axes)
+    for every in (0, True, 2.0):
+        with pytest.raises(ValueError, match=f'every must be an integer >= 1, got {every!r}'):
+            select_slices(labels, ('z',), every=every)
