@@ -270,7 +270,8 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
         image (np.ndarray): (H, W) slice or (Z, Y, X) volume, any real dtype.
         views (sequence[str]): views of a volume whose probabilities are averaged ('xy', 'xz', 'yz').
         batch_size (int): slices per forward pass.
-        progress (bool): a tqdm bar per view.
+        progress (bool): a tqdm bar per view, and a line with the weight used (``phases: pore weight next to
+            particles 2.03 (bulk carbon-binder share 0.30)``).
 
     Returns:
         tuple: ``(phases, details)``: uint8 phases of ``image``'s shape (0 pore, 1 NMC, 2 carbon-binder) and the
@@ -282,4 +283,8 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
     """
     probabilities, details = phase_volume_probabilities(model, image, views, batch_size, progress)
     phases, decided = model_phases(model, probabilities)
+    if progress:
+        share = decided['bulk_cb_share']
+        print(f"phases: pore weight next to particles {decided['surface_pore_weight']:.2f}"
+              + ('' if share is None else f' (bulk carbon-binder share {share:.2f})'))
     return phases, dict(details, **decided)

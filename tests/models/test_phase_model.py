@@ -50,10 +50,10 @@ def test_predict_phases_has_the_codes_and_shape_of_the_input(phase_model):
     assert one_slice.shape == (40, 48) and one_slice.dtype == np.uint8 and details['views'] == ['xy']
 
 
-def test_predict_phases_averages_the_usable_views(phase_model):
+def test_predict_phases_averages_the_usable_views(phase_model, capsys):
     image = small_volume((MIN_VIEW_SIDE, 40, 36), seed=6).image_zyx
 
-    phases, details = predict_phases(phase_model, image)
+    phases, details = predict_phases(phase_model, image, progress=True)
 
     assert details['views'] == ['xy', 'xz', 'yz']
     assert phases.shape == image.shape and set(np.unique(phases)) <= {0, 1, 2}
@@ -63,6 +63,9 @@ def test_predict_phases_averages_the_usable_views(phase_model):
                                                           intensity_range=value_range)), 0, axis + 1)
                  for axis in range(3))
     np.testing.assert_array_equal(phases, model_phases(phase_model, summed)[0])
+    assert capsys.readouterr().out.splitlines()[-1] == (  # what the user is told
+        f"phases: pore weight next to particles {details['surface_pore_weight']:.2f} (bulk carbon-binder share "
+        f"{details['bulk_cb_share']:.2f})")
     with pytest.raises(ValueError, match='unknown'):
         predict_phases(phase_model, image, views=('xy', 'zz'))
     with pytest.raises(ValueError, match='shape'):
