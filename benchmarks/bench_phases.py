@@ -28,8 +28,8 @@ Nothing here was tuned on these volumes or slices. ``--surface-pore-weights`` al
 other constant surface pore weights (:func:`~libnet_mmdet.apis.phases.phases_from_probabilities`); the model's own
 phases use the weight its config sets per volume from the bulk carbon-binder share
 (:func:`~libnet_mmdet.apis.phases.model_phases`, recorded per volume). The config's ``test_cfg.surface_pore_weight``
-and ``bulk_cb_slope`` were chosen on validation seeds 8100-8108 (``--seed 8100``, ``8103``, ``8106`` with
-``--skip-real`` and ``--cb-domain-fraction`` 0 / 0.25 / 0.5 / 0.75), never on the held-out seeds 9100-9102.
+and ``bulk_cb_slope`` were chosen by ``benchmarks/tune_phase_weight.py`` on validation seeds 8100-8108 with bulk
+carbon-binder in 0 / 0.25 / 0.5 / 0.75 of the gaps, never on the held-out seeds 9100-9102.
 """
 import argparse
 import json
@@ -63,8 +63,8 @@ def parse_args(argv=None):
                         help='bulk carbon-binder domains in a share F of the gaps of every synthetic volume '
                         '(default 0: the presets as they are)')
     parser.add_argument('--surface-pore-weights', type=float, nargs='+', default=[], metavar='W',
-                        help='also score the synthetic volumes with each of these surface pore weights (the '
-                        "config's test_cfg.surface_pore_weight is chosen this way, on validation seeds)")
+                        help='also score the synthetic volumes with each of these constant surface pore weights '
+                        "(the config's weight and slope are chosen by benchmarks/tune_phase_weight.py)")
     return parser.parse_args(argv)
 
 
@@ -145,10 +145,10 @@ def model_and_otsu(model, image, weights=()):
     started = time.perf_counter()
     probabilities, details = phase_volume_probabilities(model, image)
     candidates = {f'model_w{weight:g}': phases_from_probabilities(probabilities.copy(), weight) for weight in weights}
-    candidates['model'], decided = model_phases(model, probabilities)
+    candidates['model'], weight_details = model_phases(model, probabilities)
     seconds = time.perf_counter() - started
     candidates['multi_otsu'] = segment_phases(image)[0]
-    return candidates, dict(decided, views=details['views']), seconds
+    return candidates, dict(weight_details, views=details['views']), seconds
 
 
 def synthetic(model, args):
@@ -158,10 +158,10 @@ def synthetic(model, args):
         seed = args.seed + offset
         volume = generate_volume(tuple(args.shape), preset_params(preset, cb_domain_fraction=args.cb_domain_fraction),
                                  seed=seed)
-        candidates, decided, seconds = model_and_otsu(model, volume.image_zyx, args.surface_pore_weights)
+        candidates, model_details, seconds = model_and_otsu(model, volume.image_zyx, args.surface_pore_weights)
         result = compare_phases(volume.labels_zyx, volume.phases_zyx, candidates, volume.params.voxel_size_nm)
-        result.update(seed=seed, shape_zyx=list(args.shape), cb_domain_fraction=args.cb_domain_fraction, **decided,
-                      model_seconds=round(seconds, 1))
+        result.update(seed=seed, shape_zyx=list(args.shape), cb_domain_fraction=args.cb_domain_fraction,
+                      **model_details, model_seconds=round(seconds, 1))
         results[preset] = result
         print(f"{preset}: IoU pore/NMC/CB model {fmt(result['model']['phase_iou'])} otsu "
               f"{fmt(result['multi_otsu']['phase_iou'])}; damage truth {result['truth']['mean_damage']:.3f} model "
@@ -245,9 +245,9 @@ def matbox(model, path):
     started = time.perf_counter()
     image = render_volume(labels, phases, params, seed=0)
     render_seconds = time.perf_counter() - started
-    candidates, decided, seconds = model_and_otsu(model, image)
+    candidates, model_details, seconds = model_and_otsu(model, image)
     result = compare_phases(labels, phases, candidates, params.voxel_size_nm)
-    result.update(shape_zyx=list(phases.shape), **decided, render_seconds=round(render_seconds, 1),
+    result.update(shape_zyx=list(phases.shape), **model_details, render_seconds=round(render_seconds, 1),
                   model_seconds=round(seconds, 1))
     print(f"matbox: IoU model {fmt(result['model']['phase_iou'])} otsu {fmt(result['multi_otsu']['phase_iou'])}; "
           f"detachment truth {result['truth']['mean_detachment']:.3f} model {result['model']['mean_detachment']:.3f}"
@@ -256,18 +256,24 @@ def matbox(model, path):
     return result
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def load_phase_model(model_dir):
+    """``(files, model)``: the phase model built in ``model_dir`` (config and checkpoint paths) loaded on the CPU;
+    exits with one line when there is none."""
     sys.path.insert(0, REPO_ROOT)
     from libnet_mmdet.apis import phase_model_files
     from libnet_mmdet.apis.phases import init_phase_model
-    from libnet_mmdet.io import atomic_output
-    files = phase_model_files(args.model_dir)
+    files = phase_model_files(model_dir)
     if files is None:
-        raise SystemExit(f'{args.model_dir}: no phase model built there (make model)')
+        raise SystemExit(f'{model_dir}: no phase model built there (make model)')
+    return files, init_phase_model(*files, device='cpu')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    files, model = load_phase_model(args.model_dir)
+    from libnet_mmdet.io import atomic_output
     if args.plots:
         os.makedirs(args.plots, exist_ok=True)
-    model = init_phase_model(*files, device='cpu')
     if args.generalist:
         from libnet_mmdet.apis import generalist_files, init_segmenter
         generalist = generalist_files(None if args.generalist == 'auto' else args.generalist)

@@ -18,6 +18,7 @@ Each slice is mirror-padded by the model's ``test_cfg.mirror_pad_px`` pixels on 
 probabilities cropped back (:func:`mirror_pad_px`).
 """
 import numbers
+import sys
 
 import numpy as np
 import torch
@@ -38,8 +39,9 @@ def check_phase_config(config, name=None):
     Raises:
         InputError: not a :class:`~libnet_mmdet.models.PhaseSegmentor`, its semantic head is not for NMC (one
             thing class) and pore / carbon-binder (two stuff classes), or its ``test_cfg.surface_pore_weight`` is
-            not a number > 0, its ``test_cfg.bulk_cb_slope`` not a number >= 0, or its ``test_cfg.mirror_pad_px``
-            not an integer >= 0; the message names the config.
+            not a number > 0, its ``test_cfg.bulk_cb_slope`` not a number >= 0 (0 unless the weight is above 1,
+            which the slope lowers towards 1), or its ``test_cfg.mirror_pad_px`` not an integer >= 0; the message
+            names the config.
     """
     cfg = read_config(config)
     name = name or getattr(cfg, 'filename', None) or '<Config>'
@@ -60,6 +62,9 @@ def check_phase_config(config, name=None):
     slope = test_cfg.get('bulk_cb_slope', 0.0)
     if not isinstance(slope, (int, float)) or isinstance(slope, bool) or not slope >= 0:
         raise InputError(f'{name}: test_cfg.bulk_cb_slope must be a number >= 0, got {slope!r}')
+    if slope > 0 and not weight > 1:
+        raise InputError(f'{name}: test_cfg.bulk_cb_slope {slope!r} lowers the pore weight towards 1, but '
+                         f'test_cfg.surface_pore_weight is {weight!r}: give a weight > 1 or slope 0')
     pad = test_cfg.get('mirror_pad_px', 0)
     if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
         raise InputError(f'{name}: test_cfg.mirror_pad_px must be an integer >= 0, got {pad!r}')
@@ -170,18 +175,20 @@ def bulk_cb_share(phases):
         float: in [0, 1]; 0 when no pixel is that far from NMC.
     """
     from scipy import ndimage as ndi
-    nmc = phases == 1
-    far = ~ndi.binary_dilation(nmc, np.ones((3,) * nmc.ndim, bool), iterations=BULK_CB_DISTANCE_PX)
-    return float((phases[far] == 2).mean()) if far.any() else 0.0
+    far = ~ndi.binary_dilation(phases == 1, np.ones((3,) * phases.ndim, bool), iterations=BULK_CB_DISTANCE_PX)
+    n_far = np.count_nonzero(far)
+    far &= phases == 2
+    return np.count_nonzero(far) / n_far if n_far else 0.0
 
 
 def model_phases(model, probabilities):
     """Phases from a phase model's probabilities as its ``test_cfg`` decides them: :func:`phases_from_probabilities`
-    with the pore weight ``surface_pore_weight - bulk_cb_slope * share`` (never below 1 when the weight is above
-    it), ``share`` the :func:`bulk_cb_share` of the plain argmax. Next to a particle pore is called carbon-binder
-    the more often the less carbon-binder there is elsewhere in the image, so the weight that sets detachment right
-    falls with the share of bulk carbon-binder; the CPU recipe's two numbers were chosen together on validation
-    volumes without and with bulk carbon-binder (BENCHMARKS.md).
+    with the pore weight ``max(1, surface_pore_weight - bulk_cb_slope * share)`` (the slope is 0 unless the weight
+    is above 1: :func:`check_phase_config`), ``share`` the :func:`bulk_cb_share` of the plain argmax. Next to a
+    particle pore is called carbon-binder the more often the less carbon-binder there is elsewhere in the image, so
+    the weight that sets detachment right falls with the share of bulk carbon-binder; the CPU recipe's two numbers
+    were chosen together on validation volumes without and with bulk carbon-binder
+    (``benchmarks/tune_phase_weight.py``, BENCHMARKS.md).
 
     Args:
         model: a phase model (:func:`init_phase_model`); ``test_cfg`` without the keys: weight 1, slope 0.
@@ -197,8 +204,8 @@ def model_phases(model, probabilities):
     slope = float(test_cfg.get('bulk_cb_slope', 0.0))
     share = None
     if slope:
-        share = bulk_cb_share(probabilities.argmax(0))
-        weight = max(min(weight, 1.0), weight - slope * share)
+        share = bulk_cb_share(probabilities.argmax(0).astype(np.uint8))
+        weight = max(1.0, weight - slope * share)
     return (phases_from_probabilities(probabilities, weight),
             dict(surface_pore_weight=weight, bulk_cb_share=share))
 
@@ -270,21 +277,22 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
         image (np.ndarray): (H, W) slice or (Z, Y, X) volume, any real dtype.
         views (sequence[str]): views of a volume whose probabilities are averaged ('xy', 'xz', 'yz').
         batch_size (int): slices per forward pass.
-        progress (bool): a tqdm bar per view, and a line with the weight used (``phases: pore weight next to
-            particles 2.03 (bulk carbon-binder share 0.30)``).
+        progress (bool): a tqdm bar per view, and a line with the weight used on stderr (``phases: pore weight
+            next to particles 2.03 (bulk carbon-binder share 0.30)``).
 
     Returns:
         tuple: ``(phases, details)``: uint8 phases of ``image``'s shape (0 pore, 1 NMC, 2 carbon-binder) and the
         details of :func:`phase_volume_probabilities` with those of :func:`model_phases` (``surface_pore_weight``,
-        ``bulk_cb_share``). Peak memory: 12 bytes per voxel for the summed probabilities.
+        ``bulk_cb_share``). Peak memory: 12 bytes per voxel for the summed probabilities, and 8 more while their
+        argmax is taken.
 
     Raises:
         ValueError / InputError: as :func:`phase_volume_probabilities`.
     """
     probabilities, details = phase_volume_probabilities(model, image, views, batch_size, progress)
-    phases, decided = model_phases(model, probabilities)
+    phases, weight_details = model_phases(model, probabilities)
     if progress:
-        share = decided['bulk_cb_share']
-        print(f"phases: pore weight next to particles {decided['surface_pore_weight']:.2f}"
-              + ('' if share is None else f' (bulk carbon-binder share {share:.2f})'))
-    return phases, dict(details, **decided)
+        share = weight_details['bulk_cb_share']
+        print(f"phases: pore weight next to particles {weight_details['surface_pore_weight']:.2f}"
+              + ('' if share is None else f' (bulk carbon-binder share {share:.2f})'), file=sys.stderr)
+    return phases, dict(details, **weight_details)

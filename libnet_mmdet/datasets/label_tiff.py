@@ -99,11 +99,13 @@ def load_label_data_list(img_source, label_source, label_suffix='', slice_axes=(
 
     Args:
         img_source, label_source, label_suffix: see :func:`find_label_pairs`.
-        slice_axes (str | tuple[str]): axes of 3D stacks to slice along, any of 'z', 'y', 'x' (e.g. 'zyx').
+        slice_axes (str | tuple[str]): axes of 3D stacks to slice along, one or more of 'z', 'y', 'x', each once
+            (e.g. 'zyx').
         slice_step (int): keep every ``slice_step``-th slice (neighbouring slices are nearly identical).
         skip_empty (bool): leave out slices and images without any particle.
 
     Raises:
+        ValueError: bad ``slice_axes`` or ``slice_step`` (:func:`~libnet_mmdet.io.images.check_slicing`).
         FileNotFoundError, AnnotationError: missing files, mismatched shapes, non-integer or negative labels,
         an empty dataset.
     """

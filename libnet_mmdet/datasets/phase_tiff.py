@@ -3,9 +3,8 @@ import numpy as np
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
-from ..io.images import SLICE_AXES, open_stack, read_image_info
+from ..io.images import SLICE_AXES, check_slicing, open_stack, read_image_info
 from .instances import AnnotationError
-from ..io.images import check_slicing
 from .label_tiff import find_label_pairs
 
 
@@ -14,6 +13,7 @@ def load_phase_data_list(img_source, seg_source, seg_suffix='', slice_axes=('z',
     ``slice_index`` for stacks; no instances) of image / phase-map pairs (paired as :func:`find_label_pairs`).
 
     Raises:
+        ValueError: bad ``slice_axes`` or ``slice_step`` (:func:`~libnet_mmdet.io.images.check_slicing`).
         FileNotFoundError, AnnotationError: missing files, an image and phase map of different shapes, a phase
         map that is not integer or holds a value other than 0, 1, 2.
     """

@@ -57,8 +57,12 @@ def check_slicing(axes, step, names=('slice_axes', 'slice_step')):
         step (int): keep every ``step``-th slice: an integer >= 1 (numpy integers too).
         names (tuple[str, str]): the two arguments' names in the message.
 
+    Returns:
+        tuple: ``(axes, step)``: a tuple of axis names and an int.
+
     Raises:
         ValueError: an axis other than 'z', 'y', 'x', one twice, none, or a step that is not an integer >= 1.
+        TypeError: ``axes`` is not iterable.
     """
     axes_name, step_name = names
     axes = tuple(axes)

@@ -22,7 +22,6 @@ from ..io.images import SLICE_AXES, check_slicing
 from ..version import __version__
 
 
-
 def slice_2d(array_zyx, axis, index):
     """The 2D (H, W) slice of a (Z, Y, X) array: z -> (Y, X), y -> (Z, X), x -> (Z, Y)."""
     return array_zyx[(slice(None),) * SLICE_AXES.index(axis) + (index,)]

@@ -149,6 +149,10 @@ def test_bad_label_data_raises_one_clear_error(tmp_path, stack_files):
         load_label_data_list(str(image_path), str(tmp_path / 'nowhere.tif'))
     with pytest.raises(ValueError, match='slice_axes must be'):
         load_label_data_list(str(image_path), str(label_path), slice_axes='zw')
+    with pytest.raises(ValueError, match='slice_step must be an integer >= 1, got True'):  # was taken as 1
+        load_label_data_list(str(image_path), str(label_path), slice_step=True)
+    every_other = load_label_data_list(str(image_path), str(label_path), slice_step=np.int64(2), skip_empty=False)
+    assert [info['slice_index'] for info in every_other] == list(range(0, labels.shape[0], 2))
 
 
 def test_bad_folders_raise_one_clear_error(stardist_dirs, tmp_path):

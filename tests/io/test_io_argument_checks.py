@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from libnet_mmdet.io import ImageFormatError, LabelVolumeWriter, read_image, voxel_size_zyx
+from libnet_mmdet.io import ImageFormatError, LabelVolumeWriter, check_slicing, read_image, voxel_size_zyx
 
 
 def test_a_label_writer_never_wraps_ids(tmp_path):
@@ -30,3 +30,16 @@ def test_a_stack_slice_needs_an_integer_index(tmp_path):
         with pytest.raises(ImageFormatError, match=f"slice_index must be an integer with slice_axis='z', got {index}"):
             read_image(path, slice_axis='z', slice_index=index)
     assert read_image(path, slice_axis='z', slice_index=np.int64(2)).shape[:2] == (4, 5)
+
+
+def test_check_slicing_is_the_one_slicing_check():
+    """Datasets, the synthetic export and the tools slice stacks through this one check (their own names)."""
+    assert check_slicing('zyx', np.int64(2)) == (('z', 'y', 'x'), 2)
+    assert type(check_slicing(['y'], np.int64(3))[1]) is int
+    for axes in ('', 'zz', 'zw', ('xy',)):
+        with pytest.raises(ValueError, match=r"--axes must be a non-empty selection of \('z', 'y', 'x'\), each axis "
+                           'once, got'):
+            check_slicing(axes, 1, names=('--axes', '--step'))
+    for step in (0, -1, True, 2.0, '2'):
+        with pytest.raises(ValueError, match=f'slice_step must be an integer >= 1, got {step!r}'):
+            check_slicing('z', step)

@@ -63,7 +63,7 @@ def test_predict_phases_averages_the_usable_views(phase_model, capsys):
                                                           intensity_range=value_range)), 0, axis + 1)
                  for axis in range(3))
     np.testing.assert_array_equal(phases, model_phases(phase_model, summed)[0])
-    assert capsys.readouterr().out.splitlines()[-1] == (  # what the user is told
+    assert capsys.readouterr().err.splitlines()[-1] == (  # what the user is told
         f"phases: pore weight next to particles {details['surface_pore_weight']:.2f} (bulk carbon-binder share "
         f"{details['bulk_cb_share']:.2f})")
     with pytest.raises(ValueError, match='unknown'):
@@ -207,6 +207,8 @@ def test_phase_model_for_other_classes_is_refused_before_its_checkpoint(tmp_path
     *((f'surface_pore_weight={weight}', 'surface_pore_weight must be a number > 0')
       for weight in (0, -1.0, "'high'", 'True')),
     *((f'bulk_cb_slope={slope}', 'bulk_cb_slope must be a number >= 0') for slope in (-0.5, 'True', "'2'")),
+    ('surface_pore_weight=1.0, bulk_cb_slope=0.5', 'bulk_cb_slope 0.5 lowers the pore weight towards 1, but '
+     'test_cfg.surface_pore_weight is 1.0: give a weight > 1 or slope 0'),
     *((f'mirror_pad_px={pad}', 'mirror_pad_px must be an integer >= 0') for pad in (-1, 2.5, 'True', "'4'"))])
 def test_bad_test_cfg_values_get_a_clear_error(tmp_path, monkeypatch, setting, message):
     config = tmp_path / 'bad_test_cfg.py'

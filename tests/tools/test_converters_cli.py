@@ -78,7 +78,7 @@ def test_labels2coco_stays_out_of_its_input_folders_and_checks_its_slicing(tmp_p
     _pair(source, 'a', 2)
     with pytest.raises(SystemExit, match=f"labels2coco.py: error: {source / 'coco'}: lies inside the input folder"):
         main([str(source), str(source), str(source / 'coco'), '--label-suffix', '_masks'])
-    with pytest.raises(SystemExit, match="labels2coco.py: error: slice_axes must be .*each axis once, got "
+    with pytest.raises(SystemExit, match="labels2coco.py: error: --axes must be .*each axis once, got "
                        "\\('z', 'z'\\)"):
         main([str(source / 'a.tif'), str(source / 'a_masks.tif'), str(tmp_path / 'out'), '--axes', 'zz'])
     with pytest.raises(SystemExit) as info:

@@ -23,6 +23,7 @@ import os.path as osp
 
 from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, exit_on_error, positive_int
 from libnet_mmdet.datasets import labels_to_coco
+from libnet_mmdet.io import check_slicing
 
 TOOL = osp.basename(__file__)
 
@@ -45,6 +46,7 @@ def main(argv=None):
     args = parse_args(argv)
     with exit_on_error(TOOL, args.debug, interrupted=f'{args.out_dir} may hold part of the dataset; run the same '
                        'command again with --overwrite'):
+        check_slicing(args.axes, args.step, names=('--axes', '--step'))
         coco = labels_to_coco(args.images, args.labels, args.out_dir, args.label_suffix, tuple(args.axes),
                               args.step, not args.keep_empty, overwrite=args.overwrite)
     print(f'{args.out_dir}: {len(coco["images"])} images, {len(coco["annotations"])} particles')
