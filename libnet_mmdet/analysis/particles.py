@@ -6,6 +6,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from skimage.morphology import ball
 
+from ..io.errors import check_int
 from ..io.labels import check_labels, compact_labels
 from ..io.tiff import voxel_size_zyx
 from .contacts import CONTACT_CLASSES, surface_contact_counts
@@ -74,8 +75,7 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.
     labels_zyx = check_labels(labels_zyx, 'labels_zyx')
     if not (isinstance(smoothing_sigma, numbers.Real) and 0 <= smoothing_sigma < float('inf')):
         raise ValueError(f'smoothing_sigma must be a number >= 0 (voxels), got {smoothing_sigma!r}')
-    if isinstance(closing_radius, bool) or not isinstance(closing_radius, numbers.Integral) or closing_radius < 0:
-        raise ValueError(f'closing_radius must be an integer >= 0 (voxels), got {closing_radius!r}')
+    check_int(closing_radius, 'closing_radius', 0)
     spacing_nm = voxel_size_zyx(voxel_size_nm)
     spacing_um = spacing_nm / 1e3
     axis = _depth_axis_index(depth_axis)

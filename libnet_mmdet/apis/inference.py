@@ -52,6 +52,7 @@ from scipy import ndimage
 from skimage.transform import resize
 
 from ..evaluation import instances_to_labels
+from ..io.errors import check_int
 from ..io.images import (ImageFormatError, check_finite, fill_from_nearest, outside_view_mask, read_image,
                          read_image_info)
 from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, merge_segmentations, order_by_score, segment_tiled
@@ -314,9 +315,7 @@ def _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals=
     if proposals not in PROPOSAL_MODES:
         raise ValueError(f'proposals must be one of {PROPOSAL_MODES}, got {proposals!r}')
     batch_size = default_batch_size(model) if batch_size is None else batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
-    return (*resolve_tiling(model, tile_size, overlap), int(batch_size))
+    return (*resolve_tiling(model, tile_size, overlap), check_int(batch_size, 'batch_size', 1))
 
 
 def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,

@@ -17,13 +17,12 @@ favoured right next to particles by a weight that falls with the image's share o
 Each slice is mirror-padded by the model's ``test_cfg.mirror_pad_px`` pixels on every side before the model and its
 probabilities cropped back (:func:`mirror_pad_px`).
 """
-import numbers
 import sys
 
 import numpy as np
 import torch
 
-from ..io.errors import InputError
+from ..io.errors import InputError, check_int
 from ..io.images import SLICE_AXES, check_finite
 from ..volume.views import VIEW_AXIS, VIEWS, usable_views
 from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
@@ -65,9 +64,7 @@ def check_phase_config(config, name=None):
     if slope > 0 and not weight > 1:
         raise InputError(f'{name}: test_cfg.bulk_cb_slope {slope!r} lowers the pore weight towards 1, but '
                          f'test_cfg.surface_pore_weight is {weight!r}: give a weight > 1 or slope 0')
-    pad = test_cfg.get('mirror_pad_px', 0)
-    if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
-        raise InputError(f'{name}: test_cfg.mirror_pad_px must be an integer >= 0, got {pad!r}')
+    check_int(test_cfg.get('mirror_pad_px', 0), f'{name}: test_cfg.mirror_pad_px', 0)
     return cfg
 
 
@@ -242,8 +239,7 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
     if type(model).__name__ != PHASE_MODEL_TYPE:
         raise InputError(f'model: a phase model ({PHASE_MODEL_TYPE}, init_phase_model) is needed, got '
                          f'{type(model).__name__}')
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise InputError(f'batch_size must be an integer >= 1, got {batch_size!r}')
+    check_int(batch_size, 'batch_size', 1)
     if image.ndim not in (2, 3) or not np.issubdtype(image.dtype, np.number) or image.size == 0:
         raise ValueError(f'image: expected a (H, W) slice or a (Z, Y, X) volume of numbers, got shape '
                          f'{image.shape}, {image.dtype}')

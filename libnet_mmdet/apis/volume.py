@@ -65,7 +65,7 @@ from mmengine.dist import broadcast_object_list, get_dist_info
 from tqdm import tqdm
 
 from ..io.chunked import ChunkedVolume, slab_chunks
-from ..io.errors import InputError
+from ..io.errors import InputError, check_int
 from ..io.tiff import voxel_size_zyx
 from ..io.volume import check_label_output, check_outside_inputs, open_labels, open_volume
 from ..volume.assembly import assemble_volume
@@ -116,12 +116,6 @@ def _range_samples(reader):
     return [reader.read('z', z, z + 1)[0] for z in evenly_spaced(reader.shape[0], RANGE_SLICES)]
 
 
-def _check_whole_number(value, name, minimum):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value)
-            or int(value) != value or value < minimum):
-        raise InputError(f'{name} must be an integer >= {minimum}, got {value!r}')
-
-
 def _same_path(path, other):
     return isinstance(other, (str, os.PathLike)) and osp.realpath(path) == osp.realpath(other)
 
@@ -155,18 +149,18 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
         raise
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    _check_whole_number(slab, 'slab', 1)
-    _check_whole_number(grow_voxels, 'grow_voxels', 0)
+    check_int(slab, 'slab', 1)
+    check_int(grow_voxels, 'grow_voxels', 0)
     if not (isinstance(min_overlap, numbers.Real) and 0 < min_overlap <= 1):  # NaN fails too
         raise InputError(f'min_overlap must be in (0, 1], got {min_overlap!r}')
     if min_votes is not None:
-        _check_whole_number(min_votes, 'min_votes', 1)
+        check_int(min_votes, 'min_votes', 1)
         if min_votes > (3 if views == 'auto' else len(views)):
             raise InputError(f'min_votes must be at most the number of views ({views}), got {min_votes!r}')
     if overlap is not None:  # its upper bound, the tile size, may come from the model
-        _check_whole_number(overlap, 'overlap', 0)
+        check_int(overlap, 'overlap', 0)
     if min_voxels not in (None, 'auto'):
-        _check_whole_number(min_voxels, 'min_voxels', 0)
+        check_int(min_voxels, 'min_voxels', 0)
     if out is not None:
         out = os.fspath(out)
         check_label_output(out, overwrite, inputs=(volume,))

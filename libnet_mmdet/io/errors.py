@@ -4,6 +4,7 @@ Every error a user can cause by what they pass (a file that cannot be used, a ba
 replace another) is an :class:`InputError` whose message starts with the file or argument it is about, so that a
 command-line tool can print it as one line: ``error: <file>: <problem>``.
 """
+import numbers
 import os
 import os.path as osp
 import shutil
@@ -14,6 +15,18 @@ OUTPUT_MARKER = '.libnet_mmdet_output'
 
 class InputError(ValueError):
     """Bad input: the message names the file (and slice, entry, ...) or the argument, then the problem."""
+
+
+def check_int(value, name, minimum=0):
+    """``value`` as an int, checked: an integer (numpy integers too; not a bool, not a float such as 2.0) that is at
+    least ``minimum``.
+
+    Raises:
+        InputError: ``<name> must be an integer >= <minimum>, got <value>``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise InputError(f'{name} must be an integer >= {minimum}, got {value!r}')
+    return int(value)
 
 
 def is_inside(path, folder):

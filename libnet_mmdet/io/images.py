@@ -32,7 +32,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
-from .errors import InputError
+from .errors import InputError, check_int
 
 TIFF_SUFFIXES = ('.tif', '.tiff')
 #: The first bytes of a classic (``*``) or BigTIFF (``+``) file, little- (``II``) or big-endian (``MM``).
@@ -68,9 +68,7 @@ def check_slicing(axes, step, names=('slice_axes', 'slice_step')):
     axes = tuple(axes)
     if not axes or any(axis not in SLICE_AXES for axis in axes) or len(set(axes)) < len(axes):
         raise ValueError(f'{axes_name} must be a non-empty selection of {SLICE_AXES}, each axis once, got {axes!r}')
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
-        raise ValueError(f'{step_name} must be an integer >= 1, got {step!r}')
-    return axes, int(step)
+    return axes, check_int(step, step_name, 1)
 
 
 def is_tiff(path):

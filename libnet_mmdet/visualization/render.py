@@ -17,7 +17,7 @@ from PIL import Image
 from skimage.color import label2rgb
 from skimage.segmentation import find_boundaries
 
-from ..io import atomic_output
+from ..io import atomic_output, check_int
 from ..io.images import normalize_intensity
 from ..io.labels import check_same_shape
 
@@ -82,8 +82,7 @@ def write_overlays(reader, labels_zyx, out_dir, step=10):
     Returns:
         list[str]: the paths written, in z order.
     """
-    if int(step) != step or step < 1:
-        raise ValueError(f'step must be a positive integer, got {step!r}')
+    check_int(step, 'step', 1)
     os.makedirs(out_dir, exist_ok=True)
     digits = len(str(reader.shape[0] - 1))
     paths = []

@@ -75,6 +75,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import expand_labels
 
+from ..io.errors import check_int
 from ..io.labels import check_labels, check_same_shape
 from ..io.volume import AXES
 from .blocks import Ranks, connected_groups
@@ -570,8 +571,7 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
     for name, array in views.items():
         if isinstance(array, np.ndarray):
             check_labels(array, f'labels_{name}', ndim=(3,), allow_empty=True)
-    if isinstance(slab, bool) or not isinstance(slab, numbers.Integral) or slab < 1:
-        raise ValueError(f'slab must be an integer >= 1, got {slab!r}')
+    check_int(slab, 'slab', 1)
     if min_votes is not None and not (isinstance(min_votes, numbers.Integral) and 1 <= min_votes <= len(views)):
         raise ValueError(f'min_votes must be between 1 and the number of views ({len(views)}), got {min_votes!r}')
     shape = next(iter(views.values())).shape

@@ -27,6 +27,7 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..io.errors import InputError, check_int
 from ..io.labels import label_dtype, renumber_by_first_voxel
 from .labels import overlap_pairs
 
@@ -36,10 +37,9 @@ DEFAULT_MAX_COVERED = 0.5  #: :func:`merge_segmentations` drops an instance more
 
 def check_tiling(tile_size, overlap):
     """Raise ValueError unless 0 <= overlap < tile_size (integers)."""
-    if int(tile_size) != tile_size or tile_size < 1:
-        raise ValueError(f'tile_size must be a positive integer, got {tile_size!r}')
-    if int(overlap) != overlap or not 0 <= overlap < tile_size:
-        raise ValueError(f'overlap must be an integer in [0, tile_size={tile_size}), got {overlap!r}')
+    check_int(tile_size, 'tile_size', 1)
+    if check_int(overlap, 'overlap', 0) >= tile_size:
+        raise InputError(f'overlap must be an integer in [0, tile_size={tile_size}), got {overlap!r}')
 
 
 def tile_starts(length, tile_size, overlap):

@@ -14,7 +14,7 @@ from libnet_mmdet.volume.testing import IntensityPredictor
     (dict(min_overlap=float('nan')), r'min_overlap must be in \(0, 1\]'),
     (dict(min_overlap=0), r'min_overlap must be in \(0, 1\]'),
     (dict(grow_voxels=-1), 'grow_voxels must be an integer >= 0'),
-    (dict(batch_size=2.0), 'batch_size must be a positive integer, got 2.0'),
+    (dict(batch_size=2.0), 'batch_size must be an integer >= 1, got 2.0'),
     (dict(merge_iou=-0.1), r'merge_iou must be in \(0, 1\]'),
     (dict(merge_iou=float('nan')), r'merge_iou must be in \(0, 1\]'),
     (dict(score_thr=float('nan')), r'score_thr must be in \[0, 1\]'),
@@ -27,7 +27,7 @@ def test_volume_settings_are_refused_before_anything(tmp_path, kwargs, message):
 
 def test_slice_settings_are_refused_by_name():
     image = np.zeros((16, 16), np.uint8)
-    for kwargs, message in ((dict(batch_size=np.nan), 'batch_size must be a positive integer'),
+    for kwargs, message in ((dict(batch_size=np.nan), 'batch_size must be an integer >= 1'),
                             (dict(merge_iou=2), r'merge_iou must be in \(0, 1\]')):
         with pytest.raises(ValueError, match=message):
             segment_image(IntensityPredictor(), image, **kwargs)

@@ -253,7 +253,7 @@ def test_an_existing_output_is_never_replaced(image_tif, tmp_path, existing):
     (dict(min_voxels=-1), 'min_voxels must be an integer >= 0'),
     (dict(score_thr=1.5), r'score_thr must be in \[0, 1\]'),
     (dict(scale=0), r'scale must be in \(0, 16\]'),
-    (dict(batch_size=0), 'batch_size must be a positive integer'),
+    (dict(batch_size=0), 'batch_size must be an integer >= 1'),
     (dict(tile_size=32, overlap=32), 'overlap must be an integer in'),
     (dict(views=('xy', 'ab')), "views must be 'auto' or distinct names"),
 ])

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from libnet_mmdet.io import ImageFormatError, LabelVolumeWriter, check_slicing, read_image, voxel_size_zyx
+from libnet_mmdet.io import (ImageFormatError, InputError, LabelVolumeWriter, check_int, check_slicing, read_image,
+                             voxel_size_zyx)
 
 
 def test_a_label_writer_never_wraps_ids(tmp_path):
@@ -43,3 +44,11 @@ def test_check_slicing_is_the_one_slicing_check():
     for step in (0, -1, True, 2.0, '2'):
         with pytest.raises(ValueError, match=f'slice_step must be an integer >= 1, got {step!r}'):
             check_slicing('z', step)
+
+
+def test_check_int_is_the_one_integer_check():
+    """Batch sizes, slabs, tiles, overlaps, steps and radii are checked by this one function (their own names)."""
+    assert check_int(np.int64(3), 'slab', 1) == 3 and type(check_int(np.uint8(0), 'overlap')) is int
+    for value in (0, -2, 2.0, 1.5, True, np.nan, '3', None):
+        with pytest.raises(InputError, match=f'tile_size must be an integer >= 1, got {value!r}'):
+            check_int(value, 'tile_size', 1)

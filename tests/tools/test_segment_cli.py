@@ -35,7 +35,7 @@ def _argv(stack, *extra):
     (['--min-voxels', '-5'], 'segment.py: error: min_voxels must be an integer >= 0'),
     (['--score-thr', '2'], r'segment.py: error: score_thr must be in \[0, 1\]'),
     (['--scale', '-1'], r'segment.py: error: scale must be in \(0, 16\]'),
-    (['--batch-size', '0'], 'segment.py: error: batch_size must be a positive integer'),
+    (['--batch-size', '0'], 'segment.py: error: batch_size must be an integer >= 1'),
     (['--tile-size', '64', '--overlap', '64'], r'segment.py: error: overlap must be an integer in \[0, tile_size'),
     (['--work-dir', '{tmp}'], 'segment.py: error: .*: not a work folder of a volume run'),
     (['--overlays', '{tmp}'], 'segment.py: error: .*: the output folder holds the input'),  # it may be emptied

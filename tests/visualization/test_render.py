@@ -107,6 +107,6 @@ def test_write_overlays_every_step_th_z_slice(tmp_path):
     assert [os.path.basename(p) for p in paths] == ['overlay_z00.png', 'overlay_z05.png', 'overlay_z10.png']
     assert sorted(os.listdir(tmp_path / 'overlays')) == [os.path.basename(p) for p in paths]
     assert np.array_equal(_read_png(paths[1]), render_labels(image_zyx[5], labels_zyx[5]))
-    for step in (0, 1.5):
-        with pytest.raises(ValueError, match='step must be a positive integer'):
+    for step in (0, 1.5, 2.0, True):  # 2.0 and True were taken as 2 and 1
+        with pytest.raises(ValueError, match='step must be an integer >= 1'):
             write_overlays(reader, labels_zyx, tmp_path / 'overlays', step=step)
