@@ -46,7 +46,6 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 import tifffile
@@ -331,12 +330,10 @@ def main():
     loss_s = time_losses()
     print(f'mask loss forward + backward, 64 RoIs, {args.threads} threads: '
           + ', '.join(f'{loss} {seconds * 1e3:.1f} ms' for loss, seconds in loss_s.items()))
-    write_json(args.out, {'run': finish_record(run), 
-        'benchmark': 'ablation_mask_loss', 'date': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-        'machine': {'platform': platform.platform(), 'processor': platform.processor(),
-                    'cpu_count': os.cpu_count(), 'threads': args.threads, 'torch': torch.__version__,
+    write_json(args.out, {'run': finish_record(run), 'benchmark': 'ablation_mask_loss',
+        'machine': {'platform': platform.platform(), 'threads': args.threads, 'torch': torch.__version__,
                     'cuda': torch.cuda.is_available()},
-        'command': ' '.join(sys.argv), 'recipe_hash': recipe,
+        'recipe_hash': recipe,
         'data': {'preset': 'typical', 'hollow_fraction': args.hollow_fraction,
                  'crack_fraction': args.crack_fraction, 'train_shape_zyx': args.train_shape,
                  'val_shape_zyx': args.val_shape, 'train_every': args.train_every, 'val_every': args.val_every,

@@ -13,9 +13,7 @@ Set ``OMP_NUM_THREADS`` to the number of cores to measure on (the goal is stated
 """
 import argparse
 import os
-import platform
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -85,9 +83,6 @@ def main():
     match_s = time.perf_counter() - start
 
     result = {
-        'date': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-        'machine': f'{platform.machine()}, {os.cpu_count()} CPUs visible, '
-                   f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
         'load_average_1min_before': round(load_before, 2),
         'volume_shape': list(labels_zyx.shape),
         'particles': int(len(df)),

@@ -31,6 +31,7 @@ import tifffile
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 from skimage.segmentation import find_boundaries
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SYNTHETIC_CELLS = (('typical', 48.0), ('hard', 48.0), ('typical', 24.0))
@@ -133,9 +134,6 @@ def synthetic_rows(model, seed):
 
 def main(argv=None):
     args = parse_args(argv)
-    import platform
-    from datetime import datetime, timezone
-
     from libnet_mmdet.apis import generalist_files, init_segmenter
     from libnet_mmdet.io import write_json
     files = generalist_files(args.generalist)
@@ -144,15 +142,10 @@ def main(argv=None):
     folder = osp.join(args.real_dir, 'segmentpy')
     if not osp.isdir(folder):
         sys.exit(f'{folder}: absent (the real SegmentPy slices)')
-    load_before = os.getloadavg()
+    record = run_record()
     model = init_segmenter(*files, device='cpu')
     report = dict(real=real_rows(model, folder, args.pictures), synthetic_validation=synthetic_rows(model, args.seed))
-    report.update(benchmark='bench_real_outlines', command=' '.join(['python'] + sys.argv),
-                  date=datetime.now(timezone.utc).isoformat(timespec='seconds'),
-                  machine=dict(platform=platform.platform(), cpus=os.cpu_count(),
-                               load_before=[round(x, 2) for x in load_before],
-                               load_after=[round(x, 2) for x in os.getloadavg()]))
-    write_json(args.out, report, indent=1)
+    write_json(args.out, dict(report, run=finish_record(record)), indent=1)
     print(f'wrote {args.out}')
 
 

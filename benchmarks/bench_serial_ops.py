@@ -33,9 +33,7 @@ the 1-minute load average is recorded before and after.
 import argparse
 import hashlib
 import os
-import platform
 import time
-from datetime import datetime, timezone
 
 import fastremap
 import numpy as np
@@ -197,9 +195,6 @@ def main():
                          'output_sha1': digest(output)}
         print(f'{name:<28} best {best:10.2f} ms   median {median:10.2f} ms   {timings[name]["output_sha1"]}')
     result = {
-        'date': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-        'machine': f'{platform.machine()}, {os.cpu_count()} CPUs visible, '
-                   f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
         'load_average_1min_before': round(load_before, 2),
         'load_average_1min_after': round(os.getloadavg()[0], 2),
         'library': os.path.dirname(libnet_mmdet.__file__),

@@ -41,14 +41,13 @@ import io
 import json
 import os
 import os.path as osp
-import platform
 import pstats
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 
 import numpy as np
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join(REPO_ROOT, 'benchmarks', 'results')
@@ -313,15 +312,9 @@ def main():
 
     from libnet_mmdet.io import write_json
     mode, run = (('tuning', tune) if args.tune else ('profile', profile) if args.profile else ('', benchmark))
-    load_before = os.getloadavg()
+    record = run_record()
     report = run(args)
-    report.update(
-        benchmark='bench_slice_speed' + (f' --{"tune" if args.tune else "profile"}' if mode else ''),
-        command=' '.join(['OMP_NUM_THREADS=' + str(os.environ.get('OMP_NUM_THREADS')), 'python'] + sys.argv),
-        date=datetime.now(timezone.utc).isoformat(timespec='seconds'),
-        machine=dict(platform=platform.platform(), processor=platform.processor(), cpus=os.cpu_count(),
-                     torch_threads=torch.get_num_threads(), load_before=[round(x, 2) for x in load_before],
-                     load_after=[round(x, 2) for x in os.getloadavg()]))
+    report.update(run=finish_record(record), torch_threads=torch.get_num_threads())
     out = args.out or osp.join(RESULTS, 'slice_speed' + (f'_{mode}' if mode else '') + '.json')
     write_json(out, report, indent=1)
     print(f'wrote {out}')

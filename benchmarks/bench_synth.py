@@ -12,10 +12,8 @@ the next ones). Set ``OMP_NUM_THREADS`` to the number of cores to measure on (th
 """
 import argparse
 import os
-import platform
 import tempfile
 import time
-from datetime import datetime, timezone
 
 from libnet_mmdet.io import write_json
 from libnet_mmdet.synth import PRESETS, generate_volume, preset_params, write_dataset
@@ -60,9 +58,6 @@ def main():
     for row in rows:
         print(' | '.join(str(row[column]) for column in columns))
     result = {
-        'date': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-        'machine': f'{platform.machine()}, {os.cpu_count()} CPUs visible, '
-                   f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
         'volume_shape': list(args.shape), 'export_axes': args.export_axes, 'goal_total_s': GOAL_S,
         'presets': rows,
     }

@@ -59,8 +59,6 @@ import functools
 import json
 import os
 import os.path as osp
-import platform
-import sys
 import tempfile
 import time
 
@@ -76,6 +74,7 @@ from libnet_mmdet.io import InputError, check_output_dir, check_output_file, pre
 from libnet_mmdet.synth import PRESETS, generate_volume, preset_params
 from libnet_mmdet.visualization import render_labels, write_png
 from libnet_mmdet.volume import min_voxels_for_diameter
+from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 REAL_SLICES = osp.join(REPO_ROOT, '..', 'shared', 'data', 'real', 'segmentpy')
@@ -347,7 +346,7 @@ def real_markdown(rows, means):
 
 def main():
     args = parse_args()
-    load_start = os.getloadavg()
+    record = run_record()
     started = time.time()
     for name, model in args.models.items():
         model['segmenter'] = init_segmenter(model['config'], model['checkpoint'], device=args.device)
@@ -372,10 +371,7 @@ def main():
     if real:
         print('\nBENCHMARKS.md, real SegmentPy slices (particle-phase Dice):\n' + markdown['real'])
     result = dict(
-        command=' '.join(sys.argv), date=time.strftime('%Y-%m-%d %H:%M'), seconds=round(time.time() - started),
-        machine=dict(cpus=os.cpu_count(), processor=platform.processor() or platform.machine(), device=args.device,
-                     omp_num_threads=os.environ.get('OMP_NUM_THREADS'), load_average_start=list(load_start),
-                     load_average_end=list(os.getloadavg())),
+        run=finish_record(record), seconds=round(time.time() - started), device=args.device,
         models={name: {key: value for key, value in model.items() if key != 'segmenter'}
                 for name, model in args.models.items()},
         synthetic_settings=dict(presets=args.presets, diameters_px=args.diameters, seeds=args.seeds,

@@ -11,10 +11,12 @@ def _utc_now():
 
 
 def run_record():
-    """dict: ``command`` (as typed), ``started_utc``, ``machine`` (processor, CPUs) and ``load_average_start``
-    (1, 5, 15 min) of a benchmark run."""
+    """dict: ``command`` (as typed), ``started_utc``, ``machine`` (processor, CPUs), ``omp_num_threads`` (the
+    environment's ``OMP_NUM_THREADS``, None when unset) and ``load_average_start`` (1, 5, 15 min) of a benchmark
+    run."""
     return dict(command=' '.join(sys.argv), started_utc=_utc_now(),
                 machine=f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible',
+                omp_num_threads=os.environ.get('OMP_NUM_THREADS'),
                 load_average_start=[round(x, 2) for x in os.getloadavg()])
 
 
