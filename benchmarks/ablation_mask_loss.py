@@ -331,8 +331,8 @@ def main():
     print(f'mask loss forward + backward, 64 RoIs, {args.threads} threads: '
           + ', '.join(f'{loss} {seconds * 1e3:.1f} ms' for loss, seconds in loss_s.items()))
     write_json(args.out, {'run': finish_record(run), 'benchmark': 'ablation_mask_loss',
-        'machine': {'platform': platform.platform(), 'threads': args.threads, 'torch': torch.__version__,
-                    'cuda': torch.cuda.is_available()},
+        'torch_setup': {'platform': platform.platform(), 'threads': args.threads, 'torch': torch.__version__,
+                        'cuda': torch.cuda.is_available()},
         'recipe_hash': recipe,
         'data': {'preset': 'typical', 'hollow_fraction': args.hollow_fraction,
                  'crack_fraction': args.crack_fraction, 'train_shape_zyx': args.train_shape,

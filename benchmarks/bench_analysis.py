@@ -68,7 +68,6 @@ def main():
     parser.add_argument('--out', default=RESULTS, help=f'JSON output (default {RESULTS})')
     args = parser.parse_args()
 
-    load_before = os.getloadavg()[0]  # the machine may be shared: a busy one inflates the timings
     start = time.perf_counter()
     labels_zyx, phases_zyx = sphere_phantom(args.size, args.particles)
     build_s = time.perf_counter() - start
@@ -83,7 +82,6 @@ def main():
     match_s = time.perf_counter() - start
 
     result = {
-        'load_average_1min_before': round(load_before, 2),
         'volume_shape': list(labels_zyx.shape),
         'particles': int(len(df)),
         'build_phantom_s': round(build_s, 2),

@@ -28,7 +28,7 @@ Timed (best and median of ``--repeats`` runs, milliseconds, one process, the mac
 
 Each timed operation's output is hashed (``sha1``) so that two runs show whether the results are identical. Writes
 the numbers as JSON (atomically). Run it alone on the machine (the heavy lock): a busy machine inflates the times;
-the 1-minute load average is recorded before and after.
+the 1-minute load average is recorded before and after the timed operations (and by the run record).
 """
 import argparse
 import hashlib
@@ -195,8 +195,8 @@ def main():
                          'output_sha1': digest(output)}
         print(f'{name:<28} best {best:10.2f} ms   median {median:10.2f} ms   {timings[name]["output_sha1"]}')
     result = {
-        'load_average_1min_before': round(load_before, 2),
-        'load_average_1min_after': round(os.getloadavg()[0], 2),
+        'load_average_1min_timed_before': round(load_before, 2),  # around the timed operations alone
+        'load_average_1min_timed_after': round(os.getloadavg()[0], 2),
         'library': os.path.dirname(libnet_mmdet.__file__),
         'slice_shape': list(current_hw.shape),
         'ids_previous_slice': int(np.unique(previous_hw).size - 1),

@@ -27,12 +27,10 @@ Writes a table and ``benchmarks/results/volume.json``. Set ``OMP_NUM_THREADS`` t
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
@@ -175,9 +173,7 @@ def main():
     for row in rows:
         print('| ' + ' | '.join(str(row[c]) for c in columns) + ' |')
     report = dict(
-        benchmark='bench_volume', date=datetime.now(timezone.utc).isoformat(timespec='seconds'),
-        machine=dict(platform=platform.platform(), processor=platform.processor(), cpus=os.cpu_count(),
-                     omp_num_threads=os.environ.get('OMP_NUM_THREADS')),
+        benchmark='bench_volume',
         notes=('pipeline rows: whole volume, stand-in predictor (IntensityPredictor) instead of the network; model '
                f'rows: first {args.model_slices} z-slices, CPU-tiny Mask R-CNN with random initialisation'),
         rows=rows)

@@ -44,8 +44,8 @@ diameter it measured. One PNG per slice of the generalist's instances over the s
 (default ``<tmp>/libnet_zero_shot_overlays``: ``benchmarks/results/`` is tracked by git), for counting the particles
 by eye and looking for particles split into halves or hollow/cracked ones split into arcs.
 
-Output: a table per section; JSON (``--out``) with the command, date, machine (CPUs, load average at start and
-end), the models (with ``model.json`` of the generalist), every row and the means per method, preset and diameter;
+Output: a table per section; JSON (``--out``) with the run (``run``: command, UTC start and end, machine, load
+averages; ``benchmarks/run_record.py``), the device, the models (with ``model.json`` of the generalist), every row and the means per method, preset and diameter;
 Markdown tables for BENCHMARKS.md (synthetic: preset x diameter; real: per slice).
 
 Run time of the full default run on 2 idle CPU cores (CPU-tiny models, ~0.1-0.3 s per model pass of up to

@@ -246,9 +246,10 @@ def resolve_tiling(model, tile_size='auto', overlap=None):
         tile_size = training_tile_size(model)
     if tile_size is None:
         return None, None
-    overlap = int(tile_size) // 4 if overlap is None else overlap
+    tile_size = check_int(tile_size, 'tile_size', 1)
+    overlap = tile_size // 4 if overlap is None else overlap
     check_tiling(tile_size, overlap)
-    return int(tile_size), int(overlap)
+    return tile_size, int(overlap)
 
 
 def resample_slice(image, scale):

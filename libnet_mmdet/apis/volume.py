@@ -270,7 +270,8 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     resolve_min_voxels(model, min_voxels, (1.0,), None)  # 'auto' for a model without diameters: fail before reading
-    batch_size = default_batch_size(model) if batch_size is None else batch_size
+    batch_size = default_batch_size(model) if batch_size is None else int(batch_size)  # numpy integers: plain ints
+    slab = int(slab)  # for the work folder's JSON record
     tile_size, overlap = resolve_tiling(model, tile_size, overlap)
     rank, world_size = get_dist_info()
     if world_size > 1 and out is None:

@@ -67,7 +67,6 @@ are totalled over the ranks for what the block needs (:meth:`~libnet_mmdet.volum
 own 2D instance pairs; every section of its particles and of those in the slice above it); the vote graph and the sizes (one entry per particle or touching pair)
 are gathered. Every step then sees what one process would: the result is the same, voxel for voxel.
 """
-import numbers
 
 import numpy as np
 from scipy import ndimage
@@ -484,8 +483,7 @@ def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused
     Returns:
         np.ndarray: int64 voxel count of each written id (index = id), the same on every rank.
     """
-    if int(grow_voxels) != grow_voxels or grow_voxels < 0:
-        raise ValueError(f'grow_voxels must be a non-negative integer, got {grow_voxels!r}')
+    check_int(grow_voxels, 'grow_voxels', 0)
     if not 0 < min_join_fraction <= 1:
         raise ValueError(f'min_join_fraction must be in (0, 1], got {min_join_fraction!r}')
     if not 0 < min_overlap <= 1:
@@ -572,7 +570,7 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
         if isinstance(array, np.ndarray):
             check_labels(array, f'labels_{name}', ndim=(3,), allow_empty=True)
     check_int(slab, 'slab', 1)
-    if min_votes is not None and not (isinstance(min_votes, numbers.Integral) and 1 <= min_votes <= len(views)):
+    if min_votes is not None and check_int(min_votes, 'min_votes', 1) > len(views):
         raise ValueError(f'min_votes must be between 1 and the number of views ({len(views)}), got {min_votes!r}')
     shape = next(iter(views.values())).shape
     core_store = np.zeros(shape, np.uint32)

@@ -15,6 +15,9 @@ from libnet_mmdet.volume.testing import IntensityPredictor
     (dict(min_overlap=0), r'min_overlap must be in \(0, 1\]'),
     (dict(grow_voxels=-1), 'grow_voxels must be an integer >= 0'),
     (dict(batch_size=2.0), 'batch_size must be an integer >= 1, got 2.0'),
+    (dict(tile_size='64'), "tile_size must be an integer >= 1, got '64'"),  # failed in int() without the name
+    (dict(tile_size=float('inf')), 'tile_size must be an integer >= 1, got inf'),  # was an OverflowError
+    (dict(tile_size=64, overlap=2.0), 'overlap must be an integer >= 0, got 2.0'),
     (dict(merge_iou=-0.1), r'merge_iou must be in \(0, 1\]'),
     (dict(merge_iou=float('nan')), r'merge_iou must be in \(0, 1\]'),
     (dict(score_thr=float('nan')), r'score_thr must be in \[0, 1\]'),

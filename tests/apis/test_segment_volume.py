@@ -51,6 +51,10 @@ def test_in_memory_and_file_output_agree(image, image_tif, tmp_path):
     in_memory = segment_volume(IntensityPredictor(), image, progress=False)
     to_file = segment_volume(IntensityPredictor(), image_tif, out=tmp_path / 'l.tif', progress=False)
     np.testing.assert_array_equal(in_memory, to_file)
+    # numpy integers are integers (they failed in the work folder's JSON record, after the first passes)
+    numpy_ints = segment_volume(IntensityPredictor(), image_tif, out=tmp_path / 'n.tif', slab=np.int64(6),
+                                batch_size=np.int32(2), tile_size=np.int64(16), overlap=np.int64(4), progress=False)
+    np.testing.assert_array_equal(numpy_ints, to_file)
 
 
 def test_folder_and_compressed_inputs_stream(image, truth, tmp_path):

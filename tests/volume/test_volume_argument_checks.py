@@ -9,7 +9,9 @@ from libnet_mmdet.volume.testing import sphere_labels
 def test_fusion_checks_slab_and_votes_first():
     labels = sphere_labels((8, 16, 16), [((4, 8, 8), 3)])
     for kwargs, message in ((dict(slab=0), 'slab must be an integer >= 1'),
-                            (dict(min_votes=3), 'min_votes must be between 1 and the number of views \\(2\\)')):
+                            (dict(min_votes=3), 'min_votes must be between 1 and the number of views \\(2\\)'),
+                            (dict(min_votes=True), 'min_votes must be an integer >= 1, got True'),  # was taken as 1
+                            (dict(grow_voxels=2.0), 'grow_voxels must be an integer >= 0, got 2.0')):
         with pytest.raises(ValueError, match=message):
             fuse_views(labels, labels, **kwargs)
 
