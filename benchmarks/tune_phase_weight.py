@@ -11,7 +11,7 @@ Usage:
    ``--cb-domain-fractions`` of its gaps. Never the held-out seeds 9100-9102 of ``bench_phases.py``.
 2. Per volume: the model's xy/xz/yz probabilities summed (kept as float16, in ``--cache`` as ``v<seed>_<F>.npz``
    when given, so that a rerun reads them), the :func:`~libnet_mmdet.apis.phases.bulk_cb_share` *s* of their
-   argmax, and at each constant weight 1.2, 1.3, ..., 3.4 the mean detachment error against the truth (true
+   argmax, and at each constant weight 1.0, 1.1, ..., 3.4 the mean detachment error against the truth (true
    labels) and the per-particle detachment r.
 3. Every pair (weight ``a``, slope ``b``) of 2.2-3.4 (step 0.1) x 0-4 (step 0.25) scored with each volume's weight
    ``max(1, a - b s)``, its error and r interpolated between the two nearest constant weights: chosen is the pair
@@ -26,7 +26,7 @@ from bench_phases import REPO_ROOT, load_phase_model, pearson  # noqa: E402 (ben
 from run_record import finish_record, run_record  # noqa: E402
 
 PRESETS = ('clean', 'typical', 'hard')
-CONSTANT_WEIGHTS = tuple(round(1.2 + 0.1 * i, 1) for i in range(23))  # 1.2 ... 3.4
+CONSTANT_WEIGHTS = tuple(round(1.0 + 0.1 * i, 1) for i in range(25))  # 1.0 (the rule's floor) ... 3.4
 PAIR_WEIGHTS = tuple(round(2.2 + 0.1 * i, 1) for i in range(13))  # 2.2 ... 3.4
 PAIR_SLOPES = tuple(0.25 * i for i in range(17))  # 0 ... 4
 
@@ -107,8 +107,9 @@ def main(argv=None):
             share, errors, rs = score_volume(*probabilities_of(model, seed, fraction, args.shape, args.cache))
             volumes.append(dict(seed=seed, preset=PRESETS[(seed - 8100) % 3], cb_domain_fraction=fraction,
                                 bulk_cb_share=share, errors=errors, rs=rs))
-            print(f"{seed} {volumes[-1]['preset']} domains {fraction:g}: s {share:.3f}, error at 1.2 / 2.2 / 3.2 "
-                  f'{errors[0]:+.3f} / {errors[10]:+.3f} / {errors[20]:+.3f}', flush=True)
+            at = {weight: error for weight, error in zip(CONSTANT_WEIGHTS, errors)}
+            print(f"{seed} {volumes[-1]['preset']} domains {fraction:g}: s {share:.3f}, error at 1 / 2 / 3 "
+                  f'{at[1.0]:+.3f} / {at[2.0]:+.3f} / {at[3.0]:+.3f}', flush=True)
     pairs = choose_pair(volumes)
     for pair in pairs[:5]:
         print(f"weight {pair['surface_pore_weight']:g}, slope {pair['bulk_cb_slope']:g}: worst |error| "

@@ -1,0 +1,49 @@
+"""benchmarks/tune_phase_weight.py's choice of the phase model's shell weight pair (issue 16): the rule as
+BENCHMARKS.md states it, on made-up per-volume scores."""
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import REPO_ROOT
+
+
+@pytest.fixture(scope='module')
+def tune():
+    sys.path.insert(0, str(REPO_ROOT / 'benchmarks'))
+    try:
+        import tune_phase_weight
+    finally:
+        sys.path.remove(str(REPO_ROOT / 'benchmarks'))
+    return tune_phase_weight
+
+
+def volume(share, best_weight, slope_of_error=0.05):
+    """Scores of a volume whose mean detachment error is 0 at ``best_weight`` and grows linearly around it."""
+    from tune_phase_weight import CONSTANT_WEIGHTS
+    weights = np.array(CONSTANT_WEIGHTS)
+    return dict(bulk_cb_share=share, errors=list(slope_of_error * (weights - best_weight)),
+                rs=list(0.95 - 0.01 * np.abs(weights - best_weight)))
+
+
+def test_the_pair_that_fits_every_volume_is_chosen(tune):
+    # plain volumes want 3.0, bulk ones (s = 0.4) want 2.0: weight 3.0, slope 2.5 fits both exactly
+    volumes = [volume(0.0, 3.0), volume(0.0, 3.0), volume(0.4, 2.0), volume(0.4, 2.0)]
+    best = tune.choose_pair(volumes)[0]
+    assert (best['surface_pore_weight'], best['bulk_cb_slope']) == (3.0, 2.5)
+    assert best['worst_abs_error'] == 0 and best['mean_r'] == pytest.approx(0.95)
+
+
+def test_no_slope_when_the_share_does_not_matter_and_the_weight_never_below_1(tune):
+    volumes = [volume(0.0, 2.5), volume(0.5, 2.5), volume(0.9, 2.5)]
+    best = tune.choose_pair(volumes)[0]
+    assert (best['surface_pore_weight'], best['bulk_cb_slope']) == (2.5, 0)
+    # a volume that wants less than 1 gets 1 whatever the slope: its error is the one at 1, scored, not extrapolated
+    floor = tune.choose_pair([volume(1.0, 0.5)])[0]
+    assert floor['worst_abs_error'] == pytest.approx(0.05 * (1.0 - 0.5))
+    assert tune.CONSTANT_WEIGHTS[0] == 1.0
+
+
+def test_held_out_seeds_are_refused(tune):
+    with pytest.raises(SystemExit):
+        tune.parse_args(['--seeds', '8100', '9100'])
