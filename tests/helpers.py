@@ -110,3 +110,14 @@ def import_tool(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def import_benchmark(name):
+    """``benchmarks/<name>.py`` imported as the module ``name``, with benchmarks/ on ``sys.path`` while it loads (as
+    when the script runs: it imports ``run_record`` from there), so that a test calls its functions."""
+    folder = str(REPO_ROOT / 'benchmarks')
+    sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)

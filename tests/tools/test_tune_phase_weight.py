@@ -1,21 +1,14 @@
 """benchmarks/tune_phase_weight.py's choice of the phase model's shell weight pair (issue 16): the rule as
 BENCHMARKS.md states it, on made-up per-volume scores."""
-import sys
-
 import numpy as np
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import import_benchmark
 
 
 @pytest.fixture(scope='module')
 def tune():
-    sys.path.insert(0, str(REPO_ROOT / 'benchmarks'))
-    try:
-        import tune_phase_weight
-    finally:
-        sys.path.remove(str(REPO_ROOT / 'benchmarks'))
-    return tune_phase_weight
+    return import_benchmark('tune_phase_weight')
 
 
 def volume(share, best_weight, slope_of_error=0.05):
