@@ -1,12 +1,11 @@
 """Per-particle statistics table of a 3-D instance label volume (pandas DataFrame, one row per particle)."""
-import numbers
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 from skimage.morphology import ball
 
-from ..io.errors import check_int
+from ..io.errors import check_int, check_number
 from ..io.labels import check_labels, compact_labels
 from ..io.tiff import voxel_size_zyx
 from .contacts import CONTACT_CLASSES, surface_contact_counts
@@ -73,8 +72,7 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.
             ``voxel_size_nm``, ``depth_axis``, ``depth_from``, ``smoothing_sigma`` or ``closing_radius``.
     """
     labels_zyx = check_labels(labels_zyx, 'labels_zyx')
-    if not (isinstance(smoothing_sigma, numbers.Real) and 0 <= smoothing_sigma < float('inf')):
-        raise ValueError(f'smoothing_sigma must be a number >= 0 (voxels), got {smoothing_sigma!r}')
+    check_number(smoothing_sigma, 'smoothing_sigma', unit='voxels')
     check_int(closing_radius, 'closing_radius', 0)
     spacing_nm = voxel_size_zyx(voxel_size_nm)
     spacing_um = spacing_nm / 1e3

@@ -11,6 +11,7 @@ from skimage.morphology import h_maxima, remove_small_objects
 from skimage.segmentation import relabel_sequential, watershed
 
 from ..evaluation.compare import score_volume
+from ..io.errors import check_number
 from ..io.labels import check_labels, check_same_shape
 from ..io.tiff import voxel_size_zyx
 
@@ -45,8 +46,7 @@ def split_particles(nmc_mask_zyx, h_voxels=2.0, sampling=None):
     nmc_mask_zyx = np.asarray(nmc_mask_zyx)
     if nmc_mask_zyx.ndim not in (2, 3):
         raise ValueError(f'nmc_mask_zyx: expected a (Z, Y, X) or (H, W) mask, got shape {nmc_mask_zyx.shape}')
-    if not h_voxels > 0:
-        raise ValueError(f'h_voxels: must be > 0, got {h_voxels!r}')
+    check_number(h_voxels, 'h_voxels', low_open=True)
     mask = nmc_mask_zyx != 0
     labels = np.zeros(mask.shape, np.uint32)
     if not mask.any():
@@ -88,6 +88,7 @@ def watershed_segment(image, sigma=1.0, h_voxels=2.0, n_classes=3, fill_holes=Tr
         raise ValueError(f'image: expected a (H, W) slice or (Z, Y, X) volume, got shape {image.shape}')
     if not np.isfinite(image).all():
         raise ValueError('image: contains NaN or Inf')
+    check_number(sigma, 'sigma', unit='pixels')
     smoothed = ndi.gaussian_filter(image, sigma) if sigma > 0 else image
     if np.ptp(smoothed) == 0:
         return np.zeros(image.shape, np.uint32)

@@ -52,7 +52,7 @@ from scipy import ndimage
 from skimage.transform import resize
 
 from ..evaluation import instances_to_labels
-from ..io.errors import check_int
+from ..io.errors import check_int, check_number
 from ..io.images import (ImageFormatError, check_finite, fill_from_nearest, outside_view_mask, read_image,
                          read_image_info)
 from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, merge_segmentations, order_by_score, segment_tiled
@@ -309,10 +309,8 @@ def _segment_prepared(prepared, predict, tile_size, overlap, merge_iou):
 def _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals='auto',
                     merge_iou=DEFAULT_MERGE_IOU):
     """The 2D inference settings checked: ``(tile_size, overlap, batch_size)`` with their defaults resolved."""
-    if not (isinstance(score_thr, numbers.Real) and 0 <= score_thr <= 1):  # NaN fails too
-        raise ValueError(f'score_thr must be in [0, 1], got {score_thr!r}')
-    if not (isinstance(merge_iou, numbers.Real) and 0 < merge_iou <= 1):
-        raise ValueError(f'merge_iou must be in (0, 1], got {merge_iou!r}')
+    check_number(score_thr, 'score_thr', high=1)
+    check_number(merge_iou, 'merge_iou', high=1, low_open=True)
     if proposals not in PROPOSAL_MODES:
         raise ValueError(f'proposals must be one of {PROPOSAL_MODES}, got {proposals!r}')
     batch_size = default_batch_size(model) if batch_size is None else batch_size

@@ -22,7 +22,7 @@ import sys
 import numpy as np
 import torch
 
-from ..io.errors import InputError, check_int
+from ..io.errors import InputError, check_int, check_number
 from ..io.images import SLICE_AXES, check_finite
 from ..volume.views import VIEW_AXIS, VIEWS, usable_views
 from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
@@ -56,11 +56,9 @@ def check_phase_config(config, name=None):
                          'dict(num_things_classes=1, num_stuff_classes=2)')
     test_cfg = model.get('test_cfg') or {}
     weight = test_cfg.get('surface_pore_weight', 1.0)
-    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
-        raise InputError(f'{name}: test_cfg.surface_pore_weight must be a number > 0, got {weight!r}')
+    check_number(weight, f'{name}: test_cfg.surface_pore_weight', low_open=True)
     slope = test_cfg.get('bulk_cb_slope', 0.0)
-    if not isinstance(slope, (int, float)) or isinstance(slope, bool) or not slope >= 0:
-        raise InputError(f'{name}: test_cfg.bulk_cb_slope must be a number >= 0, got {slope!r}')
+    check_number(slope, f'{name}: test_cfg.bulk_cb_slope')
     if slope > 0 and not weight > 1:
         raise InputError(f'{name}: test_cfg.bulk_cb_slope {slope!r} lowers the pore weight towards 1, but '
                          f'test_cfg.surface_pore_weight is {weight!r}: give a weight > 1 or slope 0')

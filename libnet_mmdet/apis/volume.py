@@ -54,7 +54,6 @@ assembles its own block of slices and writes its block of the output (:mod:`~lib
 output is identical to a single-process run, and an interrupted job resumes with any number of ranks. ``out`` and
 the work folder must be on a filesystem every rank sees.
 """
-import numbers
 import os
 import os.path as osp
 import tempfile
@@ -65,7 +64,7 @@ from mmengine.dist import broadcast_object_list, get_dist_info
 from tqdm import tqdm
 
 from ..io.chunked import ChunkedVolume, slab_chunks
-from ..io.errors import InputError, check_int
+from ..io.errors import InputError, check_int, check_number
 from ..io.tiff import voxel_size_zyx
 from ..io.volume import check_label_output, check_outside_inputs, open_labels, open_volume
 from ..volume.assembly import assemble_volume
@@ -151,8 +150,7 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
         raise InputError(str(exc)) from exc
     check_int(slab, 'slab', 1)
     check_int(grow_voxels, 'grow_voxels', 0)
-    if not (isinstance(min_overlap, numbers.Real) and 0 < min_overlap <= 1):  # NaN fails too
-        raise InputError(f'min_overlap must be in (0, 1], got {min_overlap!r}')
+    check_number(min_overlap, 'min_overlap', high=1, low_open=True)
     if min_votes is not None:
         check_int(min_votes, 'min_votes', 1)
         if min_votes > (3 if views == 'auto' else len(views)):

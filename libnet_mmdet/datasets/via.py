@@ -39,7 +39,7 @@ from skimage import draw
 
 from .coco_checks import is_number
 from ..io.images import read_image_info
-from ..io import InputError, check_output_file, write_json
+from ..io import InputError, check_number, check_output_file, write_json
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, mask_to_instance
 
 SHAPE_KEYS = {
@@ -198,8 +198,7 @@ def load_via_data_list(ann_file, img_dir, tolerance=1.0, pixel_centre_offset=0.5
         AnnotationError: malformed JSON or regions (< 3 points, outside the image, empty mask, ...).
         ValueError: a tolerance that is not a finite number >= 0.
     """
-    if not (is_number(tolerance) and 0 <= tolerance < float('inf')):
-        raise ValueError(f'tolerance (--tolerance) must be a number >= 0 (pixels), got {tolerance!r}')
+    check_number(tolerance, 'tolerance (--tolerance)', unit='pixels')
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'VIA annotation file not found: {ann_file}')
     try:

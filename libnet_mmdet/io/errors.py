@@ -4,6 +4,7 @@ Every error a user can cause by what they pass (a file that cannot be used, a ba
 replace another) is an :class:`InputError` whose message starts with the file or argument it is about, so that a
 command-line tool can print it as one line: ``error: <file>: <problem>``.
 """
+import math
 import numbers
 import os
 import os.path as osp
@@ -27,6 +28,32 @@ def check_int(value, name, minimum=0):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise InputError(f'{name} must be an integer >= {minimum}, got {value!r}')
     return int(value)
+
+
+def is_number_in(value, low=-math.inf, high=math.inf, low_open=False, high_open=False):
+    """Whether ``value`` is a finite real number (numpy numbers too; not a bool, not NaN) from ``low`` to ``high``,
+    either bound left out when ``low_open`` / ``high_open``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    if not isinstance(value, numbers.Integral) and not math.isfinite(value):  # a huge int is finite (no float)
+        return False
+    return (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+
+
+def check_number(value, name, low=0, high=math.inf, low_open=False, high_open=False, unit=None):
+    """``value`` as a float, checked: :func:`is_number_in` the range from ``low`` to ``high``.
+
+    Raises:
+        InputError: ``<name> must be a number >= <low> (<unit>), got <value>`` (``must be in (<low>, <high>]``
+            where ``high`` is finite).
+    """
+    if not is_number_in(value, low, high, low_open, high_open):
+        if high == math.inf:
+            bounds = f"a number {'>' if low_open else '>='} {low:g}"
+        else:
+            bounds = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise InputError(f"{name} must be {bounds}{f' ({unit})' if unit else ''}, got {value!r}")
+    return float(value)
 
 
 def is_inside(path, folder):

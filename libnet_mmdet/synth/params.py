@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..io import is_number_in
+
 #: Highest accepted target particle volume fraction: random sequential placement with flat contacts cannot
 #: reach much more (calendered NMC electrodes hold 0.5-0.65).
 MAX_SOLID_FRACTION = 0.75
@@ -104,10 +106,8 @@ def validate_params(params):
 
     def number(name, low=-math.inf, high=math.inf, low_open=False, high_open=False):
         value = getattr(params, name)
-        ok = (_is_number(value) and (value > low if low_open else value >= low)
-              and (value < high if high_open else value <= high))
-        need(ok, name, f"expected a finite number in {'(' if low_open else '['}{low}, {high}"
-                       f"{')' if high_open else ']'}")
+        need(is_number_in(value, low, high, low_open, high_open), name,
+             f"expected a finite number in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}")
 
     number('mean_diameter_vox', 0, low_open=True)
     number('diameter_cv', 0, 2)
@@ -121,7 +121,7 @@ def validate_params(params):
     number('internal_void_fraction', 0, 0.5)
     number('internal_void_diameter_vox', 1, 20)
     lo_hi = params.hollow_radius_range
-    need(isinstance(lo_hi, (tuple, list)) and len(lo_hi) == 2 and all(_is_number(v) for v in lo_hi)
+    need(isinstance(lo_hi, (tuple, list)) and len(lo_hi) == 2 and all(is_number_in(v) for v in lo_hi)
          and 0 < lo_hi[0] <= lo_hi[1] <= 0.7, 'hollow_radius_range',
          'expected two numbers (low, high) with 0 < low <= high <= 0.7')
     need(isinstance(params.max_cracks, numbers.Integral) and not isinstance(params.max_cracks, bool)
@@ -146,10 +146,6 @@ def validate_params(params):
     number('cupping', 0, 0.9)
     number('nonuniformity', 0, 0.9)
     need(params.output_dtype in OUTPUT_DTYPES, 'output_dtype', f'expected one of {OUTPUT_DTYPES}')
-
-
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 #: Field overrides of each preset relative to the :class:`SynthParams` defaults (which are ``typical``).

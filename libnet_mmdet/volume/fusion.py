@@ -74,7 +74,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import expand_labels
 
-from ..io.errors import check_int
+from ..io.errors import check_int, check_number
 from ..io.labels import check_labels, check_same_shape
 from ..io.volume import AXES
 from .blocks import Ranks, connected_groups
@@ -484,10 +484,8 @@ def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused
         np.ndarray: int64 voxel count of each written id (index = id), the same on every rank.
     """
     check_int(grow_voxels, 'grow_voxels', 0)
-    if not 0 < min_join_fraction <= 1:
-        raise ValueError(f'min_join_fraction must be in (0, 1], got {min_join_fraction!r}')
-    if not 0 < min_overlap <= 1:
-        raise ValueError(f'min_overlap must be in (0, 1], got {min_overlap!r}')
+    check_number(min_join_fraction, 'min_join_fraction', high=1, low_open=True)
+    check_number(min_overlap, 'min_overlap', high=1, low_open=True)
     ranks = ranks or Ranks()
     depth = shape[0]
     my_slabs = range(*ranks.block(depth, slab), slab)

@@ -3,7 +3,6 @@
 Instance labels: 0 = background, 1..N = instances, any unsigned integer dtype.
 """
 import math
-import numbers
 
 import cc3d
 import numpy as np
@@ -11,6 +10,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..io.errors import check_number
 from ..io.labels import check_labels, compact_labels, label_dtype, overlap_table
 
 # the fragment merge (:func:`merge_small_lut`): an instance sharing at least this share of its surface with a
@@ -79,8 +79,7 @@ def remove_small(labels, min_voxels):
         np.ndarray: same shape, uint16 when K <= 65535 else uint32.
     """
     labels = check_labels(labels, 'labels', ndim=(2, 3), allow_empty=True)
-    if not (isinstance(min_voxels, numbers.Real) and 0 <= min_voxels < float('inf')):  # NaN would remove all
-        raise ValueError(f'min_voxels must be a number >= 0, got {min_voxels!r}')
+    check_number(min_voxels, 'min_voxels')  # NaN would remove all
     compact, _ = compact_labels(labels)
     ids, sizes = np.unique(compact, return_counts=True)
     keep = (ids > 0) & (sizes >= min_voxels)
@@ -191,8 +190,7 @@ def min_voxels_for_diameter(mean_diameter_vox):
     """A ``min_voxels`` for particles of ``mean_diameter_vox`` voxels across: the volume of a sphere a third of
     that diameter across, ``round(pi / 6 * (d / 3) ** 3)`` voxels (fragments of 3D assembly are smaller, real
     particles larger)."""
-    if not (isinstance(mean_diameter_vox, numbers.Real) and 0 < mean_diameter_vox < float('inf')):
-        raise ValueError(f'mean_diameter_vox must be a number > 0, got {mean_diameter_vox!r}')
+    check_number(mean_diameter_vox, 'mean_diameter_vox', low_open=True)
     return round(math.pi / 6 * (mean_diameter_vox / 3) ** 3)
 
 

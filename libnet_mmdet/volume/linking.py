@@ -19,6 +19,7 @@ on how the stack is cut into slabs.
 """
 import numpy as np
 
+from ..io.errors import check_number
 from ..io.labels import check_labels, label_dtype, renumber_by_first_voxel
 from .labels import one_to_one, overlap_pairs
 
@@ -26,8 +27,7 @@ DEFAULT_MIN_OVERLAP = 0.5
 
 
 def _check_min_overlap(min_overlap):
-    if not 0 < min_overlap <= 1:
-        raise ValueError(f'min_overlap must be in (0, 1], got {min_overlap!r}')
+    check_number(min_overlap, 'min_overlap', high=1, low_open=True)
 
 
 def link_next_slice(previous_hw, current_hw, next_id, min_overlap=DEFAULT_MIN_OVERLAP):

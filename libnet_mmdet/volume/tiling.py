@@ -27,7 +27,7 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..io.errors import InputError, check_int
+from ..io.errors import InputError, check_int, check_number
 from ..io.labels import label_dtype, renumber_by_first_voxel
 from .labels import overlap_pairs
 
@@ -213,6 +213,7 @@ def segment_tiled(image, predict, tile_size, overlap, merge_iou=DEFAULT_MERGE_IO
     Returns:
         tuple: ``(labels_hw, scores)`` as :func:`merge_tiles` returns them.
     """
+    check_number(merge_iou, 'merge_iou', high=1, low_open=True)  # checked before any tile is predicted
     windows = tile_windows(image.shape[:2], tile_size, overlap)
     results = predict([image[window] for window in windows])
     return merge_tiles(image.shape[:2], windows, results, tile_size, overlap, merge_iou)

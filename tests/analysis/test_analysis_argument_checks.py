@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from libnet_mmdet.analysis import particle_table, segment_phases, tune_watershed, write_report
+from libnet_mmdet.analysis import particle_table, segment_phases, tune_watershed, watershed_segment, write_report
 from libnet_mmdet.volume.testing import sphere_labels
 
 
@@ -46,3 +46,10 @@ def test_tune_watershed_checks_the_ground_truth_before_the_first_watershed(label
         tune_watershed(image, labels.astype(float), 50)
     with pytest.raises(ValueError, match='image_zyx: shape'):
         tune_watershed(image[1:], labels, 50)
+
+
+def test_watershed_refuses_a_negative_or_nan_sigma():
+    image = np.random.default_rng(0).random((16, 16)).astype(np.float32)
+    for sigma in (-1.0, np.nan):  # a negative sigma meant no smoothing, NaN too, silently
+        with pytest.raises(ValueError, match=r'sigma must be a number >= 0 \(pixels\)'):
+            watershed_segment(image, sigma=sigma)

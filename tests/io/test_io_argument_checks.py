@@ -1,10 +1,12 @@
 """io functions that wrapped, truncated or failed deep inside numpy on bad arguments."""
+import re
+
 import numpy as np
 import pytest
 import tifffile
 
-from libnet_mmdet.io import (ImageFormatError, InputError, LabelVolumeWriter, check_int, check_slicing, read_image,
-                             voxel_size_zyx)
+from libnet_mmdet.io import (ImageFormatError, InputError, LabelVolumeWriter, check_int, check_number, check_slicing,
+                             read_image, voxel_size_zyx)
 
 
 def test_a_label_writer_never_wraps_ids(tmp_path):
@@ -52,3 +54,22 @@ def test_check_int_is_the_one_integer_check():
     for value in (0, -2, 2.0, 1.5, True, np.nan, '3', None):
         with pytest.raises(InputError, match=f'tile_size must be an integer >= 1, got {value!r}'):
             check_int(value, 'tile_size', 1)
+
+
+def test_check_number_is_the_one_real_number_check():
+    """Fractions, thresholds, weights and sigmas are checked by this one function: finite real numbers in a range,
+    either bound open or closed; numpy numbers pass, bools and NaN do not."""
+    assert check_number(np.float32(0.5), 'min_overlap', high=1, low_open=True) == 0.5
+    assert check_number(1, 'score_thr', high=1) == 1.0 and check_number(0, 'score_thr', high=1) == 0.0
+    assert check_number(np.int64(7), 'h_voxels', low_open=True) == 7.0
+    for value in (0, -0.1, 1.5, True, np.nan, np.inf, '0.5', None):
+        message = rf'min_overlap must be in \(0, 1\], got {re.escape(repr(value))}'
+        with pytest.raises(InputError, match=message):
+            check_number(value, 'min_overlap', high=1, low_open=True)
+    for value in (-1, np.inf, np.nan, False):
+        with pytest.raises(InputError, match=r'smoothing_sigma must be a number >= 0 \(voxels\), got'):
+            check_number(value, 'smoothing_sigma', unit='voxels')
+    with pytest.raises(InputError, match=r'centre_jitter must be in \[0, 0.5\), got 0.5'):
+        check_number(0.5, 'centre_jitter', high=0.5, high_open=True)
+    with pytest.raises(InputError, match=r'ray_step must be a number > 0, got 0'):
+        check_number(0, 'ray_step', low_open=True)

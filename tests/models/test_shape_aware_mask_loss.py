@@ -146,7 +146,7 @@ def test_bad_input_is_named():
     loss = ShapeAwareMaskLoss()
     with pytest.raises(ValueError, match=r'target \(N, H, W\).*target \(2, 14, 14\)'):
         loss(torch.zeros(2, 1, SIZE, SIZE), torch.zeros(2, 14, 14), torch.zeros(2, dtype=torch.long))
-    with pytest.raises(ValueError, match='star_weight=-1'):
+    with pytest.raises(ValueError, match='ShapeAwareMaskLoss: star_weight must be a number >= 0, got -1'):
         ShapeAwareMaskLoss(star_weight=-1)
     with pytest.raises(ValueError, match="reduction='avg'"):
         ShapeAwareMaskLoss(reduction='avg')

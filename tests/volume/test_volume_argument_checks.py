@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from libnet_mmdet.volume import fuse_views, min_voxels_for_diameter, remove_small
+from libnet_mmdet.volume import fuse_views, min_voxels_for_diameter, remove_small, segment_tiled
 from libnet_mmdet.volume.testing import sphere_labels
 
 
@@ -24,3 +24,11 @@ def test_size_rules_refuse_nan_and_negative_sizes():
         with pytest.raises(ValueError, match='mean_diameter_vox must be a number > 0'):
             min_voxels_for_diameter(diameter)
     assert min_voxels_for_diameter(22) == 206
+
+
+def test_tiled_segmentation_checks_merge_iou_before_predicting():
+    def predict(tiles):
+        raise AssertionError('a tile was predicted before merge_iou was checked')
+    for merge_iou in (0, 1.5, np.nan, True):
+        with pytest.raises(ValueError, match=r'merge_iou must be in \(0, 1\]'):
+            segment_tiled(np.zeros((64, 64), np.float32), predict, 32, 8, merge_iou=merge_iou)

@@ -17,6 +17,7 @@ from mmdet.registry import TRANSFORMS
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from scipy import ndimage
 
+from ...io.errors import check_int, check_number
 from ...io.images import fill_from_nearest
 
 
@@ -62,8 +63,7 @@ class RandomRot90(BaseTransform):
     """
 
     def __init__(self, prob=0.75):
-        if not 0 <= prob <= 1:
-            raise ValueError(f'prob must be in [0, 1], got {prob!r}')
+        check_number(prob, 'prob', high=1)
         self.prob = prob
 
     def transform(self, results):
@@ -94,8 +94,7 @@ class _IntensityTransform(BaseTransform):
     channels are equal for grayscale data) as (H, W) float64."""
 
     def __init__(self, prob=0.5):
-        if not 0 <= prob <= 1:
-            raise ValueError(f'prob must be in [0, 1], got {prob!r}')
+        check_number(prob, 'prob', high=1)
         self.prob = prob
 
     def _new_gray(self, gray):
@@ -196,8 +195,7 @@ class RandomRingArtifact(_IntensityTransform):
         self.num_rings = tuple(int(n) for n in _check_range('num_rings', num_rings, low=1))
         self.amplitude_range = _check_range('amplitude_range', amplitude_range)
         self.width_range = _check_range('width_range', width_range, low=1e-3)
-        if not 0 <= centre_jitter <= 0.5:  # a fraction of the image size: the centre stays inside the image
-            raise ValueError(f'centre_jitter must be in [0, 0.5], got {centre_jitter!r}')
+        check_number(centre_jitter, 'centre_jitter', high=0.5)  # a share of the image size: the centre stays inside
         self.centre_jitter = float(centre_jitter)
 
     def _new_gray(self, gray):
@@ -266,8 +264,7 @@ class RandomParticleScale(BaseTransform):
 
     def __init__(self, diameter_range=(12.0, 48.0), crop_size=None, max_factor=8.0):
         self.diameter_range = _check_range('diameter_range', diameter_range, low=1.0)
-        if not max_factor >= 1:
-            raise ValueError(f'max_factor must be >= 1, got {max_factor!r}')
+        check_number(max_factor, 'max_factor', low=1)
         if crop_size is not None and (not hasattr(crop_size, '__len__') or len(crop_size) != 2
                                       or not all(int(n) == n and n >= 1 for n in crop_size)):
             raise ValueError(f'crop_size must be None or two sizes >= 1 px, got {crop_size!r}')
@@ -322,13 +319,10 @@ class RandomFieldOfView(BaseTransform):
     """
 
     def __init__(self, prob=0.25, radius_range=(0.3, 4.0), min_area=16):
-        if not 0 <= prob <= 1:
-            raise ValueError(f'prob must be in [0, 1], got {prob!r}')
+        check_number(prob, 'prob', high=1)
         self.prob = prob
         self.radius_range = _check_range('radius_range', radius_range, low=1e-3)
-        if not min_area >= 1:
-            raise ValueError(f'min_area must be >= 1, got {min_area!r}')
-        self.min_area = int(min_area)
+        self.min_area = check_int(min_area, 'min_area', 1)
 
     def transform(self, results):
         results['field_of_view'] = None

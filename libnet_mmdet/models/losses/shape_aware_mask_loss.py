@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from mmdet.models.losses.utils import weight_reduce_loss
 from mmdet.registry import MODELS
 
+from ...io.errors import check_int, check_number
+
 # Ties between equally deep pixels are broken towards the mask centroid by this many depth units per pixel.
 _CENTRE_TIE_BREAK = 1e-3
 # Squared distance standing for "no such pixel in the RoI" (far beyond any 28x28 or 56x56 mask).
@@ -225,14 +227,10 @@ class ShapeAwareMaskLoss(nn.Module):
         for name, value in (('bce_weight', bce_weight), ('dice_weight', dice_weight), ('star_weight', star_weight),
                             ('fill_weight', fill_weight), ('boundary_weight', boundary_weight),
                             ('loss_weight', loss_weight)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f'ShapeAwareMaskLoss: {name}={value!r} is invalid: expected a finite number >= 0')
-        if not boundary_sigma > 0:
-            raise ValueError(f'ShapeAwareMaskLoss: boundary_sigma={boundary_sigma!r} is invalid: expected > 0')
-        if not (isinstance(num_rays, int) and num_rays >= 4):
-            raise ValueError(f'ShapeAwareMaskLoss: num_rays={num_rays!r} is invalid: expected an integer >= 4')
-        if not ray_step > 0:
-            raise ValueError(f'ShapeAwareMaskLoss: ray_step={ray_step!r} is invalid: expected > 0')
+            check_number(value, f'ShapeAwareMaskLoss: {name}')
+        check_number(boundary_sigma, 'ShapeAwareMaskLoss: boundary_sigma', low_open=True)
+        check_int(num_rays, 'ShapeAwareMaskLoss: num_rays', 4)
+        check_number(ray_step, 'ShapeAwareMaskLoss: ray_step', low_open=True)
         if reduction not in ('none', 'mean', 'sum'):
             raise ValueError(f"ShapeAwareMaskLoss: reduction={reduction!r} is invalid: expected 'none', 'mean' "
                              f"or 'sum'")
