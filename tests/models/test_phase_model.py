@@ -38,13 +38,13 @@ def test_predict_phases_has_the_codes_and_shape_of_the_input(phase_model):
     assert phases.shape == volume.image_zyx.shape and phases.dtype == np.uint8
     assert set(np.unique(phases)) <= {0, 1, 2}
     assert details['views'] == ['xy']  # 12 slices: too thin for xz / yz
-    assert (phase_model.test_cfg['surface_pore_weight'], phase_model.test_cfg['bulk_cb_slope']) == (2.7, 2.25)
+    assert (phase_model.test_cfg['surface_pore_weight'], phase_model.test_cfg['bulk_cb_slope']) == (2.4, 2.0)
     assert mirror_pad_px(phase_model) == 4  # the shipped config's
     summed, _ = phase_volume_probabilities(phase_model, volume.image_zyx)
     in_volume = phase_probabilities(phase_model, [volume.image_zyx[3]], intensity_range=details['intensity_range'])
     np.testing.assert_allclose(in_volume[0], summed[:, 3], atol=1e-6)  # a volume's xy view: its slices, one range
     assert details['bulk_cb_share'] == bulk_cb_share(summed.argmax(0))
-    assert details['surface_pore_weight'] == pytest.approx(max(1.0, 2.7 - 2.25 * details['bulk_cb_share']))
+    assert details['surface_pore_weight'] == pytest.approx(max(1.0, 2.4 - 2.0 * details['bulk_cb_share']))
     np.testing.assert_array_equal(phases_from_probabilities(summed, details['surface_pore_weight']), phases)
     one_slice, details = predict_phases(phase_model, volume.image_zyx[3].astype(np.float32))
     assert one_slice.shape == (40, 48) and one_slice.dtype == np.uint8 and details['views'] == ['xy']
