@@ -31,7 +31,8 @@ other constant surface pore weights (:func:`~libnet_mmdet.apis.phases.phases_fro
 phases use the weight its config sets per volume from the bulk carbon-binder share
 (:func:`~libnet_mmdet.apis.phases.model_phases`, recorded per volume). The config's ``test_cfg.surface_pore_weight``
 and ``bulk_cb_slope`` were chosen by ``benchmarks/tune_phase_weight.py`` on validation seeds 8100-8108 with bulk
-carbon-binder in 0 / 0.25 / 0.5 / 0.75 of the gaps, never on the held-out seeds 9100-9102.
+carbon-binder in 0 / 0.25 / 0.5 / 0.75 of the gaps, never on the held-out seeds 9100-9108 (``--seed`` 9100 / 9103 /
+9106).
 """
 import argparse
 import json

@@ -8,7 +8,7 @@ Usage:
 
 1. Validation volumes: seed ``s`` of ``--seeds`` is a volume of preset clean / typical / hard by ``(s - 8100) % 3``
    (as ``bench_phases.py --seed 8100``), made once with bulk carbon-binder domains in each share of
-   ``--cb-domain-fractions`` of its gaps. Never the held-out seeds 9100-9102 of ``bench_phases.py``.
+   ``--cb-domain-fractions`` of its gaps. Never the held-out seeds 9100-9108 of ``bench_phases.py``.
 2. Per volume: the model's xy/xz/yz probabilities summed (kept as float16, in ``--cache`` as ``v<seed>_<F>.npz``
    when given, so that a rerun reads them), the :func:`~libnet_mmdet.apis.phases.bulk_cb_share` *s* of their
    argmax, and at each constant weight 1.0, 1.1, ..., 3.4 the mean detachment error against the truth (true
