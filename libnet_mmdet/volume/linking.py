@@ -26,10 +26,6 @@ from .labels import one_to_one, overlap_pairs
 DEFAULT_MIN_OVERLAP = 0.5
 
 
-def _check_min_overlap(min_overlap):
-    check_number(min_overlap, 'min_overlap', high=1, low_open=True)
-
-
 def link_next_slice(previous_hw, current_hw, next_id, min_overlap=DEFAULT_MIN_OVERLAP):
     """Give the 2D instances of one slice the 3D ids of the previous slice's particles they continue.
 
@@ -43,7 +39,7 @@ def link_next_slice(previous_hw, current_hw, next_id, min_overlap=DEFAULT_MIN_OV
     Returns:
         tuple: ``(linked_hw, next_id)``: (H, W) uint32 3D ids of this slice and the new first unused id.
     """
-    _check_min_overlap(min_overlap)
+    check_number(min_overlap, 'min_overlap', high=1, low_open=True)
     compact, ids = renumber_by_first_voxel(current_hw)  # 1..n in the order of the first pixel, 0 = background
     lut = np.zeros(ids.size + 1, np.uint32)
     if previous_hw is not None and ids.size:
