@@ -13,9 +13,10 @@ Usage:
    when given, so that a rerun reads them), the :func:`~libnet_mmdet.apis.phases.bulk_cb_share` *s* of their
    argmax, and at each constant weight 1.0, 1.1, ..., 3.4 the mean detachment error against the truth (true
    labels) and the per-particle detachment r.
-3. Every pair (weight ``a``, slope ``b``) of 2.2-3.4 (step 0.1) x 0-4 (step 0.25) scored with each volume's weight
-   ``max(1, a - b s)``, its error and r interpolated between the two nearest constant weights: chosen is the pair
-   with the smallest worst |mean detachment error| over all volumes, then the largest mean r.
+3. Every pair (weight ``a``, slope ``b``) of 1.0-3.4 (step 0.1) x 0-4 (step 0.25; 0 alone at ``a = 1``, the plain
+   argmax) scored with each volume's weight ``max(1, a - b s)``, its error and r interpolated between the two
+   nearest constant weights: chosen is the pair with the smallest worst |mean detachment error| over all volumes,
+   then the largest mean r.
 """
 import argparse
 import os
@@ -27,7 +28,7 @@ from run_record import finish_record, run_record  # noqa: E402
 
 PRESETS = ('clean', 'typical', 'hard')
 CONSTANT_WEIGHTS = tuple(round(1.0 + 0.1 * i, 1) for i in range(25))  # 1.0 (the rule's floor) ... 3.4
-PAIR_WEIGHTS = tuple(round(2.2 + 0.1 * i, 1) for i in range(13))  # 2.2 ... 3.4
+PAIR_WEIGHTS = CONSTANT_WEIGHTS  # 1.0 ... 3.4 (2.2 ... 3.4 until 2026-12-05: it chose the same pairs)
 PAIR_SLOPES = tuple(0.25 * i for i in range(17))  # 0 ... 4
 
 
@@ -84,7 +85,7 @@ def choose_pair(volumes):
     """Every (weight, slope) pair scored over ``volumes`` (dicts with s, errors, rs), best first."""
     pairs = []
     for weight in PAIR_WEIGHTS:
-        for slope in PAIR_SLOPES:
+        for slope in PAIR_SLOPES if weight > 1 else (0.0,):  # a slope needs a weight above 1 to lower
             used = [max(1.0, weight - slope * v['bulk_cb_share']) for v in volumes]
             errors = [float(np.interp(w, CONSTANT_WEIGHTS, v['errors'])) for w, v in zip(used, volumes)]
             rs = [float(np.interp(w, CONSTANT_WEIGHTS, v['rs'])) for w, v in zip(used, volumes)]

@@ -37,6 +37,12 @@ def test_no_slope_when_the_share_does_not_matter_and_the_weight_never_below_1(tu
     assert tune.CONSTANT_WEIGHTS[0] == 1.0
 
 
+def test_weights_below_the_old_grid_are_reached_and_1_only_without_a_slope(tune):
+    pairs = tune.choose_pair([volume(0.0, 1.6), volume(0.5, 1.6)])
+    assert (pairs[0]['surface_pore_weight'], pairs[0]['bulk_cb_slope']) == (1.6, 0)
+    assert {pair['bulk_cb_slope'] for pair in pairs if pair['surface_pore_weight'] == 1.0} == {0.0}
+
+
 def test_held_out_seeds_are_refused(tune):
     with pytest.raises(SystemExit):
         tune.parse_args(['--seeds', '8100', '9100'])
