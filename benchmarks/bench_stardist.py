@@ -22,17 +22,17 @@ it is made); ``benchmarks/stardist_worker.py`` runs there and this script hands 
    seed 7000 (the generalist's validation seed; nothing is chosen on the test volumes).
 3. **Test** (held out, seeds ``--seeds``, default 5000: the zero-shot benchmark's volumes, made by
    ``bench_zero_shot.make_volume``): every xy slice (one intensity range per volume, as the inference API does)
-   segmented by StarDist at scale 1 (``stardist@1``: a user who does not know the particle size) and at the
-   scale the generalist's ``scale='auto'`` estimates for the volume (``stardist@auto``: our scale finder lent to
-   StarDist; its first scale only), the slices linked (``volume.link_slices``) and instances below
-   ``min_voxels_for_diameter(D)`` of the true D removed (as the demo model gets in ``bench_zero_shot.py``); and at
-   the auto scale on every xy, xz and yz slice, the three views fused (``volume.fuse_views``, the same
-   ``min_voxels``: ``stardist@auto_fused``, as ``tools/segment.py`` fuses the generalist's views); scored
-   with ``evaluation.compare_methods`` (3D F1@0.5, 2D F1@0.5 pooled over xy slices, ...). The generalist's rows of
-   the same volumes are ``bench_zero_shot.py``'s (BENCHMARKS.md).
+   segmented by StarDist at scale 1 (``stardist@1``: a user who does not know the particle size) and at the scale the
+   generalist's ``scale='auto'`` estimates for the volume (``stardist@auto``: our scale finder lent to StarDist, on
+   its sample slices each in its own intensity range; its first scale only), the slices linked
+   (``volume.link_slices``) and instances below ``min_voxels_for_diameter(D)`` of the true D removed (the
+   generalist's are merged into their neighbours); and at the auto scale on every xy, xz and yz slice, the three
+   views fused (``volume.fuse_views``, the same ``min_voxels``: ``stardist@auto_fused``, as ``tools/segment.py``
+   fuses the generalist's views); scored with ``evaluation.compare_methods`` (3D F1@0.5, 2D F1@0.5 pooled over xy
+   slices, ...). The generalist's rows of the same volumes are ``bench_zero_shot.py``'s (BENCHMARKS.md).
 4. **Real slices** (``../shared/data/real/segmentpy``, skipped when absent or with ``--no-real``): particle-phase
    Dice (label 0 = NMC) and instance counts of ``stardist@1`` and ``stardist@auto`` (the generalist's per-slice
-   estimate).
+   estimate, its first scale only).
 
 Output: JSON (``--out``: run record, training record, rows, means) and a printed table.
 """
@@ -50,7 +50,7 @@ import tifffile
 
 from libnet_mmdet.apis import estimate_scale, generalist_files, init_segmenter
 from libnet_mmdet.evaluation import compare_methods, foreground_dice
-from libnet_mmdet.io import check_output_file, write_json
+from libnet_mmdet.io import InputError, check_output_file, write_json
 from libnet_mmdet.io.images import intensity_range, normalize_intensity
 from libnet_mmdet.synth import PRESETS
 from libnet_mmdet.volume import fuse_views, link_slices, min_voxels_for_diameter, remove_small
@@ -66,7 +66,7 @@ SAMPLE_SEED = 0
 METHODS = ('stardist@1', 'stardist@auto', 'stardist@auto_fused')
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--stardist-python', default=osp.join('.venv-stardist', 'bin', 'python'),
                         help='python of the environment with StarDist and TensorFlow')
@@ -81,7 +81,7 @@ def parse_args():
     parser.add_argument('--seeds', nargs='+', type=int, default=[5000])
     parser.add_argument('--real', action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument('--out', default=osp.join('benchmarks', 'results', 'stardist.json'))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not osp.isfile(args.stardist_python):
         parser.error(f'--stardist-python {args.stardist_python}: not found (benchmarks/requirements-stardist.txt says '
                      'how to make that environment)')
@@ -89,10 +89,30 @@ def parse_args():
         parser.error('--samples must be >= 20, --epochs and --steps >= 1')
     if VALIDATION_SEED in args.seeds:
         parser.error(f'--seeds: {VALIDATION_SEED} holds the validation volumes')
-    check_output_file(args.out, overwrite=True)
+    if min(args.diameters) <= 0:
+        parser.error('--diameters must be > 0 px')
+    if osp.exists(args.model_dir) and not osp.isdir(args.model_dir):
+        parser.error(f'--model-dir {args.model_dir}: not a folder')
+    record_path = training_record_path(args.model_dir)
+    if osp.isfile(record_path):  # a finished training is reused: it must be the one asked for
+        with open(record_path) as f:
+            done = json.load(f)
+        asked = dict(samples=args.samples - max(1, args.samples // 10), epochs=args.epochs, steps_per_epoch=args.steps)
+        if any(done.get(key) != value for key, value in asked.items()):
+            parser.error(f'--model-dir {args.model_dir}: holds a StarDist trained with other settings ({record_path}); '
+                         'give another --model-dir')
+    try:
+        check_output_file(args.out, overwrite=True)
+    except InputError as error:
+        parser.error(str(error))
     if generalist_files(args.generalist) is None:
         parser.error('the generalist is not built (`make model`): it supplies the training pipeline and the scale')
     return args
+
+
+def training_record_path(model_dir):
+    """``<model_dir>/stardist/train.json``, written last by the worker: present only after a finished training."""
+    return osp.join(model_dir, 'stardist', 'train.json')
 
 
 def labels_from_masks(masks_nhw):
@@ -262,7 +282,7 @@ def main():
     args = parse_args()
     record = run_record()
     config_path, checkpoint = generalist_files(args.generalist)
-    record_path = osp.join(args.model_dir, 'stardist', 'train.json')  # written last: a finished training
+    record_path = training_record_path(args.model_dir)
     if not osp.isfile(record_path):
         train_stardist(args, config_path)
     with open(record_path) as f:

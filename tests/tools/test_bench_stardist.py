@@ -70,3 +70,20 @@ def test_side_view_labels_land_where_fuse_views_reads_them(bench, monkeypatch):
     assert seen == [(5, 9)] * 7 + [(5, 7)] * 9  # every xz slice (Z, X), then every yz slice (Z, Y)
     np.testing.assert_array_equal(labels_xz, image > 0.5)
     np.testing.assert_array_equal(labels_yz, image > 0.5)
+
+
+def test_a_model_folder_trained_otherwise_is_refused_before_anything(bench, tmp_path, capsys):
+    import json
+    import sys
+    record = tmp_path / 'model' / 'stardist' / 'train.json'
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps(dict(samples=1800, epochs=60, steps_per_epoch=100)))
+    out = tmp_path / 'out.json'
+    common = ['--stardist-python', sys.executable, '--model-dir', str(tmp_path / 'model'), '--out', str(out)]
+    with pytest.raises(SystemExit):
+        bench.parse_args(common + ['--epochs', '90'])
+    assert 'holds a StarDist trained with other settings' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.parse_args(common + ['--diameters', '0'])
+    assert '--diameters must be > 0 px' in capsys.readouterr().err
+    assert not out.exists()
