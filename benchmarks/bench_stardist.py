@@ -34,7 +34,11 @@ it is made); ``benchmarks/stardist_worker.py`` runs there and this script hands 
    Dice (label 0 = NMC) and instance counts of ``stardist@1`` and ``stardist@auto`` (the generalist's per-slice
    estimate, its first scale only).
 
-Output: JSON (``--out``: run record, training record, rows, means) and a printed table.
+Output: JSON (``--out``: run record, training record, rows, means) and a printed table. Times per row:
+``seconds`` (wall, with the worker's TensorFlow start-up and model load at each call), ``model_seconds`` (StarDist's
+prediction inside the worker, plus linking or fusing: what a resident StarDist would take) and, at the auto scale,
+``scale_seconds`` (our scale finder, run with the generalist, not counted in the other two; the generalist's own
+``seconds`` in ``bench_zero_shot.py`` include it).
 """
 import argparse
 import json
@@ -196,23 +200,25 @@ def train_stardist(args, config_path):
 
 
 def predict(args, images, scales):
-    """StarDist's labels of each (H, W) image at its scale (one worker call)."""
+    """``(labels, seconds)``: StarDist's labels of each (H, W) image at its scale (one worker call) and the
+    worker's time predicting them (without TensorFlow's start-up and the model load)."""
     with tempfile.TemporaryDirectory(prefix='bench_stardist_') as tmp:
         inputs, outputs = osp.join(tmp, 'images.npz'), osp.join(tmp, 'labels.npz')
         np.savez(inputs, **{f'image_{i}': image for i, image in enumerate(images)},
                  **{f'scale_{i}': np.float32(scale) for i, scale in enumerate(scales)})
         run_worker(args.stardist_python, 'predict', args.model_dir, inputs, outputs)
         with np.load(outputs) as data:
-            return [data[f'labels_{i}'] for i in range(len(images))]
+            return [data[f'labels_{i}'] for i in range(len(images))], float(data['predict_seconds'])
 
 
 def view_labels(args, image_zyx, scale):
-    """StarDist's 2D labels of every xz and every yz slice of ``image_zyx`` at ``scale``, as the (Z, Y, X) arrays
-    ``volume.fuse_views`` takes (``labels_xz[:, y, :]`` holds xz slice y, ``labels_yz[:, :, x]`` yz slice x)."""
+    """``(labels_xz, labels_yz, seconds)``: StarDist's 2D labels of every xz and every yz slice of ``image_zyx`` at
+    ``scale``, as the (Z, Y, X) arrays ``volume.fuse_views`` takes (``labels_xz[:, y, :]`` holds xz slice y,
+    ``labels_yz[:, :, x]`` yz slice x), and the worker's time predicting them (:func:`predict`)."""
     depth, height, width = image_zyx.shape
-    labels = predict(args, [image_zyx[:, y, :] for y in range(height)] + [image_zyx[:, :, x] for x in range(width)],
-                     [scale] * (height + width))
-    return np.stack(labels[:height], axis=1), np.stack(labels[height:], axis=2)
+    labels, seconds = predict(args, [image_zyx[:, y, :] for y in range(height)]
+                              + [image_zyx[:, :, x] for x in range(width)], [scale] * (height + width))
+    return np.stack(labels[:height], axis=1), np.stack(labels[height:], axis=2), seconds
 
 
 def synthetic_rows(args, generalist):
@@ -223,26 +229,34 @@ def synthetic_rows(args, generalist):
                 volume = make_volume(preset, diameter, seed)
                 depth = volume.image_zyx.shape[0]
                 samples = [volume.image_zyx[z] for z in sorted({int(depth * q) for q in (0.25, 0.5, 0.75)})]
+                started = time.time()
                 auto, _ = estimate_scale(generalist, samples)
+                scale_seconds = round(time.time() - started, 1)
                 image = normalized_volume(volume.image_zyx)
                 min_voxels = min_voxels_for_diameter(diameter)
-                predictions, seconds, scales, xy_labels = {}, {}, {}, {}
+                predictions, seconds, net, scales, xy_labels = {}, {}, {}, {}, {}
                 for method, scale in (('stardist@1', 1.0), ('stardist@auto', auto)):
                     started = time.time()
-                    xy_labels[method] = np.stack(predict(args, list(image), [scale] * depth))
+                    labels, predict_seconds = predict(args, list(image), [scale] * depth)
+                    xy_labels[method] = np.stack(labels)
+                    linked = time.time()
                     predictions[method] = remove_small(link_slices(xy_labels[method]), min_voxels)
-                    seconds[method], scales[method] = round(time.time() - started, 1), scale
+                    seconds[method], scales[method] = time.time() - started, scale
+                    net[method] = predict_seconds + time.time() - linked
                 started = time.time()
-                xz_labels, yz_labels = view_labels(args, image, auto)
+                xz_labels, yz_labels, predict_seconds = view_labels(args, image, auto)
+                fused = time.time()
                 predictions['stardist@auto_fused'] = fuse_views(xy_labels['stardist@auto'], xz_labels, yz_labels,
                                                                 min_voxels=min_voxels)
-                seconds['stardist@auto_fused'] = round(seconds['stardist@auto'] + time.time() - started, 1)
+                seconds['stardist@auto_fused'] = seconds['stardist@auto'] + time.time() - started
+                net['stardist@auto_fused'] = net['stardist@auto'] + predict_seconds + time.time() - fused
                 scales['stardist@auto_fused'] = auto
                 table = compare_methods(volume.labels_zyx, predictions, VOXEL_SIZE_NM)
                 for method, scores in table.iterrows():
                     row = dict(preset=preset, diameter_px=diameter, seed=seed, method=method,
                                scale=scales[method], min_voxels=min_voxels,
-                               seconds=seconds[method],
+                               seconds=round(seconds[method], 1), model_seconds=round(net[method], 1),
+                               scale_seconds=None if method == 'stardist@1' else scale_seconds,
                                **{key: None if value != value else round(float(value), 4)
                                   for key, value in scores.items()})
                     rows.append(row)
@@ -260,8 +274,8 @@ def real_rows(args, generalist):
         images.append(normalize_intensity(image) / 255.0)
         truths.append(tifffile.imread(osp.join(REAL_SLICES, name.replace('.tif', '_label.tif'))) == 0)
         autos.append(estimate_scale(generalist, image)[0])
-    at_one = predict(args, images, [1.0] * len(images))
-    at_auto = predict(args, images, autos)
+    at_one, _ = predict(args, images, [1.0] * len(images))
+    at_auto, _ = predict(args, images, autos)
     rows = []
     for name, truth, auto, one, scaled in zip(names, truths, autos, at_one, at_auto):
         row = {'slice': name, 'scale_auto': auto,

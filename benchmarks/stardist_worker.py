@@ -14,7 +14,8 @@ probability and NMS thresholds with StarDist's own ``optimize_thresholds`` on th
 ``MODEL_DIR/stardist`` (weights, config, thresholds, ``train.json``: epochs, steps, seconds).
 ``predict``: ``IMAGES.npz`` holds ``image_<i>`` (H, W) float32 in [0, 1] and ``scale_<i>`` (float); each image is
 segmented with ``predict_instances(..., scale=scale)`` (StarDist resizes the image and its labels back) and
-``OUT.npz`` gets ``labels_<i>`` (H, W) int32.
+``OUT.npz`` gets ``labels_<i>`` (H, W) int32 and ``predict_seconds`` (the loop's time, without TensorFlow's start-up
+and the model load).
 """
 import argparse
 import json
@@ -79,10 +80,12 @@ def predict(args):
     out = {}
     with np.load(args.images) as data:
         count = sum(key.startswith('image_') for key in data.files)
+        started = time.time()
         for i in range(count):
             labels, _ = model.predict_instances(data[f'image_{i}'], scale=float(data[f'scale_{i}']),
                                                 show_tile_progress=False, verbose=False)
             out[f'labels_{i}'] = labels.astype(np.int32)
+        out['predict_seconds'] = np.float64(time.time() - started)  # TensorFlow's start-up and the model load apart
     tmp = args.out + '.tmp.npz'
     np.savez_compressed(tmp, **out)
     os.replace(tmp, args.out)

@@ -63,10 +63,11 @@ def test_side_view_labels_land_where_fuse_views_reads_them(bench, monkeypatch):
 
     def threshold(args, images, scales):  # a stand-in for the StarDist worker: labels = bright pixels
         seen.extend(image.shape for image in images)
-        return [(image > 0.5).astype(np.int32) for image in images]
+        return [(image > 0.5).astype(np.int32) for image in images], 0.25
 
     monkeypatch.setattr(bench, 'predict', threshold)
-    labels_xz, labels_yz = bench.view_labels(None, image, 1.0)
+    labels_xz, labels_yz, seconds = bench.view_labels(None, image, 1.0)
+    assert seconds == 0.25
     assert seen == [(5, 9)] * 7 + [(5, 7)] * 9  # every xz slice (Z, X), then every yz slice (Z, Y)
     np.testing.assert_array_equal(labels_xz, image > 0.5)
     np.testing.assert_array_equal(labels_yz, image > 0.5)
