@@ -10,7 +10,7 @@ Usage:
    of the random preset), its particles given by the true labels, so that only the phases differ: per-phase IoU,
    mean damage and mean detachment (all particles) and the per-particle Pearson correlation of detachment and
    damage with the truth (also over the particles inside the volume alone: one cut by its border has part of its
-   surface unseen), for the model (xy/xz/yz probabilities averaged, as tools/analyze.py predicts them) and
+   surface unseen), for the model (xy/xz/yz probabilities summed, as tools/analyze.py predicts them) and
    for multi-Otsu; the detachment-vs-ESD
    curve (mean detachment in ESD quintiles) of truth, model and multi-Otsu as numbers and as a plot (``--plots``).
    ``--cb-domain-fraction F`` makes the same volumes with bulk carbon-binder domains filling a share F of the gaps

@@ -8,7 +8,7 @@ Usage:
 LABELS.tif: (Z, Y, X) integer instance labels (0 = background). PHASES.tif: (Z, Y, X) phase volume (0 pore,
 1 NMC, 2 carbon-binder) for the carbon-binder contact / detachment fractions and for damage. IMAGE.tif: the
 grayscale volume; without --phases its phases are predicted by the phase model (``--phase-model``, default: the one
-``make model`` builds in models/phases; xy/xz/yz slice probabilities averaged) and written to DIR/phases.tif.
+``make model`` builds in models/phases; xy/xz/yz slice probabilities summed) and written to DIR/phases.tif.
 Without a phase model (not built, or ``--phase-model none``) the multi-Otsu three-phase segmentation of the image
 is used instead, flagged approximate in every output (CSV column phase_source, summary, plot titles).
 Each may also be an OME-Zarr or Zarr array (``labels.zarr``, as tools/segment.py writes it,

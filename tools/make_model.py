@@ -52,7 +52,8 @@ MODEL_DIRS = {'tiny': 'generalist', 'r101': 'generalist', 'phases': 'phases', 'p
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--out', help='model folder (default: models/generalist; models/phases for --recipe phases)')
+    parser.add_argument('--out', help='model folder (default: models/generalist; models/phases for --recipe phases or '
+                        'phases-r101)')
     parser.add_argument('--corpus', help="corpus folder (default: the recipe's corpus_root, data/generalist_corpus "
                         'or data/phase_corpus)')
     parser.add_argument('--volumes', type=positive_int, default=32, help='corpus volumes (default: 32)')

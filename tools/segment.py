@@ -34,12 +34,13 @@ slab by slab; if it is interrupted, run the same command again and it resumes fr
 ``tools/analyze.py`` (``particles.csv``, ``summary.json``, ``summary.md``, PNGs; phases of the grayscale volume
 from the phase model, ``--phase-model``, default models/phases of ``make model``, written to DIR/phases.tif;
 multi-Otsu, flagged approximate, without one) to DIR. Every argument and output path is checked before the model is
-loaded; an existing OUT (or a used --overlays or --report folder) is replaced only with --overwrite.
+loaded; an existing OUT (or a used --overlays or --report folder, emptied) is replaced only with --overwrite.
 
 Distributed (many GPUs or nodes): ``bash tools/dist_segment.sh INPUT GPUS_PER_NODE --config ... --out ...``
 (torchrun; ``--launcher pytorch``) or ``tools/slurm_segment.sh``. Every rank segments its share of the slabs of
-every view into ``OUT.work`` (which must be on a filesystem all nodes share); rank 0 then links or fuses and
-writes OUT, identical to a single-process run. On CPUs torchrun runs with the gloo backend.
+every view into ``OUT.work`` (which must be on a filesystem all nodes share); then every rank links or fuses its own
+block of slices, the joins across block faces are solved once, and every rank writes its block of OUT, identical to
+a single-process run. On CPUs torchrun runs with the gloo backend.
 
 Examples:
     python tools/segment.py stack.tif --out labels.tif --report report/      # the generalist, scale auto
@@ -141,7 +142,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='scratch and resume folder (default OUT.work)')
     parser.add_argument('--no-resume', action='store_true', help='start over even if OUT.work has finished slabs')
     parser.add_argument('--keep-work', action='store_true', help='keep the work folder after success')
-    add_overwrite_arg(parser, help='replace an existing --out and empty an --overlays folder of an earlier run')
+    add_overwrite_arg(parser, help='replace an existing --out and empty an --overlays or --report folder of an '
+                      'earlier run')
     add_cfg_options_arg(parser, help='override model config settings, e.g. model.test_cfg.rcnn.max_per_img=1000')
     add_launcher_arg(parser, choices=('none', 'pytorch', 'slurm'),
                      help='job launcher (pytorch = torchrun, see tools/dist_segment.sh)')

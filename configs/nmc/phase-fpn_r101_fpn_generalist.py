@@ -12,8 +12,9 @@ model = dict(
         init_cfg=dict(_delete_=True, type='Pretrained', checkpoint='torchvision://resnet101')),
     neck=dict(in_channels=[256, 512, 1024, 2048], out_channels=256, norm_cfg=None),  # the stock FPN
     semantic_head=dict(in_channels=256, inner_channels=128),  # stock PanopticFPNHead widths (GN kept, as stock)
-    # The CPU model's shell weight, its slope and mirror padding were chosen for it: calibrate this one on its own.
-    test_cfg=dict(surface_pore_weight=1.0, bulk_cb_slope=0.0, mirror_pad_px=0))
+    # The CPU model's shell weight, its slope, mirror padding and view edge ramp were chosen for it: calibrate this
+    # one on its own.
+    test_cfg=dict(surface_pore_weight=1.0, bulk_cb_slope=0.0, mirror_pad_px=0, view_edge_ramp_px=0))
 
 train_dataloader = dict(batch_size=8, num_workers=4)  # one GPU; no RoI heads, so a larger batch than the R101's 4
 # The R101 recipe's optimiser (SGD, stock lr 0.02 for batch 16 scaled linearly to batch 8), not CPU-tiny's AdamW

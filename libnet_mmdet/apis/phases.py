@@ -11,7 +11,9 @@ own range, the slices of a volume (every view) with the volume's
 (:func:`~libnet_mmdet.apis.inference.shared_intensity_range`), so that air above the sample stays pore. A volume's
 class probabilities are summed over the views: xy slices always, xz and yz slices where they are at least
 :data:`~libnet_mmdet.volume.views.MIN_VIEW_SIDE` pixels on each side (a slice of a thin volume gives the model too
-little context); each voxel then has one probability from each view. The phase is the most probable one, with pore
+little context); each voxel then has one probability from each view, weighted down on the outer
+``test_cfg.view_edge_ramp_px - 1`` pixels of that view's slices (for 2, the edge row), where the other views see more
+around it (:func:`view_edge_weights`). The phase is the most probable one, with pore
 favoured right next to particles by a weight that falls with the image's share of bulk carbon-binder
 (:func:`model_phases`: the model's ``test_cfg.surface_pore_weight`` and ``test_cfg.bulk_cb_slope``).
 Each slice is mirror-padded by the model's ``test_cfg.mirror_pad_px`` pixels on every side before the model and its
@@ -39,8 +41,8 @@ def check_phase_config(config, name=None):
         InputError: not a :class:`~libnet_mmdet.models.PhaseSegmentor`, its semantic head is not for NMC (one
             thing class) and pore / carbon-binder (two stuff classes), or its ``test_cfg.surface_pore_weight`` is
             not a number > 0, its ``test_cfg.bulk_cb_slope`` not a number >= 0 (0 unless the weight is above 1,
-            which the slope lowers towards 1), or its ``test_cfg.mirror_pad_px`` not an integer >= 0; the message
-            names the config.
+            which the slope lowers towards 1), or its ``test_cfg.mirror_pad_px`` or ``test_cfg.view_edge_ramp_px``
+            not an integer >= 0; the message names the config.
     """
     cfg = read_config(config)
     name = name or getattr(cfg, 'filename', None) or '<Config>'
@@ -63,6 +65,7 @@ def check_phase_config(config, name=None):
         raise InputError(f'{name}: test_cfg.bulk_cb_slope {slope!r} lowers the pore weight towards 1, but '
                          f'test_cfg.surface_pore_weight is {weight!r}: give a weight > 1 or slope 0')
     check_int(test_cfg.get('mirror_pad_px', 0), f'{name}: test_cfg.mirror_pad_px', 0)
+    check_int(test_cfg.get('view_edge_ramp_px', 0), f'{name}: test_cfg.view_edge_ramp_px', 0)
     return cfg
 
 
@@ -212,8 +215,27 @@ def mirror_pad_px(model):
     return int((model.test_cfg or {}).get('mirror_pad_px', 0))
 
 
+def view_edge_weights(shape_hw, ramp_px):
+    """Weights of a slice's pixels in the sum over views: ``min(1, (d + 1) / ramp_px)``, ``d`` the pixels from the
+    slice's nearest edge (0 on it), where the model sees the least around a pixel; all 1 for ``ramp_px`` 0 or 1. The
+    CPU recipe's ``test_cfg.view_edge_ramp_px = 2`` (half weight on the edge row) was chosen on validation volumes
+    (BENCHMARKS.md).
+
+    Args:
+        shape_hw (tuple[int, int]): the slice's (H, W).
+        ramp_px (int): >= 0.
+
+    Returns:
+        np.ndarray: (H, W) float32 in (0, 1].
+    """
+    to_edge = [np.minimum(np.arange(n), np.arange(n)[::-1]) for n in shape_hw]
+    distance_hw = np.minimum.outer(*to_edge)
+    return np.minimum(1.0, (distance_hw + 1) / max(ramp_px, 1)).astype(np.float32)
+
+
 def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False):
-    """Phase probabilities of a 2D slice or a 3D volume, summed over the views.
+    """Phase probabilities of a 2D slice or a 3D volume, summed over the views (each view's weighted by
+    :func:`view_edge_weights` with the model's ``test_cfg.view_edge_ramp_px`` where more than one is used).
 
     Args:
         model: a phase model (:func:`init_phase_model`).
@@ -224,8 +246,8 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
         progress (bool): a tqdm bar per view.
 
     Returns:
-        tuple: ``(probabilities, details)``: float32 (3,) + ``image.shape`` sums of the probabilities of the phase
-        codes 0 pore, 1 NMC, 2 carbon-binder over the views used (12 bytes per voxel), and a dict with ``views``
+        tuple: ``(probabilities, details)``: float32 (3,) + ``image.shape`` weighted sums of the probabilities of the
+        phase codes 0 pore, 1 NMC, 2 carbon-binder over the views used (12 bytes per voxel), and a dict with ``views``
         (the views used) and, for a volume, ``intensity_range`` (the volume's, mapped to 0-255 for every slice).
 
     Raises:
@@ -251,15 +273,17 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
     used = usable_views(image.shape, views)
     intensity_range = shared_intensity_range(model, [image[z] for z in evenly_spaced(len(image), RANGE_SLICES)])
     total = np.zeros((3,) + image.shape, np.float32)
+    ramp_px = int((model.test_cfg or {}).get('view_edge_ramp_px', 0)) if len(used) > 1 else 0  # weights among views
     for view in used:
         axis = SLICE_AXES.index(VIEW_AXIS[view])
         summed = np.moveaxis(total, axis + 1, 1)  # (3, slices, H, W) view of total
+        weights_hw = view_edge_weights(summed.shape[2:], ramp_px)
         for first in tqdm(range(0, image.shape[axis], batch_size), desc=f'phases {view}', disable=not progress):
             indices = range(first, min(first + batch_size, image.shape[axis]))
             probabilities = phase_probabilities(model, [np.take(image, i, axis=axis) for i in indices], batch_size,
                                                 intensity_range)
             for i, probs_chw in zip(indices, probabilities):
-                summed[:, i] += probs_chw
+                summed[:, i] += probs_chw * weights_hw
     return total, dict(views=used, intensity_range=intensity_range)
 
 
@@ -269,7 +293,7 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
     Args:
         model: a phase model (:func:`init_phase_model`).
         image (np.ndarray): (H, W) slice or (Z, Y, X) volume, any real dtype.
-        views (sequence[str]): views of a volume whose probabilities are averaged ('xy', 'xz', 'yz').
+        views (sequence[str]): views of a volume whose probabilities are summed ('xy', 'xz', 'yz').
         batch_size (int): slices per forward pass.
         progress (bool): a tqdm bar per view, and a line with the weight used on stderr (``phases: pore weight
             next to particles 2.03 (bulk carbon-binder share 0.30)``).

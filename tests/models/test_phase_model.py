@@ -13,7 +13,8 @@ from libnet_mmdet.apis import model as model_api
 from libnet_mmdet.apis import phases as phases_api
 from libnet_mmdet.apis.phases import (BULK_CB_DISTANCE_PX, bulk_cb_share, check_phase_config, init_phase_model,
                                       model_phases, phase_probabilities, phase_volume_probabilities,
-                                      phases_from_probabilities, predict_phases, mirror_pad_px, resolve_phase_model)
+                                      phases_from_probabilities, predict_phases, mirror_pad_px, resolve_phase_model,
+                                      view_edge_weights)
 from libnet_mmdet.io import InputError
 from libnet_mmdet.synth import generate_volume, preset_params
 from libnet_mmdet.volume.views import MIN_VIEW_SIDE, usable_views
@@ -40,6 +41,7 @@ def test_predict_phases_has_the_codes_and_shape_of_the_input(phase_model):
     assert details['views'] == ['xy']  # 12 slices: too thin for xz / yz
     assert (phase_model.test_cfg['surface_pore_weight'], phase_model.test_cfg['bulk_cb_slope']) == (2.4, 2.0)
     assert mirror_pad_px(phase_model) == 4  # the shipped config's
+    assert phase_model.test_cfg['view_edge_ramp_px'] == 2
     summed, _ = phase_volume_probabilities(phase_model, volume.image_zyx)
     in_volume = phase_probabilities(phase_model, [volume.image_zyx[3]], intensity_range=details['intensity_range'])
     np.testing.assert_allclose(in_volume[0], summed[:, 3], atol=1e-6)  # a volume's xy view: its slices, one range
@@ -50,7 +52,7 @@ def test_predict_phases_has_the_codes_and_shape_of_the_input(phase_model):
     assert one_slice.shape == (40, 48) and one_slice.dtype == np.uint8 and details['views'] == ['xy']
 
 
-def test_predict_phases_averages_the_usable_views(phase_model, capsys):
+def test_predict_phases_sums_the_usable_views_weighted_at_their_edges(phase_model, capsys):
     image = small_volume((MIN_VIEW_SIDE, 40, 36), seed=6).image_zyx
 
     phases, details = predict_phases(phase_model, image, progress=True)
@@ -59,9 +61,14 @@ def test_predict_phases_averages_the_usable_views(phase_model, capsys):
     assert phases.shape == image.shape and set(np.unique(phases)) <= {0, 1, 2}
     value_range = details['intensity_range']  # the volume's, for every slice of every view
     np.testing.assert_allclose(value_range, np.percentile(image, (0.5, 99.5)), rtol=0.05)
-    summed = sum(np.moveaxis(np.stack(phase_probabilities(phase_model, list(np.moveaxis(image, axis, 0)),
-                                                          intensity_range=value_range)), 0, axis + 1)
-                 for axis in range(3))
+    summed = 0
+    for axis in range(3):
+        probs = np.stack(phase_probabilities(phase_model, list(np.moveaxis(image, axis, 0)),
+                                             intensity_range=value_range))  # (slices, 3, H, W)
+        weights_hw = np.ones(probs.shape[-2:], np.float32)
+        weights_hw[[0, -1], :] = weights_hw[:, [0, -1]] = 0.5  # view_edge_ramp_px = 2: the edge pixels at half weight
+        summed = summed + np.moveaxis(probs * weights_hw, 0, axis + 1)
+    np.testing.assert_allclose(phase_volume_probabilities(phase_model, image)[0], summed, atol=1e-5)
     np.testing.assert_array_equal(phases, model_phases(phase_model, summed)[0])
     assert capsys.readouterr().err.splitlines()[-1] == (  # what the user is told
         f"phases: pore weight next to particles {details['surface_pore_weight']:.2f} (bulk carbon-binder share "
@@ -98,6 +105,17 @@ def test_slices_are_mirror_padded_and_cropped_back(phase_model, monkeypatch):
     assert probs.shape == unpadded.shape == (3, 40, 48)
     np.testing.assert_allclose(probs, by_hand, atol=1e-5)
     assert np.abs(probs - unpadded).max() > 1e-3  # the padding changes what the model sees at the border
+
+
+def test_view_edge_weights_ramp_up_from_the_slice_edges():
+    np.testing.assert_array_equal(view_edge_weights((3, 4), 0), np.ones((3, 4)))
+    np.testing.assert_array_equal(view_edge_weights((3, 4), 1), np.ones((3, 4)))
+    np.testing.assert_array_equal(view_edge_weights((3, 4), 2), [[.5, .5, .5, .5], [.5, 1, 1, .5], [.5, .5, .5, .5]])
+    weights = view_edge_weights((9, 12), 4)
+    assert weights.dtype == np.float32 and weights.shape == (9, 12)
+    np.testing.assert_array_equal(weights[4], [.25, .5, .75, 1, 1, 1, 1, 1, 1, .75, .5, .25])  # middle row
+    np.testing.assert_array_equal(weights[:, 0], .25)  # the edge column
+    assert weights[1, 2] == .5  # one pixel from the top edge, two from the left: the nearer edge counts
 
 
 def test_phase_probabilities_sum_to_one(phase_model):
@@ -209,7 +227,8 @@ def test_phase_model_for_other_classes_is_refused_before_its_checkpoint(tmp_path
     *((f'bulk_cb_slope={slope}', 'bulk_cb_slope must be a number >= 0') for slope in (-0.5, 'True', "'2'")),
     ('surface_pore_weight=1.0, bulk_cb_slope=0.5', 'bulk_cb_slope 0.5 lowers the pore weight towards 1, but '
      'test_cfg.surface_pore_weight is 1.0: give a weight > 1 or slope 0'),
-    *((f'mirror_pad_px={pad}', 'mirror_pad_px must be an integer >= 0') for pad in (-1, 2.5, 'True', "'4'"))])
+    *((f'mirror_pad_px={pad}', 'mirror_pad_px must be an integer >= 0') for pad in (-1, 2.5, 'True', "'4'")),
+    *((f'view_edge_ramp_px={ramp}', 'view_edge_ramp_px must be an integer >= 0') for ramp in (-2, 1.5, "'2'"))])
 def test_bad_test_cfg_values_get_a_clear_error(tmp_path, monkeypatch, setting, message):
     config = tmp_path / 'bad_test_cfg.py'
     config.write_text(f'_base_ = {str(PHASE_CONFIG)!r}\nmodel = dict(test_cfg=dict({setting}))\n')
