@@ -151,7 +151,7 @@ def training_samples(config_path, count, seed=SAMPLE_SEED):
         masks = sample['data_samples'].gt_instances.masks.to_ndarray().astype(bool)
         if len(masks) == 0:
             continue
-        image = sample['inputs'][0].numpy().astype(np.float32) / 255.0
+        image = sample['inputs'][1].numpy().astype(np.float32) / 255.0  # the slice's own channel (2.5D configs)
         images.append(pad_to(image, PATCH_HW)[:PATCH_HW[0], :PATCH_HW[1]])
         labels.append(pad_to(labels_from_masks(masks), PATCH_HW)[:PATCH_HW[0], :PATCH_HW[1]])
     return np.stack(images), np.stack(labels)

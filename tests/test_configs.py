@@ -80,3 +80,36 @@ def test_cpu_tiny_config_builds_a_small_model():
     model = MODELS.build(cfg.model)
     n_params = sum(p.numel() for p in model.parameters())
     assert n_params < 20e6, n_params  # R101 Mask R-CNN has ~63M
+
+
+def test_the_2_5d_generalist_differs_from_the_generalist_only_in_its_input():
+    """Its loader gives each slice its neighbours, a quarter of the training slices go without them, the rest is
+    the generalist's; the volume API then gives the detector (previous, slice, next) channels."""
+    import numpy as np
+    from libnet_mmdet.apis import init_segmenter, segment_volume
+    from libnet_mmdet.apis.model import uses_context_slices
+
+    generalist_path = TINY_CONFIG.with_name('mask-rcnn_r18-gn_fpn-c64_cpu-tiny_generalist.py')
+    path = TINY_CONFIG.with_name('mask-rcnn_r18-gn_fpn-c64_cpu-tiny_generalist-2.5d.py')
+    generalist, cfg = Config.fromfile(str(generalist_path)), Config.fromfile(str(path))
+    train, base_train = cfg.train_dataloader.dataset.pipeline, generalist.train_dataloader.dataset.pipeline
+    assert train[0] == dict(base_train[0], context_slices=True)
+    assert train[1] == dict(type='RandomContextDrop', prob=0.25) and train[2:] == base_train[1:]
+    test, base_test = cfg.test_dataloader.dataset.pipeline, generalist.test_dataloader.dataset.pipeline
+    assert test[0] == dict(base_test[0], context_slices=True) and test[1:] == base_test[1:]
+    flat, base_flat = flatten(cfg.to_dict()), flatten(generalist.to_dict())
+    differing = {key for key in flat.keys() | base_flat.keys() if flat.get(key) != base_flat.get(key)}
+    assert {key.split('.')[0] for key in differing} <= {'train_pipeline', 'train_dataloader', 'test_pipeline',
+                                                        'test_dataloader', 'context_loader'}, differing
+
+    model = init_segmenter(str(path), None, device='cpu')
+    assert uses_context_slices(model)
+    assert not uses_context_slices(init_segmenter(str(generalist_path), None, device='cpu'))
+    seen = []
+    test_step = model.test_step
+    model.test_step = lambda batch: seen.extend(batch['inputs']) or test_step(batch)
+    volume = np.random.default_rng(0).integers(0, 255, (6, 40, 40), dtype=np.uint8)
+    segment_volume(model, volume, scale=1.0, progress=False)
+    assert len(seen) == 6 and all(image.shape == (3, 40, 40) for image in seen)
+    assert all((image[0] != image[1]).any() and (image[2] != image[1]).any() for image in seen[1:-1])
+    assert (seen[0][0] == seen[0][1]).all() and (seen[-1][2] == seen[-1][1]).all()  # the ends stand in

@@ -3,7 +3,7 @@ or, with ``--recipe phases``, the phase model (pore / carbon-binder / NMC) on a 
 
 Usage:
     python tools/make_model.py [--out models/generalist] [--corpus DIR] [--volumes 32]
-                               [--seed 0] [--shape Z Y X] [--recipe tiny|r101|phases|phases-r101]
+                               [--seed 0] [--shape Z Y X] [--recipe tiny|tiny-2.5d|r101|phases|phases-r101]
                                [--device cpu|cuda:0] [--iters N] [--overwrite] [--debug]
 
 Steps (each resumes where an interrupted run stopped; run the same command again):
@@ -12,8 +12,9 @@ Steps (each resumes where an interrupted run stopped; run the same command again
      ``corpus.json``), into the recipe's ``corpus_root`` with its ``corpus_overrides``: ``data/generalist_corpus``
      without bulk carbon-binder domains for the generalist, ``data/phase_corpus`` (the same draws, domains drawn
      too) for the phase model;
-  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, ~52 min on 2 CPU cores; ``r101``: the
-     R101 recipe, for a GPU) on every xy/xz/yz slice of the corpus, each slice rescaled to a random typical particle
+  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, ~52 min on 2 CPU cores; ``tiny-2.5d``:
+     the same reading each slice with its two neighbours, into ``models/generalist-2.5d``; ``r101``: the R101
+     recipe, for a GPU) on every xy/xz/yz slice of the corpus, each slice rescaled to a random typical particle
      diameter in the config's ``particle_diameter_px`` (``RandomParticleScale``), through ``tools/train.py``
      (``phases``: the phase model's config on the corpus's slices and phase volumes, into ``models/phases``;
      ``phases-r101``: the same on the R101 backbone, for a GPU);
@@ -41,19 +42,21 @@ TOOL = osp.basename(__file__)
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RECIPES = {
     'tiny': osp.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r18-gn_fpn-c64_cpu-tiny_generalist.py'),
+    'tiny-2.5d': osp.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r18-gn_fpn-c64_cpu-tiny_generalist-2.5d.py'),
     'r101': osp.join(REPO_ROOT, 'configs', 'nmc', 'mask-rcnn_r101_fpn_generalist.py'),
     'phases': osp.join(REPO_ROOT, 'configs', 'nmc', 'phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py'),
     'phases-r101': osp.join(REPO_ROOT, 'configs', 'nmc', 'phase-fpn_r101_fpn_generalist.py'),
 }
 #: Default model folder of each recipe.
-MODEL_DIRS = {'tiny': 'generalist', 'r101': 'generalist', 'phases': 'phases', 'phases-r101': 'phases'}
+MODEL_DIRS = {'tiny': 'generalist', 'tiny-2.5d': 'generalist-2.5d', 'r101': 'generalist', 'phases': 'phases',
+              'phases-r101': 'phases'}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--out', help='model folder (default: models/generalist; models/phases for --recipe phases or '
-                        'phases-r101)')
+    parser.add_argument('--out', help='model folder (default: models/generalist; models/generalist-2.5d for --recipe '
+                        'tiny-2.5d; models/phases for --recipe phases or phases-r101)')
     parser.add_argument('--corpus', help="corpus folder (default: the recipe's corpus_root, data/generalist_corpus "
                         'or data/phase_corpus)')
     parser.add_argument('--volumes', type=positive_int, default=32, help='corpus volumes (default: 32)')
@@ -62,7 +65,8 @@ def parse_args(argv=None):
                         help='one size for every corpus volume (default: sized to each volume\'s particles; a fixed '
                         'small size is for quick trial runs)')
     parser.add_argument('--recipe', choices=sorted(RECIPES), default='tiny',
-                        help='tiny: CPU-tiny generalist (default); r101: the R101 generalist (GPU); phases: the phase '
+                        help='tiny: CPU-tiny generalist (default); tiny-2.5d: the same reading each slice with its two '
+                        'neighbours (an option, not the default); r101: the R101 generalist (GPU); phases: the phase '
                         'model (pore / carbon-binder / NMC, CPU) on the same draws plus bulk carbon-binder; '
                         'phases-r101: the phase model on the R101 backbone (GPU)')
     parser.add_argument('--device', default='cpu', type=device_name, help="'cpu' (default), 'cuda' or 'cuda:N'")
@@ -177,8 +181,15 @@ def run(args):
         corpus_seconds=round(corpus_seconds, 1),
         train_seconds=round(train_seconds, 1), built=time.strftime('%Y-%m-%d %H:%M:%S')))
     write_json(osp.join(work_dir, 'build.json'), dict(settings=settings, finished=True), indent=1)
-    usage = ('python tools/analyze.py labels.tif --image stack.tif --out report/'
-             if MODEL_DIRS[args.recipe] == 'phases' else 'python tools/segment.py stack.tif --out labels.tif')
+    model_dir = MODEL_DIRS[args.recipe]
+    read_by_default = model_dir in ('generalist', 'phases') and \
+        osp.abspath(args.out) == osp.join(REPO_ROOT, 'models', model_dir)  # the folders the tools read themselves
+    if model_dir == 'phases':
+        usage = 'python tools/analyze.py labels.tif --image stack.tif --out report/' + (
+            '' if read_by_default else f' --phase-model {args.out}')
+    else:
+        usage = 'python tools/segment.py stack.tif --out labels.tif' + ('' if read_by_default else (
+            f' --config {osp.join(args.out, "config.py")} --checkpoint {osp.join(args.out, "model.pth")}'))
     print(f'{args.out}: config.py + model.pth ({iters} iterations; corpus {corpus_seconds:.0f} s, training '
           f'{train_seconds:.0f} s). Use it: {usage}')
 

@@ -38,7 +38,8 @@ the settings are passed per forward pass, the config is not changed. ``proposals
 
 Besides an MMDetection detector, every function here accepts a *predictor*: any callable taking a list of 2D
 slices (or tiles) and returning, for each, ``(labels_hw, scores)`` (integer instance labels 1..n, float scores
-with ``scores[k - 1]`` for label k). Tests use a deterministic predictor; another segmenter can be wrapped so.
+with ``scores[k - 1]`` for label k); with a true attribute ``context_slices`` it is given (H, W, 3) (previous,
+slice, next) stacks instead, as a detector with 2.5D input is (:func:`~libnet_mmdet.apis.model.uses_context_slices`). Tests use a deterministic predictor; another segmenter can be wrapped so.
 A predictor has no pipeline: at a scale other than 1 its slices are resampled (:func:`resample_slice`) and its
 labels resampled back by nearest neighbour; its attribute ``particle_diameter_px`` plays the config key's part.
 """
@@ -58,7 +59,7 @@ from ..io.images import (ImageFormatError, check_finite, fill_from_nearest, outs
 from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, merge_segmentations, order_by_score, segment_tiled
 from .model import (default_batch_size, is_detector, mixed_precision, model_test_pipeline, proposal_budget,
                     scaled_test_pipeline, temporary_test_cfg, trained_diameter_range, training_tile_size,
-                    two_stage_heads)
+                    two_stage_heads, uses_context_slices)
 
 DEFAULT_SCORE_THR = 0.5
 PROPOSAL_MODES = ('auto', 'config')  #: ``proposals``: the budget of the image size, or the config's test_cfg
@@ -253,7 +254,7 @@ def resolve_tiling(model, tile_size='auto', overlap=None):
 
 
 def resample_slice(image, scale):
-    """An (H, W) slice resized by ``scale`` (bilinear, anti-aliased when shrinking), in its own dtype (resampled in
+    """An (H, W) slice (or (H, W, C) array, channel by channel) resized by ``scale`` (bilinear, anti-aliased when shrinking), in its own dtype (resampled in
     float32, or in float64 for dtypes float32 cannot hold, such as float64 values beyond 3.4e38)."""
     shape = tuple(max(1, round(n * scale)) for n in image.shape[:2])
     work_dtype = np.float32 if np.can_cast(image.dtype, np.float32) else np.float64
@@ -317,9 +318,23 @@ def _check_settings(model, score_thr, tile_size, overlap, batch_size, proposals=
     return (*resolve_tiling(model, tile_size, overlap), check_int(batch_size, 'batch_size', 1))
 
 
+def _model_input(image, context):
+    """A checked slice as the model takes it: with ``context`` (2.5D input), an (H, W) slice repeated into
+    (previous, slice, next) channels, as a 2D image has no neighbours (the loader does the same for a detector; a
+    predictor callable gets it so); otherwise, or for an (H, W, 3) stack, the slice itself."""
+    return np.repeat(image[..., None], 3, axis=-1) if context and image.ndim == 2 else image
+
+
+def _outside_view(image, context):
+    """:func:`~libnet_mmdet.io.images.outside_view_mask` of a slice, of its centre channel for a 2.5D stack."""
+    return outside_view_mask(image[..., 1] if context else image)
+
+
 def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,
                     merge_iou=DEFAULT_MERGE_IOU, scale=1.0, proposals='auto', intensity_range=None):
-    """``segment(slices) -> [(labels_hw, details), ...]`` for a list of checked 2D slices: what
+    """``segment(slices) -> [(labels_hw, details), ...]`` for a list of checked 2D slices ((H, W), or (H, W, 3)
+    (previous, slice, next) stacks for a model with 2.5D input, :func:`~libnet_mmdet.apis.model.uses_context_slices`):
+    what
     :func:`segment_image` and :func:`~libnet_mmdet.apis.segment_volume` run per slice. ``scale`` is a number or
     a list of numbers (resolved already, :func:`resolve_scale`); ``tile_size`` and ``overlap`` are in model
     pixels; ``proposals`` as in :func:`segment_image`; ``intensity_range`` as in :func:`slice_preparer`."""
@@ -329,9 +344,11 @@ def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overla
     plans = [(scaled_predictor(model, s, score_thr, batch_size, proposals), *_tiling_at_scale(tile_size, overlap, s))
              for s in scales]
     prepare = slice_preparer(model, intensity_range)
+    context = uses_context_slices(model)
 
     def segment(slices):
-        outside = [outside_view_mask(image) for image in slices]
+        slices = [_model_input(image, context) for image in slices]
+        outside = [_outside_view(image, context) for image in slices]
         prepared = [prepare(within_view(image, mask)) for image, mask in zip(slices, outside)]
         per_scale = [_segment_prepared(prepared, *plan, merge_iou) for plan in plans]
         output = []
@@ -444,8 +461,10 @@ def estimate_scale(model, slices, batch_size=None, intensity_range=None):
         raise ValueError('estimate_scale: no slices given')
     low, high = diameters
     prepare = slice_preparer(model, intensity_range)
-    samples = [load_slice(slices[i], f'slices[{i}]') for i in evenly_spaced(len(slices), AUTO_SAMPLES)]
-    samples = [prepare(within_view(image, outside_view_mask(image))) for image in samples]
+    context = uses_context_slices(model)
+    samples = [_model_input(load_slice(slices[i], f'slices[{i}]'), context)
+               for i in evenly_spaced(len(slices), AUTO_SAMPLES)]
+    samples = [prepare(within_view(image, _outside_view(image, context))) for image in samples]
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     tried, measures = [], {}
     for scale in _candidate_scales(low, high):

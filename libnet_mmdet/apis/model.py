@@ -256,6 +256,15 @@ def model_test_pipeline(model):
     return copy.deepcopy(get_test_pipeline_cfg(model.cfg))
 
 
+def uses_context_slices(model):
+    """Whether ``model`` reads each slice of a volume with its two neighbours as channels (2.5D input): a detector
+    whose test pipeline loads with ``LoadTomoImageFromFile(context_slices=True)``, or a predictor callable with a
+    true ``context_slices`` attribute (it is then given (H, W, 3) (previous, slice, next) stacks)."""
+    if not is_detector(model):
+        return bool(getattr(model, 'context_slices', False))
+    return bool(model_test_pipeline(model)[0].get('context_slices', False))
+
+
 def scaled_test_pipeline(model, scale=1.0):
     """The test pipeline of a detector for arrays at ``scale``: its loader replaced by
     ``mmdet.LoadImageFromNDArray`` (arrays are prepared by :func:`~libnet_mmdet.apis.inference.slice_preparer`),

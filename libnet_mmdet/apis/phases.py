@@ -26,9 +26,10 @@ import torch
 
 from ..io.errors import InputError, check_int, check_number
 from ..io.images import SLICE_AXES, check_finite
-from ..volume.views import VIEW_AXIS, VIEWS, usable_views
+from ..volume.views import VIEW_AXIS, VIEWS, context_stacks, usable_views
 from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
-from .model import init_segmenter, mixed_precision, phase_model_files, read_config, scaled_test_pipeline
+from .model import (init_segmenter, mixed_precision, phase_model_files, read_config, scaled_test_pipeline,
+                    uses_context_slices)
 
 PHASE_MODEL_TYPE = 'PhaseSegmentor'
 BULK_CB_DISTANCE_PX = 4  # bulk carbon-binder lies farther from NMC than the thickest coat of the corpus (4 voxels)
@@ -108,7 +109,8 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
 
     Args:
         model: a phase model (:func:`init_phase_model`).
-        slices (list[np.ndarray]): (H, W) grayscale slices, any real dtype.
+        slices (list[np.ndarray]): (H, W) grayscale slices, any real dtype, or (H, W, 3) (previous, slice, next)
+            stacks for a model with 2.5D input (:func:`~libnet_mmdet.apis.model.uses_context_slices`).
         batch_size (int): slices per forward pass.
         intensity_range (tuple | None): ``(low, high)`` mapped to 0-255 for every slice (slices of one volume:
             :func:`~libnet_mmdet.apis.inference.shared_intensity_range`); None: each slice's own range.
@@ -274,14 +276,16 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
     intensity_range = shared_intensity_range(model, [image[z] for z in evenly_spaced(len(image), RANGE_SLICES)])
     total = np.zeros((3,) + image.shape, np.float32)
     ramp_px = int((model.test_cfg or {}).get('view_edge_ramp_px', 0)) if len(used) > 1 else 0  # weights among views
+    context = uses_context_slices(model)
     for view in used:
         axis = SLICE_AXES.index(VIEW_AXIS[view])
         summed = np.moveaxis(total, axis + 1, 1)  # (3, slices, H, W) view of total
         weights_hw = view_edge_weights(summed.shape[2:], ramp_px)
         for first in tqdm(range(0, image.shape[axis], batch_size), desc=f'phases {view}', disable=not progress):
             indices = range(first, min(first + batch_size, image.shape[axis]))
-            probabilities = phase_probabilities(model, [np.take(image, i, axis=axis) for i in indices], batch_size,
-                                                intensity_range)
+            slices = (context_stacks(np.moveaxis(image, axis, 0), indices) if context
+                      else [np.take(image, i, axis=axis) for i in indices])
+            probabilities = phase_probabilities(model, slices, batch_size, intensity_range)
             for i, probs_chw in zip(indices, probabilities):
                 summed[:, i] += probs_chw * weights_hw
     return total, dict(views=used, intensity_range=intensity_range)

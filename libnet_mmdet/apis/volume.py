@@ -41,8 +41,9 @@ Resume: the work folder (default ``<out>.work``) holds ``manifest.json`` (input 
 parameters with the scale as resolved, a fingerprint of the model), one chunked array of 2D labels per view and
 one part file per finished slab (``parts/<view>_<start>.json``: the checksum of its input). A rerun with the same
 identity re-reads each slab and skips the inference of those whose part has the same checksum; a slab whose input
-changed is segmented again (2D results depend on their own slice only; a rerun with ``'auto'`` estimates the same
-scale again, so it resumes). The 3D assembly and the output always rerun from the view arrays, so a run killed
+changed is segmented again (2D results depend on their own slice only, and on its two neighbours for a model
+with 2.5D input, which the slab's checksum covers too; a rerun with ``'auto'`` estimates the same scale again, so
+it resumes). The 3D assembly and the output always rerun from the view arrays, so a run killed
 during assembly resumes without inference, and changing ``min_voxels``, ``min_overlap`` or ``grow_voxels`` reuses
 all of it. The work folder is removed after success unless ``keep_work=True``. Scratch space: 2 bytes per voxel per
 view and 4 (linking) or 8 (fusion) more, before compression (BENCHMARKS.md gives the measured disk use).
@@ -66,26 +67,39 @@ from tqdm import tqdm
 from ..io.chunked import ChunkedVolume, slab_chunks
 from ..io.errors import InputError, check_int, check_number
 from ..io.tiff import voxel_size_zyx
-from ..io.volume import check_label_output, check_outside_inputs, open_labels, open_volume
+from ..io.volume import AXES, check_label_output, check_outside_inputs, open_labels, open_volume
 from ..volume.assembly import assemble_volume
 from ..volume.blocks import Ranks
 from ..volume.fusion import DEFAULT_GROW_VOXELS
 from ..volume.labels import min_voxels_for_diameter
 from ..volume.linking import DEFAULT_MIN_OVERLAP
 from ..volume.tiling import DEFAULT_MERGE_IOU
-from ..volume.views import VIEW_AXIS, check_view_names, resolve_views, view_slabs
+from ..volume.views import VIEW_AXIS, check_view_names, context_stacks, resolve_views, view_slabs
 from ..volume.workdir import VIEW_MAX_ID, WorkFolder, slab_checksum
 from .inference import (DEFAULT_SCORE_THR, RANGE_SLICES, check_scale, describe_scale, evenly_spaced, resolve_scale,
                         resolve_tiling, shared_intensity_range, slice_segmenter, uses_auto_scale)
-from .model import default_batch_size, model_fingerprint, trained_diameter_range
+from .model import default_batch_size, model_fingerprint, trained_diameter_range, uses_context_slices
 
 
-def _segment_slabs(reader, segment, units, work, progress_bar):
+def _read_slices(reader, axis, start, stop, context):
+    """``(slices, raw)``: slices ``start:stop`` along ``axis`` as the model reads them, (H, W) each, or with
+    ``context`` (H, W, 3) stacks of each slice between its two neighbours
+    (:func:`~libnet_mmdet.volume.views.context_stacks`); ``raw`` is what was read, for the slab's checksum."""
+    if not context:
+        raw = reader.read(axis, start, stop)
+        return list(raw), raw
+    first = max(start - 1, 0)
+    raw = reader.read(axis, first, min(stop + 1, reader.shape[AXES[axis]]))
+    return context_stacks(raw, range(start - first, stop - first)), raw
+
+
+def _segment_slabs(reader, segment, units, work, progress_bar, context=False):
     """Run the 2D model over ``units`` (``(view, start, stop)`` slabs, :func:`~libnet_mmdet.volume.views.view_slabs`),
-    each into its own part file of the work folder, skipping finished slabs whose input is unchanged."""
+    each into its own part file of the work folder, skipping finished slabs whose input is unchanged; ``context``:
+    the model reads each slice with its neighbours (:func:`~libnet_mmdet.apis.model.uses_context_slices`)."""
     for view, start, stop in units:
         axis = VIEW_AXIS[view]
-        raw = reader.read(axis, start, stop)
+        slices, raw = _read_slices(reader, axis, start, stop, context)
         checksum = slab_checksum(raw)
         stored = work.part_checksum(view, start)
         if stored == checksum:
@@ -94,7 +108,7 @@ def _segment_slabs(reader, segment, units, work, progress_bar):
         if stored is not None:
             warnings.warn(f'{reader.describe(axis, start)}: the input changed since the interrupted run; '
                           'segmenting this slab again')
-        labels = [labels_hw for labels_hw, _ in segment(list(raw))]
+        labels = [labels_hw for labels_hw, _ in segment(slices)]
         too_many = [k for k, labels_hw in enumerate(labels) if labels_hw.max(initial=0) > VIEW_MAX_ID]
         if too_many:
             raise ValueError(f'{reader.describe(axis, start + too_many[0])}: more than {VIEW_MAX_ID} instances in '
@@ -103,10 +117,12 @@ def _segment_slabs(reader, segment, units, work, progress_bar):
         progress_bar.update()
 
 
-def _scale_samples(reader):
-    """The xy slices :func:`~libnet_mmdet.apis.inference.estimate_scale` samples: up to 3, at the z quartiles."""
+def _scale_samples(reader, context):
+    """The xy slices :func:`~libnet_mmdet.apis.inference.estimate_scale` samples: up to 3, at the z quartiles (as
+    the model reads them: :func:`_read_slices`)."""
     depth = reader.shape[0]
-    return [reader.read('z', z, z + 1)[0] for z in sorted({int(depth * q) for q in (0.25, 0.5, 0.75)})]
+    return [_read_slices(reader, 'z', z, z + 1, context)[0][0]
+            for z in sorted({int(depth * q) for q in (0.25, 0.5, 0.75)})]
 
 
 def _range_samples(reader):
@@ -274,11 +290,12 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
     rank, world_size = get_dist_info()
     if world_size > 1 and out is None:
         raise InputError('distributed segmentation needs out= (a path on a filesystem all ranks share)')
+    context = uses_context_slices(model)
     with open_volume(volume) as reader, tempfile.TemporaryDirectory(prefix='segment_volume_') as temp_dir:
         resolved = [None]
         if rank == 0:
             intensity_range = shared_intensity_range(model, _range_samples(reader))
-            resolved = [(*resolve_scale(model, scale, _scale_samples(reader) if auto else [], batch_size,
+            resolved = [(*resolve_scale(model, scale, _scale_samples(reader, context) if auto else [], batch_size,
                                         intensity_range), intensity_range)]
         broadcast_object_list(resolved)  # one scale and one intensity mapping for every rank
         scales, scale_info, intensity_range = resolved[0]
@@ -304,7 +321,8 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
                        shape=list(reader.shape), dtype=str(reader.dtype)),
             inference=dict(score_thr=score_thr, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
                            merge_iou=merge_iou, slab=slab, scale=scales[0] if len(scales) == 1 else list(scales),
-                           proposals=proposals, intensity_range=intensity_range and list(intensity_range)),
+                           proposals=proposals, intensity_range=intensity_range and list(intensity_range),
+                           **({'context_slices': True} if context else {})),
             model=model_fingerprint(model))
         ranks = Ranks.current()
         if rank == 0:
@@ -324,7 +342,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         my_units = units[rank::world_size]  # round robin: every rank gets slabs of every view
         with tqdm(total=len(my_units), desc='segment slabs' + (f' (rank {rank})' if world_size > 1 else ''),
                   unit='slab', disable=not progress or rank > 0) as bar:
-            _segment_slabs(reader, segment, my_units, work, bar)
+            _segment_slabs(reader, segment, my_units, work, bar, context)
         shape = reader.shape
         reader.close()
         ranks.barrier()  # every slab is segmented

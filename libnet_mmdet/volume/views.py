@@ -31,6 +31,16 @@ def check_view_names(views):
     return views
 
 
+def context_stacks(slices_nhw, indices):
+    """The slices ``indices`` of consecutive slices (n, H, W) each between its two neighbours, as a 2.5D model
+    reads them: (H, W, 3) arrays (index - 1, index, index + 1), the first / last slice standing in for a missing
+    neighbour (list, in ``slices_nhw``'s dtype)."""
+    slices_nhw = np.asarray(slices_nhw)
+    last = len(slices_nhw) - 1
+    return [np.stack([slices_nhw[max(i - 1, 0)], slices_nhw[i], slices_nhw[min(i + 1, last)]], axis=-1)
+            for i in indices]
+
+
 def view_slabs(shape, views, slab):
     """Every ``(view, start, stop)`` slab of ``slab`` slices of a (Z, Y, X) ``shape``, view by view: the unit of
     inference, resume and rank split of a volume run (one part file each, see

@@ -47,6 +47,45 @@ def test_recovers_the_particles_exactly(image_tif, truth, views, tmp_path):
     np.testing.assert_allclose(voxel_size, [50, 50, 50])
 
 
+class ContextPredictor(IntensityPredictor):
+    """An IntensityPredictor with 2.5D input: it records the (H, W, 3) stacks it is given and reads their centre."""
+
+    context_slices = True
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __call__(self, images):
+        self.seen += [np.array(image) for image in images]
+        return super().__call__([image[..., 1] for image in images])
+
+
+def test_a_model_with_context_slices_gets_each_slice_between_its_neighbours(image, truth):
+    predictor = ContextPredictor()
+    labels = segment_volume(predictor, image, views=('xy', 'xz', 'yz'), slab=6, progress=False)
+    assert same_instances(labels, truth)
+    expected = []
+    for axis in range(3):
+        n = image.shape[axis]
+        expected += [np.stack([np.take(image, max(i - 1, 0), axis), np.take(image, i, axis),
+                               np.take(image, min(i + 1, n - 1), axis)], axis=-1).tobytes() for i in range(n)]
+    assert sorted(seen.tobytes() for seen in predictor.seen) == sorted(expected)
+
+
+def test_a_2d_slice_reaches_a_model_with_context_slices_as_the_slice_in_every_channel(image, truth, monkeypatch):
+    predictor = ContextPredictor()
+    labels, _ = segment_image(predictor, image[6], scale=1)
+    np.testing.assert_array_equal(labels > 0, truth[6] > 0)
+    assert [seen.shape for seen in predictor.seen] == [image[6].shape + (3,)]
+    assert (predictor.seen[0] == image[6][..., None]).all()
+    # scale='auto' samples the volume as the model reads it: xy slices between their neighbours
+    monkeypatch.setattr(ContextPredictor, 'particle_diameter_px', (8, 16), raising=False)
+    predictor = ContextPredictor()
+    segment_volume(predictor, image, scale='auto', progress=False)
+    assert all(seen.ndim == 3 and seen.shape[-1] == 3 for seen in predictor.seen)
+
+
 def test_in_memory_and_file_output_agree(image, image_tif, tmp_path):
     in_memory = segment_volume(IntensityPredictor(), image, progress=False)
     to_file = segment_volume(IntensityPredictor(), image_tif, out=tmp_path / 'l.tif', progress=False)

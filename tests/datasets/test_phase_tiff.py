@@ -132,7 +132,7 @@ def test_shipped_train_pipeline_gives_aligned_phase_targets(tmp_path, shape):
     crop = Config.fromfile(str(PHASE_CONFIG)).crop_size
     for i in range(len(dataset)):
         packed = dataset[i]
-        image = packed['inputs'].numpy()[0].astype(float)
+        image = packed['inputs'].numpy()[1].astype(float)  # the slice's own channel (2.5D: its neighbours beside)
         target = packed['data_samples'].gt_sem_seg.sem_seg.numpy()
         expected = sorted(min(n, c) for n, c in zip(shape[1:], crop))
         assert sorted(image.shape) == expected

@@ -151,6 +151,39 @@ def test_intensity_transforms_do_what_they_say():
     np.testing.assert_array_equal(RandomStreakArtifact(prob=0.0)(scene_results())['img'][..., 0], gray)
 
 
+def test_intensity_transforms_treat_each_slice_of_a_context_image_as_a_slice():
+    """(previous, slice, next) channels: the same gamma, blur and artefacts for each, noise drawn for each."""
+    rng = np.random.default_rng(3)
+    context = np.clip(rng.normal(100, 30, (40, 50, 3)), 0, 255).astype(np.float32)
+    for transform in INTENSITY:
+        np.random.seed(4)
+        img = transform(dict(img=context.copy()))['img']
+        name = type(transform).__name__
+        if isinstance(transform, (RandomGaussianNoise, RandomPoissonNoise)):  # noise differs between the slices
+            change = img - context
+            assert np.abs(change[..., 0] - change[..., 2]).mean() > 1, name
+        else:  # as if each slice were a grayscale slice of its own, with the same draw
+            for k in range(3):
+                np.random.seed(4)
+                alone = transform(dict(img=np.repeat(context[..., k:k + 1], 3, axis=-1)))['img'][..., 0]
+                np.testing.assert_allclose(img[..., k], alone, atol=1e-3, err_msg=name)
+
+
+def test_random_context_drop_gives_the_slice_alone():
+    from libnet_mmdet.datasets.transforms import RandomContextDrop
+    context = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
+    dropped = RandomContextDrop(prob=1.0)(dict(img=context.copy()))['img']
+    np.testing.assert_array_equal(dropped, np.repeat(context[..., 1:2], 3, axis=-1))
+    np.testing.assert_array_equal(RandomContextDrop(prob=0.0)(dict(img=context.copy()))['img'], context)
+    np.random.seed(0)
+    kept = sum(RandomContextDrop(prob=0.25)(dict(img=context.copy()))['img'][0, 0, 0] == 0 for _ in range(400))
+    assert 260 < kept < 340  # about 3 in 4 keep their neighbours
+    with pytest.raises(ValueError, match=r'needs an \(H, W, 3\) context image, got shape \(2, 3\)'):
+        RandomContextDrop()(dict(img=context[..., 0]))
+    with pytest.raises(ValueError, match=r'prob must be in \[0, 1\]'):
+        RandomContextDrop(prob=2)
+
+
 def test_stock_contrast_works_on_loaded_float_images():
     from mmdet.datasets.transforms import Contrast
     np.random.seed(0)

@@ -63,6 +63,26 @@ def test_stack_slice_is_read_from_data_info_keys(tmp_path):
         np.testing.assert_array_equal(results['img'][..., 0], np.take(stack, index, axis='zyx'.index(axis)))
 
 
+def test_context_slices_give_a_stack_slice_its_neighbours_as_channels(tmp_path):
+    stack = np.random.default_rng(0).normal(size=(5, 12, 9)).astype(np.float32)
+    tifffile.imwrite(tmp_path / 'stack.tif', stack, photometric='minisblack')
+    load_context = LoadTomoImageFromFile(normalize='none', context_slices=True)
+    for axis, index, neighbours in (('z', 2, (1, 2, 3)), ('z', 0, (0, 0, 1)), ('y', 11, (10, 11, 11)),
+                                    ('x', 4, (3, 4, 5))):
+        img = load_context(dict(img_path=str(tmp_path / 'stack.tif'), slice_axis=axis, slice_index=index))['img']
+        expected = np.stack([np.take(stack, k, axis='zyx'.index(axis)) for k in neighbours], axis=-1)
+        np.testing.assert_array_equal(img, expected)
+    # a 2D image has no neighbours: its gray is repeated, as without context
+    tifffile.imwrite(tmp_path / 'slice.tif', stack[0])
+    np.testing.assert_array_equal(load(tmp_path / 'slice.tif', normalize='none', context_slices=True)['img'],
+                                  load(tmp_path / 'slice.tif', normalize='none')['img'])
+    assert 'context_slices=True' in repr(load_context)
+    with pytest.raises(ValueError, match='context_slices=True needs channels=3'):
+        LoadTomoImageFromFile(channels=1, context_slices=True)
+    with pytest.raises(ValueError, match='context_slices must be True or False'):
+        LoadTomoImageFromFile(context_slices='yes')
+
+
 def test_in_memory_array_is_normalised():
     image = ramp(np.uint16)
     results = LoadTomoImageFromFile()(dict(img=image, img_id=0))

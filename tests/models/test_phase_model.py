@@ -11,13 +11,14 @@ from helpers import REPO_ROOT, TINY_CONFIG, never_loaded
 from libnet_mmdet.analysis import particle_table
 from libnet_mmdet.apis import model as model_api
 from libnet_mmdet.apis import phases as phases_api
+from libnet_mmdet.apis.model import uses_context_slices
 from libnet_mmdet.apis.phases import (BULK_CB_DISTANCE_PX, bulk_cb_share, check_phase_config, init_phase_model,
                                       model_phases, phase_probabilities, phase_volume_probabilities,
                                       phases_from_probabilities, predict_phases, mirror_pad_px, resolve_phase_model,
                                       view_edge_weights)
 from libnet_mmdet.io import InputError
 from libnet_mmdet.synth import generate_volume, preset_params
-from libnet_mmdet.volume.views import MIN_VIEW_SIDE, usable_views
+from libnet_mmdet.volume.views import MIN_VIEW_SIDE, context_stacks, usable_views
 
 pytestmark = pytest.mark.slow  # the trained_phase_model fixture trains (about a minute on 2 CPU cores)
 
@@ -39,14 +40,15 @@ def test_predict_phases_has_the_codes_and_shape_of_the_input(phase_model):
     assert phases.shape == volume.image_zyx.shape and phases.dtype == np.uint8
     assert set(np.unique(phases)) <= {0, 1, 2}
     assert details['views'] == ['xy']  # 12 slices: too thin for xz / yz
-    assert (phase_model.test_cfg['surface_pore_weight'], phase_model.test_cfg['bulk_cb_slope']) == (2.4, 2.0)
+    assert (phase_model.test_cfg['surface_pore_weight'], phase_model.test_cfg['bulk_cb_slope']) == (2.3, 2.25)
     assert mirror_pad_px(phase_model) == 4  # the shipped config's
     assert phase_model.test_cfg['view_edge_ramp_px'] == 2
     summed, _ = phase_volume_probabilities(phase_model, volume.image_zyx)
-    in_volume = phase_probabilities(phase_model, [volume.image_zyx[3]], intensity_range=details['intensity_range'])
+    slice_3 = context_stacks(volume.image_zyx, [3])[0] if uses_context_slices(phase_model) else volume.image_zyx[3]
+    in_volume = phase_probabilities(phase_model, [slice_3], intensity_range=details['intensity_range'])
     np.testing.assert_allclose(in_volume[0], summed[:, 3], atol=1e-6)  # a volume's xy view: its slices, one range
     assert details['bulk_cb_share'] == bulk_cb_share(summed.argmax(0))
-    assert details['surface_pore_weight'] == pytest.approx(max(1.0, 2.4 - 2.0 * details['bulk_cb_share']))
+    assert details['surface_pore_weight'] == pytest.approx(max(1.0, 2.3 - 2.25 * details['bulk_cb_share']))
     np.testing.assert_array_equal(phases_from_probabilities(summed, details['surface_pore_weight']), phases)
     one_slice, details = predict_phases(phase_model, volume.image_zyx[3].astype(np.float32))
     assert one_slice.shape == (40, 48) and one_slice.dtype == np.uint8 and details['views'] == ['xy']
@@ -63,8 +65,9 @@ def test_predict_phases_sums_the_usable_views_weighted_at_their_edges(phase_mode
     np.testing.assert_allclose(value_range, np.percentile(image, (0.5, 99.5)), rtol=0.05)
     summed = 0
     for axis in range(3):
-        probs = np.stack(phase_probabilities(phase_model, list(np.moveaxis(image, axis, 0)),
-                                             intensity_range=value_range))  # (slices, 3, H, W)
+        slices = np.moveaxis(image, axis, 0)  # as the model reads them: with their neighbours for a 2.5D model
+        inputs = context_stacks(slices, range(len(slices))) if uses_context_slices(phase_model) else list(slices)
+        probs = np.stack(phase_probabilities(phase_model, inputs, intensity_range=value_range))  # (slices, 3, H, W)
         weights_hw = np.ones(probs.shape[-2:], np.float32)
         weights_hw[[0, -1], :] = weights_hw[:, [0, -1]] = 0.5  # view_edge_ramp_px = 2: the edge pixels at half weight
         summed = summed + np.moveaxis(probs * weights_hw, 0, axis + 1)

@@ -15,6 +15,8 @@ def test_make_model_builds_a_loadable_generalist_and_keeps_it(tmp_path):
     result = run_tool(*args, timeout=900)
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-3000:])
     assert {'config.py', 'model.pth', 'model.json'} <= {path.name for path in out.iterdir()}
+    # not the folder tools/segment.py reads by default: the usage line names the files
+    assert f'--config {out / "config.py"} --checkpoint {out / "model.pth"}' in result.stdout
     facts = json.loads((out / 'model.json').read_text())
     assert facts['iters'] == 2 and facts['corpus_volumes'] == 2 and facts['particle_diameter_px'] == [12, 48]
     written = json.loads((corpus / 'corpus.json').read_text())

@@ -1,5 +1,6 @@
-"""Tomography augmentations that MMDetection lacks: 90-degree rotations, gamma, Gaussian and Poisson noise,
-Gaussian blur, ring and streak artefacts, particle rescaling, the edge of a circular field of view.
+"""Tomography augmentations that MMDetection lacks: 90-degree rotations, 2D input for a 2.5D model, gamma,
+Gaussian and Poisson noise, Gaussian blur, ring and streak artefacts, particle rescaling, the edge of a circular field
+of view.
 
 Use them with MMDetection's own transforms for the rest (flips: ``RandomFlip``; crops of large slices:
 ``RandomCrop(crop_type='absolute', allow_negative_crop=False, recompute_bbox=True)``; contrast / brightness:
@@ -7,8 +8,10 @@ Use them with MMDetection's own transforms for the rest (flips: ``RandomFlip``; 
 of the square pixel grid.
 
 The intensity transforms expect the output of ``LoadTomoImageFromFile``: (H, W, C) float32 (or uint8) in
-[0, 255], all channels equal for grayscale data. They change the image only (boxes and masks are untouched),
-apply the same field to every channel, clip to [0, 255] and keep the dtype. Randomness comes from ``np.random``
+[0, 255], all channels equal for grayscale data, or the (previous, slice, next) slices of its
+``context_slices=True``. They change the image only (boxes and masks are untouched), apply the same field to every
+channel of a grayscale image and to each slice of a context image as to a slice of its own (the same gamma, blur
+and artefacts, noise drawn for each), clip to [0, 255] and keep the dtype. Randomness comes from ``np.random``
 (seeded per worker by MMEngine), like MMDetection's transforms.
 """
 import numpy as np
@@ -89,25 +92,52 @@ class RandomRot90(BaseTransform):
         return f'{self.__class__.__name__}(prob={self.prob})'
 
 
+@TRANSFORMS.register_module()
+class RandomContextDrop(BaseTransform):
+    """With probability ``prob``, give every channel of a context image (``LoadTomoImageFromFile(context_slices=
+    True)``: previous, slice, next) the slice's own channel: what a 2.5D model gets from a 2D image, which has no
+    neighbours, so that it learns to segment one as well.
+
+    Required keys: ``img`` ((H, W, 3)). Modified keys: ``img``.
+    """
+
+    def __init__(self, prob=0.25):
+        check_number(prob, 'prob', high=1)
+        self.prob = prob
+
+    def transform(self, results):
+        image = results['img']
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f'RandomContextDrop needs an (H, W, 3) context image, got shape {image.shape}')
+        if np.random.rand() < self.prob:
+            results['img'] = np.ascontiguousarray(np.repeat(image[..., 1:2], 3, axis=-1))
+        return results
+
+    def __repr__(self):
+        return f'{self.__class__.__name__}(prob={self.prob})'
+
+
 class _IntensityTransform(BaseTransform):
-    """With probability ``prob``, adds ``_new_gray(gray) - gray`` to every channel; ``gray`` is channel 0 (all
-    channels are equal for grayscale data) as (H, W) float64."""
+    """With probability ``prob``, replaces the image by ``_changed(image)``: ``image`` is channel 0 as (H, W)
+    float64 when all channels are equal (grayscale data; the change then goes to every channel), else the
+    (H, W, C) float64 image (a context image: its channels are slices)."""
 
     def __init__(self, prob=0.5):
         check_number(prob, 'prob', high=1)
         self.prob = prob
 
-    def _new_gray(self, gray):
-        """The changed (H, W) float64 grayscale image."""
+    def _changed(self, image):
+        """The changed (H, W) or (H, W, C) float64 image, the same change for every channel but the noise."""
         raise NotImplementedError
 
     def transform(self, results):
         if np.random.rand() >= self.prob:
             return results
         image = results['img']
-        gray = image[..., 0].astype(np.float64) if image.ndim == 3 else image.astype(np.float64)
-        change = self._new_gray(gray) - gray
-        new = image.astype(np.float64) + (change[..., None] if image.ndim == 3 else change)
+        grayscale = image.ndim == 2 or bool((image == image[..., :1]).all())
+        gray = (image[..., 0] if image.ndim == 3 and grayscale else image).astype(np.float64)
+        change = self._changed(gray) - gray
+        new = image.astype(np.float64) + (change[..., None] if image.ndim == 3 and grayscale else change)
         new = np.clip(new, 0, 255)
         results['img'] = (np.round(new) if image.dtype == np.uint8 else new).astype(image.dtype)
         return results
@@ -137,9 +167,9 @@ class RandomGamma(_IntensityTransform):
         super().__init__(prob)
         self.gamma_range = _check_range('gamma_range', gamma_range, low=1e-3)
 
-    def _new_gray(self, gray):
+    def _changed(self, image):
         gamma = np.random.uniform(*self.gamma_range)
-        return 255.0 * (np.clip(gray, 0, 255) / 255.0) ** gamma
+        return 255.0 * (np.clip(image, 0, 255) / 255.0) ** gamma
 
 
 @TRANSFORMS.register_module()
@@ -150,8 +180,8 @@ class RandomGaussianNoise(_IntensityTransform):
         super().__init__(prob)
         self.std_range = _check_range('std_range', std_range)
 
-    def _new_gray(self, gray):
-        return gray + np.random.normal(0.0, np.random.uniform(*self.std_range), gray.shape)
+    def _changed(self, image):
+        return image + np.random.normal(0.0, np.random.uniform(*self.std_range), image.shape)
 
 
 @TRANSFORMS.register_module()
@@ -163,9 +193,9 @@ class RandomPoissonNoise(_IntensityTransform):
         super().__init__(prob)
         self.photons_range = _check_range('photons_range', photons_range, low=1e-3)
 
-    def _new_gray(self, gray):
+    def _changed(self, image):
         photons = np.random.uniform(*self.photons_range)
-        return np.random.poisson(np.clip(gray, 0, None) * (photons / 255.0)) * (255.0 / photons)
+        return np.random.poisson(np.clip(image, 0, None) * (photons / 255.0)) * (255.0 / photons)
 
 
 @TRANSFORMS.register_module()
@@ -176,8 +206,9 @@ class RandomGaussianBlur(_IntensityTransform):
         super().__init__(prob)
         self.sigma_range = _check_range('sigma_range', sigma_range)
 
-    def _new_gray(self, gray):
-        return ndimage.gaussian_filter(gray, np.random.uniform(*self.sigma_range), mode='reflect')
+    def _changed(self, image):
+        sigma = np.random.uniform(*self.sigma_range)
+        return ndimage.gaussian_filter(image, (sigma, sigma, 0)[:image.ndim], mode='reflect')
 
 
 @TRANSFORMS.register_module()
@@ -198,18 +229,18 @@ class RandomRingArtifact(_IntensityTransform):
         check_number(centre_jitter, 'centre_jitter', high=0.5)  # a share of the image size: the centre stays inside
         self.centre_jitter = float(centre_jitter)
 
-    def _new_gray(self, gray):
-        height, width = gray.shape
+    def _changed(self, image):
+        height, width = image.shape[:2]
         centre = np.array([height, width]) * (0.5 + np.random.uniform(-1, 1, 2) * self.centre_jitter)
         rows, cols = np.ogrid[:height, :width]
         radius = np.hypot(rows + 0.5 - centre[0], cols + 0.5 - centre[1])
-        rings = np.zeros_like(gray)
+        rings = np.zeros((height, width))
         for _ in range(np.random.randint(self.num_rings[0], self.num_rings[1] + 1)):
             ring_radius = np.random.uniform(0, radius.max())
             amplitude = np.random.choice([-1.0, 1.0]) * np.random.uniform(*self.amplitude_range)
             sigma = np.random.uniform(*self.width_range)
             rings += amplitude * np.exp(-0.5 * ((radius - ring_radius) / sigma) ** 2)
-        return gray + rings
+        return image + (rings[..., None] if image.ndim == 3 else rings)
 
 
 @TRANSFORMS.register_module()
@@ -226,17 +257,17 @@ class RandomStreakArtifact(_IntensityTransform):
         self.amplitude_range = _check_range('amplitude_range', amplitude_range)
         self.width_range = _check_range('width_range', width_range, low=1e-3)
 
-    def _new_gray(self, gray):
-        height, width = gray.shape
+    def _changed(self, image):
+        height, width = image.shape[:2]
         rows, cols = np.ogrid[:height, :width]
-        streaks = np.zeros_like(gray)
+        streaks = np.zeros((height, width))
         for _ in range(np.random.randint(self.num_streaks[0], self.num_streaks[1] + 1)):
             point = np.random.uniform(0, 1, 2) * (height, width)
             angle = np.random.uniform(0, np.pi)
             distance = np.abs((rows + 0.5 - point[0]) * np.cos(angle) - (cols + 0.5 - point[1]) * np.sin(angle))
             amplitude = np.random.choice([-1.0, 1.0]) * np.random.uniform(*self.amplitude_range)
             streaks += amplitude * np.exp(-0.5 * (distance / np.random.uniform(*self.width_range)) ** 2)
-        return gray + streaks
+        return image + (streaks[..., None] if image.ndim == 3 else streaks)
 
 
 @TRANSFORMS.register_module()

@@ -3,8 +3,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
-from ...io.images import (NORMALIZE_MODES, ImageFormatError, check_finite, describe, intensity_range,
-                          normalize_intensity, read_image, to_channels)
+from ...io.images import (NORMALIZE_MODES, SLICE_AXES, ImageFormatError, check_finite, describe, intensity_range,
+                          normalize_intensity, read_image, read_image_info, to_channels)
 
 #: ``normalize`` of the loaders: the modes of :func:`~libnet_mmdet.io.images.normalize_intensity`, and ``'auto'``.
 LOADER_NORMALIZE_MODES = NORMALIZE_MODES + ('auto',)
@@ -20,6 +20,11 @@ class LoadTomoImageFromFile(BaseTransform):
     (8 or 16 bit). The image is then normalised per image (``normalize``) to [0, 255], the range the stock
     ``DetDataPreprocessor`` mean/std (ImageNet, 0-255) expect, and a grayscale image is repeated into
     ``channels`` channels.
+
+    With ``context_slices=True`` (2.5D input) a slice of a stack comes with its two neighbours along the slice axis
+    as its channels: (index - 1, index, index + 1), the stack's first / last slice standing in for the missing
+    neighbour at its ends, normalised together; a 2D image (or an (H, W) array) is repeated into the three
+    channels as without it, and an (H, W, 3) array is taken as such a (previous, slice, next) stack.
 
     When ``results`` already holds an ``img`` array and no ``img_path``, that array is normalised instead of reading
     a file (:class:`LoadTomoImageFromNDArray` always takes the array: the loader of in-memory inference).
@@ -41,6 +46,7 @@ class LoadTomoImageFromFile(BaseTransform):
         percentiles (tuple[float, float]): low and high percentile for ``'percentile'``.
         channels (int): 3 (default, for ImageNet-style backbones) or 1.
         to_float32 (bool): float32 output (default; keeps 16-bit precision). False rounds to uint8.
+        context_slices (bool): give a stack slice its neighbours as channels (needs ``channels=3``).
 
     Raises:
         FileNotFoundError: missing file.
@@ -48,7 +54,8 @@ class LoadTomoImageFromFile(BaseTransform):
             message names the file and slice.
     """
 
-    def __init__(self, normalize='percentile', percentiles=(0.5, 99.5), channels=3, to_float32=True):
+    def __init__(self, normalize='percentile', percentiles=(0.5, 99.5), channels=3, to_float32=True,
+                 context_slices=False):
         if normalize not in LOADER_NORMALIZE_MODES:
             raise ValueError(f'normalize must be one of {LOADER_NORMALIZE_MODES}, got {normalize!r}')
         low, high = percentiles
@@ -56,6 +63,11 @@ class LoadTomoImageFromFile(BaseTransform):
             raise ValueError(f'percentiles must satisfy 0 <= low < high <= 100, got {percentiles!r}')
         if channels not in (1, 3):
             raise ValueError(f'channels must be 1 or 3, got {channels!r}')
+        if context_slices not in (True, False):
+            raise ValueError(f'context_slices must be True or False, got {context_slices!r}')
+        if context_slices and channels != 3:
+            raise ValueError(f'context_slices=True needs channels=3 (previous, slice, next), got {channels!r}')
+        self.context_slices = bool(context_slices)
         self.normalize = normalize
         self.percentiles = (float(low), float(high))
         self.channels = channels
@@ -66,7 +78,14 @@ class LoadTomoImageFromFile(BaseTransform):
         path = results.get('img_path')
         if path is None and isinstance(results.get('img'), np.ndarray):
             return results['img'], '<array>'
-        return read_image(path, results.get('slice_axis'), results.get('slice_index')), path
+        slice_axis, slice_index = results.get('slice_axis'), results.get('slice_index')
+        image = read_image(path, slice_axis, slice_index)
+        if not self.context_slices or slice_axis is None:
+            return image, path
+        last = read_image_info(path)[0][SLICE_AXES.index(slice_axis)] - 1
+        neighbours = [read_image(path, slice_axis, min(max(index, 0), last))
+                      for index in (slice_index - 1, slice_index + 1)]
+        return np.stack([neighbours[0], image, neighbours[1]], axis=-1), path
 
     def _mode(self, dtype):
         """The normalisation of an image of ``dtype``: ``normalize`` with ``'auto'`` resolved."""
@@ -102,7 +121,7 @@ class LoadTomoImageFromFile(BaseTransform):
 
     def __repr__(self):
         return (f'{self.__class__.__name__}(normalize={self.normalize!r}, percentiles={self.percentiles}, '
-                f'channels={self.channels}, to_float32={self.to_float32})')
+                f'channels={self.channels}, to_float32={self.to_float32}, context_slices={self.context_slices})')
 
 
 @TRANSFORMS.register_module()
