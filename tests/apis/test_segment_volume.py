@@ -1,5 +1,6 @@
 """segment_volume end to end with a deterministic predictor: exact 3D recovery, streaming inputs, resume after an
 interruption, and clear errors for bad volumes."""
+import json
 import os
 
 import numpy as np
@@ -61,10 +62,13 @@ class ContextPredictor(IntensityPredictor):
         return super().__call__([image[..., 1] for image in images])
 
 
-def test_a_model_with_context_slices_gets_each_slice_between_its_neighbours(image, truth):
+def test_a_model_with_context_slices_gets_each_slice_between_its_neighbours(image, truth, tmp_path):
     predictor = ContextPredictor()
-    labels = segment_volume(predictor, image, views=('xy', 'xz', 'yz'), slab=6, progress=False)
+    labels = segment_volume(predictor, image, views=('xy', 'xz', 'yz'), slab=6, progress=False,
+                            work_dir=tmp_path / 'work', keep_work=True)
     assert same_instances(labels, truth)
+    manifest = json.loads((tmp_path / 'work' / 'manifest.json').read_text())
+    assert manifest['identity']['inference']['context_slices'] is True  # a resume needs the same reading
     expected = []
     for axis in range(3):
         n = image.shape[axis]
