@@ -39,7 +39,8 @@ the settings are passed per forward pass, the config is not changed. ``proposals
 Besides an MMDetection detector, every function here accepts a *predictor*: any callable taking a list of 2D
 slices (or tiles) and returning, for each, ``(labels_hw, scores)`` (integer instance labels 1..n, float scores
 with ``scores[k - 1]`` for label k); with a true attribute ``context_slices`` it is given (H, W, 3) (previous,
-slice, next) stacks instead, as a detector with 2.5D input is (:func:`~libnet_mmdet.apis.model.uses_context_slices`). Tests use a deterministic predictor; another segmenter can be wrapped so.
+slice, next) stacks instead, as a detector with 2.5D input is (:func:`~libnet_mmdet.apis.model.uses_context_slices`).
+Tests use a deterministic predictor; another segmenter can be wrapped so.
 A predictor has no pipeline: at a scale other than 1 its slices are resampled (:func:`resample_slice`) and its
 labels resampled back by nearest neighbour; its attribute ``particle_diameter_px`` plays the config key's part.
 """
@@ -254,8 +255,9 @@ def resolve_tiling(model, tile_size='auto', overlap=None):
 
 
 def resample_slice(image, scale):
-    """An (H, W) slice (or (H, W, C) array, channel by channel) resized by ``scale`` (bilinear, anti-aliased when shrinking), in its own dtype (resampled in
-    float32, or in float64 for dtypes float32 cannot hold, such as float64 values beyond 3.4e38)."""
+    """An (H, W) slice (or (H, W, C) array, channel by channel) resized by ``scale`` (bilinear, anti-aliased when
+    shrinking), in its own dtype (resampled in float32, or in float64 for dtypes float32 cannot hold, such as float64
+    values beyond 3.4e38)."""
     shape = tuple(max(1, round(n * scale)) for n in image.shape[:2])
     work_dtype = np.float32 if np.can_cast(image.dtype, np.float32) else np.float64
     resized = resize(image.astype(work_dtype), shape, order=1, anti_aliasing=scale < 1, preserve_range=True)
