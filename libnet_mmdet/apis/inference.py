@@ -56,7 +56,7 @@ from skimage.transform import resize
 from ..evaluation import instances_to_labels
 from ..io.errors import check_int, check_number
 from ..io.images import (ImageFormatError, check_finite, fill_from_nearest, outside_view_mask, read_image,
-                         read_image_info)
+                         read_image_info, to_channels)
 from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, merge_segmentations, order_by_score, segment_tiled
 from .model import (default_batch_size, is_detector, mixed_precision, model_test_pipeline, proposal_budget,
                     scaled_test_pipeline, temporary_test_cfg, trained_diameter_range, training_tile_size,
@@ -324,7 +324,7 @@ def _model_input(image, context):
     """A checked slice as the model takes it: with ``context`` (2.5D input), an (H, W) slice repeated into
     (previous, slice, next) channels, as a 2D image has no neighbours (the loader does the same for a detector; a
     predictor callable gets it so); otherwise, or for an (H, W, 3) stack, the slice itself."""
-    return np.repeat(image[..., None], 3, axis=-1) if context and image.ndim == 2 else image
+    return to_channels(image, 3) if context else image
 
 
 def _outside_view(image, context):
