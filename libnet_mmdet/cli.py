@@ -142,12 +142,15 @@ def add_runner_args(parser):
 
 
 def load_config(args):
-    """Read ``args.config`` and apply ``--cfg-options``, ``--launcher`` and ``--work-dir`` as mmdet's tools do.
+    """Read ``args.config`` and apply ``--cfg-options``, ``--launcher`` and ``--work-dir`` as mmdet's tools do
+    (``--launcher slurm`` refused without CUDA).
 
     The work dir defaults to ``./work_dirs/<config name>``. Raises FileNotFoundError naming a missing config and
     :class:`~libnet_mmdet.io.InputError` naming a file that is not a readable config
     (:func:`~libnet_mmdet.apis.model.read_config`).
     """
+    if args.launcher not in ('none', 'pytorch') and not torch.cuda.is_available():
+        raise _cpu_launcher_error(args.launcher)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     cfg = read_config(args.config, args.cfg_options)
@@ -194,6 +197,12 @@ def setup_cpu_distributed(cfg):
                                      find_unused_parameters=cfg.get('find_unused_parameters', False))
 
 
+def _cpu_launcher_error(launcher):
+    """The one line for a launcher other than torchrun on CPUs (MMEngine's Slurm path sets a CUDA device)."""
+    return InputError(f'--launcher {launcher} needs CUDA; on CPUs start the job with torchrun (tools/dist_train.sh, '
+                      'dist_test.sh or dist_segment.sh: --launcher pytorch)')
+
+
 def init_distributed(launcher, device, timeout_s=3 * 3600):
     """Join the process group of a distributed job for tools that run without a Runner (``segment.py``).
 
@@ -214,8 +223,7 @@ def init_distributed(launcher, device, timeout_s=3 * 3600):
         init_dist(launcher, backend='nccl', timeout=timeout_s)
         return f'cuda:{torch.cuda.current_device()}'
     if launcher != 'pytorch':
-        raise InputError(f'--launcher {launcher} needs CUDA; on CPUs start the job with torchrun '
-                         '(tools/dist_segment.sh, --launcher pytorch)')
+        raise _cpu_launcher_error(launcher)
     _init_gloo(timeout_s)
     return device
 

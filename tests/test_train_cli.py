@@ -1,5 +1,5 @@
 """tools/train.py's checks before anything is built: an earlier training's checkpoints are not replaced without
---overwrite, --resume needs a checkpoint, --amp needs a GPU."""
+--overwrite, --resume needs a checkpoint, --amp needs a GPU; and, as for tools/test.py, --launcher slurm needs CUDA."""
 import pytest
 
 from helpers import TINY_CONFIG, import_tool
@@ -54,6 +54,20 @@ def test_amp_without_a_gpu_is_refused_before_anything_is_built(train_tool, tmp_p
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     with pytest.raises(SystemExit, match='train.py: error: --amp: mixed-precision training needs a GPU'):
         train_tool.main([str(TINY_CONFIG), '--work-dir', str(tmp_path), '--amp'])
+
+
+@pytest.mark.parametrize('tool_name', ['train', 'test'])
+def test_a_slurm_launch_without_cuda_is_one_line_before_the_config_is_read(tool_name, tmp_path, monkeypatch):
+    """MMEngine's Slurm path would fail with a KeyError (no SLURM_PROCID) or a CUDA error; torchrun is the CPU way."""
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    tool = import_tool(tool_name)
+    checkpoint = tmp_path / 'model.pth'
+    checkpoint.write_bytes(b'not read')
+    argv = [str(tmp_path / 'missing_config.py')] + ([str(checkpoint)] if tool_name == 'test' else [])
+    with pytest.raises(SystemExit, match=f'{tool_name}.py: error: --launcher slurm needs CUDA; on CPUs start the job '
+                       'with torchrun \\(tools/dist_train.sh, dist_test.sh or dist_segment.sh: --launcher pytorch\\)'):
+        tool.main(argv + ['--launcher', 'slurm'])
 
 
 def test_ctrl_c_says_how_to_continue(train_tool, tmp_path, monkeypatch, capsys):

@@ -12,10 +12,11 @@ Steps (each resumes where an interrupted run stopped; run the same command again
      ``corpus.json``), into the recipe's ``corpus_root`` with its ``corpus_overrides``: ``data/generalist_corpus``
      without bulk carbon-binder domains for the generalist, ``data/phase_corpus`` (the same draws, domains drawn
      too) for the phase model;
-  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, ~52 min on 2 CPU cores; ``tiny-2.5d``:
-     the same reading each slice with its two neighbours, into ``models/generalist-2.5d``; ``r101``: the R101
-     recipe, for a GPU) on every xy/xz/yz slice of the corpus, each slice rescaled to a random typical particle
-     diameter in the config's ``particle_diameter_px`` (``RandomParticleScale``), through ``tools/train.py``
+  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, 49-64 min on 2 CPU cores by machine;
+     ``tiny-2.5d``: the same reading each slice with its two neighbours, into ``models/generalist-2.5d``; ``r101``:
+     the R101 recipe, for a GPU) on every second xy/xz/yz slice of the corpus, each slice rescaled to a random
+     typical particle diameter in the config's ``particle_diameter_px`` (``RandomParticleScale``), through
+     ``tools/train.py``
      (``phases``: the phase model's config on the corpus's slices and phase volumes, into ``models/phases``;
      ``phases-r101``: the same on the R101 backbone, for a GPU);
   3. install: ``OUT/config.py`` (the full training config, with ``particle_diameter_px``), ``OUT/model.pth`` and
