@@ -10,9 +10,10 @@ Usage:
    of the random preset), its particles given by the true labels, so that only the phases differ: per-phase IoU,
    mean damage and mean detachment (all particles) and the per-particle Pearson correlation of detachment and
    damage with the truth (also over the particles inside the volume alone: one cut by its border has part of its
-   surface unseen), for the model (xy/xz/yz probabilities summed, as tools/analyze.py predicts them) and
-   for multi-Otsu; the detachment-vs-ESD
-   curve (mean detachment in ESD quintiles) of truth, model and multi-Otsu as numbers and as a plot (``--plots``).
+   surface unseen, and over the particles of at least ``--min-voxels auto``'s size for their median diameter:
+   specks of a few voxels have a few surface faces), for the model (xy/xz/yz probabilities summed, as
+   tools/analyze.py predicts them) and for multi-Otsu; the detachment-vs-ESD curve (mean detachment in ESD
+   quintiles) of truth, model and multi-Otsu as numbers and as a plot (``--plots``).
    ``--cb-domain-fraction F`` makes the same volumes with bulk carbon-binder domains filling a share F of the gaps
    between particles (``SynthParams.cb_domain_fraction``; the presets have none), as in real cathodes.
 2. SegmentPy (``REAL/segmentpy``): per slice, IoU of pore, carbon-binder and NMC vs the expert labels. Their label
@@ -22,7 +23,8 @@ Usage:
    pixels can rank them the wrong way round: :func:`segmentpy_truth`).
 3. MATBOX (``REAL/matbox``): its true phases (1 NMC, 2 carbon-binder, 0 pore) split into particles
    (``split_particles``), rendered with the ``typical`` preset's imaging (``render_volume``), segmented: mean
-   detachment and the per-particle detachment correlation of model and multi-Otsu phases vs the true phases.
+   detachment and the per-particle detachment correlation of model and multi-Otsu phases vs the true phases (the
+   split leaves specks down to one voxel: also without those, as in 1.).
 4. ``--generalist``: the user's path on the synthetic volumes -- the generalist's labels (views and scale auto, as
    ``tools/segment.py``) with the model's phases -- mean detachment and carbon-binder contact against the truth,
    and the per-particle detachment r over the particles matched to a true one (IoU > 0.5).
@@ -94,31 +96,43 @@ def esd_curve(esd, detachment, edges):
 
 
 def compare_phases(labels, truth, candidates, voxel_size_nm):
-    """Scores of each candidate phase volume (dict name -> phases) against ``truth``, with the same labels."""
+    """Scores of each candidate phase volume (dict name -> phases) against ``truth``, with the same labels; the
+    ``*_sized`` scores leave out specks: labels below ``min_voxels``, what ``--min-voxels auto`` removes for the
+    particles' median equivalent diameter (:func:`~libnet_mmdet.volume.labels.min_voxels_for_diameter`)."""
     from libnet_mmdet.analysis import particle_table
+    from libnet_mmdet.volume.labels import min_voxels_for_diameter
     true_df = particle_table(labels, phases_zyx=truth, voxel_size_nm=voxel_size_nm)
     esd = true_df['esd_um'].to_numpy()
     edges = np.quantile(esd, np.linspace(0, 1, 6))
     inside = ~true_df['touches_border'].to_numpy()  # whole particles: a cut one's surface is partly unseen
-    result = {'n_particles': int(len(true_df)), 'n_inside': int(inside.sum()), 'esd_edges_um': edges.tolist(),
+    voxels = true_df['voxels'].to_numpy()
+    min_voxels = min_voxels_for_diameter(float(np.median(np.cbrt(6 / np.pi * voxels))))
+    sized = voxels >= min_voxels  # a speck's few surface faces make its detachment and damage any number
+    true_detachment = true_df['surface_fraction_pore'].to_numpy()
+    result = {'n_particles': int(len(true_df)), 'n_inside': int(inside.sum()), 'min_voxels': min_voxels,
+              'n_sized': int(sized.sum()), 'esd_edges_um': edges.tolist(),
               'truth': {'mean_damage': float(true_df['damage'].mean()),
-                        'mean_detachment': float(true_df['surface_fraction_pore'].mean()),
-                        'detachment_vs_esd': esd_curve(esd, true_df['surface_fraction_pore'].to_numpy(), edges)}}
+                        'mean_detachment': float(true_detachment.mean()),
+                        'mean_damage_sized': float(true_df['damage'][sized].mean()),
+                        'mean_detachment_sized': float(true_detachment[sized].mean()),
+                        'detachment_vs_esd': esd_curve(esd, true_detachment, edges)}}
     for name, phases in candidates.items():
         df = particle_table(labels, phases_zyx=phases, voxel_size_nm=voxel_size_nm)
+        detachment = df['surface_fraction_pore'].to_numpy()
         result[name] = {
             'phase_iou': phase_iou(phases, truth),
             'mean_damage': float(df['damage'].mean()),
-            'mean_detachment': float(df['surface_fraction_pore'].mean()),
+            'mean_detachment': float(detachment.mean()),
+            'mean_damage_sized': float(df['damage'][sized].mean()),
+            'mean_detachment_sized': float(detachment[sized].mean()),
             'mean_contact_carbon_binder': float(df['surface_fraction_carbon_binder'].mean()),
-            'detachment_correlation': pearson(df['surface_fraction_pore'].to_numpy(),
-                                              true_df['surface_fraction_pore'].to_numpy()),
-            'detachment_correlation_inside': pearson(df['surface_fraction_pore'].to_numpy()[inside],
-                                                     true_df['surface_fraction_pore'].to_numpy()[inside]),
+            'detachment_correlation': pearson(detachment, true_detachment),
+            'detachment_correlation_inside': pearson(detachment[inside], true_detachment[inside]),
+            'detachment_correlation_sized': pearson(detachment[sized], true_detachment[sized]),
             'damage_correlation': pearson(df['damage'].to_numpy(), true_df['damage'].to_numpy()),
-            'detachment_vs_esd': esd_curve(esd, df['surface_fraction_pore'].to_numpy(), edges),
+            'detachment_vs_esd': esd_curve(esd, detachment, edges),
         }
-        for key in ('mean_damage', 'mean_detachment'):
+        for key in ('mean_damage', 'mean_detachment', 'mean_damage_sized', 'mean_detachment_sized'):
             result[name][key.replace('mean_', 'error_')] = result[name][key] - result['truth'][key]
     result['truth']['mean_contact_carbon_binder'] = float(true_df['surface_fraction_carbon_binder'].mean())
     return result
@@ -173,7 +187,9 @@ def synthetic(model, args):
               f"truth {result['truth']['mean_detachment']:.3f} model {result['model']['mean_detachment']:.3f} otsu "
               f"{result['multi_otsu']['mean_detachment']:.3f}; r model {result['model']['detachment_correlation']}"
               f" otsu {result['multi_otsu']['detachment_correlation']}; r of the {result['n_inside']} particles "
-              f"inside the volume model {result['model']['detachment_correlation_inside']}", flush=True)
+              f"inside the volume model {result['model']['detachment_correlation_inside']}, of the {result['n_sized']}"
+              f" of at least {result['min_voxels']} voxels {result['model']['detachment_correlation_sized']}",
+              flush=True)
         for weight in args.surface_pore_weights:
             scores = result[f'model_w{weight:g}']
             print(f"  surface pore weight {weight:g}: IoU {fmt(scores['phase_iou'])} detachment error "
@@ -272,7 +288,12 @@ def matbox(model, path):
     print(f"matbox: IoU model {fmt(result['model']['phase_iou'])} otsu {fmt(result['multi_otsu']['phase_iou'])}; "
           f"detachment truth {result['truth']['mean_detachment']:.3f} model {result['model']['mean_detachment']:.3f}"
           f" otsu {result['multi_otsu']['mean_detachment']:.3f}; r model {result['model']['detachment_correlation']}"
-          f" otsu {result['multi_otsu']['detachment_correlation']}", flush=True)
+          f" otsu {result['multi_otsu']['detachment_correlation']}; without the specks below {result['min_voxels']} "
+          f"voxels ({result['n_sized']} of {result['n_particles']}): r model "
+          f"{result['model']['detachment_correlation_sized']} otsu "
+          f"{result['multi_otsu']['detachment_correlation_sized']}, damage truth "
+          f"{result['truth']['mean_damage_sized']:.4f} model {result['model']['mean_damage_sized']:.4f} otsu "
+          f"{result['multi_otsu']['mean_damage_sized']:.4f}", flush=True)
     return result
 
 

@@ -1,5 +1,5 @@
 """benchmarks/bench_phases.py's reading of the SegmentPy labels (issue 16): which of labels 1 and 2 is
-carbon-binder, told by intensity away from the particles."""
+carbon-binder, told by intensity away from the particles; its scores without specks."""
 import numpy as np
 import pytest
 
@@ -38,3 +38,30 @@ def test_labels_without_pixels_away_from_particles_are_refused(bench):
     label[:, 8:10] = 2  # every label-2 pixel within 2 px of NMC
     with pytest.raises(ValueError, match='labels 1 and 2 need pixels more than 5 px from NMC'):
         bench.segmentpy_truth(np.ones(label.shape, np.float32), label)
+
+
+def test_specks_are_scored_apart(bench):
+    """A one-voxel label (what split_particles leaves in the MATBOX volume) has six surface faces: its detachment is
+    0 or 1 by one voxel's phase. The ``*_sized`` scores leave it out (below --min-voxels auto's size)."""
+    zz, yy, xx = np.mgrid[:20, :40, :64]
+    labels = np.zeros(zz.shape, np.uint16)
+    truth = np.zeros(zz.shape, np.uint8)  # pore
+    for k, cx in enumerate((8, 22, 36, 50)):
+        ball = (zz - 10) ** 2 + (yy - 20) ** 2 + (xx - cx) ** 2 <= 16
+        shell = ((zz - 10) ** 2 + (yy - 20) ** 2 + (xx - cx) ** 2 <= 36) & ~ball
+        truth[shell & (yy < 17 + 2 * k)] = 2  # carbon-binder coats: more of each particle's surface, ball by ball
+        labels[ball], truth[ball] = k + 1, 1
+    labels[10, 34, 60], truth[10, 34, 60] = 5, 1  # a speck in pore: detachment 1
+    wrong_speck = truth.copy()
+    wrong_speck[10, 33:36, 59:62] = 2
+    wrong_speck[9:12, 34, 60] = 2
+    wrong_speck[10, 34, 60] = 1  # the speck now coated all round: detachment 0
+
+    result = bench.compare_phases(labels, truth, {'model': wrong_speck}, voxel_size_nm=100)
+
+    assert result['n_particles'] == 5 and result['min_voxels'] == 10 and result['n_sized'] == 4
+    assert result['model']['detachment_correlation'] < 0.9
+    assert result['model']['detachment_correlation_sized'] == pytest.approx(1.0)
+    assert result['model']['error_detachment_sized'] == pytest.approx(0.0)
+    assert result['model']['error_detachment'] == pytest.approx(-1 / 5)
+    assert result['truth']['mean_damage_sized'] == 0.0 and result['model']['error_damage_sized'] == 0.0
