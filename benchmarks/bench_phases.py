@@ -98,15 +98,15 @@ def esd_curve(esd, detachment, edges):
 def compare_phases(labels, truth, candidates, voxel_size_nm):
     """Scores of each candidate phase volume (dict name -> phases) against ``truth``, with the same labels; the
     ``*_sized`` scores leave out specks: labels below ``min_voxels``, what ``--min-voxels auto`` removes for the
-    particles' median equivalent diameter (:func:`~libnet_mmdet.volume.labels.min_voxels_for_diameter`)."""
+    particles' median equivalent diameter (:func:`~libnet_mmdet.volume.min_voxels_for_particles`)."""
     from libnet_mmdet.analysis import particle_table
-    from libnet_mmdet.volume.labels import min_voxels_for_diameter
+    from libnet_mmdet.volume import min_voxels_for_particles
     true_df = particle_table(labels, phases_zyx=truth, voxel_size_nm=voxel_size_nm)
     esd = true_df['esd_um'].to_numpy()
     edges = np.quantile(esd, np.linspace(0, 1, 6))
     inside = ~true_df['touches_border'].to_numpy()  # whole particles: a cut one's surface is partly unseen
     voxels = true_df['voxels'].to_numpy()
-    min_voxels = min_voxels_for_diameter(float(np.median(np.cbrt(6 / np.pi * voxels))))
+    min_voxels = min_voxels_for_particles(voxels)
     sized = voxels >= min_voxels  # a speck's few surface faces make its detachment and damage any number
     true_detachment = true_df['surface_fraction_pore'].to_numpy()
     result = {'n_particles': int(len(true_df)), 'n_inside': int(inside.sum()), 'min_voxels': min_voxels,

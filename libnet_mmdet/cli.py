@@ -142,8 +142,8 @@ def add_runner_args(parser):
 
 
 def load_config(args):
-    """Read ``args.config`` and apply ``--cfg-options``, ``--launcher`` and ``--work-dir`` as mmdet's tools do
-    (``--launcher slurm`` refused without CUDA).
+    """Read ``args.config`` and apply ``--cfg-options``, ``--launcher`` and ``--work-dir`` as mmdet's tools do;
+    ``--launcher slurm`` or ``mpi`` without CUDA raises :class:`~libnet_mmdet.io.InputError` before the config is read.
 
     The work dir defaults to ``./work_dirs/<config name>``. Raises FileNotFoundError naming a missing config and
     :class:`~libnet_mmdet.io.InputError` naming a file that is not a readable config
@@ -239,6 +239,20 @@ def build_runner(cfg):
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)
+
+
+def auto_or(number):
+    """``argparse`` type of a word that is ``'auto'`` or a ``number`` (``int``: ``--min-voxels``, ``float``: one
+    ``--scale`` word)."""
+    def parse(value):
+        if value == 'auto':
+            return value
+        try:
+            return number(value)
+        except ValueError:
+            kind = 'a whole number' if number is int else 'a number'
+            raise argparse.ArgumentTypeError(f"expected 'auto' or {kind}, got {value!r}") from None
+    return parse
 
 
 def device_name(text):

@@ -57,7 +57,9 @@ def test_amp_without_a_gpu_is_refused_before_anything_is_built(train_tool, tmp_p
 
 
 @pytest.mark.parametrize('tool_name', ['train', 'test'])
-def test_a_slurm_launch_without_cuda_is_one_line_before_the_config_is_read(tool_name, tmp_path, monkeypatch):
+@pytest.mark.parametrize('launcher', ['slurm', 'mpi'])
+def test_a_slurm_or_mpi_launch_without_cuda_is_one_line_before_the_config_is_read(tool_name, launcher, tmp_path,
+                                                                                   monkeypatch):
     """MMEngine's Slurm path would fail with a KeyError (no SLURM_PROCID) or a CUDA error; torchrun is the CPU way."""
     import torch
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
@@ -65,9 +67,10 @@ def test_a_slurm_launch_without_cuda_is_one_line_before_the_config_is_read(tool_
     checkpoint = tmp_path / 'model.pth'
     checkpoint.write_bytes(b'not read')
     argv = [str(tmp_path / 'missing_config.py')] + ([str(checkpoint)] if tool_name == 'test' else [])
-    with pytest.raises(SystemExit, match=f'{tool_name}.py: error: --launcher slurm needs CUDA; on CPUs start the job '
-                       'with torchrun \\(tools/dist_train.sh, dist_test.sh or dist_segment.sh: --launcher pytorch\\)'):
-        tool.main(argv + ['--launcher', 'slurm'])
+    with pytest.raises(SystemExit, match=f'{tool_name}.py: error: --launcher {launcher} needs CUDA; on CPUs start the '
+                       'job with torchrun \\(tools/dist_train.sh, dist_test.sh or dist_segment.sh: '
+                       '--launcher pytorch\\)'):
+        tool.main(argv + ['--launcher', launcher])
 
 
 def test_ctrl_c_says_how_to_continue(train_tool, tmp_path, monkeypatch, capsys):

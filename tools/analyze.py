@@ -3,7 +3,7 @@
 Usage:
     python tools/analyze.py LABELS.tif [--phases PHASES.tif] [--image IMAGE.tif] [--phase-model DIR|auto|none]
                             [--device cpu] [--voxel-size-nm 50] [--depth-axis z] [--depth-from low]
-                            [--exclude-border] --out DIR [--overwrite] [--debug]
+                            [--exclude-border] [--min-voxels auto|N] --out DIR [--overwrite] [--debug]
 
 LABELS.tif: (Z, Y, X) integer instance labels (0 = background). PHASES.tif: (Z, Y, X) phase volume (0 pore,
 1 NMC, 2 carbon-binder) for the carbon-binder contact / detachment fractions and for damage. IMAGE.tif: the
@@ -19,7 +19,8 @@ LABELS (TIFF: ImageJ / OME / centimetre resolution tags; OME-Zarr: scale and axi
 Writes to DIR: particles.csv (one row per particle), summary.json, summary.md, esd_histogram.png,
 sphericity_vs_esd.png, detachment_vs_esd.png and detachment_vs_depth.png (with phase information), slices.png.
 DIR must be new or empty; --overwrite empties the DIR of an earlier report first, so that one folder never mixes
-the files of two runs.
+the files of two runs. --exclude-border and --min-voxels leave particles out of the summary (the CSV and plots keep
+all).
 Definitions: ../shared/docs/METRICS.md and :func:`libnet_mmdet.analysis.particle_table`.
 """
 import argparse
@@ -29,9 +30,10 @@ import sys
 from libnet_mmdet.analysis import (PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, check_phases, particle_table,
                                    write_report)
 from libnet_mmdet.apis import init_phase_model, predict_phases, resolve_phase_model
-from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_phase_model_arg, add_voxel_size_arg, device_name,
-                              exit_on_error)
-from libnet_mmdet.io import check_labels, check_output_dir, check_outside_inputs, read_whole_volume, voxel_size_zyx
+from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_phase_model_arg, add_voxel_size_arg, auto_or,
+                              device_name, exit_on_error)
+from libnet_mmdet.io import (check_labels, check_min_voxels, check_output_dir, check_outside_inputs, read_whole_volume,
+                             voxel_size_zyx)
 
 TOOL = osp.basename(__file__)
 
@@ -52,6 +54,11 @@ def parse_args(argv=None):
                         help='side of the depth axis holding the reference plane (default low = index 0)')
     parser.add_argument('--exclude-border', action='store_true',
                         help='leave particles touching the volume border out of the summary (kept in the CSV)')
+    parser.add_argument('--min-voxels', type=auto_or(int), default=0, metavar='auto|N',
+                        help='leave particles of fewer voxels out of the summary (kept in the CSV and plots): specks, '
+                        'whose damage and contact fractions are those of a few voxels, as labels from a watershed or a '
+                        'split of a phase volume hold; auto: a sphere a third of the particles\' median equivalent '
+                        'diameter across (default 0: keep all; tools/segment.py\'s labels have none by default)')
     parser.add_argument('--out', required=True,
                         help='output folder: new, or a report folder of an earlier run emptied with --overwrite')
     add_overwrite_arg(parser, help='empty the --out folder of an earlier report first')
@@ -62,6 +69,7 @@ def parse_args(argv=None):
 def run(args):
     """Check the arguments, read the inputs, compute the table and write the report; returns the summary dict."""
     voxel_size_nm = None if args.voxel_size_nm is None else voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
+    check_min_voxels(args.min_voxels, '--min-voxels')
     check_output_dir(args.out, args.overwrite, inputs=(args.labels, args.phases, args.image))
     check_outside_inputs(args.out, (args.labels, args.phases, args.image))
     phase_files = resolve_phase_model(args.phase_model) if args.image and not args.phases else None
@@ -88,7 +96,7 @@ def run(args):
     df = particle_table(labels_zyx, phases_zyx=phases_zyx, image_zyx=image_zyx, voxel_size_nm=voxel_size_nm,
                         depth_axis=args.depth_axis, depth_from=args.depth_from, phase_source=phase_source)
     return write_report(df, args.out, labels_zyx=labels_zyx, image_zyx=image_zyx, phases_zyx=phases_zyx,
-                        exclude_border=args.exclude_border, overwrite=args.overwrite)
+                        exclude_border=args.exclude_border, min_voxels=args.min_voxels, overwrite=args.overwrite)
 
 
 def main(argv=None):

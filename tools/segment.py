@@ -60,8 +60,8 @@ from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, wr
 from libnet_mmdet.apis import (check_device, check_volume_args, generalist_files, init_phase_model, init_segmenter,
                                predict_phases, resolve_phase_model, segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
-                              add_phase_model_arg, add_voxel_size_arg, device_name, exit_on_error, init_distributed,
-                              positive_int)
+                              add_phase_model_arg, add_voxel_size_arg, auto_or, device_name, exit_on_error,
+                              init_distributed, positive_int)
 from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, max_label, open_volume,
                              prepare_output_dir, read_whole_volume)
 from libnet_mmdet.volume import VIEWS
@@ -74,20 +74,6 @@ def _tile_size(value):
     if value in ('auto', 'none'):
         return None if value == 'none' else 'auto'
     return int(value)
-
-
-def _auto_or(number):
-    """``argparse`` type of a word that is ``'auto'`` or a ``number`` (``int``: ``--min-voxels``, ``float``: one
-    ``--scale`` word)."""
-    def parse(value):
-        if value == 'auto':
-            return value
-        try:
-            return number(value)
-        except ValueError:
-            kind = 'a whole number' if number is int else 'a number'
-            raise argparse.ArgumentTypeError(f"expected 'auto' or {kind}, got {value!r}") from None
-    return parse
 
 
 def parse_args(argv=None):
@@ -111,7 +97,7 @@ def parse_args(argv=None):
                         help='overlay every N-th z slice (default 10)')
     parser.add_argument('--report', metavar='DIR', help='also write the particle table, summary and plots of '
                         'tools/analyze.py into this new folder (or emptied with --overwrite); needs the voxel size')
-    parser.add_argument('--min-voxels', type=_auto_or(int), metavar='auto|N',
+    parser.add_argument('--min-voxels', type=auto_or(int), metavar='auto|N',
                         help='smallest particle in voxels: smaller fragments (and pieces lying mostly against a '
                         'much larger particle) are merged into the particle they touch most, isolated ones removed; '
                         'auto: a sphere a third of the typical particle diameter '
@@ -126,7 +112,7 @@ def parse_args(argv=None):
                         help='tile slices larger than this (auto = the model training size, none = never)')
     parser.add_argument('--overlap', type=int,
                         help='tile overlap in pixels, >= the largest particle diameter (default a quarter tile)')
-    parser.add_argument('--scale', type=_auto_or(float), nargs='+', metavar='auto|F',
+    parser.add_argument('--scale', type=auto_or(float), nargs='+', metavar='auto|F',
                         help='the model sees slices resized by F, so that particles are as many pixels across as in '
                         'its training data (training diameter / yours); auto estimates F from a first pass on '
                         'three slices; several F segment at each and merge (default: auto when the model records '

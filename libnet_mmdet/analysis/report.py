@@ -4,7 +4,8 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..io import atomic_output, check_labels, prepare_output_dir, write_json, write_tiff
+from ..io import atomic_output, check_labels, check_min_voxels, prepare_output_dir, write_json, write_tiff
+from ..volume.labels import min_voxels_for_particles
 from ..visualization.render import render_labels, write_png
 from .particles import PHASES_MODEL, PHASES_MULTI_OTSU, PHASES_NONE
 from .phases import check_phases
@@ -18,31 +19,48 @@ _PHASE_NOTE = {
 }
 
 
-def summarize(df, exclude_border=False):
+def summarize(df, exclude_border=False, min_voxels=0):
     """Summary of a particle table from :func:`~libnet_mmdet.analysis.particle_table`.
 
     Args:
         df (pandas.DataFrame): the particle table.
         exclude_border (bool): leave out the particles that touch the volume border (cut, so biased small).
+        min_voxels (int | str): leave out the particles of fewer voxels: specks, whose damage and contact fractions
+            are those of a few voxels; ``'auto'``: :func:`~libnet_mmdet.volume.min_voxels_for_particles` of the
+            particles ``exclude_border`` keeps (a sphere a third of their median equivalent diameter across; 0 when
+            it keeps none); 0 keeps all (a table without a ``voxels`` column needs 0).
 
     Returns:
-        dict: ``n_particles``, ``n_touching_border``, ``exclude_border``, ``total_volume_um3``, ``esd_um``
+        dict: ``n_particles``, ``n_touching_border``, ``exclude_border``, ``min_voxels`` (resolved),
+        ``n_below_min_voxels``, ``total_volume_um3``, ``esd_um``
         (``mean``, ``d10``, ``d50``, ``d90``: number-weighted percentiles), ``mean_sphericity``, ``mean_damage``,
         ``mean_detachment`` (mean ``surface_fraction_pore``), ``mean_contact_carbon_binder``,
         ``mean_contact_particle``, ``phase_source`` and ``note`` (why contact values are approximate or missing,
         ``''`` when given); plain Python numbers, JSON-serialisable. Means of contact fractions skip NaN; a value
         that cannot be computed is ``None``.
+
+    Raises:
+        InputError: ``min_voxels`` is neither ``'auto'`` nor an integer >= 0.
     """
+    min_voxels = check_min_voxels(min_voxels)
     n_touching = int(df['touches_border'].sum())
+    phase_source = str(df['phase_source'].iloc[0]) if len(df) else df.attrs.get('phase_source', PHASES_NONE)
     if exclude_border:
         df = df[~df['touches_border']]
-    phase_source = str(df['phase_source'].iloc[0]) if len(df) else df.attrs.get('phase_source', PHASES_NONE)
+    if min_voxels == 'auto':
+        min_voxels = min_voxels_for_particles(df['voxels']) if len(df) else 0
+    n_small = 0
+    if min_voxels:
+        n_small = int((df['voxels'] < min_voxels).sum())
+        df = df[df['voxels'] >= min_voxels]
     esd = df['esd_um'].to_numpy(dtype=np.float64)
     d10, d50, d90 = np.percentile(esd, [10, 50, 90]) if esd.size else (np.nan,) * 3
     return {
         'n_particles': int(len(df)),
         'n_touching_border': n_touching,
         'exclude_border': bool(exclude_border),
+        'min_voxels': int(min_voxels),
+        'n_below_min_voxels': n_small,
         'total_volume_um3': _number(df['volume_um3'].sum()),
         'esd_um': {'mean': _number(esd.mean() if esd.size else np.nan), 'd10': _number(d10),
                    'd50': _number(d50), 'd90': _number(d90)},
@@ -73,11 +91,14 @@ def summary_markdown(summary):
         return 'n/a' if value is None else f'{value:.{digits}f}'
 
     esd = summary['esd_um']
+    specks = (f"; {summary['n_below_min_voxels']} of fewer than {summary['min_voxels']} voxels, excluded"
+              if summary['min_voxels'] else '')
     lines = [
         '# Particle statistics', '',
         '| quantity | value |', '|---|---|',
         f"| particles | {summary['n_particles']} ({summary['n_touching_border']} touch the volume border"
-        f"{', excluded' if summary['exclude_border'] else ''}) |",
+        f"{', excluded' if summary['exclude_border'] else ''}"
+        f"{specks}) |",
         f"| total volume (µm³) | {fmt(summary['total_volume_um3'])} |",
         f"| ESD mean / D10 / D50 / D90 (µm) | {fmt(esd['mean'])} / {fmt(esd['d10'])} / {fmt(esd['d50'])} / "
         f"{fmt(esd['d90'])} |",
@@ -169,7 +190,7 @@ def plot_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None):
 
 
 def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, exclude_border=False,
-                 overwrite=False):
+                 min_voxels=0, overwrite=False):
     """Write ``particles.csv``, ``summary.json``, ``summary.md`` and the plots of :func:`plot_report` to ``out_dir``,
     and ``phases.tif`` (uint8 (Z, Y, X), 0 pore, 1 NMC, 2 carbon-binder, with the voxel size) when the phases were
     predicted by a phase model (``df.attrs['phase_source'] == 'model'``).
@@ -178,7 +199,8 @@ def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, 
     earlier run, which is emptied first (:func:`~libnet_mmdet.io.prepare_output_dir`), so that no file of another
     run (a detachment plot of a run with phases) stays next to this summary. Every file is written atomically.
     ``summary.json`` also records ``df.attrs`` (voxel size, depth reference, phase source and thresholds) under
-    ``"settings"``.
+    ``"settings"``. ``exclude_border`` and ``min_voxels`` leave particles out of the summary as :func:`summarize`
+    does (the CSV and the plots keep every particle).
 
     Returns:
         dict: the summary (:func:`summarize`).
@@ -187,8 +209,8 @@ def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, 
         InputError: ``out_dir`` exists and is not empty (without ``overwrite``), is not a folder, or holds files
             of something else than a report.
         TypeError / ValueError: ``labels_zyx`` is not a 3D label volume, or ``image_zyx`` / ``phases_zyx`` (checked
-            by :func:`~libnet_mmdet.analysis.phases.check_phases`) differ from it in shape; before anything is
-            written.
+            by :func:`~libnet_mmdet.analysis.phases.check_phases`) differ from it in shape, or ``min_voxels`` is
+            neither ``'auto'`` nor an int >= 0 (InputError); before anything is written.
     """
     if labels_zyx is not None:
         labels_zyx = check_labels(labels_zyx, 'labels_zyx', allow_empty=True)
@@ -199,8 +221,8 @@ def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, 
             phases_zyx = check_phases(phases_zyx, labels_zyx.shape).astype(np.uint8, copy=False)
     elif image_zyx is not None or phases_zyx is not None:
         raise ValueError('write_report: image_zyx and phases_zyx are drawn with labels_zyx: pass it too')
+    summary = summarize(df, exclude_border=exclude_border, min_voxels=min_voxels)  # its errors before any write
     prepare_output_dir(out_dir, overwrite)
-    summary = summarize(df, exclude_border=exclude_border)
     with atomic_output(os.path.join(out_dir, 'particles.csv')) as stream:
         df.to_csv(stream, index=False)
     write_json(os.path.join(out_dir, 'summary.json'), {**summary, 'settings': dict(df.attrs)}, indent=2)

@@ -65,7 +65,7 @@ from mmengine.dist import broadcast_object_list, get_dist_info
 from tqdm import tqdm
 
 from ..io.chunked import ChunkedVolume, slab_chunks
-from ..io.errors import InputError, check_int, check_number
+from ..io.errors import InputError, check_int, check_min_voxels, check_number
 from ..io.tiff import voxel_size_zyx
 from ..io.volume import AXES, check_label_output, check_outside_inputs, open_labels, open_volume
 from ..volume.assembly import assemble_volume
@@ -173,8 +173,8 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
             raise InputError(f'min_votes must be at most the number of views ({views}), got {min_votes!r}')
     if overlap is not None:  # its upper bound, the tile size, may come from the model
         check_int(overlap, 'overlap', 0)
-    if min_voxels not in (None, 'auto'):
-        check_int(min_voxels, 'min_voxels', 0)
+    if min_voxels is not None:
+        check_min_voxels(min_voxels)
     if out is not None:
         out = os.fspath(out)
         check_label_output(out, overwrite, inputs=(volume,))

@@ -8,8 +8,8 @@ checks of instance label arrays.
 >>> write_tiff('labels.tif', labels_zyx, voxel_size_nm=50)         # atomic; ImageJ/Fiji read the voxel size
 >>> writer = LabelVolumeWriter('labels.zarr', shape, 'uint32', 50)  # slab by slab, many processes: OME-Zarr or TIFF
 """
-from .errors import (InputError, check_int, check_number, check_output_dir, check_output_file, is_inside,
-                     is_number_in, prepare_output_dir)
+from .errors import (InputError, check_int, check_min_voxels, check_number, check_output_dir, check_output_file,
+                     is_inside, is_number_in, prepare_output_dir)
 from .files import atomic_output, write_json
 from .images import ImageFormatError, check_slicing, read_image
 from .labels import check_labels
@@ -23,5 +23,5 @@ __all__ = [
     'InputError', 'check_output_file', 'check_output_dir', 'prepare_output_dir', 'is_inside', 'LabelVolumeWriter',
     'open_labels',
     'check_label_output', 'check_outside_inputs', 'label_output_format', 'check_slicing',
-    'check_int', 'check_number', 'is_number_in'
+    'check_int', 'check_min_voxels', 'check_number', 'is_number_in'
 ]

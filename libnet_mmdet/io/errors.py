@@ -30,6 +30,19 @@ def check_int(value, name, minimum=0):
     return int(value)
 
 
+def check_min_voxels(value, name='min_voxels'):
+    """``value`` checked as a ``min_voxels`` argument: ``'auto'`` as it is, else an int >= 0 (as :func:`check_int`).
+
+    Raises:
+        InputError: ``<name> must be 'auto' or an integer >= 0, got <value>``.
+    """
+    if isinstance(value, str) and value == 'auto':
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise InputError(f"{name} must be 'auto' or an integer >= 0, got {value!r}")
+    return int(value)
+
+
 def is_number_in(value, low=-math.inf, high=math.inf, low_open=False, high_open=False):
     """Whether ``value`` is a finite real number (numpy numbers too; not a bool, not NaN) from ``low`` to ``high``,
     either bound left out when ``low_open`` / ``high_open``."""

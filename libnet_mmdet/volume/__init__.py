@@ -1,9 +1,10 @@
 """3D assembly: tiling, slice linking, view fusion, the work folder of a volume run (network-free; the model side is
 in apis)."""
 from .fusion import fuse_views
-from .labels import min_voxels_for_diameter, remove_small
+from .labels import min_voxels_for_diameter, min_voxels_for_particles, remove_small
 from .linking import link_slices
 from .tiling import segment_tiled
 from .views import VIEWS
 
-__all__ = ['link_slices', 'fuse_views', 'remove_small', 'min_voxels_for_diameter', 'segment_tiled', 'VIEWS']
+__all__ = ['link_slices', 'fuse_views', 'remove_small', 'min_voxels_for_diameter', 'min_voxels_for_particles',
+           'segment_tiled', 'VIEWS']

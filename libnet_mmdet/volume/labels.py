@@ -194,6 +194,24 @@ def min_voxels_for_diameter(mean_diameter_vox):
     return round(math.pi / 6 * (mean_diameter_vox / 3) ** 3)
 
 
+def min_voxels_for_particles(voxels):
+    """:func:`min_voxels_for_diameter` of the median equivalent diameter ``(6 V / pi) ** (1/3)`` of particles of
+    ``voxels`` voxels each (1D array-like, finite, > 0): what ``--min-voxels auto`` leaves out of an analysis as
+    specks. Where more than half the labels are specks (heavy over-segmentation) the median is a speck's and few
+    are left out.
+
+    Raises:
+        ValueError: ``voxels`` is empty, not 1D, or holds a size that is not finite and above 0.
+    """
+    voxels = np.asarray(voxels, dtype=np.float64)
+    if voxels.ndim != 1 or voxels.size == 0:
+        raise ValueError(f'voxels: expected a 1D array of particle sizes, got shape {voxels.shape}')
+    bad = ~(np.isfinite(voxels) & (voxels > 0))
+    if bad.any():
+        raise ValueError(f'voxels: particle sizes must be finite and > 0, got {voxels[bad][:3].tolist()}')
+    return min_voxels_for_diameter(float(np.median(np.cbrt(6 / np.pi * voxels))))
+
+
 def merge_small_lut(sizes, slabs_zyx, min_voxels, contacts=None):
     """Lookup table that merges fragments into the particle they share the most faces with, then removes what is
     still smaller than ``min_voxels`` (fragments touching no particle), and numbers the rest 1..K.

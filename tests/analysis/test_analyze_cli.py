@@ -137,6 +137,8 @@ def test_bad_arguments_are_refused_before_reading(tmp_path, analyze_tool):
     missing = tmp_path / 'missing.tif'  # never read: the argument is checked first
     with pytest.raises(SystemExit, match='analyze.py: error: --voxel-size-nm: voxel sizes must be finite and > 0'):
         analyze_tool.main([str(missing), '--voxel-size-nm', '0', '--out', str(tmp_path / 'out')])
+    with pytest.raises(SystemExit, match="analyze.py: error: --min-voxels must be 'auto' or an integer >= 0, got -5"):
+        analyze_tool.main([str(missing), '--min-voxels', '-5', '--out', str(tmp_path / 'out')])
     (tmp_path / 'file').write_text('x')
     with pytest.raises(SystemExit, match=f"analyze.py: error: {tmp_path / 'file'}: exists and is not a folder"):
         analyze_tool.main([str(missing), '--out', str(tmp_path / 'file')])
@@ -152,3 +154,25 @@ def test_nan_in_the_image_names_the_file(tmp_path, phantoms, analyze_tool):
     with pytest.raises(SystemExit, match=rf'analyze.py: error: {image} \[z=4\]: 1 NaN/Inf'):
         analyze_tool.main([str(paths['labels']), '--image', str(image), '--out', str(tmp_path / 'out')])
     assert not (tmp_path / 'out').exists()
+
+
+def test_min_voxels_leaves_specks_out_of_the_summary_only(tmp_path, phantoms, analyze_tool, capsys):
+    """A one-voxel label (a watershed's or a phase split's speck) sits in pore: detachment 1 by one voxel."""
+    paths = _volumes(tmp_path, phantoms)
+    labels = tifffile.imread(paths['labels'])
+    labels[2, 2, 2] = 3
+    tifffile.imwrite(paths['labels'], labels, imagej=True, resolution=(1 / 0.04, 1 / 0.04),
+                     metadata={'spacing': 0.04, 'unit': 'um', 'axes': 'ZYX'})
+    argv = [str(paths['labels']), '--phases', str(paths['phases'])]
+    summaries = {}
+    for extra in (['0'], ['auto'], ['100']):
+        out = tmp_path / f'report_{extra[0]}'
+        analyze_tool.main(argv + ['--out', str(out), '--min-voxels', *extra])
+        summaries[extra[0]] = json.loads((out / 'summary.json').read_text())
+        assert len((out / 'particles.csv').read_text().splitlines()) == 1 + 3  # the CSV keeps every particle
+    assert summaries['0']['n_particles'] == 3 and summaries['0']['n_below_min_voxels'] == 0
+    for kept in (summaries['auto'], summaries['100']):
+        assert kept['n_particles'] == 2 and kept['n_below_min_voxels'] == 1
+        assert kept['mean_detachment'] < summaries['0']['mean_detachment']
+    assert summaries['100']['min_voxels'] == 100 and 1 < summaries['auto']['min_voxels'] < 100
+    assert '1 of fewer than 100 voxels, excluded' in (tmp_path / 'report_100' / 'summary.md').read_text()

@@ -9,9 +9,10 @@ import tifffile
 from matplotlib.image import imread
 
 from libnet_mmdet.analysis import NMC, PORE, particle_table, summarize, write_report
-from libnet_mmdet.analysis.report import plot_report
+from libnet_mmdet.analysis.report import plot_report, summary_markdown
 from libnet_mmdet.io import InputError, atomic_output, read_volume
 from libnet_mmdet.io.errors import OUTPUT_MARKER
+from libnet_mmdet.volume import min_voxels_for_particles
 
 
 def _table(esd, touches_border, pore=None):
@@ -41,6 +42,49 @@ def test_summarize_percentiles_means_and_border_exclusion():
     assert inner['n_particles'] == 9 and inner['n_touching_border'] == 1 and inner['exclude_border']
     assert inner['esd_um']['d50'] == pytest.approx(5.0)
     json.dumps(summary)  # plain Python numbers
+
+
+def test_summarize_leaves_specks_out():
+    df = _table(np.arange(1.0, 11.0), [True] + [False] * 9, pore=np.linspace(0, 0.9, 10))
+    df['voxels'] = [1, 2, 30] + [4000] * 7  # median diameter (6 * 4000 / pi) ** (1/3) = 19.7 voxels: auto 148
+
+    kept = summarize(df, min_voxels=100)
+    auto = summarize(df, min_voxels='auto')
+    inner = summarize(df, exclude_border=True, min_voxels=100)
+
+    assert kept['n_particles'] == 7 and kept['n_below_min_voxels'] == 3 and kept['min_voxels'] == 100
+    assert kept['mean_detachment'] == pytest.approx(np.mean(np.linspace(0, 0.9, 10)[3:]))
+    assert auto['min_voxels'] == min_voxels_for_particles(df['voxels']) == 148 and auto['n_particles'] == 7
+    assert inner['n_particles'] == 7 and inner['n_below_min_voxels'] == 2  # the border speck counted as cut
+    assert summarize(df)['n_below_min_voxels'] == 0 and summarize(df)['min_voxels'] == 0
+    assert summarize(df, min_voxels=np.int64(100)) == kept
+    with pytest.raises(InputError, match="min_voxels must be 'auto' or an integer >= 0, got -1"):
+        summarize(df, min_voxels=-1)
+
+
+def test_auto_min_voxels_follows_the_particles_the_summary_keeps(tmp_path):
+    df = _table(np.arange(1.0, 11.0), [True] * 6 + [False] * 4, pore=np.linspace(0, 0.9, 10))
+    df['voxels'] = [8000] * 6 + [50, 60, 1000, 1000]  # the big ones are cut by the border
+
+    everything = summarize(df, min_voxels='auto')
+    inner = summarize(df, exclude_border=True, min_voxels='auto')
+    gone = summarize(df, min_voxels=10 ** 6)
+
+    assert everything['min_voxels'] == min_voxels_for_particles([8000]) and everything['n_particles'] == 8
+    assert inner['min_voxels'] == min_voxels_for_particles([50, 60, 1000, 1000]) == 12 and inner['n_particles'] == 4
+    assert gone['n_particles'] == 0 and gone['n_below_min_voxels'] == 10 and gone['mean_detachment'] is None
+    assert gone['phase_source'] == 'given' and 'n/a' in summary_markdown(gone)
+    with pytest.raises(InputError, match="min_voxels must be 'auto' or an integer >= 0, got 'Auto'"):
+        write_report(df, tmp_path / 'report', min_voxels='Auto')
+    assert not (tmp_path / 'report').exists()  # refused before the folder was made
+
+
+@pytest.mark.parametrize('voxels, message', [([], 'expected a 1D array of particle sizes, got shape \\(0,\\)'),
+                                             ([[1, 2]], 'got shape \\(1, 2\\)'),
+                                             ([10, 0, np.nan], 'must be finite and > 0, got \\[0.0, nan\\]')])
+def test_min_voxels_for_particles_refuses_what_has_no_median_size(voxels, message):
+    with pytest.raises(ValueError, match=message):
+        min_voxels_for_particles(voxels)
 
 
 def test_summarize_without_phases_flags_missing_contacts():

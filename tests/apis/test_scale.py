@@ -367,5 +367,5 @@ def test_min_voxels_auto_needs_recorded_diameters_and_none_falls_back_to_zero(tm
     assert resolve_min_voxels(predictor, 7, (1.0,), None) == (7, None)
     number, why = resolve_min_voxels(BandPredictor(), None, (0.5,), None)  # no estimate: trained middle / scale
     assert number == round(np.pi / 6 * (24 / 0.5 / 3) ** 3) and why.endswith('48 px (the trained middle at this scale)')
-    with pytest.raises(InputError, match='min_voxels must be an integer >= 0'):
+    with pytest.raises(InputError, match="min_voxels must be 'auto' or an integer >= 0, got 'big'"):
         segment_volume(predictor, tmp_path / 'stack.tif', min_voxels='big', progress=False)

@@ -297,7 +297,7 @@ def test_an_existing_output_is_never_replaced(image_tif, tmp_path, existing):
     (dict(voxel_size_nm=0), 'voxel_size_nm: voxel sizes must be finite and > 0'),
     (dict(voxel_size_nm=(50, 50)), 'voxel_size_nm: expected one value or three'),
     (dict(slab=0), 'slab must be an integer >= 1'),
-    (dict(min_voxels=-1), 'min_voxels must be an integer >= 0'),
+    (dict(min_voxels=-1), "min_voxels must be 'auto' or an integer >= 0"),
     (dict(score_thr=1.5), r'score_thr must be in \[0, 1\]'),
     (dict(scale=0), r'scale must be in \(0, 16\]'),
     (dict(batch_size=0), 'batch_size must be an integer >= 1'),

@@ -32,7 +32,7 @@ def _argv(stack, *extra):
     (['--voxel-size-nm', '0'], 'segment.py: error: voxel_size_nm: voxel sizes must be finite and > 0'),
     (['--voxel-size-nm', '50', '50'], 'segment.py: error: voxel_size_nm: expected one value or three'),
     (['--slab', '0'], 'segment.py: error: slab must be an integer >= 1'),
-    (['--min-voxels', '-5'], 'segment.py: error: min_voxels must be an integer >= 0'),
+    (['--min-voxels', '-5'], "segment.py: error: min_voxels must be 'auto' or an integer >= 0"),
     (['--score-thr', '2'], r'segment.py: error: score_thr must be in \[0, 1\]'),
     (['--scale', '-1'], r'segment.py: error: scale must be in \(0, 16\]'),
     (['--batch-size', '0'], 'segment.py: error: batch_size must be an integer >= 1'),
