@@ -4,7 +4,7 @@ Usage:
     python benchmarks/bench_zero_shot.py [--generalist models/generalist] [--demo demo_out] [--device cpu]
                                          [--presets clean typical hard] [--diameters 12 24 48] [--seeds 5000]
                                          [--no-fusion] [--skip demo watershed] [--no-real] [--overlays DIR]
-                                         [--out benchmarks/results/zero_shot.json]
+                                         [--matbox] [--no-synthetic] [--out benchmarks/results/zero_shot.json]
 
 Methods:
   generalist   ``make model`` (``<generalist>/config.py`` + ``model.pth``) run as a user runs it, ``scale='auto'``:
@@ -44,6 +44,18 @@ diameter it measured. One PNG per slice of the generalist's instances over the s
 (default ``<tmp>/libnet_zero_shot_overlays``: ``benchmarks/results/`` is tracked by git), for counting the particles
 by eye and looking for particles split into halves or hollow/cracked ones split into arcs.
 
+MATBOX (``--matbox``; ``../shared/data/real/matbox``, skipped when absent): a real 3D NMC geometry (X-ray CT
+particles, generated carbon-binder bridges; 251 x 301 x 301 voxels) rendered through the synthetic tomography model
+with each preset of ``--presets`` (``render_volume``, imaging seed 0, as ``bench_phases.py``), segmented by the
+generalist as a user runs it (linked and, unless ``--no-fusion``, fused), by the watershed (tuned on the validation
+volume of the same preset at D = 24 voxels, the grid size nearest MATBOX's ~20-voxel particles: told the size, as in
+the synthetic cells) and by an Otsu threshold. The one exact score is the particle-phase Dice against the true NMC
+phase; the volume has no particle ids, so instance scores are against ``split_particles`` of the true NMC phase (a
+watershed's split: agreement with it, not accuracy), among them the share of the split's particles (its labels of at
+least ``min_voxels_for_particles`` voxels: no specks) that one instance matches at IoU > 0.5, and counts are given as
+they are. About 8 min per preset with
+fusion on 2 cores (the fused generalist 6-8 min of it).
+
 Output: a table per section; JSON (``--out``) with the run (``run``: command, UTC start and end, machine, load
 averages; ``benchmarks/run_record.py``), the device, the models (with ``model.json`` of the generalist), every row and the means per method, preset and diameter;
 Markdown tables for BENCHMARKS.md (synthetic: preset x diameter; real: per slice).
@@ -67,17 +79,20 @@ import tifffile
 from mmengine.runner import find_latest_checkpoint
 from skimage.filters import threshold_otsu
 
-from libnet_mmdet.analysis import tune_watershed, watershed_segment
+from libnet_mmdet.analysis import split_particles, tune_watershed, watershed_segment
 from libnet_mmdet.apis import generalist_files, init_segmenter, segment_image, segment_volume, trained_diameter_range
 from libnet_mmdet.evaluation import compare_methods, foreground_dice
 from libnet_mmdet.io import InputError, check_output_dir, check_output_file, prepare_output_dir, write_json
-from libnet_mmdet.synth import PRESETS, generate_volume, preset_params
+from libnet_mmdet.synth import PRESETS, generate_volume, preset_params, render_volume
 from libnet_mmdet.visualization import render_labels, write_png
-from libnet_mmdet.volume import min_voxels_for_diameter
+from libnet_mmdet.volume import min_voxels_for_diameter, min_voxels_for_particles
+from libnet_mmdet.volume.labels import overlap_pairs
 from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 REAL_SLICES = osp.join(REPO_ROOT, '..', 'shared', 'data', 'real', 'segmentpy')
+MATBOX = osp.join(REPO_ROOT, '..', 'shared', 'data', 'real', 'matbox', 'nmc-1-cal_generatedCBD_bridge.tif')
+MATBOX_TUNING_DIAMETER = 24.0  # the watershed's validation cell for MATBOX (module docstring)
 VOXEL_SIZE_NM = 100.0
 DEMO_DIAMETER_PX = 22.0  # the particle diameter of the demo's training volume (tools/demo.py SYNTH_SETTINGS)
 FIRST_SEED = 1000  # seeds below are the generalist corpus's (0..999) and the demo's (1, 2)
@@ -108,6 +123,10 @@ def parse_args():
                         help='leave out these methods on the synthetic volumes (e.g. a fusion-only rerun)')
     parser.add_argument('--real', action=argparse.BooleanOptionalAction, default=True,
                         help=f'score the real SegmentPy slices when {REAL_SLICES} exists (default: on)')
+    parser.add_argument('--matbox', action='store_true',
+                        help=f'also segment the MATBOX geometry rendered with each preset, when {MATBOX} exists')
+    parser.add_argument('--synthetic', action=argparse.BooleanOptionalAction, default=True,
+                        help='score the synthetic volumes (default: on; --no-synthetic with --matbox for it alone)')
     parser.add_argument('--overlays', default=osp.join(tempfile.gettempdir(), 'libnet_zero_shot_overlays'),
                         help="PNG of the generalist's instances per real slice (an earlier run's folder is emptied)")
     parser.add_argument('--out', default=osp.join('benchmarks', 'results', 'zero_shot.json'))
@@ -118,6 +137,8 @@ def parse_args():
     if min(args.seeds) < FIRST_SEED or len(set(args.seeds)) < len(args.seeds):
         parser.error(f'--seeds: expected distinct seeds >= {FIRST_SEED} (the corpus and the demo use those below), '
                      f'got {args.seeds}')
+    if not (args.synthetic or args.real or args.matbox):
+        parser.error('--no-synthetic --no-real: nothing to score (add --matbox)')
     args.models = find_models(parser, args)
     try:
         check_output_file(args.out, overwrite=True)  # a benchmark rerun replaces its results
@@ -305,6 +326,53 @@ def real_slice_rows(models, watershed_settings, overlays):
     return rows
 
 
+def matbox_rows(models, args):
+    """Per preset: the MATBOX geometry rendered with its imaging and segmented (module docstring); particle-phase
+    Dice against the true NMC phase, instance scores against its ``split_particles`` labels, counts, seconds."""
+    phases = tifffile.imread(MATBOX).astype(np.uint8)
+    nmc = phases == 1
+    split = split_particles(nmc)
+    split_voxels = np.bincount(split.ravel())[1:]
+    sized = np.flatnonzero(split_voxels >= min_voxels_for_particles(split_voxels)) + 1
+    rows = []
+    print(f"\n{'matbox':8s} {'method':18s} {'scale':>6s} {'Dice':>6s} {'count':>6s} {'F1@0.5 vs split':>15s} "
+          f"{'s':>6s}   (split_particles: {int(split.max())} labels)")
+    for preset in args.presets:
+        params = preset_params(preset)
+        image = render_volume(split, phases, params, seed=0)
+        runs = {}
+        if 'generalist' in models:
+            runs['generalist_linked'] = segment_timed(models['generalist']['segmenter'], image, LINKED, 'auto', 'auto')
+            if args.fusion:
+                runs['generalist_fused'] = segment_timed(models['generalist']['segmenter'], image, FUSED, 'auto',
+                                                         'auto')
+        settings = None
+        if 'watershed' not in args.skip:
+            settings = tuned_watershed(preset, MATBOX_TUNING_DIAMETER, args.seeds[0])[0]
+            started = time.time()
+            runs['watershed'] = (watershed_segment(image, **settings), time.time() - started, None)
+        started = time.time()
+        otsu = image > threshold_otsu(image)
+        scores = compare_methods(split, {name: run[0] for name, run in runs.items()}, params.voxel_size_nm) \
+            if runs else None
+        for method, (labels, seconds, scale) in {**runs, 'otsu': (otsu, time.time() - started, None)}.items():
+            row = dict(preset=preset, method=method, scale=scale, seconds=round(seconds, 1),
+                       dice=round(foreground_dice(labels, nmc), 4))
+            if method != 'otsu':  # a threshold has no instances
+                ids, _, intersection, area_split, area_method = overlap_pairs(split, labels)
+                found = ids[2 * intersection > area_split + area_method - intersection]  # IoU > 0.5: one each
+                row.update(instances=int(labels.max()), split_labels=int(split.max()), split_sized=int(sized.size),
+                           split_sized_found=round(np.isin(sized, found).mean(), 4),
+                           **{key: _number(value) for key, value in scores.loc[method].items()})
+            if method == 'watershed':
+                row.update(settings=settings, tuned_on=dict(preset=preset, diameter_px=MATBOX_TUNING_DIAMETER,
+                                                            seed=args.seeds[0] + VALIDATION_OFFSET))
+            rows.append(row)
+            print(f"{preset:8s} {method:18s} {_cell(scale):>6s} {row['dice']:6.3f} {_cell(row.get('instances')):>6s} "
+                  f"{_cell(row.get('f1_50')):>15s} {row['seconds']:6.1f}", flush=True)
+    return rows
+
+
 def _cell(value):
     if value is None:
         return '–'
@@ -344,6 +412,14 @@ def real_markdown(rows, means):
                       'instances generalist / demo@1 / watershed', 'auto scale'], table)
 
 
+def matbox_markdown(rows):
+    """The BENCHMARKS.md table of the MATBOX renderings: one row per preset and method."""
+    return _markdown(['rendered as', 'method', 'particle-phase Dice', 'instances', 'split particles found whole',
+                      '3D F1@0.5 vs split', '2D F1@0.5 vs split', 'auto scale', 'seconds'],
+                     [[row['preset'], row['method'], row['dice'], row.get('instances'), row.get('split_sized_found'),
+                       row.get('f1_50'), row.get('f1_50_2d'), row['scale'], row['seconds']] for row in rows])
+
+
 def main():
     args = parse_args()
     record = run_record()
@@ -353,7 +429,7 @@ def main():
         model['trained_diameter_px'] = trained_diameter_range(model['segmenter'])
         print(f"{name}: {model['config']} + {model['checkpoint']} (trained diameters: "
               f"{model['trained_diameter_px'] or 'not recorded'})")
-    synthetic = synthetic_rows(args.models, args)
+    synthetic = synthetic_rows(args.models, args) if args.synthetic else []
     means = mean_rows(synthetic)
     real, real_means, watershed_real = [], {}, None
     if args.real and osp.isdir(REAL_SLICES):
@@ -365,11 +441,22 @@ def main():
                       if key.startswith(('dice_', 'instances_'))} if real else {}
     elif args.real:
         print(f'{REAL_SLICES}: absent, real slices skipped')
-    markdown = dict(synthetic=synthetic_markdown(means), real=real_markdown(real, real_means) if real else None)
-    print('\nBENCHMARKS.md, synthetic volumes (3D F1 of the 3D labels; 2D F1 pooled over their xy slices):\n' +
-          markdown['synthetic'])
+    matbox = []
+    if args.matbox and osp.isfile(MATBOX):
+        matbox = matbox_rows(args.models, args)
+    elif args.matbox:
+        print(f'{MATBOX}: absent, MATBOX skipped')
+    markdown = dict(synthetic=synthetic_markdown(means) if synthetic else None,
+                    real=real_markdown(real, real_means) if real else None,
+                    matbox=matbox_markdown(matbox) if matbox else None)
+    if synthetic:
+        print('\nBENCHMARKS.md, synthetic volumes (3D F1 of the 3D labels; 2D F1 pooled over their xy slices):\n' +
+              markdown['synthetic'])
     if real:
         print('\nBENCHMARKS.md, real SegmentPy slices (particle-phase Dice):\n' + markdown['real'])
+    if matbox:
+        print('\nBENCHMARKS.md, MATBOX rendered (Dice against its NMC phase; instances against its split):\n' +
+              markdown['matbox'])
     result = dict(
         run=finish_record(record), seconds=round(time.time() - started), device=args.device,
         models={name: {key: value for key, value in model.items() if key != 'segmenter'}
@@ -379,7 +466,7 @@ def main():
                                 shapes_zyx={f'{d:g}': volume_shape(d) for d in args.diameters},
                                 voxel_size_nm=VOXEL_SIZE_NM, demo_oracle_diameter_px=DEMO_DIAMETER_PX),
         synthetic=synthetic, synthetic_mean=means, real_slices=real, real_slices_mean=real_means,
-        real_watershed=watershed_real, markdown=markdown)
+        real_watershed=watershed_real, matbox=matbox, markdown=markdown)
     write_json(args.out, result, indent=1)
     print(f'wrote {args.out}' + (f'; overlays in {args.overlays}' if real and 'generalist' in args.models else ''))
 
