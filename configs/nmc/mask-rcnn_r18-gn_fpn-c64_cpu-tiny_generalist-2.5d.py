@@ -10,3 +10,5 @@ train_pipeline = [context_loader, dict(type='RandomContextDrop', prob=0.25)] + _
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 test_pipeline = [dict(_base_.test_pipeline[0], context_slices=True)] + _base_.test_pipeline[1:]
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+# mmdet's mask threshold kept: the generalist's 0.4 was chosen for it alone, and this model's numbers are at 0.5.
+model = dict(test_cfg=dict(rcnn=dict(mask_thr_binary=0.5)))

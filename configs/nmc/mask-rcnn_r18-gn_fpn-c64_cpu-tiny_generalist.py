@@ -8,6 +8,12 @@ train_pipeline = _base_.train_pipeline[:2] + [
 ] + _base_.train_pipeline[2:]
 train_dataloader = dict(dataset=dict(_base_.corpus_dataset, pipeline=train_pipeline))
 
+# Masks cut at 0.4, not mmdet's 0.5: at 0.5 they leave 7-16 % of the particles' outer voxel layer out, which the
+# analysis counts as contact with other particles (user-path detachment error, worst of 18 validation volumes,
+# -0.054 -> -0.028; 3D F1 -0.001; BENCHMARKS.md "The generalist's mask threshold"). A built model reads it from its
+# own config.py.
+model = dict(test_cfg=dict(rcnn=dict(mask_thr_binary=0.4)))
+
 # Iterations, not epochs: the corpus size is a make_model option. 7000 x batch 2 fits `make model`'s 60 min for
 # the generalist on 2 idle CPU cores (0.44 s per iteration: 51 min); chosen over 4000 on validation volumes
 # (bench_zero_shot.py --seeds 7000: 2D F1@0.5 higher on all six preset x size cells, BENCHMARKS.md).
