@@ -53,8 +53,7 @@ the synthetic cells) and by an Otsu threshold. The one exact score is the partic
 phase; the volume has no particle ids, so instance scores are against ``split_particles`` of the true NMC phase (a
 watershed's split: agreement with it, not accuracy), among them the share of the split's particles (its labels of at
 least ``min_voxels_for_particles`` voxels: no specks) that one instance matches at IoU > 0.5, and counts are given as
-they are. About 8 min per preset with
-fusion on 2 cores (the fused generalist 6-8 min of it).
+they are. About 8 min per preset with fusion on 2 cores (the fused generalist 6 min of it).
 
 Output: a table per section; JSON (``--out``) with the run (``run``: command, UTC start and end, machine, load
 averages; ``benchmarks/run_record.py``), the device, the models (with ``model.json`` of the generalist), every row and the means per method, preset and diameter;
