@@ -40,7 +40,7 @@ test: install
 demo: install
 	$(PYTHON) tools/demo.py --out demo_out $(DEMO_ARGS)
 
-# Randomised synthetic corpus -> the generalist (CPU-tiny, 49-64 min on 2 cores) -> models/generalist/, then the phase
+# Randomised synthetic corpus -> the generalist (CPU-tiny, 49-66 min on 2 cores) -> models/generalist/, then the phase
 # model on the same draws with bulk carbon-binder added (50-70 min) -> models/phases/ (each resumable, kept once built)
 model: install
 	$(PYTHON) tools/make_model.py $(MODEL_ARGS)

@@ -1,4 +1,4 @@
-"""Segment a tomography volume into 3D particle instance labels with a trained model.
+"""Segment a tomography volume into 3D particle instance labels (or one 2D image into 2D ones) with a trained model.
 
 Usage:
     python tools/segment.py INPUT --out labels.tif|labels.zarr [--config CONFIG --checkpoint CHECKPOINT]
@@ -36,6 +36,11 @@ from the phase model, ``--phase-model``, default models/phases of ``make model``
 multi-Otsu, flagged approximate, without one) to DIR. Every argument and output path is checked before the model is
 loaded; an existing OUT (or a used --overlays or --report folder, emptied) is replaced only with --overwrite.
 
+INPUT may also be one 2D image (a single-page TIFF, a PNG or a JPG, such as a slice exported from a scan): it is
+segmented as one slice with the same model, ``--scale``, tiling and score threshold (``segment_image``) into an
+(H, W) label TIFF, and ``--overlays DIR`` writes DIR/overlay.png; the options of volumes (``--views``,
+``--min-voxels``, ``--report``, ``--voxel-size-nm``, ``--slab``, the work folder and launcher) are refused for it.
+
 Distributed (many GPUs or nodes): ``bash tools/dist_segment.sh INPUT GPUS_PER_NODE --config ... --out ...``
 (torchrun; ``--launcher pytorch``) or ``tools/slurm_segment.sh``. Every rank segments its share of the slabs of
 every view into ``OUT.work`` (which must be on a filesystem all nodes share); then every rank links or fuses its own
@@ -45,6 +50,7 @@ a single-process run. On CPUs torchrun runs with the gloo backend.
 Examples:
     python tools/segment.py stack.tif --out labels.tif --report report/      # the generalist, scale auto
     python tools/segment.py scan.h5:/exchange/data --out labels.zarr          # HDF5 in, OME-Zarr out
+    python tools/segment.py slice.tif --out slice_labels.tif --overlays ov/   # one 2D image
     python tools/segment.py stack.tif --config configs/nmc/mask-rcnn_r101_fpn.py \\
         --checkpoint work_dirs/nmc/best.pth --device cuda:0 --views xy xz yz --out labels.tif \\
         --voxel-size-nm 50 --min-voxels 100 --overlays overlays/ --scale 0.5
@@ -57,17 +63,22 @@ import torch
 from mmengine.dist import get_dist_info
 
 from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, write_report
-from libnet_mmdet.apis import (check_device, check_volume_args, generalist_files, init_phase_model, init_segmenter,
-                               predict_phases, resolve_phase_model, segment_volume)
+from libnet_mmdet.apis import (check_device, check_volume_args, describe_scale, generalist_files, init_phase_model,
+                               init_segmenter, predict_phases, resolve_phase_model, segment_image, segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
                               add_phase_model_arg, add_voxel_size_arg, auto_or, device_name, exit_on_error,
                               init_distributed, positive_int)
-from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, max_label, open_volume,
-                             prepare_output_dir, read_whole_volume)
+from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, is_2d_image_file, label_output_format,
+                             max_label, open_volume, prepare_output_dir, read_image, read_whole_volume, write_tiff)
 from libnet_mmdet.volume import VIEWS
-from libnet_mmdet.visualization import write_overlays
+from libnet_mmdet.visualization import render_labels, write_overlays, write_png
 
 TOOL = osp.basename(__file__)
+#: The options that only a volume takes (argparse dest: flag), refused with a 2D image.
+VOLUME_ONLY = {'views': '--views', 'overlay_step': '--overlay-step', 'report': '--report',
+               'min_voxels': '--min-voxels', 'phase_model': '--phase-model', 'voxel_size_nm': '--voxel-size-nm',
+               'slab': '--slab', 'work_dir': '--work-dir', 'no_resume': '--no-resume', 'keep_work': '--keep-work',
+               'launcher': '--launcher'}
 
 
 def _tile_size(value):
@@ -76,11 +87,12 @@ def _tile_size(value):
     return int(value)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Segment a tomography volume into 3D particle instance labels',
+def build_parser():
+    parser = argparse.ArgumentParser(description='Segment a tomography volume into 3D particle instance labels '
+                                     '(or one 2D image into 2D ones)',
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument('input', help='(Z, Y, X) TIFF stack, folder of 2D slices, HDF5 dataset (stack.h5:/path) '
-                        'or Zarr / OME-Zarr (stack.zarr, stack.zarr:/path)')
+                        'or Zarr / OME-Zarr (stack.zarr, stack.zarr:/path); or one 2D image (TIFF, PNG, JPG)')
     parser.add_argument('--config', help='model config file (default: the generalist of `make model`, '
                         'models/generalist/config.py)')
     parser.add_argument('--checkpoint', help='trained checkpoint (.pth; default: models/generalist/model.pth)')
@@ -134,7 +146,11 @@ def parse_args(argv=None):
     add_launcher_arg(parser, choices=('none', 'pytorch', 'slurm'),
                      help='job launcher (pytorch = torchrun, see tools/dist_segment.sh)')
     add_debug_arg(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
 
 
 def output_dir_inputs(args, folder):
@@ -244,8 +260,61 @@ def report_command(args):
     return f'python tools/analyze.py {args.out} --image {args.input}{phase_model} --out {args.report} --overwrite'
 
 
+def check_image_args(args):
+    """:func:`check_args` for a 2D image INPUT, which takes no volume option and is labelled into a TIFF; returns the
+    ``segment_image`` keyword arguments."""
+    parser = build_parser()
+    given = [flag for dest, flag in VOLUME_ONLY.items() if getattr(args, dest) != parser.get_default(dest)]
+    if given:
+        raise InputError(f"{args.input} is a 2D image: {', '.join(given)} {'is' if len(given) == 1 else 'are'} for "
+                         'volumes only')
+    if label_output_format(args.out) != 'tiff':
+        raise InputError(f'{args.out}: the labels of a 2D image are written as TIFF (.tif or .tiff)')
+    kwargs = check_args(args)
+    return {key: kwargs[key] for key in ('score_thr', 'tile_size', 'overlap', 'batch_size', 'scale', 'proposals')}
+
+
+def segment_image_file(args):
+    """Check the arguments, then load the model, segment the 2D image INPUT as one slice and write its (H, W) labels
+    to OUT. Returns the labels."""
+    kwargs = check_image_args(args)
+    config, checkpoint = model_files(args)
+    if args.config is None:
+        print(f'model: the generalist ({config}, {checkpoint})', file=sys.stderr)
+    model = init_segmenter(config, checkpoint, device=args.device, cfg_options=args.cfg_options, amp=args.amp)
+    labels, details = segment_image(model, args.input, **kwargs)
+    scales = details['scale'] if isinstance(details['scale'], list) else [details['scale']]
+    print(describe_scale(scales, details.get('scale_info')))
+    write_tiff(args.out, labels)
+    print(f'wrote {args.out}: {int(labels.max())} particles, (H, W) = {labels.shape}, {labels.dtype}')
+    return labels
+
+
+def write_image_overlay(args, labels):
+    """``--overlays``/overlay.png: the labels of a 2D image INPUT drawn on it."""
+    prepare_output_dir(args.overlays, args.overwrite, inputs=output_dir_inputs(args, args.overlays))
+    path = osp.join(args.overlays, 'overlay.png')
+    write_png(path, render_labels(read_image(args.input), labels))
+    print(f'wrote the overlay {path}')
+
+
+def main_image(args):
+    """``main`` for a 2D image INPUT."""
+    with exit_on_error(TOOL, args.debug):
+        labels = segment_image_file(args)
+    if args.overlays:
+        with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} is complete, the overlay in {args.overlays} is '
+                           'not (the same command with --overwrite makes both again)'):
+            write_image_overlay(args, labels)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    with exit_on_error(TOOL, args.debug):
+        image_input = is_2d_image_file(args.input)
+    if image_input:
+        main_image(args)
+        return
     work_dir = args.work_dir or f'{args.out}.work'
     resume = 'run it again without --no-resume to resume' if args.no_resume else 'run the same command again to resume'
     with exit_on_error(TOOL, args.debug, interrupted=f'finished slabs are kept in {work_dir}; {resume}'):

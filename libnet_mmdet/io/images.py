@@ -225,6 +225,17 @@ def read_image_info(path):
     return shape, dtype, False
 
 
+def is_2d_image_file(path):
+    """True when ``path`` is an existing image file holding one 2D image (a single-page TIFF, PNG, JPG or BMP,
+    grayscale or colour): what :func:`read_image` reads whole and a volume reader refuses. False for anything else
+    (a folder, a (Z, Y, X) TIFF stack, an HDF5 or Zarr path); an image file that cannot be read raises
+    :class:`ImageFormatError` naming it."""
+    path = os.fspath(path)
+    if not osp.isfile(path) or not path.lower().endswith(IMAGE_SUFFIXES):
+        return False
+    return not read_image_info(path)[2]
+
+
 def _read_tiff_full(path):
     """(array, is_stack): the whole first series of a TIFF file, length-1 axes squeezed."""
     return read_tiff(path, lambda tif, series, shape, is_colour: (

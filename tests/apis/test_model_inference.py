@@ -143,7 +143,6 @@ def segment_main():
 
 @pytest.mark.parametrize('make, message', [
     (lambda p: p.write_bytes(b'II*\x00broken'), 'not a readable TIFF'),
-    (lambda p: tifffile.imwrite(p, np.zeros((32, 32), np.uint8)), 'expected a 3D'),
     (lambda p: tifffile.imwrite(p, np.full((2, 32, 32), np.nan, np.float32)), r'\[z=0\]: 1024 NaN/Inf'),
 ])
 def test_segment_tool_errors_are_clear(segment_main, trained_tiny, tmp_path, make, message):
@@ -155,6 +154,22 @@ def test_segment_tool_errors_are_clear(segment_main, trained_tiny, tmp_path, mak
                       '--out', str(tmp_path / 'out.tif')])
     assert str(volume) in str(info.value)
     assert not (tmp_path / 'out.tif').exists()
+
+
+def test_segment_tool_segments_one_2d_image(segment_main, trained_tiny, synthetic_stack, tmp_path, capsys):
+    """A single-page TIFF is segmented as one slice by the trained model, as segment_image does (it was refused as
+    'expected a 3D stack' before): (H, W) labels, the same as the API's."""
+    from libnet_mmdet.apis import init_segmenter, segment_image
+    config, checkpoint = trained_tiny
+    image = tmp_path / 'slice.tif'
+    tifffile.imwrite(image, tifffile.imread(synthetic_stack)[3])
+    segment_main([str(image), '--config', str(config), '--checkpoint', str(checkpoint), '--device', 'cpu',
+                  '--out', str(tmp_path / 'labels.tif'), '--scale', '1'])
+    labels = tifffile.imread(tmp_path / 'labels.tif')
+    expected = segment_image(init_segmenter(str(config), str(checkpoint), device='cpu'), str(image), scale=1.0)[0]
+    assert labels.shape == expected.shape == tifffile.imread(image).shape and labels.dtype == np.uint16
+    np.testing.assert_array_equal(labels, expected)
+    assert f'{int(labels.max())} particles, (H, W)' in capsys.readouterr().out
 
 
 def test_segment_tool_reports_a_mismatched_checkpoint(segment_main, trained_tiny, tiny_coco, synthetic_stack,

@@ -3,9 +3,10 @@ so with read_volume, open_volume, max_label and tifffile (issue 17, defect 6); 2
 import numpy as np
 import pytest
 import tifffile
+from PIL import Image
 
 from libnet_mmdet.apis import segment_volume
-from libnet_mmdet.io import max_label, open_volume, read_volume, write_tiff
+from libnet_mmdet.io import ImageFormatError, is_2d_image_file, max_label, open_volume, read_volume, write_tiff
 from libnet_mmdet.io.images import read_image, read_image_info
 from libnet_mmdet.volume.testing import IntensityPredictor
 
@@ -75,3 +76,20 @@ def test_max_label_counts_compressed_and_old_one_slice_files(tmp_path):
     assert max_label(tmp_path / 'zlib.tif', slab=4) == 9
     tifffile.imwrite(tmp_path / 'old.tif', labels[5], imagej=True)  # a one-slice result written before the fix
     assert max_label(tmp_path / 'old.tif') == 9
+
+
+def test_is_2d_image_file_tells_one_image_from_a_volume(tmp_path):
+    """tools/segment.py segments a 2D image file as one slice and anything else as a volume: a written (1, Y, X)
+    volume stays a volume, a plain one-page TIFF or a PNG is an image."""
+    write_tiff(tmp_path / 'volume.tif', np.zeros((1, 8, 8), np.uint8))
+    tifffile.imwrite(tmp_path / 'stack.tif', np.zeros((4, 8, 8), np.uint8), photometric='minisblack')
+    tifffile.imwrite(tmp_path / 'page.tif', np.zeros((8, 8), np.uint16))
+    tifffile.imwrite(tmp_path / 'rgb.tiff', np.zeros((8, 8, 3), np.uint8))
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / 'slice.png')
+    (tmp_path / 'folder').mkdir()
+    assert [is_2d_image_file(tmp_path / name) for name in ('page.tif', 'rgb.tiff', 'slice.png')] == [True] * 3
+    assert not any(is_2d_image_file(tmp_path / name) for name in ('volume.tif', 'stack.tif', 'folder', 'missing.tif'))
+    assert not is_2d_image_file(f"{tmp_path / 'scan.h5'}:/data")
+    (tmp_path / 'broken.png').write_bytes(b'not a png')
+    with pytest.raises(ImageFormatError, match='broken.png'):
+        is_2d_image_file(tmp_path / 'broken.png')
