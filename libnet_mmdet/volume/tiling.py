@@ -20,7 +20,8 @@ Kept instances are painted in increasing score order, so where masks overlap the
 
 Segmentations of one image at several scales are merged differently (:func:`merge_segmentations`): the same
 particle is found whole at more than one scale, so an instance mostly covered by a higher-scoring one is a
-duplicate and is dropped, not joined.
+duplicate and is dropped, not joined; and a higher-scoring instance of another scale lying inside one that is kept
+is a piece of that particle (the core of a cracked particle seen at a finer scale), joined to it.
 """
 import numpy as np
 from scipy import ndimage
@@ -33,6 +34,7 @@ from .labels import overlap_pairs
 
 DEFAULT_MERGE_IOU = 0.5
 DEFAULT_MAX_COVERED = 0.5  #: :func:`merge_segmentations` drops an instance more than half taken
+DEFAULT_MIN_INSIDE = 0.9  #: ... and joins to a kept instance the pieces of other scales that lie this much inside it
 
 
 def check_tiling(tile_size, overlap):
@@ -150,37 +152,62 @@ def merge_tiles(shape_hw, windows, tile_results, tile_size, overlap, merge_iou=D
     return compact[labels].astype(label_dtype(present.size)), group_scores[present].astype(np.float32)
 
 
-def merge_segmentations(results, max_covered=DEFAULT_MAX_COVERED):
+def _pixels_inside(box, mask, outer_box, outer_mask):
+    """How many pixels of the mask ``mask`` at ``box`` (a tuple of slices) lie in ``outer_mask`` at ``outer_box``."""
+    common = tuple(slice(max(a.start, b.start), min(a.stop, b.stop)) for a, b in zip(box, outer_box))
+    if any(part.start >= part.stop for part in common):
+        return 0
+    inner = mask[tuple(slice(c.start - a.start, c.stop - a.start) for c, a in zip(common, box))]
+    outer = outer_mask[tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(common, outer_box))]
+    return int(np.count_nonzero(inner & outer))
+
+
+def merge_segmentations(results, max_covered=DEFAULT_MAX_COVERED, min_inside=DEFAULT_MIN_INSIDE):
     """Merge instance segmentations of one image (e.g. at several scales) into one.
 
     The instances of all ``results`` form one list by decreasing score (ties: the earlier result first). Each is
     painted on the pixels that no higher-scoring instance took, unless more than ``max_covered`` of its pixels
-    are taken already: then it duplicates (or is a fragment of) a higher-scoring instance and is dropped.
+    are taken already: then it duplicates (or is a fragment of) a higher-scoring instance and is dropped. When an
+    instance is kept, every instance already kept from *another* result whose mask lies at least ``min_inside``
+    inside its mask is joined to it: a piece of the same particle (a cracked particle's core found at a finer
+    scale, which would otherwise leave the particle as an arc around it). Instances of one result never overlap,
+    so a single segmentation comes back as it was.
 
     Args:
         results (list): ``(labels_hw, scores)`` per segmentation: (H, W) integer labels 1..n, all of one shape,
             and float (n,) scores (``scores[k - 1]`` belongs to label k).
         max_covered (float): drop an instance when more than this fraction of its pixels is taken.
+        min_inside (float): join to a kept instance the pieces of other results at least this fraction inside it.
 
     Returns:
         tuple: ``(labels_hw, scores)``: uint16/uint32 labels 1..N by decreasing score and float32 (N,) scores
         (see :func:`order_by_score` for boxes).
     """
     instances = []
-    for labels, scores in results:
+    for index, (labels, scores) in enumerate(results):
         labels = np.asarray(labels)
         for k, box in enumerate(ndimage.find_objects(labels), start=1):
             if box is not None:
-                instances.append((float(scores[k - 1]), box, labels[box] == k))
+                instances.append((float(scores[k - 1]), index, box, labels[box] == k))
     instances.sort(key=lambda instance: -instance[0])  # stable: ties keep the order of results
     merged, kept = np.zeros(np.shape(results[0][0]), np.int64), []
-    for score, box, mask in instances:
+    for instance in instances:
+        _, index, box, mask = instance
         free = mask & (merged[box] == 0)
         if mask.sum() - free.sum() > max_covered * mask.sum():
             continue
-        kept.append(score)
+        kept.append(instance)
         merged[box][free] = len(kept)
-    return merged.astype(label_dtype(len(kept))), np.array(kept, np.float32)
+        for other in np.unique(merged[box][mask & ~free]):
+            _, other_index, other_box, other_mask = kept[other - 1]
+            if other_index != index and (_pixels_inside(other_box, other_mask, box, mask)
+                                         >= min_inside * np.count_nonzero(other_mask)):
+                merged[merged == other] = len(kept)
+    ids = np.unique(merged[merged > 0])  # the joined pieces' ids are gone: renumber, keeping the score order
+    lut = np.zeros(len(kept) + 1, np.int64)
+    lut[ids] = np.arange(1, ids.size + 1)
+    return (lut[merged].astype(label_dtype(ids.size)),
+            np.array([kept[k - 1][0] for k in ids], np.float32).reshape(-1))
 
 
 def order_by_score(labels_hw, scores):

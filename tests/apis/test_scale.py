@@ -314,6 +314,23 @@ def test_merge_drops_instances_mostly_taken_by_a_higher_score():
     assert np.array_equal(labels == 3, (c == 1) & (a == 0)) and labels.max() == 3
 
 
+def test_merge_joins_a_finer_scales_core_to_the_particle_around_it():
+    """A cracked particle seen whole at one scale and as its core at another, the core scoring higher: one particle,
+    not an arc around a core (real slice 1501 before the join). A piece only partly inside stays apart, and within
+    one segmentation nothing is joined."""
+    coarse, fine = np.zeros((30, 30), np.int32), np.zeros((30, 30), np.int32)
+    coarse[2:20, 2:20] = 1
+    fine[8:14, 8:14] = 1  # the core, all inside coarse 1
+    fine[16:26, 16:26] = 2  # 16 % inside coarse 1: its own particle
+    labels, scores = merge_segmentations([(coarse, [0.7]), (fine, [0.95, 0.9])])
+    np.testing.assert_allclose(scores, [0.9, 0.7])  # the joined particle keeps the score of the whole one
+    assert np.array_equal(labels == 1, fine == 2) and np.array_equal(labels == 2, (coarse == 1) & (fine != 2))
+    labels, scores = merge_segmentations([(coarse, [0.7]), (fine, [0.95, 0.9])], min_inside=1.01)  # off
+    assert labels.max() == 3 and np.array_equal(labels == 1, fine == 1)
+    single = merge_segmentations([(fine, [0.9, 0.95])])[0]
+    assert np.array_equal(single == 1, fine == 2) and np.array_equal(single == 2, fine == 1)
+
+
 def test_a_list_of_scales_finds_small_and_large_particles(small_disks):
     """Disks of 12, 24 and 64 px; a predictor that only knows 10-40 px: scale 1 misses the large ones, 0.5 the
     small ones; [1, 0.5] finds every disk once (the 24 px ones, found at both, from the higher score: scale 1)."""
