@@ -182,6 +182,14 @@ def model_files(args):
     return files
 
 
+def load_model(args, device, announce=True):
+    """The detector of :func:`model_files` on ``device``; says so when it is the generalist (and ``announce``)."""
+    config, checkpoint = model_files(args)
+    if announce and args.config is None:
+        print(f'model: the generalist ({config}, {checkpoint})', file=sys.stderr)
+    return init_segmenter(config, checkpoint, device=device, cfg_options=args.cfg_options, amp=args.amp)
+
+
 def check_args(args):
     """Check every argument and output path before anything is loaded or written; returns the ``segment_volume``
     keyword arguments (the voxel size from --voxel-size-nm, else None)."""
@@ -235,10 +243,7 @@ def segment(args):
         kwargs['voxel_size_nm'] = tuple(float(size) for size in recorded)
     if args.report and kwargs['voxel_size_nm'] is None:
         raise InputError(f'--report: {args.input} records no voxel size; pass --voxel-size-nm')
-    config, checkpoint = model_files(args)
-    if rank == 0 and args.config is None:
-        print(f'model: the generalist ({config}, {checkpoint})', file=sys.stderr)
-    model = init_segmenter(config, checkpoint, device=device, cfg_options=args.cfg_options, amp=args.amp)
+    model = load_model(args, device, announce=rank == 0)
     labels = segment_volume(model, args.input, resume=not args.no_resume, keep_work=args.keep_work, **kwargs)
     if rank > 0:
         return None
@@ -278,10 +283,7 @@ def segment_image_file(args):
     """Check the arguments, then load the model, segment the 2D image INPUT as one slice and write its (H, W) labels
     to OUT. Returns the labels."""
     kwargs = check_image_args(args)
-    config, checkpoint = model_files(args)
-    if args.config is None:
-        print(f'model: the generalist ({config}, {checkpoint})', file=sys.stderr)
-    model = init_segmenter(config, checkpoint, device=args.device, cfg_options=args.cfg_options, amp=args.amp)
+    model = load_model(args, args.device)
     labels, details = segment_image(model, args.input, **kwargs)
     scales = details['scale'] if isinstance(details['scale'], list) else [details['scale']]
     print(describe_scale(scales, details.get('scale_info')))
