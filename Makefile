@@ -40,8 +40,9 @@ test: install
 demo: install
 	$(PYTHON) tools/demo.py --out demo_out $(DEMO_ARGS)
 
-# Randomised synthetic corpus -> the generalist (CPU-tiny, 49-66 min on 2 cores) -> models/generalist/, then the phase
-# model on the same draws with bulk carbon-binder added (50-70 min) -> models/phases/ (each resumable, kept once built)
+# Randomised synthetic corpus -> the generalist (CPU-tiny in 2 processes, 53 min on the slowest 2-core machine measured)
+# -> models/generalist/, then the phase model on the same draws with bulk carbon-binder added (51-97 min by machine)
+# -> models/phases/ (each resumable, kept once built)
 model: install
 	$(PYTHON) tools/make_model.py $(MODEL_ARGS)
 	$(PYTHON) tools/make_model.py --recipe phases $(PHASE_MODEL_ARGS)

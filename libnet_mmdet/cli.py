@@ -262,7 +262,7 @@ def device_name(text):
     raise argparse.ArgumentTypeError(f"expected 'cpu', 'cuda' or 'cuda:N', got {text!r}")
 
 
-def run_train_tool(config, work_dir, device='cpu'):
+def run_train_tool(config, work_dir, device='cpu', ranks=1):
     """Train ``config`` with ``tools/train.py`` in a child process (the README's training command), resuming from
     ``work_dir``'s last checkpoint when an earlier run was interrupted.
 
@@ -271,6 +271,9 @@ def run_train_tool(config, work_dir, device='cpu'):
         work_dir (str): checkpoints and logs.
         device (str): 'cpu' hides CUDA from the child, 'cuda:N' shows it GPU N only, 'cuda' leaves
             CUDA_VISIBLE_DEVICES as it is (:func:`device_name`).
+        ranks (int): processes on this machine; above 1 the training runs under torchrun (``--standalone``,
+            ``--launcher pytorch``: gloo on CPUs), each process with its share of the cores as threads unless
+            ``OMP_NUM_THREADS`` is set. The config's ``train_dataloader.batch_size`` is then per process.
 
     Returns:
         float: seconds the training took.
@@ -282,9 +285,13 @@ def run_train_tool(config, work_dir, device='cpu'):
     import time
     train_py = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', 'train.py')
     command = [sys.executable, train_py, config, '--work-dir', work_dir]
+    env = dict(os.environ)
+    if ranks > 1:
+        command[1:1] = ['-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={ranks}']
+        command += ['--launcher', 'pytorch']
+        env.setdefault('OMP_NUM_THREADS', str(max(1, len(os.sched_getaffinity(0)) // ranks)))
     if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
         command.append('--resume')  # an interrupted run continues from its last checkpoint
-    env = dict(os.environ)
     if device == 'cpu':
         env['CUDA_VISIBLE_DEVICES'] = ''
     elif device.startswith('cuda:'):

@@ -194,3 +194,24 @@ def test_a_message_of_several_lines_becomes_one():
         with cli.exit_on_error('tool.py'):
             raise ValueError('first\n  second\n\nthird')
     assert info.value.code == 'tool.py: error: first; second; third'
+
+
+def test_run_train_tool_runs_torchrun_for_several_processes(monkeypatch, tmp_path):
+    """``ranks`` > 1: ``tools/train.py`` under torchrun (``--standalone``, ``--launcher pytorch``), each process with
+    its share of the cores unless OMP_NUM_THREADS says otherwise; resumes from the work dir's last checkpoint."""
+    import subprocess
+    calls = []
+    monkeypatch.setattr(subprocess, 'run', lambda command, env: calls.append((command, env)) or
+                        subprocess.CompletedProcess(command, 0))
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    cli.run_train_tool('train_config.py', str(tmp_path), 'cpu')
+    (tmp_path / 'last_checkpoint').write_text('iter_500.pth')
+    cli.run_train_tool('train_config.py', str(tmp_path), 'cpu', ranks=2)
+    monkeypatch.setenv('OMP_NUM_THREADS', '3')
+    cli.run_train_tool('train_config.py', str(tmp_path), 'cpu', ranks=2)
+    (one, _), (two, env_two), (_, env_three) = calls
+    assert one[1].endswith('train.py') and '--launcher' not in one and '--resume' not in one
+    assert two[1:5] == ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2']
+    assert two[5].endswith('train.py') and two[-3:] == ['--launcher', 'pytorch', '--resume']
+    assert env_two['OMP_NUM_THREADS'] == str(max(1, len(os.sched_getaffinity(0)) // 2))
+    assert env_three['OMP_NUM_THREADS'] == '3' and env_two['CUDA_VISIBLE_DEVICES'] == ''

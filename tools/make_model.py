@@ -4,7 +4,7 @@ or, with ``--recipe phases``, the phase model (pore / carbon-binder / NMC) on a 
 Usage:
     python tools/make_model.py [--out models/generalist] [--corpus DIR] [--volumes 32]
                                [--seed 0] [--shape Z Y X] [--recipe tiny|tiny-2.5d|r101|phases|phases-r101]
-                               [--device cpu|cuda:0] [--iters N] [--overwrite] [--debug]
+                               [--device cpu|cuda:0] [--iters N] [--ranks N] [--overwrite] [--debug]
 
 Steps (each resumes where an interrupted run stopped; run the same command again):
   1. corpus: ``--volumes`` synthetic volumes with randomly drawn particle sizes, packing, damage, carbon-binder and
@@ -12,11 +12,12 @@ Steps (each resumes where an interrupted run stopped; run the same command again
      ``corpus.json``), into the recipe's ``corpus_root`` with its ``corpus_overrides``: ``data/generalist_corpus``
      without bulk carbon-binder domains for the generalist, ``data/phase_corpus`` (the same draws, domains drawn
      too) for the phase model;
-  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, 49-64 min on 2 CPU cores by machine;
+  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, 53 min on the slowest 2-core machine
+     measured, in two processes of one image each: ``--ranks``;
      ``tiny-2.5d``: the same reading each slice with its two neighbours, into ``models/generalist-2.5d``; ``r101``:
      the R101 recipe, for a GPU) on every second xy/xz/yz slice of the corpus, each slice rescaled to a random
      typical particle diameter in the config's ``particle_diameter_px`` (``RandomParticleScale``), through
-     ``tools/train.py``
+     ``tools/train.py`` (under torchrun when ``--ranks`` is above 1)
      (``phases``: the phase model's config on the corpus's slices and phase volumes, into ``models/phases``;
      ``phases-r101``: the same on the R101 backbone, for a GPU);
   3. install: ``OUT/config.py`` (the full training config, with ``particle_diameter_px``), ``OUT/model.pth`` and
@@ -73,6 +74,10 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu', type=device_name, help="'cpu' (default), 'cuda' or 'cuda:N'")
     parser.add_argument('--iters', type=positive_int, default=None,
                         help="training iterations (default: the recipe's max_iters)")
+    parser.add_argument('--ranks', type=positive_int, default=None,
+                        help="training processes on a CPU, each with its share of the recipe's batch and of the "
+                        "cores (default: the recipe's cpu_train_ranks, 2 for the CPU generalist on 2 or more cores, "
+                        '1 for the phase model; on a GPU 1: several GPUs train with tools/dist_train.sh)')
     add_overwrite_arg(parser, help='rebuild a finished model folder')
     add_debug_arg(parser)
     args = parser.parse_args(argv)
@@ -83,13 +88,39 @@ def parse_args(argv=None):
     return args
 
 
-def write_train_config(path, recipe_cfg, recipe, corpus, iters):
+def default_ranks(recipe_cfg, device):
+    """Training processes when ``--ranks`` is not given: on a CPU the recipe's ``cpu_train_ranks`` (1 if it has
+    none) when the cores and the batch allow it, else 1; on a GPU 1."""
+    ranks = recipe_cfg.get('cpu_train_ranks', 1) if device == 'cpu' else 1
+    batch = recipe_cfg.train_dataloader.batch_size
+    return ranks if len(os.sched_getaffinity(0)) >= ranks and batch % ranks == 0 else 1
+
+
+def check_ranks(recipe_cfg, device, ranks):
+    """Refuse ``ranks`` that do not split the recipe's batch evenly, or more than one on a GPU."""
+    from libnet_mmdet.io import InputError
+    batch = recipe_cfg.train_dataloader.batch_size
+    if ranks > 1 and device != 'cpu':
+        raise InputError(f'--ranks {ranks}: several processes are for CPUs; on GPUs train with tools/dist_train.sh')
+    if batch % ranks:
+        raise InputError(f"--ranks {ranks}: the recipe's batch of {batch} images does not split evenly into "
+                         f'{ranks} processes')
+
+
+def write_train_config(path, recipe_cfg, recipe, corpus, iters, ranks=1):
     """A config inheriting ``recipe`` that trains ``iters`` iterations (None: the recipe's) on ``corpus``; other
-    iterations keep the recipe's warm-up and move its learning-rate steps to the same fractions of the run."""
+    iterations keep the recipe's warm-up and move its learning-rate steps to the same fractions of the run. With
+    ``ranks`` processes each loads its share of the recipe's batch (the total batch, and so the learning rate, stay
+    the recipe's)."""
     from libnet_mmdet.io import atomic_output
+    loader = recipe_cfg.train_dataloader
+    share = '' if ranks == 1 else (f'batch_size={loader.batch_size // ranks}, '
+                                   f'num_workers={max(1, loader.num_workers // ranks)}, ')
     text = (f"# Written by tools/make_model.py: {osp.basename(recipe)} on the corpus {corpus}.\n"
             f"_base_ = {recipe!r}\n"
-            f"train_dataloader = dict(dataset=dict(data_root={osp.abspath(corpus) + '/'!r}))\n"
+            + (f"# {ranks} processes (tools/make_model.py --ranks): each loads 1/{ranks} of the recipe's batch\n"
+               if ranks > 1 else '')
+            + f"train_dataloader = dict({share}dataset=dict(data_root={osp.abspath(corpus) + '/'!r}))\n"
             "randomness = dict(seed=0)  # the same corpus and command give the same model\n")
     if iters is not None:
         warmup, steps = (dict(item) for item in recipe_cfg.param_scheduler)
@@ -154,6 +185,8 @@ def run(args):
     recipe = RECIPES[args.recipe]
     recipe_cfg = read_config(recipe)
     check_device(args.device)
+    ranks = args.ranks or default_ranks(recipe_cfg, args.device)
+    check_ranks(recipe_cfg, args.device, ranks)
     corpus_dir = args.corpus or osp.join(REPO_ROOT, recipe_cfg.corpus_root)
     overrides = dict(recipe_cfg.corpus_overrides)
     if osp.isfile(osp.join(args.out, 'model.json')) and not args.overwrite:
@@ -162,7 +195,7 @@ def run(args):
     check_corpus_dir(corpus_dir, args.volumes, args.seed, args.shape, args.overwrite, **overrides)
     work_dir = osp.join(args.out, 'work_dir')
     settings = dict(recipe=osp.relpath(recipe, REPO_ROOT), corpus=osp.abspath(corpus_dir), volumes=args.volumes,
-                    seed=args.seed, shape=args.shape, iters=args.iters, device=args.device)
+                    seed=args.seed, shape=args.shape, iters=args.iters, device=args.device, ranks=ranks)
     prepare_work_dir(work_dir, settings, args.overwrite)
     print(f'=== 1/3 corpus: {args.volumes} volumes in {corpus_dir} ===', flush=True)
     started = time.time()
@@ -170,13 +203,15 @@ def run(args):
                           **overrides)
     corpus_seconds = time.time() - started
     iters = args.iters or recipe_cfg.train_cfg.max_iters
-    print(f'=== 2/3 train {osp.basename(recipe)} for {iters} iterations ===', flush=True)
+    print(f'=== 2/3 train {osp.basename(recipe)} for {iters} iterations'
+          + (f' in {ranks} processes' if ranks > 1 else '') + ' ===', flush=True)
     config = osp.join(work_dir, 'train_config.py')
-    write_train_config(config, recipe_cfg, recipe, corpus_dir, args.iters)
-    train_seconds = run_train_tool(config, work_dir, args.device)
+    write_train_config(config, recipe_cfg, recipe, corpus_dir, args.iters, ranks)
+    train_seconds = run_train_tool(config, work_dir, args.device, ranks)
     print(f'=== 3/3 install into {args.out} ===', flush=True)
     install(args.out, work_dir, dict(
-        recipe=settings['recipe'], iters=iters, device=args.device,
+        recipe=settings['recipe'], iters=iters, device=args.device, ranks=ranks,
+        batch_size=recipe_cfg.train_dataloader.batch_size,
         particle_diameter_px=list(recipe_cfg.particle_diameter_px), corpus=settings['corpus'],
         corpus_volumes=corpus['count'], corpus_seed=corpus['seed'], corpus_overrides=overrides,
         corpus_seconds=round(corpus_seconds, 1),

@@ -15,9 +15,13 @@ train_dataloader = dict(dataset=dict(_base_.corpus_dataset, pipeline=train_pipel
 model = dict(test_cfg=dict(rcnn=dict(mask_thr_binary=0.4)))
 
 # Iterations, not epochs: the corpus size is a make_model option. 7000 x batch 2 fits `make model`'s 60 min for
-# the generalist on 2 idle CPU cores (0.44 s per iteration: 51 min); chosen over 4000 on validation volumes
+# the generalist on 2 idle CPU cores (2 processes of 1 image: 0.44 s per iteration, 52 min on the slowest machine
+# measured); chosen over 4000 on validation volumes
 # (bench_zero_shot.py --seeds 7000: 2D F1@0.5 higher on all six preset x size cells, BENCHMARKS.md).
 max_iters = 7000
+# tools/make_model.py trains this recipe on a CPU in 2 processes of 1 image each (torchrun, gloo): one process leaves a
+# core idle in mmcv's single-threaded RoIAlign and NMS; 52 instead of 65 min on one machine, validation F1 unchanged.
+cpu_train_ranks = 2
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters + 1)
 val_cfg = None  # no validation split: the zero-shot benchmark scores the model on data it never saw
 val_dataloader = None

@@ -1,6 +1,8 @@
 """tools/make_model.py (``make model``) end to end at a tiny size: corpus -> training -> models/ folder that
-init_segmenter loads with its trained particle diameters; a rerun keeps the model; bad arguments."""
+init_segmenter loads with its trained particle diameters; a rerun keeps the model; bad arguments; the training
+split over processes."""
 import json
+import os
 
 import pytest
 
@@ -19,6 +21,8 @@ def test_make_model_builds_a_loadable_generalist_and_keeps_it(tmp_path):
     assert f'--config {out / "config.py"} --checkpoint {out / "model.pth"}' in result.stdout
     facts = json.loads((out / 'model.json').read_text())
     assert facts['iters'] == 2 and facts['corpus_volumes'] == 2 and facts['particle_diameter_px'] == [12, 48]
+    # two processes of one image each on a CPU of two or more cores (torchrun, gloo), the recipe's batch of 2 in all
+    assert facts['batch_size'] == 2 and facts['ranks'] == (2 if len(os.sched_getaffinity(0)) >= 2 else 1)
     written = json.loads((corpus / 'corpus.json').read_text())
     assert len(written['volumes']) == 2
     assert written['overrides'] == facts['corpus_overrides'] == {'cb_domain_fraction': 0.0}  # the recipe's
@@ -35,7 +39,10 @@ def test_make_model_builds_a_loadable_generalist_and_keeps_it(tmp_path):
 
 @pytest.mark.parametrize('bad, message', [(['--volumes', '0'], '--volumes'), (['--seed', '-1'], '--seed'),
                                           (['--recipe', 'huge'], '--recipe'), (['--iters', '0'], '--iters'),
-                                          (['--device', 'gpu'], '--device'), (['--shape', '4', '4', '40'], 'shape')])
+                                          (['--device', 'gpu'], '--device'), (['--shape', '4', '4', '40'], 'shape'),
+                                          (['--ranks', '0'], '--ranks'),
+                                          (['--ranks', '3'], "--ranks 3: the recipe's batch of 2 images does not "
+                                           'split evenly into 3 processes')])
 def test_make_model_refuses_bad_arguments_before_doing_anything(run_script, tmp_path, capsys, bad, message):
     with pytest.raises(SystemExit) as exit_info:
         run_script('tools/make_model.py', '--out', tmp_path / 'model', '--corpus', tmp_path / 'corpus', *bad)
@@ -100,6 +107,36 @@ def test_a_cuda_device_without_cuda_is_refused_before_anything(run_script, tmp_p
         run_script('tools/make_model.py', '--out', tmp_path / 'model', '--corpus', tmp_path / 'corpus',
                    '--recipe', 'r101', '--device', 'cuda:0')
     assert not (tmp_path / 'model').exists() and not (tmp_path / 'corpus').exists()
+
+
+def test_each_process_loads_its_share_of_the_recipes_batch(tmp_path):
+    """``--ranks 2`` writes a training config whose loader gives each process half the recipe's batch and workers;
+    the learning rate and everything else stay the recipe's. More than one process on a GPU is refused. By default
+    the CPU generalist trains in 2 processes (its config's ``cpu_train_ranks``), the phase model in 1."""
+    from mmengine.config import Config
+    from libnet_mmdet.apis import read_config
+    from libnet_mmdet.io import InputError
+    tool = import_tool('make_model')
+    recipe = tool.RECIPES['phases']
+    recipe_cfg = read_config(recipe)
+    assert recipe_cfg.train_dataloader.batch_size == 4 and recipe_cfg.train_dataloader.num_workers == 2
+    for ranks, batch, workers in ((1, 4, 2), (2, 2, 1), (4, 1, 1)):
+        path = tmp_path / f'train_{ranks}.py'
+        tool.write_train_config(str(path), recipe_cfg, recipe, str(tmp_path / 'corpus'), 10, ranks)
+        cfg = Config.fromfile(str(path))
+        assert (cfg.train_dataloader.batch_size, cfg.train_dataloader.num_workers) == (batch, workers)
+        assert cfg.train_dataloader.dataset.data_root == str(tmp_path / 'corpus') + '/'
+        assert cfg.optim_wrapper.optimizer.lr == recipe_cfg.optim_wrapper.optimizer.lr
+    tool.check_ranks(recipe_cfg, 'cpu', 4)
+    with pytest.raises(InputError, match='does not split evenly into 3 processes'):
+        tool.check_ranks(recipe_cfg, 'cpu', 3)
+    with pytest.raises(InputError, match='--ranks 2: several processes are for CPUs; on GPUs train with '
+                       'tools/dist_train.sh'):
+        tool.check_ranks(recipe_cfg, 'cuda:0', 2)
+    assert tool.default_ranks(recipe_cfg, 'cuda:0') == tool.default_ranks(recipe_cfg, 'cpu') == 1  # not validated
+    generalist_cfg = read_config(tool.RECIPES['tiny'])
+    assert tool.default_ranks(generalist_cfg, 'cpu') == (2 if len(os.sched_getaffinity(0)) >= 2 else 1)
+    assert tool.default_ranks(generalist_cfg, 'cuda:0') == 1
 
 
 def test_the_default_model_folders_are_git_ignored():
