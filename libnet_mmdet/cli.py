@@ -262,6 +262,13 @@ def device_name(text):
     raise argparse.ArgumentTypeError(f"expected 'cpu', 'cuda' or 'cuda:N', got {text!r}")
 
 
+def usable_cores():
+    """CPU cores this process may run on (its affinity where the OS tells it, e.g. a container's share; else all)."""
+    if hasattr(os, 'sched_getaffinity'):  # Linux; not macOS or Windows
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def run_train_tool(config, work_dir, device='cpu', ranks=1):
     """Train ``config`` with ``tools/train.py`` in a child process (the README's training command), resuming from
     ``work_dir``'s last checkpoint when an earlier run was interrupted.
@@ -289,7 +296,7 @@ def run_train_tool(config, work_dir, device='cpu', ranks=1):
     if ranks > 1:
         command[1:1] = ['-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={ranks}']
         command += ['--launcher', 'pytorch']
-        env.setdefault('OMP_NUM_THREADS', str(max(1, len(os.sched_getaffinity(0)) // ranks)))
+        env.setdefault('OMP_NUM_THREADS', str(max(1, usable_cores() // ranks)))
     if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
         command.append('--resume')  # an interrupted run continues from its last checkpoint
     if device == 'cpu':

@@ -213,5 +213,12 @@ def test_run_train_tool_runs_torchrun_for_several_processes(monkeypatch, tmp_pat
     assert one[1].endswith('train.py') and '--launcher' not in one and '--resume' not in one
     assert two[1:5] == ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2']
     assert two[5].endswith('train.py') and two[-3:] == ['--launcher', 'pytorch', '--resume']
-    assert env_two['OMP_NUM_THREADS'] == str(max(1, len(os.sched_getaffinity(0)) // 2))
+    assert env_two['OMP_NUM_THREADS'] == str(max(1, cli.usable_cores() // 2))
     assert env_three['OMP_NUM_THREADS'] == '3' and env_two['CUDA_VISIBLE_DEVICES'] == ''
+
+
+def test_usable_cores_falls_back_to_the_cpu_count_where_the_os_has_no_affinity(monkeypatch):
+    if hasattr(os, 'sched_getaffinity'):
+        assert cli.usable_cores() == len(os.sched_getaffinity(0))
+        monkeypatch.delattr(os, 'sched_getaffinity')  # as on macOS and Windows
+    assert cli.usable_cores() == (os.cpu_count() or 1)

@@ -38,7 +38,7 @@ import sys
 import time
 
 from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, device_name, exit_on_error, positive_int,
-                              run_train_tool)
+                              run_train_tool, usable_cores)
 
 TOOL = osp.basename(__file__)
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -93,7 +93,7 @@ def default_ranks(recipe_cfg, device):
     none) when the cores and the batch allow it, else 1; on a GPU 1."""
     ranks = recipe_cfg.get('cpu_train_ranks', 1) if device == 'cpu' else 1
     batch = recipe_cfg.train_dataloader.batch_size
-    return ranks if len(os.sched_getaffinity(0)) >= ranks and batch % ranks == 0 else 1
+    return ranks if usable_cores() >= ranks and batch % ranks == 0 else 1
 
 
 def check_ranks(recipe_cfg, device, ranks):

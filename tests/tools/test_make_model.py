@@ -2,11 +2,11 @@
 init_segmenter loads with its trained particle diameters; a rerun keeps the model; bad arguments; the training
 split over processes."""
 import json
-import os
 
 import pytest
 
 from helpers import REPO_ROOT, import_tool, run_tool
+from libnet_mmdet.cli import usable_cores
 
 
 @pytest.mark.slow
@@ -22,7 +22,7 @@ def test_make_model_builds_a_loadable_generalist_and_keeps_it(tmp_path):
     facts = json.loads((out / 'model.json').read_text())
     assert facts['iters'] == 2 and facts['corpus_volumes'] == 2 and facts['particle_diameter_px'] == [12, 48]
     # two processes of one image each on a CPU of two or more cores (torchrun, gloo), the recipe's batch of 2 in all
-    assert facts['batch_size'] == 2 and facts['ranks'] == (2 if len(os.sched_getaffinity(0)) >= 2 else 1)
+    assert facts['batch_size'] == 2 and facts['ranks'] == (2 if usable_cores() >= 2 else 1)
     written = json.loads((corpus / 'corpus.json').read_text())
     assert len(written['volumes']) == 2
     assert written['overrides'] == facts['corpus_overrides'] == {'cb_domain_fraction': 0.0}  # the recipe's
@@ -135,7 +135,7 @@ def test_each_process_loads_its_share_of_the_recipes_batch(tmp_path):
         tool.check_ranks(recipe_cfg, 'cuda:0', 2)
     assert tool.default_ranks(recipe_cfg, 'cuda:0') == tool.default_ranks(recipe_cfg, 'cpu') == 1  # not validated
     generalist_cfg = read_config(tool.RECIPES['tiny'])
-    assert tool.default_ranks(generalist_cfg, 'cpu') == (2 if len(os.sched_getaffinity(0)) >= 2 else 1)
+    assert tool.default_ranks(generalist_cfg, 'cpu') == (2 if usable_cores() >= 2 else 1)
     assert tool.default_ranks(generalist_cfg, 'cuda:0') == 1
 
 
