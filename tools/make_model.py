@@ -151,8 +151,9 @@ def install(out, work_dir, facts):
 
 
 def prepare_work_dir(work_dir, settings, overwrite):
-    """The training folder of this build: resumed when an unfinished build of the same ``settings`` left it,
-    started afresh otherwise (a finished build's folder, or any with ``overwrite``).
+    """The training folder of this build: resumed when an unfinished build of the same ``settings`` left it (with
+    the training seconds it recorded), started afresh otherwise (a finished build's folder, or any with
+    ``overwrite``).
 
     Raises:
         InputError: it holds an unfinished build of other settings and ``overwrite`` is not set, or files of no
@@ -175,7 +176,24 @@ def prepare_work_dir(work_dir, settings, overwrite):
                              'another --out')
         shutil.rmtree(work_dir)
     os.makedirs(work_dir, exist_ok=True)
-    write_json(build_path, dict(settings=settings, finished=False), indent=1)
+    if not resumable:
+        write_json(build_path, dict(settings=settings, finished=False, train_seconds=0.0), indent=1)
+
+
+def add_train_seconds(work_dir, seconds):
+    """Add one training run's ``seconds`` to those its build recorded (``build.json``), so that a build interrupted
+    and resumed reports all its training time.
+
+    Returns:
+        float: the build's training seconds so far.
+    """
+    from libnet_mmdet.io import write_json
+    build_path = osp.join(work_dir, 'build.json')
+    with open(build_path) as f:
+        build = json.load(f)
+    build['train_seconds'] = build.get('train_seconds', 0.0) + seconds
+    write_json(build_path, build, indent=1)
+    return build['train_seconds']
 
 
 def run(args):
@@ -207,7 +225,11 @@ def run(args):
           + (f' in {ranks} processes' if ranks > 1 else '') + ' ===', flush=True)
     config = osp.join(work_dir, 'train_config.py')
     write_train_config(config, recipe_cfg, recipe, corpus_dir, args.iters, ranks)
-    train_seconds = run_train_tool(config, work_dir, args.device, ranks)
+    started = time.time()
+    try:
+        run_train_tool(config, work_dir, args.device, ranks)
+    finally:  # an interrupted run's time counts too: the rerun resumes its training
+        train_seconds = add_train_seconds(work_dir, time.time() - started)
     print(f'=== 3/3 install into {args.out} ===', flush=True)
     install(args.out, work_dir, dict(
         recipe=settings['recipe'], iters=iters, device=args.device, ranks=ranks,
@@ -216,7 +238,8 @@ def run(args):
         corpus_volumes=corpus['count'], corpus_seed=corpus['seed'], corpus_overrides=overrides,
         corpus_seconds=round(corpus_seconds, 1),
         train_seconds=round(train_seconds, 1), built=time.strftime('%Y-%m-%d %H:%M:%S')))
-    write_json(osp.join(work_dir, 'build.json'), dict(settings=settings, finished=True), indent=1)
+    write_json(osp.join(work_dir, 'build.json'), dict(settings=settings, finished=True, train_seconds=train_seconds),
+               indent=1)
     model_dir = MODEL_DIRS[args.recipe]
     read_by_default = model_dir in ('generalist', 'phases') and \
         osp.abspath(args.out) == osp.join(REPO_ROOT, 'models', model_dir)  # the folders the tools read themselves

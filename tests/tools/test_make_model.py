@@ -60,13 +60,16 @@ def test_an_interrupted_build_resumes_and_other_settings_need_overwrite(tmp_path
     settings = dict(recipe='tiny', iters=2)
     tool.prepare_work_dir(str(work), settings, overwrite=False)
     (work / 'iter_1.pth').write_bytes(b'checkpoint')
+    assert tool.add_train_seconds(str(work), 10.0) == 10.0  # the interrupted run's training time
     for overwrite in (False, True):
         tool.prepare_work_dir(str(work), settings, overwrite=overwrite)
         assert (work / 'iter_1.pth').is_file()  # resumed
+    assert tool.add_train_seconds(str(work), 5.0) == 15.0  # the resumed run adds its own
     with pytest.raises(InputError, match='unfinished build with other settings \\(iters\\)'):
         tool.prepare_work_dir(str(work), dict(settings, iters=3), overwrite=False)
     tool.prepare_work_dir(str(work), dict(settings, iters=3), overwrite=True)
     assert not (work / 'iter_1.pth').exists()  # started afresh
+    assert tool.add_train_seconds(str(work), 1.0) == 1.0
     (work / 'iter_1.pth').write_bytes(b'checkpoint')
     (work / 'build.json').write_text(json.dumps(dict(settings=dict(settings, iters=3), finished=True)))
     tool.prepare_work_dir(str(work), dict(settings, iters=3), overwrite=True)  # a finished build: rebuilt
