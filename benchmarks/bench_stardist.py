@@ -72,25 +72,43 @@ METHODS = ('stardist@1', 'stardist@auto', 'stardist@auto_fused')
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    add_common_args(parser, 'stardist', epochs=60, steps=100, batch=4)
+    parser.add_argument('--samples', type=int, default=2000, help='training samples drawn from the pipeline')
+    parser.add_argument('--real', action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args(argv)
+    if args.samples < 20:
+        parser.error('--samples must be >= 20')
+    check_args(parser, args, dict(samples=args.samples - max(1, args.samples // 10), epochs=args.epochs,
+                                  steps_per_epoch=args.steps))
+    return args
+
+
+def add_common_args(parser, name, epochs, steps, batch):
+    """The arguments of both StarDist benchmarks; ``name``: the model folder's and the output's (``models/<name>``,
+    ``benchmarks/results/<name>.json``)."""
     parser.add_argument('--stardist-python', default=osp.join('.venv-stardist', 'bin', 'python'),
                         help='python of the environment with StarDist and TensorFlow')
-    parser.add_argument('--model-dir', default=osp.join('models', 'stardist'),
+    parser.add_argument('--model-dir', default=osp.join('models', name),
                         help='where the StarDist model is written (reused when it exists)')
     parser.add_argument('--generalist', help='folder with config.py + model.pth (default: models/generalist)')
-    parser.add_argument('--samples', type=int, default=2000, help='training samples drawn from the pipeline')
-    parser.add_argument('--epochs', type=int, default=60)
-    parser.add_argument('--steps', type=int, default=100, help='steps per epoch (batch 4)')
+    parser.add_argument('--epochs', type=int, default=epochs)
+    parser.add_argument('--steps', type=int, default=steps, help=f'steps per epoch (batch {batch})')
     parser.add_argument('--presets', nargs='+', choices=sorted(PRESETS), default=['clean', 'typical', 'hard'])
     parser.add_argument('--diameters', nargs='+', type=float, default=[12.0, 24.0, 48.0])
     parser.add_argument('--seeds', nargs='+', type=int, default=[5000])
-    parser.add_argument('--real', action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument('--out', default=osp.join('benchmarks', 'results', 'stardist.json'))
-    args = parser.parse_args(argv)
+    parser.add_argument('--out', default=osp.join('benchmarks', 'results', f'{name}.json'))
+
+
+def check_args(parser, args, trained):
+    """The checks both StarDist benchmarks make of their arguments before anything runs (``parser.error`` on the
+    first that fails): the StarDist environment, the training length, the seeds, the diameters, a finished training
+    in ``--model-dir`` made with settings other than ``trained`` (its ``train.json`` fields), ``--out``, the
+    generalist."""
     if not osp.isfile(args.stardist_python):
         parser.error(f'--stardist-python {args.stardist_python}: not found (benchmarks/requirements-stardist.txt says '
                      'how to make that environment)')
-    if args.samples < 20 or args.epochs < 1 or args.steps < 1:
-        parser.error('--samples must be >= 20, --epochs and --steps >= 1')
+    if args.epochs < 1 or args.steps < 1:
+        parser.error('--epochs and --steps must be >= 1')
     if VALIDATION_SEED in args.seeds:
         parser.error(f'--seeds: {VALIDATION_SEED} holds the validation volumes')
     if min(args.diameters) <= 0:
@@ -101,8 +119,7 @@ def parse_args(argv=None):
     if osp.isfile(record_path):  # a finished training is reused: it must be the one asked for
         with open(record_path) as f:
             done = json.load(f)
-        asked = dict(samples=args.samples - max(1, args.samples // 10), epochs=args.epochs, steps_per_epoch=args.steps)
-        if any(done.get(key) != value for key, value in asked.items()):
+        if any(done.get(key) != value for key, value in trained.items()):
             parser.error(f'--model-dir {args.model_dir}: holds a StarDist trained with other settings ({record_path}); '
                          'give another --model-dir')
     try:
@@ -110,8 +127,7 @@ def parse_args(argv=None):
     except InputError as error:
         parser.error(str(error))
     if generalist_files(args.generalist) is None:
-        parser.error('the generalist is not built (`make model`): it supplies the training pipeline and the scale')
-    return args
+        parser.error('the generalist is not built (`make model`): it supplies the training data and the scale')
 
 
 def training_record_path(model_dir):
@@ -161,6 +177,15 @@ def normalized_volume(image_zyx):
     """(Z, Y, X) float32 in [0, 1]: one percentile range for the whole volume (as the inference API maps it)."""
     value_range = intensity_range(image_zyx[:, ::2, ::2])
     return np.stack([normalize_intensity(s, value_range=value_range) for s in image_zyx]) / 255.0
+
+
+def auto_scale(generalist, image_zyx):
+    """``(scale, seconds)``: the generalist's ``scale='auto'`` first scale for a volume, from three xy slices."""
+    depth = image_zyx.shape[0]
+    samples = [image_zyx[z] for z in sorted({int(depth * q) for q in (0.25, 0.5, 0.75)})]
+    started = time.time()
+    scale, _ = estimate_scale(generalist, samples)
+    return scale, round(time.time() - started, 1)
 
 
 def validation_slices(presets, diameters):
@@ -221,48 +246,54 @@ def view_labels(args, image_zyx, scale):
     return np.stack(labels[:height], axis=1), np.stack(labels[height:], axis=2), seconds
 
 
-def synthetic_rows(args, generalist):
-    rows = []
+def held_out_volumes(args):
+    """``(preset, diameter, seed, volume)`` of each held-out volume the arguments name (``make_volume``)."""
     for preset in args.presets:
         for diameter in args.diameters:
             for seed in args.seeds:
-                volume = make_volume(preset, diameter, seed)
-                depth = volume.image_zyx.shape[0]
-                samples = [volume.image_zyx[z] for z in sorted({int(depth * q) for q in (0.25, 0.5, 0.75)})]
-                started = time.time()
-                auto, _ = estimate_scale(generalist, samples)
-                scale_seconds = round(time.time() - started, 1)
-                image = normalized_volume(volume.image_zyx)
-                min_voxels = min_voxels_for_diameter(diameter)
-                predictions, seconds, net, scales, xy_labels = {}, {}, {}, {}, {}
-                for method, scale in (('stardist@1', 1.0), ('stardist@auto', auto)):
-                    started = time.time()
-                    labels, predict_seconds = predict(args, list(image), [scale] * depth)
-                    xy_labels[method] = np.stack(labels)
-                    linked = time.time()
-                    predictions[method] = remove_small(link_slices(xy_labels[method]), min_voxels)
-                    seconds[method], scales[method] = time.time() - started, scale
-                    net[method] = predict_seconds + time.time() - linked
-                started = time.time()
-                xz_labels, yz_labels, predict_seconds = view_labels(args, image, auto)
-                fused = time.time()
-                predictions['stardist@auto_fused'] = fuse_views(xy_labels['stardist@auto'], xz_labels, yz_labels,
-                                                                min_voxels=min_voxels)
-                seconds['stardist@auto_fused'] = seconds['stardist@auto'] + time.time() - started
-                net['stardist@auto_fused'] = net['stardist@auto'] + predict_seconds + time.time() - fused
-                scales['stardist@auto_fused'] = auto
-                table = compare_methods(volume.labels_zyx, predictions, VOXEL_SIZE_NM)
-                for method, scores in table.iterrows():
-                    row = dict(preset=preset, diameter_px=diameter, seed=seed, method=method,
-                               scale=scales[method], min_voxels=min_voxels,
-                               seconds=round(seconds[method], 1), model_seconds=round(net[method], 1),
-                               scale_seconds=None if method == 'stardist@1' else scale_seconds,
-                               **{key: None if value != value else round(float(value), 4)
-                                  for key, value in scores.items()})
-                    rows.append(row)
-                    print(f"{preset:8s} {diameter:4g} {seed:5d} {method:19s} {row['scale']:6.3g} "
-                          f"3D {row['f1_50']:.3f} 2D {row['f1_50_2d']:.3f} count {row['count_error']:+g}",
-                          flush=True)
+                yield preset, diameter, seed, make_volume(preset, diameter, seed)
+
+
+def rounded(scores):
+    """One method's scores (a row of ``compare_methods``) as JSON numbers: 4 decimals, None where undefined."""
+    return {key: None if value is None or value != value else round(float(value), 4) for key, value in scores.items()}
+
+
+def synthetic_rows(args, generalist):
+    rows = []
+    for preset, diameter, seed, volume in held_out_volumes(args):
+        depth = volume.image_zyx.shape[0]
+        auto, scale_seconds = auto_scale(generalist, volume.image_zyx)
+        image = normalized_volume(volume.image_zyx)
+        min_voxels = min_voxels_for_diameter(diameter)
+        predictions, seconds, net, scales, xy_labels = {}, {}, {}, {}, {}
+        for method, scale in (('stardist@1', 1.0), ('stardist@auto', auto)):
+            started = time.time()
+            labels, predict_seconds = predict(args, list(image), [scale] * depth)
+            xy_labels[method] = np.stack(labels)
+            linked = time.time()
+            predictions[method] = remove_small(link_slices(xy_labels[method]), min_voxels)
+            seconds[method], scales[method] = time.time() - started, scale
+            net[method] = predict_seconds + time.time() - linked
+        started = time.time()
+        xz_labels, yz_labels, predict_seconds = view_labels(args, image, auto)
+        fused = time.time()
+        predictions['stardist@auto_fused'] = fuse_views(xy_labels['stardist@auto'], xz_labels, yz_labels,
+                                                        min_voxels=min_voxels)
+        seconds['stardist@auto_fused'] = seconds['stardist@auto'] + time.time() - started
+        net['stardist@auto_fused'] = net['stardist@auto'] + predict_seconds + time.time() - fused
+        scales['stardist@auto_fused'] = auto
+        table = compare_methods(volume.labels_zyx, predictions, VOXEL_SIZE_NM)
+        for method, scores in table.iterrows():
+            row = dict(preset=preset, diameter_px=diameter, seed=seed, method=method,
+                       scale=scales[method], min_voxels=min_voxels,
+                       seconds=round(seconds[method], 1), model_seconds=round(net[method], 1),
+                       scale_seconds=None if method == 'stardist@1' else scale_seconds,
+                       **rounded(scores))
+            rows.append(row)
+            print(f"{preset:8s} {diameter:4g} {seed:5d} {method:19s} {row['scale']:6.3g} "
+                  f"3D {row['f1_50']:.3f} 2D {row['f1_50_2d']:.3f} count {row['count_error']:+g}",
+                  flush=True)
     return rows
 
 
