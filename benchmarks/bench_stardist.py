@@ -202,6 +202,14 @@ def validation_slices(presets, diameters):
     return images, labels
 
 
+def save_listed(path, images, labels=None, scales=None):
+    """``image_<i>`` (and ``labels_<i>`` / ``scale_<i>``) arrays in one ``.npz`` file, as the worker reads them."""
+    arrays = {f'image_{i}': image for i, image in enumerate(images)}
+    arrays.update({f'labels_{i}': label for i, label in enumerate(labels or ())})
+    arrays.update({f'scale_{i}': np.float32(scale) for i, scale in enumerate(scales or ())})
+    np.savez(path, **arrays)
+
+
 def run_worker(python, *args):
     command = [python, WORKER, *args]
     print('$', ' '.join(command), flush=True)
@@ -218,8 +226,7 @@ def train_stardist(args, config_path):
     with tempfile.TemporaryDirectory(prefix='bench_stardist_') as tmp:
         samples, validation = osp.join(tmp, 'samples.npz'), osp.join(tmp, 'validation.npz')
         np.savez(samples, images=images, labels=labels)
-        np.savez(validation, **{f'image_{i}': image for i, image in enumerate(val_images)},
-                 **{f'labels_{i}': label for i, label in enumerate(val_labels)})
+        save_listed(validation, val_images, val_labels)
         run_worker(args.stardist_python, 'train', samples, validation, args.model_dir,
                    '--epochs', str(args.epochs), '--steps', str(args.steps))
 
@@ -229,8 +236,7 @@ def predict(args, images, scales):
     worker's time predicting them (without TensorFlow's start-up and the model load)."""
     with tempfile.TemporaryDirectory(prefix='bench_stardist_') as tmp:
         inputs, outputs = osp.join(tmp, 'images.npz'), osp.join(tmp, 'labels.npz')
-        np.savez(inputs, **{f'image_{i}': image for i, image in enumerate(images)},
-                 **{f'scale_{i}': np.float32(scale) for i, scale in enumerate(scales)})
+        save_listed(inputs, images, scales=scales)
         run_worker(args.stardist_python, 'predict', args.model_dir, inputs, outputs)
         with np.load(outputs) as data:
             return [data[f'labels_{i}'] for i in range(len(images))], float(data['predict_seconds'])

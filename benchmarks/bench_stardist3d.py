@@ -48,12 +48,12 @@ from libnet_mmdet.evaluation import compare_methods
 from libnet_mmdet.io import read_volume, write_json
 from libnet_mmdet.volume import min_voxels_for_diameter, remove_small
 from bench_stardist import (VALIDATION_SEED, add_common_args, auto_scale, check_args, mean_of,  # noqa: E402
-                            held_out_volumes, normalized_volume, rounded, run_worker,
+                            held_out_volumes, normalized_volume, rounded, run_worker, save_listed,
                             training_record_path)
 from bench_zero_shot import VOXEL_SIZE_NM, make_volume  # noqa: E402 (benchmarks/ is sys.path[0])
 from run_record import finish_record, run_record  # noqa: E402
+from stardist_worker import PATCH_ZYX  # noqa: E402 (numpy only: StarDist itself is imported in the worker)
 
-PATCH_ZYX = (32, 96, 96)  # stardist_worker.PATCH_ZYX: a training volume is at least this large
 VALIDATION_CROP_ZYX = (48, 128, 128)  # optimize_thresholds' volumes: their middle, to bound its time
 SAMPLE_SEED = 0
 METHOD = 'stardist3d@auto'
@@ -119,14 +119,6 @@ def validation_volumes(generalist, presets, diameters):
             images.append(middle(image, VALIDATION_CROP_ZYX))
             labels.append(middle(truth, VALIDATION_CROP_ZYX))
     return images, labels
-
-
-def save_listed(path, images, labels=None, scales=None):
-    """``image_<i>`` (and ``labels_<i>`` / ``scale_<i>``) arrays in one ``.npz`` file, as the worker reads them."""
-    arrays = {f'image_{i}': image for i, image in enumerate(images)}
-    arrays.update({f'labels_{i}': label for i, label in enumerate(labels or ())})
-    arrays.update({f'scale_{i}': np.float32(scale) for i, scale in enumerate(scales or ())})
-    np.savez(path, **arrays)
 
 
 def train_stardist(args, generalist):

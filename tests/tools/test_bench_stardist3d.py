@@ -51,6 +51,16 @@ def test_training_volumes_are_the_corpus_resized_into_the_band(bench, tmp_path):
     np.testing.assert_array_equal(again[0], images[0])  # one seed, one draw
 
 
+def test_a_thin_volume_of_large_particles_is_grown_to_hold_a_patch(bench, tmp_path):
+    from libnet_mmdet.synth import write_corpus
+    corpus = tmp_path / 'corpus'
+    write_corpus(corpus, 1, seed=5, shape_zyx=(16, 64, 64), progress=False, cb_domain_fraction=0.0,
+                 mean_diameter_vox=30.0)  # the band alone would resize by 0.8-1.2: too thin for a 32-slice patch
+    images, labels, record = bench.training_volumes(Generalist(corpus), seed=1)
+    assert record[0]['factor'] == pytest.approx(2.0)  # 32 / 16 slices
+    assert images[0].shape == labels[0].shape == (32, 128, 128)
+
+
 def test_resizing_keeps_labels_whole_numbers_on_their_voxels(bench):
     labels = np.zeros((4, 6, 6), np.int32)
     labels[:2, :3, :3] = 7
@@ -63,19 +73,22 @@ def test_resizing_keeps_labels_whole_numbers_on_their_voxels(bench):
                                   [3, 4, 5, 6])  # the middle, and all of an axis shorter than asked
 
 
-def test_the_worker_turns_and_flips_volumes_with_their_labels():
+@pytest.mark.parametrize('shape, orientations', [((8, 6), 8), ((4, 8, 6), 16)])
+def test_the_worker_turns_and_flips_patches_with_their_labels(shape, orientations):
     worker = import_benchmark('stardist_worker')
     rng = np.random.default_rng(0)
-    image = rng.random((4, 8, 6)).astype(np.float32)
-    labels = (image * 100).astype(np.int32)
+    image = rng.random(shape).astype(np.float32)
+    labels = (image * 100).astype(np.int32)  # labels a function of the pixel: any misalignment shows
     np.random.seed(0)
-    shapes = set()
-    for _ in range(16):
+    seen = set()
+    for _ in range(200):
         turned_image, turned_labels = worker.augment_patch(image, labels)
         np.testing.assert_array_equal(turned_labels, (turned_image * 100).astype(np.int32))
-        assert turned_image.shape[0] == 4  # turned in y-x only
-        shapes.add(turned_image.shape)
-    assert shapes == {(4, 8, 6), (4, 6, 8)}
+        if len(shape) == 3:
+            assert {tuple(np.sort(s.ravel())) for s in turned_image} == {tuple(np.sort(s.ravel())) for s in image}
+        seen.add(turned_image.tobytes() + bytes(turned_image.shape))
+    # 2D: the four turns, each flipped or not; 3D: those in y-x, each with z flipped or not (slices stay slices)
+    assert len(seen) == orientations
 
 
 def test_a_model_folder_trained_otherwise_is_refused_before_anything(bench, tmp_path, capsys):
@@ -91,3 +104,16 @@ def test_a_model_folder_trained_otherwise_is_refused_before_anything(bench, tmp_
         bench.parse_args(common + ['--seeds', '7000'])
     assert '7000 holds the validation volumes' in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_finished_3d_training_of_the_same_settings_is_reused(bench, tmp_path):
+    record = tmp_path / 'model' / 'stardist' / 'train.json'
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps(dict(dims=3, epochs=40, steps_per_epoch=50)))
+    generalist = tmp_path / 'generalist'  # a finished build as make model leaves it (files only)
+    generalist.mkdir()
+    for name in ('config.py', 'model.pth', 'model.json'):
+        (generalist / name).write_text('')
+    args = bench.parse_args(['--stardist-python', sys.executable, '--model-dir', str(tmp_path / 'model'),
+                             '--generalist', str(generalist), '--out', str(tmp_path / 'out.json')])
+    assert (args.epochs, args.steps, args.seeds) == (40, 50, [5000])
