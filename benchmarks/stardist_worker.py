@@ -12,9 +12,10 @@ the environment is made):
 example's configuration: 32 rays, grid 2, U-Net of depth 3 and 32 filters; flips and 90-degree turns as
 augmentation) or with ``--dims 3`` a ``StarDist3D`` (as the StarDist 3D example configures isotropic data: 96 rays
 on a golden spiral, grid 2, its default ResNet backbone, batch 2; patches of (32, 96, 96), as thick as the thinnest
-resized corpus volumes allow; flips of every axis and 90-degree turns in y-x), using the last tenth of the samples for its validation loss, then picks its probability
-and NMS thresholds with StarDist's own ``optimize_thresholds`` on the validation images, and writes
-``MODEL_DIR/stardist`` (weights, config, thresholds, ``train.json``: dims, epochs, steps, seconds).
+resized corpus volumes allow; flips of every axis and 90-degree turns in y-x), using the last tenth of the samples
+for its validation loss, then picks its probability and NMS thresholds with StarDist's own ``optimize_thresholds``
+on the validation images, and writes ``MODEL_DIR/stardist`` (weights, config, thresholds, ``train.json``: dims,
+epochs, steps, seconds).
 ``predict``: ``IMAGES.npz`` holds ``image_<i>`` (H, W) or (Z, Y, X) float32 in [0, 1] and ``scale_<i>`` (float);
 each image is segmented with ``predict_instances(..., scale=scale)`` (StarDist resizes the image and its labels
 back) and ``OUT.npz`` gets ``labels_<i>`` int32 of the image's shape and ``predict_seconds`` (the loop's time,
