@@ -43,7 +43,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from libnet_mmdet.apis import generalist_files, init_segmenter, trained_diameter_range
-from libnet_mmdet.apis.inference import AUTO_TARGET_BAND
+from libnet_mmdet.apis.inference import auto_target_band
 from libnet_mmdet.evaluation import compare_methods
 from libnet_mmdet.io import read_volume, write_json
 from libnet_mmdet.volume import min_voxels_for_diameter, remove_small
@@ -75,9 +75,8 @@ def resized(image_zyx, labels_zyx, factor):
 
 def target_band(generalist):
     """(low, high) px: the particle diameters ``scale='auto'`` brings a volume's particles into for the generalist
-    (``apis.inference.AUTO_TARGET_BAND`` times the geometric middle of its ``trained_diameter_range``)."""
-    low, high = trained_diameter_range(generalist)
-    return tuple(float(np.sqrt(low * high) * f) for f in AUTO_TARGET_BAND)
+    (``apis.inference.auto_target_band`` of its ``trained_diameter_range``)."""
+    return auto_target_band(*trained_diameter_range(generalist))
 
 
 def training_volumes(generalist, seed=SAMPLE_SEED):

@@ -503,10 +503,18 @@ def estimate_scale(model, slices, batch_size=None, intensity_range=None):
     return scale, info
 
 
-def _scale_for_diameter(diameter, low, high):
-    """The least resize that brings particles ``diameter`` px across into :data:`AUTO_TARGET_BAND` times the
-    geometric middle of the trained range ``(low, high)``, clipped (:func:`estimate_scale`), to 3 digits."""
+def auto_target_band(low, high):
+    """``(band_low, band_high)`` px: the particle diameters :func:`estimate_scale` resizes a slice's particles into
+    for a model trained for ``(low, high)`` px, :data:`AUTO_TARGET_BAND` times its geometric middle (24-36 px for
+    12-48 px)."""
     band_low, band_high = np.sqrt(low * high) * np.asarray(AUTO_TARGET_BAND)
+    return float(band_low), float(band_high)
+
+
+def _scale_for_diameter(diameter, low, high):
+    """The least resize that brings particles ``diameter`` px across into :func:`auto_target_band` of the trained
+    range ``(low, high)``, clipped (:func:`estimate_scale`), to 3 digits."""
+    band_low, band_high = auto_target_band(low, high)
     scale = float(np.clip(np.clip(diameter, band_low, band_high) / diameter, band_high / AUTO_DIAMETERS_PX[1],
                           min(band_low / AUTO_DIAMETERS_PX[0], MAX_SCALE)))
     return float(f'{scale:.3g}')
