@@ -102,8 +102,8 @@ def _rank_main(rank, world_size, init_file, work_path, shape, views, slab, min_v
     # the collective steps and the solves every rank does on the gathered tables
     blocks.Ranks.gather = timed(blocks.Ranks.gather)
     blocks.Ranks.barrier = timed(blocks.Ranks.barrier)
-    for module, name in ((assembly, 'connected_groups'), (fusion, 'connected_groups'), (fusion, '_vote_lut'),
-                         (fusion, '_dominant_ids'), (assembly, 'merge_small_lut')):
+    for module, name in ((assembly, 'connected_groups'), (fusion, 'connected_groups'), (fusion, 'vote_lut'),
+                         (fusion, 'dominant_ids'), (assembly, 'merge_small_lut')):
         setattr(module, name, timed(getattr(module, name)))
     started = time.perf_counter()
     assembly.assemble_volume(WorkFolder(work_path), tuple(shape), tuple(views), slab, min_voxels=min_voxels,

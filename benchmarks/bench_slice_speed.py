@@ -118,7 +118,7 @@ def stock_labels(model):
     from mmdet.apis import inference_detector
     from mmdet.utils import get_test_pipeline_cfg
 
-    from libnet_mmdet.apis.inference import DEFAULT_SCORE_THR, _detections_to_labels
+    from libnet_mmdet.apis.inference import DEFAULT_SCORE_THR, detections_to_labels
     # inference_detector's own array path swaps the loader's type but keeps its arguments, which fails for
     # LoadTomoImageFromFile(normalize=...): give it the config's pipeline (our loader normalises an in-memory 'img').
     pipeline = Compose(get_test_pipeline_cfg(model.cfg))
@@ -127,7 +127,7 @@ def stock_labels(model):
         return [inference_detector(model, image, test_pipeline=pipeline) for image in slices]
 
     def paint(samples, slices):
-        return [_detections_to_labels(sample.pred_instances, image.shape, DEFAULT_SCORE_THR)[0]
+        return [detections_to_labels(sample.pred_instances, image.shape, DEFAULT_SCORE_THR)[0]
                 for sample, image in zip(samples, slices)]
     return run, paint
 
@@ -259,7 +259,7 @@ def tune(args):
 STAGES = (('backbone + FPN', 'extract_feat', 'two_stage.py'), ('RPN head', 'predict', 'base_dense_head.py'),
           ('RoI box head', 'predict_bbox', 'standard_roi_head.py'),
           ('RoI mask head + pasting', 'predict_mask', 'standard_roi_head.py'),
-          ('painting labels', '_detections_to_labels', 'inference.py'))
+          ('painting labels', 'detections_to_labels', 'inference.py'))
 
 
 def profile(args):

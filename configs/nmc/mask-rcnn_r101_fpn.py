@@ -36,7 +36,7 @@ train_pipeline = [
     dict(type='RandomRot90', prob=0.75),  # with the flip: all 8 orientations (a slice has no "up")
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomGamma', prob=0.3),  # intensity response differs between scans
-    dict(type='Contrast', prob=0.3, min_mag=0.7, max_mag=1.3),
+    dict(type='Contrast', prob=0.3, min_mag=0.7, max_mag=1.3),  # contrast differs between scans too
     dict(type='RandomGaussianNoise', prob=0.3),  # detector noise
     dict(type='RandomPoissonNoise', prob=0.2),  # low-dose photon noise
     dict(type='RandomGaussianBlur', prob=0.2),  # resolution / focus differences
@@ -81,6 +81,7 @@ max_epochs = 36
 train_cfg = dict(max_epochs=max_epochs, val_interval=3)  # validate every 3 of the 36 epochs (stock: every epoch)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
+    # steps at 3/4 and 11/12 of the epochs (stock 1x: 8 and 11 of 12; 27 is later than 2/3, not re-measured)
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[27, 33], gamma=0.1)
 ]
 # Linear scaling rule: stock lr 0.02 is for batch 16; we train batch 4 on one GPU.

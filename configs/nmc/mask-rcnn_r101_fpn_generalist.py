@@ -17,6 +17,7 @@ val_dataloader = None
 val_evaluator = None
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
+    # lr steps at 3/4 and 9/10 of the iterations, the CPU generalist's fractions
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[15000, 18000], gamma=0.1)
 ]
 default_hooks = dict(

@@ -37,7 +37,7 @@ train_pipeline = [
     dict(type='RandomRot90', prob=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomGamma', prob=0.5),  # cheap intensity augmentations only: the CPU demo trains few iterations
-    dict(type='RandomGaussianNoise', prob=0.5),
+    dict(type='RandomGaussianNoise', prob=0.5),  # with fewer augmentations each is drawn more often
     dict(type='PackDetInputs')
 ]
 train_dataloader = dict(batch_size=2, num_workers=2, dataset=dict(pipeline=train_pipeline))  # 2 CPU cores
@@ -48,7 +48,7 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.05),
     clip_grad=dict(max_norm=10, norm_type=2))
-max_epochs = 12
+max_epochs = 12  # the stock 1x length; the demo and make_model set their own iteration counts
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)  # validate once, at the end: CPU time
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),  # short warm-up: few iterations
@@ -58,4 +58,4 @@ param_scheduler = [
 auto_scale_lr = dict(base_batch_size=2)  # the batch the lr above is set for
 default_hooks = dict(
     logger=dict(interval=10),  # few iterations per epoch
-    checkpoint=dict(interval=1, max_keep_ckpts=2))
+    checkpoint=dict(interval=1, max_keep_ckpts=2))  # every epoch (short runs resume), two kept: disk

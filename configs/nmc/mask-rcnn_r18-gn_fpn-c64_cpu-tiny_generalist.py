@@ -27,10 +27,11 @@ val_cfg = None  # no validation split: the zero-shot benchmark scores the model 
 val_dataloader = None
 val_evaluator = None
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),  # warm-up over the first 100
+    # lr steps at 3/4 and 9/10 of the iterations (make_model.py --iters keeps these fractions)
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[5250, 6300], gamma=0.1)
 ]
 default_hooks = dict(
-    logger=dict(interval=50),
+    logger=dict(interval=50),  # a line per 50 of 7000 iterations
     checkpoint=dict(by_epoch=False, interval=500, max_keep_ckpts=1, save_best=None))  # resumable every 500
 log_processor = dict(by_epoch=False)

@@ -8,7 +8,7 @@ model = dict(
         depth=101,
         norm_cfg=dict(_delete_=True, type='BN', requires_grad=True),
         norm_eval=True,  # ImageNet statistics kept, as in the stock recipe
-        frozen_stages=1,
+        frozen_stages=1,  # the stem and first stage frozen, as in the stock recipe
         init_cfg=dict(_delete_=True, type='Pretrained', checkpoint='torchvision://resnet101')),
     neck=dict(in_channels=[256, 512, 1024, 2048], out_channels=256, norm_cfg=None),  # the stock FPN
     semantic_head=dict(in_channels=256, inner_channels=128),  # stock PanopticFPNHead widths (GN kept, as stock)
@@ -22,7 +22,7 @@ train_dataloader = dict(batch_size=8, num_workers=4)  # one GPU; no RoI heads, s
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),
     clip_grad=None)
-auto_scale_lr = dict(base_batch_size=8)
+auto_scale_lr = dict(base_batch_size=8)  # the batch the lr above is set for
 
 max_iters = 20000  # as the R101 generalist
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)

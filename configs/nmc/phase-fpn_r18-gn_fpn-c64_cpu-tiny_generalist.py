@@ -89,10 +89,11 @@ val_cfg = None  # scored by benchmarks/bench_phases.py on held-out volumes
 val_dataloader = None
 val_evaluator = None
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),  # warm-up over the first 100
+    # lr steps at 0.77 and 0.9 of the iterations (the 6000-iteration schedule's 4600 and 5400, scaled)
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[6900, 8100], gamma=0.1)
 ]
 default_hooks = dict(
-    logger=dict(interval=50),
+    logger=dict(interval=50),  # a line per 50 of 9000 iterations
     checkpoint=dict(by_epoch=False, interval=250, max_keep_ckpts=1, save_best=None))  # resumable every 250
 log_processor = dict(by_epoch=False)

@@ -152,9 +152,15 @@ def shared_intensity_range(model, slices):
     return loader.intensity_range(np.concatenate(pixels))
 
 
-def _detections_to_labels(pred_instances, shape_hw, score_thr):
+def detections_to_labels(pred_instances, shape_hw, score_thr):
     """Paint the masks of one image's predictions with score >= ``score_thr`` into an instance label image; each
     pixel belongs to the highest-scoring mask covering it (ties: the later detection).
+
+    Args:
+        pred_instances (InstanceData): one image's ``pred_instances`` of an mmdet detector: ``masks`` (N, H, W)
+            bool (a tensor or mmdet mask structure), ``scores`` (N,) and ``bboxes`` (N, 4) float tensors.
+        shape_hw (tuple): (H, W) of the image the masks were pasted at.
+        score_thr (float): detections with a lower score are left out.
 
     Returns:
         tuple: ``(labels_hw, scores)``: (H, W) int32 labels 1..n and float32 (n,) scores of labels 1..n.
@@ -211,7 +217,7 @@ def detector_predictor(model, score_thr=DEFAULT_SCORE_THR, batch_size=1, scale=1
             with torch.no_grad(), temporary_test_cfg(model, forward_test_cfg(model, area_px, score_thr, proposals)), \
                     mixed_precision(model):
                 samples = model.test_step(batch)
-            results += [_detections_to_labels(sample.pred_instances, image.shape[:2], score_thr)
+            results += [detections_to_labels(sample.pred_instances, image.shape[:2], score_thr)
                         for sample, image in zip(samples, chunk)]
         return results
     return predict
@@ -367,7 +373,12 @@ def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overla
 def within_view(image, mask):
     """What the model sees of a slice whose pixels ``mask`` lie outside the field of view
     (:func:`~libnet_mmdet.io.images.outside_view_mask`): those filled from the nearest pixel inside
-    (:func:`~libnet_mmdet.io.images.fill_from_nearest`); the slice itself when ``mask`` is None."""
+    (:func:`~libnet_mmdet.io.images.fill_from_nearest`); the slice itself when ``mask`` is None.
+
+    Args:
+        image (np.ndarray): (H, W) slice, any numeric dtype.
+        mask (np.ndarray | None): (H, W) bool, True outside the field of view.
+    """
     return image if mask is None else fill_from_nearest(image, mask)
 
 

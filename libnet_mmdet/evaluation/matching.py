@@ -20,7 +20,8 @@ STAT_COLUMNS = ('n_true', 'n_pred', 'tp', 'fp', 'fn', 'precision', 'recall', 'f1
                 'mean_matched_iou', 'pq')
 
 
-def _check_thresholds(thresholds):
+def check_thresholds(thresholds):
+    """IoU thresholds as a (T,) float64 array, each in (0, 1]; ``ValueError`` otherwise."""
     thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
     if thresholds.ndim != 1 or thresholds.size == 0 or not np.all((thresholds > 0) & (thresholds <= 1)):
         raise ValueError(f'thresholds: expected IoU thresholds in (0, 1], got {thresholds!r}')
@@ -53,8 +54,18 @@ def _pairwise_iou(gt_labels, pred_labels):
     return rows, cols, iou, gt_ids.size, pred_ids.size
 
 
-def _match_counts(gt_labels, pred_labels, thresholds, name):
-    """TP and summed TP IoU per threshold, and the instance counts, of one pair of label arrays."""
+def match_counts(gt_labels, pred_labels, thresholds, name='labels'):
+    """The counts behind the matching table of one pair of label arrays (pool many with :func:`pooled_stats`).
+
+    Args:
+        gt_labels, pred_labels (np.ndarray): (H, W) or (Z, Y, X) integer labels of one shape, 0 = background.
+        thresholds (np.ndarray): (T,) float64 IoU thresholds (:func:`check_thresholds`).
+        name (str): what the pair is called in error messages.
+
+    Returns:
+        tuple: ``(tp, sum_iou, n_true, n_pred)``: (T,) int64 true positives and (T,) float64 summed IoU of the
+        true-positive pairs per threshold; the numbers of ground-truth and predicted instances.
+    """
     gt_labels = check_labels(gt_labels, f'{name} ground truth', ndim=(2, 3), allow_empty=True)
     pred_labels = check_labels(pred_labels, f'{name} prediction', ndim=(2, 3), allow_empty=True)
     check_same_shape(pred_labels, gt_labels.shape, f'{name} prediction', 'ground truth')
@@ -90,7 +101,23 @@ def _match_counts(gt_labels, pred_labels, thresholds, name):
     return tp, sum_iou, n_true, n_pred
 
 
-def _stats_table(thresholds, tp, sum_iou, n_true, n_pred):
+def pooled_stats(thresholds, counts):
+    """The matching table of many pairs: their :func:`match_counts` summed before the ratios are taken.
+
+    Args:
+        thresholds (float | sequence[float]): the T IoU thresholds the counts were made at.
+        counts (iterable[tuple]): :func:`match_counts` results (none: every count 0).
+
+    Returns:
+        pandas.DataFrame: as :func:`match_instances`.
+    """
+    thresholds = check_thresholds(thresholds)
+    tp = np.zeros(thresholds.size, np.int64)
+    sum_iou = np.zeros(thresholds.size, np.float64)
+    n_true = n_pred = 0
+    for pair_tp, pair_sum_iou, pair_n_true, pair_n_pred in counts:
+        tp, sum_iou = tp + pair_tp, sum_iou + pair_sum_iou
+        n_true, n_pred = n_true + int(pair_n_true), n_pred + int(pair_n_pred)
     fp, fn = n_pred - tp, n_true - tp
     with np.errstate(invalid='ignore', divide='ignore'):
         table = {
@@ -102,7 +129,7 @@ def _stats_table(thresholds, tp, sum_iou, n_true, n_pred):
             'mean_matched_iou': np.where(tp > 0, sum_iou / tp, 0.0),
             'pq': np.where(tp + fp + fn > 0, sum_iou / (tp + fp / 2 + fn / 2), 0.0),
         }
-    return pd.DataFrame(table, index=pd.Index(thresholds, name='threshold'))
+    return pd.DataFrame(table, index=pd.Index(thresholds, name='threshold'), columns=list(STAT_COLUMNS))
 
 
 def match_instances(gt_labels, pred_labels, thresholds=DEFAULT_THRESHOLDS):
@@ -120,8 +147,8 @@ def match_instances(gt_labels, pred_labels, thresholds=DEFAULT_THRESHOLDS):
     Raises:
         TypeError / ValueError: non-integer labels, wrong ndim, negative ids, shape mismatch, bad thresholds.
     """
-    thresholds = _check_thresholds(thresholds)
-    return _stats_table(thresholds, *_match_counts(gt_labels, pred_labels, thresholds, 'labels'))
+    thresholds = check_thresholds(thresholds)
+    return pooled_stats(thresholds, [match_counts(gt_labels, pred_labels, thresholds)])
 
 
 def match_dataset(gt_label_list, pred_label_list, thresholds=DEFAULT_THRESHOLDS):
@@ -135,18 +162,13 @@ def match_dataset(gt_label_list, pred_label_list, thresholds=DEFAULT_THRESHOLDS)
     Returns:
         pandas.DataFrame: as :func:`match_instances`, for the pooled counts.
     """
-    thresholds = _check_thresholds(thresholds)
+    thresholds = check_thresholds(thresholds)
     gt_label_list, pred_label_list = list(gt_label_list), list(pred_label_list)
     if len(gt_label_list) != len(pred_label_list):
         raise ValueError(f'got {len(gt_label_list)} ground-truth and {len(pred_label_list)} predicted label arrays')
-    tp = np.zeros(thresholds.size, np.int64)
-    sum_iou = np.zeros(thresholds.size, np.float64)
-    n_true = n_pred = 0
-    for index, (gt_labels, pred_labels) in enumerate(zip(gt_label_list, pred_label_list)):
-        counts = _match_counts(gt_labels, pred_labels, thresholds, f'pair {index}')
-        tp, sum_iou = tp + counts[0], sum_iou + counts[1]
-        n_true, n_pred = n_true + counts[2], n_pred + counts[3]
-    return _stats_table(thresholds, tp, sum_iou, n_true, n_pred)
+    return pooled_stats(thresholds, (match_counts(gt_labels, pred_labels, thresholds, f'pair {index}')
+                                     for index, (gt_labels, pred_labels) in enumerate(zip(gt_label_list,
+                                                                                          pred_label_list))))
 
 
 def matching_summary(stats):

@@ -12,7 +12,7 @@ from pycocotools import mask as mask_utils
 from mmdet.registry import METRICS
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
 
-from .matching import DEFAULT_THRESHOLDS, _check_thresholds, _match_counts, _stats_table, matching_summary
+from .matching import DEFAULT_THRESHOLDS, check_thresholds, match_counts, matching_summary, pooled_stats
 
 
 def instances_to_labels(masks, shape_hw, order=None, boxes=None):
@@ -93,7 +93,7 @@ class InstanceMatchingMetric(BaseMetric):
     def __init__(self, thresholds=DEFAULT_THRESHOLDS, score_thr=0.5, ann_file=None, collect_device='cpu',
                  prefix=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
-        self.thresholds = _check_thresholds(thresholds)
+        self.thresholds = check_thresholds(thresholds)
         self.score_thr = float(score_thr)
         self._coco = None
         if ann_file is not None:
@@ -129,14 +129,12 @@ class InstanceMatchingMetric(BaseMetric):
             order = keep[np.argsort(-scores[keep], kind='stable')]
             pred_labels = instances_to_labels(pred['masks'], shape, order=order)
             gt_labels = self._gt_labels(data_sample, shape, image_name)
-            self.results.append(_match_counts(gt_labels, pred_labels, self.thresholds, image_name))
+            self.results.append(match_counts(gt_labels, pred_labels, self.thresholds, image_name))
 
     def compute_metrics(self, results: list) -> dict:
         """Pool the per-image counts and return the headline numbers."""
-        tp = np.sum([r[0] for r in results], axis=0)
-        sum_iou = np.sum([r[1] for r in results], axis=0)
-        n_true, n_pred = int(sum(r[2] for r in results)), int(sum(r[3] for r in results))
-        stats = _stats_table(self.thresholds, tp, sum_iou, n_true, n_pred)
+        stats = pooled_stats(self.thresholds, results)
+        n_true, n_pred = int(stats['n_true'].iloc[0]), int(stats['n_pred'].iloc[0])
         MMLogger.get_current_instance().info(
             f'instance matching over {len(results)} images ({n_true} ground-truth, {n_pred} predicted '
             f'instances with score >= {self.score_thr}):\n{stats.round(4).to_string()}')

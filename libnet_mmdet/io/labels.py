@@ -73,9 +73,13 @@ def compact_labels(labels):
     """Map the instance ids of ``labels`` to 1..N, in increasing order, when the largest id is too large to index
     arrays with.
 
+    Args:
+        labels (np.ndarray): integer labels of any shape ((H, W) or (Z, Y, X)), 0 = background.
+
     Returns:
-        tuple: ``(labels_compact, original_ids)``, where ``original_ids[k - 1]`` is the input id of compact id
-        ``k``; when the ids are already small the input is returned unchanged with ``original_ids=None``.
+        tuple: ``(labels_compact, original_ids)``: uint32 labels of the same shape (uint64 beyond 2**32 ids) and
+        ``original_ids``, where ``original_ids[k - 1]`` is the input id of compact id ``k``; when the ids are
+        already small the input is returned unchanged with ``original_ids=None``.
     """
     if int(labels.max()) <= MAX_DIRECT_LABEL:
         return labels, None

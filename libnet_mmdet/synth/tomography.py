@@ -68,14 +68,14 @@ def projection_matrix(height, width, angles):
 
 
 def _forward(matrix, volume_zyx):
-    """(Z, H, W) -> (Z, A, D) with one projector for all slices."""
+    """(Z, Y, X) -> (Z, A, D) with one projector for all slices."""
     n_z = volume_zyx.shape[0]
     columns = np.ascontiguousarray(volume_zyx.reshape(n_z, -1).T, dtype=np.float32)
     return np.ascontiguousarray((matrix @ columns).T.reshape(n_z, -1, _n_detector_pixels(*volume_zyx.shape[1:])))
 
 
 def _backward(matrix, sinograms, height, width):
-    """(Z, A, D) -> (Z, H, W), the transpose of :func:`_forward` (un-normalised back-projection)."""
+    """(Z, A, D) -> (Z, Y, X), the transpose of :func:`_forward` (un-normalised back-projection)."""
     n_z = sinograms.shape[0]
     columns = np.ascontiguousarray(sinograms.reshape(n_z, -1).T, dtype=np.float32)
     return (matrix.T @ columns).T.reshape(n_z, height, width)
@@ -85,7 +85,7 @@ def project(volume_zyx, n_angles):
     """Parallel-beam projections of every z-slice.
 
     Args:
-        volume_zyx (np.ndarray): (Z, H, W) attenuation per voxel.
+        volume_zyx (np.ndarray): (Z, Y, X) attenuation per voxel.
         n_angles (int): number of angles, :func:`projection_angles`.
 
     Returns:
@@ -115,10 +115,10 @@ def _ramp_filtered(sinograms):
 
 
 def filtered_back_projection(sinograms, height, width):
-    """Reconstruct (Z, H, W) slices from (Z, A, D) parallel-beam sinograms made by :func:`project`.
+    """Reconstruct (Z, Y, X) slices from (Z, A, D) parallel-beam sinograms made by :func:`project`.
 
     Returns:
-        np.ndarray: float32 (Z, H, W), attenuation per voxel (the inverse of :func:`project`).
+        np.ndarray: float32 (Z, Y, X), attenuation per voxel (the inverse of :func:`project`).
     """
     n_angles = sinograms.shape[1]
     angles = projection_angles(n_angles)
@@ -196,7 +196,7 @@ def simulate_tomography(labels_zyx, phases_zyx, params, rng):
 
 
 def _apply_nonuniformity(reconstruction, params, rng):
-    """Multiply a (Z, H, W) float32 reconstruction in place by the cupping profile and the smooth gain field.
+    """Multiply a (Z, Y, X) float32 reconstruction in place by the cupping profile and the smooth gain field.
 
     Cupping (beam hardening lowers the attenuation seen along the long central chords) is ``1 - cupping x
     (1 - (r / r_max)^2)``, r the distance from the rotation axis and r_max that of the slice corners. The gain
@@ -226,7 +226,7 @@ def _apply_nonuniformity(reconstruction, params, rng):
 
 
 def to_output_dtype(image_relative, dtype):
-    """Cast a relative-attenuation image to the output dtype (one of :data:`OUTPUT_DTYPES`).
+    """Cast a float32 relative-attenuation image (any shape) to the output dtype (one of :data:`OUTPUT_DTYPES`).
 
     ``'float32'`` keeps the values (NMC ~ 1, pore ~ 0); ``'uint8'`` and ``'uint16'`` map
     :data:`INTEGER_ATTENUATION_RANGE` linearly onto 0..M (M = 255 or 65535; clipped), so value v means attenuation

@@ -64,8 +64,9 @@ starts without a carried slice and the seed joins across block faces are found a
 slices on either side of each face; the continuity of xy instances is judged from the slices of the block (and the
 one above it), while the overlaps and areas of xz and yz instances and the section counts, which sum over all z,
 are totalled over the ranks for what the block needs (:meth:`~libnet_mmdet.volume.blocks.Ranks.sum_tables`: its
-own 2D instance pairs; every section of its particles and of those in the slice above it); the vote graph and the sizes (one entry per particle or touching pair)
-are gathered. Every step then sees what one process would: the result is the same, voxel for voxel.
+own 2D instance pairs; every section of its particles and of those in the slice above it); the vote graph and the
+sizes (one entry per particle or touching pair) are gathered. Every step then sees what one process would: the
+result is the same, voxel for voxel.
 """
 
 import numpy as np
@@ -315,7 +316,8 @@ def core_components(window, mask, carried_ids, next_id, continuity, z_start):
 
 
 def majority_foreground(window, min_votes):
-    """Voxels labelled as particle by at least ``min_votes`` of the views in ``window``."""
+    """(Z, Y, X) bool: voxels labelled as particle by at least ``min_votes`` of the views in ``window`` (view name
+    -> (Z, Y, X) integer labels of one shape)."""
     return np.add.reduce([labels > 0 for labels in window.values()], dtype=np.uint8) >= min_votes
 
 
@@ -346,7 +348,7 @@ def _section_counts(particles, views, z_start, index_bits):
     return counts
 
 
-def _dominant_ids(parts):
+def dominant_ids(parts):
     """Step 5: from the blocks' :func:`_section_counts` of one view, the sorted section keys ``particle <<
     index_bits | k`` and the 2D id covering most of each section (ties: the smallest id)."""
     keys, voxels = _sum_parts(parts)
@@ -357,7 +359,7 @@ def _dominant_ids(parts):
 
 
 def _dominant_of(table, sections):
-    """The dominant 2D id of each of ``sections`` (keys as in :func:`_dominant_ids`; 0 where the view labels none
+    """The dominant 2D id of each of ``sections`` (keys as in :func:`dominant_ids`; 0 where the view labels none
     of its voxels)."""
     keys, ids = table
     position, found = _find(keys, sections)
@@ -367,7 +369,7 @@ def _dominant_of(table, sections):
 def _contact_votes(grown, dominant, index_bits, z_start, first_is_carried):
     """Faces between different grown particles of a block starting at slice ``z_start``, per touching pair:
     (int64 pair keys ``low << 32 | high``, number of faces, number of joined faces); ``dominant``: view name ->
-    :func:`_dominant_ids`."""
+    :func:`dominant_ids`."""
     keys, joined = [], []
     for axis, lower, upper in face_pairs(grown.shape, first_is_carried):
         a, b = grown[lower], grown[upper]
@@ -386,7 +388,7 @@ def _contact_votes(grown, dominant, index_bits, z_start, first_is_carried):
     return _sum_by_key(np.concatenate(keys), np.ones(sum(k.size for k in keys)), np.concatenate(joined))
 
 
-def _vote_lut(sizes, votes, min_join_fraction):
+def vote_lut(sizes, votes, min_join_fraction):
     """Ids 0..N -> the smallest id of their group (step 5): each particle joins the larger candidate (at least
     ``min_join_fraction`` of their contact faces joined) it has the most joined faces with.
 
@@ -525,14 +527,14 @@ def fuse_slabs(read_views, shape, write_core, read_core, write_fused, read_fused
         keys, counts = _sum_parts(sections.get(name, []) + [(np.zeros(0, np.int64), np.zeros(0))])
         keys, counts = ranks.sum_tables(f'sections_{name}', keys, counts, needed=needed.astype(np.int64),
                                         shift=_ID_BITS + index_bits)
-        dominant[name] = _dominant_ids([(keys, counts)])
+        dominant[name] = dominant_ids([(keys, counts)])
     votes = []
     for z0 in my_slabs:
         h0 = max(z0 - 1, 0)  # one slice above the slab too: its z faces to the slab
         votes.append(_contact_votes(read_fused(h0, min(z0 + slab, depth)), dominant, index_bits, h0, z0 > 0))
     # the gather also waits until every block's grown ids are read before they are replaced
     votes = [vote for rank_votes in ranks.gather(votes) for vote in rank_votes]
-    lut = _vote_lut(sizes, votes, min_join_fraction).astype(np.uint32)
+    lut = vote_lut(sizes, votes, min_join_fraction).astype(np.uint32)
     sizes = np.zeros(n_particles + 1, np.int64)
     for z0 in my_slabs:
         merged = lut[read_fused(z0, min(z0 + slab, depth))]

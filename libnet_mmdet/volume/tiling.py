@@ -73,6 +73,12 @@ def _owner_along_axis(centres, starts, tile_size, length):
 def owned_instances(labels_tile, window, shape_hw, tile_size, overlap):
     """The instances of one tile whose bounding-box centre that tile owns (step 1 of the module docstring).
 
+    Args:
+        labels_tile (np.ndarray): (h, w) integer labels of the tile, 0 = background.
+        window (tuple): the tile's ``(slice_y, slice_x)`` in the slice.
+        shape_hw (tuple): (H, W) of the slice.
+        tile_size, overlap (int): the tiling's tile edge and overlap (pixels).
+
     Returns:
         tuple: ``(ids, boxes)``: int64 ids and, for each, its ``(slice_y, slice_x)`` box in tile coordinates.
     """
@@ -213,6 +219,10 @@ def merge_segmentations(results, max_covered=DEFAULT_MAX_COVERED, min_inside=DEF
 def order_by_score(labels_hw, scores):
     """Renumber instances 1..N by decreasing score (ties: raster order of the first pixel); drop ids without
     pixels.
+
+    Args:
+        labels_hw (np.ndarray): (H, W) integer labels, 0 = background.
+        scores (np.ndarray): (K,) scores, ``scores[k - 1]`` that of label k.
 
     Returns:
         tuple: ``(labels_hw, scores, boxes)``: labels uint16/uint32, scores float32 (N,), boxes float32 (N, 4)

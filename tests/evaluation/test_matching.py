@@ -129,3 +129,17 @@ def test_bad_inputs():
         match_dataset([labels, labels], [labels, np.zeros((3, 3), np.uint16)])
     with pytest.raises(ValueError, match='got 2 ground-truth and 1 predicted'):
         match_dataset([labels, labels], [labels])
+
+
+def test_pooled_counts_give_the_table_of_match_dataset():
+    """The mmengine metric pools per-image counts through the same public function as match_dataset."""
+    from libnet_mmdet.evaluation.matching import STAT_COLUMNS, check_thresholds, match_counts, pooled_stats
+    thresholds = check_thresholds((0.5, 0.75))
+    pairs = [(np.array([[1, 1, 0], [0, 2, 2]]), np.array([[3, 3, 0], [0, 0, 4]])), (np.zeros((2, 3), int),) * 2]
+    counts = [match_counts(gt, pred, thresholds) for gt, pred in pairs]
+    table = pooled_stats(thresholds, counts)
+    assert tuple(table.columns) == STAT_COLUMNS
+    assert table.equals(match_dataset(*zip(*pairs), thresholds=(0.5, 0.75)))
+    assert table.loc[0.5, ['n_true', 'n_pred', 'tp']].tolist() == [2, 2, 2]
+    empty = pooled_stats(thresholds, [])
+    assert empty[['n_true', 'tp', 'f1']].to_numpy().sum() == 0 and len(empty) == 2
