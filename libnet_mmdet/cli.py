@@ -7,7 +7,7 @@ tool reports a user error or an interruption.
 ...     run(args)
 
 A user error (:data:`USER_ERRORS`: :class:`~libnet_mmdet.io.InputError` and the library's other ``ValueError``\\ s,
-a file the system cannot read or write, memory running out) ends the tool with one line
+a file the system cannot read or write, memory running out, also on the GPU) ends the tool with one line
 ``<tool>: error: <file>: <problem>`` and exit status 1; Ctrl-C with one line saying what was kept and how to
 continue, exit status 130. ``--debug`` shows the full traceback instead; any other exception is a bug and shows its
 traceback as always.
@@ -26,9 +26,14 @@ from .apis.model import is_device_name, read_config
 from .io import InputError
 
 #: Exceptions that are the user's to fix, reported as one line: InputError (a ValueError) and the library's other
-#: argument checks (ValueError), the file system (OSError: missing file, permission, full disk), memory, and the
-#: TypeError that ``io.check_labels`` and ``analysis.check_phases`` still raise for a volume of the wrong dtype.
-USER_ERRORS = (ValueError, OSError, MemoryError, TypeError)
+#: argument checks (ValueError), the file system (OSError: missing file, permission, full disk), memory (the
+#: machine's, or the GPU's: torch's OutOfMemoryError), and the TypeError that ``io.check_labels`` and
+#: ``analysis.check_phases`` still raise for a volume of the wrong dtype.
+USER_ERRORS = (ValueError, OSError, MemoryError, TypeError, torch.cuda.OutOfMemoryError)
+#: Environment variables a launcher sets in every process it starts (``LOCAL_RANK`` comes from ``--local_rank``
+#: with old launchers); without them the process was not started by that launcher.
+LAUNCHER_ENV = dict(pytorch=('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
+                    slurm=('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'))
 #: Exit status of a tool stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
 INTERRUPTED_EXIT_STATUS = 130
 
@@ -76,13 +81,13 @@ def error_line(exc):
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         return f'{exc.filename}: {exc.strerror}'
     message = '; '.join(line.strip() for line in str(exc).splitlines() if line.strip())
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
         return f'out of memory ({message})' if message else 'out of memory'
     return message or type(exc).__name__
 
 
 @contextlib.contextmanager
-def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the same command again'):
+def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the same command again', kept=None):
     """Run a tool's work: a user error (:data:`USER_ERRORS`) exits with one line and status 1, Ctrl-C with one line
     ``<tool>: interrupted: <interrupted>`` and status 130; with ``debug`` both propagate with their traceback.
 
@@ -90,6 +95,8 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
         tool (str): the tool's name, first on the line (``'segment.py'``).
         debug (bool): ``--debug`` was given.
         interrupted (str): what was kept and how to continue, for the line printed on Ctrl-C.
+        kept (str | None): what is finished and how to do the rest, appended to a user error's line (a step after
+            the main output was written); None: nothing to add.
     """
     try:
         yield
@@ -101,7 +108,7 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
     except USER_ERRORS as exc:
         if debug:
             raise
-        raise SystemExit(f'{tool}: error: {error_line(exc)}') from None
+        raise SystemExit(f"{tool}: error: {error_line(exc)}{f'; {kept}' if kept else ''}") from None
 
 
 def add_voxel_size_arg(parser, help='voxel edge in nm (or Z Y X edges); overrides the TIFF metadata'):
@@ -151,6 +158,7 @@ def load_config(args):
     """
     if args.launcher not in ('none', 'pytorch') and not torch.cuda.is_available():
         raise _cpu_launcher_error(args.launcher)
+    check_launcher_env(args.launcher)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     cfg = read_config(args.config, args.cfg_options)
@@ -203,6 +211,16 @@ def _cpu_launcher_error(launcher):
                       'dist_test.sh or dist_segment.sh: --launcher pytorch)')
 
 
+def check_launcher_env(launcher):
+    """Raise :class:`~libnet_mmdet.io.InputError` when this process was not started by ``launcher`` (torchrun for
+    ``'pytorch'``, srun for ``'slurm'``): one of its :data:`LAUNCHER_ENV` variables is missing."""
+    missing = [name for name in LAUNCHER_ENV.get(launcher, ()) if name not in os.environ]
+    if missing:
+        starter = 'torchrun (tools/dist_*.sh)' if launcher == 'pytorch' else 'srun (tools/slurm_*.sh)'
+        raise InputError(f"--launcher {launcher}: {', '.join(missing)} not set; start the job with {starter}, or "
+                         'leave --launcher out for one process')
+
+
 def init_distributed(launcher, device, timeout_s=3 * 3600):
     """Join the process group of a distributed job for tools that run without a Runner (``segment.py``).
 
@@ -219,11 +237,13 @@ def init_distributed(launcher, device, timeout_s=3 * 3600):
     if launcher == 'none':
         return device
     if device.startswith('cuda') and torch.cuda.is_available():
+        check_launcher_env(launcher)
         from mmengine.dist import init_dist
         init_dist(launcher, backend='nccl', timeout=timeout_s)
         return f'cuda:{torch.cuda.current_device()}'
     if launcher != 'pytorch':
         raise _cpu_launcher_error(launcher)
+    check_launcher_env(launcher)
     _init_gloo(timeout_s)
     return device
 

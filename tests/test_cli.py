@@ -222,3 +222,28 @@ def test_usable_cores_falls_back_to_the_cpu_count_where_the_os_has_no_affinity(m
         assert cli.usable_cores() == len(os.sched_getaffinity(0))
         monkeypatch.delattr(os, 'sched_getaffinity')  # as on macOS and Windows
     assert cli.usable_cores() == (os.cpu_count() or 1)
+
+
+def test_a_gpu_out_of_memory_is_one_line_and_a_step_after_the_output_says_what_is_left():
+    """torch's OutOfMemoryError (a RuntimeError) was a traceback; ``kept`` adds what is finished to the line."""
+    import torch
+    with pytest.raises(SystemExit) as info:
+        with cli.exit_on_error('tool.py', kept='labels.tif is complete, the report is not'):
+            raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
+    assert info.value.code == ('tool.py: error: out of memory (CUDA out of memory. Tried to allocate 2.00 GiB); '
+                               'labels.tif is complete, the report is not')
+
+
+def test_a_launcher_needs_the_variables_its_starter_sets(monkeypatch):
+    for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'):
+        monkeypatch.delenv(name, raising=False)
+    cli.check_launcher_env('none')
+    with pytest.raises(InputError, match=r'--launcher slurm: SLURM_PROCID, SLURM_NTASKS, SLURM_NODELIST not set; '
+                       r'start the job with srun \(tools/slurm_\*.sh\)'):
+        cli.check_launcher_env('slurm')
+    for name, value in (('RANK', '0'), ('WORLD_SIZE', '1'), ('MASTER_ADDR', '127.0.0.1')):
+        monkeypatch.setenv(name, value)
+    with pytest.raises(InputError, match='--launcher pytorch: MASTER_PORT not set'):
+        cli.check_launcher_env('pytorch')
+    monkeypatch.setenv('MASTER_PORT', '29500')
+    cli.check_launcher_env('pytorch')

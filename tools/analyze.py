@@ -29,11 +29,11 @@ import sys
 
 from libnet_mmdet.analysis import (PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, check_phases, particle_table,
                                    write_report)
-from libnet_mmdet.apis import init_phase_model, predict_phases, resolve_phase_model
+from libnet_mmdet.apis import check_device, init_phase_model, predict_phases, resolve_phase_model
 from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_phase_model_arg, add_voxel_size_arg, auto_or,
                               device_name, exit_on_error)
-from libnet_mmdet.io import (check_labels, check_min_voxels, check_output_dir, check_outside_inputs, read_whole_volume,
-                             voxel_size_zyx)
+from libnet_mmdet.io import (InputError, check_labels, check_min_voxels, check_output_dir, check_outside_inputs,
+                             read_whole_volume, voxel_size_zyx)
 
 TOOL = osp.basename(__file__)
 
@@ -72,7 +72,18 @@ def run(args):
     check_min_voxels(args.min_voxels, '--min-voxels')
     check_output_dir(args.out, args.overwrite, inputs=(args.labels, args.phases, args.image))
     check_outside_inputs(args.out, (args.labels, args.phases, args.image))
-    phase_files = resolve_phase_model(args.phase_model) if args.image and not args.phases else None
+    predicts = args.image and not args.phases  # the phases come from the image
+    unused = [flag for flag, given in (('--phase-model', args.phase_model not in ('auto', 'none')),
+                                       ('--device', args.device != 'cpu')) if given]
+    if unused and not args.image and not args.phases:
+        raise InputError(f"{' and '.join(unused)}: for the phase model on --image, and no --image is given; leave "
+                         f"{'them' if len(unused) > 1 else 'it'} out")
+    if unused and args.phases:  # given phases come first (a phase model may be named by habit or a script)
+        print(f"note: {' and '.join(unused)} not used: the phases come from --phases", file=sys.stderr)
+    phase_files = None
+    if predicts:
+        check_device(args.device)
+        phase_files = resolve_phase_model(args.phase_model)
     labels_zyx, metadata_voxel_size = read_whole_volume(args.labels)
     check_labels(labels_zyx, args.labels)
     if voxel_size_nm is None:

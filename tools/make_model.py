@@ -150,6 +150,34 @@ def install(out, work_dir, facts):
     write_json(osp.join(out, 'model.json'), dict(facts, checkpoint=osp.basename(checkpoint)), indent=1)
 
 
+def check_built(out, recipe, iters):
+    """True when ``out`` holds a finished build of ``recipe`` (a path relative to the repository) with ``iters``
+    iterations; False when it holds no model files or an unfinished build of this tool.
+
+    Raises:
+        InputError: ``out`` holds a finished build of another recipe or number of iterations, or a model
+            (``config.py`` / ``model.pth``) that this tool did not build; both are replaced only with --overwrite;
+            its ``model.json`` is not readable JSON.
+    """
+    from libnet_mmdet.io import InputError
+    facts_path = osp.join(out, 'model.json')
+    if osp.isfile(facts_path):
+        try:
+            with open(facts_path, encoding='utf-8') as f:
+                built = json.load(f)
+        except ValueError as exc:
+            raise InputError(f'{facts_path}: not readable JSON ({exc}); pass --overwrite to rebuild the model') from exc
+        if (built.get('recipe'), built.get('iters')) != (recipe, iters):
+            raise InputError(f"{out}: holds a model built to {built.get('recipe')} for {built.get('iters')} "
+                             f'iterations, not {recipe} for {iters}; pass --overwrite to replace it, or another --out')
+        return True
+    found = [name for name in ('config.py', 'model.pth') if osp.lexists(osp.join(out, name))]
+    if found and not osp.isfile(osp.join(out, 'work_dir', 'build.json')):
+        raise InputError(f"{out}: holds {' and '.join(found)} that this tool did not build (no model.json); pass "
+                         '--overwrite to replace them, or another --out')
+    return False
+
+
 def prepare_work_dir(work_dir, settings, overwrite):
     """The training folder of this build: resumed when an unfinished build of the same ``settings`` left it (with
     the training seconds it recorded), started afresh otherwise (a finished build's folder, or any with
@@ -207,11 +235,12 @@ def run(args):
     check_ranks(recipe_cfg, args.device, ranks)
     corpus_dir = args.corpus or osp.join(REPO_ROOT, recipe_cfg.corpus_root)
     overrides = dict(recipe_cfg.corpus_overrides)
-    if osp.isfile(osp.join(args.out, 'model.json')) and not args.overwrite:
+    work_dir = osp.join(args.out, 'work_dir')
+    if not args.overwrite and check_built(args.out, osp.relpath(recipe, REPO_ROOT),
+                                          args.iters or recipe_cfg.train_cfg.max_iters):
         print(f'{args.out}: the model is built already (--overwrite rebuilds it)')
         return
     check_corpus_dir(corpus_dir, args.volumes, args.seed, args.shape, args.overwrite, **overrides)
-    work_dir = osp.join(args.out, 'work_dir')
     settings = dict(recipe=osp.relpath(recipe, REPO_ROOT), corpus=osp.abspath(corpus_dir), volumes=args.volumes,
                     seed=args.seed, shape=args.shape, iters=args.iters, device=args.device, ranks=ranks)
     prepare_work_dir(work_dir, settings, args.overwrite)

@@ -56,6 +56,7 @@ Examples:
         --voxel-size-nm 50 --min-voxels 100 --overlays overlays/ --scale 0.5
 """
 import argparse
+import math
 import os.path as osp
 import sys
 
@@ -66,14 +67,18 @@ from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, wr
 from libnet_mmdet.apis import (check_device, check_volume_args, describe_scale, generalist_files, init_phase_model,
                                init_segmenter, predict_phases, resolve_phase_model, segment_image, segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
-                              add_phase_model_arg, add_voxel_size_arg, auto_or, device_name, exit_on_error,
-                              init_distributed, positive_int)
-from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, is_2d_image_file, label_output_format,
-                             max_label, open_volume, prepare_output_dir, read_image, read_whole_volume, write_tiff)
+                              add_phase_model_arg, add_voxel_size_arg, auto_or, available_memory_bytes, device_name,
+                              error_line, exit_on_error, init_distributed, positive_int)
+from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, is_2d_image_file, is_inside,
+                             label_output_format, max_label, open_volume, prepare_output_dir, read_image,
+                             read_whole_volume, write_tiff)
 from libnet_mmdet.volume import VIEWS
 from libnet_mmdet.visualization import render_labels, write_overlays, write_png
 
 TOOL = osp.basename(__file__)
+#: Least memory --report holds per voxel besides the input's own bytes: 16-bit labels and 8-bit phases; the phase
+#: model adds 20 (summed float32 probabilities of three phases, and their argmax: ``predict_phases``).
+REPORT_BYTES_PER_VOXEL, PHASE_MODEL_BYTES_PER_VOXEL = 3, 20
 #: The options that only a volume takes (argparse dest: flag), refused with a 2D image.
 VOLUME_ONLY = {'views': '--views', 'overlay_step': '--overlay-step', 'report': '--report',
                'min_voxels': '--min-voxels', 'phase_model': '--phase-model', 'voxel_size_nm': '--voxel-size-nm',
@@ -160,6 +165,21 @@ def output_dir_inputs(args, folder):
     return (args.input, args.out, args.work_dir or f'{args.out}.work', *others)
 
 
+def check_output_folder(args, flag, folder):
+    """Raise :class:`InputError` unless ``folder`` (of ``flag``, --overlays or --report) can be a folder of its own:
+    outside the work folder (deleted after the run), holding neither the input, OUT nor the work folder."""
+    work_dir = args.work_dir or f'{args.out}.work'
+    if is_inside(folder, work_dir):
+        raise InputError(f'{flag} {folder}: lies in the work folder {work_dir}, which is deleted when the run ends; '
+                         'choose another folder')
+    for what, path in (('--out', args.out), ('the work folder', work_dir)):
+        if not is_inside(args.input, folder) and is_inside(path, folder):  # the input's own line comes below
+            raise InputError(f'{flag} {folder}: would hold {what} {path}; give {flag} a folder of its own (an '
+                             'output folder may be emptied with --overwrite)')
+    check_output_dir(folder, args.overwrite, inputs=output_dir_inputs(args, folder))
+    check_outside_inputs(folder, (args.input,))
+
+
 def scale_arg(words):
     """``segment_volume``'s ``scale`` from the --scale words: None (not given), ``'auto'``, a number or a list."""
     if words is None or words == ['auto']:
@@ -203,11 +223,12 @@ def check_args(args):
     check_device(args.device)
     if args.overlays and args.report and osp.realpath(args.overlays) == osp.realpath(args.report):
         raise InputError(f'--overlays and --report: both are {args.report}; give each its own folder')
+    if args.phase_model not in ('auto', 'none') and not args.report:
+        raise InputError('--phase-model: the phases are for --report; add --report DIR or leave --phase-model out')
     args.phase_files = resolve_phase_model(args.phase_model) if args.report else None
-    for folder in (args.overlays, args.report):
+    for flag, folder in (('--overlays', args.overlays), ('--report', args.report)):
         if folder:
-            check_output_dir(folder, args.overwrite, inputs=output_dir_inputs(args, folder))
-            check_outside_inputs(folder, (args.input,))
+            check_output_folder(args, flag, folder)
     model_files(args)
     return kwargs
 
@@ -239,6 +260,18 @@ def segment(args):
         if rank == 0:
             print(f'input {reader.name}: (Z, Y, X) = {reader.shape}, {reader.dtype}', file=sys.stderr)
         recorded = reader.voxel_size_nm
+        try:  # one slice now: a compressed HDF5 whose filter is not installed fails here, not after the model loads
+            reader.read('z', 0, 1)
+        except OSError as exc:
+            raise InputError(f'{args.input}: cannot read its voxels ({error_line(exc)})') from exc
+        if args.report:  # the report holds the whole volume: refuse now (every rank), not after the segmentation
+            per_voxel = reader.dtype.itemsize + REPORT_BYTES_PER_VOXEL + (PHASE_MODEL_BYTES_PER_VOXEL
+                                                                           if args.phase_files else 0)
+            needed, available = math.prod(reader.shape) * per_voxel, available_memory_bytes()
+            if needed > available:
+                raise InputError(f'--report: the report of {args.input} {reader.shape} needs at least '
+                                 f'{needed / 2 ** 30:.1f} GiB of memory, {available / 2 ** 30:.1f} GiB are available; '
+                                 'segment without --report, then run tools/analyze.py where there is more')
     if kwargs['voxel_size_nm'] is None and recorded is not None:  # keep the voxel size the input records
         kwargs['voxel_size_nm'] = tuple(float(size) for size in recorded)
     if args.report and kwargs['voxel_size_nm'] is None:
@@ -305,8 +338,9 @@ def main_image(args):
     with exit_on_error(TOOL, args.debug):
         labels = segment_image_file(args)
     if args.overlays:
-        with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} is complete, the overlay in {args.overlays} is '
-                           'not (the same command with --overwrite makes both again)'):
+        left = f'{args.out} is complete, the overlay in {args.overlays} is not (the same command with --overwrite ' \
+            'makes both again)'
+        with exit_on_error(TOOL, args.debug, interrupted=left, kept=left):
             write_image_overlay(args, labels)
 
 
@@ -325,13 +359,14 @@ def main(argv=None):
         return
     labels, kwargs, device = segmented
     if args.overlays:  # OUT is complete from here on: say what is left, not how to resume the segmentation
-        with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} is complete, the overlays in {args.overlays} '
-                           'are not (the same command with --overwrite makes everything again)'):
+        left = (f'{args.out} is complete, the overlays in {args.overlays} are not (the same command with --overwrite '
+                'makes everything again)')
+        with exit_on_error(TOOL, args.debug, interrupted=left, kept=left):
             write_overlay_pngs(args, labels)
     if args.report:
         done = f'{args.out} and the overlays are' if args.overlays else f'{args.out} is'
-        with exit_on_error(TOOL, args.debug, interrupted=f'{done} complete, the report is not; to write it: '
-                           f'{report_command(args)}'):
+        left = f'{done} complete, the report is not; to write it: {report_command(args)}'
+        with exit_on_error(TOOL, args.debug, interrupted=left, kept=left):
             write_particle_report(args, labels, kwargs['voxel_size_nm'], device)
 
 

@@ -143,7 +143,22 @@ def _checkpoint_mismatch(model, state_dict):
 
 
 def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None, amp=False):
-    """Build the detector of ``config`` and load ``checkpoint`` into it, for inference.
+    """Build the instance segmentation detector of ``config`` and load ``checkpoint`` into it, for inference:
+    :func:`init_model`, refusing a phase model's config (it segments phases, not particles: ``init_phase_model``).
+
+    Raises:
+        InputError: ``<config>: a phase model (PhaseSegmentor), not an instance segmentation model; …``, before
+            the model is built; the errors of :func:`init_model`.
+    """
+    config = read_config(config, cfg_options)
+    if str(config.get('model', {}).get('type', '')).split('.')[-1] == PHASE_MODEL_TYPE:
+        raise InputError(f"{getattr(config, 'filename', None) or '<Config>'}: a phase model ({PHASE_MODEL_TYPE}), "
+                         'not an instance segmentation model; phase models go to --phase-model (init_phase_model)')
+    return init_model(config, checkpoint, device=device, amp=amp)
+
+
+def init_model(config, checkpoint=None, device='cuda:0', cfg_options=None, amp=False):
+    """Build the model of ``config`` (a detector or a phase model) and load ``checkpoint`` into it, for inference.
 
     Wraps :func:`mmdet.apis.init_detector` (importing :mod:`libnet_mmdet` first registers our datasets and
     transforms and allow-lists MMEngine checkpoint objects for torch's safe loading), but loads the weights
@@ -205,6 +220,8 @@ def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None, a
     return model
 
 
+#: The model type of a phase model (``libnet_mmdet.models.PhaseSegmentor``).
+PHASE_MODEL_TYPE = 'PhaseSegmentor'
 #: The config key that asks for mixed-precision inference (MMEngine's ``TestLoop(fp16=True)``).
 AMP_CFG_KEY = 'test_cfg.fp16'
 

@@ -28,10 +28,9 @@ from ..io.errors import InputError, check_int, check_number
 from ..io.images import SLICE_AXES, check_finite
 from ..volume.views import VIEW_AXIS, VIEWS, context_stacks, usable_views
 from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
-from .model import (init_segmenter, mixed_precision, phase_model_files, read_config, scaled_test_pipeline,
-                    uses_context_slices)
+from .model import (PHASE_MODEL_TYPE, init_model, mixed_precision, phase_model_files, read_config,
+                    scaled_test_pipeline, uses_context_slices)
 
-PHASE_MODEL_TYPE = 'PhaseSegmentor'
 BULK_CB_DISTANCE_PX = 4  # bulk carbon-binder lies farther from NMC than the thickest coat of the corpus (4 voxels)
 
 
@@ -95,13 +94,13 @@ def resolve_phase_model(phase_model='auto'):
 
 def init_phase_model(config, checkpoint, device='cpu', amp=False):
     """Load a phase model for inference: :func:`check_phase_config`, then
-    :func:`~libnet_mmdet.apis.model.init_segmenter` (strict weights; ``amp``: mixed-precision features).
+    :func:`~libnet_mmdet.apis.model.init_model` (strict weights; ``amp``: mixed-precision features).
 
     Raises:
         InputError, FileNotFoundError, CheckpointMismatchError: as those two functions.
     """
     cfg = check_phase_config(config)
-    return init_segmenter(cfg, checkpoint, device=device, amp=amp)
+    return init_model(cfg, checkpoint, device=device, amp=amp)
 
 
 def phase_probabilities(model, slices, batch_size=1, intensity_range=None):

@@ -65,7 +65,7 @@ from mmengine.dist import broadcast_object_list, get_dist_info
 from tqdm import tqdm
 
 from ..io.chunked import ChunkedVolume, slab_chunks
-from ..io.errors import InputError, check_int, check_min_voxels, check_number
+from ..io.errors import InputError, check_int, check_min_voxels, check_number, is_inside
 from ..io.tiff import voxel_size_zyx
 from ..io.volume import AXES, check_label_output, check_outside_inputs, open_labels, open_volume
 from ..volume.assembly import assemble_volume
@@ -182,6 +182,9 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
     if work_dir is not None:
         if _same_path(work_dir, volume) or (out is not None and _same_path(work_dir, out)):
             raise InputError(f'{work_dir}: the work folder must be neither the input nor the output')
+        if out is not None and is_inside(out, work_dir):
+            raise InputError(f'{work_dir}: the work folder would hold the output {out} and is deleted when the run '
+                             'ends; choose another work folder (--work-dir) or output')
         check_outside_inputs(work_dir, (volume,))
         if get_dist_info()[0] == 0:  # the shared folder that rank 0 creates (others could see it half-made)
             WorkFolder(work_dir).check()

@@ -79,6 +79,17 @@ def _paths(inputs):
     return [os.fspath(source) for source in inputs if isinstance(source, (str, os.PathLike))]
 
 
+def check_writable(path, is_folder=False):
+    """Raise :class:`InputError` unless ``path`` can be created or written by this user: the nearest existing folder
+    it would be made in (a folder ``path`` itself, if it exists) must allow writing (``os.access``; nothing is
+    written). ``InputError``: ``<path>: cannot write there (<folder> is not writable by this user)``."""
+    folder = osp.abspath(path) if is_folder and osp.isdir(path) else osp.dirname(osp.abspath(path))
+    while not osp.exists(folder):
+        folder = osp.dirname(folder)
+    if osp.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f'{path}: cannot write there ({folder} is not writable by this user)')
+
+
 def check_output_file(path, overwrite=False, inputs=()):
     """Raise :class:`InputError` unless ``path`` can be written as a file: it must not be one of ``inputs`` (paths;
     other items are ignored) nor a folder, and must not exist unless ``overwrite``. Nothing is written or removed
@@ -98,6 +109,7 @@ def check_output_file(path, overwrite=False, inputs=()):
     parent = osp.dirname(osp.abspath(path))
     if osp.exists(parent) and not osp.isdir(parent):
         raise InputError(f'{path}: {parent} is not a folder')
+    check_writable(path)
     return path
 
 
@@ -116,9 +128,11 @@ def check_output_dir(path, overwrite=False, inputs=()):
         if is_inside(source, path):
             raise InputError(f'{path}: the output folder holds the input {source}; choose another folder')
     if not osp.lexists(path):
+        check_writable(path)
         return path
     if not osp.isdir(path):
         raise InputError(f'{path}: exists and is not a folder')
+    check_writable(path, is_folder=True)
     entries = os.listdir(path)
     if not set(entries) - {OUTPUT_MARKER}:
         return path

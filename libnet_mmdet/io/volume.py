@@ -28,7 +28,7 @@ import numpy as np
 import tifffile
 import zarr
 
-from .errors import InputError, check_output_file, is_inside
+from .errors import InputError, check_output_file, check_writable, is_inside
 from .images import (IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, open_stack, read_image,
                      read_image_info, tiff_errors, tiff_memmap)
 from .ome_zarr import create_label_image, is_zarr, open_zarr_volume, write_pyramid
@@ -462,6 +462,7 @@ def check_label_output(path, overwrite=False, inputs=()):
                 raise InputError(f'{path}: the output would overwrite the input {source}')
         if osp.lexists(path) and not overwrite:
             raise InputError(f'{path}: exists; pass --overwrite (overwrite=True) to replace it')
+        check_writable(path)
     check_outside_inputs(path, inputs)
     return path
 

@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 
 from ..io.chunked import ChunkedVolume, slab_chunks
-from ..io.errors import InputError
+from ..io.errors import InputError, check_writable
 from ..io.files import write_json
 from .views import VIEW_AXIS
 
@@ -47,6 +47,15 @@ def slab_checksum(slab):
     return hashlib.blake2b(np.ascontiguousarray(slab).tobytes(), digest_size=16).hexdigest()
 
 
+def _changed_keys(old, new, prefix=''):
+    """Dotted keys whose values differ between two JSON-like dicts (a value that is not a dict on either side is
+    compared whole)."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return [] if old == new else [prefix.rstrip('.') or 'identity']
+    return [key for name in sorted(set(old) | set(new))
+            for key in _changed_keys(old.get(name), new.get(name), f'{prefix}{name}.')]
+
+
 class WorkFolder:
     """The work folder of one volume run (see the module docstring).
 
@@ -60,6 +69,7 @@ class WorkFolder:
     def check(self):
         """Raise :class:`~libnet_mmdet.io.InputError` unless the folder can serve a run: new, empty, or a work
         folder (it holds the manifest). A folder of other files is refused: :meth:`remove` would delete them."""
+        check_writable(self.path, is_folder=True)
         if not osp.lexists(self.path):
             return
         if not osp.isdir(self.path):
@@ -89,6 +99,12 @@ class WorkFolder:
             except ValueError as exc:  # JSON or UTF-8 decoding
                 warnings.warn(f'{path}: damaged manifest ({exc}); starting the run afresh')
         resumed = manifest == dict(format=MANIFEST_FORMAT, identity=identity)
+        finished = os.listdir(osp.join(self.path, PARTS_DIR)) if osp.isdir(osp.join(self.path, PARTS_DIR)) else []
+        if isinstance(manifest, dict) and not resumed and finished:
+            changed = _changed_keys(manifest.get('identity'), identity) or ['format']
+            warnings.warn(f"{self.path}: discarding its {len(finished)} finished slab(s), made with other settings "
+                          f"({', '.join(changed[:5])}); the run starts afresh (the earlier settings would have "
+                          'resumed them)')
         if not resumed:
             if osp.isdir(self.path):
                 for entry in os.listdir(self.path):

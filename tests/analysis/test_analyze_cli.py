@@ -142,6 +142,12 @@ def test_bad_arguments_are_refused_before_reading(tmp_path, analyze_tool):
     (tmp_path / 'file').write_text('x')
     with pytest.raises(SystemExit, match=f"analyze.py: error: {tmp_path / 'file'}: exists and is not a folder"):
         analyze_tool.main([str(missing), '--out', str(tmp_path / 'file')])
+    # options for the phase model with nothing to run it on were ignored without a word (a misspelt folder too)
+    with pytest.raises(SystemExit, match='analyze.py: error: --phase-model and --device: for the phase model on '
+                       '--image, and no --image is given; leave them out'):
+        analyze_tool.main([str(missing), '--phase-model', 'models/phase', '--device', 'cuda', '--out',
+                           str(tmp_path / 'out')])
+    assert not (tmp_path / 'out').exists()
 
 
 def test_nan_in_the_image_names_the_file(tmp_path, phantoms, analyze_tool):

@@ -5,7 +5,7 @@ import torch
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from helpers import TINY_CONFIG
+from helpers import REPO_ROOT, TINY_CONFIG
 from libnet_mmdet.apis import init_segmenter
 from libnet_mmdet.apis.model import read_checkpoint
 from libnet_mmdet.io import InputError
@@ -38,6 +38,10 @@ def test_init_segmenter_reports_a_bad_checkpoint_or_config_in_one_input_error(tm
     config.write_text('x = 1\n')
     with pytest.raises(InputError, match=f'{config}: not a detector config'):
         init_segmenter(str(config), None, device='cpu')
+    phase_config = REPO_ROOT / 'configs/nmc/phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py'
+    with pytest.raises(InputError, match=f'{phase_config}: a phase model \\(PhaseSegmentor\\), not an instance '
+                       'segmentation model; phase models go to --phase-model'):
+        init_segmenter(str(phase_config), None, device='cpu')
     with pytest.raises(FileNotFoundError, match='config file not found'):
         init_segmenter(str(tmp_path / 'missing.py'), None, device='cpu')
     if not torch.cuda.is_available():

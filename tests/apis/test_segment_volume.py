@@ -161,8 +161,10 @@ def test_changed_input_or_parameters_start_over(image, image_tif, tmp_path):
     # out exists from here on: each run below replaces it (overwrite=True)
     _interrupt(image_tif, out, keep_work=True)
     restarted = IntensityPredictor()
-    segment_volume(restarted, image_tif, out=out, slab=4, score_thr=0.6, progress=False,
-                   overwrite=True)  # other parameters
+    with pytest.warns(UserWarning, match=r'labels.tif.work: discarding its 2 finished slab\(s\), made with other '
+                      r'settings \(inference.score_thr\); the run starts afresh'):
+        segment_volume(restarted, image_tif, out=out, slab=4, score_thr=0.6, progress=False,
+                       overwrite=True)  # other parameters
     assert restarted.n_images == SHAPE[0]
 
     _interrupt(image_tif, out)
@@ -173,7 +175,8 @@ def test_changed_input_or_parameters_start_over(image, image_tif, tmp_path):
     _interrupt(image_tif, out)
     smaller = image[:, :20]  # another shape: the stale scratch arrays of the work folder must not be reused
     tifffile.imwrite(image_tif, smaller)
-    labels = segment_volume(IntensityPredictor(), image_tif, out=out, slab=4, progress=False, overwrite=True)
+    with pytest.warns(UserWarning, match=r'other settings \(input.shape\)'):
+        labels = segment_volume(IntensityPredictor(), image_tif, out=out, slab=4, progress=False, overwrite=True)
     np.testing.assert_array_equal(labels, segment_volume(IntensityPredictor(), smaller, progress=False))
 
 

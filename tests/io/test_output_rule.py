@@ -31,3 +31,23 @@ def test_a_folder_of_other_files_is_never_emptied(tmp_path):
         check_output_dir(tmp_path, overwrite=True)
     with pytest.raises(InputError, match='folder is not empty; pass --overwrite'):
         check_output_dir(tmp_path)
+
+
+def test_an_output_where_this_user_cannot_write_is_refused_before_anything(tmp_path, monkeypatch):
+    """A read-only destination was found only when the first file was written, after the model load or the whole
+    run. ``os.access`` is faked: the tests may run as root, who may write anywhere."""
+    import os
+    from libnet_mmdet.io import check_label_output
+    from libnet_mmdet.volume.workdir import WorkFolder
+    read_only = tmp_path / 'beamline'
+    read_only.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, 'access', lambda path, mode: real_access(path, mode) and os.fspath(path) != str(read_only))
+    for check, path in ((check_output_file, read_only / 'labels.tif'), (check_output_dir, read_only / 'report'),
+                        (check_output_dir, read_only), (check_label_output, read_only / 'new' / 'labels.zarr'),
+                        (lambda path: WorkFolder(path).check(), read_only / 'labels.tif.work')):
+        with pytest.raises(InputError, match=f'{path}: cannot write there \\({read_only} is not writable by this '
+                           'user\\)'):
+            check(path)
+    assert check_output_file(tmp_path / 'elsewhere' / 'labels.tif') == str(tmp_path / 'elsewhere' / 'labels.tif')
+    assert list(read_only.iterdir()) == []

@@ -106,7 +106,7 @@ def test_folder_without_a_phase_model_is_one_line_error(tmp_path, volume_files):
 
 
 def test_given_phases_are_used_even_with_a_phase_model(tmp_path, analyze_tool, volume_files, trained_phase_model,
-                                                       monkeypatch):
+                                                       monkeypatch, capsys):
     files, volume = volume_files
     monkeypatch.setattr(analyze_tool, 'init_phase_model', never_loaded)
     out = tmp_path / 'report'
@@ -115,6 +115,7 @@ def test_given_phases_are_used_even_with_a_phase_model(tmp_path, analyze_tool, v
                              '--phase-model', trained_phase_model.folder)
 
     assert set(table['phase_source']) == {'given'} and summary['phase_source'] == 'given'
+    assert 'note: --phase-model not used: the phases come from --phases' in capsys.readouterr().err
     expected = particle_table(volume.labels_zyx, phases_zyx=volume.phases_zyx, voxel_size_nm=100)
     np.testing.assert_allclose(table['surface_fraction_pore'], expected['surface_fraction_pore'], rtol=1e-6)
     assert not (out / 'phases.tif').exists()

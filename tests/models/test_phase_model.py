@@ -215,7 +215,7 @@ def test_usable_views_skip_thin_sides():
 def test_phase_model_for_other_classes_is_refused_before_its_checkpoint(tmp_path, monkeypatch, head, counts):
     config = tmp_path / 'other_classes.py'
     config.write_text(f'_base_ = {str(PHASE_CONFIG)!r}\nmodel = dict(semantic_head=dict({head}))\n')
-    monkeypatch.setattr(phases_api, 'init_segmenter', never_loaded)
+    monkeypatch.setattr(phases_api, 'init_model', never_loaded)
 
     with pytest.raises(InputError, match=counts) as info:
         check_phase_config(str(config))
@@ -235,7 +235,7 @@ def test_phase_model_for_other_classes_is_refused_before_its_checkpoint(tmp_path
 def test_bad_test_cfg_values_get_a_clear_error(tmp_path, monkeypatch, setting, message):
     config = tmp_path / 'bad_test_cfg.py'
     config.write_text(f'_base_ = {str(PHASE_CONFIG)!r}\nmodel = dict(test_cfg=dict({setting}))\n')
-    monkeypatch.setattr(phases_api, 'init_segmenter', never_loaded)
+    monkeypatch.setattr(phases_api, 'init_model', never_loaded)
 
     with pytest.raises(InputError, match=message) as info:
         init_phase_model(str(config), str(tmp_path / 'absent.pth'))
@@ -243,7 +243,7 @@ def test_bad_test_cfg_values_get_a_clear_error(tmp_path, monkeypatch, setting, m
 
 
 def test_mask_rcnn_config_is_not_a_phase_model(tmp_path, monkeypatch):
-    monkeypatch.setattr(phases_api, 'init_segmenter', never_loaded)
+    monkeypatch.setattr(phases_api, 'init_model', never_loaded)
     for call in (lambda: check_phase_config(str(TINY_CONFIG)),
                  lambda: init_phase_model(str(TINY_CONFIG), str(tmp_path / 'absent.pth'))):
         with pytest.raises(InputError, match='not a phase model') as info:

@@ -157,3 +157,29 @@ def test_the_phase_recipes_draw_binder_domains_the_generalists_do_not():
         assert cfg.corpus_root == ('data/phase_corpus/' if phases else 'data/generalist_corpus/'), recipe
         assert cfg.train_dataloader.dataset.data_root == cfg.corpus_root, recipe
         assert dict(cfg.corpus_overrides) == ({} if phases else {'cb_domain_fraction': 0.0}), recipe
+
+
+def test_a_model_folder_of_another_build_or_of_no_build_is_not_replaced_without_overwrite(tmp_path):
+    """A finished build of another recipe said "built already" and exited 0 (a chained segment.py then used the
+    wrong model); model files this tool did not build were replaced without --overwrite."""
+    from libnet_mmdet.io import InputError
+    tool = import_tool('make_model')
+    out = tmp_path / 'generalist'
+    out.mkdir()
+    assert tool.check_built(str(out), 'configs/nmc/tiny.py', 7000) is False  # nothing there: build
+    (out / 'model.pth').write_bytes(b'my own weights')
+    with pytest.raises(InputError, match=f'{out}: holds model.pth that this tool did not build \\(no model.json\\); '
+                       'pass --overwrite to replace them'):
+        tool.check_built(str(out), 'configs/nmc/tiny.py', 7000)
+    (out / 'work_dir').mkdir()
+    (out / 'work_dir' / 'build.json').write_text('{}')  # a build stopped while installing its files: ours
+    assert tool.check_built(str(out), 'configs/nmc/tiny.py', 7000) is False
+    (out / 'model.json').write_text(json.dumps(dict(recipe='configs/nmc/tiny.py', iters=7000)))
+    assert tool.check_built(str(out), 'configs/nmc/tiny.py', 7000) is True
+    for recipe, iters in (('configs/nmc/r101.py', 7000), ('configs/nmc/tiny.py', 200)):
+        with pytest.raises(InputError, match=f'{out}: holds a model built to configs/nmc/tiny.py for 7000 iterations, '
+                           f'not {recipe} for {iters}; pass --overwrite to replace it'):
+            tool.check_built(str(out), recipe, iters)
+    (out / 'model.json').write_text('{"recipe": ')
+    with pytest.raises(InputError, match=f"{out / 'model.json'}: not readable JSON"):
+        tool.check_built(str(out), 'configs/nmc/tiny.py', 7000)

@@ -37,7 +37,7 @@ def _argv(stack, *extra):
     (['--scale', '-1'], r'segment.py: error: scale must be in \(0, 16\]'),
     (['--batch-size', '0'], 'segment.py: error: batch_size must be an integer >= 1'),
     (['--tile-size', '64', '--overlap', '64'], r'segment.py: error: overlap must be an integer in \[0, tile_size'),
-    (['--work-dir', '{tmp}'], 'segment.py: error: .*: not a work folder of a volume run'),
+    (['--work-dir', '{tmp}'], 'segment.py: error: .*: the work folder would hold the output .*labels.tif'),
     (['--overlays', '{tmp}'], 'segment.py: error: .*: the output folder holds the input'),  # it may be emptied
     (['--overlap', '-1'], 'segment.py: error: overlap must be an integer >= 0'),  # with --tile-size auto too
     (['--overlays', '{tmp}/out', '--report', '{tmp}/out', '--voxel-size-nm', '50'],
@@ -172,3 +172,77 @@ def test_amp_reaches_the_model_loader(segment_tool, stack, monkeypatch):
     segment_tool.main(_argv(stack, '--amp'))
     segment_tool.main(_argv(stack, '--overwrite'))
     assert calls == [True, False]
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--out', 'res/labels.tif', '--work-dir', 'res'], '.*res: the work folder would hold the output .*res/labels.tif '
+     'and is deleted when the run ends'),
+    (['--out', 'res/labels.tif', '--report', 'res', '--phase-model', 'none'], '--report .*res: would hold --out '
+     '.*res/labels.tif; give --report a folder of its own'),
+    (['--out', 'labels.tif', '--work-dir', 'w', '--overlays', 'w/png'], '--overlays .*w/png: lies in the work folder '
+     '.*w, which is deleted when the run ends'),
+    (['--out', 'labels.tif', '--phase-model', 'phases'], '--phase-model: the phases are for --report; add --report '
+     'DIR or leave --phase-model out'),
+])
+def test_outputs_stay_apart_and_options_apply(segment_tool, stack, monkeypatch, extra, message):
+    """A work folder holding --out (deleted after the run, with the labels in it), a report folder holding --out
+    (it may be emptied; the line called OUT "the input"), and --phase-model without --report (silently ignored)
+    are refused before the model loads."""
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
+    outputs = stack.parent / 'outputs'
+    outputs.mkdir()
+    extra = [word if word.startswith('--') or word in ('none', 'phases') else str(outputs / word) for word in extra]
+    with pytest.raises(SystemExit, match=f'segment.py: error: {message}') as info:
+        segment_tool.main([str(stack), '--config', 'model.py', '--checkpoint', 'model.pth', '--device', 'cpu',
+                           '--voxel-size-nm', '50', *extra])
+    assert '\n' not in str(info.value.code)
+    assert list(outputs.iterdir()) == []
+
+
+def test_a_launcher_without_its_starter_is_one_line(segment_tool, stack, monkeypatch):
+    """--launcher pytorch outside torchrun was MMEngine's KeyError: 'RANK' traceback on a GPU node."""
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
+    for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit, match='segment.py: error: --launcher pytorch: RANK, WORLD_SIZE, MASTER_ADDR, '
+                       r'MASTER_PORT not set; start the job with torchrun \(tools/dist_\*.sh\)'):
+        segment_tool.main(_argv(stack, '--launcher', 'pytorch'))
+    assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
+
+
+def test_a_report_larger_than_memory_and_an_unreadable_input_are_refused_before_the_model(segment_tool, stack,
+                                                                                          monkeypatch):
+    """The report holds the whole volume: without the memory for it the run is refused at the start, not after
+    the segmentation; an input whose voxels cannot be read (an HDF5 filter that is not installed) likewise."""
+    from libnet_mmdet.io.volume import VolumeReader
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
+    monkeypatch.setattr(segment_tool, 'available_memory_bytes', lambda: 12 * 24 * 24 * 4 - 1)  # uint8 + 3 bytes
+    with pytest.raises(SystemExit, match=f'segment.py: error: --report: the report of {stack} \\(12, 24, 24\\) needs '
+                       'at least 0.0 GiB of memory, 0.0 GiB are available; segment without --report, then run '
+                       'tools/analyze.py'):
+        segment_tool.main(_argv(stack, '--report', stack.parent / 'report', '--voxel-size-nm', 50, '--phase-model',
+                                'none'))
+
+    def unreadable(self, axis, start, stop):
+        raise OSError("Can't read data (can't open directory: /usr/local/hdf5/lib/plugin)")
+    monkeypatch.setattr(VolumeReader, 'read', unreadable)
+    with pytest.raises(SystemExit, match=f"segment.py: error: {stack}: cannot read its voxels \\(Can't read data"):
+        segment_tool.main(_argv(stack))
+    assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
+
+
+def test_an_error_after_the_labels_says_what_is_left(segment_tool, stack, monkeypatch):
+    """A failure while the report is written (a full disk, memory) ends with the error and what is complete and how
+    to write the rest: the rerun refuses the finished OUT, and its work folder is gone."""
+    out, report = stack.parent / 'labels.tif', stack.parent / 'report'
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, 'No space left on device', str(report / 'particles.csv'))
+    monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: IntensityPredictor())
+    monkeypatch.setattr(segment_tool, 'write_particle_report', full_disk)
+    with pytest.raises(SystemExit) as info:
+        segment_tool.main(_argv(stack, '--report', report, '--voxel-size-nm', 50, '--phase-model', 'none'))
+    assert info.value.code == (
+        f'segment.py: error: {report}/particles.csv: No space left on device; {out} is complete, the report is not; '
+        f'to write it: python tools/analyze.py {out} --image {stack} --phase-model none --out {report} --overwrite')
+    assert tifffile.imread(out).max() == 2
