@@ -95,8 +95,8 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
         tool (str): the tool's name, first on the line (``'segment.py'``).
         debug (bool): ``--debug`` was given.
         interrupted (str): what was kept and how to continue, for the line printed on Ctrl-C.
-        kept (str | None): what is finished and how to do the rest, appended to a user error's line (a step after
-            the main output was written); None: nothing to add.
+        kept (str | callable | None): what is finished and how to do the rest, appended to a user error's line (a
+            step after the main output was written); a callable is asked at the error (None: nothing to add).
     """
     try:
         yield
@@ -108,7 +108,8 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
     except USER_ERRORS as exc:
         if debug:
             raise
-        raise SystemExit(f"{tool}: error: {error_line(exc)}{f'; {kept}' if kept else ''}") from None
+        note = kept() if callable(kept) else kept
+        raise SystemExit(f"{tool}: error: {error_line(exc)}{f'; {note}' if note else ''}") from None
 
 
 def add_voxel_size_arg(parser, help='voxel edge in nm (or Z Y X edges); overrides the TIFF metadata'):

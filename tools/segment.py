@@ -73,6 +73,7 @@ from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs,
                              label_output_format, max_label, open_volume, prepare_output_dir, read_image,
                              read_whole_volume, write_tiff)
 from libnet_mmdet.volume import VIEWS
+from libnet_mmdet.volume.workdir import WorkFolder
 from libnet_mmdet.visualization import render_labels, write_overlays, write_png
 
 TOOL = osp.basename(__file__)
@@ -353,7 +354,11 @@ def main(argv=None):
         return
     work_dir = args.work_dir or f'{args.out}.work'
     resume = 'run it again without --no-resume to resume' if args.no_resume else 'run the same command again to resume'
-    with exit_on_error(TOOL, args.debug, interrupted=f'finished slabs are kept in {work_dir}; {resume}'):
+    kept = f'finished slabs are kept in {work_dir}; {resume}'
+
+    def kept_after_error():  # an error hours into a run (memory, disk): say that a rerun resumes, if it can
+        return f'{kept} (with the same settings)' if WorkFolder(work_dir).finished_slabs() else None
+    with exit_on_error(TOOL, args.debug, interrupted=kept, kept=kept_after_error):
         segmented = segment(args)
     if segmented is None:
         return

@@ -80,6 +80,11 @@ class WorkFolder:
                              f'{MANIFEST}; the work folder is deleted after success): give a new or empty folder '
                              '(--work-dir)')
 
+    def finished_slabs(self):
+        """How many slabs of any view the folder holds finished (0 for a folder that does not exist)."""
+        parts = osp.join(self.path, PARTS_DIR)
+        return len(os.listdir(parts)) if osp.isdir(parts) else 0
+
     def open(self, identity, resume, shape, views, slab):
         """Prepare the folder for a run (one process); returns True when it continues an earlier run.
 
@@ -99,10 +104,10 @@ class WorkFolder:
             except ValueError as exc:  # JSON or UTF-8 decoding
                 warnings.warn(f'{path}: damaged manifest ({exc}); starting the run afresh')
         resumed = manifest == dict(format=MANIFEST_FORMAT, identity=identity)
-        finished = os.listdir(osp.join(self.path, PARTS_DIR)) if osp.isdir(osp.join(self.path, PARTS_DIR)) else []
+        finished = self.finished_slabs()
         if isinstance(manifest, dict) and not resumed and finished:
             changed = _changed_keys(manifest.get('identity'), identity) or ['format']
-            warnings.warn(f"{self.path}: discarding its {len(finished)} finished slab(s), made with other settings "
+            warnings.warn(f"{self.path}: discarding its {finished} finished slab(s), made with other settings "
                           f"({', '.join(changed[:5])}); the run starts afresh (the earlier settings would have "
                           'resumed them)')
         if not resumed:

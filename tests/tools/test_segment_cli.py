@@ -246,3 +246,22 @@ def test_an_error_after_the_labels_says_what_is_left(segment_tool, stack, monkey
         f'segment.py: error: {report}/particles.csv: No space left on device; {out} is complete, the report is not; '
         f'to write it: python tools/analyze.py {out} --image {stack} --phase-model none --out {report} --overwrite')
     assert tifffile.imread(out).max() == 2
+
+
+def test_an_error_during_the_run_says_a_rerun_resumes_only_when_slabs_are_finished(segment_tool, stack, monkeypatch):
+    """Out of memory hours into a run: the line says the finished slabs are kept (a rerun with the same settings
+    resumes); an error before any slab is finished says nothing of the kind."""
+    class OutOfMemoryAfter(IntensityPredictor):
+        def __call__(self, images):
+            if self.n_images + len(images) > self.fail_after:
+                raise MemoryError('Unable to allocate 2.00 GiB')
+            return super().__call__(images)
+    out = stack.parent / 'labels.tif'
+    kept = (f'; finished slabs are kept in {out}.work; run the same command again to resume (with the same '
+            'settings)')
+    for fail_after, extra, note in ((4, [], kept), (0, ['--no-resume'], '')):  # --no-resume: none finished
+        monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: OutOfMemoryAfter(fail_after))
+        with pytest.raises(SystemExit) as info:
+            segment_tool.main(_argv(stack, '--slab', 4, *extra))
+        assert info.value.code == f'segment.py: error: out of memory (Unable to allocate 2.00 GiB){note}'
+        assert not out.exists()
