@@ -15,10 +15,12 @@ traceback as always.
 import argparse
 import contextlib
 import datetime
+import math
 import os
 import os.path as osp
 import sys
 
+import numpy as np
 import torch
 from mmengine.config import DictAction
 
@@ -345,10 +347,25 @@ def available_memory_bytes():
     return os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
 
 
-def check_memory(n_bytes, what):
+def check_memory(n_bytes, what, advice='choose a smaller size'):
     """Raise :class:`~libnet_mmdet.io.InputError` (before anything is allocated) when ``n_bytes`` exceed
-    :func:`available_memory_bytes`; ``what`` names the request, e.g. ``'--shape 2048 2048 2048'``."""
+    :func:`available_memory_bytes`; ``what`` names the request, e.g. ``'--shape 2048 2048 2048'``, ``advice`` ends
+    the line."""
     available = available_memory_bytes()
     if n_bytes > available:
         raise InputError(f'{what}: needs at least {n_bytes / 2 ** 30:.1f} GiB of memory, {available / 2 ** 30:.1f} '
-                         'GiB are available; choose a smaller size')
+                         f'GiB are available; {advice}')
+
+
+#: Bytes per voxel the phase model holds while it predicts a volume (``predict_phases``: the summed float32
+#: probabilities of three phases, and their int64 argmax).
+PHASE_MODEL_BYTES_PER_VOXEL = 20
+
+
+def report_memory_bytes(shape_zyx, dtypes, phase_model):
+    """The least memory a particle report of a (Z, Y, X) volume holds at once (``analyze.py``, ``segment.py
+    --report``): one array of each of ``dtypes`` (the labels, the image), the uint8 phases, and
+    :data:`PHASE_MODEL_BYTES_PER_VOXEL` more when ``phase_model`` predicts them. The statistics add their own."""
+    per_voxel = sum(np.dtype(dtype).itemsize for dtype in dtypes) + 1 + (PHASE_MODEL_BYTES_PER_VOXEL if phase_model
+                                                                          else 0)
+    return math.prod(shape_zyx) * per_voxel

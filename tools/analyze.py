@@ -31,9 +31,9 @@ from libnet_mmdet.analysis import (PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU
                                    write_report)
 from libnet_mmdet.apis import check_device, init_phase_model, predict_phases, resolve_phase_model
 from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_phase_model_arg, add_voxel_size_arg, auto_or,
-                              device_name, exit_on_error)
+                              check_memory, device_name, exit_on_error, report_memory_bytes)
 from libnet_mmdet.io import (InputError, check_labels, check_min_voxels, check_output_dir, check_outside_inputs,
-                             read_whole_volume, voxel_size_zyx)
+                             open_volume, read_whole_volume, voxel_size_zyx)
 
 TOOL = osp.basename(__file__)
 
@@ -84,6 +84,14 @@ def run(args):
     if predicts:
         check_device(args.device)
         phase_files = resolve_phase_model(args.phase_model)
+    with open_volume(args.labels) as labels_reader:  # the report holds whole volumes: refuse now, not after reading
+        shape, dtypes = labels_reader.shape, [labels_reader.dtype]
+    if args.image:
+        with open_volume(args.image) as image_reader:
+            dtypes.append(image_reader.dtype)
+    check_memory(report_memory_bytes(shape, dtypes, bool(phase_files)), f'{args.labels} {shape}',
+                 'run it where there is more memory' + (', or with --phase-model none (approximate phases)'
+                                                        if phase_files else ''))
     labels_zyx, metadata_voxel_size = read_whole_volume(args.labels)
     check_labels(labels_zyx, args.labels)
     if voxel_size_nm is None:

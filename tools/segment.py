@@ -56,7 +56,6 @@ Examples:
         --voxel-size-nm 50 --min-voxels 100 --overlays overlays/ --scale 0.5
 """
 import argparse
-import math
 import os.path as osp
 import sys
 
@@ -67,8 +66,8 @@ from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, wr
 from libnet_mmdet.apis import (check_device, check_volume_args, describe_scale, generalist_files, init_phase_model,
                                init_segmenter, predict_phases, resolve_phase_model, segment_image, segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
-                              add_phase_model_arg, add_voxel_size_arg, auto_or, available_memory_bytes, device_name,
-                              error_line, exit_on_error, init_distributed, positive_int)
+                              add_phase_model_arg, add_voxel_size_arg, auto_or, check_memory, device_name, error_line,
+                              exit_on_error, init_distributed, positive_int, report_memory_bytes)
 from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, is_2d_image_file, is_inside,
                              label_output_format, max_label, open_volume, prepare_output_dir, read_image,
                              read_whole_volume, write_tiff)
@@ -77,9 +76,6 @@ from libnet_mmdet.volume.workdir import WorkFolder
 from libnet_mmdet.visualization import render_labels, write_overlays, write_png
 
 TOOL = osp.basename(__file__)
-#: Least memory --report holds per voxel besides the input's own bytes: 16-bit labels and 8-bit phases; the phase
-#: model adds 20 (summed float32 probabilities of three phases, and their argmax: ``predict_phases``).
-REPORT_BYTES_PER_VOXEL, PHASE_MODEL_BYTES_PER_VOXEL = 3, 20
 #: The options that only a volume takes (argparse dest: flag), refused with a 2D image.
 VOLUME_ONLY = {'views': '--views', 'overlay_step': '--overlay-step', 'report': '--report',
                'min_voxels': '--min-voxels', 'phase_model': '--phase-model', 'voxel_size_nm': '--voxel-size-nm',
@@ -266,13 +262,9 @@ def segment(args):
         except OSError as exc:
             raise InputError(f'{args.input}: cannot read its voxels ({error_line(exc)})') from exc
         if args.report:  # the report holds the whole volume: refuse now (every rank), not after the segmentation
-            per_voxel = reader.dtype.itemsize + REPORT_BYTES_PER_VOXEL + (PHASE_MODEL_BYTES_PER_VOXEL
-                                                                           if args.phase_files else 0)
-            needed, available = math.prod(reader.shape) * per_voxel, available_memory_bytes()
-            if needed > available:
-                raise InputError(f'--report: the report of {args.input} {reader.shape} needs at least '
-                                 f'{needed / 2 ** 30:.1f} GiB of memory, {available / 2 ** 30:.1f} GiB are available; '
-                                 'segment without --report, then run tools/analyze.py where there is more')
+            check_memory(report_memory_bytes(reader.shape, (reader.dtype, 'uint16'), bool(args.phase_files)),
+                         f'--report: the report of {args.input} {reader.shape}',
+                         'segment without --report, then run tools/analyze.py where there is more')
     if kwargs['voxel_size_nm'] is None and recorded is not None:  # keep the voxel size the input records
         kwargs['voxel_size_nm'] = tuple(float(size) for size in recorded)
     if args.report and kwargs['voxel_size_nm'] is None:

@@ -182,3 +182,20 @@ def test_min_voxels_leaves_specks_out_of_the_summary_only(tmp_path, phantoms, an
         assert kept['mean_detachment'] < summaries['0']['mean_detachment']
     assert summaries['100']['min_voxels'] == 100 and 1 < summaries['auto']['min_voxels'] < 100
     assert '1 of fewer than 100 voxels, excluded' in (tmp_path / 'report_100' / 'summary.md').read_text()
+
+
+def test_a_report_larger_than_memory_is_refused_before_the_volumes_are_read(tmp_path, phantoms, analyze_tool,
+                                                                            monkeypatch):
+    """The report holds the labels, the image and the phases whole: without the memory for them the line comes
+    before anything is read (labels uint16 + image uint8 + phases: 4 bytes per voxel here)."""
+    paths = _volumes(tmp_path, phantoms)
+    monkeypatch.setattr('libnet_mmdet.cli.available_memory_bytes', lambda: 20 * 24 * 28 * 4 - 1)
+    with pytest.raises(SystemExit, match=f"analyze.py: error: {paths['labels']} \\(20, 24, 28\\): needs at least 0.0 "
+                       'GiB of memory, 0.0 GiB are available; run it where there is more memory$'):
+        analyze_tool.main([str(paths['labels']), '--image', str(paths['image']), '--phase-model', 'none', '--out',
+                           str(tmp_path / 'report')])
+    assert not (tmp_path / 'report').exists()
+    monkeypatch.setattr('libnet_mmdet.cli.available_memory_bytes', lambda: 20 * 24 * 28 * 4)
+    analyze_tool.main([str(paths['labels']), '--image', str(paths['image']), '--phase-model', 'none', '--out',
+                       str(tmp_path / 'report')])
+    assert (tmp_path / 'report' / 'particles.csv').is_file()

@@ -216,9 +216,9 @@ def test_a_report_larger_than_memory_and_an_unreadable_input_are_refused_before_
     the segmentation; an input whose voxels cannot be read (an HDF5 filter that is not installed) likewise."""
     from libnet_mmdet.io.volume import VolumeReader
     monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
-    monkeypatch.setattr(segment_tool, 'available_memory_bytes', lambda: 12 * 24 * 24 * 4 - 1)  # uint8 + 3 bytes
-    with pytest.raises(SystemExit, match=f'segment.py: error: --report: the report of {stack} \\(12, 24, 24\\) needs '
-                       'at least 0.0 GiB of memory, 0.0 GiB are available; segment without --report, then run '
+    monkeypatch.setattr('libnet_mmdet.cli.available_memory_bytes', lambda: 12 * 24 * 24 * 4 - 1)  # uint8 + 3 bytes
+    with pytest.raises(SystemExit, match=f'segment.py: error: --report: the report of {stack} \\(12, 24, 24\\): '
+                       'needs at least 0.0 GiB of memory, 0.0 GiB are available; segment without --report, then run '
                        'tools/analyze.py'):
         segment_tool.main(_argv(stack, '--report', stack.parent / 'report', '--voxel-size-nm', 50, '--phase-model',
                                 'none'))
