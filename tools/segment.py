@@ -270,6 +270,8 @@ def segment(args):
     if args.report and kwargs['voxel_size_nm'] is None:
         raise InputError(f'--report: {args.input} records no voxel size; pass --voxel-size-nm')
     model = load_model(args, device, announce=rank == 0)
+    if args.phase_files:  # its checkpoint too, now rather than after the segmentation (loaded again for the report)
+        init_phase_model(*args.phase_files, device='cpu')
     labels = segment_volume(model, args.input, resume=not args.no_resume, keep_work=args.keep_work, **kwargs)
     if rank > 0:
         return None

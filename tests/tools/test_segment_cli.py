@@ -265,3 +265,21 @@ def test_an_error_during_the_run_says_a_rerun_resumes_only_when_slabs_are_finish
             segment_tool.main(_argv(stack, '--slab', 4, *extra))
         assert info.value.code == f'segment.py: error: out of memory (Unable to allocate 2.00 GiB){note}'
         assert not out.exists()
+
+
+def test_a_broken_phase_checkpoint_is_found_before_the_segmentation(segment_tool, stack, monkeypatch):
+    """--report with a phase model whose model.pth is not a checkpoint failed only after the whole segmentation."""
+    from mmengine.config import Config
+    from helpers import REPO_ROOT
+    phase_dir = stack.parent / 'phases'
+    phase_dir.mkdir()
+    Config.fromfile(REPO_ROOT / 'configs/nmc/phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py').dump(
+        str(phase_dir / 'config.py'))
+    (phase_dir / 'model.pth').write_bytes(b'not a checkpoint')
+    (phase_dir / 'model.json').write_text('{}')
+    predictor = IntensityPredictor()
+    monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: predictor)
+    with pytest.raises(SystemExit, match=f"segment.py: error: {phase_dir / 'model.pth'}: not a readable checkpoint"):
+        segment_tool.main(_argv(stack, '--report', stack.parent / 'report', '--voxel-size-nm', 50, '--phase-model',
+                                phase_dir))
+    assert predictor.n_images == 0 and not (stack.parent / 'labels.tif').exists()
