@@ -29,10 +29,8 @@ from libnet_mmdet.io import write_json
 from libnet_mmdet.evaluation import compare_methods, foreground_dice
 from libnet_mmdet.synth import generate_volume, preset_params
 from libnet_mmdet.volume import min_voxels_for_diameter
-from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
-
-REAL_SLICES = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data', 'real',
-                       'segmentpy')
+from real_slices import SEGMENTPY_DIR as REAL_SLICES, particle_slices  # noqa: E402 (benchmarks/ is sys.path[0])
+from run_record import finish_record, run_record  # noqa: E402
 VIEWS = {'xy': ('xy',), 'xyz': ('xy', 'xz', 'yz')}
 
 
@@ -92,11 +90,7 @@ def real_slice_rows(model, watershed_settings, scales):
         print(f'{REAL_SLICES}: absent, real-slice Dice skipped')
         return []
     rows = []
-    for name in sorted(os.listdir(REAL_SLICES)):
-        if not name.endswith('.tif') or name.endswith('_label.tif'):
-            continue
-        image = tifffile.imread(osp.join(REAL_SLICES, name)).astype(np.float32)
-        particle_mask = tifffile.imread(osp.join(REAL_SLICES, name.replace('.tif', '_label.tif'))) == 0
+    for name, image, particle_mask in particle_slices(REAL_SLICES):
         watershed = watershed_segment(image, **watershed_settings)
         row = dict(slice=name, shape=list(image.shape),
                    dice_watershed=round(foreground_dice(watershed, particle_mask), 4),
@@ -138,7 +132,8 @@ def main():
     rows = synthetic_rows(model, args, watershed_settings, voxel_size_nm)
     result = dict(command=' '.join(sys.argv), date=time.strftime('%Y-%m-%d %H:%M'), machine=dict(
         cpus=os.cpu_count(), processor=platform.processor() or platform.machine(), device=args.device),
-        config=config, checkpoint=checkpoint, min_voxels=args.min_voxels, watershed_settings=watershed_settings, synthetic=rows,
+        config=config, checkpoint=checkpoint, min_voxels=args.min_voxels, watershed_settings=watershed_settings,
+        synthetic=rows,
         synthetic_mean=mean_table(rows), real_slices=real_slice_rows(model, watershed_settings, args.real_scales))
     if result['real_slices']:
         result['real_slices_mean_dice'] = {key: round(float(np.mean([row[key] for row in result['real_slices']])), 4)

@@ -22,16 +22,15 @@ where the true outline shows what level a correct outline has by this measure. `
 of the missed NMC (red) and false positives (blue) on the slice.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 import numpy as np
-import tifffile
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 from skimage.segmentation import find_boundaries
-from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
+from real_slices import particle_slices  # noqa: E402 (benchmarks/ is sys.path[0])
+from run_record import finish_record, run_record  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SYNTHETIC_CELLS = (('typical', 48.0), ('hard', 48.0), ('typical', 24.0))
@@ -72,11 +71,7 @@ def real_rows(model, folder, pictures):
     from libnet_mmdet.evaluation import foreground_dice
     from libnet_mmdet.visualization import write_png
     rows = []
-    for name in sorted(os.listdir(folder)):
-        if not name.endswith('.tif') or name.endswith('_label.tif'):
-            continue
-        image = tifffile.imread(osp.join(folder, name)).astype(np.float32)
-        nmc = tifffile.imread(osp.join(folder, name.replace('.tif', '_label.tif'))) == 0
+    for name, image, nmc in particle_slices(folder):
         labels, details = segment_image(model, image, scale='auto')
         ours = labels > 0
         missed, extra = nmc & ~ours, ours & ~nmc

@@ -42,7 +42,6 @@ prediction inside the worker, plus linking or fusing: what a resident StarDist w
 """
 import argparse
 import json
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -50,7 +49,6 @@ import tempfile
 import time
 
 import numpy as np
-import tifffile
 
 from libnet_mmdet.apis import estimate_scale, generalist_files, init_segmenter
 from libnet_mmdet.evaluation import compare_methods, foreground_dice
@@ -59,6 +57,7 @@ from libnet_mmdet.io.images import intensity_range, normalize_intensity
 from libnet_mmdet.synth import PRESETS
 from libnet_mmdet.volume import fuse_views, link_slices, min_voxels_for_diameter, remove_small
 from bench_zero_shot import REAL_SLICES, VOXEL_SIZE_NM, make_volume  # noqa: E402 (benchmarks/ is sys.path[0])
+from real_slices import particle_slices  # noqa: E402
 from run_record import finish_record, run_record  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -304,12 +303,11 @@ def synthetic_rows(args, generalist):
 
 
 def real_rows(args, generalist):
-    names = sorted(n for n in os.listdir(REAL_SLICES) if n.endswith('.tif') and not n.endswith('_label.tif'))
-    images, truths, autos = [], [], []
-    for name in names:
-        image = tifffile.imread(osp.join(REAL_SLICES, name)).astype(np.float32)
+    names, images, truths, autos = [], [], [], []
+    for name, image, truth in particle_slices(REAL_SLICES):
+        names.append(name)
         images.append(normalize_intensity(image) / 255.0)
-        truths.append(tifffile.imread(osp.join(REAL_SLICES, name.replace('.tif', '_label.tif'))) == 0)
+        truths.append(truth)
         autos.append(estimate_scale(generalist, image)[0])
     at_one, _ = predict(args, images, [1.0] * len(images))
     at_auto, _ = predict(args, images, autos)

@@ -68,7 +68,6 @@ scoring ~40 s. The real slices add ~2 min. ``--no-fusion`` saves about two third
 import argparse
 import functools
 import json
-import os
 import os.path as osp
 import tempfile
 import time
@@ -86,10 +85,11 @@ from libnet_mmdet.synth import PRESETS, generate_volume, preset_params, render_v
 from libnet_mmdet.visualization import render_labels, write_png
 from libnet_mmdet.volume import min_voxels_for_diameter, min_voxels_for_particles
 from libnet_mmdet.volume.labels import overlap_pairs
-from run_record import finish_record, run_record  # noqa: E402 (benchmarks/ is sys.path[0])
+from real_slices import SEGMENTPY_DIR, particle_slices  # noqa: E402 (benchmarks/ is sys.path[0])
+from run_record import finish_record, run_record  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-REAL_SLICES = osp.join(REPO_ROOT, '..', 'shared', 'data', 'real', 'segmentpy')
+REAL_SLICES = SEGMENTPY_DIR
 MATBOX = osp.join(REPO_ROOT, '..', 'shared', 'data', 'real', 'matbox', 'nmc-1-cal_generatedCBD_bridge.tif')
 MATBOX_TUNING_DIAMETER = 24.0  # the watershed's validation cell for MATBOX (module docstring)
 VOXEL_SIZE_NM = 100.0
@@ -298,11 +298,7 @@ def real_slice_rows(models, watershed_settings, overlays):
         prepare_output_dir(overlays, overwrite=True)
     print(f"\n{'slice':9s} {'dice gen.':>9s} {'demo@1':>7s} {'otsu':>6s} {'wshed':>6s} {'inst gen.':>9s} "
           f"{'demo@1':>7s} {'wshed':>6s} {'scale':>6s}")
-    for name in sorted(os.listdir(REAL_SLICES)):
-        if not name.endswith('.tif') or name.endswith('_label.tif'):
-            continue
-        image = tifffile.imread(osp.join(REAL_SLICES, name)).astype(np.float32)
-        particle_mask = tifffile.imread(osp.join(REAL_SLICES, name.replace('.tif', '_label.tif'))) == 0
+    for name, image, particle_mask in particle_slices(REAL_SLICES):
         row = dict(slice=name, shape=list(image.shape))
         predictions = dict(otsu=image > threshold_otsu(image), watershed=watershed_segment(image, **watershed_settings))
         if 'generalist' in models:

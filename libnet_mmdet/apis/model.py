@@ -2,7 +2,8 @@
 
 >>> model = init_segmenter('configs/nmc/mask-rcnn_r101_fpn.py', 'work_dirs/nmc/best.pth', device='cuda:0')
 >>> training_tile_size(model), default_batch_size(model)  # slice size the model was trained on, images per pass
->>> trained_diameter_range(model)  # (12.0, 48.0): particle diameters (model pixels) it was trained for, or None
+>>> trained_diameter_range(model)  # particle diameters (model pixels) it was trained for: None here, (12, 48) for the
+>>> # generalist (its config records particle_diameter_px)
 >>> model = init_segmenter(config, checkpoint, device='cuda:0', amp=True)  # mixed-precision backbone and neck
 >>> proposal_budget(model, 256 * 256)  # RPN proposals and detections one 256 x 256 image needs (test_cfg overrides)
 >>> generalist_files()  # (config, checkpoint) of the generalist `make model` builds, or None

@@ -3,7 +3,8 @@ checks of instance label arrays.
 
 >>> labels_zyx, voxel_size_nm = read_volume('labels.tif')         # (Z, Y, X) and (sz, sy, sx) nm or None
 >>> with open_volume('stack.h5:/exchange/data') as reader:         # TIFF, folder, HDF5, Zarr/OME-Zarr, array-like
-...     slab = reader.read('x', 0, 16)                             # (16, Z, Y), never the whole volume
+...     slab = reader.read('x', 0, 16)                             # (16, Z, Y), never the whole volume; a folder or
+...     # a compressed TIFF streams z slabs only (reader.copy_to + random_access give y / x slabs)
 ...     voxel_size_nm = reader.voxel_size_nm                       # (sz, sy, sx) nm or None
 >>> write_tiff('labels.tif', labels_zyx, voxel_size_nm=50)         # atomic; ImageJ/Fiji read the voxel size
 >>> writer = LabelVolumeWriter('labels.zarr', shape, 'uint32', 50)  # slab by slab, many processes: OME-Zarr or TIFF

@@ -7,6 +7,7 @@
 A corpus of volumes whose parameters are drawn from :data:`RANDOM_RANGES` (particle size 10-60 voxels, damage,
 dose, artefacts, ...), each reproducible from its seed:
 
+>>> from libnet_mmdet.synth import corpus_shape, random_params, write_corpus
 >>> params = random_params(7, output_dtype='uint16')           # seed 7's draw, dtype fixed
 >>> volume = generate_volume(corpus_shape(params), params, seed=7)  # doctest: +SKIP
 >>> write_corpus('data/corpus', count=200, seed=0)              # doctest: +SKIP
