@@ -63,7 +63,8 @@ def apply_weights(cfg, weights, flag='--weights last'):
         flag (str): how the user asked for ``last``, for the message (``train.py --resume`` is the same).
 
     Raises:
-        FileNotFoundError: ``last`` with no checkpoint in the work dir, or a path that does not exist.
+        FileNotFoundError: ``last`` with no checkpoint or no ``last_checkpoint`` file in the work dir, or a path
+            that does not exist.
         ValueError: ``coco`` for a backbone depth without a model-zoo checkpoint.
     """
     depth = cfg.model.backbone.get('depth')
@@ -76,9 +77,14 @@ def apply_weights(cfg, weights, flag='--weights last'):
                              f'(available: {sorted(COCO_CHECKPOINTS)}); use imagenet or a checkpoint path')
         cfg.load_from = COCO_CHECKPOINTS[depth]
     elif weights == 'last':
-        if not glob.glob(osp.join(cfg.work_dir, '*.pth')):
+        checkpoints = glob.glob(osp.join(cfg.work_dir, '*.pth'))
+        if not checkpoints:
             raise FileNotFoundError(f'{flag}: no checkpoint (*.pth) in the work dir {cfg.work_dir}; leave {flag} out '
                                     'to train afresh')
+        if not osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):  # MMEngine would train afresh without a word
+            newest = max(checkpoints, key=osp.getmtime)
+            raise FileNotFoundError(f'{flag}: {cfg.work_dir} has no last_checkpoint (the file naming the checkpoint '
+                                    f'to resume); give the checkpoint: --resume {newest}')
         cfg.resume = True
         cfg.load_from = None
     else:

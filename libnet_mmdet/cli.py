@@ -7,10 +7,10 @@ tool reports a user error or an interruption.
 ...     run(args)
 
 A user error (:data:`USER_ERRORS`: :class:`~libnet_mmdet.io.InputError` and the library's other ``ValueError``\\ s,
-a file the system cannot read or write, memory running out, also on the GPU) ends the tool with one line
-``<tool>: error: <file>: <problem>`` and exit status 1; Ctrl-C with one line saying what was kept and how to
-continue, exit status 130. ``--debug`` shows the full traceback instead; any other exception is a bug and shows its
-traceback as always.
+a file the system cannot read or write, memory running out, also on the GPU, a config ``type`` no registry holds)
+ends the tool with one line ``<tool>: error: <file>: <problem>`` and exit status 1; Ctrl-C with one line saying what
+was kept and how to continue, exit status 130. ``--debug`` shows the full traceback instead; any other exception is
+a bug and shows its traceback as always.
 """
 import argparse
 import contextlib
@@ -82,7 +82,8 @@ def error_line(exc):
     operating system."""
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         return f'{exc.filename}: {exc.strerror}'
-    message = '; '.join(line.strip() for line in str(exc).splitlines() if line.strip())
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # a KeyError's str quotes it
+    message = '; '.join(line.strip() for line in text.splitlines() if line.strip())
     if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
         return f'out of memory ({message})' if message else 'out of memory'
     return message or type(exc).__name__
@@ -107,11 +108,17 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
             raise
         print(f'{tool}: interrupted: {interrupted}', file=sys.stderr, flush=True)
         raise SystemExit(INTERRUPTED_EXIT_STATUS) from None
-    except USER_ERRORS as exc:
-        if debug:
+    except (*USER_ERRORS, KeyError) as exc:
+        if debug or (isinstance(exc, KeyError) and not is_registry_miss(exc)):  # any other KeyError is a bug
             raise
         note = kept() if callable(kept) else kept
         raise SystemExit(f"{tool}: error: {error_line(exc)}{f'; {note}' if note else ''}") from None
+
+
+def is_registry_miss(exc):
+    """Whether ``exc`` is MMEngine's ``KeyError`` for a config ``type`` that no registry holds (a misspelt dataset,
+    transform or model type in the user's config: the user's to fix)."""
+    return isinstance(exc, KeyError) and 'is not in the' in str(exc) and 'registry' in str(exc)
 
 
 def add_voxel_size_arg(parser, help='voxel edge in nm (or Z Y X edges); overrides the TIFF metadata'):
@@ -129,10 +136,21 @@ def add_phase_model_arg(parser):
     return parser
 
 
+class _KeyValueAction(DictAction):
+    """MMEngine's ``DictAction`` with a usage error for a word that is not ``key=value`` (it raised a ValueError)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for word in values:
+            if '=' not in word:
+                raise argparse.ArgumentError(self, f'expected key=value pairs, got {word!r}')
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_cfg_options_arg(parser, help='override config settings, xxx=yyy pairs merged into the config, e.g. '
                         'train_cfg.max_epochs=2 "model.backbone.depth=50"'):
-    """Add ``--cfg-options``: ``key=value`` pairs parsed by MMEngine's ``DictAction`` (None when not given)."""
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help=help)
+    """Add ``--cfg-options``: ``key=value`` pairs parsed by MMEngine's ``DictAction`` (None when not given; a word
+    without ``=`` is a usage error)."""
+    parser.add_argument('--cfg-options', nargs='+', action=_KeyValueAction, help=help)
     return parser
 
 

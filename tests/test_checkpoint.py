@@ -54,6 +54,9 @@ def test_weights_choices(tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         apply_weights(tiny_cfg(tmp_path), str(tmp_path / 'missing.pth'))
     (tmp_path / 'epoch_1.pth').write_bytes(b'')
+    with pytest.raises(FileNotFoundError, match='has no last_checkpoint'):  # MMEngine would train afresh
+        apply_weights(tiny_cfg(tmp_path), 'last')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
     cfg = apply_weights(tiny_cfg(tmp_path), 'last')
     assert cfg.resume is True and cfg.load_from is None
 

@@ -247,3 +247,14 @@ def test_a_launcher_needs_the_variables_its_starter_sets(monkeypatch):
         cli.check_launcher_env('pytorch')
     monkeypatch.setenv('MASTER_PORT', '29500')
     cli.check_launcher_env('pytorch')
+
+
+def test_a_misspelt_config_type_is_one_line():
+    """MMEngine's KeyError for a type no registry holds (a typo in the user's config) was a traceback."""
+    import mmdet.datasets  # noqa: F401 (registers the datasets)
+    from mmdet.registry import DATASETS
+    with pytest.raises(SystemExit) as info:
+        with cli.exit_on_error('train.py'):
+            DATASETS.build(dict(type='ParticleCocoDatset'))
+    assert str(info.value.code).startswith('train.py: error: ParticleCocoDatset is not in the mmdet::dataset registry')
+    assert '\n' not in str(info.value.code)

@@ -84,3 +84,50 @@ def test_ctrl_c_says_how_to_continue(train_tool, tmp_path, monkeypatch, capsys):
         assert info.value.code == 130
         assert capsys.readouterr().err.splitlines()[-1] == ('train.py: interrupted: the checkpoints saved so far are '
                                                             f'kept in the work dir; run {again} to continue')
+
+
+def test_overwrite_removes_nothing_before_the_other_checks(train_tool, tmp_path):
+    """--overwrite removed the earlier checkpoints first, the one --weights named among them (the tool's own hint
+    leads there), and then failed on it; a file that is not a checkpoint was a traceback after the model was built;
+    --resume with checkpoints but no last_checkpoint trained afresh over them without a word."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    best = work / 'best_coco_segm_mAP_epoch_1.pth'
+    best.write_bytes(b'the earlier training')
+    argv = [str(TINY_CONFIG), '--work-dir', str(work), '--overwrite']
+    with pytest.raises(SystemExit, match=f'train.py: error: {best}: not a readable checkpoint file'):
+        train_tool.main(argv + ['--weights', str(best)])
+    notes = tmp_path / 'notes.txt'
+    notes.write_text('not weights')
+    with pytest.raises(SystemExit, match=f'train.py: error: {notes}: not a readable checkpoint file'):
+        train_tool.main(argv + ['--weights', str(notes)])
+    with pytest.raises(SystemExit, match=f'train.py: error: --resume: {work} has no last_checkpoint .*; give the '
+                       f'checkpoint: --resume {best}'):
+        train_tool.main([str(TINY_CONFIG), '--work-dir', str(work), '--resume'])
+    assert best.read_bytes() == b'the earlier training'
+
+
+def test_a_weights_file_in_the_work_dir_is_not_removed_by_overwrite(train_tool, tmp_path, monkeypatch):
+    work = tmp_path / 'work'
+    work.mkdir()
+    best = work / 'best.pth'
+    best.write_bytes(b'the earlier training')
+    monkeypatch.setattr(train_tool, 'read_checkpoint', lambda path: {})  # a readable checkpoint, for this test
+    with pytest.raises(SystemExit, match=f'train.py: error: --weights {best}: lies in the work dir whose checkpoints '
+                       '--overwrite removes'):
+        train_tool.main([str(TINY_CONFIG), '--work-dir', str(work), '--overwrite', '--weights', str(best)])
+    assert best.read_bytes() == b'the earlier training'
+
+
+def test_cfg_options_without_a_value_and_a_bad_process_count_are_usage_errors(train_tool, tmp_path, capsys):
+    import subprocess
+    from helpers import REPO_ROOT
+    with pytest.raises(SystemExit) as info:
+        train_tool.main([str(TINY_CONFIG), '--cfg-options', 'train_cfg.max_epochs'])
+    assert info.value.code == 2
+    assert "argument --cfg-options: expected key=value pairs, got 'train_cfg.max_epochs'" in capsys.readouterr().err
+    for script, argv in (('dist_train.sh', [str(TINY_CONFIG), 'abc']), ('dist_test.sh', [str(TINY_CONFIG), '0', 'x'])):
+        result = subprocess.run(['bash', str(REPO_ROOT / 'tools' / script), *argv], capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 2 and result.stderr.startswith('train.py: error: GPUS' if 'train' in script
+                                                                   else 'test.py: error: GPUS'), result.stderr

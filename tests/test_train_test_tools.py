@@ -111,3 +111,18 @@ def test_show_dir_outside_the_work_dir_never_holds_or_enters_the_test_data(train
         assert result.returncode == 1 and 'test.py: error:' in result.stderr, show_dir
         assert 'lies inside the input folder' in result.stderr or 'holds the input' in result.stderr
     assert sorted(p.name for p in images.iterdir()) == before
+
+
+def test_an_earlier_show_dir_is_emptied_only_once_the_checkpoint_fits(trained, tmp_path):
+    """--show-dir DIR --overwrite emptied DIR (an earlier run's overlays) before the checkpoint check failed."""
+    from libnet_mmdet.io import prepare_output_dir
+    config, _ = trained
+    show_dir = tmp_path / 'overlays'
+    prepare_output_dir(show_dir)
+    (show_dir / 'earlier.png').write_bytes(b'an earlier overlay')
+    bad = tmp_path / 'bad.pth'
+    bad.write_text('x')
+    result = run_tool('tools/test.py', config, bad, '--work-dir', tmp_path / 'work', '--show-dir', show_dir,
+                      '--overwrite')
+    assert result.returncode == 1 and f'{bad}: not a readable checkpoint file' in result.stderr
+    assert (show_dir / 'earlier.png').read_bytes() == b'an earlier overlay'

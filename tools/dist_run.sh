@@ -9,6 +9,10 @@ if [ $# -lt 2 ]; then
 fi
 TOOL=$1
 GPUS=$2
+if ! [[ $GPUS =~ ^[1-9][0-9]*$ ]]; then
+    echo "$TOOL: error: GPUS (the number of processes) must be an integer >= 1, got '$GPUS'" >&2
+    exit 2
+fi
 DIR=$(cd "$(dirname "$0")" && pwd)
 PYTHON=${PYTHON:-python}
 

@@ -14,6 +14,8 @@ import argparse
 import os
 import os.path as osp
 
+from mmengine.dist import get_dist_info
+
 import libnet_mmdet  # noqa: F401  (registers our modules, allow-lists checkpoint objects for torch.load)
 from libnet_mmdet.apis import init_segmenter
 from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, dataset_paths,
@@ -51,9 +53,10 @@ def run(args):
             raise InputError(f'--out {args.out}: must be a .pkl or .pickle file')
         check_output_file(args.out, args.overwrite, inputs=(args.config, args.checkpoint))
     cfg = load_config(args)
-    if args.show_dir:
-        check_show_dir(cfg, args.show_dir, args.overwrite)
+    show_dir_of_ours = args.show_dir and check_show_dir(cfg, args.show_dir, args.overwrite)
     init_segmenter(cfg, args.checkpoint, device='cpu')  # a readable checkpoint of this config's model, or one line
+    if show_dir_of_ours:  # emptied only once the checkpoint is known to fit
+        prepare_output_dir(args.show_dir, args.overwrite, inputs=dataset_paths(cfg.test_dataloader.dataset))
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -62,20 +65,23 @@ def run(args):
         partial = f'{args.out}.partial.pkl'
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=partial))
     runner.test()
-    if args.out is not None:
+    if args.out is not None and get_dist_info()[0] == 0:  # DumpDetResults writes on rank 0 only
         os.replace(partial, args.out)
 
 
 def check_show_dir(cfg, show_dir, overwrite):
     """--show-dir: MMDetection writes the overlays to ``WORK_DIR/<timestamp>/show_dir``, which is new for every run
     unless ``show_dir`` leads out of the work dir (an absolute path, ``..``): then it must be a new or empty folder
-    (or one of ours, emptied with ``overwrite``) that neither holds the test data nor lies in its image folder."""
+    (or one of ours, emptied with ``overwrite``) that neither holds the test data nor lies in its image folder.
+
+    Returns:
+        bool: True when ``show_dir`` is such a folder of its own (to be made with ``prepare_output_dir``).
+    """
     if is_inside(osp.join(cfg.work_dir, 'timestamp', show_dir), cfg.work_dir):
-        return
-    data = dataset_paths(cfg.test_dataloader.dataset)
-    check_output_dir(show_dir, overwrite, inputs=data)
+        return False
+    check_output_dir(show_dir, overwrite, inputs=dataset_paths(cfg.test_dataloader.dataset))
     check_outside_inputs(show_dir, dataset_paths(cfg.test_dataloader.dataset, data_root=False))
-    prepare_output_dir(show_dir, overwrite, inputs=data)
+    return True
 
 
 def main(argv=None):

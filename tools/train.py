@@ -15,6 +15,7 @@ Examples:
     python tools/train.py configs/nmc/mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py --work-dir work_dirs/tiny  # CPU
 """
 import argparse
+import contextlib
 import glob
 import os
 import os.path as osp
@@ -22,10 +23,11 @@ import os.path as osp
 import torch
 
 import libnet_mmdet  # noqa: F401  (registers our modules, allow-lists checkpoint objects for torch.load)
+from libnet_mmdet.apis.model import read_checkpoint
 from libnet_mmdet.checkpoint import WEIGHTS_CHOICES, apply_weights
 from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, exit_on_error,
                               load_config)
-from libnet_mmdet.io import InputError
+from libnet_mmdet.io import InputError, is_inside
 
 TOOL = osp.basename(__file__)
 
@@ -57,16 +59,6 @@ def run(args):
     cfg = load_config(args)
     if args.amp and not torch.cuda.is_available():
         raise InputError('--amp: mixed-precision training needs a GPU and CUDA is not available here; drop --amp')
-    resuming = args.resume is not None or args.weights == 'last'
-    checkpoints = glob.glob(osp.join(cfg.work_dir, '*.pth'))
-    if not resuming and checkpoints:
-        if not args.overwrite:
-            raise InputError(f'{cfg.work_dir}: holds the checkpoints of an earlier training; pass --resume to '
-                             'continue it, --overwrite to train afresh there (its checkpoints are removed), or another '
-                             '--work-dir')
-        for path in checkpoints + [osp.join(cfg.work_dir, 'last_checkpoint')]:  # a later --resume must not find them
-            if osp.isfile(path):
-                os.remove(path)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
@@ -83,6 +75,21 @@ def run(args):
         cfg.load_from = args.resume
     if args.weights:
         apply_weights(cfg, args.weights)
+    if cfg.get('load_from') and osp.isfile(cfg.load_from):  # a file that is not a checkpoint: one line, now
+        read_checkpoint(cfg.load_from)
+    resuming = args.resume is not None or args.weights == 'last'
+    checkpoints = glob.glob(osp.join(cfg.work_dir, '*.pth'))
+    if not resuming and checkpoints:  # removed only once everything else is checked
+        if not args.overwrite:
+            raise InputError(f'{cfg.work_dir}: holds the checkpoints of an earlier training; pass --resume to '
+                             'continue it, --overwrite to train afresh there (its checkpoints are removed), or another '
+                             '--work-dir')
+        if cfg.get('load_from') and is_inside(cfg.load_from, cfg.work_dir):
+            raise InputError(f'--weights {cfg.load_from}: lies in the work dir whose checkpoints --overwrite removes; '
+                             'copy it out first, or train in another --work-dir')
+        for path in checkpoints + [osp.join(cfg.work_dir, 'last_checkpoint')]:  # a later --resume must not find them
+            with contextlib.suppress(FileNotFoundError):  # every rank removes them: another may be first
+                os.remove(path)
     runner = build_runner(cfg)
     runner.train()
 
