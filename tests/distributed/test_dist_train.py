@@ -29,6 +29,16 @@ def test_two_process_training_writes_one_checkpoint(tiny_coco, tmp_path):
     import libnet_mmdet  # noqa: F401  (safe-loading allow-list)
     assert torch.load(work_dir / 'epoch_1.pth', map_location='cpu')['meta']['iter'] == 1
 
+    # the test of that checkpoint on two processes dumps its results: rank 0 writes and renames them (every rank
+    # renamed, and the job failed on the rank that found nothing to rename)
+    out = tmp_path / 'results.pkl'
+    result = subprocess.run(
+        ['bash', 'tools/dist_test.sh', str(config), str(work_dir / 'epoch_1.pth'), '2', '--work-dir', str(work_dir),
+         '--out', str(out), '--cfg-options', 'test_dataloader.num_workers=1'],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert out.is_file() and not list(tmp_path.glob('*.partial.pkl'))
+
 
 def test_the_launch_scripts_give_a_usage_line_without_their_arguments():
     """They stopped with bash's "$2: unbound variable"."""
