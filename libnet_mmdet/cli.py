@@ -76,6 +76,17 @@ def unit_fraction(text):
     return value
 
 
+def iou_threshold(text):
+    """``argparse`` type: an IoU threshold, a number in (0, 1] (refused while parsing, before any work)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected an IoU threshold in (0, 1], got {text!r}') from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f'expected an IoU threshold in (0, 1], got {text!r}')
+    return value
+
+
 def error_line(exc):
     """The one line that reports a user error: the exception's message (ours start with the file or argument; the
     lines of another library's message are joined with ``'; '``), or ``<file>: <reason>`` for an error of the

@@ -371,8 +371,14 @@ def prepare_demo_dir(out, settings, overwrite):
     from libnet_mmdet.io import InputError, write_json
     path = osp.join(out, 'demo.json')
     if osp.isfile(path):
-        with open(path) as f:
-            earlier = json.load(f)
+        try:
+            with open(path, encoding='utf-8') as f:
+                earlier = json.load(f)
+        except ValueError as exc:  # JSON or UTF-8 decoding: a damaged record of an earlier demo
+            if not overwrite:
+                raise InputError(f'{path}: damaged ({exc}); pass --overwrite to start afresh in {out}, or choose '
+                                 'another --out') from exc
+            earlier = {}
         if earlier == settings:
             return
         if not overwrite:

@@ -15,7 +15,7 @@ units (voxel size 1000 nm = 1 µm, reported as ``"voxel_size_nm": null``). --out
 import argparse
 import os.path as osp
 
-from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, add_voxel_size_arg, exit_on_error
+from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, add_voxel_size_arg, exit_on_error, iou_threshold
 from libnet_mmdet.io import (check_labels, check_output_file, check_outside_inputs, read_whole_volume,
                              voxel_size_zyx, write_json)
 from libnet_mmdet.evaluation import DEFAULT_THRESHOLDS, compare_label_volumes
@@ -28,7 +28,7 @@ def parse_args(argv=None):
     parser.add_argument('gt', help='ground-truth (Z, Y, X) instance labels: TIFF, .zarr, or labels.h5:/path')
     parser.add_argument('pred', help='predicted (Z, Y, X) instance labels: TIFF, .zarr, or labels.h5:/path')
     add_voxel_size_arg(parser)
-    parser.add_argument('--thresholds', type=float, nargs='+', default=list(DEFAULT_THRESHOLDS),
+    parser.add_argument('--thresholds', type=iou_threshold, nargs='+', default=list(DEFAULT_THRESHOLDS),
                         help='IoU thresholds (default 0.50 0.55 ... 0.95)')
     parser.add_argument('--out', help='write the table and summary as JSON here (an existing file needs --overwrite)')
     add_overwrite_arg(parser, help='replace an existing --out file')

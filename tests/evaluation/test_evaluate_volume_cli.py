@@ -83,3 +83,12 @@ def test_an_existing_json_is_replaced_only_with_overwrite(tmp_path, capsys):
     assert json.loads(out.read_text())['summary']['f1_50'] == 1.0
     with pytest.raises(SystemExit, match=f"evaluate_volume.py: error: {tmp_path}: is a folder"):
         tool.main(argv[:2] + ['--out', str(tmp_path)])
+
+
+def test_a_bad_threshold_is_a_usage_error_before_the_volumes_are_read(tmp_path, capsys):
+    """--thresholds 1.5 was found after both volumes were read whole, and named `thresholds`."""
+    tool = import_tool('evaluate_volume')
+    with pytest.raises(SystemExit) as info:
+        tool.main([str(tmp_path / 'missing_gt.tif'), str(tmp_path / 'missing_pred.tif'), '--thresholds', '0.5', '1.5'])
+    assert info.value.code == 2
+    assert "argument --thresholds: expected an IoU threshold in (0, 1], got '1.5'" in capsys.readouterr().err

@@ -53,3 +53,16 @@ def test_a_demo_folder_is_continued_only_with_its_own_settings(demo_tool, tmp_pa
         with pytest.raises(InputError, match=f'{mine}: not empty and not a folder of this demo'):
             demo_tool.prepare_demo_dir(str(mine), settings, overwrite=overwrite)
     assert (mine / 'pred_labels_xy.tif').read_text() == 'not a demo output'
+
+
+def test_a_damaged_demo_record_is_named(demo_tool, tmp_path):
+    """A damaged demo.json gave the JSON parser's message alone, without the file."""
+    from libnet_mmdet.io import InputError
+    out = tmp_path / 'demo'
+    out.mkdir()
+    (out / 'demo.json').write_text('{bad')
+    settings = dict(size='small', voxel_size_nm=100.0, recipe='tiny', iters=2, device='cpu')
+    with pytest.raises(InputError, match=f"{out / 'demo.json'}: damaged .*; pass --overwrite to start afresh"):
+        demo_tool.prepare_demo_dir(str(out), settings, overwrite=False)
+    demo_tool.prepare_demo_dir(str(out), settings, overwrite=True)
+    assert json.loads((out / 'demo.json').read_text()) == settings
