@@ -5,6 +5,7 @@ argument, so a runner checkpoint (its ``message_hub`` holds ``HistoryBuffer`` ob
 scalars) fails to load on ``--resume`` or ``load_from``. Instead of switching safe loading off, importing this
 module adds exactly those classes to torch's allow-list of safe globals.
 """
+import copy
 import glob
 import os.path as osp
 import pickle
@@ -15,6 +16,9 @@ from mmengine.logging import HistoryBuffer
 
 from numpy._core import multiarray as np_multiarray  # numpy >= 2 (requirements/runtime.txt)
 
+from .apis.model import checkpoint_state_dict, weights_coverage
+from .io import InputError
+
 # MMDetection model-zoo Mask R-CNN FPN 1x COCO weights, by ResNet depth (used by ``--weights coco``).
 COCO_CHECKPOINTS = {
     50: 'https://download.openmmlab.com/mmdetection/v2.0/mask_rcnn/mask_rcnn_r50_fpn_1x_coco/'
@@ -23,6 +27,10 @@ COCO_CHECKPOINTS = {
          'mask_rcnn_r101_fpn_1x_coco_20200204-1efe0ed5.pth',
 }
 WEIGHTS_CHOICES = ('imagenet', 'coco', 'last')
+#: A part of the model (backbone, neck, a head) that a checkpoint fills less than this share of is left untrained by
+#: fine-tuning from it: :func:`check_weights_fit` refuses such a checkpoint (a new class count changes only the last
+#: layers of the heads, far less).
+MIN_PART_COVERAGE = 0.5
 
 
 def _history_buffer_method(owner, name):
@@ -93,3 +101,27 @@ def apply_weights(cfg, weights, flag='--weights last'):
         cfg.load_from = weights
         cfg.resume = False
     return cfg
+
+
+def check_weights_fit(cfg, loaded, checkpoint):
+    """Raise :class:`~libnet_mmdet.io.InputError` when fine-tuning the model of ``cfg`` from ``checkpoint`` would leave
+    a part of it untrained: MMEngine loads ``load_from`` leniently, so a checkpoint of another model (a phase model,
+    another depth) trains with random heads after one warning in the log.
+
+    Args:
+        cfg (mmengine.Config): the training config.
+        loaded (dict): the checkpoint's contents (:func:`~libnet_mmdet.apis.model.read_checkpoint`).
+        checkpoint (str): its path, for the message.
+    """
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.get('backbone', {}).pop('init_cfg', None)  # built to be compared, not initialised: no download
+    coverage = weights_coverage(MODELS.build(model_cfg), checkpoint_state_dict(loaded, checkpoint))
+    untrained = {part: share for part, share in coverage.items() if share < MIN_PART_COVERAGE}
+    if untrained:
+        shares = ', '.join(f'{part} {share:.0%}' for part, share in untrained.items())
+        raise InputError(f"{checkpoint}: holds too few weights of this config's model to fine-tune from (share of "
+                         f'each part it fills: {shares}): a checkpoint of another model; to take its backbone alone, '
+                         f"set model.backbone.init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')")

@@ -202,19 +202,63 @@ def load_config(args):
     return cfg
 
 
+def leaf_datasets(dataset_cfg):
+    """The dataset configs that read files: ``dataset_cfg`` itself, or those a wrapper holds, however deep
+    (MMEngine's ``RepeatDataset``, ``ClassBalancedDataset``, ``ConcatDataset``, MMDetection's
+    ``MultiImageMixDataset``: their ``dataset`` / ``datasets``)."""
+    for key in ('dataset', 'datasets'):
+        inner = dataset_cfg.get(key)
+        if isinstance(inner, dict):
+            return leaf_datasets(inner)
+        if isinstance(inner, (list, tuple)):
+            return [leaf for one in inner for leaf in leaf_datasets(one)]
+    return [dataset_cfg]
+
+
 def dataset_paths(dataset_cfg, data_root=True):
-    """The files and folders a dataset config reads: its ``data_root`` (with ``data_root``), the ``data_prefix``
-    folders (or files) and the ``ann_file`` under it. An output folder must hold none of them
-    (:func:`~libnet_mmdet.io.check_output_dir`), and lie in none but the data root
-    (:func:`~libnet_mmdet.io.check_outside_inputs` of those without it: a folder the dataset lists must not gain
+    """The files and folders a dataset config reads (of every dataset a wrapper holds: :func:`leaf_datasets`): its
+    ``data_root`` (with ``data_root``), the ``ann_file`` and the ``data_prefix`` folders (or files) under it. An
+    output folder must hold none of them (:func:`~libnet_mmdet.io.check_output_dir`), and lie in none but the data
+    root (:func:`~libnet_mmdet.io.check_outside_inputs` of those without it: a folder the dataset lists must not gain
     files)."""
+    return [path for leaf in leaf_datasets(dataset_cfg) for _, path in _dataset_files(leaf, data_root)]
+
+
+def _dataset_files(dataset_cfg, data_root=True):
+    """(config key, path) of what one dataset config reads, as MMEngine joins them (an absolute path stays)."""
     root = dataset_cfg.get('data_root') or ''
-    paths = [root] if root and data_root else []
-    paths += [osp.join(root, prefix) for prefix in (dataset_cfg.get('data_prefix') or {}).values()
-              if isinstance(prefix, str) and prefix]
+    files = [('data_root', root)] if root and data_root else []
     if dataset_cfg.get('ann_file'):
-        paths.append(osp.join(root, dataset_cfg.ann_file))
-    return paths
+        files.append(('ann_file', osp.join(root, dataset_cfg['ann_file'])))
+    return files + [(f'data_prefix.{key}', osp.join(root, prefix)) for key, prefix in
+                    (dataset_cfg.get('data_prefix') or {}).items() if isinstance(prefix, str) and prefix]
+
+
+def check_dataset_files(cfg, splits, config_name):
+    """Raise FileNotFoundError for the first file or folder that the ``<split>_dataloader`` datasets or the
+    ``<split>_evaluator`` of ``cfg`` read and that does not exist, naming the config key: a wrong data path is one
+    line before any model is built or any work dir written (the datasets check the rest when the Runner builds
+    them). Splits without a dataloader, and remote paths (``s3://...``), are not checked.
+
+    Args:
+        cfg (mmengine.Config): the tool's config (after ``--cfg-options``).
+        splits (tuple[str]): ``'train'``, ``'val'``, ``'test'``.
+        config_name (str): the config file, for the message.
+    """
+    for split in splits:
+        dataloader = cfg.get(f'{split}_dataloader') or {}
+        if not isinstance(dataloader.get('dataset'), dict):
+            continue
+        files = [(f'{split}_dataloader.dataset {key}', path) for leaf in leaf_datasets(dataloader.dataset)
+                 for key, path in _dataset_files(leaf)]
+        evaluators = cfg.get(f'{split}_evaluator') or []
+        for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
+            if isinstance(evaluator, dict) and isinstance(evaluator.get('ann_file'), str):
+                files.append((f'{split}_evaluator ann_file', evaluator['ann_file']))
+        for key, path in files:
+            if '://' not in path and not osp.exists(path):
+                raise FileNotFoundError(f'{config_name}: {key} not found: {path} (README, "Train on your data": a '
+                                        'config of your own points at your data)')
 
 
 def _init_gloo(timeout_s):

@@ -258,3 +258,32 @@ def test_a_misspelt_config_type_is_one_line():
             DATASETS.build(dict(type='ParticleCocoDatset'))
     assert str(info.value.code).startswith('train.py: error: ParticleCocoDatset is not in the mmdet::dataset registry')
     assert '\n' not in str(info.value.code)
+
+
+def test_the_files_of_wrapped_datasets_and_evaluators_are_checked(tmp_path):
+    """``RepeatDataset`` / ``ConcatDataset`` hold the datasets that read files; a missing one is named by its key."""
+    from mmengine.config import Config
+    from libnet_mmdet.cli import check_dataset_files, dataset_paths, leaf_datasets
+    (tmp_path / 'a' / 'images').mkdir(parents=True)
+    (tmp_path / 'a' / 'train.json').write_text('{}')
+    inner = [dict(type='ParticleCocoDataset', data_root=str(tmp_path / 'a'), ann_file='train.json',
+                  data_prefix=dict(img='images/')),
+             dict(type='LabelTiffDataset', data_root=str(tmp_path / 'b'), data_prefix=dict(img='i.tif', label=''))]
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(type='RepeatDataset', times=2, dataset=dict(
+        type='ConcatDataset', datasets=inner))), val_evaluator=[dict(ann_file='s3://bucket/val.json')]))
+    assert [leaf.type for leaf in leaf_datasets(cfg.train_dataloader.dataset)] == ['ParticleCocoDataset',
+                                                                                   'LabelTiffDataset']
+    assert dataset_paths(cfg.train_dataloader.dataset, data_root=False) == [
+        str(tmp_path / 'a' / 'train.json'), f"{tmp_path / 'a'}/images/", str(tmp_path / 'b' / 'i.tif')]
+    with pytest.raises(FileNotFoundError, match=f'cfg.py: train_dataloader.dataset data_root not found: '
+                       f'{tmp_path}/b '):
+        check_dataset_files(cfg, ('train', 'val'), 'cfg.py')
+    (tmp_path / 'b').mkdir()
+    with pytest.raises(FileNotFoundError, match='train_dataloader.dataset data_prefix.img not found: .*i.tif'):
+        check_dataset_files(cfg, ('train', 'val'), 'cfg.py')
+    (tmp_path / 'b' / 'i.tif').write_bytes(b'')
+    check_dataset_files(cfg, ('train', 'val'), 'cfg.py')  # the remote evaluator file is not checked
+    cfg.val_dataloader = dict(dataset=inner[0])
+    cfg.val_evaluator.append(dict(ann_file=str(tmp_path / 'val.json')))
+    with pytest.raises(FileNotFoundError, match=f'val_evaluator ann_file not found: {tmp_path}/val.json'):
+        check_dataset_files(cfg, ('train', 'val'), 'cfg.py')

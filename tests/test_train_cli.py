@@ -2,7 +2,7 @@
 --overwrite, --resume needs a checkpoint, --amp needs a GPU; and, as for tools/test.py, --launcher slurm needs CUDA."""
 import pytest
 
-from helpers import TINY_CONFIG, import_tool
+from helpers import TINY_CONFIG, import_tool, write_config
 
 
 class Built(Exception):
@@ -19,11 +19,17 @@ def train_tool(monkeypatch):
     return tool
 
 
-def test_the_checkpoints_of_an_earlier_training_need_resume_or_overwrite(train_tool, tmp_path):
+@pytest.fixture
+def tiny_config(tiny_coco, tmp_path):
+    """The CPU-tiny config pointed at the tiny COCO set (the tool checks the data paths before building)."""
+    return str(write_config(tmp_path / 'tiny.py', TINY_CONFIG, tiny_coco))
+
+
+def test_the_checkpoints_of_an_earlier_training_need_resume_or_overwrite(train_tool, tiny_config, tmp_path):
     work = tmp_path / 'work'
     work.mkdir()
     (work / 'epoch_3.pth').write_bytes(b'an earlier training')
-    argv = [str(TINY_CONFIG), '--work-dir', str(work)]
+    argv = [tiny_config, '--work-dir', str(work)]
     with pytest.raises(SystemExit, match=f'train.py: error: {work}: holds the checkpoints of an earlier training; '
                        'pass --resume to continue it, --overwrite'):
         train_tool.main(argv)
@@ -39,21 +45,21 @@ def test_the_checkpoints_of_an_earlier_training_need_resume_or_overwrite(train_t
     assert list(work.iterdir()) == []  # removed first: a later --resume cannot pick up the earlier training
 
 
-def test_resume_without_a_checkpoint_is_refused(train_tool, tmp_path):
+def test_resume_without_a_checkpoint_is_refused(train_tool, tiny_config, tmp_path):
     """MMEngine's resume=True quietly trains from scratch when the work dir has no checkpoint (a mistyped
     --work-dir); --resume now refuses, as --weights last does."""
     with pytest.raises(SystemExit, match=f'train.py: error: --resume: no checkpoint \\(\\*.pth\\) in the work dir '
                        f'{tmp_path}; leave --resume out'):
-        train_tool.main([str(TINY_CONFIG), '--work-dir', str(tmp_path), '--resume'])
+        train_tool.main([tiny_config, '--work-dir', str(tmp_path), '--resume'])
     with pytest.raises(Built):
-        train_tool.main([str(TINY_CONFIG), '--work-dir', str(tmp_path)])  # a new training there is fine
+        train_tool.main([tiny_config, '--work-dir', str(tmp_path)])  # a new training there is fine
 
 
-def test_amp_without_a_gpu_is_refused_before_anything_is_built(train_tool, tmp_path, monkeypatch):
+def test_amp_without_a_gpu_is_refused_before_anything_is_built(train_tool, tiny_config, tmp_path, monkeypatch):
     import torch
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     with pytest.raises(SystemExit, match='train.py: error: --amp: mixed-precision training needs a GPU'):
-        train_tool.main([str(TINY_CONFIG), '--work-dir', str(tmp_path), '--amp'])
+        train_tool.main([tiny_config, '--work-dir', str(tmp_path), '--amp'])
 
 
 @pytest.mark.parametrize('tool_name', ['train', 'test'])
@@ -73,20 +79,20 @@ def test_a_slurm_or_mpi_launch_without_cuda_is_one_line_before_the_config_is_rea
         tool.main(argv + ['--launcher', launcher])
 
 
-def test_ctrl_c_says_how_to_continue(train_tool, tmp_path, monkeypatch, capsys):
+def test_ctrl_c_says_how_to_continue(train_tool, tiny_config, tmp_path, monkeypatch, capsys):
     def interrupted(cfg):
         raise KeyboardInterrupt
     monkeypatch.setattr(train_tool, 'build_runner', interrupted)
     for extra, again in (([], 'the same command with --resume'), (['--weights', 'imagenet'],
                          'it again with --resume in place of --weights imagenet')):
         with pytest.raises(SystemExit) as info:
-            train_tool.main([str(TINY_CONFIG), '--work-dir', str(tmp_path), *extra])
+            train_tool.main([tiny_config, '--work-dir', str(tmp_path), *extra])
         assert info.value.code == 130
         assert capsys.readouterr().err.splitlines()[-1] == ('train.py: interrupted: the checkpoints saved so far are '
                                                             f'kept in the work dir; run {again} to continue')
 
 
-def test_overwrite_removes_nothing_before_the_other_checks(train_tool, tmp_path):
+def test_overwrite_removes_nothing_before_the_other_checks(train_tool, tiny_config, tmp_path):
     """--overwrite removed the earlier checkpoints first, the one --weights named among them (the tool's own hint
     leads there), and then failed on it; a file that is not a checkpoint was a traceback after the model was built;
     --resume with checkpoints but no last_checkpoint trained afresh over them without a word."""
@@ -94,7 +100,7 @@ def test_overwrite_removes_nothing_before_the_other_checks(train_tool, tmp_path)
     work.mkdir()
     best = work / 'best_coco_segm_mAP_epoch_1.pth'
     best.write_bytes(b'the earlier training')
-    argv = [str(TINY_CONFIG), '--work-dir', str(work), '--overwrite']
+    argv = [tiny_config, '--work-dir', str(work), '--overwrite']
     with pytest.raises(SystemExit, match=f'train.py: error: {best}: not a readable checkpoint file'):
         train_tool.main(argv + ['--weights', str(best)])
     notes = tmp_path / 'notes.txt'
@@ -103,19 +109,20 @@ def test_overwrite_removes_nothing_before_the_other_checks(train_tool, tmp_path)
         train_tool.main(argv + ['--weights', str(notes)])
     with pytest.raises(SystemExit, match=f'train.py: error: --resume: {work} has no last_checkpoint .*; give the '
                        f'checkpoint: --resume {best}'):
-        train_tool.main([str(TINY_CONFIG), '--work-dir', str(work), '--resume'])
+        train_tool.main([tiny_config, '--work-dir', str(work), '--resume'])
     assert best.read_bytes() == b'the earlier training'
 
 
-def test_a_weights_file_in_the_work_dir_is_not_removed_by_overwrite(train_tool, tmp_path, monkeypatch):
+def test_a_weights_file_in_the_work_dir_is_not_removed_by_overwrite(train_tool, tiny_config, tmp_path, monkeypatch):
     work = tmp_path / 'work'
     work.mkdir()
     best = work / 'best.pth'
     best.write_bytes(b'the earlier training')
     monkeypatch.setattr(train_tool, 'read_checkpoint', lambda path: {})  # a readable checkpoint, for this test
+    monkeypatch.setattr(train_tool, 'check_weights_fit', lambda *args: None)  # ... that fits
     with pytest.raises(SystemExit, match=f'train.py: error: --weights {best}: lies in the work dir whose checkpoints '
                        '--overwrite removes'):
-        train_tool.main([str(TINY_CONFIG), '--work-dir', str(work), '--overwrite', '--weights', str(best)])
+        train_tool.main([tiny_config, '--work-dir', str(work), '--overwrite', '--weights', str(best)])
     assert best.read_bytes() == b'the earlier training'
 
 
@@ -131,3 +138,56 @@ def test_cfg_options_without_a_value_and_a_bad_process_count_are_usage_errors(tr
                                 timeout=60)
         assert result.returncode == 2 and result.stderr.startswith('train.py: error: GPUS' if 'train' in script
                                                                    else 'test.py: error: GPUS'), result.stderr
+
+
+@pytest.mark.parametrize('tool_name', ['train', 'test'])
+def test_a_missing_data_path_is_one_line_before_anything_is_built_or_written(tool_name, tiny_coco, tmp_path,
+                                                                            monkeypatch):
+    """The datasets named a wrong path only when the Runner built them: after the model was built, the work dir
+    written and (test.py) the checkpoint loaded."""
+    import shutil
+    tool = import_tool(tool_name)
+    monkeypatch.setattr(tool, 'build_runner', lambda cfg: pytest.fail('built'))
+    root = tmp_path / 'data'
+    shutil.copytree(tiny_coco, root)
+    config = write_config(tmp_path / 'cfg.py', TINY_CONFIG, root)
+    checkpoint = tmp_path / 'model.pth'
+    checkpoint.write_bytes(b'never read')
+    argv = [str(config)] + ([str(checkpoint)] if tool_name == 'test' else []) + ['--work-dir', str(tmp_path / 'w')]
+    split = 'train' if tool_name == 'train' else 'test'
+    ann = 'train' if tool_name == 'train' else 'val'
+    (root / 'annotations' / f'{ann}.json').rename(tmp_path / 'ann.json')
+    with pytest.raises(SystemExit, match=f'{tool_name}.py: error: {config}: {split}_dataloader.dataset ann_file not '
+                       f'found: {root}/annotations/{ann}.json '):
+        tool.main(argv)
+    (tmp_path / 'ann.json').rename(root / 'annotations' / f'{ann}.json')
+    shutil.rmtree(root / 'images' / ann)
+    with pytest.raises(SystemExit, match=f'{split}_dataloader.dataset data_prefix.img not found: {root}/images/{ann}/'):
+        tool.main(argv)
+    shutil.rmtree(root)
+    with pytest.raises(SystemExit, match=f'{split}_dataloader.dataset data_root not found: {root}/'):
+        tool.main(argv)
+    assert not (tmp_path / 'w').exists()
+
+
+def test_weights_of_another_model_are_refused_before_training(train_tool, tiny_config, tmp_path):
+    """MMEngine's load_from is lenient: a phase model's checkpoint trained the detector with random heads, after a
+    warning in the log. A checkpoint of this model fits, also with other last layers (a new class count)."""
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    weights = MODELS.build(Config.fromfile(tiny_config).model).state_dict()
+    full, other_classes, backbone = tmp_path / 'full.pth', tmp_path / 'classes.pth', tmp_path / 'backbone.pth'
+    torch.save(dict(state_dict=weights), full)
+    torch.save({key: value[:1] if 'fc_cls' in key or 'conv_logits' in key else value for key, value in weights.items()},
+               other_classes)
+    backbone_weights = {f'module.{key}': value for key, value in weights.items() if key.startswith('backbone')}
+    torch.save(dict(state_dict=backbone_weights), backbone)
+    for checkpoint in (full, other_classes):
+        with pytest.raises(Built):
+            train_tool.main([tiny_config, '--work-dir', str(tmp_path / 'w'), '--weights', str(checkpoint)])
+    with pytest.raises(SystemExit, match=f"train.py: error: {backbone}: holds too few weights of this config's model "
+                       'to fine-tune from \\(share of each part it fills: neck 0%, rpn_head 0%, roi_head 0%\\)'):
+        train_tool.main([tiny_config, '--work-dir', str(tmp_path / 'w'), '--weights', str(backbone)])

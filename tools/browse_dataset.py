@@ -25,8 +25,8 @@ from skimage.draw import rectangle_perimeter
 
 import libnet_mmdet  # noqa: F401  (registers our datasets and transforms)
 from libnet_mmdet.apis import read_config
-from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, dataset_paths, exit_on_error,
-                              positive_int)
+from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, check_dataset_files,
+                              dataset_paths, exit_on_error, leaf_datasets, positive_int)
 from libnet_mmdet.evaluation import instances_to_labels
 from libnet_mmdet.io import InputError, check_output_dir, check_outside_inputs, prepare_output_dir
 from libnet_mmdet.visualization import render_labels, write_png
@@ -99,11 +99,13 @@ def run(args):
         raise InputError(f'{args.config}: no {args.split}_dataloader with a dataset (--split {args.split}); try '
                          'another --split')
     dataset_cfg = dataloader.dataset
+    check_dataset_files(cfg, (args.split,), args.config)
     inputs = (args.config, *dataset_paths(dataset_cfg))
     check_output_dir(args.out, args.overwrite, inputs=inputs)
     check_outside_inputs(args.out, dataset_paths(dataset_cfg, data_root=False))
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    dataset_cfg.pipeline = browse_pipeline(dataset_cfg.pipeline, args.no_aug)
+    for leaf in leaf_datasets(dataset_cfg):  # a wrapper (RepeatDataset, ConcatDataset) holds the pipelines
+        leaf.pipeline = browse_pipeline(leaf.get('pipeline') or [], args.no_aug)
     dataset = DATASETS.build(dataset_cfg)
     count = min(args.n, len(dataset))
     prepare_output_dir(args.out, args.overwrite, inputs=inputs)

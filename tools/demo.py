@@ -24,6 +24,7 @@ import shutil
 import time
 
 from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, device_name, exit_on_error, positive_int, run_train_tool
+from libnet_mmdet.io import InputError
 from libnet_mmdet.volume import min_voxels_for_diameter
 
 TOOL = osp.basename(__file__)
@@ -368,7 +369,7 @@ def prepare_demo_dir(out, settings, overwrite):
         InputError: ``out`` holds a demo of other settings (without ``overwrite``), or is a non-empty folder that
             no demo made.
     """
-    from libnet_mmdet.io import InputError, write_json
+    from libnet_mmdet.io import write_json
     path = osp.join(out, 'demo.json')
     if osp.isfile(path):
         try:
@@ -398,6 +399,9 @@ def run(args):
     from libnet_mmdet.apis import check_device
     check_device(args.device)
     model_files = choose_model(args)  # before any work: --model generalist needs `make model` first
+    if model_files['kind'] == 'own' and args.recipe == 'r101' and args.device == 'cpu':
+        raise InputError('--recipe r101: the R101 recipe trains on a GPU (its batch and learning rate are set for '
+                         'one); give --device cuda:0, or leave --recipe out for the CPU-tiny config')
     prepare_demo_dir(args.out, dict(size=args.size, voxel_size_nm=args.voxel_size_nm, recipe=args.recipe,
                                     iters=args.iters, device=args.device), args.overwrite)
     step('1/6 synthetic data')

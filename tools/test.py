@@ -14,12 +14,13 @@ import argparse
 import os
 import os.path as osp
 
+from mmengine.config import Config
 from mmengine.dist import get_dist_info
 
 import libnet_mmdet  # noqa: F401  (registers our modules, allow-lists checkpoint objects for torch.load)
 from libnet_mmdet.apis import init_segmenter
-from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, dataset_paths,
-                              exit_on_error, load_config)
+from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, check_dataset_files,
+                              dataset_paths, exit_on_error, load_config)
 from libnet_mmdet.io import (InputError, check_output_dir, check_output_file, check_outside_inputs, is_inside,
                              prepare_output_dir)
 
@@ -53,6 +54,7 @@ def run(args):
             raise InputError(f'--out {args.out}: must be a .pkl or .pickle file')
         check_output_file(args.out, args.overwrite, inputs=(args.config, args.checkpoint))
     cfg = load_config(args)
+    check_dataset_files(cfg, ('test',), args.config)
     show_dir_of_ours = args.show_dir and check_show_dir(cfg, args.show_dir, args.overwrite)
     init_segmenter(cfg, args.checkpoint, device='cpu')  # a readable checkpoint of this config's model, or one line
     if show_dir_of_ours:  # emptied only once the checkpoint is known to fit
@@ -60,7 +62,9 @@ def run(args):
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
-    runner = build_runner(cfg)
+    # MMEngine dumps the config to WORK_DIR/<config name>, the training's dump in the same (default) work dir; a
+    # config without a file name goes to WORK_DIR/<timestamp>.py, beside this run's log folder
+    runner = build_runner(Config(cfg.to_dict()))
     if args.out is not None:  # dumped next to --out, renamed when complete
         partial = f'{args.out}.partial.pkl'
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=partial))

@@ -24,9 +24,9 @@ import torch
 
 import libnet_mmdet  # noqa: F401  (registers our modules, allow-lists checkpoint objects for torch.load)
 from libnet_mmdet.apis.model import read_checkpoint
-from libnet_mmdet.checkpoint import WEIGHTS_CHOICES, apply_weights
-from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, exit_on_error,
-                              load_config)
+from libnet_mmdet.checkpoint import WEIGHTS_CHOICES, apply_weights, check_weights_fit
+from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, check_dataset_files,
+                              exit_on_error, load_config)
 from libnet_mmdet.io import InputError, is_inside
 
 TOOL = osp.basename(__file__)
@@ -57,6 +57,7 @@ def run(args):
     if args.resume and args.weights:
         raise InputError('--resume/--weights: give either, not both')
     cfg = load_config(args)
+    check_dataset_files(cfg, ('train', 'val') if cfg.get('val_cfg') else ('train',), args.config)
     if args.amp and not torch.cuda.is_available():
         raise InputError('--amp: mixed-precision training needs a GPU and CUDA is not available here; drop --amp')
     if args.amp:
@@ -76,7 +77,9 @@ def run(args):
     if args.weights:
         apply_weights(cfg, args.weights)
     if cfg.get('load_from') and osp.isfile(cfg.load_from):  # a file that is not a checkpoint: one line, now
-        read_checkpoint(cfg.load_from)
+        loaded = read_checkpoint(cfg.load_from)
+        if not cfg.get('resume'):  # fine-tuning loads leniently: a checkpoint of another model is refused here
+            check_weights_fit(cfg, loaded, cfg.load_from)
     resuming = args.resume is not None or args.weights == 'last'
     checkpoints = glob.glob(osp.join(cfg.work_dir, '*.pth'))
     if not resuming and checkpoints:  # removed only once everything else is checked

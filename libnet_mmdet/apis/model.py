@@ -143,6 +143,37 @@ def _checkpoint_mismatch(model, state_dict):
     return problems
 
 
+def checkpoint_state_dict(loaded, checkpoint):
+    """The weights of a :func:`read_checkpoint` result (a runner checkpoint's ``state_dict``, or a bare state dict),
+    without the ``module.`` prefix of a distributed wrapper.
+
+    Raises:
+        CheckpointMismatchError: ``checkpoint`` (its path, for the message) holds no state dict.
+    """
+    state_dict = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state_dict, dict):
+        raise CheckpointMismatchError(f'config/checkpoint mismatch: {checkpoint} holds no state dict')
+    return {key[len('module.'):] if key.startswith('module.') else key: value for key, value in state_dict.items()}
+
+
+def weights_coverage(model, state_dict):
+    """Per top-level part of ``model`` (``backbone``, ``neck``, ``rpn_head``, ``roi_head`` ...), the share of its
+    weights (tensor elements, buffers included) that ``state_dict`` holds with the same name and shape: what a
+    lenient load (MMEngine's ``load_from``) would fill; the rest keeps its initialisation.
+
+    Returns:
+        dict[str, float]: part name -> share in [0, 1], for the parts that hold weights.
+    """
+    total, given = {}, {}
+    for key, value in model.state_dict().items():
+        part = key.split('.')[0]
+        total[part] = total.get(part, 0) + value.numel()
+        other = state_dict.get(key)
+        if hasattr(other, 'shape') and tuple(other.shape) == tuple(value.shape):
+            given[part] = given.get(part, 0) + value.numel()
+    return {part: given.get(part, 0) / count for part, count in total.items() if count}
+
+
 def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None, amp=False):
     """Build the instance segmentation detector of ``config`` and load ``checkpoint`` into it, for inference:
     :func:`init_model`, refusing a phase model's config (it segments phases, not particles: ``init_phase_model``).
@@ -202,11 +233,7 @@ def init_model(config, checkpoint=None, device='cuda:0', cfg_options=None, amp=F
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if checkpoint is not None:
         loaded = read_checkpoint(checkpoint)
-        state_dict = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
-        if not isinstance(state_dict, dict):
-            raise CheckpointMismatchError(f'config/checkpoint mismatch: {checkpoint} holds no state dict')
-        state_dict = {key[len('module.'):] if key.startswith('module.') else key: value
-                      for key, value in state_dict.items()}
+        state_dict = checkpoint_state_dict(loaded, checkpoint)
         problems = _checkpoint_mismatch(model, state_dict)
         if problems:
             raise CheckpointMismatchError(

@@ -333,8 +333,8 @@ def read_image(path, slice_axis=None, slice_index=None, allow_stack=False):
         return _read_other(path)
     image, is_stack = _read_tiff_full(path)
     if is_stack and not allow_stack:
-        raise ImageFormatError(f'{path}: 3D stack of shape (Z, Y, X) = {image.shape}; give slice_axis and '
-                               'slice_index (e.g. with LabelTiffDataset) to train on its slices')
+        raise ImageFormatError(f'{path}: a 3D stack of shape (Z, Y, X) = {image.shape}, not one 2D image; give one '
+                               'slice (datasets read the slices of a stack with slice_axis and slice_index)')
     return image
 
 

@@ -87,11 +87,9 @@ def results_to_coco(results, coco_gt):
     model predicts no masks.
     """
     cat_ids = sorted(coco_gt.getCatIds())
-    known = set(coco_gt.getImgIds())
     detections = {'bbox': [], 'segm': []}
     for index, result in enumerate(results):
-        if result['img_id'] not in known:
-            raise ValueError(f'results entry {index}: image id {result["img_id"]} is not in the annotation file')
+        _check_same_image(index, result, coco_gt)
         pred = result['pred_instances']
         labels = _numpy(pred['labels'])
         if len(labels) and labels.max() >= len(cat_ids):
@@ -106,6 +104,23 @@ def results_to_coco(results, coco_gt):
                 rle = dict(rle, counts=rle['counts'].decode() if isinstance(rle['counts'], bytes) else rle['counts'])
                 detections['segm'].append(dict(common, segmentation=rle, area=float(mask_utils.area(rle))))
     return detections
+
+
+def _check_same_image(index, result, coco_gt):
+    """Raise ValueError when results entry ``index`` is of an image the annotation file does not hold under its id:
+    an unknown id, or (where the results record them, as ``tools/test.py --out`` does) another file name or size."""
+    image = coco_gt.imgs.get(result['img_id'])
+    if image is None:
+        raise ValueError(f'results entry {index}: image id {result["img_id"]} is not in the annotation file')
+    differ = []
+    if 'img_path' in result and osp.basename(result['img_path']) != osp.basename(image['file_name']):
+        differ.append(f"file {osp.basename(result['img_path'])} vs {osp.basename(image['file_name'])}")
+    if 'ori_shape' in result and tuple(result['ori_shape'][:2]) != (image['height'], image['width']):
+        differ.append(f"height, width {tuple(result['ori_shape'][:2])} vs {(image['height'], image['width'])}")
+    if differ:
+        raise ValueError(f'results entry {index}: image id {result["img_id"]} is another image in the annotation file '
+                         f'({"; ".join(differ)}): the results were made on other images; give the annotation file '
+                         "of the tested images (the config's test_evaluator.ann_file)")
 
 
 def evaluate(coco_gt, detections, iou_type, max_dets=DEFAULT_MAX_DETS):
@@ -251,7 +266,11 @@ def write_pr_report(results_file, ann_file, out_dir, max_dets=DEFAULT_MAX_DETS, 
     were read, so a bad input never costs the old report; :func:`~libnet_mmdet.io.prepare_output_dir`)."""
     check_output_dir(out_dir, overwrite, inputs=(results_file, ann_file))
     coco_gt = load_coco_gt(ann_file)
-    detections = results_to_coco(load_results(results_file), coco_gt)
+    results = load_results(results_file)
+    try:
+        detections = results_to_coco(results, coco_gt)
+    except ValueError as exc:  # the results and the annotation file do not belong together: name both
+        raise ValueError(f'{results_file} against {ann_file}: {exc}') from exc
     iou_types = [t for t in IOU_TYPES if detections[t] or t == 'bbox']
     curves = {t: pr_curves(coco_gt, detections[t], t, max_dets=max_dets) for t in iou_types}
     per_image = {t: per_image_ap(coco_gt, detections[t], t, max_dets=max_dets) for t in iou_types}

@@ -56,3 +56,17 @@ def test_a_split_without_a_dataset_is_one_line(tmp_path):
     with pytest.raises(SystemExit, match='browse_dataset.py: error: .*: no val_dataloader with a dataset'):
         browse_main()([str(config), '--out', str(tmp_path / 'out'), '--split', 'val'])
     assert not (tmp_path / 'out').exists()
+
+
+def test_a_wrapped_dataset_is_browsed_and_its_folders_are_protected(tiny_coco, tmp_path):
+    """A RepeatDataset around the dataset was a traceback (the pipeline lies in the wrapped dataset), and the output
+    checks saw none of its folders."""
+    config = write_config(tmp_path / 'browse.py', TINY_CONFIG, tiny_coco)
+    wrapped = tmp_path / 'wrapped.py'
+    wrapped.write_text(f"_base_ = {str(config)!r}\ntrain_dataloader = dict(dataset=dict(_delete_=True, "
+                       "type='RepeatDataset', times=2, dataset=_base_.train_dataloader.dataset))\n")
+    main = browse_main()
+    main([str(wrapped), '--out', str(tmp_path / 'out'), '--n', '2', '--no-aug'])
+    assert len(list((tmp_path / 'out').glob('*.png'))) == 2
+    with pytest.raises(SystemExit, match='browse_dataset.py: error: .*lies inside the input folder'):
+        main([str(wrapped), '--out', str(tiny_coco / 'images' / 'train' / 'overlays')])

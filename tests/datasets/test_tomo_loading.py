@@ -119,7 +119,7 @@ def test_constant_image_maps_to_zero(tmp_path):
     ('nan', ImageFormatError, r'nan\.tif: 1 NaN/Inf pixel\(s\), first at index \(2, 3\)'),
     ('inf_slice', ImageFormatError, r'inf_slice\.tif \[z=1\]: 1 NaN/Inf pixel\(s\), first at index \(4, 0\)'),
     ('4d', ImageFormatError, r'4d\.tif: unsupported 4D image of shape \(2, 3, 8, 8\)'),
-    ('stack', ImageFormatError, r'stack\.tif: 3D stack of shape \(Z, Y, X\) = \(3, 8, 8\); give slice_axis'),
+    ('stack', ImageFormatError, r'stack\.tif: a 3D stack of shape \(Z, Y, X\) = \(3, 8, 8\), not one 2D image'),
     ('out_of_range', ImageFormatError, r'out_of_range\.tif \[y=8\]: slice index out of range'),
 ])
 def test_bad_images_raise_one_clear_error_naming_the_file(tmp_path, case, error, message):

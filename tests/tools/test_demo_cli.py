@@ -66,3 +66,10 @@ def test_a_damaged_demo_record_is_named(demo_tool, tmp_path):
         demo_tool.prepare_demo_dir(str(out), settings, overwrite=False)
     demo_tool.prepare_demo_dir(str(out), settings, overwrite=True)
     assert json.loads((out / 'demo.json').read_text()) == settings
+
+
+def test_the_r101_recipe_on_the_cpu_is_refused_before_anything(demo_tool, tmp_path):
+    """It started 1000 iterations of the GPU recipe on the CPU without a word."""
+    with pytest.raises(SystemExit, match='demo.py: error: --recipe r101: the R101 recipe trains on a GPU'):
+        demo_tool.main(['--out', str(tmp_path / 'demo'), '--model', 'own', '--recipe', 'r101'])
+    assert not (tmp_path / 'demo').exists()

@@ -159,6 +159,17 @@ def test_results_of_another_dataset_are_refused(tiny_coco, tmp_path):
         results_to_coco(results, load_coco_gt(tiny_coco / 'annotations' / 'val.json'))
 
 
+def test_results_of_other_images_under_the_same_ids_are_refused(tested, tiny_coco, tmp_path, run_script):
+    """The train annotation file has ids 1 and 2 too: the curves were drawn against the wrong ground truth."""
+    results, _ = tested
+    train = tiny_coco / 'annotations' / 'train.json'
+    with pytest.raises(SystemExit, match=f'pr_curve.py: error: {results} against {train}: results entry 0: image id 1 '
+                       'is another image in the annotation file \\(file .*val.* vs .*train.*\\): the results were made '
+                       'on other images'):
+        run_script('tools/analysis/pr_curve.py', results, train, '--out', tmp_path / 'pr')
+    assert not (tmp_path / 'pr').exists()
+
+
 def test_a_bad_annotation_file_is_named_in_one_line(tiny_coco, tmp_path, run_script):
     """ANN_FILE was read by pycocotools unchecked: an AssertionError / KeyError traceback, or an unnamed decode error
     with the two arguments swapped."""
