@@ -71,11 +71,13 @@ def score_volume(probs, labels, phases):
     """``(s, errors, rs)``: the bulk carbon-binder share and, per constant weight, the mean detachment error and r."""
     from libnet_mmdet.analysis import particle_table
     from libnet_mmdet.apis.phases import bulk_cb_share, phases_from_probabilities
-    truth = particle_table(labels, phases_zyx=phases)['surface_fraction_pore'].to_numpy()
+    voxel_size_nm = 1.0  # any: only surface fractions are used, which count voxel faces and do not depend on it
+    truth = particle_table(labels, phases_zyx=phases, voxel_size_nm=voxel_size_nm)['surface_fraction_pore'].to_numpy()
     errors, rs = [], []
     for weight in CONSTANT_WEIGHTS:
         predicted = phases_from_probabilities(probs.astype(np.float32), weight)
-        detachment = particle_table(labels, phases_zyx=predicted)['surface_fraction_pore'].to_numpy()
+        detachment = particle_table(labels, phases_zyx=predicted,
+                                    voxel_size_nm=voxel_size_nm)['surface_fraction_pore'].to_numpy()
         errors.append(float(detachment.mean() - truth.mean()))
         rs.append(pearson(detachment, truth))
     return bulk_cb_share(probs.argmax(0)), errors, rs

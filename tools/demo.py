@@ -196,7 +196,7 @@ def load_seconds(out):
 
 def write_labels(path, labels_zyx, voxel_size_nm):
     from libnet_mmdet.io import write_tiff
-    write_tiff(path, labels_zyx, voxel_size_nm)
+    write_tiff(path, labels_zyx, voxel_size_nm, overwrite=True)  # this demo's own, of a stopped run
 
 
 def evaluate(out, predictions, voxel_size_nm):

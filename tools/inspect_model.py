@@ -31,7 +31,7 @@ import os.path as osp
 from libnet_mmdet.apis import DEFAULT_SCORE_THR, init_segmenter, read_config
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, device_name, exit_on_error,
                               positive_int, unit_fraction)
-from libnet_mmdet.io import check_output_dir, prepare_output_dir, read_image
+from libnet_mmdet.io import check_output_dir, read_image
 from libnet_mmdet.visualization import check_two_stage_config, record_stages, write_panels
 
 TOOL = osp.basename(__file__)
@@ -62,8 +62,8 @@ def run(args):
     check_two_stage_config(read_config(args.config, args.cfg_options), args.config)  # before the checkpoint loads
     model = init_segmenter(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
     stages = record_stages(model, args.image)
-    prepare_output_dir(args.out, args.overwrite, inputs=(args.config, args.checkpoint, args.image))
-    return write_panels(stages, args.out, score_thr=args.score_thr, topk=args.topk, n_masks=args.n_masks)
+    return write_panels(stages, args.out, score_thr=args.score_thr, topk=args.topk, n_masks=args.n_masks,
+                        overwrite=args.overwrite)  # empties OUT (checked above) once the panels are drawn
 
 
 def main(argv=None):

@@ -41,7 +41,7 @@ import time
 import numpy as np
 
 from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, check_memory, exit_on_error, positive_int
-from libnet_mmdet.io import InputError, check_output_dir, check_slicing, prepare_output_dir
+from libnet_mmdet.io import InputError, check_int, check_output_dir, check_slicing
 from libnet_mmdet.synth import (MAX_CORPUS_SHAPE, OUTPUT_DTYPES, PRESETS, SynthParams, generate_volume, preset_params,
                                 write_corpus, write_dataset)
 
@@ -119,14 +119,14 @@ def run(args):
                          'of several volumes')
     params = preset_params(args.preset, **_overrides(args))
     check_slicing(args.export_axes, args.export_every, names=('--export-axes', '--export-every'))
+    check_int(args.min_area, '--min-area', 0)
     shape = tuple(args.shape or DEFAULT_SHAPE)
     _check_memory(shape)
     check_output_dir(args.out, args.overwrite)
     volume = generate_volume(shape, params, seed=args.seed)
-    prepare_output_dir(args.out, args.overwrite)
     written = write_dataset(args.out, volume, axes=args.export_axes, every=args.export_every,
                             skip_empty=not args.keep_empty, min_area_px=args.min_area, coco=not args.no_coco,
-                            via=not args.no_via, overwrite=True)  # the folder is ours and new, or emptied above
+                            via=not args.no_via, overwrite=args.overwrite)  # it empties OUT (checked above) first
     return volume, written
 
 

@@ -280,9 +280,8 @@ def segment(args):
 
 
 def write_overlay_pngs(args, labels):
-    prepare_output_dir(args.overlays, args.overwrite, inputs=output_dir_inputs(args, args.overlays))
-    with open_volume(args.input) as reader:
-        paths = write_overlays(reader, labels, args.overlays, args.overlay_step)
+    # the folder was checked by check_args; write_overlays empties it (--overwrite) right before writing
+    paths = write_overlays(args.input, labels, args.overlays, args.overlay_step, overwrite=args.overwrite)
     print(f'wrote {len(paths)} overlay PNGs to {args.overlays}')
 
 
@@ -315,7 +314,7 @@ def segment_image_file(args):
     labels, details = segment_image(model, args.input, **kwargs)
     scales = details['scale'] if isinstance(details['scale'], list) else [details['scale']]
     print(describe_scale(scales, details.get('scale_info')))
-    write_tiff(args.out, labels)
+    write_tiff(args.out, labels, overwrite=args.overwrite)
     print(f'wrote {args.out}: {int(labels.max())} particles, (H, W) = {labels.shape}, {labels.dtype}')
     return labels
 

@@ -1,8 +1,12 @@
 """Particle statistics, carbon-binder contact/detachment, plots and reports for 3-D instance label volumes.
 
 >>> from libnet_mmdet.analysis import particle_table, write_report
->>> df = particle_table(labels_zyx, phases_zyx=phases_zyx, voxel_size_nm=50)   # one row per particle
+>>> from libnet_mmdet.io import read_volume
+>>> labels_zyx, voxel_size_nm = read_volume('labels.tif')   # (sz, sy, sx) nm from its metadata, or None
+>>> df = particle_table(labels_zyx, phases_zyx=phases_zyx, voxel_size_nm=voxel_size_nm)   # one row per particle
 >>> summary = write_report(df, 'report/', labels_zyx=labels_zyx, phases_zyx=phases_zyx)
+
+``voxel_size_nm`` is required (None raises): where the file records none, pass the scanner's, e.g. ``50``.
 """
 from .particles import PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, PHASES_NONE, particle_table
 from .phases import CARBON_BINDER, NMC, PORE, check_phases, segment_phases

@@ -5,7 +5,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from skimage.morphology import ball
 
-from ..io.errors import check_int, check_number
+from ..io.errors import InputError, check_int, check_number
 from ..io.labels import check_labels, compact_labels
 from ..io.tiff import voxel_size_zyx
 from .contacts import CONTACT_CLASSES, surface_contact_counts
@@ -17,7 +17,7 @@ AXES = 'zyx'
 PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, PHASES_NONE = 'given', 'model', 'multi_otsu_approximate', 'none'
 
 
-def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.0, depth_axis='z',
+def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=None, depth_axis='z',
                    depth_from='low', smoothing_sigma=1.0, closing_radius=1, phase_source=PHASES_GIVEN):
     """Statistics of every particle of a 3-D instance label volume.
 
@@ -54,7 +54,9 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.
         phases_zyx (np.ndarray | None): (Z, Y, X) integer phase volume: 0 pore, 1 NMC, 2 carbon-binder.
         image_zyx (np.ndarray | None): (Z, Y, X) grayscale; used only when ``phases_zyx`` is None, to estimate
             the phases by multi-Otsu (flagged approximate).
-        voxel_size_nm (float | sequence[float]): voxel edge in nm, or (Z, Y, X) edges.
+        voxel_size_nm (float | sequence[float]): voxel edge in nm, or (Z, Y, X) edges; required (every ``_um``
+            column depends on it): read it with :func:`~libnet_mmdet.io.read_voxel_size` from a TIFF,
+            ``open_volume(path).voxel_size_nm`` from other formats, or take it from the scanner's metadata.
         depth_axis (str | int): ``'z'``, ``'y'``, ``'x'`` or 0, 1, 2.
         depth_from (str): ``'low'`` or ``'high'``: the side of ``depth_axis`` holding the reference plane
             (current collector or separator).
@@ -68,12 +70,17 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=1.
 
     Raises:
         TypeError / ValueError: see :func:`~libnet_mmdet.io.labels.check_labels`,
-            :func:`~libnet_mmdet.analysis.phases.check_phases`; also a shape mismatch of ``image_zyx`` and bad
-            ``voxel_size_nm``, ``depth_axis``, ``depth_from``, ``smoothing_sigma`` or ``closing_radius``.
+            :func:`~libnet_mmdet.analysis.phases.check_phases`; also a shape mismatch of ``image_zyx``, a missing
+            (None) or bad ``voxel_size_nm`` and bad ``depth_axis``, ``depth_from``, ``smoothing_sigma`` or
+            ``closing_radius``.
     """
     labels_zyx = check_labels(labels_zyx, 'labels_zyx')
     check_number(smoothing_sigma, 'smoothing_sigma', unit='voxels')
     check_int(closing_radius, 'closing_radius', 0)
+    if voxel_size_nm is None:  # no default: 1 nm would silently give every _um column off by the voxel size
+        raise InputError('voxel_size_nm: required (the voxel edge in nm, or (Z, Y, X) edges): read it with '
+                         'libnet_mmdet.io.read_voxel_size(path) from a TIFF, open_volume(path).voxel_size_nm from '
+                         "other formats, or take it from the scanner's metadata")
     spacing_nm = voxel_size_zyx(voxel_size_nm)
     spacing_um = spacing_nm / 1e3
     axis = _depth_axis_index(depth_axis)

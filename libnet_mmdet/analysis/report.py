@@ -2,21 +2,40 @@
 import os
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
-from ..io import atomic_output, check_labels, check_min_voxels, prepare_output_dir, write_json, write_tiff
+from ..io import InputError, atomic_output, check_labels, check_min_voxels, prepare_output_dir, write_json, write_tiff
+from ..io.images import check_finite
 from ..volume.labels import min_voxels_for_particles
 from ..visualization.render import render_labels, write_png
 from .particles import PHASES_MODEL, PHASES_MULTI_OTSU, PHASES_NONE
 from .phases import check_phases
 
 REPORT_DPI = 120  # resolution of the report's PNG plots
+#: Columns of a particle table that :func:`summarize` reads (and ``voxels`` unless ``min_voxels`` is 0).
+SUMMARY_COLUMNS = ('esd_um', 'volume_um3', 'sphericity', 'damage', 'touches_border', 'surface_fraction_pore',
+                   'surface_fraction_carbon_binder', 'surface_fraction_particle', 'phase_source')
 
 _PHASE_NOTE = {
     PHASES_MODEL: 'carbon-binder and pore predicted by the phase model (its accuracy: BENCHMARKS.md)',
     PHASES_MULTI_OTSU: 'approximate: carbon-binder and pore from a multi-Otsu segmentation of the grayscale image',
     PHASES_NONE: 'no phase volume or image given: carbon-binder / pore / particle contact not computed',
 }
+
+
+def check_particle_table(df, columns, name='df'):
+    """Raise unless ``df`` is a pandas DataFrame with every one of ``columns`` (a particle table).
+
+    Raises:
+        TypeError: ``<name>: not a particle_table (a pandas DataFrame), got <type>``.
+        InputError: ``<name>: not a particle_table (missing columns ...)``.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f'{name}: not a particle_table (a pandas DataFrame), got {type(df).__name__}')
+    missing = [column for column in columns if column not in df.columns]
+    if missing:
+        raise InputError(f"{name}: not a particle_table (missing columns {', '.join(missing)})")
 
 
 def summarize(df, exclude_border=False, min_voxels=0):
@@ -40,9 +59,12 @@ def summarize(df, exclude_border=False, min_voxels=0):
         that cannot be computed is ``None``.
 
     Raises:
-        InputError: ``min_voxels`` is neither ``'auto'`` nor an integer >= 0.
+        TypeError: ``df`` is not a DataFrame.
+        InputError: ``df`` lacks a column of :data:`SUMMARY_COLUMNS` (or ``voxels``, needed unless ``min_voxels``
+            is 0), or ``min_voxels`` is neither ``'auto'`` nor an integer >= 0.
     """
     min_voxels = check_min_voxels(min_voxels)
+    check_particle_table(df, SUMMARY_COLUMNS + (('voxels',) if min_voxels else ()))
     n_touching = int(df['touches_border'].sum())
     phase_source = str(df['phase_source'].iloc[0]) if len(df) else df.attrs.get('phase_source', PHASES_NONE)
     if exclude_border:
@@ -202,21 +224,41 @@ def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, 
     ``"settings"``. ``exclude_border`` and ``min_voxels`` leave particles out of the summary as :func:`summarize`
     does (the CSV and the plots keep every particle).
 
+    Args:
+        df (pandas.DataFrame): the table of :func:`~libnet_mmdet.analysis.particle_table`.
+        out_dir (str | os.PathLike): the report folder.
+        labels_zyx (np.ndarray | None): (Z, Y, X) integer labels of the volume ``df`` was measured on, for
+            ``slices.png``.
+        image_zyx (np.ndarray | None): (Z, Y, X) grayscale of the same shape, finite (the slices' background).
+        phases_zyx (np.ndarray | None): (Z, Y, X) phase volume of the same shape (0 pore, 1 NMC, 2 carbon-binder).
+        exclude_border, min_voxels: as :func:`summarize`.
+        overwrite (bool): empty ``out_dir`` first when it is a report folder of an earlier run.
+
     Returns:
         dict: the summary (:func:`summarize`).
 
     Raises:
         InputError: ``out_dir`` exists and is not empty (without ``overwrite``), is not a folder, or holds files
             of something else than a report.
-        TypeError / ValueError: ``labels_zyx`` is not a 3D label volume, or ``image_zyx`` / ``phases_zyx`` (checked
-            by :func:`~libnet_mmdet.analysis.phases.check_phases`) differ from it in shape, or ``min_voxels`` is
-            neither ``'auto'`` nor an int >= 0 (InputError); before anything is written.
+        TypeError / ValueError: ``df`` is not a particle table (:func:`check_particle_table`: not a DataFrame, or
+            a column of :data:`SUMMARY_COLUMNS` or ``depth_um`` missing), ``labels_zyx`` is not a 3D label volume
+            or not of the shape ``df.attrs['volume_shape']`` records, ``image_zyx`` / ``phases_zyx`` (checked by
+            :func:`~libnet_mmdet.analysis.phases.check_phases`) differ from it in shape, ``image_zyx`` holds
+            NaN/Inf (ImageFormatError), or ``min_voxels`` is neither ``'auto'`` nor an int >= 0 (InputError);
+            before anything is written.
     """
+    check_particle_table(df, SUMMARY_COLUMNS + ('depth_um',))  # the plots need the depth too
     if labels_zyx is not None:
         labels_zyx = check_labels(labels_zyx, 'labels_zyx', allow_empty=True)
-        if image_zyx is not None and np.shape(image_zyx) != labels_zyx.shape:
-            raise ValueError(f'image_zyx: shape {np.shape(image_zyx)} does not match labels_zyx shape '
-                             f'{labels_zyx.shape}')
+        volume_shape = df.attrs.get('volume_shape')  # None for a table read back from particles.csv
+        if volume_shape is not None and labels_zyx.shape != tuple(volume_shape):
+            raise ValueError(f'labels_zyx: shape {labels_zyx.shape} is not the shape of the volume df was measured '
+                             f"on, {tuple(volume_shape)} (df.attrs['volume_shape'])")
+        if image_zyx is not None:
+            if np.shape(image_zyx) != labels_zyx.shape:
+                raise ValueError(f'image_zyx: shape {np.shape(image_zyx)} does not match labels_zyx shape '
+                                 f'{labels_zyx.shape}')
+            image_zyx = check_finite(np.asarray(image_zyx), 'image_zyx')  # NaN would draw its slice panel black
         if phases_zyx is not None:
             phases_zyx = check_phases(phases_zyx, labels_zyx.shape).astype(np.uint8, copy=False)
     elif image_zyx is not None or phases_zyx is not None:

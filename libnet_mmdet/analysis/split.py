@@ -11,7 +11,8 @@ from skimage.morphology import h_maxima, remove_small_objects
 from skimage.segmentation import relabel_sequential, watershed
 
 from ..evaluation.compare import score_volume
-from ..io.errors import check_number
+from ..io.errors import InputError, check_int, check_number, is_number_in
+from ..io.images import check_finite, check_not_colour
 from ..io.labels import check_labels, check_same_shape
 from ..io.tiff import voxel_size_zyx
 
@@ -33,20 +34,34 @@ def split_particles(nmc_mask_zyx, h_voxels=2.0, sampling=None):
     Connected pieces of the mask too thin to hold a marker become one particle each, so every mask voxel is labelled.
 
     Args:
-        nmc_mask_zyx (np.ndarray): (Z, Y, X) bool mask of the NMC phase (non-zero = NMC), e.g. ``phases_zyx == 1``.
+        nmc_mask_zyx (np.ndarray): (Z, Y, X) or (H, W) bool mask of the NMC phase, e.g. ``phases_zyx == 1``; a
+            mask of another dtype must hold only 0 and 1 (1 = NMC).
         h_voxels (float): minimum marker dynamic, in voxels (units of ``sampling`` when given).
-        sampling (sequence[float] | None): voxel size along (Z, Y, X) for the distance transform; ``None`` = cubic.
+        sampling (float | sequence[float] | None): voxel size for the distance transform, one value or one per
+            axis ((Z, Y, X) or (Y, X)), finite and > 0 (e.g. the voxel size in nm); ``None`` = cubic, 1 each.
 
     Returns:
         np.ndarray: (Z, Y, X) instance labels 1..N (uint32), 0 outside the mask.
 
     Raises:
-        ValueError: not 2-D or 3-D, or ``h_voxels`` <= 0.
+        ValueError: not 2-D or 3-D, values other than 0 and 1 (a phase volume: pass ``phases_zyx == 1``),
+            ``h_voxels`` <= 0, or a bad ``sampling``.
     """
     nmc_mask_zyx = np.asarray(nmc_mask_zyx)
     if nmc_mask_zyx.ndim not in (2, 3):
         raise ValueError(f'nmc_mask_zyx: expected a (Z, Y, X) or (H, W) mask, got shape {nmc_mask_zyx.shape}')
+    if nmc_mask_zyx.dtype != bool:
+        other = nmc_mask_zyx[(nmc_mask_zyx != 0) & (nmc_mask_zyx != 1)]
+        if other.size:  # the wording of evaluation.foreground_dice, which refuses the same mistake
+            raise ValueError(f'nmc_mask_zyx: expected a bool mask, got {nmc_mask_zyx.dtype} values other than 0 and '
+                             f'1, e.g. {other[0]} (a phase volume: pass phases == 1)')
     check_number(h_voxels, 'h_voxels', low_open=True)
+    if sampling is not None:  # as a voxel size: one value or one per axis, finite and > 0
+        sizes = np.ravel(np.asarray(sampling, dtype=object))
+        if sizes.size not in (1, nmc_mask_zyx.ndim) or not all(is_number_in(v, 0, low_open=True) for v in sizes):
+            raise InputError(f'sampling must be one number > 0 or {nmc_mask_zyx.ndim} (one per axis of the mask), '
+                             f'got {sampling!r}')
+        sampling = np.resize(sizes.astype(np.float64), nmc_mask_zyx.ndim)  # one value: the same for every axis
     mask = nmc_mask_zyx != 0
     labels = np.zeros(mask.shape, np.uint32)
     if not mask.any():
@@ -73,22 +88,38 @@ def watershed_segment(image, sigma=1.0, h_voxels=2.0, n_classes=3, fill_holes=Tr
     4. :func:`split_particles` with ``h_voxels``.
 
     Args:
-        image (np.ndarray): (H, W) slice or (Z, Y, X) volume, any real dtype.
-        sigma (float): Gaussian sigma in pixels (0 = none).
-        h_voxels (float): marker dynamic for :func:`split_particles`.
-        n_classes (int): intensity classes for the threshold.
+        image (np.ndarray): (H, W) grayscale slice or (Z, Y, X) volume, integer or float dtype, finite, not empty.
+        sigma (float): Gaussian sigma in pixels, >= 0 (0 = none).
+        h_voxels (float): marker dynamic for :func:`split_particles`, in voxels, > 0.
+        n_classes (int): intensity classes for the threshold, >= 2 (2 = plain Otsu, 3 = pore / carbon-binder /
+            NMC).
         fill_holes (bool): fill enclosed holes of the foreground.
-        min_size (int): smallest object kept, in pixels (2-D) or voxels (3-D).
+        min_size (int): smallest object kept, in pixels (2-D) or voxels (3-D), >= 0.
 
     Returns:
         np.ndarray: instance labels of the image's shape, uint32, 0 = background.
+
+    Raises:
+        ValueError: ``image`` is not 2-D or 3-D, is empty, is an (H, W, 3 | 4) colour image, or holds NaN/Inf; or
+            ``sigma``, ``h_voxels``, ``n_classes`` or ``min_size`` is out of its range (InputError); all before
+            any work.
+        TypeError: ``image`` is neither of an integer nor of a float dtype (a bool mask: use
+            :func:`split_particles`).
     """
-    image = np.asarray(image, dtype=np.float32)
+    image = np.asarray(image)
     if image.ndim not in (2, 3):
         raise ValueError(f'image: expected a (H, W) slice or (Z, Y, X) volume, got shape {image.shape}')
-    if not np.isfinite(image).all():
-        raise ValueError('image: contains NaN or Inf')
+    check_not_colour(image.shape, 'image')
+    if image.size == 0:
+        raise ValueError(f'image: empty image of shape {image.shape}')
+    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+        hint = ' (a bool mask: use split_particles)' if image.dtype == bool else ''
+        raise TypeError(f'image: expected a grayscale image of an integer or float dtype, got {image.dtype}{hint}')
     check_number(sigma, 'sigma', unit='pixels')
+    check_number(h_voxels, 'h_voxels', low_open=True)  # also checked by split_particles, but only after the work
+    check_int(n_classes, 'n_classes', 2)  # skimage's threshold_multiotsu crashes the process for 1
+    check_int(min_size, 'min_size', 0)
+    image = check_finite(image.astype(np.float32, copy=False), 'image')  # float32: values beyond its range too
     smoothed = ndi.gaussian_filter(image, sigma) if sigma > 0 else image
     if np.ptp(smoothed) == 0:
         return np.zeros(image.shape, np.uint32)

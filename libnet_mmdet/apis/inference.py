@@ -54,9 +54,9 @@ from scipy import ndimage
 from skimage.transform import resize
 
 from ..evaluation import instances_to_labels
-from ..io.errors import check_int, check_number
-from ..io.images import (ImageFormatError, check_finite, fill_from_nearest, outside_view_mask, read_image,
-                         read_image_info, to_channels)
+from ..io.errors import InputError, check_int, check_number, is_number_in
+from ..io.images import (ImageFormatError, check_finite, check_not_colour, fill_from_nearest, outside_view_mask,
+                         read_image, read_image_info, to_channels)
 from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, merge_segmentations, order_by_score, segment_tiled
 from .model import (default_batch_size, is_detector, mixed_precision, model_test_pipeline, proposal_budget,
                     scaled_test_pipeline, temporary_test_cfg, trained_diameter_range, training_tile_size,
@@ -110,7 +110,16 @@ def slice_preparer(model, intensity_range=None):
     """``prepare(slice_hw) -> array`` that normalises a whole slice as the model's test pipeline would (see the
     module docstring), mapping ``intensity_range`` ``(low, high)`` to 0-255 when given (:func:`shared_intensity_range`),
     else the slice's own range: (H, W, C) float32 in [0, 255] (uint8 with ``to_float32=False``); identity for a
-    predictor callable."""
+    predictor callable.
+
+    Raises:
+        InputError: ``intensity_range`` is not two finite numbers, low <= high.
+    """
+    if intensity_range is not None:
+        values = np.asarray(intensity_range, dtype=object).ravel()
+        if len(values) != 2 or not all(is_number_in(value) for value in values) or values[0] > values[1]:
+            raise InputError(f'intensity_range must be (low, high), two finite numbers with low <= high, got '
+                             f'{intensity_range!r}')
     if not is_detector(model):
         return lambda image: image
     from mmdet.registry import TRANSFORMS
@@ -463,22 +472,25 @@ def estimate_scale(model, slices, batch_size=None, intensity_range=None):
         the window covered), ``detections``) and ``slices`` (number of sample slices).
 
     Raises:
-        ValueError: the model records no trained diameters (pass a number as the scale), no slices.
+        ValueError: the model records no trained diameters (pass a number as the scale), no slices, a bad
+            ``batch_size`` or ``intensity_range`` (``InputError``).
     """
     diameters = trained_diameter_range(model)
     if diameters is None:
         raise ValueError(no_diameters_message(model))
     if isinstance(slices, (str, os.PathLike)) or (isinstance(slices, np.ndarray) and slices.ndim == 2):
         slices = [slices]
+    if isinstance(slices, np.ndarray):
+        check_not_colour(slices.shape, 'slices')
     if len(slices) == 0:
         raise ValueError('estimate_scale: no slices given')
+    batch_size = default_batch_size(model) if batch_size is None else check_int(batch_size, 'batch_size', 1)
     low, high = diameters
     prepare = slice_preparer(model, intensity_range)
     context = uses_context_slices(model)
     samples = [_model_input(load_slice(slices[i], f'slices[{i}]'), context)
                for i in evenly_spaced(len(slices), AUTO_SAMPLES)]
     samples = [prepare(within_view(image, _outside_view(image, context))) for image in samples]
-    batch_size = default_batch_size(model) if batch_size is None else batch_size
     tried, measures = [], {}
     for scale in _candidate_scales(low, high):
         side = int(np.ceil(AUTO_WINDOW_PX / scale))
@@ -586,7 +598,8 @@ def load_slice(image, name=None):
     """A checked 2D slice from an array or an image file path.
 
     Returns:
-        np.ndarray: (H, W) or colour (H, W, 3|4), finite.
+        np.ndarray: (H, W) (a single-channel (H, W, 1) array without its channel axis, as files are read) or colour
+        (H, W, 3|4), finite.
 
     Raises:
         FileNotFoundError / ImageFormatError: missing or unreadable file, a (Z, Y, X) stack, NaN/Inf pixels.
@@ -601,6 +614,8 @@ def load_slice(image, name=None):
         image = read_image(name)
     image = np.asarray(image)
     name = name or '<array>'
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
     is_colour = image.ndim == 3 and image.shape[-1] in (3, 4)
     if image.ndim != 2 and not is_colour:
         hint = '; use segment_volume for a (Z, Y, X) stack' if image.ndim == 3 else ''
@@ -619,7 +634,8 @@ def segment_image(model, image, score_thr=DEFAULT_SCORE_THR, tile_size='auto', o
     Args:
         model: a detector from :func:`~libnet_mmdet.apis.init_segmenter`, or a predictor callable (module
             docstring).
-        image (np.ndarray | str | list): an (H, W) slice (uint8, uint16, float32, ...) or an image file path, or
+        image (np.ndarray | str | list): an (H, W) slice (uint8, uint16, float32, ...; an (H, W, 1) array too, and
+            a colour (H, W, 3 | 4) one in BGR order as cv2 reads it: :func:`load_slice`) or an image file path, or
             a list of them.
         score_thr (float): detections scoring below are dropped.
         tile_size (int | 'auto' | None): slices that the model sees larger than this (model pixels: the slice

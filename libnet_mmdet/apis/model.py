@@ -210,8 +210,9 @@ def init_model(config, checkpoint=None, device='cuda:0', cfg_options=None, amp=F
 
     Raises:
         FileNotFoundError: missing config or checkpoint file.
-        InputError: a config that cannot be read or has no model (:func:`read_config`), a file that is not a
-            checkpoint (:func:`read_checkpoint`), a CUDA device without CUDA.
+        InputError: a config that cannot be read or has no model (:func:`read_config`), a model its settings do not
+            build (``model.backbone.depth=7``, a misspelt type), a file that is not a checkpoint
+            (:func:`read_checkpoint`), a CUDA device without CUDA.
         CheckpointMismatchError: the checkpoint's weights do not fit the config's model ("config/checkpoint
             mismatch"; lists missing/unexpected keys and shape mismatches).
     """
@@ -227,7 +228,10 @@ def init_model(config, checkpoint=None, device='cuda:0', cfg_options=None, amp=F
         raise InputError(f'{config_name}: not a detector config (no model dict with a backbone)')
     config.model.backbone.init_cfg = None  # the checkpoint (or nothing) gives the weights: no download
     with warnings.catch_warnings(record=True) as caught:  # init_detector resets the filters: record instead
-        model = init_detector(config, None, device='cpu')
+        try:
+            model = init_detector(config, None, device='cpu')
+        except (KeyError, TypeError, ValueError, AssertionError) as exc:  # mmdet's checks of the model settings
+            raise InputError(f'{config_name}: cannot build its model ({_describe(exc)})') from exc
     for warning in caught:  # the weights are loaded below: only that warning is moot
         if 'checkpoint is None' not in str(warning.message):
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from ..io.errors import InputError, check_int, check_number
-from ..io.images import SLICE_AXES, check_finite
-from ..volume.views import VIEW_AXIS, VIEWS, context_stacks, usable_views
+from ..io.images import SLICE_AXES, check_finite, check_not_colour
+from ..volume.views import MIN_VIEW_SIDE, VIEW_AXIS, VIEWS, check_view_names, context_stacks, usable_views
 from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
 from .model import (PHASE_MODEL_TYPE, init_model, mixed_precision, phase_model_files, read_config,
                     scaled_test_pipeline, uses_context_slices)
@@ -240,9 +240,10 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
 
     Args:
         model: a phase model (:func:`init_phase_model`).
-        image (np.ndarray): (H, W) slice or (Z, Y, X) volume, any real dtype.
-        views (sequence[str]): views of a volume whose probabilities are summed ('xy', 'xz', 'yz'); those of
-            :func:`~libnet_mmdet.volume.views.usable_views` are used.
+        image (np.ndarray): (H, W) slice or (Z, Y, X) volume, integer or floating dtype.
+        views (sequence[str] | str): views of a volume whose probabilities are summed ('xy', 'xz', 'yz'; one name
+            is one view, 'auto' all three); those of :func:`~libnet_mmdet.volume.views.usable_views` are used (xz
+            and yz slices need :data:`~libnet_mmdet.volume.views.MIN_VIEW_SIDE` px on each side).
         batch_size (int): slices per forward pass.
         progress (bool): a tqdm bar per view.
 
@@ -252,8 +253,8 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
         (the views used) and, for a volume, ``intensity_range`` (the volume's, mapped to 0-255 for every slice).
 
     Raises:
-        ValueError: ``image`` is not a 2D or 3D array of numbers, has NaN/Inf voxels (``ImageFormatError``), or a
-            view is unknown.
+        ValueError: ``image`` is not a 2D or 3D array of integers or floats, has NaN/Inf voxels
+            (``ImageFormatError``), a view is unknown or repeated, or no view given is usable for the volume's shape.
         InputError: ``model`` is not a phase model, a bad ``batch_size``.
     """
     image = np.asarray(image)
@@ -261,17 +262,20 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
         raise InputError(f'model: a phase model ({PHASE_MODEL_TYPE}, init_phase_model) is needed, got '
                          f'{type(model).__name__}')
     check_int(batch_size, 'batch_size', 1)
-    if image.ndim not in (2, 3) or not np.issubdtype(image.dtype, np.number) or image.size == 0:
-        raise ValueError(f'image: expected a (H, W) slice or a (Z, Y, X) volume of numbers, got shape '
+    real = np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)
+    if image.ndim not in (2, 3) or not real or image.size == 0:
+        raise ValueError(f'image: expected a (H, W) slice or a (Z, Y, X) volume of integers or floats, got shape '
                          f'{image.shape}, {image.dtype}')
+    check_not_colour(image.shape, 'image')
     check_finite(image, 'image')  # before any slice is segmented
     if image.ndim == 2:
         return phase_probabilities(model, [image])[0], dict(views=['xy'])
-    unknown = [view for view in views if view not in VIEWS]
-    if unknown:
-        raise ValueError(f'views: unknown {unknown}; expected some of {VIEWS}')
-    from tqdm import tqdm
+    views = VIEWS if views == 'auto' else check_view_names(views)
     used = usable_views(image.shape, views)
+    if not used:
+        raise ValueError(f'views {views}: none is usable for a volume of shape (Z, Y, X) = {image.shape} (xz and yz '
+                         f'slices need at least {MIN_VIEW_SIDE} px on each side); include xy')
+    from tqdm import tqdm
     intensity_range = shared_intensity_range(model, [image[z] for z in evenly_spaced(len(image), RANGE_SLICES)])
     total = np.zeros((3,) + image.shape, np.float32)
     ramp_px = int((model.test_cfg or {}).get('view_edge_ramp_px', 0)) if len(used) > 1 else 0  # weights among views
@@ -295,8 +299,9 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
 
     Args:
         model: a phase model (:func:`init_phase_model`).
-        image (np.ndarray): (H, W) slice or (Z, Y, X) volume, any real dtype.
-        views (sequence[str]): views of a volume whose probabilities are summed ('xy', 'xz', 'yz').
+        image (np.ndarray): (H, W) slice or (Z, Y, X) volume, integer or floating dtype.
+        views (sequence[str] | str): views of a volume whose probabilities are summed ('xy', 'xz', 'yz'; 'auto':
+            every usable one), as :func:`phase_volume_probabilities`.
         batch_size (int): slices per forward pass.
         progress (bool): a tqdm bar per view, and a line with the weight used on stderr (``phases: pore weight
             next to particles 2.03 (bulk carbon-binder share 0.30)``).

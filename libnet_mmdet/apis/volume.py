@@ -66,6 +66,7 @@ from tqdm import tqdm
 
 from ..io.chunked import ChunkedVolume, slab_chunks
 from ..io.errors import InputError, check_int, check_min_voxels, check_number, is_inside
+from ..io.images import check_finite
 from ..io.tiff import voxel_size_zyx
 from ..io.volume import AXES, check_label_output, check_outside_inputs, open_labels, open_volume
 from ..volume.assembly import assemble_volume
@@ -294,6 +295,8 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
     if world_size > 1 and out is None:
         raise InputError('distributed segmentation needs out= (a path on a filesystem all ranks share)')
     context = uses_context_slices(model)
+    if isinstance(volume, np.ndarray) and np.issubdtype(volume.dtype, np.floating):
+        check_finite(volume, '<array>')  # in memory: cheap to check whole, before any slice is segmented
     with open_volume(volume) as reader, tempfile.TemporaryDirectory(prefix='segment_volume_') as temp_dir:
         resolved = [None]
         if rank == 0:

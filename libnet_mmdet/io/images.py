@@ -349,6 +349,14 @@ def open_stack(path):
     return stack if stack is not None else read_image(path, allow_stack=True)
 
 
+def check_not_colour(shape, name):
+    """Raise :class:`ImageFormatError` for a (Z, Y, X) volume ``shape`` that is an (H, W, 3 | 4) colour image
+    (a PNG read by cv2 or skimage): its last axis holds 3 or 4 values and the other two at least 4 times as many."""
+    if len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) >= 4 * shape[-1]:
+        raise ImageFormatError(f'{name}: shape {tuple(shape)} is an (H, W, {shape[-1]}) colour image, not a (Z, Y, X) '
+                               'volume; segment_image takes a colour slice (or convert it to gray)')
+
+
 def check_finite(image, path, slice_axis=None, slice_index=None):
     """Raise :class:`ImageFormatError` naming the file, slice and first bad pixel if ``image`` has NaN/Inf."""
     if np.issubdtype(image.dtype, np.floating):

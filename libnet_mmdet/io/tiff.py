@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import tifffile
 
+from .errors import InputError, check_output_file
 from .files import atomic_output
 from .images import ImageFormatError, check_finite, read_tiff
 
@@ -201,8 +202,16 @@ def write_tiff_pages(path, shape, dtype, pages, voxel_size_nm=None):
             writer.write(pages, shape=tuple(shape), dtype=dtype, **kwargs)
 
 
-def write_tiff(path, array, voxel_size_nm=None):
+def write_tiff(path, array, voxel_size_nm=None, overwrite=False):
     """Write a (H, W) or (Z, Y, X) array atomically as TIFF, with its voxel size when given (see
-    :func:`tiff_metadata`)."""
+    :func:`tiff_metadata`).
+
+    Raises:
+        InputError: ``path`` exists (unless ``overwrite``), is a folder or cannot be written
+            (:func:`~libnet_mmdet.io.errors.check_output_file`); ``array`` is not a non-empty 2D or 3D array.
+    """
     array = np.asarray(array)
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise InputError(f'{path}: expected a non-empty (H, W) or (Z, Y, X) array to write, got shape {array.shape}')
+    check_output_file(path, overwrite)
     write_tiff_pages(path, array.shape, array.dtype, array, voxel_size_nm)

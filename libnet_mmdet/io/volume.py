@@ -28,8 +28,8 @@ import numpy as np
 import tifffile
 import zarr
 
-from .errors import InputError, check_output_file, check_writable, is_inside
-from .images import (IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, open_stack, read_image,
+from .errors import InputError, check_int, check_output_file, check_writable, is_inside
+from .images import (IMAGE_SUFFIXES, ImageFormatError, check_finite, check_not_colour, is_tiff, open_stack, read_image,
                      read_image_info, tiff_errors, tiff_memmap)
 from .ome_zarr import create_label_image, is_zarr, open_zarr_volume, write_pyramid
 from .tiff import read_voxel_size, tiff_metadata, voxel_size_zyx
@@ -251,6 +251,7 @@ class VolumeReader:
             hint = '; use segment_image for a single slice' if len(self.shape) == 2 else ''
             raise ImageFormatError(f'{self.name}: expected a 3D (Z, Y, X) volume, got {len(self.shape)}D shape '
                                    f'{self.shape}{hint}')
+        check_not_colour(self.shape, self.name)
         if 0 in self.shape:
             raise ImageFormatError(f'{self.name}: empty volume of shape (Z, Y, X) = {self.shape}')
         if not (np.issubdtype(self.dtype, np.integer) or np.issubdtype(self.dtype, np.floating)):
@@ -495,12 +496,21 @@ class LabelVolumeWriter:
     Attributes:
         out (str), shape (tuple), dtype (np.dtype), voxel_size_nm (np.ndarray | None), chunk_z (int),
         format (str): ``'tiff'`` or ``'zarr'``, partial_path (str): the temporary.
+
+    Raises (on construction, before anything is written):
+        InputError: ``shape`` is not three sizes >= 1, ``dtype`` not an unsigned integer type, ``chunk_z`` not an
+            integer >= 1; ``out`` of another format (:func:`label_output_format`).
     """
 
     def __init__(self, out, shape, dtype, voxel_size_nm=None, chunk_z=16):
         self.out = os.fspath(out)
         self.format = label_output_format(self.out)
-        self.shape, self.dtype, self.chunk_z = tuple(int(size) for size in shape), np.dtype(dtype), int(chunk_z)
+        if len(shape) != 3:
+            raise InputError(f'{self.out}: shape must be (Z, Y, X), got {tuple(shape)!r}')
+        self.shape = tuple(check_int(size, f'{self.out}: each size of the shape', 1) for size in shape)
+        self.dtype, self.chunk_z = np.dtype(dtype), check_int(chunk_z, 'chunk_z', 1)
+        if not np.issubdtype(self.dtype, np.unsignedinteger):
+            raise InputError(f'{self.out}: labels need an unsigned integer dtype (uint16, uint32), got {self.dtype}')
         self.voxel_size_nm = None if voxel_size_nm is None else voxel_size_zyx(voxel_size_nm)
         folder, name = osp.split(osp.abspath(self.out.rstrip('/\\')))
         self._folder, self._name = folder, name

@@ -190,7 +190,7 @@ def write_corpus(out_dir, count, seed=0, shape_zyx=None, overwrite=False, progre
         paths = volume_paths(out_dir, name)
         for folder, array in (('images', volume.image_zyx), ('labels', volume.labels_zyx),
                               ('phases', volume.phases_zyx)):
-            write_tiff(paths[folder], array, params.voxel_size_nm)
+            write_tiff(paths[folder], array, params.voxel_size_nm, overwrite=True)  # a stopped run's part
         write_particles_csv(paths['particles'], volume.particles)
         records[name] = _as_json({'name': name, 'seed': seed + index, 'shape_zyx': shape,
                                   'params': dataclasses.asdict(params), 'summary': volume.summary})

@@ -17,9 +17,10 @@ from pycocotools import mask as mask_utils
 from scipy import ndimage
 from skimage.measure import find_contours
 
-from ..io import atomic_output, write_json, write_tiff
+from ..io import InputError, atomic_output, check_int, prepare_output_dir, write_json, write_tiff
 from ..io.images import SLICE_AXES, check_slicing
 from ..version import __version__
+from .generate import SyntheticVolume
 
 
 def slice_2d(array_zyx, axis, index):
@@ -143,6 +144,21 @@ def via_regions(labels_zyx, slices, file_names, file_sizes, min_area_px=0):
     return regions_by_file
 
 
+def check_export_options(axes, every, skip_empty, min_area_px, coco, via):
+    """The slice export options of :func:`export_slices`, checked: ``(axes, every, min_area_px)`` as a tuple of axis
+    names and two ints.
+
+    Raises:
+        ValueError: bad ``axes`` or ``every`` (:func:`~libnet_mmdet.io.images.check_slicing`).
+        InputError: ``min_area_px`` is not an integer >= 0, or ``skip_empty``, ``coco`` or ``via`` is not a bool.
+    """
+    axes, every = check_slicing(axes, every, names=('axes', 'every'))
+    for name, flag in (('skip_empty', skip_empty), ('coco', coco), ('via', via)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise InputError(f'{name} must be True or False, got {flag!r}')
+    return axes, every, check_int(min_area_px, 'min_area_px', 0)
+
+
 def export_slices(out_dir, image_zyx, labels_zyx, voxel_size_nm, axes=('z',), every=1, skip_empty=True,
                   min_area_px=0, coco=True, via=True, info=None):
     """Write 2D training slices of a labelled volume as COCO and/or VIA datasets.
@@ -162,9 +178,14 @@ def export_slices(out_dir, image_zyx, labels_zyx, voxel_size_nm, axes=('z',), ev
 
     Returns:
         dict: paths written, keys ``images_dir``, ``coco``, ``via`` (when written).
+
+    Raises:
+        ValueError / InputError: the two arrays differ in shape, or bad options (:func:`check_export_options`);
+            before anything is written.
     """
     if image_zyx.shape != labels_zyx.shape:
         raise ValueError(f'image_zyx shape {image_zyx.shape} does not match labels_zyx shape {labels_zyx.shape}')
+    axes, every, min_area_px = check_export_options(axes, every, skip_empty, min_area_px, coco, via)
     slices = select_slices(labels_zyx, axes, every, skip_empty)
     images_dir = os.path.join(out_dir, 'coco', 'images')
     os.makedirs(images_dir, exist_ok=True)
@@ -198,26 +219,31 @@ def write_dataset(out_dir, volume, axes=('z',), every=1, skip_empty=True, min_ar
     (ground-truth table), ``params.json`` (parameters, seed, versions, summary) and the slice exports of
     :func:`export_slices`.
 
+    ``out_dir`` holds one dataset only: it must be new or empty, or, with ``overwrite``, an output folder of an
+    earlier run, which is emptied first (:func:`~libnet_mmdet.io.prepare_output_dir`), so that no slice image of
+    another export stays next to the new annotation files.
+
     Args:
         out_dir (str | os.PathLike): output folder; created if missing.
-        volume (SyntheticVolume): what to write.
+        volume (SyntheticVolume): what to write (:func:`~libnet_mmdet.synth.generate.generate_volume`).
         axes, every, skip_empty, min_area_px, coco, via: slice export options (:func:`export_slices`).
-        overwrite (bool): allow writing into a non-empty folder (files of the same name are replaced).
+        overwrite (bool): empty ``out_dir`` when it holds an earlier run's output.
 
     Returns:
         dict: paths written, keys ``image``, ``labels``, ``phases``, ``particles``, ``params`` and those of
         :func:`export_slices`.
 
     Raises:
-        FileExistsError: ``out_dir`` is not empty and ``overwrite`` is False.
-        ValueError: bad ``axes`` or ``every`` (before anything is written).
+        TypeError: ``volume`` is not a SyntheticVolume.
+        ValueError / InputError: bad export options (:func:`check_export_options`).
+        InputError: ``out_dir`` is not a folder, or is not empty (without ``overwrite``, or not written by
+            libnet-mmdet).
+        All before anything is written.
     """
-    out_dir = os.fspath(out_dir)
-    check_slicing(axes, every, names=('axes', 'every'))  # before anything is written
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise FileExistsError(f'{out_dir}: output folder is not empty; pass overwrite=True (--overwrite) to '
-                              f'replace its files')
-    os.makedirs(out_dir, exist_ok=True)
+    if not isinstance(volume, SyntheticVolume):
+        raise TypeError(f'volume: expected a SyntheticVolume (generate_volume), got {type(volume).__name__}')
+    check_export_options(axes, every, skip_empty, min_area_px, coco, via)
+    out_dir = prepare_output_dir(out_dir, overwrite)
     voxel_size_nm = volume.params.voxel_size_nm
     written = {name: os.path.join(out_dir, f'{name}.tif') for name in ('image', 'labels', 'phases')}
     for name, array in (('image', volume.image_zyx), ('labels', volume.labels_zyx), ('phases', volume.phases_zyx)):

@@ -26,12 +26,13 @@ Coordinates of every stage before the final detections are in the model's input 
 test pipeline); the final detections are in the frame of the input slice.
 """
 import contextlib
+import os
 
 import numpy as np
 import torch
 
 from ..apis.inference import detector_predictor, load_slice, slice_preparer
-from ..apis.model import is_detector
+from ..apis.model import is_detector, read_config
 from ..io import InputError
 
 
@@ -75,9 +76,26 @@ def _forward_hook(module, record):
 TWO_STAGE_PARTS = ('backbone', 'neck', 'rpn_head', 'roi_head')
 
 
-def check_two_stage_config(config, name):
-    """Raise :class:`~libnet_mmdet.io.InputError` unless ``config`` (an ``mmengine.Config``) describes a model
-    :func:`record_stages` can picture, before its checkpoint is loaded; ``name`` (the file) goes in the message."""
+def check_two_stage_config(config, name=None):
+    """Raise :class:`~libnet_mmdet.io.InputError` unless ``config`` describes a model :func:`record_stages` can
+    picture (a Mask R-CNN: backbone, neck, rpn_head, roi_head with a mask head), before its checkpoint is loaded.
+
+    Args:
+        config (str | os.PathLike | mmengine.Config | dict): a config file (read by
+            :func:`~libnet_mmdet.apis.model.read_config`) or a config already read.
+        name (str, optional): what the message calls the config; default the file, else ``config.filename``.
+
+    Raises:
+        FileNotFoundError / InputError: a config file that is missing or cannot be read
+            (:func:`~libnet_mmdet.apis.model.read_config`).
+        TypeError: ``config`` is neither a path nor a config.
+        InputError: not a two-stage instance segmentation config.
+    """
+    if isinstance(config, (str, os.PathLike)):
+        name, config = name or os.fspath(config), read_config(config)
+    elif not hasattr(config, 'get'):
+        raise TypeError(f'config: expected a config file path or an mmengine Config, got {type(config).__name__}')
+    name = name or getattr(config, 'filename', None) or '<Config>'
     model_cfg = config.get('model') or {}
     missing = [part for part in TWO_STAGE_PARTS if part not in model_cfg]
     if missing or 'mask_head' not in model_cfg.get('roi_head', {}):

@@ -14,7 +14,7 @@ from matplotlib.patches import Rectangle
 from skimage.transform import resize
 
 from ..evaluation import instances_to_labels
-from ..io import write_json
+from ..io import check_int, check_number, check_output_dir, prepare_output_dir, write_json
 from .render import render_labels, write_png
 
 BOX_CMAP = 'viridis'  # box colour = score, 0 (purple) to 1 (yellow)
@@ -178,14 +178,33 @@ def plot_activations(maps, names):
     return fig
 
 
-def write_panels(stages, out_dir, score_thr=0.5, topk=50, n_masks=8):
+def write_panels(stages, out_dir, score_thr=0.5, topk=50, n_masks=8, overwrite=False):
     """Write every panel of ``stages`` to ``out_dir`` as PNG, and ``summary.json`` with the counts drawn.
+
+    ``out_dir`` holds the panels of one run only: it must be new or empty, or, with ``overwrite``, an output folder
+    of an earlier run, which is emptied (:func:`~libnet_mmdet.io.prepare_output_dir`) once the figures are drawn.
+
+    Args:
+        stages (dict): from :func:`~libnet_mmdet.visualization.model_stages.record_stages`.
+        out_dir (str | os.PathLike): the output folder (created if missing).
+        score_thr (float): draw the final detections scoring at least this, in [0, 1].
+        topk (int): proposals and boxes drawn per panel, >= 1.
+        n_masks (int): mask probability maps drawn, >= 1.
+        overwrite (bool): empty ``out_dir`` when it holds an earlier run's output.
 
     Returns:
         dict: ``panels`` (file names) and per-stage counts: ``anchors_per_level``, ``rpn_before_nms``,
         ``rpn_after_nms``, ``rcnn_rois``, ``rcnn_after_nms``, ``detections`` (all the model returned),
         ``detections_drawn`` (score >= ``score_thr``), ``masks_drawn``, ``score_thr``.
+
+    Raises:
+        InputError: a bad ``score_thr``, ``topk`` or ``n_masks``; ``out_dir`` is not a folder, or is not empty
+            (without ``overwrite``, or not written by libnet-mmdet). Before any figure is drawn.
     """
+    check_number(score_thr, 'score_thr', high=1)
+    check_int(topk, 'topk', 1)
+    check_int(n_masks, 'n_masks', 1)
+    check_output_dir(out_dir, overwrite)
     figures = {
         'anchors.png': plot_anchors(stages),
         'rpn_objectness.png': plot_objectness(stages),
@@ -197,8 +216,6 @@ def write_panels(stages, out_dir, score_thr=0.5, topk=50, n_masks=8):
                                                      [f'stage {i + 1}' for i in range(len(stages['backbone']))]),
         'activations_fpn.png': plot_activations(stages['fpn'], [f'P{i + 2}' for i in range(len(stages['fpn']))]),
     }
-    for name, fig in figures.items():
-        write_png(osp.join(out_dir, name), fig)
     scores = stages['detections']['scores']
     summary = {
         'panels': sorted(figures),
@@ -212,5 +229,8 @@ def write_panels(stages, out_dir, score_thr=0.5, topk=50, n_masks=8):
         'detections_drawn': int((scores >= score_thr).sum()),
         'masks_drawn': min(len(stages['mask_probs']), n_masks),
     }
+    prepare_output_dir(out_dir, overwrite)
+    for name, fig in figures.items():
+        write_png(osp.join(out_dir, name), fig)
     write_json(osp.join(out_dir, 'summary.json'), summary, indent=2)
     return summary

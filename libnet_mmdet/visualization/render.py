@@ -6,9 +6,9 @@ figures) is written by :func:`write_png`, atomically.
 
 >>> picture = render_labels(image_hw, labels_hw)          # (H, W, 3) uint8: tinted instances, yellow boundaries
 >>> write_png('overlay.png', picture)
->>> write_overlays(reader, labels_zyx, 'overlays/', step=10)  # overlay_z<index>.png of every 10th z slice
+>>> write_overlays(image_zyx, labels_zyx, 'overlays/', step=10)  # overlay_z<index>.png of every 10th z slice
 """
-import os
+import contextlib
 import os.path as osp
 
 import numpy as np
@@ -17,9 +17,10 @@ from PIL import Image
 from skimage.color import label2rgb
 from skimage.segmentation import find_boundaries
 
-from ..io import atomic_output, check_int
+from ..io import atomic_output, check_int, check_labels, check_number, check_output_dir, open_volume, prepare_output_dir
 from ..io.images import normalize_intensity
 from ..io.labels import check_same_shape
+from ..io.volume import VolumeReader
 
 
 def render_labels(image_hw, labels_hw, alpha=0.3, boundary_color=(255, 255, 0)):
@@ -37,10 +38,16 @@ def render_labels(image_hw, labels_hw, alpha=0.3, boundary_color=(255, 255, 0)):
 
     Returns:
         np.ndarray: (H, W, 3) uint8 RGB.
+
+    Raises:
+        InputError: ``alpha`` is not a number in [0, 1].
+        TypeError: ``labels_hw`` has no integer dtype (:func:`~libnet_mmdet.io.check_labels`).
+        ValueError: ``labels_hw`` is not 2D, is empty, holds negative values or differs from the slice in shape.
     """
+    check_number(alpha, 'alpha', high=1)
+    labels_hw = check_labels(labels_hw, 'labels_hw', ndim=(2,), allow_empty=True)
     image_hw = np.asarray(image_hw)
     gray = image_hw.mean(axis=-1) if image_hw.ndim == 3 else image_hw
-    labels_hw = np.asarray(labels_hw)
     check_same_shape(labels_hw, gray.shape, 'labels_hw', 'image_hw (H, W)')
     rgb = label2rgb(labels_hw, image=normalize_intensity(gray) / 255.0, alpha=alpha, bg_label=0, bg_color=None,
                     image_alpha=1.0)
@@ -70,24 +77,44 @@ def write_png(path, picture, dpi=100):
         Image.fromarray(picture).save(stream, format='PNG')
 
 
-def write_overlays(reader, labels_zyx, out_dir, step=10):
+def write_overlays(image, labels_zyx, out_dir, step=10, overwrite=False):
     """Write ``out_dir/overlay_z<index>.png`` (:func:`render_labels`) for every ``step``-th z slice, atomically.
 
+    ``out_dir`` holds the overlays of one run only: it must be new or empty, or, with ``overwrite``, an output folder
+    of an earlier run, which is emptied first (:func:`~libnet_mmdet.io.prepare_output_dir`).
+
     Args:
-        reader (VolumeReader): the input volume (:func:`~libnet_mmdet.io.open_volume`).
-        labels_zyx (np.ndarray): (Z, Y, X) labels of the same shape (a memory map is read slice by slice).
-        out_dir (str): created if missing.
-        step (int): every how many z slices.
+        image: the (Z, Y, X) grayscale volume: an array (any real dtype), a path or an open
+            :class:`~libnet_mmdet.io.volume.VolumeReader` (anything :func:`~libnet_mmdet.io.open_volume` takes).
+        labels_zyx (np.ndarray): (Z, Y, X) integer labels of the same shape, 0 = background (a memory map or a zarr
+            array is read slice by slice).
+        out_dir (str | os.PathLike): the output folder (created if missing).
+        step (int): every how many z slices, >= 1.
+        overwrite (bool): empty ``out_dir`` when it holds an earlier run's output.
 
     Returns:
         list[str]: the paths written, in z order.
+
+    Raises:
+        InputError: ``step`` is not an integer >= 1; ``out_dir`` is not a folder, holds the image file, or is not
+            empty (without ``overwrite``, or not written by libnet-mmdet).
+        FileNotFoundError / ImageFormatError: an image path that :func:`~libnet_mmdet.io.open_volume` cannot read.
+        TypeError / ValueError: ``labels_zyx`` differs from the image in shape, or (an in-memory array or memory map)
+            is not integer or holds negative values (:func:`~libnet_mmdet.io.check_labels`).
+        All before anything is written.
     """
     check_int(step, 'step', 1)
-    os.makedirs(out_dir, exist_ok=True)
-    digits = len(str(reader.shape[0] - 1))
-    paths = []
-    for z in range(0, reader.shape[0], step):
-        path = osp.join(out_dir, f'overlay_z{z:0{digits}d}.png')
-        write_png(path, render_labels(reader.read('z', z, z + 1)[0], np.asarray(labels_zyx[z])))
-        paths.append(path)
+    check_output_dir(out_dir, overwrite, inputs=(image,))
+    opened = contextlib.nullcontext(image) if isinstance(image, VolumeReader) else open_volume(image)
+    with opened as reader:
+        check_same_shape(labels_zyx, reader.shape, 'labels_zyx', f'image {reader.name}')
+        if isinstance(labels_zyx, np.ndarray):  # unsigned labels are checked without reading them
+            check_labels(labels_zyx, 'labels_zyx', allow_empty=True)
+        prepare_output_dir(out_dir, overwrite, inputs=(image,))
+        digits = len(str(reader.shape[0] - 1))
+        paths = []
+        for z in range(0, reader.shape[0], step):
+            path = osp.join(out_dir, f'overlay_z{z:0{digits}d}.png')
+            write_png(path, render_labels(reader.read('z', z, z + 1)[0], np.asarray(labels_zyx[z])))
+            paths.append(path)
     return paths

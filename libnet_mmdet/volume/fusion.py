@@ -564,12 +564,17 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
 
     Returns:
         np.ndarray: (Z, Y, X) 3D instance labels 1..N (in order of first voxel), uint16 or uint32.
+
+    Raises:
+        ValueError: fewer than two views, views of different shapes or not integer labels, or a setting out of its
+            range (named; before any view is read).
     """
     views = check_views(dict(xy=labels_xy, xz=labels_xz, yz=labels_yz))
     for name, array in views.items():
         if isinstance(array, np.ndarray):
             check_labels(array, f'labels_{name}', ndim=(3,), allow_empty=True)
     check_int(slab, 'slab', 1)
+    check_int(min_voxels, 'min_voxels', 0)  # a number here: segment_volume resolves 'auto'
     if min_votes is not None and check_int(min_votes, 'min_votes', 1) > len(views):
         raise ValueError(f'min_votes must be between 1 and the number of views ({len(views)}), got {min_votes!r}')
     shape = next(iter(views.values())).shape

@@ -17,7 +17,7 @@ def test_particle_table_refuses_bad_smoothing_and_closing(labels):
                             (dict(closing_radius=-2), 'closing_radius must be an integer >= 0'),
                             (dict(closing_radius=1.5), 'closing_radius must be an integer >= 0')):
         with pytest.raises(ValueError, match=message):
-            particle_table(labels, **kwargs)
+            particle_table(labels, voxel_size_nm=50, **kwargs)
 
 
 def test_multi_otsu_refuses_nan_voxels(labels):

@@ -60,7 +60,7 @@ def test_hollow_sphere_damage_from_phase_volume(phantoms):
     filled, core, expected = _hollow_sphere(phantoms)
     phases = np.where(filled & ~core, NMC, PORE).astype(np.uint8)
 
-    row = particle_table(filled.astype(np.uint16), phases).iloc[0]
+    row = particle_table(filled.astype(np.uint16), phases, voxel_size_nm=50).iloc[0]
 
     assert row['damage'] == pytest.approx(expected, abs=0.02)
     assert row['voxels'] == filled.sum()  # the label is the filled particle
@@ -71,7 +71,7 @@ def test_hollow_sphere_damage_from_label_alone(phantoms):
     """Labels that keep the void give the damage without a phase volume."""
     filled, core, expected = _hollow_sphere(phantoms)
 
-    row = particle_table((filled & ~core).astype(np.uint16)).iloc[0]
+    row = particle_table((filled & ~core).astype(np.uint16), voxel_size_nm=50).iloc[0]
 
     assert row['damage'] == pytest.approx(expected, abs=0.02)
 
@@ -85,7 +85,7 @@ def test_half_coated_sphere_contact(phantoms):
     phases[particle] = NMC
     phases[shell & upper_half] = CARBON_BINDER
 
-    row = particle_table(particle.astype(np.uint16), phases).iloc[0]
+    row = particle_table(particle.astype(np.uint16), phases, voxel_size_nm=50).iloc[0]
 
     assert row['surface_fraction_carbon_binder'] == pytest.approx(0.5, abs=0.03)
     assert row['surface_fraction_pore'] == pytest.approx(0.5, abs=0.03)
@@ -101,7 +101,7 @@ def test_two_touching_spheres_contact_each_other(phantoms):
     labels = first.astype(np.uint16) + 2 * second.astype(np.uint16)
     phases = np.where(labels > 0, NMC, PORE).astype(np.uint8)
 
-    df = particle_table(labels, phases)
+    df = particle_table(labels, phases, voxel_size_nm=50)
 
     assert list(df['id']) == [1, 2]
     assert (df['surface_fraction_particle'] > 0).all()
@@ -117,7 +117,7 @@ def test_unsegmented_nmc_counts_as_particle_contact(phantoms):
     particle = phantoms.ball_mask(shape, (14.5, 14.5, 14.5), 8)
     phases = np.full(shape, NMC, np.uint8)  # the particle sits in NMC that has no label
 
-    row = particle_table(particle.astype(np.uint16), phases).iloc[0]
+    row = particle_table(particle.astype(np.uint16), phases, voxel_size_nm=50).iloc[0]
 
     assert row['surface_fraction_particle'] == 1
 
@@ -128,7 +128,7 @@ def test_unsegmented_nmc_counts_as_particle_contact(phantoms):
 def test_fractions_always_sum_to_one(labels, phases):
     if not labels.any():
         labels[0, 0, 0] = 1
-    df = particle_table(labels, phases)
+    df = particle_table(labels, phases, voxel_size_nm=50)
     has_surface = df['surface_faces'] > 0
     assert np.allclose(df.loc[has_surface, FRACTIONS].sum(axis=1), 1)
     fractions = df.loc[has_surface, FRACTIONS]
@@ -162,7 +162,7 @@ def test_units_bbox_border_depth_and_ids(phantoms):
 def test_without_phases_contact_fractions_are_nan(phantoms):
     labels = phantoms.ball_mask((24, 24, 24), (11.5, 11.5, 11.5), 7).astype(np.uint16)
 
-    df = particle_table(labels)
+    df = particle_table(labels, voxel_size_nm=50)
 
     assert df[FRACTIONS].isna().all().all()
     assert (df['phase_source'] == 'none').all()
@@ -180,8 +180,8 @@ def test_grayscale_image_gives_approximate_phases(phantoms):
     image = grey_levels[phases] + np.random.default_rng(0).normal(0, 8, shape)
     labels = particle.astype(np.uint16)
 
-    exact = particle_table(labels, phases).iloc[0]
-    approx = particle_table(labels, image_zyx=image)
+    exact = particle_table(labels, phases, voxel_size_nm=50).iloc[0]
+    approx = particle_table(labels, image_zyx=image, voxel_size_nm=50)
 
     assert (approx['phase_source'] == 'multi_otsu_approximate').all()
     assert len(approx.attrs['phase_thresholds']) == 2
@@ -193,24 +193,34 @@ def test_bad_inputs_raise_one_clear_error():
     labels = np.zeros((8, 8, 8), np.uint16)
     labels[2:5, 2:5, 2:5] = 1
     with pytest.raises(ValueError, match=r'labels_zyx: expected a 3-D .* shape \(8, 8\)'):
-        particle_table(labels[0])
+        particle_table(labels[0], voxel_size_nm=50)
     with pytest.raises(TypeError, match='labels_zyx: instance labels must have an integer dtype'):
-        particle_table(labels.astype(np.float32))
+        particle_table(labels.astype(np.float32), voxel_size_nm=50)
     with pytest.raises(TypeError, match='integer dtype'):
-        particle_table(labels > 0)
+        particle_table(labels > 0, voxel_size_nm=50)
     with pytest.raises(ValueError, match='labels_zyx: no instance'):
-        particle_table(np.zeros((8, 8, 8), np.uint16))
+        particle_table(np.zeros((8, 8, 8), np.uint16), voxel_size_nm=50)
     with pytest.raises(ValueError, match='labels_zyx: instance labels must be >= 0'):
-        particle_table(-labels.astype(np.int32))
+        particle_table(-labels.astype(np.int32), voxel_size_nm=50)
     with pytest.raises(ValueError, match=r'phases_zyx: shape \(8, 8, 7\) does not match labels_zyx'):
-        particle_table(labels, np.zeros((8, 8, 7), np.uint8))
+        particle_table(labels, np.zeros((8, 8, 7), np.uint8), voxel_size_nm=50)
     with pytest.raises(ValueError, match='phases_zyx: phase values must be 0'):
-        particle_table(labels, np.full((8, 8, 8), 3, np.uint8))
+        particle_table(labels, np.full((8, 8, 8), 3, np.uint8), voxel_size_nm=50)
     with pytest.raises(ValueError, match='image_zyx: shape'):
-        particle_table(labels, image_zyx=np.zeros((8, 8, 9)))
+        particle_table(labels, image_zyx=np.zeros((8, 8, 9)), voxel_size_nm=50)
     with pytest.raises(ValueError, match='voxel_size_nm'):
         particle_table(labels, voxel_size_nm=-1)
     with pytest.raises(ValueError, match='depth_axis'):
-        particle_table(labels, depth_axis='t')
+        particle_table(labels, depth_axis='t', voxel_size_nm=50)
     with pytest.raises(ValueError, match='depth_from'):
-        particle_table(labels, depth_from='top')
+        particle_table(labels, depth_from='top', voxel_size_nm=50)
+
+
+def test_voxel_size_is_required():
+    """Audit #2: the old default of 1 nm gave an ESD of 0.019 um for a particle of 0.94 um at 50 nm, silently."""
+    labels = np.zeros((8, 8, 8), np.uint16)
+    labels[2:5, 2:5, 2:5] = 1
+    with pytest.raises(ValueError, match=r'voxel_size_nm: required .*libnet_mmdet.io.read_voxel_size\(path\)'):
+        particle_table(labels)
+    with pytest.raises(ValueError, match='voxel_size_nm: required'):
+        particle_table(labels, voxel_size_nm=None)

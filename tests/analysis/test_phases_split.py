@@ -58,6 +58,60 @@ def test_split_particles_errors_and_empty():
         split_particles(np.ones((4, 4, 4), bool), h_voxels=0)
 
 
+def test_split_particles_refuses_a_phase_volume():
+    """Audit #5: the 0/1/2 phase volume instead of ``phases == 1`` counted carbon-binder as NMC, silently."""
+    phases = np.zeros((4, 8, 8), np.uint8)
+    phases[1:3, 1:4, 1:4], phases[1:3, 5:7, 5:7] = NMC, CARBON_BINDER
+    with pytest.raises(ValueError, match=r'nmc_mask_zyx: expected a bool mask, got uint8 values other than 0 and 1, '
+                                         r'e.g. 2 \(a phase volume: pass phases == 1\)'):
+        split_particles(phases)
+    with pytest.raises(ValueError, match='e.g. nan'):
+        split_particles(np.full((4, 8, 8), np.nan))
+    assert split_particles((phases == NMC).astype(np.uint8)).max() == 1  # a 0/1 mask of any dtype is fine
+
+
+def test_split_particles_checks_sampling():
+    """Audit #15: (1, 1) for a 3-D mask failed inside scipy; zero and negative spacings were accepted."""
+    mask = np.zeros((6, 10, 10), bool)
+    mask[1:5, 2:8, 2:8] = True
+    for sampling in ((1, 1), (0, 1, 1), (-1, 1, 1), (1, np.nan, 1), (True, 1, 1), 'x', 0):
+        with pytest.raises(ValueError, match=r'sampling must be one number > 0 or 3 \(one per axis of the mask\)'):
+            split_particles(mask, sampling=sampling)
+    with pytest.raises(ValueError, match='sampling must be one number > 0 or 2'):
+        split_particles(mask[2], sampling=(1, 1, 1))
+    for sampling in (50, [50], (100, 50, 50), np.array([2.0, 1.0, 1.0])):
+        assert np.array_equal(split_particles(mask, sampling=sampling) > 0, mask)
+    assert np.array_equal(split_particles(mask[2], sampling=(2, 1)) > 0, mask[2])
+
+
+def test_watershed_segment_checks_every_argument_before_any_work(monkeypatch):
+    """Audit #8 / #14: n_classes=1 killed the process inside skimage (segmentation fault), other bad values failed
+    deep inside numpy/skimage or after the threshold, an (H, W, 3) colour image was taken as a volume."""
+    from libnet_mmdet.analysis import split
+
+    def threshold_reached(*args, **kwargs):
+        raise AssertionError('the threshold ran before the arguments were checked')
+
+    monkeypatch.setattr(split, 'threshold_multiotsu', threshold_reached)  # also keeps a regression from crashing
+    image = np.random.default_rng(0).random((4, 16, 16)).astype(np.float32)
+    for kwargs, message in ((dict(n_classes=1), r'n_classes must be an integer >= 2, got 1'),
+                            (dict(n_classes=0), r'n_classes must be an integer >= 2, got 0'),
+                            (dict(n_classes=-1), r'n_classes must be an integer >= 2, got -1'),
+                            (dict(n_classes=3.0), r'n_classes must be an integer >= 2, got 3.0'),
+                            (dict(h_voxels=0), r'h_voxels must be a number > 0, got 0'),
+                            (dict(min_size=-5), r'min_size must be an integer >= 0, got -5'),
+                            (dict(min_size=2.5), r'min_size must be an integer >= 0, got 2.5')):
+        with pytest.raises(ValueError, match=message):
+            watershed_segment(image, **kwargs)
+    for bad, error, message in ((np.zeros((0, 8, 8)), ValueError, r'image: empty image of shape \(0, 8, 8\)'),
+                                (np.zeros((8,)), ValueError, r'image: expected a \(H, W\) slice'),
+                                (np.stack([image[0]] * 3, -1), ValueError, r'\(H, W, 3\) colour image'),
+                                (image > 0.5, TypeError, r'got bool \(a bool mask: use split_particles\)'),
+                                (image.astype(complex), TypeError, 'integer or float dtype, got complex128')):
+        with pytest.raises(error, match=message):
+            watershed_segment(bad)
+
+
 def test_matbox_particles_split_and_sane_statistics(real_data_dir):
     path = real_data_dir / 'matbox' / 'nmc-1-cal_generatedCBD_bridge.tif'
     if not path.is_file():

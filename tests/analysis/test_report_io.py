@@ -117,6 +117,37 @@ def test_write_report_files(tmp_path, phantoms):
     assert (os.stat(out / 'summary.json').st_mode & 0o777) != 0o600
 
 
+def test_write_report_refuses_a_nan_image_or_labels_of_another_volume(tmp_path, phantoms):
+    """Audit #9: a NaN image drew its slice panel black; labels of another volume than df's went unnoticed."""
+    shape = (12, 20, 20)
+    labels = phantoms.ball_mask(shape, (5.5, 9.5, 9.5), 4).astype(np.uint16)
+    df = particle_table(labels, voxel_size_nm=50)
+    image = np.where(labels > 0, 200.0, 20.0)
+    image[:, 0, 0] = np.nan
+    out = tmp_path / 'report'
+    with pytest.raises(ValueError, match=r'image_zyx: 12 NaN/Inf pixel\(s\), first at index \(0, 0, 0\)'):
+        write_report(df, out, labels_zyx=labels, image_zyx=image)
+    with pytest.raises(ValueError, match=r"labels_zyx: shape \(8, 20, 20\) is not the shape of the volume df was "
+                                         r"measured on, \(12, 20, 20\) \(df.attrs\['volume_shape'\]\)"):
+        write_report(df, out, labels_zyx=labels[:8])
+    assert not out.exists()  # refused before the folder was made
+
+
+def test_summarize_and_write_report_refuse_what_is_not_a_particle_table(tmp_path):
+    """Audit #19: KeyError / AttributeError from deep inside instead of one clear error."""
+    out = tmp_path / 'report'
+    with pytest.raises(ValueError, match=r'df: not a particle_table \(missing columns esd_um, volume_um3, '):
+        summarize(pd.DataFrame())
+    with pytest.raises(TypeError, match=r'df: not a particle_table \(a pandas DataFrame\), got dict'):
+        write_report({'a': 1}, out)
+    table = _table([1.0, 2.0], [False, False])
+    with pytest.raises(ValueError, match=r'df: not a particle_table \(missing columns touches_border, depth_um\)'):
+        write_report(table.drop(columns=['touches_border', 'depth_um']), out)
+    with pytest.raises(ValueError, match=r'df: not a particle_table \(missing columns voxels\)$'):
+        summarize(table, min_voxels=10)  # without min_voxels, a table needs no voxels column
+    assert summarize(table)['n_particles'] == 2 and not out.exists()
+
+
 def test_write_report_never_mixes_two_reports(tmp_path):
     """Issue 17, defect 1: a second report into the same folder is refused, or (overwrite) replaces the first."""
     out = tmp_path / 'report'

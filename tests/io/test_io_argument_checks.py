@@ -73,3 +73,36 @@ def test_check_number_is_the_one_real_number_check():
         check_number(0.5, 'centre_jitter', high=0.5, high_open=True)
     with pytest.raises(InputError, match=r'ray_step must be a number > 0, got 0'):
         check_number(0, 'ray_step', low_open=True)
+
+
+def test_write_tiff_replaces_a_file_only_when_told_and_names_what_it_cannot_write(tmp_path):
+    """write_tiff replaced any file without a word (the raw stack too, given its path), and gave tifffile's errors
+    for a 4D or empty array or a folder."""
+    from libnet_mmdet.io import write_tiff
+    stack = tmp_path / 'stack.tif'
+    stack.write_bytes(b'the raw data')
+    labels = np.ones((2, 4, 4), np.uint16)
+    with pytest.raises(InputError, match=f'{stack}: exists; pass --overwrite \\(overwrite=True\\) to replace it'):
+        write_tiff(stack, labels)
+    assert stack.read_bytes() == b'the raw data'
+    write_tiff(stack, labels, overwrite=True)
+    assert tifffile.imread(stack).shape == (2, 4, 4)
+    (tmp_path / 'folder.tif').mkdir()
+    for path, array, message in ((tmp_path / 'a.tif', labels[None, None], r'got shape \(1, 1, 2, 4, 4\)'),
+                                 (tmp_path / 'a.tif', np.zeros((0, 4, 4)), r'got shape \(0, 4, 4\)'),
+                                 (tmp_path / 'folder.tif', labels, 'is a folder')):
+        with pytest.raises(InputError, match=message):
+            write_tiff(path, array)
+    assert not (tmp_path / 'a.tif').exists()
+
+
+@pytest.mark.parametrize('kwargs, message', [(dict(dtype='float32'), 'unsigned integer dtype'),
+                                             (dict(shape=(8, -16, 16)), 'must be an integer >= 1, got -16'),
+                                             (dict(shape=(16, 16)), r'shape must be \(Z, Y, X\)'),
+                                             (dict(chunk_z=0), 'chunk_z must be an integer >= 1, got 0')])
+def test_a_label_writer_checks_its_settings_when_made(tmp_path, kwargs, message):
+    """A float dtype, a negative size or chunk_z 0 failed at create() or at the first write."""
+    settings = dict(shape=(8, 16, 16), dtype='uint16', chunk_z=4) | kwargs
+    with pytest.raises(InputError, match=message):
+        LabelVolumeWriter(tmp_path / 'labels.tif', **settings)
+    assert list(tmp_path.iterdir()) == []

@@ -76,7 +76,7 @@ def test_predict_phases_sums_the_usable_views_weighted_at_their_edges(phase_mode
     assert capsys.readouterr().err.splitlines()[-1] == (  # what the user is told
         f"phases: pore weight next to particles {details['surface_pore_weight']:.2f} (bulk carbon-binder share "
         f"{details['bulk_cb_share']:.2f})")
-    with pytest.raises(ValueError, match='unknown'):
+    with pytest.raises(ValueError, match='views must be'):
         predict_phases(phase_model, image, views=('xy', 'zz'))
     with pytest.raises(ValueError, match='shape'):
         predict_phases(phase_model, image[None])
@@ -342,8 +342,9 @@ def test_detachment_of_half_coated_spheres_from_predicted_phases(phase_model, co
     predicted, details = predict_phases(phase_model, image)
 
     assert details['views'] == ['xy', 'xz', 'yz']
-    truth = particle_table(labels, phases_zyx=phases)
-    model = particle_table(labels, phases_zyx=predicted, phase_source='model')
+    voxel_size_nm = preset_params('typical').voxel_size_nm  # of the rendering; detachment does not depend on it
+    truth = particle_table(labels, phases_zyx=phases, voxel_size_nm=voxel_size_nm)
+    model = particle_table(labels, phases_zyx=predicted, voxel_size_nm=voxel_size_nm, phase_source='model')
     assert len(truth) >= 10 and 0.4 < truth['surface_fraction_pore'].mean() < 0.6  # the phantom is as designed
     assert set(model['phase_source']) == {'model'}
     error = abs(model['surface_fraction_pore'].mean() - truth['surface_fraction_pore'].mean())

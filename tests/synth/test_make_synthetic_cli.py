@@ -69,3 +69,11 @@ def test_a_repeated_export_axis_is_refused_before_the_volume_is_generated(tool, 
     assert info.value.code == ("make_synthetic.py: error: --export-axes must be a non-empty selection of ('z', 'y', "
                                "'x'), each axis once, got ('z', 'z')")
     assert not (tmp_path / 'out').exists()
+
+
+def test_a_negative_min_area_is_refused_before_the_volume_is_made(tool, tmp_path, monkeypatch):
+    """It was taken as 0; the library writer now refuses it, so the tool checks it before generating."""
+    monkeypatch.setattr(tool, 'generate_volume', lambda *args, **kwargs: pytest.fail('generated'))
+    with pytest.raises(SystemExit, match='make_synthetic.py: error: --min-area must be an integer >= 0, got -1'):
+        tool.main(SMALL + ['--min-area', '-1', '--out', str(tmp_path / 'out')])
+    assert not (tmp_path / 'out').exists()

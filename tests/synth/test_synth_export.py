@@ -9,7 +9,7 @@ import pytest
 import tifffile
 from pycocotools.coco import COCO
 
-from libnet_mmdet.io import read_volume
+from libnet_mmdet.io import InputError, read_volume
 from libnet_mmdet.synth import generate_volume, preset_params, write_dataset
 from libnet_mmdet.synth.export import select_slices, slice_2d
 
@@ -117,14 +117,39 @@ def test_same_seed_gives_identical_files(tmp_path):
     assert first['labels.tif'] != other['labels.tif'] and first['image.tif'] != other['image.tif']
 
 
-def test_refuses_a_non_empty_folder_unless_overwrite(tmp_path, typical_volume):
-    (tmp_path / 'notes.txt').write_text('keep me')
-    with pytest.raises(FileExistsError, match='not empty'):
-        write_dataset(tmp_path, typical_volume)
-    written = write_dataset(tmp_path, typical_volume, axes=('y',), every=8, coco=True, via=False, overwrite=True)
-    assert 'via' not in written and (tmp_path / 'notes.txt').read_text() == 'keep me'
-    coco = json.loads((tmp_path / 'coco' / 'annotations.json').read_text())
+def test_refuses_a_used_folder_unless_overwrite_which_empties_it(tmp_path, typical_volume):
+    """Audit #4 (a), (b): overwrite=True wrote into any non-empty folder, and left the slice images of an earlier
+    export with another ``every`` next to the new annotation files."""
+    out = tmp_path / 'dataset'
+    write_dataset(out, typical_volume, axes=('y',), every=4, via=False)
+    assert len(list((out / 'coco' / 'images').iterdir())) == 16
+    with pytest.raises(InputError, match=f'{out}: folder is not empty; pass --overwrite'):
+        write_dataset(out, typical_volume)
+    written = write_dataset(out, typical_volume, axes=('y',), every=8, coco=True, via=False, overwrite=True)
+    assert 'via' not in written
+    coco = json.loads((out / 'coco' / 'annotations.json').read_text())
     assert [image['slice_index'] for image in coco['images']] == list(range(0, typical_volume.labels_zyx.shape[1], 8))
+    assert sorted(p.name for p in (out / 'coco' / 'images').iterdir()) == [i['file_name'] for i in coco['images']]
+    (tmp_path / 'notes.txt').write_text('keep me')
+    with pytest.raises(InputError, match='folder is not empty and was not written by libnet-mmdet'):
+        write_dataset(tmp_path, typical_volume, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['dataset', 'notes.txt']
+
+
+@pytest.mark.parametrize('kwargs, error, message', [
+    (dict(min_area_px=None), InputError, 'min_area_px must be an integer >= 0, got None'),
+    (dict(min_area_px=-1), InputError, 'min_area_px must be an integer >= 0, got -1'),
+    (dict(coco='no'), InputError, "coco must be True or False, got 'no'"),
+    (dict(via=None), InputError, 'via must be True or False, got None'),
+    (dict(skip_empty=1), InputError, 'skip_empty must be True or False, got 1'),
+    (dict(volume='image'), TypeError, r'volume: expected a SyntheticVolume \(generate_volume\), got ndarray')])
+def test_checks_every_argument_before_writing(tmp_path, typical_volume, kwargs, error, message):
+    """Audit #4 (c), (d): min_area_px=None failed after every TIFF was written, an image array instead of the volume
+    after the folder was created."""
+    volume = typical_volume.image_zyx if kwargs.pop('volume', None) else typical_volume
+    with pytest.raises(error, match=message):
+        write_dataset(tmp_path / 'out', volume, **kwargs)
+    assert not (tmp_path / 'out').exists()
 
 
 def test_slice_selection_options(typical_volume):

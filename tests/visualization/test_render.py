@@ -6,7 +6,7 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from libnet_mmdet.io import open_volume
+from libnet_mmdet.io import InputError, open_volume, write_tiff
 from libnet_mmdet.io.images import normalize_intensity
 from libnet_mmdet.visualization import render_labels, write_overlays, write_png
 
@@ -50,6 +50,21 @@ def test_render_labels_of_a_channel_image_and_without_instances():
     assert (empty[..., 0] == empty[..., 1]).all() and (empty[..., 1] == empty[..., 2]).all()
     with pytest.raises(ValueError, match=r'labels_hw: shape \(12, 15\) does not match'):
         render_labels(image, labels[:, :15])
+
+
+def test_render_labels_refuses_a_bad_alpha_and_non_label_arrays():
+    """Audit #20: alpha=5, float and negative labels were drawn in wrong colours without a word."""
+    image, labels = _slice_and_labels()
+    for alpha in (5, -1, float('nan'), '0.3', True):
+        with pytest.raises(InputError, match=r'alpha must be in \[0, 1\], got'):
+            render_labels(image, labels, alpha=alpha)
+    with pytest.raises(TypeError, match='labels_hw: instance labels must have an integer dtype'):
+        render_labels(image, labels * 0.5)
+    with pytest.raises(ValueError, match='labels_hw: instance labels must be >= 0, found -2'):
+        render_labels(image, -labels)
+    with pytest.raises(ValueError, match=r'labels_hw: expected a 2-D instance label array, got shape \(1, 12, 16\)'):
+        render_labels(image, labels[None])
+    assert render_labels(image, labels, alpha=np.float32(1)).shape == (12, 16, 3)
 
 
 @pytest.mark.parametrize('picture', [np.arange(60, dtype=np.uint8).reshape(5, 12),
@@ -105,8 +120,64 @@ def test_write_overlays_every_step_th_z_slice(tmp_path):
     paths = write_overlays(reader, labels_zyx, tmp_path / 'overlays', step=5)
 
     assert [os.path.basename(p) for p in paths] == ['overlay_z00.png', 'overlay_z05.png', 'overlay_z10.png']
-    assert sorted(os.listdir(tmp_path / 'overlays')) == [os.path.basename(p) for p in paths]
+    assert sorted(p.name for p in (tmp_path / 'overlays').glob('*.png')) == [os.path.basename(p) for p in paths]
     assert np.array_equal(_read_png(paths[1]), render_labels(image_zyx[5], labels_zyx[5]))
     for step in (0, 1.5, 2.0, True):  # 2.0 and True were taken as 2 and 1
         with pytest.raises(ValueError, match='step must be an integer >= 1'):
             write_overlays(reader, labels_zyx, tmp_path / 'overlays', step=step)
+
+
+def _volume_and_labels(depth=11):
+    image, labels = _slice_and_labels()
+    return np.stack([image + z for z in range(depth)]), np.stack([labels] * depth)
+
+
+def test_write_overlays_takes_an_array_or_a_file(tmp_path):
+    """Audit #3: an image array (the natural notebook call) failed with "'numpy.ndarray' object has no attribute
+    'read'"."""
+    image_zyx, labels_zyx = _volume_and_labels()
+    from_array = write_overlays(image_zyx, labels_zyx, tmp_path / 'array', step=5)
+    write_tiff(tmp_path / 'stack.tif', image_zyx)
+    from_file = write_overlays(tmp_path / 'stack.tif', labels_zyx, tmp_path / 'file', step=5)
+    assert [os.path.basename(p) for p in from_array] == ['overlay_z00.png', 'overlay_z05.png', 'overlay_z10.png']
+    for array_png, file_png in zip(from_array, from_file):
+        assert np.array_equal(_read_png(array_png), _read_png(file_png))
+    assert np.array_equal(_read_png(from_array[2]), render_labels(image_zyx[10], labels_zyx[10]))
+
+
+def test_write_overlays_refuses_a_used_folder_unless_overwrite(tmp_path):
+    """Audit #3: a second run into the same folder replaced its PNGs silently."""
+    image_zyx, labels_zyx = _volume_and_labels()
+    out = tmp_path / 'overlays'
+    first = write_overlays(image_zyx, labels_zyx, out, step=5)
+    before = {p: _read_png(p) for p in first}
+    with pytest.raises(InputError, match=f'{out}: folder is not empty; pass --overwrite'):
+        write_overlays(image_zyx[::-1], labels_zyx, out, step=5)
+    assert all(np.array_equal(_read_png(p), picture) for p, picture in before.items())
+    write_overlays(image_zyx, labels_zyx, out, step=4, overwrite=True)
+    assert sorted(p.name for p in out.glob('*.png')) == ['overlay_z00.png', 'overlay_z04.png', 'overlay_z08.png']
+    foreign = tmp_path / 'foreign'
+    foreign.mkdir()
+    (foreign / 'overlay_z00.png').write_bytes(b'mine')
+    with pytest.raises(InputError, match='foreign: folder is not empty and was not written by libnet-mmdet'):
+        write_overlays(image_zyx, labels_zyx, foreign, overwrite=True)
+    assert (foreign / 'overlay_z00.png').read_bytes() == b'mine'
+    (tmp_path / 'afile').write_text('mine')
+    with pytest.raises(InputError, match='afile: exists and is not a folder'):
+        write_overlays(image_zyx, labels_zyx, tmp_path / 'afile')
+
+
+def test_write_overlays_checks_the_labels_before_writing(tmp_path):
+    """Audit #3: labels of another depth failed with IndexError after the first PNGs were written."""
+    image_zyx, labels_zyx = _volume_and_labels()
+    out = tmp_path / 'overlays'
+    with pytest.raises(ValueError, match=r'labels_zyx: shape \(2, 12, 16\) does not match image <array> shape '
+                       r'\(11, 12, 16\)'):
+        write_overlays(image_zyx, labels_zyx[:2], out)
+    with pytest.raises(TypeError, match='labels_zyx: instance labels must have an integer dtype'):
+        write_overlays(image_zyx, labels_zyx.astype(np.float32), out)
+    negative = labels_zyx.copy()
+    negative[-1, 0, 0] = -3
+    with pytest.raises(ValueError, match='labels_zyx: instance labels must be >= 0, found -3'):
+        write_overlays(image_zyx, negative, out)
+    assert not out.exists()

@@ -32,3 +32,12 @@ def test_tiled_segmentation_checks_merge_iou_before_predicting():
     for merge_iou in (0, 1.5, np.nan, True):
         with pytest.raises(ValueError, match=r'merge_iou must be in \(0, 1\]'):
             segment_tiled(np.zeros((64, 64), np.float32), predict, 32, 8, merge_iou=merge_iou)
+
+
+def test_fuse_views_refuses_a_min_voxels_it_cannot_use_before_fusing():
+    """'auto' (valid for segment_volume) failed in merge_small_lut after the whole fusion; -5 and 2.5 passed."""
+    from libnet_mmdet.io import InputError
+    views = np.zeros((4, 8, 8), np.uint16)
+    for value in ('auto', -5, 2.5):
+        with pytest.raises(InputError, match=f'min_voxels must be an integer >= 0, got {value!r}'):
+            fuse_views(views, views, min_voxels=value)
