@@ -67,7 +67,9 @@ def apply_weights(cfg, weights, flag='--weights last'):
         weights (str): ``imagenet`` (backbone from ``torchvision://resnet<depth>``, needs internet the first
             time), ``coco`` (the whole detector from MMDetection's COCO Mask R-CNN of the same depth; the one-class
             heads whose shapes differ are skipped), ``last`` (resume the newest checkpoint in the work dir) or
-            the path of a checkpoint file (fine-tune from it: weights only, fresh optimizer and schedule).
+            the path of a checkpoint file (fine-tune from it: weights only, fresh optimizer and schedule). With
+            ``coco`` or a path the config's backbone ``init_cfg`` is dropped: MMEngine initialises (downloads) it
+            before it loads the checkpoint, which replaces it.
         flag (str): how the user asked for ``last``, for the message (``train.py --resume`` is the same).
 
     Raises:
@@ -84,6 +86,7 @@ def apply_weights(cfg, weights, flag='--weights last'):
             raise ValueError(f'--weights coco: no COCO Mask R-CNN checkpoint for ResNet-{depth} '
                              f'(available: {sorted(COCO_CHECKPOINTS)}); use imagenet or a checkpoint path')
         cfg.load_from = COCO_CHECKPOINTS[depth]
+        cfg.model.backbone.init_cfg = None  # the checkpoint gives the backbone: no ImageNet download before it
     elif weights == 'last':
         checkpoints = glob.glob(osp.join(cfg.work_dir, '*.pth'))
         if not checkpoints:
@@ -100,6 +103,7 @@ def apply_weights(cfg, weights, flag='--weights last'):
             raise FileNotFoundError(f'--weights: checkpoint file not found: {weights}')
         cfg.load_from = weights
         cfg.resume = False
+        cfg.model.backbone.init_cfg = None  # the checkpoint gives the backbone: no ImageNet download before it
     return cfg
 
 

@@ -48,7 +48,13 @@ def test_weights_choices(tmp_path):
         apply_weights(tiny_cfg(tmp_path), 'coco')
     cfg = tiny_cfg(tmp_path)
     cfg.model.backbone.depth = 101
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint='torchvision://resnet101')
     assert apply_weights(cfg, 'coco').load_from == COCO_CHECKPOINTS[101]
+    assert cfg.model.backbone.init_cfg is None  # MMEngine would download it before loading the checkpoint
+    (tmp_path / 'mine.pth').write_bytes(b'')
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint='torchvision://resnet101')
+    assert apply_weights(cfg, str(tmp_path / 'mine.pth')).model.backbone.init_cfg is None
+    (tmp_path / 'mine.pth').unlink()
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         apply_weights(tiny_cfg(tmp_path), 'last')
     with pytest.raises(FileNotFoundError, match='missing.pth'):

@@ -116,3 +116,15 @@ def test_the_2_5d_generalist_differs_from_the_generalist_only_in_its_input():
     assert len(seen) == 6 and all(image.shape == (3, 40, 40) for image in seen)
     assert all((image[0] != image[1]).any() and (image[2] != image[1]).any() for image in seen[1:-1])
     assert (seen[0][0] == seen[0][1]).all() and (seen[-1][2] == seen[-1][1]).all()  # the ends stand in
+
+
+def test_the_r101_generalist_learns_what_the_cpu_generalist_learns():
+    """Both train on particles down to 12 px on one corpus, read back as the same diameter range: the R101 one had
+    only the stock 32 px anchors, which give a box under ~18 px no positive anchor."""
+    cpu = Config.fromfile(str(TINY_CONFIG.with_name('mask-rcnn_r18-gn_fpn-c64_cpu-tiny_generalist.py')))
+    gpu = Config.fromfile(str(R101_CONFIG.with_name('mask-rcnn_r101_fpn_generalist.py')))
+    for key in ('particle_diameter_px', 'model.rpn_head.anchor_generator.scales', 'train_dataloader.dataset.data_root',
+                'train_dataloader.dataset.slice_axes', 'train_dataloader.dataset.slice_step'):
+        assert flatten(gpu.to_dict())[key] == flatten(cpu.to_dict())[key], key
+    scale = [step for step in gpu.train_dataloader.dataset.pipeline if step['type'] == 'RandomParticleScale']
+    assert scale[0]['diameter_range'] == cpu.particle_diameter_px

@@ -11,7 +11,7 @@ not trained in afresh unless ``--overwrite`` says so (its checkpoints are then r
 
 Examples:
     python tools/train.py configs/nmc/mask-rcnn_r101_fpn.py --weights coco --amp          # one GPU
-    bash tools/dist_train.sh configs/nmc/mask-rcnn_r101_fpn.py 4                           # four GPUs
+    bash tools/dist_train.sh configs/nmc/mask-rcnn_r101_fpn.py 4 --auto-scale-lr           # four GPUs
     python tools/train.py configs/nmc/mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py --work-dir work_dirs/tiny  # CPU
 """
 import argparse

@@ -20,9 +20,9 @@ set -u
 OUT=${OUT:?set OUT to the results folder}
 MODEL_DIR=${MODEL_DIR:?set MODEL_DIR to the generalist folder}
 DEVICE=${DEVICE:-cuda:0}
-TINY_ITERS=${TINY_ITERS:-300}
-R101_ITERS=${R101_ITERS:-200}
-CORPUS_VOLUMES=${CORPUS_VOLUMES:-8}
+TINY_ITERS=${TINY_ITERS:-150}  # the sizes that fitted one 600 s call on an H200 (BENCHMARKS.md "On a GPU")
+R101_ITERS=${R101_ITERS:-120}
+CORPUS_VOLUMES=${CORPUS_VOLUMES:-4}
 VOLUME_SHAPE=${VOLUME_SHAPE:-256 256 256}
 WORK=${WORK:-$(mktemp -d /tmp/gpu_checks.XXXXXX)}  # a fresh folder: a warm machine keeps an earlier call's builds
 PY=${PY:-python3}
@@ -40,7 +40,17 @@ step() {  # step NAME TIMEOUT_S COMMAND...: run, log, record rc and wall seconds
     printf '%s\t%s\t%s\n' "$name" "$rc" "$((($(date +%s%N) - started) / 1000000))" >>"$OUT/steps.tsv"
 }
 
+copy_log() {  # copy_log NAME: the training log of $WORK/NAME into $OUT at once (a later step may be cut off)
+    local log
+    log=$(find "$WORK/$1" -name '*.log' 2>/dev/null | head -1)
+    [ -n "$log" ] && cp "$log" "$OUT/$(echo "$1" | tr / _).log"
+}
+
 if [ "${INSTALL:-1}" = 1 ]; then
+    if ! compgen -G '.whl/*.whl' >/dev/null; then
+        echo "run_checks.sh: no wheels in .whl/ (see this script's header for how they are made)" >&2
+        exit 2
+    fi
     step install 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
         .whl/*.whl
     cp benchmarks/gpu/mmcv_ext_torchvision.py /tmp/site/mmcv/_ext.py
@@ -58,8 +68,11 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >>"$LOG" 2>
 # (speed only).
 step make_model_tiny 240 "$PY" tools/make_model.py --device "$DEVICE" --volumes "$CORPUS_VOLUMES" \
     --iters "$TINY_ITERS" --out "$WORK/tiny" --corpus "$WORK/corpus"
+copy_log tiny/work_dir
+# the phase corpus has its own settings (make_model refuses a corpus made with others)
 step make_model_phases 180 "$PY" tools/make_model.py --recipe phases --device "$DEVICE" --volumes "$CORPUS_VOLUMES" \
-    --iters "$TINY_ITERS" --out "$WORK/phases" --corpus "$WORK/corpus"
+    --iters "$TINY_ITERS" --out "$WORK/phases" --corpus "$WORK/phase_corpus"
+copy_log phases/work_dir
 
 # 2. The R101 generalist recipe on the same corpus, float32 and mixed precision. Randomly initialised backbone: the
 # machine reaches no weights host (speed does not depend on the weights).
@@ -70,6 +83,7 @@ r101() {  # r101 NAME EXTRA_ARGS...
         --cfg-options model.backbone.init_cfg=None "train_dataloader.dataset.data_root=$WORK/corpus/" \
         "train_cfg.max_iters=$R101_ITERS" default_hooks.logger.interval=10 \
         "default_hooks.checkpoint.interval=$((R101_ITERS + 1))" default_hooks.checkpoint.save_last=False
+    copy_log "$name"
 }
 [ "$DEVICE" = cpu ] && export CUDA_VISIBLE_DEVICES=
 r101 train_r101_fp32
@@ -91,9 +105,4 @@ for precision in fp32 amp; do
         "$WORK/labels_$precision.tif" --out "$OUT/evaluate_$precision.json"
 done
 
-# The training logs (per-iteration time, data time, GPU memory) come back with the results.
-for name in tiny/work_dir phases/work_dir train_r101_fp32 train_r101_amp; do
-    log=$(find "$WORK/$name" -name '*.log' 2>/dev/null | head -1)
-    [ -n "$log" ] && cp "$log" "$OUT/$(echo "$name" | tr / _).log"
-done
 cat "$OUT/steps.tsv"
