@@ -272,6 +272,7 @@ def segment(args):
     model = load_model(args, device, announce=rank == 0)
     if args.phase_files:  # its checkpoint too, now rather than after the segmentation (loaded again for the report)
         init_phase_model(*args.phase_files, device='cpu')
+    args.segmenting = True  # every check passed: an error from here on may leave finished slabs to resume from
     labels = segment_volume(model, args.input, resume=not args.no_resume, keep_work=args.keep_work, **kwargs)
     if rank > 0:
         return None
@@ -349,8 +350,10 @@ def main(argv=None):
     resume = 'run it again without --no-resume to resume' if args.no_resume else 'run the same command again to resume'
     kept = f'finished slabs are kept in {work_dir}; {resume}'
 
-    def kept_after_error():  # an error hours into a run (memory, disk): say that a rerun resumes, if it can
-        return f'{kept} (with the same settings)' if WorkFolder(work_dir).finished_slabs() else None
+    def kept_after_error():  # an error hours into a run (memory, disk): say that a rerun resumes, if it can (not for
+        # a refused argument: an old work folder's slabs would not make the same command pass)
+        segmenting = getattr(args, 'segmenting', False)
+        return f'{kept} (with the same settings)' if segmenting and WorkFolder(work_dir).finished_slabs() else None
     with exit_on_error(TOOL, args.debug, interrupted=kept, kept=kept_after_error):
         segmented = segment(args)
     if segmented is None:

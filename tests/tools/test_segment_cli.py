@@ -265,6 +265,13 @@ def test_an_error_during_the_run_says_a_rerun_resumes_only_when_slabs_are_finish
             segment_tool.main(_argv(stack, '--slab', 4, *extra))
         assert info.value.code == f'segment.py: error: out of memory (Unable to allocate 2.00 GiB){note}'
         assert not out.exists()
+    monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: OutOfMemoryAfter(4))
+    with pytest.raises(SystemExit, match='finished slabs are kept'):
+        segment_tool.main(_argv(stack, '--slab', 4))
+    out.write_bytes(b'an earlier result')  # a refused argument says nothing of the slabs: a rerun is refused too
+    with pytest.raises(SystemExit) as info:
+        segment_tool.main(_argv(stack, '--slab', 4))
+    assert info.value.code == f'segment.py: error: {out}: exists; pass --overwrite (overwrite=True) to replace it'
 
 
 def test_a_broken_phase_checkpoint_is_found_before_the_segmentation(segment_tool, stack, monkeypatch):
