@@ -390,8 +390,8 @@ def open_volume(source):
 
 def read_whole_volume(source):
     """``(volume_zyx, voxel_size_nm)``: the whole (Z, Y, X) array of anything :func:`open_volume` reads (TIFF, folder
-    of slices, HDF5, Zarr / OME-Zarr) and the voxel size it records ((3,) nm, or None). Raises as
-    :func:`open_volume`."""
+    of slices, HDF5, Zarr / OME-Zarr; of an array in memory a view, not a copy) and the voxel size it records
+    ((3,) nm, or None). Raises as :func:`open_volume`."""
     with open_volume(source) as reader:
         return reader.read('z', 0, reader.shape[0]), reader.voxel_size_nm
 

@@ -288,3 +288,24 @@ def test_transform_parameters_are_named_when_wrong():
                            (lambda: RandomRingArtifact(centre_jitter=5), r'centre_jitter must be in \[0, 0.5\]')):
         with pytest.raises(ValueError, match=message):
             build()
+
+
+def test_random_particle_scale_keeps_each_mask_on_its_particle():
+    """mmdet's Resize took each mask's nearest pixel corner while the image is sampled at pixel centres: after a
+    factor that is not a whole number the masks sat 0.25-0.5 px off their particles (IoU 0.86-0.90 at 12-16 px)."""
+    from skimage.draw import disk
+    from libnet_mmdet.datasets.transforms import RandomParticleScale
+    transform = RandomParticleScale(diameter_range=(12.0, 16.0))
+    rng = np.random.default_rng(3)
+    for _ in range(8):
+        mask = np.zeros((160, 160), np.uint8)
+        mask[disk(tuple(rng.uniform(40, 120, 2)), rng.uniform(20, 40), shape=mask.shape)] = 1
+        results = dict(img=np.repeat(mask[..., None] * 255.0, 3, -1).astype(np.float32), img_shape=mask.shape,
+                       gt_masks=BitmapMasks(mask[None], *mask.shape))
+        results['gt_bboxes'] = results['gt_masks'].get_bboxes('hbox')
+        results = transform(results)
+        particle, resized = results['img'][..., 0] >= 127.5, results['gt_masks'].masks[0] > 0
+        assert (particle & resized).sum() / (particle | resized).sum() >= 0.95, results['particle_scale_factor']
+        rows, cols = np.nonzero(resized)
+        np.testing.assert_array_equal(results['gt_bboxes'].numpy()[0],
+                                      [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])

@@ -278,7 +278,9 @@ class RandomParticleScale(BaseTransform):
     The slice's typical diameter is the median equivalent diameter ``sqrt(4 * area / pi)`` (px) of its
     ground-truth masks (the same measure ``scale='auto'`` uses at inference); the target is drawn log-uniformly
     from ``diameter_range`` and the slice is resized by ``target / typical`` (clipped to ``max_factor`` either
-    way) with MMDetection's ``Resize`` (image, boxes, masks). Before enlarging, a random window of about
+    way) with MMDetection's ``Resize``; the masks are resized as the image is (bilinear, then >= 0.5: ``Resize`` takes
+    their nearest pixel corner, which moved them 0.25-0.5 px off the particles they label) and the boxes recomputed
+    from them. Before enlarging, a random window of about
     ``crop_size / factor`` is cut with MMDetection's ``RandomCrop`` (boxes recomputed from the masks), so that an
     enlargement costs no more than the ``crop_size`` window the pipeline cuts next. A slice without masks is left
     as it is. Put it after ``LoadAnnotations`` and before ``RandomCrop``.
@@ -286,7 +288,8 @@ class RandomParticleScale(BaseTransform):
     Args:
         diameter_range (tuple[float, float]): (low, high) typical particle diameter after resizing, px; the config
             records it as ``particle_diameter_px`` for the inference API.
-        crop_size (tuple[int, int] | None): (H, W) of the crop that follows; None never pre-crops.
+        crop_size (tuple[int, int] | None): the ``crop_size`` of the ``RandomCrop`` that follows (mmdet's (W, H);
+            square in our configs); None never pre-crops.
         max_factor (float): the resize factor stays within [1 / max_factor, max_factor].
 
     Required keys: ``img``, ``gt_masks`` (``BitmapMasks``), ``gt_bboxes``. Modified keys: those of ``Resize`` and
@@ -318,7 +321,12 @@ class RandomParticleScale(BaseTransform):
             self._crop.crop_size = tuple(int(np.ceil(n / factor)) + 1 for n in self.crop_size)
             results = self._crop(results)
         self._resize.scale_factor = (factor, factor)
+        masks = results['gt_masks']
         results = self._resize(results)
+        height, width = results['img'].shape[:2]
+        # sampled at the pixel centres, as the image is (a uint8 bilinear result rounds: >= 0.5 is foreground)
+        results['gt_masks'] = masks.resize((height, width), interpolation='bilinear')
+        results['gt_bboxes'] = results['gt_masks'].get_bboxes(type(results['gt_bboxes']))
         results['particle_scale_factor'] = factor
         return results
 
