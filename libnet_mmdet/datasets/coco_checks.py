@@ -8,6 +8,7 @@ problem instead.
 """
 import json
 import math
+import warnings
 
 from .instances import AnnotationError
 
@@ -108,6 +109,9 @@ def check_coco(coco, ann_file, classes=('particle',), tolerance=1.0):
         ann_file (str): its file name, for messages.
         classes (tuple[str]): category names the dataset trains on; each must be among ``categories``.
         tolerance (float): how far (pixels) polygon points and boxes may lie outside the image.
+
+    Annotations that MMDetection's ``CocoDataset`` leaves out of training without a word (``area`` 0, a box under
+    1 px wide or tall) are counted in one warning naming the file and the first of them.
     """
     if not isinstance(coco, dict):
         raise AnnotationError(f'{ann_file}: a COCO file must hold a JSON object, got {type(coco).__name__}')
@@ -127,7 +131,7 @@ def check_coco(coco, ann_file, classes=('particle',), tolerance=1.0):
     missing = [name for name in classes if name not in names]
     if missing:
         raise AnnotationError(f'{ann_file}: no category named {missing} (categories: {sorted(names)})')
-    annotation_ids = set()
+    annotation_ids, dropped = set(), []
     for i, ann in enumerate(coco['annotations']):
         where = f'{ann_file}: annotations[{i}]'
         if not isinstance(ann, dict):
@@ -152,6 +156,8 @@ def check_coco(coco, ann_file, classes=('particle',), tolerance=1.0):
         if w < 0 or h < 0 or x < -tolerance or y < -tolerance or x + w > width + tolerance \
                 or y + h > height + tolerance:
             raise AnnotationError(f'{where}: bbox {bbox} is not inside the {width}x{height} image')
+        if ann['area'] <= 0 or w < 1 or h < 1:
+            dropped.append(where)
         segmentation = ann.get('segmentation')
         if isinstance(segmentation, dict):
             _check_rle(segmentation, height, width, where)
@@ -160,6 +166,10 @@ def check_coco(coco, ann_file, classes=('particle',), tolerance=1.0):
         else:
             raise AnnotationError(f'{where}: segmentation must be a polygon list or an RLE object, got '
                                   f'{type(segmentation).__name__}')
+    if dropped:
+        warnings.warn(f'{ann_file}: {len(dropped)} annotation(s) with area 0 or a box under 1 px (first: '
+                      f'{dropped[0].split(": ", 1)[1]}) are left out of training by MMDetection (COCO evaluation still '
+                      'counts them); give each its mask area and box (labels2coco.py and via2coco.py write them)')
 
 
 def check_coco_file(ann_file, classes=('particle',), tolerance=1.0):

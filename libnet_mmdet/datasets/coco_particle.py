@@ -4,7 +4,9 @@ import os.path as osp
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
+from ..io.images import read_image_info
 from .coco_checks import check_coco_file
+from .instances import AnnotationError
 
 
 @DATASETS.register_module()
@@ -13,8 +15,10 @@ class ParticleCocoDataset(CocoDataset):
 
     Same arguments as :class:`mmdet.datasets.CocoDataset`. Before parsing, it checks that the annotation file
     exists and is well-formed (:func:`check_coco_file`: polygons with >= 3 points inside the image, RLE sizes,
-    ids) and that the image directory exists; after parsing, that every listed image file exists. So a wrong
-    path or a malformed file fails with one message naming it instead of deep inside the data loader.
+    ids) and that the image directory exists; after parsing, that every listed image file exists and has the height
+    and width the file gives it (its header is read: polygons would be drawn at the file's own size). So a wrong
+    path or a malformed file fails with one message naming it instead of deep inside the data loader (or not at
+    all).
     """
 
     METAINFO = {'classes': ('particle',), 'palette': [(220, 20, 60)]}
@@ -32,4 +36,10 @@ class ParticleCocoDataset(CocoDataset):
                 raise FileNotFoundError(
                     f"image file not found: {data_info['img_path']} (listed in {self.ann_file}, "
                     f"image id {data_info['img_id']})")
+            shape = read_image_info(data_info['img_path'])[0]  # the header: polygons are drawn at the file's size
+            if tuple(shape[:2]) != (data_info['height'], data_info['width']):
+                raise AnnotationError(
+                    f"{data_info['img_path']}: {shape[1]}x{shape[0]} px, but {self.ann_file} gives image id "
+                    f"{data_info['img_id']} as {data_info['width']}x{data_info['height']} (width x height): the "
+                    'annotations were made on another version of this image')
         return data_list

@@ -184,6 +184,9 @@ def test_fuzzed_coco_is_rejected_clearly_or_loads(coco_dir, doc):
     except FileNotFoundError as exc:  # a file_name that is not there: the dataset names it
         assert 'image file not found' in str(exc)
         return
+    except AnnotationError as exc:  # a height or width that is not the file's (the images are 32x32)
+        assert 'the annotations were made on another version of this image' in str(exc)
+        return
     for i in range(len(dataset)):
         item = dataset[i]
         assert item['gt_masks'].masks.shape[1:] == (SIZE, SIZE)

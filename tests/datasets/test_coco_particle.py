@@ -33,3 +33,30 @@ def test_bad_paths_and_files_are_named(tiny_coco, tmp_path):
     (root / 'annotations' / 'bad.json').write_text(json.dumps(coco))
     with pytest.raises(AnnotationError, match='bad.json'):
         build(root, ann='annotations/bad.json')
+
+
+def test_an_image_of_another_size_than_its_annotations_is_named(tiny_coco, tmp_path):
+    """Polygons were drawn at the file's own size without a word when the image had been re-saved at another one."""
+    from PIL import Image
+    root = tmp_path / 'data'
+    shutil.copytree(tiny_coco, root)
+    image = root / 'images' / 'train' / 'train_002.png'
+    Image.open(image).resize((256, 256)).save(image)
+    with pytest.raises(AnnotationError, match=f'{image}: 256x256 px, but .*train.json gives image id 2 as 128x128'):
+        build(root)
+
+
+def test_annotations_mmdetection_would_drop_are_counted_in_one_warning(tiny_coco, tmp_path):
+    """area 0 or a box under 1 px: CocoDataset left them out of training silently (COCO evaluation counts them)."""
+    root = tmp_path / 'data'
+    shutil.copytree(tiny_coco, root)
+    path = root / 'annotations' / 'train.json'
+    coco = json.loads(path.read_text())
+    kept = sum(len(item['instances']) for item in build(root))
+    coco['annotations'][0]['area'] = 0
+    coco['annotations'][5]['bbox'][2] = 0.5
+    path.write_text(json.dumps(coco))
+    with pytest.warns(UserWarning, match=f'{path}: 2 annotation\\(s\\) with area 0 or a box under 1 px \\(first: '
+                      'annotations\\[0\\] .*left out of training by MMDetection'):
+        dataset = build(root)
+    assert sum(len(item['instances']) for item in dataset) == kept - 2
