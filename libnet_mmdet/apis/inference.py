@@ -1,6 +1,7 @@
 """Segmenting 2D slices into instance label images with a loaded model (tiled when they are large).
 
->>> model = init_segmenter('configs/nmc/mask-rcnn_r101_fpn.py', 'work_dirs/nmc/best.pth', device='cuda:0')
+>>> model = init_segmenter('configs/nmc/mask-rcnn_r101_fpn.py',
+...                        'work_dirs/mask-rcnn_r101_fpn/best_coco_segm_mAP_epoch_36.pth', device='cuda:0')
 >>> labels_hw, details = segment_image(model, 'slice_0100.tif')  # doctest: +SKIP
 >>> details['scores'], details['boxes']  # (N,), (N, 4) x0, y0, x1, y1 of instance k = labels_hw == k + 1
 
@@ -15,7 +16,8 @@ intensity mapping; the slices of one volume share one mapping (:func:`shared_int
 :func:`~libnet_mmdet.apis.segment_volume` and :func:`~libnet_mmdet.apis.phases.predict_phases` use), so that an
 empty slice (air above the sample) stays dark instead of having its noise stretched into particles. The fill
 around a reconstructed field of view (:func:`~libnet_mmdet.io.images.outside_view_mask`) is given the value of the
-nearest pixel inside before the model sees the slice, so that no flat black edge cuts the particles there, and is
+nearest pixel inside before the model sees the slice (by the loader, as in training:
+:func:`~libnet_mmdet.io.images.fill_outside_view`), so that no flat black edge cuts the particles there, and is
 never labelled (an instance found mostly there is dropped: :func:`in_view`). The rest of the test pipeline
 (``Resize``, ``PackDetInputs``) runs on each array (slice or tile) after ``mmdet.LoadImageFromNDArray``;
 ``LoadAnnotations`` is dropped.
@@ -55,8 +57,8 @@ from skimage.transform import resize
 
 from ..evaluation import instances_to_labels
 from ..io.errors import InputError, check_int, check_number, is_number_in
-from ..io.images import (ImageFormatError, check_finite, check_not_colour, fill_from_nearest, outside_view_mask,
-                         read_image, read_image_info, to_channels)
+from ..io.images import (ImageFormatError, check_finite, check_not_colour, fill_outside_view, read_image,
+                         read_image_info, slice_outside_view, to_channels)
 from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, merge_segmentations, order_by_score, segment_tiled
 from .model import (default_batch_size, is_detector, mixed_precision, model_test_pipeline, proposal_budget,
                     scaled_test_pipeline, temporary_test_cfg, trained_diameter_range, training_tile_size,
@@ -109,8 +111,9 @@ def slice_loader_cfg(model):
 def slice_preparer(model, intensity_range=None):
     """``prepare(slice_hw) -> array`` that normalises a whole slice as the model's test pipeline would (see the
     module docstring), mapping ``intensity_range`` ``(low, high)`` to 0-255 when given (:func:`shared_intensity_range`),
-    else the slice's own range: (H, W, C) float32 in [0, 255] (uint8 with ``to_float32=False``); identity for a
-    predictor callable.
+    else the slice's own range: (H, W, C) float32 in [0, 255] (uint8 with ``to_float32=False``); for a predictor
+    callable the slice as it is but for the fill outside its field of view
+    (:func:`~libnet_mmdet.io.images.fill_outside_view`, what the loader does too).
 
     Raises:
         InputError: ``intensity_range`` is not two finite numbers, low <= high.
@@ -121,7 +124,7 @@ def slice_preparer(model, intensity_range=None):
             raise InputError(f'intensity_range must be (low, high), two finite numbers with low <= high, got '
                              f'{intensity_range!r}')
     if not is_detector(model):
-        return lambda image: image
+        return fill_outside_view
     from mmdet.registry import TRANSFORMS
     loader = TRANSFORMS.build(slice_loader_cfg(model))
     return lambda image: loader(dict(img=image, intensity_range=intensity_range))['img']
@@ -342,11 +345,6 @@ def _model_input(image, context):
     return to_channels(image, 3) if context else image
 
 
-def _outside_view(image, context):
-    """:func:`~libnet_mmdet.io.images.outside_view_mask` of a slice, of its centre channel for a 2.5D stack."""
-    return outside_view_mask(image[..., 1] if context else image)
-
-
 def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overlap=None, batch_size=None,
                     merge_iou=DEFAULT_MERGE_IOU, scale=1.0, proposals='auto', intensity_range=None):
     """``segment(slices) -> [(labels_hw, details), ...]`` for a list of checked 2D slices ((H, W), or (H, W, 3)
@@ -365,8 +363,8 @@ def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overla
 
     def segment(slices):
         slices = [_model_input(image, context) for image in slices]
-        outside = [_outside_view(image, context) for image in slices]
-        prepared = [prepare(within_view(image, mask)) for image, mask in zip(slices, outside)]
+        outside = [slice_outside_view(image) for image in slices]
+        prepared = [prepare(image) for image in slices]
         per_scale = [_segment_prepared(prepared, *plan, merge_iou) for plan in plans]
         output = []
         for results, mask in zip(zip(*per_scale), outside):
@@ -377,18 +375,6 @@ def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overla
                                         boxes=boxes)))
         return output
     return segment
-
-
-def within_view(image, mask):
-    """What the model sees of a slice whose pixels ``mask`` lie outside the field of view
-    (:func:`~libnet_mmdet.io.images.outside_view_mask`): those filled from the nearest pixel inside
-    (:func:`~libnet_mmdet.io.images.fill_from_nearest`); the slice itself when ``mask`` is None.
-
-    Args:
-        image (np.ndarray): (H, W) slice, any numeric dtype.
-        mask (np.ndarray | None): (H, W) bool, True outside the field of view.
-    """
-    return image if mask is None else fill_from_nearest(image, mask)
 
 
 def in_view(labels_hw, outside_hw):
@@ -490,7 +476,7 @@ def estimate_scale(model, slices, batch_size=None, intensity_range=None):
     context = uses_context_slices(model)
     samples = [_model_input(load_slice(slices[i], f'slices[{i}]'), context)
                for i in evenly_spaced(len(slices), AUTO_SAMPLES)]
-    samples = [prepare(within_view(image, _outside_view(image, context))) for image in samples]
+    samples = [prepare(image) for image in samples]
     tried, measures = [], {}
     for scale in _candidate_scales(low, high):
         side = int(np.ceil(AUTO_WINDOW_PX / scale))

@@ -43,6 +43,9 @@ NORMALIZE_MODES = ('percentile', 'minmax', 'none')
 #: ``'percentile'`` normalisation leaves out the image's minimum or maximum value when more than this fraction of its
 #: pixels hold it: a fill value (outside the reconstructed field of view, masked regions), not a measurement.
 FILL_FRACTION = 0.01
+#: :func:`outside_view_mask` also needs at least this many fill pixels: in a small crop one darkest pixel on the
+#: border is more than :data:`FILL_FRACTION` of it.
+MIN_FILL_PIXELS = 64
 
 
 class ImageFormatError(InputError):
@@ -389,7 +392,8 @@ def outside_view_mask(image):
 
     Reconstruction software writes one value (usually 0) around the reconstructed disc (or beyond a cylinder's ends
     in an xz / yz slice). Such pixels are taken to be those at the slice's minimum value that are connected to the
-    slice border, when they are more than :data:`FILL_FRACTION` of the slice and the rest of the slice is convex
+    slice border, when they are more than :data:`FILL_FRACTION` of the slice (and at least
+    :data:`MIN_FILL_PIXELS`) and the rest of the slice is convex
     (at least 95 % of its convex hull: a disc, a band) and at least half of it. A dark phase clipped to the
     minimum between particles leaves a rest that is not convex, a lone particle on an empty background a small one,
     and a bright saturated particle is never at the minimum: none of them is taken. (Slices of a cylinder's edge,
@@ -405,12 +409,15 @@ def outside_view_mask(image):
     if image.ndim != 2 or image.size == 0:
         return None
     at_minimum = image == image.min()
-    if np.count_nonzero(at_minimum) <= FILL_FRACTION * image.size or at_minimum.all():
+    def too_few(pixels):
+        return np.count_nonzero(pixels) <= FILL_FRACTION * image.size or np.count_nonzero(pixels) < MIN_FILL_PIXELS
+
+    if too_few(at_minimum) or at_minimum.all():
         return None
     regions, _ = ndimage.label(at_minimum)
     border = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
     outside = np.isin(regions, border[border > 0])
-    if np.count_nonzero(outside) <= FILL_FRACTION * image.size:
+    if too_few(outside):
         return None
     inside = ~outside
     step = max(1, -(-max(image.shape) // 256))  # convexity is coarse: judged on at most 256 x 256 pixels
@@ -427,6 +434,22 @@ def fill_from_nearest(image, mask):
     mask = np.asarray(mask, bool)
     rows, cols = _nearest_outside(np.packbits(mask).tobytes(), mask.shape)
     return np.asarray(image)[rows, cols]
+
+
+def slice_outside_view(image):
+    """:func:`outside_view_mask` of an (H, W) slice, or of the centre channel of an (H, W, C) stack (a 2.5D
+    model's (previous, slice, next) channels share the slice's field of view); None for other shapes."""
+    image = np.asarray(image)
+    return outside_view_mask(image[..., image.shape[-1] // 2] if image.ndim == 3 else image)
+
+
+def fill_outside_view(image):
+    """What a model is shown of a slice (H, W) or stack (H, W, C): the pixels outside its reconstructed field of
+    view (:func:`slice_outside_view`) given the value of the nearest pixel inside (:func:`fill_from_nearest`), so
+    that no flat edge of fill cuts the particles there; ``image`` itself when it has no such pixels. The loaders
+    (training, ``tools/test.py``) and the inference API both show it this way."""
+    mask = slice_outside_view(image)
+    return image if mask is None else fill_from_nearest(image, mask)
 
 
 @functools.lru_cache(maxsize=2)

@@ -5,7 +5,7 @@ import tifffile
 from PIL import Image
 
 from libnet_mmdet.io import ImageFormatError
-from libnet_mmdet.io.images import intensity_range, normalize_intensity
+from libnet_mmdet.io.images import fill_from_nearest, intensity_range, normalize_intensity, outside_view_mask
 from libnet_mmdet.datasets.transforms import LoadTomoImageFromFile, LoadTomoImageFromNDArray
 
 
@@ -180,7 +180,7 @@ def test_a_fill_value_outside_the_field_of_view_is_left_out_of_the_range():
     inside = filled > 0
 
     assert intensity_range(filled) == intensity_range(filled[inside])
-    prepared = LoadTomoImageFromNDArray(channels=1)(dict(img=filled))['img'][..., 0]
+    prepared = LoadTomoImageFromNDArray(channels=1, fill_outside_view=False)(dict(img=filled))['img'][..., 0]
     np.testing.assert_allclose(prepared[inside], normalize_intensity(filled[inside]), atol=1e-3)
     assert (prepared[~inside] == 0).all()
     saturated = np.minimum(sample, 22000)  # 25 % at the detector's ceiling: the rest sets the range, they map to 255
@@ -189,3 +189,34 @@ def test_a_fill_value_outside_the_field_of_view_is_left_out_of_the_range():
     three_values = np.repeat([0, 120, 200], 30).astype(np.uint8)  # piecewise constant: nothing is left out
     assert intensity_range(three_values, 'percentile', (0, 100)) == (0, 200)
     assert intensity_range(filled, 'minmax') == (0, filled.max())  # 'minmax' means the image's own extremes
+
+
+def test_the_fill_outside_the_field_of_view_is_shown_as_the_inference_api_shows_it(tmp_path):
+    """Training slices (and tools/test.py's) see the fill around a reconstructed disc given the nearest pixel's
+    value, as segment_image shows it to the model: not a flat black edge cutting the particles."""
+    rng = np.random.default_rng(3)
+    stack = rng.normal(20000, 3000, (3, 64, 64)).clip(5000, 60000).astype(np.uint16)
+    yy, xx = np.mgrid[:64, :64]
+    outside = (yy - 31.5) ** 2 + (xx - 31.5) ** 2 > 30 ** 2
+    stack[:, outside] = 0
+    assert (outside_view_mask(stack[1]) == outside).all()
+    tifffile.imwrite(tmp_path / 'stack.tif', stack, photometric='minisblack')
+    sliced = dict(img_path=str(tmp_path / 'stack.tif'), slice_axis='z', slice_index=1)
+
+    img = LoadTomoImageFromFile(channels=1)(dict(sliced))['img'][..., 0]
+
+    np.testing.assert_allclose(img, normalize_intensity(fill_from_nearest(stack[1], outside)), atol=1e-3)
+    assert img[outside].min() > 0  # no flat 0 left
+    raw = LoadTomoImageFromFile(channels=1, fill_outside_view=False)(dict(sliced))['img'][..., 0]
+    assert (raw[outside] == 0).all()
+    np.testing.assert_array_equal(LoadTomoImageFromNDArray(channels=1)(dict(img=stack[1]))['img'][..., 0], img)
+    # a 2.5D stack: its centre slice's field of view fills all three channels
+    context = LoadTomoImageFromFile(normalize='none', context_slices=True)(dict(sliced))['img']
+    for channel, index in enumerate((0, 1, 2)):
+        np.testing.assert_array_equal(context[..., channel], fill_from_nearest(stack[index], outside))
+    clean = rng.normal(20000, 3000, (64, 64)).clip(5000, 60000).astype(np.uint16)  # no fill: left as it is
+    kept = LoadTomoImageFromNDArray(normalize='none', channels=1)(dict(img=clean))['img'][..., 0]
+    np.testing.assert_array_equal(kept, clean)
+    assert 'fill_outside_view=True' in repr(LoadTomoImageFromFile())
+    with pytest.raises(ValueError, match='fill_outside_view must be True or False'):
+        LoadTomoImageFromFile(fill_outside_view=1)

@@ -3,8 +3,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
-from ...io.images import (NORMALIZE_MODES, SLICE_AXES, ImageFormatError, check_finite, describe, intensity_range,
-                          normalize_intensity, read_image, read_image_info, to_channels)
+from ...io.images import (NORMALIZE_MODES, SLICE_AXES, ImageFormatError, check_finite, describe, fill_outside_view,
+                          intensity_range, normalize_intensity, read_image, read_image_info, to_channels)
 
 #: ``normalize`` of the loaders: the modes of :func:`~libnet_mmdet.io.images.normalize_intensity`, and ``'auto'``.
 LOADER_NORMALIZE_MODES = NORMALIZE_MODES + ('auto',)
@@ -31,6 +31,10 @@ class LoadTomoImageFromFile(BaseTransform):
     ``results['intensity_range']`` ``(low, high)``, when given and not None, is mapped to 0 and 255 in place of the
     slice's own range: one mapping for all the slices of a volume (:meth:`intensity_range` of pixels sampled from
     them), so that an empty slice (air above a sample) stays dark instead of having its noise stretched to 0-255.
+    Before normalising, the fill around a reconstructed field of view (the one value that reconstruction software
+    writes around the disc of data, :func:`~libnet_mmdet.io.images.outside_view_mask`) is given the value of the
+    nearest pixel inside (``fill_outside_view``, :func:`~libnet_mmdet.io.images.fill_from_nearest`): the model
+    sees such slices in training as the inference API shows them, not with a flat edge cutting the particles.
 
     Required keys: ``img_path`` (or ``img``); optional ``slice_axis``, ``slice_index``, ``intensity_range``.
     Added / modified keys: ``img`` ((H, W, channels), float32 in [0, 255] (``'none'``: the file's own values),
@@ -47,6 +51,8 @@ class LoadTomoImageFromFile(BaseTransform):
         channels (int): 3 (default, for ImageNet-style backbones) or 1.
         to_float32 (bool): float32 output (default; keeps 16-bit precision). False rounds to uint8.
         context_slices (bool): give a stack slice its neighbours as channels (needs ``channels=3``).
+        fill_outside_view (bool): fill outside the field of view as described above (default True; a slice
+            without such fill is left as it is).
 
     Raises:
         FileNotFoundError: missing file.
@@ -55,7 +61,7 @@ class LoadTomoImageFromFile(BaseTransform):
     """
 
     def __init__(self, normalize='percentile', percentiles=(0.5, 99.5), channels=3, to_float32=True,
-                 context_slices=False):
+                 context_slices=False, fill_outside_view=True):
         if normalize not in LOADER_NORMALIZE_MODES:
             raise ValueError(f'normalize must be one of {LOADER_NORMALIZE_MODES}, got {normalize!r}')
         low, high = percentiles
@@ -67,7 +73,10 @@ class LoadTomoImageFromFile(BaseTransform):
             raise ValueError(f'context_slices must be True or False, got {context_slices!r}')
         if context_slices and channels != 3:
             raise ValueError(f'context_slices=True needs channels=3 (previous, slice, next), got {channels!r}')
+        if not isinstance(fill_outside_view, (bool, np.bool_)):
+            raise ValueError(f'fill_outside_view must be True or False, got {fill_outside_view!r}')
         self.context_slices = bool(context_slices)
+        self.fill_outside_view = bool(fill_outside_view)
         self.normalize = normalize
         self.percentiles = (float(low), float(high))
         self.channels = channels
@@ -106,6 +115,8 @@ class LoadTomoImageFromFile(BaseTransform):
         if image.ndim not in (2, 3):
             raise ValueError(f'{path}: expected a 2D image, got shape {image.shape}')
         check_finite(image, path, slice_axis, slice_index)
+        if self.fill_outside_view:
+            image = fill_outside_view(image)
         normalize = self._mode(image.dtype)
         if normalize == 'none' and not self.to_float32 and image.dtype != np.uint8:
             raise ValueError(f'{path}: normalize="none" with to_float32=False needs 8-bit data, got {image.dtype}')
@@ -121,7 +132,8 @@ class LoadTomoImageFromFile(BaseTransform):
 
     def __repr__(self):
         return (f'{self.__class__.__name__}(normalize={self.normalize!r}, percentiles={self.percentiles}, '
-                f'channels={self.channels}, to_float32={self.to_float32}, context_slices={self.context_slices})')
+                f'channels={self.channels}, to_float32={self.to_float32}, context_slices={self.context_slices}, '
+                f'fill_outside_view={self.fill_outside_view})')
 
 
 @TRANSFORMS.register_module()
