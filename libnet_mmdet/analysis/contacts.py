@@ -8,7 +8,7 @@ CONTACT_CLASSES = ('carbon_binder', 'pore', 'particle')
 _CB, _PORE, _PARTICLE = range(3)
 
 
-def surface_contact_counts(labels_zyx, phases_zyx, n_labels):
+def surface_contact_counts(labels_zyx, phases_zyx, n_labels, per_axis=False):
     """Count, for every particle, the voxel faces of its surface by what lies on the other side.
 
     A surface face is a pair of 6-neighbour voxels (p, q) with p in the particle and q not; faces on the volume
@@ -28,12 +28,14 @@ def surface_contact_counts(labels_zyx, phases_zyx, n_labels):
         phases_zyx (np.ndarray | None): (Z, Y, X) phase volume (0 pore, 1 NMC, 2 carbon-binder); ``None``: only
             the total number of surface faces is meaningful and every non-particle face is counted as pore.
         n_labels (int): largest instance id.
+        per_axis (bool): count the faces normal to each axis apart (their areas differ where the voxels are not
+            cubes: :func:`surface_contact_areas`).
 
     Returns:
         np.ndarray: int64 array of shape (n_labels + 1, 3), columns in :data:`CONTACT_CLASSES` order; row k is
-        instance k (row 0 unused).
+        instance k (row 0 unused); with ``per_axis`` (n_labels + 1, ndim, 3), the faces normal to each axis.
     """
-    counts = np.zeros((n_labels + 1) * 3, np.int64)
+    counts = np.zeros((labels_zyx.ndim, (n_labels + 1) * 3), np.int64)
     for axis in range(labels_zyx.ndim):
         lower = tuple(slice(None, -1) if a == axis else slice(None) for a in range(labels_zyx.ndim))
         upper = tuple(slice(1, None) if a == axis else slice(None) for a in range(labels_zyx.ndim))
@@ -50,5 +52,24 @@ def surface_contact_counts(labels_zyx, phases_zyx, n_labels):
             contact = np.full(own.shape, _PORE, np.int64)
             contact[other_phase == CARBON_BINDER] = _CB
             contact[(other != 0) | (other_phase == NMC)] = _PARTICLE
-            counts += np.bincount(own * 3 + contact, minlength=counts.size)
-    return counts.reshape(n_labels + 1, 3)
+            counts[axis] += np.bincount(own * 3 + contact, minlength=counts.shape[1])
+    counts = counts.reshape(labels_zyx.ndim, n_labels + 1, 3).transpose(1, 0, 2)
+    return counts if per_axis else counts.sum(axis=1)
+
+
+def surface_contact_areas(counts_per_axis, voxel_size_zyx):
+    """Surface area of every particle by contact class: the face counts of
+    :func:`surface_contact_counts` (``per_axis=True``) weighted by the area of a face normal to each axis (a face
+    normal to z is ``y x`` voxel edges wide). Where the voxels are cubes, the shares are those of the counts; where
+    they are not (a stack with thicker slices), counts alone would give the faces of the thin axes too much weight.
+
+    Args:
+        counts_per_axis (np.ndarray): (N, ndim, 3) face counts.
+        voxel_size_zyx (sequence[float]): voxel edge along each axis (any unit; areas in its square).
+
+    Returns:
+        np.ndarray: float64 (N, 3) areas, columns in :data:`CONTACT_CLASSES` order.
+    """
+    edges = np.asarray(voxel_size_zyx, dtype=np.float64)
+    face_area = np.prod(edges) / edges  # normal to axis a: the product of the other edges
+    return np.einsum('nac,a->nc', counts_per_axis, face_area)

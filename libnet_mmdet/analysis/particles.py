@@ -8,7 +8,7 @@ from skimage.morphology import ball
 from ..io.errors import InputError, check_int, check_number
 from ..io.labels import check_labels, compact_labels
 from ..io.tiff import voxel_size_zyx
-from .contacts import CONTACT_CLASSES, surface_contact_counts
+from .contacts import CONTACT_CLASSES, surface_contact_areas, surface_contact_counts
 from .phases import NMC, check_phases, segment_phases
 from .shape import principal_axes, surface_area
 
@@ -24,7 +24,9 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
     Columns (units in the names; ``vox`` = voxels):
 
     - ``id``, ``voxels``, ``volume_um3`` (voxels x voxel volume), ``esd_um`` ((6V/pi)^(1/3));
-    - ``centroid_{z,y,x}_vox``, ``centroid_{z,y,x}_um``; bounding box ``bbox_{z,y,x}{0,1}`` (voxels, half-open);
+    - ``centroid_{z,y,x}_vox``, ``centroid_{z,y,x}_um`` (voxel index x voxel edge: from the centre of voxel 0, as
+      image coordinates; ``depth_um`` is from the volume's outer face, half a voxel further); bounding box
+      ``bbox_{z,y,x}{0,1}`` (voxels, half-open);
     - ``surface_area_um2`` (marching cubes of the mask smoothed with ``smoothing_sigma``, see
       :func:`~libnet_mmdet.analysis.shape.surface_area`), ``sphericity`` = pi^(1/3) (6V)^(2/3) / S;
     - ``axis_major_um`` >= ``axis_middle_um`` >= ``axis_minor_um`` (full lengths of the inertia-equivalent
@@ -38,7 +40,8 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
       ``depth_from`` side (``'low'`` = index 0, ``'high'`` = last index) of ``depth_axis``;
     - ``surface_faces``: voxel faces of the surface not on the volume border;
       ``surface_fraction_carbon_binder``, ``surface_fraction_pore`` (= detachment), ``surface_fraction_particle``:
-      shares of those faces whose outside voxel is carbon-binder, pore, or another particle / unsegmented NMC
+      shares of those faces, by area (a face normal to z counts ``y x`` voxel edges: with cubic voxels the share of
+      the faces), whose outside voxel is carbon-binder, pore, or another particle / unsegmented NMC
       (see :func:`~libnet_mmdet.analysis.contacts.surface_contact_counts`); they sum to 1. They are NaN when no
       phase information is available, or for a particle without any such face (one filling the volume);
     - ``phase_source``: for ``phases_zyx``, the ``phase_source`` argument (``'given'``, or ``'model'`` for phases
@@ -105,7 +108,7 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
 
     labels_zyx, original_ids = compact_labels(labels_zyx)
     n_labels = int(labels_zyx.max())
-    contact_counts = surface_contact_counts(labels_zyx, phases_zyx, n_labels)
+    contact_counts = surface_contact_counts(labels_zyx, phases_zyx, n_labels, per_axis=True)
     pad = int(np.ceil(3 * smoothing_sigma)) + max(int(closing_radius), 0) + 1
     closing_ball = ball(closing_radius).astype(bool) if closing_radius > 0 else None
     rows, present = [], []
@@ -121,11 +124,10 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
     df = pd.DataFrame(rows)
     if original_ids is not None:
         df['id'] = original_ids[df['id'].to_numpy() - 1]
-    surface = contact_counts[present]
-    faces = surface.sum(axis=1)
-    df['surface_faces'] = faces
+    df['surface_faces'] = contact_counts[present].sum(axis=(1, 2))
+    areas = surface_contact_areas(contact_counts[present], spacing_um)
     with np.errstate(invalid='ignore', divide='ignore'):
-        fractions = surface / faces[:, None]
+        fractions = areas / areas.sum(axis=1, keepdims=True)
     if phase_source == PHASES_NONE:
         fractions[:] = np.nan
     for column, values in zip(CONTACT_CLASSES, fractions.T):
@@ -136,7 +138,7 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
 
 
 def _depth_axis_index(depth_axis):
-    if depth_axis in (0, 1, 2):
+    if isinstance(depth_axis, (int, np.integer)) and not isinstance(depth_axis, bool) and depth_axis in (0, 1, 2):
         return int(depth_axis)
     if isinstance(depth_axis, str) and depth_axis.lower() in AXES:
         return AXES.index(depth_axis.lower())

@@ -210,8 +210,9 @@ def test_bad_inputs_raise_one_clear_error():
         particle_table(labels, image_zyx=np.zeros((8, 8, 9)), voxel_size_nm=50)
     with pytest.raises(ValueError, match='voxel_size_nm'):
         particle_table(labels, voxel_size_nm=-1)
-    with pytest.raises(ValueError, match='depth_axis'):
-        particle_table(labels, depth_axis='t', voxel_size_nm=50)
+    for depth_axis in ('t', True, 2.0):  # a bool or a float is no axis index (True was read as 'y')
+        with pytest.raises(ValueError, match='depth_axis'):
+            particle_table(labels, depth_axis=depth_axis, voxel_size_nm=50)
     with pytest.raises(ValueError, match='depth_from'):
         particle_table(labels, depth_from='top', voxel_size_nm=50)
 
@@ -224,3 +225,23 @@ def test_voxel_size_is_required():
         particle_table(labels)
     with pytest.raises(ValueError, match='voxel_size_nm: required'):
         particle_table(labels, voxel_size_nm=None)
+
+
+
+def test_contact_shares_are_of_surface_area_where_voxels_are_not_cubes():
+    """Analysis audit: the shares were of face counts, so with 200 x 100 x 100 nm voxels a face normal to z (twice
+    the area of the others) weighed as one. A box of 4 x 10 x 10 voxels coated above and below, bare at its sides:
+    coated 2 x 1000 x 1000 nm^2 of 2 x 1000^2 + 4 x 800 x 1000 nm^2 (the count share was 200 / 360 = 0.56)."""
+    labels = np.zeros((8, 14, 14), np.uint16)
+    labels[2:6, 2:12, 2:12] = 1
+    phases = np.full(labels.shape, PORE, np.uint8)
+    phases[labels == 1] = NMC
+    phases[1, 2:12, 2:12] = phases[6, 2:12, 2:12] = CARBON_BINDER
+
+    row = particle_table(labels, phases, voxel_size_nm=(200, 100, 100)).iloc[0]
+
+    assert row['surface_fraction_carbon_binder'] == pytest.approx(2 / 5.2)
+    assert row['surface_fraction_pore'] == pytest.approx(3.2 / 5.2)
+    assert row['surface_faces'] == 2 * 100 + 4 * 40  # the column still counts faces
+    cubic = particle_table(labels, phases, voxel_size_nm=100).iloc[0]  # cubes: the share of the faces
+    assert cubic['surface_fraction_carbon_binder'] == pytest.approx(200 / 360)
