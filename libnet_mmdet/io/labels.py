@@ -111,7 +111,9 @@ def overlap_table(labels_a, labels_b):
     if (int(ids_a[-1]) if ids_a.size else 0) < np.iinfo(np.int64).max // span:  # one int64 key per pair of ids
         keys, intersection = np.unique(a.astype(np.int64) * span + b.astype(np.int64), return_counts=True)
         pair_a, pair_b = np.divmod(keys, span)
-        rows, cols = np.searchsorted(ids_a, pair_a), np.searchsorted(ids_b, pair_b)
+        # in the ids' own dtype: uint64 ids against int64 keys would be compared as float64 (equal above 2**53)
+        rows = np.searchsorted(ids_a, pair_a.astype(ids_a.dtype))
+        cols = np.searchsorted(ids_b, pair_b.astype(ids_b.dtype))
     else:  # ids too large to combine in one int64: combine their ranks
         keys, intersection = np.unique(np.searchsorted(ids_a, a) * ids_b.size + np.searchsorted(ids_b, b),
                                        return_counts=True)

@@ -434,12 +434,16 @@ def label_output_format(path):
 def check_outside_inputs(path, inputs=()):
     """Raise :class:`InputError` when ``path`` (an output or work folder) lies inside the folder of one of
     ``inputs`` (volume paths as :func:`open_volume` takes them: a folder of slices, a Zarr store,
-    ``'stack.zarr:/path'``; other items are ignored): a tool never writes into its input."""
+    ``'stack.zarr:/path'``; other items are ignored), or holds one of them (a work folder is emptied and deleted,
+    an output folder may be emptied): a tool never writes into its input, nor removes it."""
     for source in inputs:
         if isinstance(source, (str, os.PathLike)):
             folder = _split_volume_path(source)[0]
             if osp.isdir(folder) and is_inside(path, folder):
                 raise InputError(f'{path}: lies inside the input folder {folder}; choose a place outside it')
+            if is_inside(folder, path):
+                raise InputError(f'{path}: holds the input {folder}, which it must never remove; choose another '
+                                 'place (or move the input out of it)')
 
 
 def check_label_output(path, overwrite=False, inputs=()):

@@ -235,7 +235,8 @@ def merge_small_lut(sizes, slabs_zyx, min_voxels, contacts=None):
 
     Returns:
         tuple: ``(lut, K)``: ids 0..N -> 0..K in the smallest label dtype; kept groups are numbered in increasing
-        order of their largest member's id.
+        order of their smallest member's id (so ids 1..N in order of their first voxel give particles 1..K in that
+        order too).
     """
     sizes = np.asarray(sizes, dtype=np.int64)
     n, ids = sizes.size, np.arange(sizes.size)
@@ -268,6 +269,9 @@ def merge_small_lut(sizes, slabs_zyx, min_voxels, contacts=None):
     keep = (group_sizes >= max(min_voxels, 1)) & (roots == ids)
     keep[0] = False
     n_kept = int(keep.sum())
+    first = np.full(group.max() + 1, n, np.int64)
+    np.minimum.at(first, group, ids)  # each group's smallest member id
+    kept = np.flatnonzero(keep)
     new_ids = np.zeros(n, np.int64)
-    new_ids[keep] = np.arange(1, n_kept + 1)
+    new_ids[kept[np.argsort(first[group[kept]], kind='stable')]] = np.arange(1, n_kept + 1)
     return new_ids[roots].astype(label_dtype(n_kept)), n_kept

@@ -2,6 +2,7 @@
 interruption, and clear errors for bad volumes."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -324,6 +325,19 @@ def test_a_folder_of_other_files_is_never_the_work_folder(image_tif, tmp_path):
         segment_volume(IntensityPredictor(), image_tif, out=tmp_path / 'labels.tif', work_dir=folder,
                        progress=False)
     assert os.listdir(folder) == ['keep.txt']
+
+
+def test_a_work_folder_holding_the_input_is_refused(image_tif, tmp_path):
+    """Volume audit: a scan copied into a kept work folder and segmented from there was deleted with the folder's
+    other entries (a work folder that does not resume is emptied, and removed after success)."""
+    work = tmp_path / 'work'
+    segment_volume(IntensityPredictor(), image_tif, out=tmp_path / 'a.tif', work_dir=work, keep_work=True,
+                   progress=False)
+    scan = work / 'stack.tif'
+    scan.write_bytes(image_tif.read_bytes())
+    with pytest.raises(InputError, match=re.escape(f'{work}: holds the input {scan}, which it must never remove')):
+        segment_volume(IntensityPredictor(), scan, out=tmp_path / 'b.tif', work_dir=work, progress=False)
+    assert scan.read_bytes() == image_tif.read_bytes() and not (tmp_path / 'b.tif').exists()
 
 
 @pytest.mark.parametrize('damage', [

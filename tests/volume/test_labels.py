@@ -116,3 +116,18 @@ def test_no_minimum_keeps_everything_without_reading_the_labels():
 
     lut, n_kept = merge_small_lut(sizes, never_read(), min_voxels=0)
     assert n_kept == 2 and lut.tolist() == [0, 1, 0, 2]
+
+
+def test_merged_particles_keep_the_order_of_their_first_voxel():
+    """Volume audit: groups were numbered by their largest member, so a one-voxel fragment merged into a later
+    particle put that particle's first voxel ahead of one with a smaller id (README: ids in first-voxel order)."""
+    labels = np.zeros((1, 10, 10), np.uint16)
+    labels[0, 4, 0] = 1  # a fragment, first in the scan; it touches only the particle below it
+    labels[0, 4:, 5:] = 2
+    labels[0, 5:, :4] = 3
+    lut, n_kept = merge_small_lut(np.bincount(labels.ravel()), [labels], min_voxels=2)
+    merged = lut[labels]
+    assert n_kept == 2 and merged[0, 4, 0] == merged[0, 5, 0]
+    flat = merged.ravel()
+    ids, first = np.unique(flat[flat > 0], return_index=True)
+    assert list(ids[np.argsort(first)]) == [1, 2]
