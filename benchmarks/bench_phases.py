@@ -75,10 +75,12 @@ def parse_args(argv=None):
 
 
 def phase_iou(phases, truth):
-    """IoU of each phase (dict by name)."""
-    return {name: float(np.count_nonzero((phases == code) & (truth == code))
-                        / max(np.count_nonzero((phases == code) | (truth == code)), 1))
-            for code, name in enumerate(PHASE_NAMES)}
+    """IoU of each phase (dict by name); None for a phase in neither (no IoU to score, not 0)."""
+    ious = {}
+    for code, name in enumerate(PHASE_NAMES):
+        union = np.count_nonzero((phases == code) | (truth == code))
+        ious[name] = float(np.count_nonzero((phases == code) & (truth == code)) / union) if union else None
+    return ious
 
 
 def pearson(a, b):
@@ -193,7 +195,7 @@ def synthetic(model, args):
         for weight in args.surface_pore_weights:
             scores = result[f'model_w{weight:g}']
             print(f"  surface pore weight {weight:g}: IoU {fmt(scores['phase_iou'])} detachment error "
-                  f"{scores['error_detachment']:+.3f} r {scores['detachment_correlation']:.3f}", flush=True)
+                  f"{scores['error_detachment']:+.3f} r {fmt(scores['detachment_correlation'])}", flush=True)
         if args.plots:
             plot_curves(osp.join(args.plots, f'detachment_vs_esd_{preset}.png'), f'{preset} (seed {seed})', result)
         if args.generalist:
@@ -224,12 +226,15 @@ def user_path(segmenter, volume, phases, truth):
     print(f"  user path (generalist labels, model phases): detachment {scores['mean_detachment']:.3f} (error "
           f"{scores['error_detachment']:+.3f}), carbon-binder contact {scores['mean_contact_carbon_binder']:.3f} "
           f"(error {scores['error_contact_carbon_binder']:+.3f}); r of the {scores['n_matched']} particles matched "
-          f"to a true one (IoU > 0.5) {scores['detachment_correlation_matched']:.3f}", flush=True)
+          f"to a true one (IoU > 0.5) {fmt(scores['detachment_correlation_matched'])}", flush=True)
     return scores
 
 
-def fmt(iou):
-    return '/'.join(f'{iou[name]:.3f}' for name in PHASE_NAMES)
+def fmt(value):
+    """A number as printed (None: 'n/a'), or the IoUs of a :func:`phase_iou` dict joined by '/'."""
+    if isinstance(value, dict):
+        return '/'.join(fmt(value[name]) for name in PHASE_NAMES)
+    return 'n/a' if value is None else f'{value:.3f}'
 
 
 def segmentpy_truth(image, label):

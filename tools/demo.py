@@ -14,7 +14,7 @@ records the settings, and a run with other settings is refused unless ``--overwr
   4. baseline: the classic watershed, its settings tuned on the training volume
   5. evaluate: 3D and per-slice instance matching, count and size errors against the ground truth
   6. analyse:  per-particle statistics of the fused result (size, sphericity, damage, carbon-binder contact/detachment) and plots
-Writes ``<out>/report.md`` (tables, plots, overlays) and prints its path.
+Writes ``<out>/report.md`` (tables and plots, the labels over three orthogonal slices among them) and prints its path.
 """
 import argparse
 import json

@@ -21,8 +21,9 @@ Every value drawn is recorded from the model's own modules while it runs (forwar
 wrappers, see libnet_mmdet/visualization/model_stages.py); nothing is re-implemented. The summary is printed.
 
 Example:
-    python tools/inspect_model.py configs/nmc/mask-rcnn_r101_fpn.py work_dirs/nmc/best.pth \\
-        data/nmc/images/val/slice_0100.png --out inspect/ --device cuda:0
+    python tools/inspect_model.py configs/nmc/mask-rcnn_r101_fpn.py \\
+        work_dirs/mask-rcnn_r101_fpn/best_coco_segm_mAP_epoch_36.pth data/nmc/images/val/slice_0100.png \\
+        --out inspect/ --device cuda:0
 """
 import argparse
 import json

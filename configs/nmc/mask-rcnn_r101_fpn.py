@@ -72,8 +72,9 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# CocoMetric sets COCOeval's maxDets from proposal_nums and reports AP at the last one: score dense slices
-# with up to 1000 detections per image (test_cfg.rcnn.max_per_img caps what the model returns).
+# CocoMetric sets COCOeval's maxDets from proposal_nums: mAP_50, mAP_75 and mAP_s/m/l count up to 1000 detections
+# per image (test_cfg.rcnn.max_per_img caps what the model returns); pycocotools takes the headline mAP at 100
+# whatever maxDets says, so on slices of more than ~100 particles it (and save_best below) undercounts: read mAP_50.
 val_evaluator = dict(ann_file=data_root + 'annotations/val.json', proposal_nums=(100, 300, 1000))
 test_evaluator = val_evaluator
 

@@ -1,6 +1,7 @@
 """Atomic output files: nothing is ever left half-written where a user (or a resumed run) would read it."""
 import contextlib
 import json
+import math
 import os
 import tempfile
 
@@ -36,8 +37,26 @@ def atomic_output(path, mode='w'):
         raise
 
 
+def _finite_or_none(obj):
+    """``obj`` with every NaN or infinite float (nested in dicts, lists, tuples) replaced by ``None``."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: _finite_or_none(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(value) for value in obj]
+    return obj
+
+
 def write_json(path, obj, indent=None):
-    """Write ``obj`` as JSON to ``path`` atomically."""
-    text = json.dumps(obj, indent=indent)  # the C encoder: json.dump to a stream always runs the Python one
+    """Write ``obj`` as JSON to ``path`` atomically; a NaN or infinite float is written as ``null``.
+
+    ``json.dumps`` writes them as ``NaN`` / ``Infinity``, which strict JSON readers (JavaScript, ``jq``, pandas with
+    the C parser) refuse; a missing value is ``null`` in every output of this package.
+    """
+    try:  # the C encoder: json.dump to a stream always runs the Python one
+        text = json.dumps(obj, indent=indent, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite_or_none(obj), indent=indent, allow_nan=False)
     with atomic_output(path) as f:
         f.write(text)

@@ -51,3 +51,14 @@ def test_an_output_where_this_user_cannot_write_is_refused_before_anything(tmp_p
             check(path)
     assert check_output_file(tmp_path / 'elsewhere' / 'labels.tif') == str(tmp_path / 'elsewhere' / 'labels.tif')
     assert list(read_only.iterdir()) == []
+
+
+def test_json_outputs_write_a_missing_number_as_null(tmp_path):
+    import json
+
+    from libnet_mmdet.io import write_json
+    path = tmp_path / 'summary.json'
+    write_json(path, {'mean_damage': float('nan'), 'rows': [1.5, (float('inf'), -float('inf'))], 'n': 3})
+    text = path.read_text()
+    assert 'NaN' not in text and 'Infinity' not in text
+    assert json.loads(text) == {'mean_damage': None, 'rows': [1.5, [None, None]], 'n': 3}

@@ -65,3 +65,12 @@ def test_specks_are_scored_apart(bench):
     assert result['model']['error_detachment_sized'] == pytest.approx(0.0)
     assert result['model']['error_detachment'] == pytest.approx(-1 / 5)
     assert result['truth']['mean_damage_sized'] == 0.0 and result['model']['error_damage_sized'] == 0.0
+
+
+def test_a_phase_in_neither_volume_has_no_iou_and_prints_as_such(bench):
+    """Evaluation audit: a phase absent from both the prediction and the truth scored IoU 0 (a perfect prediction
+    of a volume without carbon-binder read 'CB IoU 0'), and a correlation of None crashed the print."""
+    truth = np.array([[0, 1], [1, 0]], np.uint8)
+    ious = bench.phase_iou(truth.copy(), truth)
+    assert ious == {'pore': 1.0, 'nmc': 1.0, 'carbon_binder': None}
+    assert bench.fmt(ious) == '1.000/1.000/n/a' and bench.fmt(None) == 'n/a' and bench.fmt(0.25) == '0.250'
