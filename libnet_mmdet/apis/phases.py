@@ -182,8 +182,10 @@ def bulk_cb_share(phases):
 
 def model_phases(model, probabilities):
     """Phases from a phase model's probabilities as its ``test_cfg`` decides them: :func:`phases_from_probabilities`
-    with the pore weight ``max(1, surface_pore_weight - bulk_cb_slope * share)`` (the slope is 0 unless the weight
-    is above 1: :func:`check_phase_config`), ``share`` the :func:`bulk_cb_share` of the plain argmax. Next to a
+    with the pore weight ``max(1, surface_pore_weight - bulk_cb_slope * share)`` when the config gives a slope (it
+    may only where the weight is above 1: :func:`check_phase_config`), ``share`` the :func:`bulk_cb_share` of the
+    plain argmax; without a slope, ``surface_pore_weight`` as it is (below 1 favours carbon-binder next to
+    particles). Next to a
     particle pore is called carbon-binder the more often the less carbon-binder there is elsewhere in the image, so
     the weight that sets detachment right falls with the share of bulk carbon-binder; the CPU recipe's two numbers
     were chosen together on validation volumes without and with bulk carbon-binder

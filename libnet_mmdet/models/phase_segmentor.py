@@ -53,7 +53,9 @@ class PhaseSegmentor(BaseDetector):
             0): how much the pore probability is favoured next to particles when
             :func:`~libnet_mmdet.apis.phases.predict_phases` decides the phases (``surface_pore_weight -
             bulk_cb_slope x`` the image's bulk carbon-binder share; ``pred_sem_seg`` here stays the plain argmax);
-            ``mirror_pad_px`` (int, default 0): the mirror padding of every slice.
+            ``mirror_pad_px`` (int, default 0): the mirror padding of every slice; ``view_edge_ramp_px`` (int,
+            default 0): each view's probabilities weighted down on its slices' outer pixels
+            (:func:`~libnet_mmdet.apis.phases.view_edge_weights`).
         init_cfg (dict | None): initialisation config.
     """
 

@@ -149,7 +149,7 @@ def shape_aware_mask_loss_terms(logits, targets, boundary_weight=2.0, boundary_s
         with torch.no_grad():
             binary = (targets > 0.5).float()
             filled = fill_enclosed(binary) if fill_target_holes else binary
-            targets = torch.maximum(targets, filled)  # soft targets keep their values; enclosed voids become 1
+            targets = torch.maximum(targets, filled)  # soft targets under 0.5 keep their values; the rest is 1
             depth = inside_depth(filled)
             outside = inside_depth(1 - filled)  # distance of a background pixel to the particle
             boundary = 1 + boundary_weight * torch.exp(-(depth + outside - 1) ** 2 / (2 * boundary_sigma ** 2))
@@ -201,9 +201,11 @@ class ShapeAwareMaskLoss(nn.Module):
       :math:`\bar t` (1 on its outer pixel ring, growing inwards, 0 outside), so a hollow core or a crack left
       open deep inside a particle costs most.
 
-    Perfect logits give (near) zero for every term. Geometry comes from the target only (no gradient), in torch
-    on the logits' device; the loss is computed in float32 with autocast off (AMP-safe). Zero RoIs give a zero
-    loss that keeps the graph.
+    Perfect logits give (near) zero for every term on a particle that fills much of its RoI; the Dice term's +1
+    smoothing keeps it far from zero on an empty or tiny target (an empty 28 x 28 target at logits -5: 0.84), so
+    such rare RoIs push their background logits further down than the other terms would. Geometry comes from the
+    target only (no gradient), in torch on the logits' device; the loss is computed in float32 with autocast off
+    (AMP-safe). Zero RoIs give a zero loss that keeps the graph.
 
     Args:
         bce_weight (float): :math:`w_{bce}`.
