@@ -123,12 +123,12 @@ class WorkFolder:
                 ChunkedVolume.open(array_path)
                 continue
             except Exception as exc:  # missing, or damaged in one of the ways a store can be
-                if resumed:
+                parts = [part for part in os.listdir(osp.join(self.path, PARTS_DIR)) if part.startswith(f'{view}_')]
+                if resumed and (parts or osp.exists(array_path)):  # not a view this run adds
                     warnings.warn(f'{array_path}: missing or damaged ({type(exc).__name__}); segmenting the '
                                   f'{view} view again')
-            for part in os.listdir(osp.join(self.path, PARTS_DIR)):
-                if part.startswith(f'{view}_'):
-                    os.remove(osp.join(self.path, PARTS_DIR, part))
+            for part in parts:
+                os.remove(osp.join(self.path, PARTS_DIR, part))
             ChunkedVolume.create(array_path, shape, VIEW_LABEL_DTYPE,
                                  slab_chunks(shape, slab, ('z', VIEW_AXIS[view])))
         return resumed

@@ -3,6 +3,8 @@ interruption, and clear errors for bad volumes."""
 import json
 import os
 import re
+import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -144,6 +146,24 @@ def _interrupt(image_tif, out, **kwargs):
     with pytest.raises(KeyboardInterrupt):
         segment_volume(IntensityPredictor(fail_after=8), image_tif, out=out, slab=4, progress=False, overwrite=True,
                        **kwargs)
+
+
+def test_a_view_added_on_resume_is_not_called_damaged(image, image_tif, tmp_path):
+    """Volume audit: resuming an xy run with xz added warned that the new view's array was 'missing or damaged'."""
+    out = tmp_path / 'labels.tif'
+    _interrupt(image_tif, out, views=('xy',), keep_work=True)
+    resumed = IntensityPredictor()
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # no warning at all
+        labels = segment_volume(resumed, image_tif, out=out, views=('xy', 'xz'), slab=4, progress=False,
+                                keep_work=True)
+    assert resumed.n_images == SHAPE[0] - 8 + SHAPE[1]  # the finished xy slabs kept, every xz slice made
+    np.testing.assert_array_equal(labels, segment_volume(IntensityPredictor(), image, views=('xy', 'xz'), slab=4,
+                                                         progress=False))
+    shutil.rmtree(f'{out}.work/view_xz.zarr')  # a view of the run lost: that one is called missing
+    with pytest.warns(UserWarning, match=r'view_xz.zarr: missing or damaged .*segmenting the xz view again'):
+        segment_volume(IntensityPredictor(), image_tif, out=out, views=('xy', 'xz'), slab=4, progress=False,
+                       overwrite=True)
 
 
 def test_changed_input_or_parameters_start_over(image, image_tif, tmp_path):
