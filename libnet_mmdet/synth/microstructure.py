@@ -296,9 +296,11 @@ def _carve_damage(labels, phases, particles, params, void_rng):
     stay.
 
     Void voxels connected to the outside of their particle are left solid, so that every void is enclosed and the
-    filled particle is recovered from the solid by hole filling; the volume border counts as a wall. Which
-    particles are porous, and their voids, are drawn from ``void_rng`` (None when ``porous_fraction`` is 0), so
-    that porosity changes neither the particles nor the carbon-binder.
+    filled particle is recovered from the solid by hole filling; the volume border counts as a wall (a void cut by
+    it stays pore, open at the border, inside the filled label: hole filling does not recover such a particle).
+    Which particles are porous, and their voids, are drawn from ``void_rng`` (None when ``porous_fraction`` is 0),
+    so that porosity changes neither the particles nor the coats (bulk carbon-binder domains, drawn after, do
+    change: their generator follows the void one).
 
     Returns:
         tuple: int64 arrays ``(hollow_voxels, crack_voxels, porous_voxels)``, the void voxels of each particle (a
