@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..io.errors import InputError, check_int, check_number
-from ..io.images import SLICE_AXES, check_finite, check_not_colour
+from ..io.images import SLICE_AXES, check_finite, check_not_colour, slice_outside_view
 from ..volume.views import MIN_VIEW_SIDE, VIEW_AXIS, VIEWS, check_view_names, context_stacks, usable_views
 from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
 from .model import (PHASE_MODEL_TYPE, init_model, mixed_precision, phase_model_files, read_config,
@@ -116,7 +116,9 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
 
     Returns:
         list[np.ndarray]: per slice, (3, H, W) float32 probabilities of the phase codes 0 pore, 1 NMC,
-        2 carbon-binder (summing to 1 at each pixel).
+        2 carbon-binder (summing to 1 at each pixel); outside a reconstructed field of view
+        (:func:`~libnet_mmdet.io.images.slice_outside_view`) pore with probability 1: the loader shows the model
+        that fill as the nearest pixels inside, stripes that are no material.
     """
     from mmcv.transforms import Compose
     prepare = slice_preparer(model, intensity_range)
@@ -124,15 +126,20 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
     pad = mirror_pad_px(model)
     probabilities = []
     for first in range(0, len(slices), batch_size):
-        prepared = [prepare(np.asarray(image)) for image in slices[first:first + batch_size]]
+        batch = [np.asarray(image) for image in slices[first:first + batch_size]]
+        prepared = [prepare(image) for image in batch]
         packed = [pipeline(dict(img=np.pad(image, [(pad, pad)] * 2 + [(0, 0)] * (image.ndim - 2), mode='reflect'),
                                 img_id=i)) for i, image in enumerate(prepared)]
         with torch.no_grad(), mixed_precision(model):
             samples = model.test_step(dict(inputs=[p['inputs'] for p in packed],
                                            data_samples=[p['data_samples'] for p in packed]))
-        probabilities += [sample.phase_probs.data.float().cpu().numpy()[:, pad:pad + image.shape[0],
-                                                                        pad:pad + image.shape[1]]
-                          for sample, image in zip(samples, prepared)]
+        for sample, image in zip(samples, batch):
+            probs = sample.phase_probs.data.float().cpu().numpy()[:, pad:pad + image.shape[0],
+                                                                  pad:pad + image.shape[1]]
+            outside = slice_outside_view(image)
+            if outside is not None:
+                probs[:, outside] = np.array([1, 0, 0], probs.dtype)[:, None]
+            probabilities.append(probs)
     return probabilities
 
 

@@ -11,7 +11,7 @@ checks of instance label arrays.
 """
 from .errors import (InputError, check_int, check_min_voxels, check_number, check_output_dir, check_output_file,
                      check_writable, is_inside, is_number_in, prepare_output_dir)
-from .files import atomic_output, write_json
+from .files import as_json, atomic_output, json_safe, write_json
 from .images import ImageFormatError, check_slicing, is_2d_image_file, read_image
 from .labels import check_labels
 from .tiff import read_volume, read_voxel_size, voxel_size_zyx, write_tiff
@@ -21,7 +21,7 @@ from .volume import (LabelVolumeWriter, check_label_output, check_outside_inputs
 __all__ = [
     'read_image', 'is_2d_image_file', 'open_volume', 'read_volume', 'read_whole_volume', 'read_voxel_size',
     'max_label', 'write_tiff',
-    'write_json', 'atomic_output', 'check_labels', 'voxel_size_zyx', 'ImageFormatError',
+    'write_json', 'as_json', 'json_safe', 'atomic_output', 'check_labels', 'voxel_size_zyx', 'ImageFormatError',
     'InputError', 'check_output_file', 'check_output_dir', 'check_writable', 'prepare_output_dir', 'is_inside',
     'LabelVolumeWriter',
     'open_labels',

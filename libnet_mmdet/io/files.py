@@ -37,15 +37,22 @@ def atomic_output(path, mode='w'):
         raise
 
 
-def _finite_or_none(obj):
-    """``obj`` with every NaN or infinite float (nested in dicts, lists, tuples) replaced by ``None``."""
+def json_safe(obj):
+    """``obj`` with every NaN or infinite float (nested in dicts, lists, tuples; tuples become lists) replaced by
+    ``None``: what :func:`write_json` writes (JSON has no NaN)."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {key: _finite_or_none(value) for key, value in obj.items()}
+        return {key: json_safe(value) for key, value in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite_or_none(value) for value in obj]
+        return [json_safe(value) for value in obj]
     return obj
+
+
+def as_json(obj):
+    """``obj`` as it reads back from a file :func:`write_json` wrote (tuples become lists, NaN ``None``), so that a
+    record compares equal to its file."""
+    return json.loads(json.dumps(json_safe(obj), allow_nan=False))
 
 
 def write_json(path, obj, indent=None):
@@ -57,6 +64,6 @@ def write_json(path, obj, indent=None):
     try:  # the C encoder: json.dump to a stream always runs the Python one
         text = json.dumps(obj, indent=indent, allow_nan=False)
     except ValueError:
-        text = json.dumps(_finite_or_none(obj), indent=indent, allow_nan=False)
+        text = json.dumps(json_safe(obj), indent=indent, allow_nan=False)
     with atomic_output(path) as f:
         f.write(text)

@@ -408,16 +408,14 @@ def outside_view_mask(image):
     image = np.asarray(image)
     if image.ndim != 2 or image.size == 0:
         return None
+    least = max(int(FILL_FRACTION * image.size) + 1, MIN_FILL_PIXELS)  # fill pixels: more than the fraction
     at_minimum = image == image.min()
-    def too_few(pixels):
-        return np.count_nonzero(pixels) <= FILL_FRACTION * image.size or np.count_nonzero(pixels) < MIN_FILL_PIXELS
-
-    if too_few(at_minimum) or at_minimum.all():
+    if np.count_nonzero(at_minimum) < least or at_minimum.all():
         return None
     regions, _ = ndimage.label(at_minimum)
     border = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
     outside = np.isin(regions, border[border > 0])
-    if too_few(outside):
+    if np.count_nonzero(outside) < least:
         return None
     inside = ~outside
     step = max(1, -(-max(image.shape) // 256))  # convexity is coarse: judged on at most 256 x 256 pixels

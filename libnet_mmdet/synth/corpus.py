@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from ..io import InputError, check_output_dir, prepare_output_dir, write_json, write_tiff
+from ..io import InputError, as_json, check_output_dir, prepare_output_dir, write_json, write_tiff
 from ..version import __version__
 from .export import write_particles_csv
 from .generate import SYNTH_ALGORITHM_VERSION, check_shape, generate_volume
@@ -66,11 +66,6 @@ def volume_name(index, count):
 def volume_paths(out_dir, name):
     """Paths of the files of volume ``name``, keyed as :data:`VOLUME_FILES`."""
     return {folder: osp.join(out_dir, folder, f'{name}.{ext}') for folder, ext in VOLUME_FILES.items()}
-
-
-def _as_json(obj):
-    """``obj`` as it reads back from JSON (tuples become lists), so records compare equal to their files."""
-    return json.loads(json.dumps(obj))
 
 
 def _read_corpus(path):
@@ -122,7 +117,7 @@ def check_corpus_dir(out_dir, count, seed=0, shape_zyx=None, overwrite=False, **
     count, seed, shape_zyx = check_corpus_args(count, seed, shape_zyx)
     random_params(seed, **overrides)  # the overrides checked
     out_dir = os.fspath(out_dir)
-    settings = _as_json({'generator': 'libnet_mmdet.synth.write_corpus', 'algorithm_version': SYNTH_ALGORITHM_VERSION,
+    settings = as_json({'generator': 'libnet_mmdet.synth.write_corpus', 'algorithm_version': SYNTH_ALGORITHM_VERSION,
                          'count': count, 'seed': seed, 'shape_zyx': shape_zyx, 'overrides': overrides,
                          'random_ranges': RANDOM_RANGES})
     corpus_path = osp.join(out_dir, CORPUS_FILE)
@@ -192,7 +187,7 @@ def write_corpus(out_dir, count, seed=0, shape_zyx=None, overwrite=False, progre
                               ('phases', volume.phases_zyx)):
             write_tiff(paths[folder], array, params.voxel_size_nm, overwrite=True)  # a stopped run's part
         write_particles_csv(paths['particles'], volume.particles)
-        records[name] = _as_json({'name': name, 'seed': seed + index, 'shape_zyx': shape,
+        records[name] = as_json({'name': name, 'seed': seed + index, 'shape_zyx': shape,
                                   'params': dataclasses.asdict(params), 'summary': volume.summary})
         corpus['volumes'] = [records[key] for key in sorted(records)]
         write_json(corpus_path, corpus, indent=1)

@@ -279,14 +279,7 @@ def write_pr_report(results_file, ann_file, out_dir, max_dets=DEFAULT_MAX_DETS, 
     write_png(osp.join(out_dir, 'per_image_ap.png'), plot_per_image_ap(per_image))
     report = {'results_file': os.fspath(results_file), 'ann_file': os.fspath(ann_file), 'max_dets': max_dets,
               'curves': curves, 'per_image': per_image}
-    write_json(osp.join(out_dir, 'pr_curves.json'), _json_safe(report), indent=1)
+    write_json(osp.join(out_dir, 'pr_curves.json'), report, indent=1)
     return report
 
 
-def _json_safe(value):
-    """NaN floats as None (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return None if isinstance(value, float) and np.isnan(value) else value

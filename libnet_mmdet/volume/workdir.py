@@ -32,7 +32,7 @@ import numpy as np
 
 from ..io.chunked import ChunkedVolume, slab_chunks
 from ..io.errors import InputError, check_writable
-from ..io.files import write_json
+from ..io.files import as_json, write_json
 from .views import VIEW_AXIS
 
 MANIFEST = 'manifest.json'
@@ -94,7 +94,7 @@ class WorkFolder:
         created where missing or damaged (that view's part files deleted).
         """
         self.check()
-        identity = json.loads(json.dumps(identity))
+        identity = as_json(identity)
         path = osp.join(self.path, MANIFEST)
         manifest = None
         if resume and osp.isfile(path):

@@ -116,3 +116,23 @@ def test_instances_seen_mostly_in_the_fill_are_dropped_whole():
     labels, details = segment_image(lambda images: [(predicted, np.ones(4, np.float32)) for _ in images], image,
                                     scale=1.0, tile_size=None)
     assert len(details['scores']) == 3 and not labels[outside].any() and not labels[30:40].any()
+
+
+def test_the_phase_model_calls_the_fill_outside_the_field_of_view_pore():
+    """Review of session 36: with the loader filling the field of view's outside from the nearest pixels inside,
+    the phase model saw stripes there and gave them NMC and carbon-binder; outside is pore, as the flat fill was."""
+    from helpers import REPO_ROOT
+    from libnet_mmdet.apis import init_phase_model
+    from libnet_mmdet.apis.phases import phase_probabilities
+    model = init_phase_model(str(REPO_ROOT / 'configs' / 'nmc' / 'phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py'),
+                             None)  # untrained: any phase anywhere
+    image = np.random.default_rng(5).integers(5000, 60000, (64, 64)).astype(np.uint16)
+    yy, xx = np.mgrid[:64, :64]
+    outside = (yy - 31.5) ** 2 + (xx - 31.5) ** 2 > 30 ** 2
+    image[outside] = 0
+
+    probs, = phase_probabilities(model, [image])
+
+    assert probs.shape == (3, 64, 64)
+    np.testing.assert_array_equal(probs[:, outside], np.repeat([[1], [0], [0]], outside.sum(), axis=1))
+    assert probs[1:, ~outside].max() > 0  # inside, the model's own probabilities

@@ -1,7 +1,9 @@
 """The output rule of libnet_mmdet.io.errors: outputs never replace inputs, folders are new, empty or ours."""
+import json
+
 import pytest
 
-from libnet_mmdet.io import InputError, check_output_dir, check_output_file, prepare_output_dir
+from libnet_mmdet.io import InputError, as_json, check_output_dir, check_output_file, prepare_output_dir, write_json
 
 
 def test_an_output_file_is_never_an_input(tmp_path):
@@ -54,11 +56,11 @@ def test_an_output_where_this_user_cannot_write_is_refused_before_anything(tmp_p
 
 
 def test_json_outputs_write_a_missing_number_as_null(tmp_path):
-    import json
-
-    from libnet_mmdet.io import write_json
     path = tmp_path / 'summary.json'
     write_json(path, {'mean_damage': float('nan'), 'rows': [1.5, (float('inf'), -float('inf'))], 'n': 3})
     text = path.read_text()
     assert 'NaN' not in text and 'Infinity' not in text
     assert json.loads(text) == {'mean_damage': None, 'rows': [1.5, [None, None]], 'n': 3}
+    record = {'scale': (1.0, float('nan'))}  # a record compares equal to its file (resume checks do)
+    write_json(path, record, indent=1)
+    assert as_json(record) == json.loads(path.read_text()) == {'scale': [1.0, None]}

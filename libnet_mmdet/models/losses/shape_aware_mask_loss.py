@@ -149,7 +149,7 @@ def shape_aware_mask_loss_terms(logits, targets, boundary_weight=2.0, boundary_s
         with torch.no_grad():
             binary = (targets > 0.5).float()
             filled = fill_enclosed(binary) if fill_target_holes else binary
-            targets = torch.maximum(targets, filled)  # soft targets under 0.5 keep their values; the rest is 1
+            targets = torch.maximum(targets, filled)  # above 0.5 or enclosed: 1; other soft targets kept
             depth = inside_depth(filled)
             outside = inside_depth(1 - filled)  # distance of a background pixel to the particle
             boundary = 1 + boundary_weight * torch.exp(-(depth + outside - 1) ** 2 / (2 * boundary_sigma ** 2))
