@@ -81,7 +81,7 @@ def draw_overlay(image_bgr, masks, boxes):
         boxes (np.ndarray): (N, 4) [x1, y1, x2, y2] pixel-corner boxes.
     """
     labels = instances_to_labels(masks, image_bgr.shape[:2], order=np.arange(len(masks))[::-1])
-    picture = render_labels(image_bgr, labels)
+    picture = render_labels(image_bgr, labels, intensity_range=(0, 255))  # as the model gets it (0-255)
     for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64):
         rows, cols = rectangle_perimeter((y1, x1), end=(y2 - 1, x2 - 1), shape=labels.shape, clip=True)
         picture[rows, cols] = (0, 255, 255)

@@ -241,13 +241,15 @@ def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, 
         InputError: ``out_dir`` exists and is not empty (without ``overwrite``), is not a folder, or holds files
             of something else than a report.
         TypeError / ValueError: ``df`` is not a particle table (:func:`check_particle_table`: not a DataFrame, or
-            a column of :data:`SUMMARY_COLUMNS` or ``depth_um`` missing), ``labels_zyx`` is not a 3D label volume
-            or not of the shape ``df.attrs['volume_shape']`` records, ``image_zyx`` / ``phases_zyx`` (checked by
-            :func:`~libnet_mmdet.analysis.phases.check_phases`) differ from it in shape, ``image_zyx`` holds
-            NaN/Inf (ImageFormatError), or ``min_voxels`` is neither ``'auto'`` nor an int >= 0 (InputError);
-            before anything is written.
+            a column of :data:`SUMMARY_COLUMNS` or ``depth_um`` missing; InputError: no row), ``labels_zyx`` is
+            not a 3D label volume or not of the shape ``df.attrs['volume_shape']`` records, ``image_zyx`` /
+            ``phases_zyx`` (checked by :func:`~libnet_mmdet.analysis.phases.check_phases`) differ from it in shape,
+            ``image_zyx`` holds NaN/Inf (ImageFormatError), or ``min_voxels`` is neither ``'auto'`` nor an int >= 0
+            (InputError); before anything is written.
     """
     check_particle_table(df, SUMMARY_COLUMNS + ('depth_um',))  # the plots need the depth too
+    if len(df) == 0:  # before any file: the histograms failed after the table and summary were written
+        raise InputError('df: an empty particle table (no particle to report)')
     if labels_zyx is not None:
         labels_zyx = check_labels(labels_zyx, 'labels_zyx', allow_empty=True)
         volume_shape = df.attrs.get('volume_shape')  # None for a table read back from particles.csv

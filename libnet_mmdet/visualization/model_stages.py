@@ -26,6 +26,7 @@ Coordinates of every stage before the final detections are in the model's input 
 test pipeline); the final detections are in the frame of the input slice.
 """
 import contextlib
+import copy
 import os
 
 import numpy as np
@@ -48,13 +49,14 @@ def _feature_list(output):
 
 @contextlib.contextmanager
 def _wrapped(owner, name, record):
-    """Temporarily replace the bound method ``owner.name`` by a pass-through that appends (args, kwargs, result)
-    to ``record``."""
+    """Temporarily replace the bound method ``owner.name`` by a pass-through that appends (args, kwargs, a copy of
+    the result) to ``record``: later stages change some results in place (the mask head rescales the detections'
+    boxes to the input slice)."""
     original = getattr(owner, name)
 
     def wrapper(*args, **kwargs):
         result = original(*args, **kwargs)
-        record.append((args, kwargs, result))
+        record.append((args, kwargs, copy.deepcopy(result)))
         return result
     setattr(owner, name, wrapper)
     try:

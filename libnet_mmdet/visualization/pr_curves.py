@@ -241,19 +241,24 @@ def plot_pr_curves(curves_by_type):
 
 def plot_per_image_ap(rows_by_type):
     """A bar chart of the per-image AP (``{'segm': per_image_ap(...), ...}``), images sorted by segm AP (by the
-    first type's AP without masks)."""
+    first type's AP without masks); images without ground truth (no AP: None or NaN) are left out, not drawn as 0,
+    the bar of a slice the model got all wrong."""
     first = rows_by_type.get('segm', next(iter(rows_by_type.values())))
-    order = np.argsort([-np.nan_to_num(row['ap'], nan=-1) for row in first], kind='stable')
+    scored = [i for i, row in enumerate(first) if row['ap'] is not None and np.isfinite(row['ap'])]
+    order = [scored[k] for k in np.argsort([-first[i]['ap'] for i in scored], kind='stable')]
+    unscored = len(first) - len(scored)
     positions = np.arange(len(order))
     width = 0.8 / len(rows_by_type)
     fig = Figure(figsize=(max(6.0, 0.25 * len(order) + 2), 4.2))
     ax = fig.add_subplot(1, 1, 1)
     for k, (iou_type, rows) in enumerate(rows_by_type.items()):
-        ax.bar(positions + (k - (len(rows_by_type) - 1) / 2) * width, [np.nan_to_num(rows[i]['ap']) for i in order],
-               width, label=f'{iou_type} AP (IoU 0.5:0.95)')
+        heights = np.nan_to_num(np.array([rows[i]['ap'] for i in order], dtype=float))  # None: no bar
+        ax.bar(positions + (k - (len(rows_by_type) - 1) / 2) * width, heights, width,
+               label=f'{iou_type} AP (IoU 0.5:0.95)')
     ax.set_xticks(positions)
     ax.set_xticklabels([first[i]['file_name'] for i in order], rotation=90, fontsize=6 if len(order) > 30 else 8)
-    ax.set(ylabel='AP', ylim=(0, 1), title=f'per-image AP ({len(order)} images, best first)')
+    ax.set(ylabel='AP', ylim=(0, 1), title=f'per-image AP ({len(order)} images, best first'
+           + (f'; {unscored} without ground truth left out)' if unscored else ')'))
     ax.legend(fontsize=8)
     return fig
 

@@ -12,9 +12,9 @@ import contextlib
 import os.path as osp
 
 import numpy as np
+from matplotlib.colors import hsv_to_rgb
 from matplotlib.figure import Figure
 from PIL import Image
-from skimage.color import label2rgb
 from skimage.segmentation import find_boundaries
 
 from ..io import atomic_output, check_int, check_labels, check_number, check_output_dir, open_volume, prepare_output_dir
@@ -23,18 +23,30 @@ from ..io.labels import check_same_shape
 from ..io.volume import VolumeReader
 
 
-def render_labels(image_hw, labels_hw, alpha=0.3, boundary_color=(255, 255, 0)):
+def label_colours(ids):
+    """The colour of each instance id, RGB floats in [0, 1] (shape ``ids.shape + (3,)``): a hue that steps by the
+    golden ratio from id to id, so neighbouring ids differ and an id has the same colour in every picture (every
+    slice of a volume), whatever other ids a picture holds."""
+    hue = (np.asarray(ids, dtype=np.uint64) % np.uint64(1_000_003)).astype(np.float64) * 0.6180339887498949 % 1.0
+    hsv = np.stack([hue, np.full(hue.shape, 0.8), np.full(hue.shape, 0.95)], axis=-1)
+    return hsv_to_rgb(hsv)
+
+
+def render_labels(image_hw, labels_hw, alpha=0.3, boundary_color=(255, 255, 0), intensity_range=None):
     """Instance labels over their grayscale slice, as an RGB picture.
 
-    The slice is percentile-normalised (:func:`~libnet_mmdet.io.images.normalize_intensity`), each instance is
-    tinted in its own colour (skimage's :func:`~skimage.color.label2rgb`), the background is left untinted and
-    the inner boundary pixels of every instance are painted ``boundary_color``.
+    The slice is percentile-normalised (:func:`~libnet_mmdet.io.images.normalize_intensity`; ``intensity_range``
+    ``(low, high)`` maps those values to black and white instead), each instance is tinted in the colour of its id
+    (:func:`label_colours`: the same in every slice), the background is left untinted and the inner boundary
+    pixels of every instance are painted ``boundary_color``.
 
     Args:
         image_hw (np.ndarray): (H, W) slice of any dtype, or (H, W, C) (the mean over the channels is shown).
         labels_hw (np.ndarray): (H, W) integer labels, 0 = background.
         alpha (float): opacity of the instance colours, in [0, 1].
         boundary_color (tuple[int, int, int]): RGB, 0-255, of the instance boundaries.
+        intensity_range (tuple[float, float] | None): values shown black and white (e.g. (0, 255) for what a
+            model's loader made of a slice); None: the slice's own percentiles.
 
     Returns:
         np.ndarray: (H, W, 3) uint8 RGB.
@@ -49,8 +61,9 @@ def render_labels(image_hw, labels_hw, alpha=0.3, boundary_color=(255, 255, 0)):
     image_hw = np.asarray(image_hw)
     gray = image_hw.mean(axis=-1) if image_hw.ndim == 3 else image_hw
     check_same_shape(labels_hw, gray.shape, 'labels_hw', 'image_hw (H, W)')
-    rgb = label2rgb(labels_hw, image=normalize_intensity(gray) / 255.0, alpha=alpha, bg_label=0, bg_color=None,
-                    image_alpha=1.0)
+    rgb = np.repeat(normalize_intensity(gray, value_range=intensity_range)[..., None] / 255.0, 3, axis=-1)
+    inside = labels_hw > 0
+    rgb[inside] = (1 - alpha) * rgb[inside] + alpha * label_colours(labels_hw[inside])
     picture = np.round(rgb * 255).astype(np.uint8)
     picture[find_boundaries(labels_hw, mode='inner')] = boundary_color
     return picture

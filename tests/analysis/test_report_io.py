@@ -77,6 +77,9 @@ def test_auto_min_voxels_follows_the_particles_the_summary_keeps(tmp_path):
     with pytest.raises(InputError, match="min_voxels must be 'auto' or an integer >= 0, got 'Auto'"):
         write_report(df, tmp_path / 'report', min_voxels='Auto')
     assert not (tmp_path / 'report').exists()  # refused before the folder was made
+    with pytest.raises(InputError, match='df: an empty particle table'):  # the histograms failed half-way
+        write_report(df.iloc[:0], tmp_path / 'report')
+    assert not (tmp_path / 'report').exists()
 
 
 @pytest.mark.parametrize('voxels, message', [([], 'expected a 1D array of particle sizes, got shape \\(0,\\)'),

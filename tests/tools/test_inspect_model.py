@@ -150,3 +150,21 @@ def test_a_phase_model_config_is_refused_before_its_checkpoint_loads(tmp_path, r
                        'segmentation config .*its model lacks rpn_head, roi_head'):
         run_script('tools/inspect_model.py', config, tmp_path / 'missing.pth', val_image, '--out', tmp_path / 'out')
     assert not (tmp_path / 'out').exists()
+
+
+def test_boxes_after_nms_stay_in_the_model_frame_when_the_pipeline_resizes(model, val_image, monkeypatch):
+    """Visualization audit: mmdet's mask head rescales the detections' boxes to the input slice in place, so with
+    a Resize in the test pipeline the recorded 'after NMS' boxes were drawn at 1 / scale of the model's frame."""
+    from libnet_mmdet.visualization import record_stages
+    cfg = model.cfg.copy()
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step['type'] == 'Resize':
+            step['scale_factor'] = 2.0
+    monkeypatch.setattr(model, 'cfg', cfg)
+    stages = record_stages(model, val_image)
+    after = stages['rcnn_after_nms']['bboxes']
+    before = stages['rcnn_before_nms']['bboxes'].reshape(-1, 4)
+    assert len(after) and stages['img_shape'] == (256, 256)
+    distance = np.abs(after[:, None] - before[None]).max(-1).min(1)  # to the nearest refined box before NMS
+    assert distance.max() < 1e-3
+    np.testing.assert_allclose(stages['detections']['bboxes'], after / 2, atol=1e-3)  # in the input slice's frame

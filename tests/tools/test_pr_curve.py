@@ -183,3 +183,15 @@ def test_a_bad_annotation_file_is_named_in_one_line(tiny_coco, tmp_path, run_scr
         with pytest.raises(SystemExit, match=f'pr_curve.py: error: {ann_file}: .*{message}'):
             run_script('tools/analysis/pr_curve.py', results, ann_file, '--out', tmp_path / 'pr')
         assert not (tmp_path / 'pr').exists()
+
+
+def test_images_without_ground_truth_get_no_bar():
+    """Visualization audit: an image without ground truth (AP undefined, null in the JSON) was drawn as a 0 bar,
+    as a slice the model got all wrong."""
+    from libnet_mmdet.visualization.pr_curves import plot_per_image_ap
+    rows = [dict(file_name='a.png', ap=0.5), dict(file_name='empty.png', ap=None), dict(file_name='b.png', ap=0.7),
+            dict(file_name='nan.png', ap=float('nan'))]
+    figure = plot_per_image_ap({'segm': rows, 'bbox': rows})
+    ax = figure.axes[0]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ['b.png', 'a.png']
+    assert len(ax.patches) == 4 and '2 without ground truth left out' in ax.get_title()

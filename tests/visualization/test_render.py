@@ -181,3 +181,27 @@ def test_write_overlays_checks_the_labels_before_writing(tmp_path):
     with pytest.raises(ValueError, match='labels_zyx: instance labels must be >= 0, found -3'):
         write_overlays(image_zyx, negative, out)
     assert not out.exists()
+
+
+def test_an_instance_has_the_colour_of_its_id_in_every_slice():
+    """Visualization audit: skimage's label2rgb coloured by rank among the labels present, so a particle changed
+    colour between slices of a volume when another one was absent, and 10 colours served every id."""
+    image = np.full((12, 16), 1000, np.uint16)
+    image[0, 0] = 0  # some contrast: a constant slice is shown black
+    alone = np.zeros((12, 16), np.int32)
+    alone[3:9, 3:9] = 7
+    with_another = alone.copy()
+    with_another[3:9, 10:15] = 2
+    first, second = render_labels(image, alone), render_labels(image, with_another)
+    assert tuple(first[5, 5]) == tuple(second[5, 5])
+    colours = {tuple(render_labels(image, np.where(alone > 0, k, 0))[5, 5]) for k in range(1, 31)}
+    assert len(colours) == 30
+
+
+def test_render_labels_can_show_values_as_they_are():
+    """The dataset browser shows what the model gets (0-255 after its loader): a contrast change stays visible."""
+    image = np.array([[60.0, 90.0], [120.0, 150.0]])
+    labels = np.zeros((2, 2), np.int32)
+    np.testing.assert_array_equal(render_labels(image, labels, intensity_range=(0, 255))[..., 0], image.round())
+    np.testing.assert_array_equal(render_labels(image * 1.3, labels, intensity_range=(0, 255))[..., 0],
+                                  (image * 1.3).round())
