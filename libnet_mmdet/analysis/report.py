@@ -145,14 +145,16 @@ def _scatter(path, x, y, xlabel, ylabel, title):
     write_png(path, figure, dpi=REPORT_DPI)
 
 
-def _slice_panels(path, labels_zyx, background_zyx, centre_zyx, background_name):
-    """Three orthogonal slices through ``centre_zyx`` of ``background_zyx`` with the labels overlaid."""
+def _slice_panels(path, labels_zyx, background_zyx, centre_zyx, background_name, value_range=None):
+    """Three orthogonal slices through ``centre_zyx`` of ``background_zyx`` with the labels overlaid
+    (``value_range``: the background values shown black and white in every panel; None: each slice's own)."""
     figure = Figure(figsize=(13, 4.9), layout='constrained')
     figure.suptitle(f'particles (colour, yellow boundaries) over {background_name}')
     views = (('XY plane, z = {}', 0), ('XZ plane, y = {}', 1), ('YZ plane, x = {}', 2))
     for column, (title, axis) in enumerate(views):
         index = int(centre_zyx[axis])
-        overlay = render_labels(np.take(background_zyx, index, axis=axis), np.take(labels_zyx, index, axis=axis))
+        overlay = render_labels(np.take(background_zyx, index, axis=axis), np.take(labels_zyx, index, axis=axis),
+                                intensity_range=value_range)
         axes = figure.add_subplot(1, 3, column + 1)
         axes.imshow(overlay, interpolation='nearest')
         axes.set_title(title.format(index))
@@ -204,10 +206,13 @@ def plot_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None):
                  'Detachment vs depth' + approximate)
     if labels_zyx is not None:
         labels_zyx = np.asarray(labels_zyx)
-        background, name = next((v, n) for v, n in ((image_zyx, 'the grayscale image'),
-                                                    (phases_zyx, 'the phases (black pore, white carbon-binder)'),
-                                                    (labels_zyx != 0, 'the particle mask')) if v is not None)
-        _slice_panels(path('slices.png'), labels_zyx, np.asarray(background), np.array(labels_zyx.shape) // 2, name)
+        # codes keep their shade in every panel (a panel without carbon-binder showed NMC white)
+        background, name, value_range = next(
+            (v, n, r) for v, n, r in ((image_zyx, 'the grayscale image', None),
+                                      (phases_zyx, 'the phases (black pore, gray NMC, white carbon-binder)', (0, 2)),
+                                      (labels_zyx != 0, 'the particle mask', (0, 1))) if v is not None)
+        _slice_panels(path('slices.png'), labels_zyx, np.asarray(background), np.array(labels_zyx.shape) // 2, name,
+                      value_range)
     return written
 
 

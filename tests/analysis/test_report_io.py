@@ -95,6 +95,25 @@ def test_summarize_without_phases_flags_missing_contacts():
     assert summary['mean_detachment'] is None and 'not computed' in summary['note']
 
 
+def test_the_slices_over_phases_keep_each_code_shade_in_every_panel(tmp_path, phantoms, monkeypatch):
+    """Visualization audit: each panel was stretched to its own values, so NMC showed white in a panel without
+    carbon-binder and black in one without pore, against the title's 'black pore, white carbon-binder'."""
+    import libnet_mmdet.analysis.report as report
+    shape = (24, 28, 32)
+    labels = np.zeros(shape, np.uint16)
+    labels[phantoms.ball_mask(shape, (11.5, 13.5, 15.5), 6)] = 1
+    phases = np.where(labels > 0, NMC, PORE).astype(np.uint8)  # no carbon-binder at all
+    ranges, original = [], report.render_labels
+
+    def render(image, labels_hw, intensity_range=None):
+        ranges.append(intensity_range)
+        return original(image, labels_hw, intensity_range=intensity_range)
+    monkeypatch.setattr(report, 'render_labels', render)
+    write_report(particle_table(labels, phases, voxel_size_nm=50), tmp_path / 'r', labels_zyx=labels,
+                 phases_zyx=phases)
+    assert ranges == [(0, 2)] * 3
+
+
 def test_write_report_files(tmp_path, phantoms):
     shape = (24, 28, 32)
     labels = np.zeros(shape, np.uint16)
