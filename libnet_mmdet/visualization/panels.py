@@ -96,8 +96,10 @@ def plot_objectness(stages):
     for level, (ax, objectness, stride) in enumerate(zip(axes, stages['objectness'], stages['anchor_strides'])):
         _show(ax, gray, f'P{level + 2} (stride {stride})')
         cells_h, cells_w = objectness.shape[1:]
+        # each cell drawn centred on its anchors' centre, (row, col) x stride in mmdet's pixel-corner frame
+        start = -0.5 - stride / 2
         image = ax.imshow(objectness.max(axis=0), cmap='magma', vmin=0, vmax=1, alpha=0.6,
-                          extent=(-0.5, cells_w * stride - 0.5, cells_h * stride - 0.5, -0.5))
+                          extent=(start, start + cells_w * stride, start + cells_h * stride, start))
         ax.set_xlim(-0.5, width - 0.5)
         ax.set_ylim(height - 0.5, -0.5)
     fig.colorbar(image, ax=axes, shrink=0.6, label='objectness')

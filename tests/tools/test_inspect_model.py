@@ -168,3 +168,17 @@ def test_boxes_after_nms_stay_in_the_model_frame_when_the_pipeline_resizes(model
     distance = np.abs(after[:, None] - before[None]).max(-1).min(1)  # to the nearest refined box before NMS
     assert distance.max() < 1e-3
     np.testing.assert_allclose(stages['detections']['bboxes'], after / 2, atol=1e-3)  # in the input slice's frame
+
+
+def test_objectness_cells_are_drawn_on_their_anchors(stages):
+    """Visualization audit: each cell of the objectness heatmap was drawn half a stride right and down of the
+    anchors it scores (32 px at P6)."""
+    from libnet_mmdet.visualization.panels import plot_objectness
+    figure = plot_objectness(stages)
+    for ax, anchors, objectness in zip(figure.axes, stages['anchors'], stages['objectness']):
+        left, right, bottom, top = ax.images[-1].get_extent()
+        cells_h, cells_w = objectness.shape[1:]
+        first_x = left + (right - left) / cells_w / 2  # the first cell's centre, in the picture's pixel-centre frame
+        first_y = top + (bottom - top) / cells_h / 2
+        assert first_x == pytest.approx(((anchors[:, 0] + anchors[:, 2]) / 2).min() - 0.5)  # mmdet: pixel corners
+        assert first_y == pytest.approx(((anchors[:, 1] + anchors[:, 3]) / 2).min() - 0.5)
