@@ -2,9 +2,11 @@
 
 Usage:
     python tools/inspect_model.py CONFIG CHECKPOINT IMAGE --out DIR [--device cpu|cuda:0] [--score-thr T]
-        [--topk K] [--n-masks N] [--cfg-options k=v ...] [--overwrite] [--debug]
+        [--scale auto|F] [--topk K] [--n-masks N] [--cfg-options k=v ...] [--overwrite] [--debug]
 
-IMAGE is a 2D slice (TIFF/PNG/...), prepared exactly as ``segment_image`` and ``tools/test.py`` prepare it. DIR
+IMAGE is a 2D slice (TIFF/PNG/...), prepared exactly as ``segment_image`` and ``tools/test.py`` prepare it, at the
+scale ``segment_image`` would take (auto for a model that records its trained particle diameters, such as the
+generalist: the model sees the slice resized; of several auto scales the first). DIR
 (new, or a DIR of an earlier run emptied with --overwrite) receives:
 
     anchors.png                anchor shapes and centres per FPN level (a sample)
@@ -30,8 +32,9 @@ import json
 import os.path as osp
 
 from libnet_mmdet.apis import DEFAULT_SCORE_THR, init_segmenter, read_config
-from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, device_name, exit_on_error,
-                              positive_int, unit_fraction)
+from libnet_mmdet.apis.inference import check_scale
+from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, auto_or, device_name,
+                              exit_on_error, positive_int, unit_fraction)
 from libnet_mmdet.io import check_output_dir, read_image
 from libnet_mmdet.visualization import check_two_stage_config, record_stages, write_panels
 
@@ -48,6 +51,9 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu', type=device_name, help='cpu, cuda or cuda:N (default cpu)')
     parser.add_argument('--score-thr', type=unit_fraction, default=DEFAULT_SCORE_THR,
                         help=f'draw final detections scoring at least this (default {DEFAULT_SCORE_THR})')
+    parser.add_argument('--scale', type=auto_or(float), metavar='auto|F',
+                        help='the model sees the slice resized by F (default: auto when the model records its '
+                        'trained particle diameters, as the generalist does, else 1; tools/segment.py --scale)')
     parser.add_argument('--topk', type=positive_int, default=50, help='proposals/boxes drawn per panel (default 50)')
     parser.add_argument('--n-masks', type=positive_int, default=8, help='mask probability maps drawn (default 8)')
     add_cfg_options_arg(parser, help='override model config settings, e.g. model.test_cfg.rcnn.score_thr=0.3')
@@ -58,11 +64,13 @@ def parse_args(argv=None):
 
 def run(args):
     """Check the output folder and the image, load the model, record its stages on the image, write the panels."""
+    check_scale(args.scale)
     check_output_dir(args.out, args.overwrite, inputs=(args.config, args.checkpoint, args.image))
     read_image(args.image)  # a missing or unreadable image is reported before the model is loaded
     check_two_stage_config(read_config(args.config, args.cfg_options), args.config)  # before the checkpoint loads
     model = init_segmenter(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
-    stages = record_stages(model, args.image)
+    stages = record_stages(model, args.image, args.scale)
+    print(stages['scale_line'], flush=True)
     return write_panels(stages, args.out, score_thr=args.score_thr, topk=args.topk, n_masks=args.n_masks,
                         overwrite=args.overwrite)  # empties OUT (checked above) once the panels are drawn
 

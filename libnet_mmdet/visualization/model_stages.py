@@ -32,7 +32,7 @@ import os
 import numpy as np
 import torch
 
-from ..apis.inference import detector_predictor, load_slice, slice_preparer
+from ..apis.inference import describe_scale, detector_predictor, load_slice, resolve_scale, slice_preparer
 from ..apis.model import is_detector, read_config
 from ..io import InputError
 
@@ -115,13 +115,16 @@ def _check_two_stage(model):
                          f'{", ".join(missing) or "roi_head.mask_head"}')
 
 
-def record_stages(model, image):
+def record_stages(model, image, scale=None):
     """Run ``model`` on one slice as :func:`~libnet_mmdet.apis.segment_image` does (no tiling) and record every
     stage (module docstring).
 
     Args:
         model: a Mask R-CNN from :func:`~libnet_mmdet.apis.init_segmenter`.
         image (np.ndarray | str): an (H, W) slice or an image file path.
+        scale (float | str | sequence[float] | None): as in :func:`~libnet_mmdet.apis.segment_image` (None: auto
+            for a model that records its trained particle diameters, else 1); one pass, so of several scales (auto
+            may add a finer one) the first.
 
     Returns:
         dict: ``image`` (H, W, C) the prepared slice; ``img_shape`` (h, w) the model's input frame;
@@ -132,10 +135,12 @@ def record_stages(model, image):
         per class and ``scores`` (R, K + 1) softmax (last column background); ``rcnn_after_nms`` dict of
         ``bboxes``, ``scores``, ``labels``; ``mask_probs`` (N, 28, 28) sigmoid of each detection's mask logits for
         its class; ``detections`` dict of ``bboxes`` (N, 4), ``scores`` (N,), ``labels`` (N,) and ``masks``
-        (N, H, W) bool, in the input slice's frame. All numpy, float32 unless stated.
+        (N, H, W) bool, in the input slice's frame; ``scale`` (float) the one used and ``scale_line`` saying why
+        (:func:`~libnet_mmdet.apis.describe_scale`). All numpy, float32 unless stated.
     """
     _check_two_stage(model)
     slice_hw = load_slice(image)
+    scales, info = resolve_scale(model, scale, [slice_hw])
     prepared = slice_preparer(model)(slice_hw)
     rpn_head, roi_head = model.rpn_head, model.roi_head
     backbone, fpn, rpn_out, mask_out = [], [], [], []
@@ -150,8 +155,9 @@ def record_stages(model, image):
         stack.enter_context(_wrapped(model, 'predict', predicted))
         # the config's own test settings (proposals='config'): what the model is, not segment_image's per-image
         # proposal budget (apis.inference.forward_test_cfg)
-        detector_predictor(model, score_thr=0.0, batch_size=1, proposals='config')([prepared])
-    return _collect(model, prepared, backbone, fpn, rpn_out, rpn_post, bbox_post, mask_out, predicted)
+        detector_predictor(model, score_thr=0.0, batch_size=1, scale=scales[0], proposals='config')([prepared])
+    stages = _collect(model, prepared, backbone, fpn, rpn_out, rpn_post, bbox_post, mask_out, predicted)
+    return dict(stages, scale=scales[0], scale_line=describe_scale(scales, info))
 
 
 def _instances(instances, keys=('bboxes', 'scores', 'labels')):

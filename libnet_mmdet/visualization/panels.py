@@ -230,6 +230,7 @@ def write_panels(stages, out_dir, score_thr=0.5, topk=50, n_masks=8, overwrite=F
         'detections': len(scores),
         'detections_drawn': int((scores >= score_thr).sum()),
         'masks_drawn': min(len(stages['mask_probs']), n_masks),
+        'scale': stages.get('scale', 1.0),
     }
     prepare_output_dir(out_dir, overwrite)
     for name, fig in figures.items():

@@ -46,7 +46,9 @@ def test_tool_writes_every_panel_and_counts_what_the_model_predicts(tiny_model, 
         with Image.open(out / name) as png:
             assert png.format == 'PNG' and min(png.size) > 100, name
     summary = json.loads((out / 'summary.json').read_text())
-    assert json.loads(capsys.readouterr().out.split('\nwrote')[0]) == summary
+    scale_line, printed = capsys.readouterr().out.split('\n', 1)
+    assert scale_line.startswith('scale') and json.loads(printed.split('\nwrote')[0]) == summary
+    assert summary['scale'] == 1.0  # the tiny model records no particle diameters: scale 1, as segment_image
     assert summary['panels'] == sorted(PANELS)
     # The final detections as MMDetection's own inference (file loader of the test pipeline) gives them.
     scores = inference_detector(model, str(val_image)).pred_instances.scores.numpy()
@@ -155,8 +157,10 @@ def test_a_phase_model_config_is_refused_before_its_checkpoint_loads(tmp_path, r
 def test_boxes_after_nms_stay_in_the_model_frame_when_the_pipeline_resizes(model, val_image, monkeypatch):
     """Visualization audit: mmdet's mask head rescales the detections' boxes to the input slice in place, so with
     a Resize in the test pipeline the recorded 'after NMS' boxes were drawn at 1 / scale of the model's frame."""
+    import copy
+
     from libnet_mmdet.visualization import record_stages
-    cfg = model.cfg.copy()
+    cfg = copy.deepcopy(model.cfg)  # the module's model keeps its own
     for step in cfg.test_dataloader.dataset.pipeline:
         if step['type'] == 'Resize':
             step['scale_factor'] = 2.0
@@ -182,3 +186,20 @@ def test_objectness_cells_are_drawn_on_their_anchors(stages):
         first_y = top + (bottom - top) / cells_h / 2
         assert first_x == pytest.approx(((anchors[:, 0] + anchors[:, 2]) / 2).min() - 0.5)  # mmdet: pixel corners
         assert first_y == pytest.approx(((anchors[:, 1] + anchors[:, 3]) / 2).min() - 0.5)
+
+
+def test_the_model_sees_the_slice_at_the_scale_segment_image_takes(tiny_model, model, val_image, tmp_path,
+                                                                   run_script, capsys):
+    """Visualization audit: inspect_model ran every model at scale 1, while segment_image resizes slices for a
+    model that records its particle diameters (the generalist: scale auto), so it showed other detections."""
+    from libnet_mmdet.visualization import record_stages
+    stages = record_stages(model, val_image, scale=2.0)
+    assert stages['scale'] == 2.0 and stages['img_shape'] == (256, 256)
+    assert record_stages(model, val_image)['scale'] == 1.0
+    config, checkpoint = tiny_model
+    run_script('tools/inspect_model.py', config, checkpoint, val_image, '--out', tmp_path / 'x2', '--scale', 2)
+    assert json.loads((tmp_path / 'x2' / 'summary.json').read_text())['scale'] == 2.0
+    with pytest.raises(SystemExit, match='inspect_model.py: error: .*scale'):
+        run_script('tools/inspect_model.py', tmp_path / 'm.py', tmp_path / 'm.pth', val_image, '--out',
+                   tmp_path / 'x0', '--scale', 0)
+    assert not (tmp_path / 'x0').exists()
