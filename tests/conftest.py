@@ -4,6 +4,15 @@ import pytest
 
 from helpers import REAL_DATA_DIR, TINY_CONFIG, run_tool, write_coco_split, write_config
 
+TRAINING_FIXTURES = {'trained_tiny', 'trained_phase_model'}  # a test using one (even through another fixture) is slow
+
+
+def pytest_collection_modifyitems(items):
+    """Mark ``slow`` every test that needs a fixture which trains a model (``-m 'not slow'`` trains nothing)."""
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, 'fixturenames', ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def real_data_dir():

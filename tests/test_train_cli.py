@@ -126,7 +126,7 @@ def test_a_weights_file_in_the_work_dir_is_not_removed_by_overwrite(train_tool, 
     assert best.read_bytes() == b'the earlier training'
 
 
-def test_cfg_options_without_a_value_and_a_bad_process_count_are_usage_errors(train_tool, tmp_path, capsys):
+def test_cfg_options_without_a_value_and_a_bad_process_count_are_usage_errors(train_tool, capsys):
     import subprocess
     from helpers import REPO_ROOT
     with pytest.raises(SystemExit) as info:

@@ -190,11 +190,17 @@ def test_a_report_larger_than_memory_is_refused_before_the_volumes_are_read(tmp_
     before anything is read (labels uint16 + image uint8 + phases: 4 bytes per voxel here)."""
     paths = _volumes(tmp_path, phantoms)
     monkeypatch.setattr('libnet_mmdet.cli.available_memory_bytes', lambda: 20 * 24 * 28 * 4 - 1)
+    read_whole_volume = analyze_tool.read_whole_volume
+
+    def never_read(*args):
+        raise AssertionError('a volume was read before the memory check')
+    monkeypatch.setattr(analyze_tool, 'read_whole_volume', never_read)
     with pytest.raises(SystemExit, match=f"analyze.py: error: {paths['labels']} \\(20, 24, 28\\): needs at least 0.0 "
                        'GiB of memory, 0.0 GiB are available; run it where there is more memory$'):
         analyze_tool.main([str(paths['labels']), '--image', str(paths['image']), '--phase-model', 'none', '--out',
                            str(tmp_path / 'report')])
     assert not (tmp_path / 'report').exists()
+    monkeypatch.setattr(analyze_tool, 'read_whole_volume', read_whole_volume)
     monkeypatch.setattr('libnet_mmdet.cli.available_memory_bytes', lambda: 20 * 24 * 28 * 4)
     analyze_tool.main([str(paths['labels']), '--image', str(paths['image']), '--phase-model', 'none', '--out',
                        str(tmp_path / 'report')])

@@ -136,7 +136,9 @@ def test_write_report_files(tmp_path, phantoms):
     assert 'D10 / D50 / D90' in (out / 'summary.md').read_text()
     slices = imread(out / 'slices.png')
     assert slices.ndim == 3 and slices.shape[1] > 2 * slices.shape[0]  # three panels side by side
-    assert (os.stat(out / 'summary.json').st_mode & 0o777) != 0o600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(out / 'summary.json').st_mode & 0o777 == 0o666 & ~umask  # as open() makes it, not the temp file's
 
 
 def test_write_report_refuses_a_nan_image_or_labels_of_another_volume(tmp_path, phantoms):

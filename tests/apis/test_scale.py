@@ -331,7 +331,7 @@ def test_merge_joins_a_finer_scales_core_to_the_particle_around_it():
     assert np.array_equal(single == 1, fine == 2) and np.array_equal(single == 2, fine == 1)
 
 
-def test_a_list_of_scales_finds_small_and_large_particles(small_disks):
+def test_a_list_of_scales_finds_small_and_large_particles():
     """Disks of 12, 24 and 64 px; a predictor that only knows 10-40 px: scale 1 misses the large ones, 0.5 the
     small ones; [1, 0.5] finds every disk once (the 24 px ones, found at both, from the higher score: scale 1)."""
     truth, image = disk_slice([12, 24, 64], 96, 3, np.random.default_rng(1))

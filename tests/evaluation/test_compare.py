@@ -52,7 +52,12 @@ def test_foreground_dice():
         foreground_dice(truth.astype(np.uint8), np.where(truth, 1, 2).astype(np.uint8))  # a phase volume
 
 
-def test_compare_methods_checks_every_prediction_before_scoring():
+def test_compare_methods_checks_every_prediction_before_scoring(monkeypatch):
+    from libnet_mmdet.evaluation import compare
+
+    def score_volume(*args):
+        raise AssertionError('a method was scored before every prediction was checked')
+    monkeypatch.setattr(compare, 'score_volume', score_volume)
     truth = np.zeros((4, 6, 6), np.uint16)
     truth[1:3, 1:4, 1:4] = 1
     with pytest.raises(ValueError, match="predictions\\['b'\\]: shape \\(4, 6, 5\\) does not match"):

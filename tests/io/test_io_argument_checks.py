@@ -18,6 +18,10 @@ def test_a_label_writer_never_wraps_ids(tmp_path):
         with pytest.raises(ValueError, match=f'labels to write must be integers from 0 to 65535 .*{found}'):
             writer.write(0, labels)
     writer.write(0, np.full((2, 4, 4), 65535, np.uint32))  # fits: written as uint16
+    writer.finish()
+    writer.commit()
+    written = tifffile.imread(tmp_path / 'labels.tif')
+    assert written.dtype == np.uint16 and (written == 65535).all()
 
 
 @pytest.mark.parametrize('value', [True, '50', ('50', 50, 50), [np.True_, 1, 1]])

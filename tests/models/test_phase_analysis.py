@@ -13,8 +13,6 @@ from libnet_mmdet.apis import model as model_api
 from libnet_mmdet.apis.phases import predict_phases
 from libnet_mmdet.synth import generate_volume, preset_params
 
-pytestmark = pytest.mark.slow  # the trained_phase_model fixture trains (about a minute on 2 CPU cores)
-
 TOOL = REPO_ROOT / 'tools' / 'analyze.py'
 
 

@@ -20,8 +20,6 @@ from libnet_mmdet.io import InputError
 from libnet_mmdet.synth import generate_volume, preset_params
 from libnet_mmdet.volume.views import MIN_VIEW_SIDE, context_stacks, usable_views
 
-pytestmark = pytest.mark.slow  # the trained_phase_model fixture trains (about a minute on 2 CPU cores)
-
 PHASE_CONFIG = REPO_ROOT / 'configs' / 'nmc' / 'phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py'
 
 PHANTOM_SEED = 23  # the detachment test's phantom: neither a training phantom nor one of the seeds 8-10 (set-up)

@@ -146,13 +146,14 @@ def test_refuses_a_used_folder_unless_overwrite_which_empties_it(tmp_path, typic
 def test_checks_every_argument_before_writing(tmp_path, typical_volume, kwargs, error, message):
     """Audit #4 (c), (d): min_area_px=None failed after every TIFF was written, an image array instead of the volume
     after the folder was created."""
+    kwargs = dict(kwargs)  # the parameter set stays as it is for a rerun
     volume = typical_volume.image_zyx if kwargs.pop('volume', None) else typical_volume
     with pytest.raises(error, match=message):
         write_dataset(tmp_path / 'out', volume, **kwargs)
     assert not (tmp_path / 'out').exists()
 
 
-def test_slice_selection_options(typical_volume):
+def test_slice_selection_options():
     labels = np.zeros((4, 8, 8), dtype=np.uint16)
     labels[1, 2:4, 2:4] = 1
     assert select_slices(labels, ('z',)) == [('z', 1)]

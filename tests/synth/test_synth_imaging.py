@@ -39,6 +39,8 @@ def test_uint16_is_the_scaled_float_image(typical_volume):
     float_volume = generate_volume(typical_volume.labels_zyx.shape, params, seed=typical_volume.seed)
     assert typical_volume.image_zyx.dtype == np.uint16
     assert np.array_equal(to_output_dtype(float_volume.image_zyx, 'uint16'), typical_volume.image_zyx)
+    means = [typical_volume.image_zyx[typical_volume.phases_zyx == phase].mean() for phase in (PORE, NMC)]
+    assert means == pytest.approx([65535 * 0.5 / 2.5, 65535 * 1.5 / 2.5], rel=0.15)  # pore ~ 0, NMC ~ 1 on -0.5..2.0
     with pytest.raises(ValueError, match='dtype'):
         to_output_dtype(float_volume.image_zyx, 'int8')
 

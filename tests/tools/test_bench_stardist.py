@@ -45,17 +45,6 @@ def test_training_samples_are_the_generalist_pipeline_draws_as_label_images(benc
     np.testing.assert_array_equal(again, images)  # one seed, one draw
 
 
-def test_the_worker_turns_image_and_labels_together():
-    worker = import_benchmark('stardist_worker')
-    rng = np.random.default_rng(0)
-    image = rng.random((8, 6)).astype(np.float32)
-    labels = (image * 100).astype(np.int32)  # labels a function of the pixel: any misalignment shows
-    np.random.seed(0)
-    for _ in range(8):
-        turned_image, turned_labels = worker.augment_patch(image, labels)
-        np.testing.assert_array_equal(turned_labels, (turned_image * 100).astype(np.int32))
-
-
 def test_side_view_labels_land_where_fuse_views_reads_them(bench, monkeypatch):
     rng = np.random.default_rng(1)
     image = rng.random((5, 7, 9)).astype(np.float32)

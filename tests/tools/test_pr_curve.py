@@ -159,6 +159,7 @@ def test_results_of_another_dataset_are_refused(tiny_coco, tmp_path):
         results_to_coco(results, load_coco_gt(tiny_coco / 'annotations' / 'val.json'))
 
 
+@pytest.mark.slow
 def test_results_of_other_images_under_the_same_ids_are_refused(tested, tiny_coco, tmp_path, run_script):
     """The train annotation file has ids 1 and 2 too: the curves were drawn against the wrong ground truth."""
     results, _ = tested

@@ -43,6 +43,8 @@ def test_weights_below_the_old_grid_are_reached_and_1_only_without_a_slope(tune)
     assert {pair['bulk_cb_slope'] for pair in pairs if pair['surface_pore_weight'] == 1.0} == {0.0}
 
 
-def test_held_out_seeds_are_refused(tune):
+def test_held_out_seeds_are_refused(tune, capsys):
     with pytest.raises(SystemExit):
         tune.parse_args(['--seeds', '8100', '9100'])
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        'error: --seeds: 9100 and above are the held-out seeds of bench_phases.py')

@@ -47,18 +47,17 @@ def test_particle_larger_than_the_overlap_is_merged_across_the_seam():
     np.testing.assert_array_equal(order_by_score(labels, scores)[0], expected)
 
 
-def test_overlapping_masks_go_to_the_higher_score():
-    def two_overlapping_squares(images):
-        results = []
-        for image in images:
-            labels = np.zeros(image.shape[:2], np.int32)
-            labels[10:30, 10:30] = 1
-            labels[20:40, 20:40] = 2  # painted over label 1 where they overlap
-            results.append((labels, np.array([0.9, 0.4])))
-        return results
-    labels, scores, boxes = order_by_score(*two_overlapping_squares([np.zeros((50, 50))])[0])
-    assert scores.tolist() == pytest.approx([0.9, 0.4])
-    np.testing.assert_array_equal(boxes[1], [20, 20, 40, 40])  # box of the painted (visible) mask
+def test_boxes_are_those_of_the_visible_pixels():
+    labels = np.zeros((50, 50), np.int32)
+    labels[10:30, 10:30] = 1
+    labels[20:40, 20:40] = 2  # painted over label 1 where they overlap
+    labels[12:14, 40:50] = 3  # scored between the two
+    ordered, scores, boxes = order_by_score(labels, np.array([0.4, 0.9, 0.6]))
+    assert scores.tolist() == pytest.approx([0.9, 0.6, 0.4])
+    expected = np.zeros_like(labels)
+    expected[labels == 2], expected[labels == 3], expected[labels == 1] = 1, 2, 3
+    np.testing.assert_array_equal(ordered, expected)  # pixels keep their instance, renumbered by score
+    np.testing.assert_array_equal(boxes, [[20, 20, 40, 40], [40, 12, 50, 14], [10, 10, 30, 30]])
 
 
 @settings(max_examples=50, deadline=None)
@@ -75,7 +74,10 @@ def test_small_image_is_one_tile():
     assert tile_windows((50, 60), 256, 64) == [(slice(0, 50), slice(0, 60))]
 
 
-@pytest.mark.parametrize('tile_size, overlap', [(64, 64), (64, -1), (0, 0), (64.5, 8)])
-def test_bad_tiling_is_refused(tile_size, overlap):
-    with pytest.raises(ValueError, match='tile_size|overlap'):
+@pytest.mark.parametrize('tile_size, overlap, message', [
+    (64, 64, r'overlap must be an integer in \[0, tile_size=64\), got 64'),
+    (64, -1, 'overlap must be an integer >= 0, got -1'), (0, 0, 'tile_size must be an integer >= 1, got 0'),
+    (64.5, 8, 'tile_size must be an integer >= 1, got 64.5')])
+def test_bad_tiling_is_refused(tile_size, overlap, message):
+    with pytest.raises(ValueError, match=message):
         tile_starts(100, tile_size, overlap)

@@ -34,9 +34,14 @@ def test_tiled_segmentation_checks_merge_iou_before_predicting():
             segment_tiled(np.zeros((64, 64), np.float32), predict, 32, 8, merge_iou=merge_iou)
 
 
-def test_fuse_views_refuses_a_min_voxels_it_cannot_use_before_fusing():
+def test_fuse_views_refuses_a_min_voxels_it_cannot_use_before_fusing(monkeypatch):
     """'auto' (valid for segment_volume) failed in merge_small_lut after the whole fusion; -5 and 2.5 passed."""
     from libnet_mmdet.io import InputError
+    from libnet_mmdet.volume import fusion
+
+    def fuse_slabs(*args, **kwargs):
+        raise AssertionError('the views were fused before min_voxels was checked')
+    monkeypatch.setattr(fusion, 'fuse_slabs', fuse_slabs)
     views = np.zeros((4, 8, 8), np.uint16)
     for value in ('auto', -5, 2.5):
         with pytest.raises(InputError, match=f'min_voxels must be an integer >= 0, got {value!r}'):

@@ -85,12 +85,14 @@ def test_compressed_tiff_streams_pages_and_copies_for_random_access(tmp_path, st
 
 
 def test_folder_of_slices_in_natural_order(tmp_path, stack):
+    stack = np.concatenate([stack, stack[::-1]])  # 12 slices: alphabetically slice_10 and slice_11 follow slice_1
     for z, image in enumerate(stack):
-        tifffile.imwrite(tmp_path / f'slice_{z}.tif', image, photometric='minisblack')  # slice_10 would sort after slice_9
+        tifffile.imwrite(tmp_path / f'slice_{z}.tif', image, photometric='minisblack')
     with open_volume(tmp_path) as reader:
         assert reader.shape == stack.shape
         np.testing.assert_array_equal(read_all(reader, 'z'), stack)
         assert reader.describe('z', 3).endswith('slice_3.tif')
+        assert reader.describe('z', 10).endswith('slice_10.tif')
 
 
 def test_array_like_input(stack):
