@@ -28,10 +28,11 @@ each mask loss on 64 RoIs (the CPU cost the loss adds per training step).
 
 Prints a table (mean and standard deviation over seeds, then every run) and writes all numbers as JSON
 (atomically) to ``--out`` (default ``benchmarks/results/ablation_mask_loss.json``). Runs live in
-``WORK_DIR/<recipe hash>/<loss>-<loss hash>_<annotations>_seed<seed>/``, hashes of the resolved stock CPU-tiny
-config and of the mask loss (its config and source), so a run is reused only while what it was trained with is
-unchanged: a finished run (``metrics.json``) is read back, one with its final checkpoint is only tested again, and
-an interrupted ablation resumes where it stopped.
+``WORK_DIR/<recipe hash>-<data hash>-iters<N>/<loss>-<loss hash>_<annotations>_seed<seed>/``, hashes of the
+resolved stock CPU-tiny config, of the data arguments (their volumes in ``WORK_DIR/data-<data hash>/``) and of the
+mask loss (its config and source), so a run is reused only while what it was trained with is unchanged (the
+``--threads`` of a reused run's recorded times excepted): a finished run (``metrics.json``) is read back, one with
+its final checkpoint is only tested again, and an interrupted ablation resumes where it stopped.
 """
 import argparse
 import copy
@@ -90,6 +91,13 @@ def make_data(data_root, args):
         if style == 'solid':  # voids inside particles are not particle
             volume = dataclasses.replace(volume, labels_zyx=np.where(volume.phases_zyx == 0, 0, volume.labels_zyx))
         write_dataset(out_dir, volume, axes=('z',), every=every, via=False, overwrite=True)
+
+
+def data_hash(args):
+    """Short hash of the data arguments (shapes, slice steps, void fractions): runs on other data are not reused."""
+    settings = [args.train_shape, args.val_shape, args.train_every, args.val_every, args.hollow_fraction,
+                args.crack_fraction]
+    return hashlib.sha1(json.dumps(settings).encode()).hexdigest()[:10]
 
 
 def recipe_hash():
@@ -310,9 +318,10 @@ def main():
 
     import libnet_mmdet  # noqa: F401  (registers our modules for the in-process evaluation)
     from libnet_mmdet.io import write_json
-    data_root = osp.join(osp.abspath(args.work_dir), 'data')
+    data_key = data_hash(args)
+    data_root = osp.join(osp.abspath(args.work_dir), f'data-{data_key}')
     recipe = recipe_hash()
-    runs_dir = osp.join(osp.abspath(args.work_dir), recipe)
+    runs_dir = osp.join(osp.abspath(args.work_dir), f'{recipe}-{data_key}-iters{args.iters}')
     start = time.perf_counter()
     make_data(data_root, args)
     print(f'data ready in {data_root} ({time.perf_counter() - start:.0f} s); runs in {runs_dir}', flush=True)

@@ -15,7 +15,9 @@ particles of several hundred voxels), and two of its xy slices (z = Z // 4 and Z
 Each slice is segmented by the generalist with ``scale='auto'`` as a user runs it (``segment_image``); where auto
 chose two scales (:data:`~libnet_mmdet.apis.inference.AUTO_FINE_COVERAGE`), the slice is also segmented at the
 first of them alone, which is what ``scale='auto'`` did before. Scores: 2D F1@0.5 of the instances against the
-slice's true labels; the fine candidate's coverage ratio and detections that decide; seconds of each run.
+slice's true labels, with its tp / fp / fn; the fine candidate's coverage ratio and detections that decide; seconds
+of each run. The summary gives F1 of the counts pooled over all slices (METRICS.md) and the mean of the slices' F1
+(what the results of 2026-12 before the pooled F1 recorded).
 
 ``--volumes`` runs 3D instead: per cell of :data:`VOLUME_CELLS` and seed, a (32, 512, 512) volume segmented by
 ``segment_volume`` with xy linking as a user runs it (``scale='auto'``, ``min_voxels='auto'``) and as it ran before
@@ -71,8 +73,16 @@ def volume_shape(diameter):
 
 
 def f1_50(truth, labels):
+    """``(F1, [tp, fp, fn])`` at IoU 0.5 of one slice (the counts pooled over slices by :func:`pooled_f1`)."""
     from libnet_mmdet.evaluation import match_instances
-    return round(float(match_instances(truth, labels, [0.5]).loc[0.5, 'f1']), 4)
+    stats = match_instances(truth, labels, [0.5]).loc[0.5]
+    return round(float(stats['f1']), 4), [int(stats[key]) for key in ('tp', 'fp', 'fn')]
+
+
+def pooled_f1(counts):
+    """F1 of ``[tp, fp, fn]`` counts summed over slices (METRICS.md: counts pooled, then the ratio)."""
+    tp, fp, fn = np.sum(counts, axis=0)
+    return round(float(2 * tp / (2 * tp + fp + fn)), 4) if tp + fp + fn else 0.0
 
 
 def slice_row(model, image, truth):
@@ -81,8 +91,10 @@ def slice_row(model, image, truth):
     started = time.time()
     labels, details = segment_image(model, image, scale='auto')
     info = details['scale_info']
+    seconds = round(time.time() - started, 1)
+    f1, counts = f1_50(truth, labels)
     row = dict(scales=list(info['scales']), diameter_px=info['diameter_px'], fine_diameter_px=info['fine_diameter_px'],
-               f1_auto=f1_50(truth, labels), seconds_auto=round(time.time() - started, 1))
+               f1_auto=f1, counts_auto=counts, seconds_auto=seconds)
     candidates = {c['scale']: c for c in info['candidates']}
     chosen, fine = candidates.get(info['candidate']), candidates.get((info['candidate'] or 0) * 4)
     if chosen and fine and chosen['coverage'] > 0:
@@ -90,10 +102,11 @@ def slice_row(model, image, truth):
                    fine_detections=fine['detections'])
     if len(info['scales']) > 1:
         started = time.time()
-        row['f1_one_scale'] = f1_50(truth, segment_image(model, image, scale=info['scales'][0])[0])
+        labels = segment_image(model, image, scale=info['scales'][0])[0]
         row['seconds_one_scale'] = round(time.time() - started, 1)
+        row['f1_one_scale'], row['counts_one_scale'] = f1_50(truth, labels)
     else:
-        row['f1_one_scale'], row['seconds_one_scale'] = row['f1_auto'], None
+        row['f1_one_scale'], row['counts_one_scale'], row['seconds_one_scale'] = f1, counts, None
     return row
 
 
@@ -122,7 +135,8 @@ def zero_shot_rows(model):
             candidates = {c['scale']: c for c in info['candidates']}
             chosen, fine = candidates.get(info['candidate']), candidates.get((info['candidate'] or 0) * 4)
             rows.append(dict(preset=preset, diameter_px=diameter, scales=list(scales),
-                             fine_coverage_ratio=round(fine['coverage'] / chosen['coverage'], 3) if fine else None,
+                             fine_coverage_ratio=round(fine['coverage'] / chosen['coverage'], 3)
+                             if fine and chosen and chosen['coverage'] > 0 else None,
                              fine_detections=fine['detections'] if fine else None))
             print(rows[-1], flush=True)
     return rows
@@ -139,8 +153,8 @@ def volume_rows(model, seeds, views=('xy',)):
     for preset, diameter, cv in VOLUME_CELLS:
         for seed in seeds:
             params = preset_params(preset, mean_diameter_vox=diameter, diameter_cv=cv, voxel_size_nm=VOXEL_SIZE_NM)
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')
+            with warnings.catch_warnings(record=True) as caught:  # the generator's packing warnings: recorded
+                warnings.simplefilter('always')
                 volume = generate_volume(VOLUME_SHAPE, params, seed=seed)
             image = volume.image_zyx
             started = time.time()
@@ -155,7 +169,7 @@ def volume_rows(model, seeds, views=('xy',)):
             table = compare_methods(volume.labels_zyx, dict(auto=auto, one_scale=one), VOXEL_SIZE_NM)
             for method, scores in table.iterrows():
                 rows.append(dict(preset=preset, mean_diameter_vox=diameter, diameter_cv=cv, seed=seed,
-                                 method=method, views=list(views),
+                                 method=method, views=list(views), generator_warnings=[str(w.message) for w in caught],
                                  scales=list(scales) if method == 'auto' else [scales[0]],
                                  seconds=round(seconds[method], 1),
                                  **{key: round(float(scores[key]), 4) for key in ('f1_50', 'f1_50_2d')},
@@ -176,12 +190,13 @@ def slice_results(model, seeds):
     for preset, diameter, cv in CELLS:
         for seed in seeds:
             params = preset_params(preset, mean_diameter_vox=diameter, diameter_cv=cv, voxel_size_nm=VOXEL_SIZE_NM)
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')  # the generator's packing warnings for broad spreads
+            with warnings.catch_warnings(record=True) as caught:  # the generator's packing warnings: recorded
+                warnings.simplefilter('always')
                 volume = generate_volume(volume_shape(diameter), params, seed=seed)
             depth = volume.image_zyx.shape[0]
             for z in (depth // 4, depth // 2 + 1):
                 row = dict(preset=preset, mean_diameter_vox=diameter, diameter_cv=cv, seed=seed, z=z,
+                           generator_warnings=[str(w.message) for w in caught],
                            **slice_row(model, volume.image_zyx[z], volume.labels_zyx[z]))
                 rows.append(row)
                 print(f"{preset:8s} {diameter:3d} {cv:4.1f} {seed:5d} {z:2d} "
@@ -190,6 +205,8 @@ def slice_results(model, seeds):
                       f"{row['seconds_one_scale'] or 0:5.1f}", flush=True)
     two = [row for row in rows if len(row['scales']) > 1]
     summary = dict(slices=len(rows), two_scales=len(two),
+                   pooled_f1_auto=pooled_f1([r['counts_auto'] for r in rows]),
+                   pooled_f1_one_scale=pooled_f1([r['counts_one_scale'] for r in rows]),
                    mean_f1_auto=round(float(np.mean([r['f1_auto'] for r in rows])), 4),
                    mean_f1_one_scale=round(float(np.mean([r['f1_one_scale'] for r in rows])), 4),
                    mean_gain_where_two=round(float(np.mean([r['f1_auto'] - r['f1_one_scale'] for r in two])), 4)

@@ -10,9 +10,9 @@ Usage:
    (as ``bench_phases.py --seed 8100``), made once with bulk carbon-binder domains in each share of
    ``--cb-domain-fractions`` of its gaps. Never the held-out seeds 9100-9108 of ``bench_phases.py``.
 2. Per volume: the model's xy/xz/yz probabilities summed (kept as float16, in ``--cache`` as ``v<seed>_<F>.npz``
-   when given, so that a rerun reads them), the :func:`~libnet_mmdet.apis.phases.bulk_cb_share` *s* of their
-   argmax, and at each constant weight 1.0, 1.1, ..., 3.4 the mean detachment error against the truth (true
-   labels) and the per-particle detachment r.
+   when given, so that a rerun with the same checkpoint and shape reads them; another one is refused), the
+   :func:`~libnet_mmdet.apis.phases.bulk_cb_share` *s* of their argmax, and at each constant weight 1.0, 1.1, ...,
+   3.4 the mean detachment error against the truth (true labels) and the per-particle detachment r.
 3. Every pair (weight ``a``, slope ``b``) of 1.0-3.4 (step 0.1) x 0-4 (step 0.25; 0 alone at ``a = 1``, the plain
    argmax) scored with each volume's weight ``max(1, a - b s)``, its error and r interpolated between the two
    nearest constant weights: chosen is the pair with the smallest worst |mean detachment error| over all volumes,
@@ -47,8 +47,19 @@ def parse_args(argv=None):
     return args
 
 
-def probabilities_of(model, seed, fraction, shape, cache):
-    """Summed phase probabilities (float16), compact true labels and true phases of one validation volume."""
+def checkpoint_digest(path):
+    """blake2b hex digest of a checkpoint file's bytes (what a ``--cache`` entry was computed with)."""
+    import hashlib
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def probabilities_of(model, seed, fraction, shape, cache, model_digest):
+    """Summed phase probabilities (float16), compact true labels and true phases of one validation volume; read
+    from ``cache`` when it holds them for this checkpoint (``model_digest``) and shape."""
     from libnet_mmdet.apis.phases import phase_volume_probabilities
     from libnet_mmdet.io import atomic_output
     from libnet_mmdet.io.labels import compact_labels
@@ -56,6 +67,8 @@ def probabilities_of(model, seed, fraction, shape, cache):
     path = cache and osp.join(cache, f'v{seed}_{fraction:g}.npz')
     if path and osp.isfile(path):
         with np.load(path) as stored:
+            if str(stored['model_digest']) != model_digest or tuple(stored['labels'].shape) != tuple(shape):
+                raise SystemExit(f'{path}: probabilities of another checkpoint or shape; give another --cache')
             return stored['probs'], stored['labels'], stored['phases']
     volume = generate_volume(tuple(shape), preset_params(PRESETS[(seed - 8100) % 3], cb_domain_fraction=fraction),
                              seed=seed)
@@ -63,7 +76,7 @@ def probabilities_of(model, seed, fraction, shape, cache):
     labels = compact_labels(volume.labels_zyx)[0]
     if path:
         with atomic_output(path, 'wb') as f:
-            np.savez_compressed(f, probs=probs, labels=labels, phases=volume.phases_zyx)
+            np.savez_compressed(f, probs=probs, labels=labels, phases=volume.phases_zyx, model_digest=model_digest)
     return probs, labels, volume.phases_zyx
 
 
@@ -104,10 +117,12 @@ def main(argv=None):
     from libnet_mmdet.io import write_json
     if args.cache:
         os.makedirs(args.cache, exist_ok=True)
+    model_digest = checkpoint_digest(files[1])
     volumes = []
     for fraction in args.cb_domain_fractions:
         for seed in args.seeds:
-            share, errors, rs = score_volume(*probabilities_of(model, seed, fraction, args.shape, args.cache))
+            share, errors, rs = score_volume(*probabilities_of(model, seed, fraction, args.shape, args.cache,
+                                                               model_digest))
             volumes.append(dict(seed=seed, preset=PRESETS[(seed - 8100) % 3], cb_domain_fraction=fraction,
                                 bulk_cb_share=share, errors=errors, rs=rs))
             at = {weight: error for weight, error in zip(CONSTANT_WEIGHTS, errors)}

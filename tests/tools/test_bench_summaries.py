@@ -1,0 +1,26 @@
+"""The summaries benchmark scripts compute from their measured rows (a benchmarks audit found two wrong)."""
+import pytest
+
+from helpers import import_benchmark
+
+
+def test_size_spread_pools_the_slices_counts():
+    """METRICS.md: counts pooled over slices, then the ratio (a slice of 10 particles and one of 100 do not weigh
+    the same, as a mean of per-slice F1 would have them)."""
+    spread = import_benchmark('bench_size_spread')
+    counts = [[9, 1, 0], [50, 0, 50]]  # F1 0.947 and 0.667: mean 0.807
+    assert spread.pooled_f1(counts) == pytest.approx(2 * 59 / (2 * 59 + 1 + 50), abs=1e-4)
+    assert spread.pooled_f1([[0, 0, 0]]) == 0.0
+
+
+def test_assembly_timed_share_is_rank_0s_collective_time_on_two_ranks():
+    assembly = import_benchmark('bench_assembly')
+    shape = [512, 512, 512]
+    cases = [dict(mode='fusion', shape=shape, ranks=1, seconds=100.0, serial_seconds_rank0=0.1),
+             dict(mode='fusion', shape=shape, ranks=2, seconds=52.0, serial_seconds_rank0=1.0),
+             dict(mode='fusion', shape=[128, 512, 512], ranks=2, seconds=13.0, serial_seconds_rank0=0.5)]
+    (row,) = assembly.summarize(cases, ['fusion', 'linking'], shape)
+    assert row['serial_share_timed'] == pytest.approx(0.01) and row['serial_share_amdahl'] == pytest.approx(0.04)
+    t1_2048 = 100.0 * 64
+    assert row['projected_2048_seconds_timed'][32] == pytest.approx(t1_2048 * (0.01 + 0.99 / 32))
+    assert row['projected_2048_seconds_amdahl'][8] == pytest.approx(t1_2048 * (0.04 + 0.96 / 8))
