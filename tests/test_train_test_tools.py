@@ -3,7 +3,7 @@ import pickle
 
 import pytest
 
-from helpers import TINY_CONFIG, run_tool, write_config
+from helpers import TINY_CONFIG, import_tool, run_tool, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -13,6 +13,19 @@ def trained(trained_tiny):
     """(config path, work dir) of the session's 1-epoch (2-iteration) CPU-tiny training run."""
     config, checkpoint = trained_tiny
     return config, checkpoint.parent
+
+
+@pytest.fixture(scope='module')
+def test_tool():
+    """tools/test.py in this process, for the refusals (no start-up of a new interpreter for a one-line error)."""
+    return import_tool('test')
+
+
+def refusal(tool, *argv):
+    """The one error line ``tool.main(argv)`` exits with (it fails the test if the tool does not exit)."""
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main([str(arg) for arg in argv])
+    return str(exit_info.value.code)
 
 
 def test_train_writes_a_checkpoint(trained):
@@ -72,33 +85,33 @@ def test_missing_checkpoint_is_named(tiny_coco, tmp_path):
     assert f"checkpoint file not found: {tmp_path / 'missing.pth'}" in result.stderr
 
 
-def test_a_checkpoint_of_another_model_or_no_checkpoint_is_one_line(trained, tmp_path, tiny_coco):
+def test_a_checkpoint_of_another_model_or_no_checkpoint_is_one_line(trained, tmp_path, tiny_coco, test_tool):
     """tools/test.py used to score a checkpoint of another config (MMEngine loads leniently: a partly untrained
     model) and to give a traceback for a file that is not a checkpoint, both after building the runner."""
     from helpers import R101_CONFIG
     config, work_dir = trained
     r101 = write_config(tmp_path / 'r101.py', R101_CONFIG, tiny_coco)
-    result = run_tool('tools/test.py', r101, work_dir / 'epoch_1.pth', '--work-dir', tmp_path)
-    assert result.returncode == 1 and 'test.py: error: config/checkpoint mismatch' in result.stderr
+    line = refusal(test_tool, r101, work_dir / 'epoch_1.pth', '--work-dir', tmp_path)
+    assert line.startswith('test.py: error: config/checkpoint mismatch')
     bad = tmp_path / 'bad.pth'
     bad.write_text('x')
-    result = run_tool('tools/test.py', config, bad, '--work-dir', tmp_path)
-    assert result.returncode == 1 and f'test.py: error: {bad}: not a readable checkpoint file' in result.stderr
+    line = refusal(test_tool, config, bad, '--work-dir', tmp_path)
+    assert line.startswith(f'test.py: error: {bad}: not a readable checkpoint file')
 
 
-def test_show_dir_outside_the_work_dir_never_holds_or_enters_the_test_data(trained, tmp_path, tiny_coco):
+def test_show_dir_outside_the_work_dir_never_holds_or_enters_the_test_data(trained, tmp_path, tiny_coco, test_tool):
     config, work_dir = trained
     images = tiny_coco / 'images' / 'val'
     before = sorted(p.name for p in images.iterdir())
     for show_dir in (images, images / 'overlays', tiny_coco):
-        result = run_tool('tools/test.py', config, work_dir / 'epoch_1.pth', '--work-dir', tmp_path,
-                          '--show-dir', show_dir, '--overwrite')
-        assert result.returncode == 1 and 'test.py: error:' in result.stderr, show_dir
-        assert 'lies inside the input folder' in result.stderr or 'holds the input' in result.stderr
+        line = refusal(test_tool, config, work_dir / 'epoch_1.pth', '--work-dir', tmp_path, '--show-dir', show_dir,
+                       '--overwrite')
+        assert line.startswith('test.py: error:'), show_dir
+        assert 'lies inside the input folder' in line or 'holds the input' in line
     assert sorted(p.name for p in images.iterdir()) == before
 
 
-def test_an_earlier_show_dir_is_emptied_only_once_the_checkpoint_fits(trained, tmp_path):
+def test_an_earlier_show_dir_is_emptied_only_once_the_checkpoint_fits(trained, tmp_path, test_tool):
     """--show-dir DIR --overwrite emptied DIR (an earlier run's overlays) before the checkpoint check failed."""
     from libnet_mmdet.io import prepare_output_dir
     config, _ = trained
@@ -107,7 +120,6 @@ def test_an_earlier_show_dir_is_emptied_only_once_the_checkpoint_fits(trained, t
     (show_dir / 'earlier.png').write_bytes(b'an earlier overlay')
     bad = tmp_path / 'bad.pth'
     bad.write_text('x')
-    result = run_tool('tools/test.py', config, bad, '--work-dir', tmp_path / 'work', '--show-dir', show_dir,
-                      '--overwrite')
-    assert result.returncode == 1 and f'{bad}: not a readable checkpoint file' in result.stderr
+    line = refusal(test_tool, config, bad, '--work-dir', tmp_path / 'work', '--show-dir', show_dir, '--overwrite')
+    assert line.startswith('test.py: error:') and f'{bad}: not a readable checkpoint file' in line
     assert (show_dir / 'earlier.png').read_bytes() == b'an earlier overlay'
