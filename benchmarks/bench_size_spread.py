@@ -16,8 +16,9 @@ Each slice is segmented by the generalist with ``scale='auto'`` as a user runs i
 chose two scales (:data:`~libnet_mmdet.apis.inference.AUTO_FINE_COVERAGE`), the slice is also segmented at the
 first of them alone, which is what ``scale='auto'`` did before. Scores: 2D F1@0.5 of the instances against the
 slice's true labels, with its tp / fp / fn; the fine candidate's coverage ratio and detections that decide; seconds
-of each run. The summary gives F1 of the counts pooled over all slices (METRICS.md) and the mean of the slices' F1
-(what the results of 2026-12 before the pooled F1 recorded).
+of each segmentation (the matching excluded; results written before 2026-12-07 included it). The summary gives F1
+of the counts pooled over all slices (METRICS.md) and the mean of the slices' F1 (all that results written before
+2026-12-07 recorded).
 
 ``--volumes`` runs 3D instead: per cell of :data:`VOLUME_CELLS` and seed, a (32, 512, 512) volume segmented by
 ``segment_volume`` with xy linking as a user runs it (``scale='auto'``, ``min_voxels='auto'``) and as it ran before

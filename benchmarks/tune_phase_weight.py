@@ -10,7 +10,7 @@ Usage:
    (as ``bench_phases.py --seed 8100``), made once with bulk carbon-binder domains in each share of
    ``--cb-domain-fractions`` of its gaps. Never the held-out seeds 9100-9108 of ``bench_phases.py``.
 2. Per volume: the model's xy/xz/yz probabilities summed (kept as float16, in ``--cache`` as ``v<seed>_<F>.npz``
-   when given, so that a rerun with the same checkpoint and shape reads them; another one is refused), the
+   when given, so that a rerun with the same config, checkpoint and shape reads them; another is refused), the
    :func:`~libnet_mmdet.apis.phases.bulk_cb_share` *s* of their argmax, and at each constant weight 1.0, 1.1, ...,
    3.4 the mean detachment error against the truth (true labels) and the per-particle detachment r.
 3. Every pair (weight ``a``, slope ``b``) of 1.0-3.4 (step 0.1) x 0-4 (step 0.25; 0 alone at ``a = 1``, the plain
@@ -19,6 +19,7 @@ Usage:
    then the largest mean r.
 """
 import argparse
+import hashlib
 import os
 import os.path as osp
 
@@ -47,19 +48,20 @@ def parse_args(argv=None):
     return args
 
 
-def checkpoint_digest(path):
-    """blake2b hex digest of a checkpoint file's bytes (what a ``--cache`` entry was computed with)."""
-    import hashlib
+def model_digest_of(files):
+    """blake2b hex digest of the phase model's config and checkpoint files (what a ``--cache`` entry was computed
+    with: the weights, and the test_cfg's padding and view ramps)."""
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
+    for path in files:
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''):
+                digest.update(block)
     return digest.hexdigest()
 
 
 def probabilities_of(model, seed, fraction, shape, cache, model_digest):
     """Summed phase probabilities (float16), compact true labels and true phases of one validation volume; read
-    from ``cache`` when it holds them for this checkpoint (``model_digest``) and shape."""
+    from ``cache`` when it holds them for this model (``model_digest``, :func:`model_digest_of`) and shape."""
     from libnet_mmdet.apis.phases import phase_volume_probabilities
     from libnet_mmdet.io import atomic_output
     from libnet_mmdet.io.labels import compact_labels
@@ -67,8 +69,10 @@ def probabilities_of(model, seed, fraction, shape, cache, model_digest):
     path = cache and osp.join(cache, f'v{seed}_{fraction:g}.npz')
     if path and osp.isfile(path):
         with np.load(path) as stored:
-            if str(stored['model_digest']) != model_digest or tuple(stored['labels'].shape) != tuple(shape):
-                raise SystemExit(f'{path}: probabilities of another checkpoint or shape; give another --cache')
+            stored_digest = str(stored['model_digest']) if 'model_digest' in stored.files else None
+            if stored_digest != model_digest or tuple(stored['labels'].shape) != tuple(shape):
+                raise SystemExit(f'{path}: probabilities of another model or shape (or of an older script); give '
+                                 'another --cache')
             return stored['probs'], stored['labels'], stored['phases']
     volume = generate_volume(tuple(shape), preset_params(PRESETS[(seed - 8100) % 3], cb_domain_fraction=fraction),
                              seed=seed)
@@ -117,7 +121,7 @@ def main(argv=None):
     from libnet_mmdet.io import write_json
     if args.cache:
         os.makedirs(args.cache, exist_ok=True)
-    model_digest = checkpoint_digest(files[1])
+    model_digest = model_digest_of(files)
     volumes = []
     for fraction in args.cb_domain_fractions:
         for seed in args.seeds:

@@ -86,8 +86,9 @@ def _write_pair(root, name, image, phases):
 @pytest.fixture(scope='session')
 def trained_phase_model(tmp_path_factory):
     """A phase model folder (``config.py``, ``model.pth``, ``model.json``, as ``make model`` writes one) of the
-    shipped phase config trained for :data:`TRAIN_ITERS` seeded iterations (about 2 min on 2 CPU cores) on the
-    xy/xz/yz slices of one synthetic ``typical`` volume and two half-coated sphere phantoms (seeds no test uses).
+    shipped phase config trained for :data:`TRAIN_ITERS` seeded iterations at :data:`TRAIN_LR` (about 2 min on 2
+    CPU cores) on the xy/xz/yz slices of one synthetic ``typical`` volume and two half-coated sphere phantoms (seeds
+    no test uses).
 
     Returns:
         SimpleNamespace: ``folder``, ``config``, ``checkpoint`` (paths).

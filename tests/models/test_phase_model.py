@@ -296,8 +296,8 @@ def fake_batch(shapes, rng):
     return dict(inputs=inputs, data_samples=samples)
 
 
-@pytest.mark.parametrize('config', [PHASE_CONFIG, PHASE_CONFIG.with_name('phase-fpn_r101_fpn_generalist.py')],
-                         ids=['cpu-tiny', 'r101'])
+@pytest.mark.parametrize('config', [PHASE_CONFIG, pytest.param(
+    PHASE_CONFIG.with_name('phase-fpn_r101_fpn_generalist.py'), marks=pytest.mark.slow)], ids=['cpu-tiny', 'r101'])
 def test_shipped_config_builds_and_runs_loss_and_predict(config):
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope

@@ -50,7 +50,7 @@ def test_held_out_seeds_are_refused(tune, capsys):
         'error: --seeds: 9100 and above are the held-out seeds of bench_phases.py')
 
 
-def test_a_cache_of_another_checkpoint_or_shape_is_refused(tune, tmp_path):
+def test_a_cache_of_another_model_or_shape_is_refused(tune, tmp_path):
     """--cache was read whatever the model: one folder reused for two models scored the first one twice."""
     probs = np.zeros((3, 4, 8, 8), np.float16)
     labels, phases = np.zeros((4, 8, 8), np.uint16), np.zeros((4, 8, 8), np.uint8)
@@ -58,5 +58,13 @@ def test_a_cache_of_another_checkpoint_or_shape_is_refused(tune, tmp_path):
     stored = tune.probabilities_of(None, 8100, 0.0, (4, 8, 8), str(tmp_path), 'abc')  # the same: read, no model
     np.testing.assert_array_equal(stored[0], probs)
     for shape, digest in (((4, 8, 8), 'other'), ((8, 8, 8), 'abc')):
-        with pytest.raises(SystemExit, match='v8100_0.npz: probabilities of another checkpoint or shape'):
+        with pytest.raises(SystemExit, match='v8100_0.npz: probabilities of another model or shape'):
             tune.probabilities_of(None, 8100, 0.0, shape, str(tmp_path), digest)
+    np.savez_compressed(tmp_path / 'v8100_0.npz', probs=probs, labels=labels, phases=phases)  # an older script's
+    with pytest.raises(SystemExit, match='v8100_0.npz: probabilities of another model or shape'):
+        tune.probabilities_of(None, 8100, 0.0, (4, 8, 8), str(tmp_path), 'abc')
+    config, checkpoint = tmp_path / 'config.py', tmp_path / 'model.pth'
+    config.write_text('a'), checkpoint.write_bytes(b'weights')
+    digest = tune.model_digest_of((config, checkpoint))
+    config.write_text('b')  # another test_cfg, the same weights
+    assert tune.model_digest_of((config, checkpoint)) != digest

@@ -47,7 +47,7 @@ def test_particle_larger_than_the_overlap_is_merged_across_the_seam():
     np.testing.assert_array_equal(order_by_score(labels, scores)[0], expected)
 
 
-def test_boxes_are_those_of_the_visible_pixels():
+def test_order_by_score_renumbers_by_score_and_boxes_each_instance_s_pixels():
     labels = np.zeros((50, 50), np.int32)
     labels[10:30, 10:30] = 1
     labels[20:40, 20:40] = 2  # painted over label 1 where they overlap
