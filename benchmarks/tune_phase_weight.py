@@ -19,7 +19,6 @@ Usage:
    then the largest mean r.
 """
 import argparse
-import hashlib
 import os
 import os.path as osp
 
@@ -48,20 +47,10 @@ def parse_args(argv=None):
     return args
 
 
-def model_digest_of(files):
-    """blake2b hex digest of the phase model's config and checkpoint files (what a ``--cache`` entry was computed
-    with: the weights, and the test_cfg's padding and view ramps)."""
-    digest = hashlib.blake2b(digest_size=16)
-    for path in files:
-        with open(path, 'rb') as f:
-            for block in iter(lambda: f.read(1 << 20), b''):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def probabilities_of(model, seed, fraction, shape, cache, model_digest):
     """Summed phase probabilities (float16), compact true labels and true phases of one validation volume; read
-    from ``cache`` when it holds them for this model (``model_digest``, :func:`model_digest_of`) and shape."""
+    from ``cache`` when it holds them for this model (``model_digest``: its
+    :func:`~libnet_mmdet.apis.model.model_fingerprint`, config with test_cfg and weights) and shape."""
     from libnet_mmdet.apis.phases import phase_volume_probabilities
     from libnet_mmdet.io import atomic_output
     from libnet_mmdet.io.labels import compact_labels
@@ -121,7 +110,8 @@ def main(argv=None):
     from libnet_mmdet.io import write_json
     if args.cache:
         os.makedirs(args.cache, exist_ok=True)
-    model_digest = model_digest_of(files)
+    from libnet_mmdet.apis.model import model_fingerprint
+    model_digest = model_fingerprint(model)
     volumes = []
     for fraction in args.cb_domain_fractions:
         for seed in args.seeds:

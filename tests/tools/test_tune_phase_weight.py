@@ -63,8 +63,3 @@ def test_a_cache_of_another_model_or_shape_is_refused(tune, tmp_path):
     np.savez_compressed(tmp_path / 'v8100_0.npz', probs=probs, labels=labels, phases=phases)  # an older script's
     with pytest.raises(SystemExit, match='v8100_0.npz: probabilities of another model or shape'):
         tune.probabilities_of(None, 8100, 0.0, (4, 8, 8), str(tmp_path), 'abc')
-    config, checkpoint = tmp_path / 'config.py', tmp_path / 'model.pth'
-    config.write_text('a'), checkpoint.write_bytes(b'weights')
-    digest = tune.model_digest_of((config, checkpoint))
-    config.write_text('b')  # another test_cfg, the same weights
-    assert tune.model_digest_of((config, checkpoint)) != digest
