@@ -84,29 +84,30 @@ def run(args):
     if predicts:
         check_device(args.device)
         phase_files = resolve_phase_model(args.phase_model)
-    with open_volume(args.labels) as labels_reader:  # the report holds whole volumes: refuse now, not after reading
+    with open_volume(args.labels) as labels_reader:  # headers only: refuse now what reading would find wrong
         shape, dtypes = labels_reader.shape, [labels_reader.dtype]
-    if args.image:
-        with open_volume(args.image) as image_reader:
-            dtypes.append(image_reader.dtype)
+        if voxel_size_nm is None:
+            voxel_size_nm = labels_reader.voxel_size_nm
+            if voxel_size_nm is None:
+                raise ValueError(f'{args.labels}: no voxel size in its metadata; pass --voxel-size-nm')
+    for path, is_image in ((args.image, True), (args.phases, False)):
+        if path:
+            with open_volume(path) as reader:
+                if reader.shape != shape:
+                    raise ValueError(f'{path}: shape {reader.shape} does not match {args.labels} shape {shape}')
+                if is_image:
+                    dtypes.append(reader.dtype)
     check_memory(report_memory_bytes(shape, dtypes, bool(phase_files)), f'{args.labels} {shape}',
                  'run it where there is more memory' + (', or with --phase-model none (approximate phases)'
                                                         if phase_files else ''))
-    labels_zyx, metadata_voxel_size = read_whole_volume(args.labels)
+    labels_zyx, _ = read_whole_volume(args.labels)
     check_labels(labels_zyx, args.labels)
-    if voxel_size_nm is None:
-        if metadata_voxel_size is None:
-            raise ValueError(f'{args.labels}: no voxel size in its metadata; pass --voxel-size-nm')
-        voxel_size_nm = metadata_voxel_size
     phases_zyx = image_zyx = None
     if args.phases:
         phases_zyx, _ = read_whole_volume(args.phases)
         check_phases(phases_zyx, labels_zyx.shape, name=args.phases, reference_name=args.labels)
     if args.image:
         image_zyx, _ = read_whole_volume(args.image)
-        if image_zyx.shape != labels_zyx.shape:
-            raise ValueError(f'{args.image}: shape {image_zyx.shape} does not match {args.labels} shape '
-                             f'{labels_zyx.shape}')
     phase_source = PHASES_GIVEN
     if phase_files:
         print(f'phases: the phase model in {osp.dirname(phase_files[0])}', file=sys.stderr)

@@ -16,7 +16,7 @@ import argparse
 import os.path as osp
 
 from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, add_voxel_size_arg, exit_on_error, iou_threshold
-from libnet_mmdet.io import (check_labels, check_output_file, check_outside_inputs, read_whole_volume,
+from libnet_mmdet.io import (check_labels, check_output_file, check_outside_inputs, open_volume, read_whole_volume,
                              voxel_size_zyx, write_json)
 from libnet_mmdet.evaluation import DEFAULT_THRESHOLDS, compare_label_volumes
 
@@ -42,12 +42,14 @@ def run(args):
     if args.out:
         check_output_file(args.out, args.overwrite, inputs=(args.gt, args.pred))
         check_outside_inputs(args.out, (args.gt, args.pred))
+    with open_volume(args.gt) as gt_reader, open_volume(args.pred) as pred_reader:  # headers: before any reading
+        if pred_reader.shape != gt_reader.shape:
+            raise ValueError(f'{args.pred}: shape {pred_reader.shape} does not match {args.gt} shape '
+                             f'{gt_reader.shape}')
     gt_labels, metadata_voxel_size = read_whole_volume(args.gt)
     pred_labels, _ = read_whole_volume(args.pred)
     check_labels(gt_labels, args.gt, allow_empty=True)
     check_labels(pred_labels, args.pred, allow_empty=True)
-    if pred_labels.shape != gt_labels.shape:
-        raise ValueError(f'{args.pred}: shape {pred_labels.shape} does not match {args.gt} shape {gt_labels.shape}')
     if voxel_size_nm is None:
         voxel_size_nm = metadata_voxel_size
     esd_voxel_size_nm = 1000.0 if voxel_size_nm is None else voxel_size_nm

@@ -64,9 +64,10 @@ from mmengine.dist import get_dist_info
 
 from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, write_report
 from libnet_mmdet.apis import (check_device, check_volume_args, describe_scale, generalist_files, init_phase_model,
-                               init_segmenter, predict_phases, resolve_phase_model, segment_image, segment_volume)
+                               init_segmenter, load_slice, predict_phases, resolve_phase_model, segment_image,
+                               segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
-                              add_phase_model_arg, add_voxel_size_arg, auto_or, check_memory, device_name, error_line,
+                              add_phase_model_arg, add_voxel_size_arg, auto_or, check_memory, device_name,
                               exit_on_error, init_distributed, positive_int, report_memory_bytes)
 from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, is_2d_image_file, is_inside,
                              label_output_format, max_label, open_volume, prepare_output_dir, read_image,
@@ -256,16 +257,13 @@ def segment(args):
     with open_volume(args.input) as reader:  # check the input before loading the model
         if rank == 0:
             print(f'input {reader.name}: (Z, Y, X) = {reader.shape}, {reader.dtype}', file=sys.stderr)
-        recorded = reader.voxel_size_nm
-        try:  # one slice now: a compressed HDF5 whose filter is not installed fails here, not after the model loads
-            reader.read('z', 0, 1)
-        except OSError as exc:
-            raise InputError(f'{args.input}: cannot read its voxels ({error_line(exc)})') from exc
+        recorded = reader.voxel_size_nm if kwargs['voxel_size_nm'] is None else None  # the file's, when needed
+        reader.read('z', 0, 1)  # one slice now: a compressed HDF5 whose filter is not installed fails here, not later
         if args.report:  # the report holds the whole volume: refuse now (every rank), not after the segmentation
             check_memory(report_memory_bytes(reader.shape, (reader.dtype, 'uint16'), bool(args.phase_files)),
                          f'--report: the report of {args.input} {reader.shape}',
                          'segment without --report, then run tools/analyze.py where there is more')
-    if kwargs['voxel_size_nm'] is None and recorded is not None:  # keep the voxel size the input records
+    if recorded is not None:  # keep the voxel size the input records
         kwargs['voxel_size_nm'] = tuple(float(size) for size in recorded)
     if args.report and kwargs['voxel_size_nm'] is None:
         raise InputError(f'--report: {args.input} records no voxel size; pass --voxel-size-nm')
@@ -304,6 +302,7 @@ def check_image_args(args):
     if label_output_format(args.out) != 'tiff':
         raise InputError(f'{args.out}: the labels of a 2D image are written as TIFF (.tif or .tiff)')
     kwargs = check_args(args)
+    load_slice(args.input)  # its pixels (NaN/Inf, a file whose header reads and whose pixels do not) before the model
     return {key: kwargs[key] for key in ('score_thr', 'tile_size', 'overlap', 'batch_size', 'scale', 'proposals')}
 
 

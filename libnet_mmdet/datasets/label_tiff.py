@@ -25,6 +25,7 @@ from mmdet.registry import DATASETS
 from ..io.images import (IMAGE_SUFFIXES, SLICE_AXES, check_finite, check_slicing, open_stack, read_image,
                          read_image_info)
 from ..io import atomic_output, check_output_dir, check_outside_inputs, prepare_output_dir, write_json, write_tiff
+from ..io.volume import list_slice_files
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, instances_from_labels
 
 
@@ -52,9 +53,8 @@ def find_label_pairs(img_source, label_source, label_suffix=''):
         raise AnnotationError(f'{img_source}: images and labels in one folder need a label_suffix '
                               "(e.g. '_masks')")
 
-    def image_files(folder):
-        return sorted(name for name in os.listdir(folder)
-                      if name.lower().endswith(IMAGE_SUFFIXES) and osp.isfile(osp.join(folder, name)))
+    def image_files(folder):  # as a folder of slices is listed: no hidden files (macOS's ._x.tif), no folders
+        return [osp.basename(path) for path in list_slice_files(folder)]
 
     labels_by_stem = {}
     for name in image_files(label_source):

@@ -11,7 +11,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec
 
-from .volume import AXES
+from .volume import AXES, slab_index
 
 #: Fast, light compression: label arrays shrink 10-50x, and lz4 costs less than the disk traffic it saves.
 SCRATCH_COMPRESSOR = BloscCodec(cname='lz4', clevel=1, shuffle='bitshuffle')
@@ -26,8 +26,7 @@ def slab_chunks(shape, slab, slab_axes=('z',)):
 
 
 class ChunkedVolume:
-    """A (Z, Y, X) Zarr array read and written slab by slab (the interface of
-    :class:`~libnet_mmdet.io.volume.StoredVolume`).
+    """A (Z, Y, X) Zarr array read slab by slab as :class:`~libnet_mmdet.io.volume.StoredVolume` is, and written so.
 
     Attributes:
         path (str), shape (tuple), dtype (np.dtype).
@@ -53,12 +52,9 @@ class ChunkedVolume:
 
     def read(self, axis, start, stop):
         """Slices ``start:stop`` along ``axis`` ('z', 'y', 'x') as an (n, h, w) array."""
-        index = [slice(None)] * 3
-        index[AXES[axis]] = slice(start, stop)
-        return np.moveaxis(self._array[tuple(index)], AXES[axis], 0)
+        return np.moveaxis(self._array[slab_index(axis, start, stop)], AXES[axis], 0)
 
     def write(self, axis, start, slab):
         """Write (n, h, w) slices at ``start`` along ``axis``."""
-        index = [slice(None)] * 3
-        index[AXES[axis]] = slice(start, start + len(slab))
-        self._array[tuple(index)] = np.moveaxis(np.asarray(slab, self.dtype), 0, AXES[axis])
+        slab = np.moveaxis(np.asarray(slab, self.dtype), 0, AXES[axis])
+        self._array[slab_index(axis, start, start + slab.shape[AXES[axis]])] = slab

@@ -159,10 +159,23 @@ def _declares_z(tif, series):
     return False
 
 
+def _is_preview(series):
+    """True for a series of reduced-resolution pages or SubIFDs: a thumbnail or preview beside the image."""
+    return series.keyframe.is_reduced or series.keyframe.is_subifd
+
+
 def _tiff_layout(tif, path):
-    """(series, shape, is_colour) of a TIFF file's first series, length-1 axes squeezed (except a z axis the
-    metadata declare, see :func:`_declares_z`); raises for 4D+ and empty images."""
+    """(series, shape, is_colour) of a TIFF file's one image series (previews aside), length-1 axes squeezed (except
+    a z axis the metadata declare, see :func:`_declares_z`); raises for several image series (only the first would
+    be read), 4D+ and empty images."""
     series = tif.series[0]
+    images = [series] + [s for s in tif.series[1:] if not _is_preview(s)]  # a thumbnail beside the data is fine
+    if len(images) > 1:  # e.g. slices appended one call at a time, or a page unlike the others
+        shapes = ', '.join(str(s.shape) for s in images[:3]) + (', ...' if len(images) > 3 else '')
+        raise ImageFormatError(
+            f'{path}: holds {len(images)} separate images (shapes {shapes}), e.g. slices appended one at a time '
+            'or pages that differ; expected one 2D image or one (Z, Y, X) stack: write the stack in one piece '
+            '(tifffile.imwrite(path, volume_zyx))')
     keep_z = _declares_z(tif, series)
     kept = [(n, a) for n, a in zip(series.get_shape(False), series.get_axes(False))
             if n != 1 or (a == 'Z' and keep_z)]
@@ -195,7 +208,7 @@ def _check_data_in_file(tif, series, path):
 def read_tiff(path, read):
     """Open the TIFF file ``path``, check it, and return ``read(tif, series, shape, is_colour)``.
 
-    ``shape`` is the first series' shape as :func:`read_image_info` gives it. A file that is not a TIFF, is
+    ``shape`` is the image series' shape as :func:`read_image_info` gives it. A file that is not a TIFF, is
     truncated or corrupt (tifffile fails or logs an error, or the pixel data lie beyond its end), or is 4D raises
     :class:`ImageFormatError` naming it.
     """
@@ -220,10 +233,12 @@ def read_image_info(path):
         with Image.open(path) as image:
             width, height = image.size
             bands = len(image.getbands())
-            mode = image.mode
+            mode, info, image_format = image.mode, dict(image.info), image.format
     except Exception as exc:
         raise ImageFormatError(f'{path}: not a readable image file ({type(exc).__name__}: {exc})') from exc
     dtype = np.dtype({'F': np.float32, 'I': np.int32}.get(mode, np.uint16 if mode.startswith('I;16') else np.uint8))
+    if image_format == 'PNG' and mode in ('P', 'PA'):  # OpenCV reads a palette PNG as its colours, not indices
+        bands = 4 if mode == 'PA' or 'transparency' in info else 3
     shape = (height, width) if bands == 1 else (height, width, bands)
     return shape, dtype, False
 
@@ -240,7 +255,7 @@ def is_2d_image_file(path):
 
 
 def _read_tiff_full(path):
-    """(array, is_stack): the whole first series of a TIFF file, length-1 axes squeezed."""
+    """(array, is_stack): the whole image series of a TIFF file, length-1 axes squeezed."""
     return read_tiff(path, lambda tif, series, shape, is_colour: (
         series.asarray().reshape(shape), len(shape) == 3 and not is_colour))
 
@@ -284,8 +299,8 @@ def _read_tiff_slice(path, slice_axis, slice_index):
     if not 0 <= slice_index < shape[axis]:
         raise ImageFormatError(f'{where}: slice index out of range for a stack of shape (Z, Y, X) = {shape}')
     stack = tiff_memmap(path, shape)
-    if stack is not None:
-        return np.array(np.take(stack, slice_index, axis=axis))
+    if stack is not None:  # the map is in the file's byte order: a big-endian file's slice becomes native
+        return np.array(np.take(stack, slice_index, axis=axis), dtype=stack.dtype.newbyteorder('='))
     if axis == 0:
         page = read_tiff(path, lambda tif, series, shape, is_colour: _read_page(series, shape, slice_index))
         if page is not None:

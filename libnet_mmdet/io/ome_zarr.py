@@ -25,7 +25,7 @@ import numpy as np
 import zarr
 
 from .images import ImageFormatError
-from .tiff import length_unit_nm, voxel_size_zyx
+from .tiff import length_unit_nm, recorded_voxel_size, voxel_size_zyx
 
 #: Metadata files that make a folder a Zarr store (v2 array, v2 group, v3 node).
 ZARR_METADATA = ('.zarray', '.zgroup', 'zarr.json')
@@ -102,12 +102,9 @@ def _ome_voxel_size(multiscale, dataset, name):
     units_nm = [length_unit_nm(axes[k].get('unit')) for k in space]
     if len(space) != 3 or None in units_nm:
         return None
-    try:
-        scale = (_scale(dataset.get('coordinateTransformations'), len(axes))
-                 * _scale(multiscale.get('coordinateTransformations'), len(axes)))
-        return voxel_size_zyx(scale[space] * units_nm)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ImageFormatError(f'{name}: unusable OME-Zarr coordinateTransformations ({exc})') from exc
+    return recorded_voxel_size(lambda: (_scale(dataset.get('coordinateTransformations'), len(axes))
+                                        * _scale(multiscale.get('coordinateTransformations'), len(axes)))[space]
+                               * units_nm, name, 'OME-Zarr coordinateTransformations')
 
 
 def _image_array(group, store):

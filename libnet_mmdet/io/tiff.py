@@ -2,6 +2,7 @@
 writing (ImageJ-compatible where ImageJ has the dtype and the shape)."""
 import numbers
 import os
+import warnings
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -34,7 +35,7 @@ def read_volume(path):
     Returns:
         tuple: ``(array, voxel_size_nm)`` with ``array`` of shape (Z, Y, X) as stored (a one-slice file that
         records its z axis, as :func:`write_tiff` writes it, is (1, Y, X)) and ``voxel_size_nm`` a float64 array
-        ``(sz, sy, sx)`` in nm, or ``None`` when the file does not record it.
+        ``(sz, sy, sx)`` in nm, or ``None`` when the file does not record a usable one (an unusable one is warned).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -51,7 +52,8 @@ def read_voxel_size(path):
     """The voxel size recorded in a TIFF's metadata, as :func:`read_volume` finds it, reading only the header.
 
     Returns:
-        np.ndarray | None: float64 ``(sz, sy, sx)`` in nm, or None when the file does not record it.
+        np.ndarray | None: float64 ``(sz, sy, sx)`` in nm, or None when the file does not record a usable one (an
+        unusable one is warned: :func:`recorded_voxel_size`).
 
     Raises:
         FileNotFoundError / ImageFormatError: as :func:`read_volume`.
@@ -68,11 +70,39 @@ def _read_tiff(path, read_array):
         if read_array and (len(shape) != 3 or is_colour):
             raise ImageFormatError(f'{path}: expected a 3-D (Z, Y, X) stack, got shape {shape}')
         array = series.asarray().reshape(shape) if read_array else None
-        return array, (_ome_voxel_size(tif) or _imagej_voxel_size(tif) or _shaped_voxel_size(tif)
-                       or _tag_voxel_size(tif))
+        return array, _recorded_voxel_size(tif, path)
 
-    array, voxel_size_nm = read_tiff(path, read)
-    return array, (None if voxel_size_nm is None else np.asarray(voxel_size_nm, dtype=np.float64))
+    return read_tiff(path, read)
+
+
+def _recorded_voxel_size(tif, path):
+    return recorded_voxel_size(
+        lambda: _ome_voxel_size(tif) or _imagej_voxel_size(tif) or _shaped_voxel_size(tif) or _tag_voxel_size(tif),
+        path, 'OME, ImageJ or resolution tags')
+
+
+def recorded_voxel_size(read_sizes, name, what):
+    """The voxel size an input's metadata record, float64 ``(sz, sy, sx)`` nm, or None: none recorded
+    (``read_sizes()`` returns None), or metadata that give no usable one (text, zero, negative, not finite, two
+    values), which is warned naming ``name`` and ``what``: the voxels are sound, and a voxel size the user gives
+    needs none from the file.
+
+    Args:
+        read_sizes (callable): returns one or three (Z, Y, X) sizes in nm, or None; may raise ValueError,
+            TypeError or KeyError on malformed metadata.
+        name (str): the file (and dataset), for the warning.
+        what (str): where in the metadata, for the warning (e.g. ``attribute element_size_um``).
+    """
+    try:
+        sizes = read_sizes()
+        if sizes is None:
+            return None
+        return voxel_size_zyx(sizes, what)
+    except (ValueError, TypeError, KeyError) as exc:
+        detail = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+        problem = detail if detail.startswith(f'{what}: ') else f'{what}: {detail}'
+    warnings.warn(f'{name}: unusable voxel size in its metadata ({problem}); read as not recorded')
+    return None
 
 
 def length_unit_nm(unit):

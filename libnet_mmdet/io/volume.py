@@ -1,5 +1,4 @@
-"""Volume I/O for streaming segmentation: lazy (Z, Y, X) input and uncompressed (Z, Y, X) arrays on disk read and
-written slab by slab (the work folder of a run, :mod:`libnet_mmdet.volume.workdir`, keeps its arrays so).
+"""Volume I/O for streaming segmentation: lazy (Z, Y, X) input read slab by slab, and label volumes written so.
 
 Input (:func:`open_volume`): a TIFF stack, a folder of 2D slices (TIFF/PNG/JPG, sorted by name with numbers in
 natural order), an HDF5 dataset (``stack.h5:/exchange/data``; the path may be left out when the file holds one
@@ -7,11 +6,12 @@ natural order), an HDF5 dataset (``stack.h5:/exchange/data``; the path may be le
 :mod:`~libnet_mmdet.io.ome_zarr`) or an array-like with ``shape``, ``dtype`` and slicing (``np.ndarray``,
 ``np.memmap``, a zarr, dask or h5py array). HDF5 and Zarr arrays are read chunk by chunk (h5py / zarr read only
 what a slab touches, along any axis; the HDF5 file stays open until :meth:`VolumeReader.close`).
-Uncompressed contiguous TIFF stacks (and the ``.npy`` scratch arrays) are read through
-short-lived memory maps of z-ranges (:class:`StoredVolume`), compressed ones page by page, a folder file by file.
+Uncompressed contiguous TIFF stacks are read through short-lived memory maps of z-ranges (:class:`StoredVolume`),
+compressed ones page by page, a folder file by file.
 Reading slabs along y or x needs random access: for page-wise inputs the reader first copies the stack, page by
-page, into an uncompressed scratch file (:meth:`VolumeReader.random_access`). Memory holds a slab (and at most
-``MAP_CHUNK_BYTES`` of mapped file), whatever the size of the volume. The voxel size an input records:
+page, into a scratch Zarr array (:class:`~libnet_mmdet.io.chunked.ChunkedVolume`,
+:meth:`VolumeReader.random_access`). Memory holds a slab (and at most ``MAP_CHUNK_BYTES`` of mapped file), whatever
+the size of the volume. The voxel size an input records:
 :attr:`VolumeReader.voxel_size_nm`.
 
 Output (:class:`LabelVolumeWriter`): a (Z, Y, X) label volume written slab by slab, by one or many processes, as
@@ -32,7 +32,7 @@ from .errors import InputError, check_int, check_output_file, check_writable, is
 from .images import (IMAGE_SUFFIXES, ImageFormatError, check_finite, check_not_colour, is_tiff, open_stack, read_image,
                      read_image_info, tiff_errors, tiff_memmap)
 from .ome_zarr import create_label_image, is_zarr, open_zarr_volume, write_pyramid
-from .tiff import read_voxel_size, tiff_metadata, voxel_size_zyx
+from .tiff import read_voxel_size, recorded_voxel_size, tiff_metadata, voxel_size_zyx
 
 AXES = {'z': 0, 'y': 1, 'x': 2}
 HDF5_SUFFIXES = ('.h5', '.hdf5', '.hdf', '.nxs', '.nx5')
@@ -93,14 +93,12 @@ def _hdf5_dataset(h5file, path, dataset_path):
 
 
 def _hdf5_voxel_size(dataset, name):
-    """float64 (sz, sy, sx) nm from the first of :data:`HDF5_VOXEL_SIZE_ATTRS` the dataset has, or None."""
+    """float64 (sz, sy, sx) nm from the first of :data:`HDF5_VOXEL_SIZE_ATTRS` the dataset has, or None (also when
+    that attribute gives no usable size: :func:`~libnet_mmdet.io.tiff.recorded_voxel_size` warns)."""
     for attr, unit_nm in HDF5_VOXEL_SIZE_ATTRS:
         if attr in dataset.attrs:
-            try:
-                return voxel_size_zyx(np.asarray(dataset.attrs[attr], dtype=np.float64) * unit_nm,
-                                      f'{name}: attribute {attr}')
-            except (ValueError, TypeError) as exc:
-                raise ImageFormatError(str(exc)) from exc
+            return recorded_voxel_size(lambda: np.asarray(dataset.attrs[attr], dtype=np.float64) * unit_nm, name,
+                                       f'attribute {attr}')
     return None
 
 
@@ -109,39 +107,26 @@ def _natural_key(name):
 
 
 def list_slice_files(folder):
-    """The 2D image files of a folder in natural order (``s2.tif`` before ``s10.tif``)."""
-    names = sorted((n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES)), key=_natural_key)
+    """The 2D image files of a folder in natural order (``s2.tif`` before ``s10.tif``); hidden files (macOS's
+    ``._s2.tif`` metadata beside each copied file) and folders are not slices."""
+    names = sorted((n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith('.')
+                    and osp.isfile(osp.join(folder, n))), key=_natural_key)
     return [osp.join(folder, n) for n in names]
 
 
 #: Most bytes of a file mapped at once. A slab along y or x touches every z-plane of the file, so such slabs are
-#: read and written through short-lived maps of z-ranges of this size: memory holds one range, not the file.
+#: read through short-lived maps of z-ranges of this size: memory holds one range, not the file.
 MAP_CHUNK_BYTES = 32 * 2**20
 
 
 class StoredVolume:
-    """A C-ordered (Z, Y, X) array stored uncompressed in a file at ``offset`` bytes (a ``.npy`` scratch array or
-    a contiguous TIFF stack), read and written slab by slab through memory maps of z-ranges only (released after
-    each access, so the pages touched do not stay resident)."""
+    """A C-ordered (Z, Y, X) array stored uncompressed in a file at ``offset`` bytes (a contiguous TIFF stack), read
+    slab by slab through memory maps of z-ranges only (released after each access, so the pages touched do not stay
+    resident)."""
 
     def __init__(self, path, shape, dtype, offset):
         self.path, self.shape, self.dtype, self.offset = os.fspath(path), tuple(shape), np.dtype(dtype), offset
         self._plane_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
-
-    @classmethod
-    def npy(cls, path):
-        """The array of a ``.npy`` file."""
-        mapped = np.load(path, mmap_mode='r')
-        stored = cls(path, mapped.shape, mapped.dtype, mapped.offset)
-        del mapped
-        return stored
-
-    @classmethod
-    def create(cls, path, shape, dtype):
-        """A new zero-filled ``.npy`` array (a sparse file: no data written)."""
-        created = np.lib.format.open_memmap(path, mode='w+', dtype=dtype, shape=tuple(shape))
-        del created  # closes the map; the file keeps its header and holes
-        return cls.npy(path)
 
     @classmethod
     def tiff(cls, path, shape=None):
@@ -154,8 +139,8 @@ class StoredVolume:
         del mapped
         return stored
 
-    def _map(self, z0, z1, mode):
-        return np.memmap(self.path, self.dtype, mode, offset=self.offset + z0 * self._plane_bytes,
+    def _map(self, z0, z1):
+        return np.memmap(self.path, self.dtype, 'r', offset=self.offset + z0 * self._plane_bytes,
                          shape=(z1 - z0,) + self.shape[1:])
 
     def _z_ranges(self, axis, start, stop):
@@ -166,24 +151,14 @@ class StoredVolume:
 
     def read(self, axis, start, stop):
         """Slices ``start:stop`` along ``axis`` ('z', 'y', 'x') as an (n, h, w) array in native byte order."""
-        index = _slab_index(axis, start, stop)
+        index = slab_index(axis, start, stop)
         parts = []
         for z0, z1 in self._z_ranges(axis, start, stop):
-            mapped = self._map(z0, z1, 'r')
+            mapped = self._map(z0, z1)
             parts.append(np.array(mapped[(slice(None),) + index[1:]] if axis != 'z' else mapped,
                                   dtype=self.dtype.newbyteorder('=')))
             del mapped
         return np.moveaxis(np.concatenate(parts), AXES[axis], 0)
-
-    def write(self, axis, start, slab):
-        """Write (n, h, w) slices at ``start`` along ``axis`` and flush them to the file."""
-        data = np.moveaxis(np.asarray(slab), 0, AXES[axis])
-        index = _slab_index(axis, start, start + len(slab))
-        for z0, z1 in self._z_ranges(axis, start, start + len(slab)):
-            mapped = self._map(z0, z1, 'r+')
-            mapped[(slice(None),) + index[1:]] = data if axis == 'z' else data[z0:z1]
-            mapped.flush()
-            del mapped
 
 
 class VolumeReader:
@@ -325,7 +300,7 @@ class VolumeReader:
     def read(self, axis, start, stop):
         """Slices ``start:stop`` along ``axis`` ('z', 'y' or 'x') as an (n, h, w) array, each slice (Y, X) for z,
         (Z, X) for y, (Z, Y) for x, finite (NaN/Inf raise an ImageFormatError naming the slice)."""
-        index = _slab_index(axis, start, stop)
+        index = slab_index(axis, start, stop)
         slab = self._read_z(start, stop) if axis == 'z' else None
         if slab is None:
             if not self.streams_any_axis:
@@ -333,8 +308,11 @@ class VolumeReader:
             if self._stored is not None:
                 slab = self._stored.read(axis, start, stop)
             else:
-                slab = np.moveaxis(np.asarray(self._array[self._leading_index + tuple(index)],
-                                              dtype=self.dtype.newbyteorder('=')), AXES[axis], 0)
+                try:  # HDF5 (a missing filter, a corrupt chunk) and Zarr (a corrupt chunk) fail only here
+                    stored = self._array[self._leading_index + tuple(index)]
+                except (OSError, RuntimeError, ValueError) as exc:
+                    raise ImageFormatError(f'{self.describe(axis, start)}: cannot read its voxels ({exc})') from exc
+                slab = np.moveaxis(np.asarray(stored, dtype=self.dtype.newbyteorder('=')), AXES[axis], 0)
         for k, slice_2d in enumerate(slab):
             check_finite(slice_2d, self.describe(axis, start + k))
         return slab
@@ -412,7 +390,8 @@ def max_label(path, slab=16):
         return max(int(reader.read('z', start, min(start + slab, depth)).max()) for start in range(0, depth, slab))
 
 
-def _slab_index(axis, start, stop):
+def slab_index(axis, start, stop):
+    """The index of slices ``start:stop`` along ``axis`` ('z', 'y', 'x') of a (Z, Y, X) array: a tuple of 3 slices."""
     index = [slice(None)] * 3
     index[AXES[axis]] = slice(start, stop)
     return tuple(index)

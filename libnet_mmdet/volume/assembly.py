@@ -17,6 +17,7 @@ per particle or touching pair, never the volume. Scratch (the work folder's chun
 :mod:`libnet_mmdet.volume.workdir`): 4 bytes per voxel (linking) or 8 (fusion) before compression, plus 2 per
 voxel per view for the 2D labels.
 """
+import contextlib
 import os.path as osp
 from functools import partial
 
@@ -129,15 +130,21 @@ def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP
     if out is None:
         return np.concatenate(list(_block_slabs(labels3d, lut, 0, shape[0], slab)))
     writer = LabelVolumeWriter(out, shape, label_dtype(n_particles), voxel_size_nm, chunk_z=slab)
-    if ranks.rank == 0:
-        writer.create()
-    ranks.barrier()
-    for z0, labels in zip(range(z_start, z_stop, slab), _block_slabs(labels3d, lut, z_start, z_stop, slab)):
-        writer.write(z0, labels)
-    ranks.barrier()
-    writer.finish(ranks.rank, ranks.world_size, ranks.barrier)
-    ranks.barrier()  # every rank's share of the pyramid is written
-    if ranks.rank > 0:
-        return None
-    writer.commit(overwrite)
+    try:
+        if ranks.rank == 0:
+            writer.create()
+        ranks.barrier()
+        for z0, labels in zip(range(z_start, z_stop, slab), _block_slabs(labels3d, lut, z_start, z_stop, slab)):
+            writer.write(z0, labels)
+        ranks.barrier()
+        writer.finish(ranks.rank, ranks.world_size, ranks.barrier)
+        ranks.barrier()  # every rank's share of the pyramid is written
+        if ranks.rank > 0:
+            return None
+        writer.commit(overwrite)
+    except BaseException:  # a full disk, Ctrl-C: no hidden temporary as large as the output is left behind
+        if ranks.rank == 0:
+            with contextlib.suppress(OSError):  # the error that stopped the run is the one to report
+                writer.abort()
+        raise
     return out

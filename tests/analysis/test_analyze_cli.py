@@ -17,6 +17,11 @@ def _run(*args):
     return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
+def never_read(source):
+    """A stand-in for ``read_whole_volume`` where a check must come first."""
+    raise AssertionError(f'{source} read whole before the check')
+
+
 @pytest.fixture(scope='module')
 def analyze_tool():
     """tools/analyze.py imported as a module (its ``main(argv)``), without a new interpreter."""
@@ -85,6 +90,25 @@ def test_analyze_errors_name_the_file(tmp_path, phantoms, analyze_tool):
         ((no_size,), f'{no_size}: no voxel size in its metadata; pass --voxel-size-nm'),
         ((tmp_path / 'missing.tif', '--voxel-size-nm', 50), 'missing.tif: file not found'),
     ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            analyze_tool.main([*map(str, args), '--out', str(tmp_path / 'out')])
+        assert message in str(exit_info.value.code), (args, exit_info.value.code)
+    assert not (tmp_path / 'out').exists()
+
+
+def test_shapes_and_the_voxel_size_are_checked_from_headers_before_a_volume_is_read(tmp_path, phantoms,
+                                                                                    analyze_tool, monkeypatch):
+    paths = _volumes(tmp_path, phantoms)
+    wrong = tmp_path / 'wrong_shape.tif'
+    tifffile.imwrite(wrong, np.zeros((20, 24, 27), np.uint8), photometric='minisblack')
+    no_size = tmp_path / 'no_size.tif'
+    tifffile.imwrite(no_size, np.ones((4, 5, 6), np.uint16), photometric='minisblack')
+    monkeypatch.setattr(analyze_tool, 'read_whole_volume', never_read)
+    cases = [((paths['labels'], '--image', wrong, '--phase-model', 'none'), f'{wrong}: shape (20, 24, 27) does not '
+              f"match {paths['labels']} shape"),
+             ((paths['labels'], '--phases', wrong), f'{wrong}: shape (20, 24, 27) does not match'),
+             ((no_size, '--image', no_size, '--phase-model', 'none'), f'{no_size}: no voxel size in its metadata')]
     for args, message in cases:
         with pytest.raises(SystemExit) as exit_info:
             analyze_tool.main([*map(str, args), '--out', str(tmp_path / 'out')])
@@ -191,9 +215,6 @@ def test_a_report_larger_than_memory_is_refused_before_the_volumes_are_read(tmp_
     paths = _volumes(tmp_path, phantoms)
     monkeypatch.setattr('libnet_mmdet.cli.available_memory_bytes', lambda: 20 * 24 * 28 * 4 - 1)
     read_whole_volume = analyze_tool.read_whole_volume
-
-    def never_read(*args):
-        raise AssertionError('a volume was read before the memory check')
     monkeypatch.setattr(analyze_tool, 'read_whole_volume', never_read)
     with pytest.raises(SystemExit, match=f"analyze.py: error: {paths['labels']} \\(20, 24, 28\\): needs at least 0.0 "
                        'GiB of memory, 0.0 GiB are available; run it where there is more memory$'):

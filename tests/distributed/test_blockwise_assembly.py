@@ -140,3 +140,28 @@ def test_two_ranks_write_one_ome_zarr_with_its_pyramid(tmp_path):
     levels = [np.asarray(zarr.open_array(store=str(out), path=str(level), mode='r')) for level in (0, 1)]
     np.testing.assert_array_equal(levels[0], reference)
     np.testing.assert_array_equal(levels[1], reference[::2, ::2, ::2])
+
+
+@pytest.mark.parametrize('name', ['labels.tif', 'labels.zarr'])
+def test_a_failed_write_leaves_neither_the_output_nor_its_temporary(name, tmp_path, monkeypatch):
+    """A full disk while the labels are written: the error passes on, and the temporary as large as the output
+    (``.<name>.partial``, hidden) is removed with it; the next run starts clean."""
+    from libnet_mmdet.io import LabelVolumeWriter
+    truth = sphere_labels(SHAPE, SPHERES[:3])
+    work = work_folder_with_views(tmp_path / 'work', views_of(truth, ('xy',), noise=False), SLAB)
+    out = tmp_path / 'out' / name
+    out.parent.mkdir()
+    written = []
+
+    def full_disk(self, z0, labels_nyx):
+        if written:
+            raise OSError(28, 'No space left on device', str(out))
+        written.append(z0)
+        write(self, z0, labels_nyx)
+    write = LabelVolumeWriter.write
+    monkeypatch.setattr(LabelVolumeWriter, 'write', full_disk)
+    with pytest.raises(OSError, match='No space left'):
+        assemble_volume(work, SHAPE, ('xy',), SLAB, out=str(out))
+    assert written and list(out.parent.iterdir()) == []
+    monkeypatch.setattr(LabelVolumeWriter, 'write', write)
+    assert assemble_volume(work, SHAPE, ('xy',), SLAB, out=str(out)) == str(out) and out.exists()

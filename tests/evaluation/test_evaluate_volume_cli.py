@@ -51,6 +51,15 @@ def test_evaluate_volume_errors(tmp_path):
         assert message in str(exit_info.value.code)
 
 
+def test_evaluate_volume_compares_shapes_before_reading_the_volumes(tmp_path, monkeypatch):
+    tool = import_tool('evaluate_volume')
+    tifffile.imwrite(tmp_path / 'gt.tif', np.ones((4, 5, 6), np.uint16), photometric='minisblack')
+    tifffile.imwrite(tmp_path / 'pred.tif', np.ones((4, 5, 7), np.uint16), photometric='minisblack')
+    monkeypatch.setattr(tool, 'read_whole_volume', lambda source: pytest.fail(f'{source} read before the check'))
+    with pytest.raises(SystemExit, match=r'pred\.tif: shape \(4, 5, 7\) does not match .*gt\.tif shape \(4, 5, 6\)'):
+        tool.main([str(tmp_path / 'gt.tif'), str(tmp_path / 'pred.tif')])
+
+
 def test_evaluate_volume_reads_the_zarr_labels_segment_writes(tmp_path, capsys):
     """tools/segment.py writes OME-Zarr labels (``--out labels.zarr``); they were reported as "file not found"."""
     from libnet_mmdet.io import LabelVolumeWriter

@@ -316,10 +316,36 @@ def test_bad_input_gets_one_error_naming_file_and_dataset(tmp_path, source, exce
         pass
 
 
-def test_hdf5_voxel_size_attributes_that_cannot_be_used(tmp_path):
+@pytest.mark.parametrize('value, detail', [
+    ([0.1, 0.1], r'attribute element_size_um: expected one value or three'),
+    ('0.1 um', r'attribute element_size_um: .*could not convert string to float'),
+    ([0.1, 0.0, 0.1], r'attribute element_size_um: voxel sizes must be finite and > 0 nm'),
+], ids=['two-values', 'text', 'zero'])
+def test_voxel_size_attributes_that_cannot_be_used_are_warned_and_read_as_none(tmp_path, value, detail):
+    """The voxels are sound and ``--voxel-size-nm`` needs no size from the file: an unusable attribute (its dataset
+    named) is warned, not a refusal of the volume (until 2026-12-07 it could not be opened at all)."""
     path = tmp_path / 'scan.h5'
     with h5py.File(path, 'w') as f:
-        f.create_dataset('data', data=volume()).attrs['element_size_um'] = [0.1, 0.1]
-    with pytest.raises(ImageFormatError, match=rf'{path}:/data: attribute element_size_um: expected one value or '
-                       'three'):
-        open_volume(path)
+        f.create_dataset('data', data=volume()).attrs['element_size_um'] = value
+    with pytest.warns(UserWarning, match=rf'^{path}:/data: unusable voxel size in its metadata \({detail}'):
+        with open_volume(path) as reader:
+            assert reader.voxel_size_nm is None
+            np.testing.assert_array_equal(reader.read('z', 0, 2), volume()[:2])
+    ome = tmp_path / 'image.zarr'
+    ome_image(ome, volume(), [dict(name=a, type='space', unit='micrometer') for a in 'zyx'], [0.1, 0.0, 0.1])
+    with pytest.warns(UserWarning, match=rf'^{ome}:/s0: unusable voxel size in its metadata \(OME-Zarr '
+                      'coordinateTransformations: voxel sizes must be finite and > 0 nm'):
+        assert open_volume(ome).voxel_size_nm is None
+
+
+def test_a_chunk_that_cannot_be_decoded_is_one_line_naming_the_slab(tmp_path):
+    """A damaged compressed chunk is found only when its slab is read: one ImageFormatError naming the array and
+    where the slab starts, not the codec's bare message (or a traceback for an error type tools do not expect)."""
+    path = tmp_path / 'scan.zarr'
+    zarr.create_array(path, data=volume(), chunks=(4, 10, 9), zarr_format=2)  # compressed chunks 0.0.0 ... 2.0.0
+    (path / '1.0.0').write_bytes(b'not a compressed chunk')
+    with open_volume(path) as reader:
+        np.testing.assert_array_equal(reader.read('z', 0, 4), volume()[:4])
+        with pytest.raises(ImageFormatError, match=rf'^{path} \[z=4\]: cannot read its voxels \(') as error:
+            reader.read('z', 4, 8)
+    assert '\n' not in str(error.value)

@@ -1,6 +1,7 @@
 """tools/segment.py without a trained model: every argument and output path is checked before the model is loaded
 (a stand-in ``init_segmenter`` fails the test if it is reached), and Ctrl-C gives one line saying how to resume."""
 
+import h5py
 import numpy as np
 import pytest
 import tifffile
@@ -214,7 +215,6 @@ def test_a_report_larger_than_memory_and_an_unreadable_input_are_refused_before_
                                                                                           monkeypatch):
     """The report holds the whole volume: without the memory for it the run is refused at the start, not after
     the segmentation; an input whose voxels cannot be read (an HDF5 filter that is not installed) likewise."""
-    from libnet_mmdet.io.volume import VolumeReader
     monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
     monkeypatch.setattr('libnet_mmdet.cli.available_memory_bytes', lambda: 12 * 24 * 24 * 4 - 1)  # uint8 + 3 bytes
     with pytest.raises(SystemExit, match=f'segment.py: error: --report: the report of {stack} \\(12, 24, 24\\): '
@@ -223,12 +223,17 @@ def test_a_report_larger_than_memory_and_an_unreadable_input_are_refused_before_
         segment_tool.main(_argv(stack, '--report', stack.parent / 'report', '--voxel-size-nm', 50, '--phase-model',
                                 'none'))
 
-    def unreadable(self, axis, start, stop):
-        raise OSError("Can't read data (can't open directory: /usr/local/hdf5/lib/plugin)")
-    monkeypatch.setattr(VolumeReader, 'read', unreadable)
-    with pytest.raises(SystemExit, match=f"segment.py: error: {stack}: cannot read its voxels \\(Can't read data"):
-        segment_tool.main(_argv(stack))
-    assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
+    volume_h5 = stack.parent / 'volume.h5'
+    with h5py.File(volume_h5, 'w') as f:
+        f['data'] = np.zeros((4, 24, 24), np.uint8)
+
+    def unreadable(self, index):  # what h5py raises for a compression filter that is not installed
+        raise OSError("Can't synchronously read data (can't open directory: /usr/local/hdf5/lib/plugin)")
+    monkeypatch.setattr(h5py.Dataset, '__getitem__', unreadable)
+    with pytest.raises(SystemExit, match=f"segment.py: error: {volume_h5}:/data \\[z=0\\]: cannot read its voxels "
+                       "\\(Can't synchronously read data"):
+        segment_tool.main(_argv(volume_h5))
+    assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif', 'volume.h5']
 
 
 def test_an_error_after_the_labels_says_what_is_left(segment_tool, stack, monkeypatch):

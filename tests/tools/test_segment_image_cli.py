@@ -85,3 +85,15 @@ def test_an_unreadable_image_is_one_line(segment_tool, tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match='segment.py: error: .*broken.tif') as info:
         segment_tool.main(_argv(path))
     assert '\n' not in str(info.value.code)
+
+
+def test_pixels_that_cannot_be_segmented_are_refused_before_the_model(segment_tool, tmp_path, monkeypatch):
+    """A sound header over NaN pixels: found by reading the pixels before the model loads, not after."""
+    path = tmp_path / 'nan.tif'
+    image = np.ones((32, 40), np.float32)
+    image[5, 7] = np.nan
+    tifffile.imwrite(path, image)
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
+    with pytest.raises(SystemExit, match=r'segment.py: error: .*nan\.tif.*1 NaN/Inf pixel'):
+        segment_tool.main(_argv(path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['nan.tif']

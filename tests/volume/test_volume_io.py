@@ -8,6 +8,7 @@ import tifffile
 from PIL import Image
 
 from libnet_mmdet.io import read_volume, read_voxel_size
+from libnet_mmdet.io.images import read_image
 from libnet_mmdet.io import ImageFormatError
 from libnet_mmdet.io import open_volume
 from libnet_mmdet.io.tiff import write_tiff_pages
@@ -40,15 +41,23 @@ def test_big_endian_tiff_reads_in_native_byte_order(tmp_path, stack):
         slab = reader.read('x', 3, 9)
     assert slab.dtype == np.dtype('=u2')
     np.testing.assert_array_equal(slab, stack[:, :, 3:9].transpose(2, 0, 1))
+    for axis, index in (('z', 2), ('x', 3)):  # one slice, as the dataset loaders read it: native too
+        image = read_image(tmp_path / 'v.tif', axis, index)
+        assert type(image) is np.ndarray and image.dtype == np.dtype('=u2')
+        np.testing.assert_array_equal(image, np.take(stack, index, axis='zyx'.index(axis)))
 
 
-def test_strided_slabs_are_read_and_written_in_z_ranges(tmp_path, stack, monkeypatch):
+def test_strided_slabs_are_read_in_z_ranges(tmp_path, stack, monkeypatch):
     monkeypatch.setattr(volume_io, 'MAP_CHUNK_BYTES', 2 * stack[0].nbytes)  # two z-planes mapped at a time
-    stored = volume_io.StoredVolume.create(tmp_path / 's.npy', stack.shape, stack.dtype)
+    tifffile.imwrite(tmp_path / 's.tif', stack, photometric='minisblack')
+    stored = volume_io.StoredVolume.tiff(tmp_path / 's.tif')
+    maps, memmap = [], np.memmap
+    monkeypatch.setattr(np, 'memmap', lambda *args, **kwargs: maps.append(kwargs['shape']) or memmap(*args, **kwargs))
     for start in range(0, 20, 6):
-        stored.write('y', start, stack[:, start:start + 6].transpose(1, 0, 2))
-    np.testing.assert_array_equal(np.load(tmp_path / 's.npy'), stack)
+        np.testing.assert_array_equal(stored.read('y', start, min(start + 6, 20)),
+                                      stack[:, start:start + 6].transpose(1, 0, 2))
     np.testing.assert_array_equal(stored.read('x', 5, 24), stack[:, :, 5:].transpose(2, 0, 1))
+    assert maps and all(shape[0] <= 2 for shape in maps)
 
 
 def test_chunked_scratch_reads_and_writes_any_axis(tmp_path, stack):
@@ -84,10 +93,12 @@ def test_compressed_tiff_streams_pages_and_copies_for_random_access(tmp_path, st
         np.testing.assert_array_equal(read_all(reader, 'x'), stack.transpose(2, 0, 1))
 
 
-def test_folder_of_slices_in_natural_order(tmp_path, stack):
+def test_folder_of_slices_in_natural_order_without_hidden_files_and_folders(tmp_path, stack):
     stack = np.concatenate([stack, stack[::-1]])  # 12 slices: alphabetically slice_10 and slice_11 follow slice_1
     for z, image in enumerate(stack):
         tifffile.imwrite(tmp_path / f'slice_{z}.tif', image, photometric='minisblack')
+        (tmp_path / f'._slice_{z}.tif').write_bytes(b'\x00\x05\x16\x07')  # macOS metadata beside a copied file
+    (tmp_path / 'thumbnails.tif').mkdir()
     with open_volume(tmp_path) as reader:
         assert reader.shape == stack.shape
         np.testing.assert_array_equal(read_all(reader, 'z'), stack)
@@ -162,6 +173,25 @@ def test_label_tiff_is_written_atomically_with_the_voxel_size(tmp_path, dtype, i
         if not imagej:
             assert '"voxel_size_nm": [60.0, 50.0, 50.0]' in tif.pages[0].description
     assert isinstance(tifffile.memmap(path, mode='r'), np.memmap)
+
+
+@pytest.mark.parametrize('write, detail', [
+    (dict(imagej=True, resolution=(20, 20), metadata={'spacing': 0, 'unit': 'um', 'axes': 'ZYX'}),
+     r'OME, ImageJ or resolution tags: voxel sizes must be finite and > 0 nm, got \(0\.0, 50\.0, 50\.0\)'),
+    (dict(imagej=True, resolution=(20, 20), metadata={'spacing': '0.05 um', 'unit': 'um', 'axes': 'ZYX'}),
+     "OME, ImageJ or resolution tags: could not convert string to float: '0.05 um'"),
+], ids=['zero-spacing', 'text-spacing'])
+def test_unusable_voxel_size_metadata_read_as_none_with_a_warning_naming_the_file(tmp_path, stack, write, detail):
+    """The pixels are sound and a voxel size given by the user needs none from the file: metadata that give no
+    usable one (a zero or a text spacing) are warned once naming the file, not called a corrupt TIFF."""
+    path = tmp_path / 'scan.tif'
+    tifffile.imwrite(path, stack, **write)
+    with pytest.warns(UserWarning, match=rf'^{path}: unusable voxel size in its metadata \(.*({detail})'):
+        assert read_voxel_size(path) is None
+    with pytest.warns(UserWarning):
+        array, voxel_size = read_volume(path)
+    np.testing.assert_array_equal(array, stack)
+    assert voxel_size is None
 
 
 def test_failed_write_leaves_the_old_output(tmp_path):

@@ -1,0 +1,56 @@
+"""Files that the header reader and the pixel reader would read differently are refused in one line naming the
+file, before anything is segmented: a TIFF of several separate images (only the first would be read), a palette
+PNG (its colours, not its indices, reach the pixels)."""
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from libnet_mmdet.io import ImageFormatError, open_volume
+from libnet_mmdet.io.images import is_2d_image_file, read_image, read_image_info
+
+
+@pytest.mark.parametrize('pages', [
+    [np.zeros((16, 20), np.uint8)] * 3,  # slices appended one call at a time: three series of one slice
+    [np.zeros((4, 16, 20), np.uint16), np.zeros((8, 10), np.uint16)],  # a stack and a page that differs
+], ids=['appended', 'odd-page'])
+def test_a_tiff_of_several_images_is_refused_not_read_in_part(tmp_path, pages):
+    path = tmp_path / 'stack.tif'
+    for page in pages:
+        tifffile.imwrite(path, page, append=True, photometric='minisblack')
+    assert len(tifffile.TiffFile(path).series) == len(pages)  # what tifffile makes of it
+    message = rf'^{path}: holds {len(pages)} separate images \(shapes \({pages[0].shape[0]}, '
+    for read in (read_image_info, read_image, is_2d_image_file, open_volume):
+        with pytest.raises(ImageFormatError, match=message):
+            read(path)
+
+
+@pytest.mark.parametrize('transparency', [False, True])
+def test_a_palette_png_is_what_its_pixels_are_a_colour_image(tmp_path, transparency):
+    """OpenCV reads a palette PNG as BGR (BGRA with a transparent colour): the header says so too, so a folder of
+    such slices, or one given as labels, is refused as colour by the checks that read only headers."""
+    path = tmp_path / 'slice.png'
+    image = Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).convert('P')
+    image.save(path, **(dict(transparency=0) if transparency else {}))
+    shape, dtype, is_stack = read_image_info(path)
+    assert shape == read_image(path).shape == (8, 8, 4 if transparency else 3) and not is_stack
+    folder = tmp_path / 'slices'
+    folder.mkdir()
+    for z in range(2):
+        image.save(folder / f'slice_{z}.png')
+    with pytest.raises(ImageFormatError, match=rf'^{folder / "slice_0.png"}: expected a 2D grayscale slice, got '
+                       r'shape \(8, 8, 3\)'):
+        open_volume(folder)
+
+
+def test_a_tiff_stack_with_a_thumbnail_is_read_as_the_stack(tmp_path):
+    """A reduced-resolution page beside the data (a preview some software writes) is not a second image."""
+    path = tmp_path / 'stack.tif'
+    stack = np.arange(4 * 16 * 20, dtype=np.uint16).reshape(4, 16, 20)
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(stack, photometric='minisblack')
+        tif.write(stack[0, ::4, ::4], photometric='minisblack', subfiletype=1)
+    assert len(tifffile.TiffFile(path).series) == 2  # what tifffile makes of it
+    assert read_image_info(path)[0] == stack.shape
+    with open_volume(path) as reader:
+        np.testing.assert_array_equal(reader.read('z', 0, 4), stack)
