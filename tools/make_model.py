@@ -12,7 +12,7 @@ Steps (each resumes where an interrupted run stopped; run the same command again
      ``corpus.json``), into the recipe's ``corpus_root`` with its ``corpus_overrides``: ``data/generalist_corpus``
      without bulk carbon-binder domains for the generalist, ``data/phase_corpus`` (the same draws, domains drawn
      too) for the phase model;
-  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, 53 min on the slowest 2-core machine
+  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, 70 min on the slowest 2-core machine
      measured, in two processes of one image each: ``--ranks``;
      ``tiny-2.5d``: the same reading each slice with its two neighbours, into ``models/generalist-2.5d``; ``r101``:
      the R101 recipe, for a GPU) on every second xy/xz/yz slice of the corpus, each slice rescaled to a random

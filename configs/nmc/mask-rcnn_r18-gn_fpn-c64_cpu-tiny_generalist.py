@@ -12,16 +12,22 @@ train_dataloader = dict(dataset=dict(_base_.corpus_dataset, pipeline=train_pipel
 # analysis counts as contact with other particles (user-path detachment error, worst of 18 validation volumes,
 # -0.054 -> -0.028; 3D F1 -0.001; BENCHMARKS.md "The generalist's mask threshold"). A built model reads it from its
 # own config.py.
-model = dict(test_cfg=dict(rcnn=dict(mask_thr_binary=0.4)))
+# Training proposals as mmdet's stock Mask R-CNN (the R101 recipe keeps 4000 / 2000 for whole dense slices): a 256 px
+# crop holds at most a few hundred particles, and the RPN's NMS of 5 levels x 4000 boxes took 67 ms per image (25).
+# With the fused AdamW below: training -9 % on the slowest machine, validation 2D F1 mean -0.002 (BENCHMARKS.md).
+model = dict(test_cfg=dict(rcnn=dict(mask_thr_binary=0.4)),
+             train_cfg=dict(rpn_proposal=dict(nms_pre=2000, max_per_img=1000)))
 
-# Iterations, not epochs: the corpus size is a make_model option. 7000 x batch 2 fits `make model`'s 60 min for
-# the generalist on 2 idle CPU cores (2 processes of 1 image: 0.44 s per iteration, 52 min on the slowest machine
-# measured); chosen over 4000 on validation volumes
-# (bench_zero_shot.py --seeds 7000: 2D F1@0.5 higher on all six preset x size cells, BENCHMARKS.md).
+# Iterations, not epochs: the corpus size is a make_model option. 7000 x batch 2 took 49-77 min with the corpus on the
+# 2-core machines measured before the speed-ups here (70 min with them on the slowest; issue 15 asks for 60); chosen
+# over 4000 on validation volumes (bench_zero_shot.py --seeds 7000: 2D F1@0.5 higher on all six cells, BENCHMARKS.md).
 max_iters = 7000
 # tools/make_model.py trains this recipe on a CPU in 2 processes of 1 image each (torchrun, gloo): one process leaves a
 # core idle in mmcv's single-threaded RoIAlign and NMS; 52 instead of 65 min on one machine, validation F1 unchanged.
 cpu_train_ranks = 2
+# AdamW as one fused kernel per step instead of a loop over the parameters (the same update, 82 -> 10 ms of ~0.55 s
+# per iteration in a torch profile on 2 CPU cores).
+optim_wrapper = dict(optimizer=dict(fused=True))
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters + 1)
 val_cfg = None  # no validation split: the zero-shot benchmark scores the model on data it never saw
 val_dataloader = None
