@@ -125,13 +125,18 @@ def _image_array(group, store):
         raise ImageFormatError(f'{name}: the first OME-Zarr dataset is a group, not an array')
     axes = multiscale.get('axes', ())
     types = [axis.get('type') if isinstance(axis, dict) else None for axis in axes]
-    leading = len(array.shape) - 3
-    if (len(types) == len(array.shape) and leading > 0 and types[leading:] == ['space'] * 3
-            and all(size == 1 for size in array.shape[:leading])):
-        index = (0,) * leading  # length-1 t / c axes of a (T, C, Z, Y, X) image
-    else:
+    index = leading_ones(array.shape)  # length-1 t / c axes of a (T, C, Z, Y, X) image
+    if index and not (len(types) == len(array.shape) and types[len(index):] == ['space'] * 3):
         index = ()
     return array, _ome_voxel_size(multiscale, dataset, name), index
+
+
+def leading_ones(shape):
+    """The index ``(0,) * k`` that drops the k length-1 axes before the last three of ``shape`` (a (1, Z, Y, X)
+    dataset of a NeXus export, a (T, C, Z, Y, X) image of one time point and channel), or ``()`` when ``shape``
+    has no such axes or another leading axis (the caller refuses what is not 3D)."""
+    leading = len(shape) - 3
+    return (0,) * leading if leading > 0 and all(size == 1 for size in shape[:leading]) else ()
 
 
 def open_zarr_volume(store, node_path=''):
@@ -154,7 +159,7 @@ def open_zarr_volume(store, node_path=''):
     store = os.fspath(store)
     node = _open_node(store, node_path)
     if isinstance(node, zarr.Array):
-        return node, _describe(store, node.path), None, ()
+        return node, _describe(store, node.path), None, leading_ones(node.shape)
     array, voxel_size_nm, index = _image_array(node, store)
     return array, _describe(store, array.path), voxel_size_nm, index
 

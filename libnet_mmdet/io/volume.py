@@ -31,7 +31,7 @@ import zarr
 from .errors import InputError, check_int, check_output_file, check_writable, is_inside
 from .images import (IMAGE_SUFFIXES, ImageFormatError, check_finite, check_not_colour, is_tiff, open_stack, read_image,
                      read_image_info, tiff_errors, tiff_memmap)
-from .ome_zarr import create_label_image, is_zarr, open_zarr_volume, write_pyramid
+from .ome_zarr import create_label_image, is_zarr, leading_ones, open_zarr_volume, write_pyramid
 from .tiff import read_voxel_size, recorded_voxel_size, tiff_metadata, voxel_size_zyx
 
 AXES = {'z': 0, 'y': 1, 'x': 2}
@@ -75,7 +75,8 @@ def _listing(shapes):
 def _hdf5_dataset(h5file, path, dataset_path):
     """The dataset ``dataset_path`` of an open HDF5 file, or its one 3D dataset when ``dataset_path`` is None."""
     if dataset_path is None:
-        found = {name: shape for name, shape in _hdf5_datasets(h5file).items() if shape is not None and len(shape) == 3}
+        found = {name: shape for name, shape in _hdf5_datasets(h5file).items()
+                 if shape is not None and len(shape[len(leading_ones(shape)):]) == 3}
         if len(found) != 1:
             problem = (f'{len(found)} 3D datasets ({_listing(found)})' if found else
                        f'no 3D dataset (datasets: {_listing(_hdf5_datasets(h5file))})')
@@ -215,7 +216,9 @@ class VolumeReader:
         except ImageFormatError:
             self.close()
             raise
-        self._array, self.shape, self.dtype = dataset, tuple(dataset.shape or ()), np.dtype(dataset.dtype)
+        shape = tuple(dataset.shape or ())
+        self._leading_index = leading_ones(shape)  # a (1, Z, Y, X) dataset is read as (Z, Y, X)
+        self._array, self.shape, self.dtype = dataset, shape[len(self._leading_index):], np.dtype(dataset.dtype)
 
     def _open_zarr(self, path, array_path):
         self._array, self.name, self._voxel_size_nm, self._leading_index = open_zarr_volume(path, array_path)

@@ -349,3 +349,18 @@ def test_a_chunk_that_cannot_be_decoded_is_one_line_naming_the_slab(tmp_path):
         with pytest.raises(ImageFormatError, match=rf'^{path} \[z=4\]: cannot read its voxels \(') as error:
             reader.read('z', 4, 8)
     assert '\n' not in str(error.value)
+
+
+def test_a_length_1_leading_axis_is_dropped_as_tiff_and_ome_zarr_drop_it(tmp_path):
+    """A (1, Z, Y, X) dataset (NeXus exports write one) is the (Z, Y, X) volume, in HDF5 found without naming it;
+    a leading axis longer than 1 is still refused."""
+    expected = volume()
+    with h5py.File(tmp_path / 'scan.h5', 'w') as f:
+        f.create_dataset('entry/data/data', data=expected[None])
+        f.create_dataset('entry/theta', data=np.arange(7.0))
+    zarr.create_array(tmp_path / 'plain.zarr', data=expected[None, None], chunks=(1, 1, 4, 4, 4), zarr_format=2)
+    assert assert_slabs_equal(tmp_path / 'scan.h5', expected)[0] == f'{tmp_path / "scan.h5"}:/entry/data/data'
+    assert_slabs_equal(tmp_path / 'plain.zarr', expected)
+    zarr.create_array(tmp_path / 'two.zarr', data=np.stack([expected, expected]), zarr_format=2)
+    with pytest.raises(ImageFormatError, match=r'two\.zarr: expected a 3D \(Z, Y, X\) volume, got 4D shape \(2, 12'):
+        open_volume(tmp_path / 'two.zarr')
