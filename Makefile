@@ -40,7 +40,7 @@ test: install
 demo: install
 	$(PYTHON) tools/demo.py --out demo_out $(DEMO_ARGS)
 
-# Randomised synthetic corpus -> the generalist (CPU-tiny in 2 processes, 70 min on the slowest 2-core machine measured)
+# Randomised synthetic corpus -> the generalist (CPU-tiny in 2 processes, 51 min on the slowest 2-core machine measured)
 # -> models/generalist/, then the phase model on the same draws with bulk carbon-binder added (51-90 min by machine)
 # -> models/phases/ (each resumable, kept once built)
 model: install

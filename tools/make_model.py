@@ -12,7 +12,7 @@ Steps (each resumes where an interrupted run stopped; run the same command again
      ``corpus.json``), into the recipe's ``corpus_root`` with its ``corpus_overrides``: ``data/generalist_corpus``
      without bulk carbon-binder domains for the generalist, ``data/phase_corpus`` (the same draws, domains drawn
      too) for the phase model;
-  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, 70 min on the slowest 2-core machine
+  2. train: the generalist config of ``--recipe`` (``tiny``: the CPU-tiny model, 51 min on the slowest 2-core machine
      measured, in two processes of one image each: ``--ranks``;
      ``tiny-2.5d``: the same reading each slice with its two neighbours, into ``models/generalist-2.5d``; ``r101``:
      the R101 recipe, for a GPU) on every second xy/xz/yz slice of the corpus, each slice rescaled to a random
@@ -109,7 +109,8 @@ def check_ranks(recipe_cfg, device, ranks):
 
 def write_train_config(path, recipe_cfg, recipe, corpus, iters, ranks=1):
     """A config inheriting ``recipe`` that trains ``iters`` iterations (None: the recipe's) on ``corpus``; other
-    iterations keep the recipe's warm-up and move its learning-rate steps to the same fractions of the run. With
+    iterations keep the recipe's warm-up (at most a tenth of the run) and move its learning-rate steps to the same
+    fractions of the run, or end its decay at the run's end (a decay that starts after the warm-up still does). With
     ``ranks`` processes each loads its share of the recipe's batch (the total batch, and so the learning rate, stay
     the recipe's)."""
     from libnet_mmdet.io import atomic_output
@@ -123,13 +124,17 @@ def write_train_config(path, recipe_cfg, recipe, corpus, iters, ranks=1):
             + f"train_dataloader = dict({share}dataset=dict(data_root={osp.abspath(corpus) + '/'!r}))\n"
             "randomness = dict(seed=0)  # the same corpus and command give the same model\n")
     if iters is not None:
-        warmup, steps = (dict(item) for item in recipe_cfg.param_scheduler)
+        warmup, decay = (dict(item) for item in recipe_cfg.param_scheduler)
         old_iters = recipe_cfg.train_cfg.max_iters
         warmup['end'] = min(warmup['end'], max(iters // 10, 1))
-        steps.update(end=iters, milestones=[max(int(m * iters / old_iters), 1) for m in steps['milestones']])
+        decay['end'] = iters
+        if 'milestones' in decay:  # MultiStepLR
+            decay['milestones'] = [max(int(m * iters / old_iters), 1) for m in decay['milestones']]
+        if decay.get('begin'):  # PolyLR after the warm-up
+            decay['begin'] = warmup['end']
         text += (f"max_iters = {iters}\n"
                  f"train_cfg = dict(max_iters={iters}, val_interval={iters + 1})\n"
-                 f"param_scheduler = [{warmup!r}, {steps!r}]\n"
+                 f"param_scheduler = [{warmup!r}, {decay!r}]\n"
                  f"default_hooks = dict(checkpoint=dict(interval={max(iters // 8, 1)}))\n")
     with atomic_output(path) as f:
         f.write(text)

@@ -147,6 +147,27 @@ def test_each_process_loads_its_share_of_the_recipes_batch(tmp_path):
     assert tool.default_ranks(generalist_cfg, 'cuda:0') == 1
 
 
+def test_other_iterations_keep_the_shape_of_the_recipes_schedule(tmp_path):
+    """``--iters N``: the warm-up stays (at most a tenth of the run); the phase recipe's learning-rate steps move to
+    the same fractions of the run, the generalist's linear decay starts at the warm-up's end and ends at the run's."""
+    from mmengine.config import Config
+    from libnet_mmdet.apis import read_config
+    tool = import_tool('make_model')
+    for name, iters, expected in (('phases', 900, dict(type='MultiStepLR', begin=0, end=900, milestones=[690, 810])),
+                                  ('tiny', 2000, dict(type='PolyLR', begin=100, end=2000, power=1.0)),
+                                  ('tiny', 2, dict(type='PolyLR', begin=1, end=2))):
+        recipe = tool.RECIPES[name]
+        recipe_cfg = read_config(recipe)
+        path = tmp_path / f'{name}_{iters}.py'
+        tool.write_train_config(str(path), recipe_cfg, recipe, str(tmp_path / 'corpus'), iters)
+        cfg = Config.fromfile(str(path))
+        warmup, decay = cfg.param_scheduler
+        assert (warmup.type, warmup.begin) == ('LinearLR', 0)
+        assert warmup.end == min(recipe_cfg.param_scheduler[0]['end'], max(iters // 10, 1))
+        assert {key: decay[key] for key in expected} == expected
+        assert cfg.train_cfg.max_iters == iters
+
+
 def test_the_default_model_folders_are_git_ignored():
     ignored = (REPO_ROOT / '.gitignore').read_text().split()
     assert '/models/' in ignored and '/data/generalist_corpus/' in ignored  # anchored: libnet_mmdet/models/ is code
