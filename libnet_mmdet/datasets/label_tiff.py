@@ -192,6 +192,22 @@ def _check_finite_images(data_list):
             check_finite(image, img_path)
 
 
+def _exported_names(data_list):
+    """The file name each sample of ``data_list`` gets in ``images/``: a 2D image its own, a stack's slice
+    ``<stem>_<axis><index>.tif``; raises :class:`AnnotationError` naming both inputs when two samples would get one
+    name (stacks ``a.tif`` and ``a.tiff``, or an image named like a stack's slice)."""
+    names, first_input = [], {}
+    for info in data_list:
+        stem, ext = osp.splitext(osp.basename(info['img_path']))
+        name = f'{stem}_{info["slice_axis"]}{info["slice_index"]:04d}.tif' if 'slice_axis' in info else stem + ext
+        other = first_input.setdefault(name, info['img_path'])
+        if other != info['img_path']:
+            raise AnnotationError(f'{other} and {info["img_path"]}: both would be written as images/{name}; rename '
+                                  'one of them')
+        names.append(name)
+    return names
+
+
 def labels_to_coco(img_source, label_source, out_dir, label_suffix='', slice_axes=('z',), slice_step=1,
                    skip_empty=True, overwrite=False):
     """Convert label images / stacks to a COCO dataset in ``out_dir``: ``images/`` + ``annotations.json``.
@@ -208,7 +224,8 @@ def labels_to_coco(img_source, label_source, out_dir, label_suffix='', slice_axe
         dict: the COCO dict written to ``out_dir/annotations.json``.
 
     Raises:
-        FileNotFoundError, AnnotationError, ImageFormatError: as :func:`load_label_data_list`, and NaN/Inf pixels.
+        FileNotFoundError, AnnotationError, ImageFormatError: as :func:`load_label_data_list`, NaN/Inf pixels, and
+            two inputs whose images would get one name (stacks ``a.tif`` and ``a.tiff``).
         InputError: ``out_dir`` holds an input or lies in an input folder, or is in use (not empty, and not ours or
             no ``overwrite``).
     """
@@ -217,15 +234,11 @@ def labels_to_coco(img_source, label_source, out_dir, label_suffix='', slice_axe
     check_outside_inputs(out_dir, (img_source, label_source))
     data_list = load_label_data_list(img_source, label_source, label_suffix, slice_axes, slice_step, skip_empty)
     _check_finite_images(data_list)
+    names = _exported_names(data_list)
     prepare_output_dir(out_dir, overwrite, inputs=(img_source, label_source))
     img_dir = osp.join(out_dir, 'images')
     exported = []
-    for info in data_list:
-        stem, ext = osp.splitext(osp.basename(info['img_path']))
-        if 'slice_axis' in info:
-            name = f'{stem}_{info["slice_axis"]}{info["slice_index"]:04d}.tif'
-        else:
-            name = stem + ext
+    for info, name in zip(data_list, names):
         out_path = osp.join(img_dir, name)
         if 'slice_axis' in info:
             slice_hw = read_image(info['img_path'], info['slice_axis'], info['slice_index'])

@@ -255,9 +255,8 @@ def is_2d_image_file(path):
 
 
 def _read_tiff_full(path):
-    """(array, is_stack): the whole image series of a TIFF file, length-1 axes squeezed."""
-    return read_tiff(path, lambda tif, series, shape, is_colour: (
-        series.asarray().reshape(shape), len(shape) == 3 and not is_colour))
+    """The whole image series of a TIFF file, length-1 axes squeezed."""
+    return read_tiff(path, lambda tif, series, shape, is_colour: series.asarray().reshape(shape))
 
 
 def tiff_memmap(path, shape=None):
@@ -276,7 +275,7 @@ def tiff_memmap(path, shape=None):
 @functools.lru_cache(maxsize=1)
 def _read_whole_stack(path, mtime_ns):
     """Decode a whole (Z, Y, X) stack once per process (``mtime_ns`` invalidates the cache when the file changes)."""
-    stack, _ = _read_tiff_full(path)
+    stack = _read_tiff_full(path)
     stack.setflags(write=False)
     return stack
 
@@ -349,11 +348,12 @@ def read_image(path, slice_axis=None, slice_index=None, allow_stack=False):
         return _read_tiff_slice(path, slice_axis, int(slice_index))
     if not is_tiff(path):
         return _read_other(path)
-    image, is_stack = _read_tiff_full(path)
-    if is_stack and not allow_stack:
-        raise ImageFormatError(f'{path}: a 3D stack of shape (Z, Y, X) = {image.shape}, not one 2D image; give one '
-                               'slice (datasets read the slices of a stack with slice_axis and slice_index)')
-    return image
+    if not allow_stack:  # from the header: a stack is refused before its pixels are decoded
+        shape, _, is_stack = read_image_info(path)
+        if is_stack:
+            raise ImageFormatError(f'{path}: a 3D stack of shape (Z, Y, X) = {shape}, not one 2D image; give one '
+                                   'slice (datasets read the slices of a stack with slice_axis and slice_index)')
+    return _read_tiff_full(path)
 
 
 def open_stack(path):

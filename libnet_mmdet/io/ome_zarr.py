@@ -5,7 +5,8 @@ and dask read).
 Reading (:func:`open_zarr_volume`): ``labels.zarr`` is a Zarr array, or an OME-Zarr image group whose first
 multiscale's first dataset (full resolution) is read; ``x.zarr:/path`` picks an array (or an OME-Zarr image group)
 inside a group. OME-NGFF 0.4 (attributes ``multiscales``, Zarr v2) and 0.5 (``ome.multiscales``, Zarr v3) are
-read; length-1 axes other than space axes (``t``, ``c``) are dropped, the three space axes are (Z, Y, X). The
+read; length-1 axes other than space axes (``t``, ``c``) are dropped, the three space axes are (Z, Y, X) (an
+image whose typed axes hold another number of space axes, a (C, Y, X) colour image, is refused). The
 voxel size is the product of the dataset's and the multiscale's ``scale`` transformations on the space axes, in
 the units of ``axes`` (``nanometer``, ``micrometer``, ...), or None when an axis has no unit.
 
@@ -125,6 +126,10 @@ def _image_array(group, store):
         raise ImageFormatError(f'{name}: the first OME-Zarr dataset is a group, not an array')
     axes = multiscale.get('axes', ())
     types = [axis.get('type') if isinstance(axis, dict) else None for axis in axes]
+    if len(types) == len(array.shape) and all(types) and types.count('space') != 3:  # NGFF 0.4+: typed axes
+        names = ', '.join(str(axis.get('name')) for axis in axes)
+        raise ImageFormatError(f'{name}: OME-Zarr axes ({names}) of shape {array.shape} hold '
+                               f"{types.count('space')} space axes, not a (Z, Y, X) volume")
     index = leading_ones(array.shape)  # length-1 t / c axes of a (T, C, Z, Y, X) image
     if index and not (len(types) == len(array.shape) and types[len(index):] == ['space'] * 3):
         index = ()

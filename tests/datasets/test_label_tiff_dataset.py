@@ -225,6 +225,20 @@ def test_labels_to_coco_checks_inputs_before_emptying_the_output(stack_files, tm
     assert (tmp_path / 'mine' / 'notes.txt').exists()
 
 
+def test_labels_to_coco_refuses_two_stacks_whose_slices_would_share_a_name(stack_files, tmp_path):
+    """Stacks ``a.tif`` and ``a.tiff`` both give ``a_z0000.tif``: the second would replace the first's slice and
+    the COCO file would list one file twice. Refused in one line naming both, before the output exists."""
+    _, _, image, labels = stack_files
+    for folder, array in (('images', image), ('labels', labels)):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / 'a.tif', array)
+    tifffile.imwrite(tmp_path / 'images' / 'a.tiff', image)
+    with pytest.raises(AnnotationError, match=r"images/a\.tif and .*images/a\.tiff: both would be written as "
+                       r'images/a_z\d{4}\.tif; rename one of them'):
+        labels_to_coco(str(tmp_path / 'images'), str(tmp_path / 'labels'), str(tmp_path / 'coco'))
+    assert not (tmp_path / 'coco').exists()
+
+
 # --- fuzzing: image + label files of random shapes, dtypes and values, sound or damaged ---
 
 DAMAGE = st.tuples(st.sampled_from([None, None, None, 'cut', 'byte']), st.floats(0, 1, exclude_max=True),

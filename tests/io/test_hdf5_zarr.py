@@ -93,6 +93,15 @@ def test_ome_zarr_images_read_their_full_resolution_and_voxel_size(tmp_path):
     assert assert_slabs_equal(tmp_path / 'no_unit.zarr', expected)[1] is None  # scale without a unit: unknown
 
 
+def test_an_ome_zarr_image_of_channels_is_not_read_as_slices(tmp_path):
+    """A (C, Y, X) colour image of 3 channels has a 3D shape: its axes, not its shape, say it is not a volume."""
+    axes = [dict(name='c', type='channel'), dict(name='y', type='space'), dict(name='x', type='space')]
+    ome_image(tmp_path / 'rgb.zarr', volume()[:4], axes, [1, 0.1, 0.1])
+    with pytest.raises(ImageFormatError, match=r'rgb\.zarr:/s0: OME-Zarr axes \(c, y, x\) of shape \(4, 10, 9\) hold '
+                       r'2 space axes, not a \(Z, Y, X\) volume$'):
+        open_volume(tmp_path / 'rgb.zarr')
+
+
 def test_pyramid_levels_halve_while_y_and_x_exceed_256_up_to_four():
     assert pyramid_shapes((9, 256, 4000)) == [(9, 256, 4000)]
     assert pyramid_shapes((9, 600, 257)) == [(9, 600, 257), (5, 300, 129)]

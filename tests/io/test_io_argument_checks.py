@@ -110,3 +110,19 @@ def test_a_label_writer_checks_its_settings_when_made(tmp_path, kwargs, message)
     with pytest.raises(InputError, match=message):
         LabelVolumeWriter(tmp_path / 'labels.tif', **settings)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stack_given_as_one_2d_image_is_refused_before_its_pixels_are_decoded(tmp_path, monkeypatch):
+    """read_image without a slice refuses a (Z, Y, X) TIFF from its header: a large stack passed where one image is
+    expected is not decoded whole (gigabytes) only to be refused."""
+    path = tmp_path / 'stack.tif'
+    tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint16), photometric='minisblack')
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError('the pixels were decoded')
+    monkeypatch.setattr(tifffile.TiffPageSeries, 'asarray', no_decoding)
+    with pytest.raises(ImageFormatError, match=re.escape(f'{path}: a 3D stack of shape (Z, Y, X) = (3, 8, 8), not one '
+                                                         '2D image')):
+        read_image(path)
+    with pytest.raises(ImageFormatError, match='the pixels were decoded'):  # the spy sees a decode (wrapped)
+        read_image(path, allow_stack=True)
