@@ -241,20 +241,21 @@ def run(args):
     corpus_dir = args.corpus or osp.join(REPO_ROOT, recipe_cfg.corpus_root)
     overrides = dict(recipe_cfg.corpus_overrides)
     work_dir = osp.join(args.out, 'work_dir')
-    if not args.overwrite and check_built(args.out, osp.relpath(recipe, REPO_ROOT),
-                                          args.iters or recipe_cfg.train_cfg.max_iters):
+    iters = args.iters or recipe_cfg.train_cfg.max_iters
+    if not args.overwrite and check_built(args.out, osp.relpath(recipe, REPO_ROOT), iters):
         print(f'{args.out}: the model is built already (--overwrite rebuilds it)')
         return
     check_corpus_dir(corpus_dir, args.volumes, args.seed, args.shape, args.overwrite, **overrides)
+    # the iterations as trained, not as given: an unfinished build of a recipe whose length has changed since (7000
+    # iterations with steps before 2026-12-07) is not resumed into the new schedule
     settings = dict(recipe=osp.relpath(recipe, REPO_ROOT), corpus=osp.abspath(corpus_dir), volumes=args.volumes,
-                    seed=args.seed, shape=args.shape, iters=args.iters, device=args.device, ranks=ranks)
+                    seed=args.seed, shape=args.shape, iters=iters, device=args.device, ranks=ranks)
     prepare_work_dir(work_dir, settings, args.overwrite)
     print(f'=== 1/3 corpus: {args.volumes} volumes in {corpus_dir} ===', flush=True)
     started = time.time()
     corpus = write_corpus(corpus_dir, args.volumes, seed=args.seed, shape_zyx=args.shape, overwrite=args.overwrite,
                           **overrides)
     corpus_seconds = time.time() - started
-    iters = args.iters or recipe_cfg.train_cfg.max_iters
     print(f'=== 2/3 train {osp.basename(recipe)} for {iters} iterations'
           + (f' in {ranks} processes' if ranks > 1 else '') + ' ===', flush=True)
     config = osp.join(work_dir, 'train_config.py')

@@ -2,6 +2,7 @@
 init_segmenter loads with its trained particle diameters; a rerun keeps the model; bad arguments; the training
 split over processes."""
 import json
+import os
 
 import pytest
 
@@ -79,6 +80,28 @@ def test_an_interrupted_build_resumes_and_other_settings_need_overwrite(tmp_path
     (work / 'build.json').write_text(json.dumps(dict(settings=dict(settings, iters=3), finished=True)))
     tool.prepare_work_dir(str(work), dict(settings, iters=3), overwrite=True)  # a finished build: rebuilt
     assert not (work / 'iter_1.pth').exists()
+
+
+def test_an_unfinished_build_of_another_recipe_length_is_not_resumed(run_script, tmp_path, monkeypatch):
+    """A build interrupted before an update changed the recipe's iterations (7000 with steps until 2026-12-07) is
+    other settings, not resumed into the new schedule: the settings hold the iterations trained, not those given
+    (the tool wrote None for a recipe's own length until then, so such a build's folder says None here)."""
+    import libnet_mmdet.synth
+    from libnet_mmdet.apis import read_config
+    tool = import_tool('make_model')
+    out, corpus = tmp_path / 'model', tmp_path / 'corpus'
+    settings = dict(recipe=os.path.relpath(tool.RECIPES['tiny'], REPO_ROOT), corpus=str(corpus), volumes=32, seed=0,
+                    shape=None, iters=None, device='cpu',
+                    ranks=tool.default_ranks(read_config(tool.RECIPES['tiny']), 'cpu'))
+    (out / 'work_dir').mkdir(parents=True)
+    (out / 'work_dir' / 'build.json').write_text(json.dumps(dict(settings=settings, finished=False)))
+
+    def resumed(*args, **kwargs):  # a failure here stops at once instead of building a model
+        raise AssertionError('the build was resumed: its corpus step was reached')
+    monkeypatch.setattr(libnet_mmdet.synth, 'write_corpus', resumed)
+    with pytest.raises(SystemExit, match=r'work_dir: holds an unfinished build with other settings \(iters\)'):
+        run_script('tools/make_model.py', '--out', out, '--corpus', corpus)
+    assert not corpus.exists()  # refused before the corpus is written
 
 
 def test_a_work_folder_no_build_wrote_is_not_removed_without_overwrite(tmp_path):
