@@ -167,7 +167,9 @@ def _is_preview(series):
 def _tiff_layout(tif, path):
     """(series, shape, is_colour) of a TIFF file's one image series (previews aside), length-1 axes squeezed (except
     a z axis the metadata declare, see :func:`_declares_z`); raises for several image series (only the first would
-    be read), 4D+ and empty images."""
+    be read), pages stored unlike the first in a file tifffile reads as pages alike, 4D+ and empty images."""
+    if len(tif.pages) > 2 and tif.is_uniform:
+        _check_pages_alike(path)
     series = tif.series[0]
     images = [series] + [s for s in tif.series[1:] if not _is_preview(s)]  # a thumbnail beside the data is fine
     if len(images) > 1:  # e.g. slices appended one call at a time, or a page unlike the others
@@ -188,6 +190,39 @@ def _tiff_layout(tif, path):
     if 0 in shape:
         raise ImageFormatError(f'{path}: empty image of shape {shape}')
     return series, shape, is_colour
+
+
+def _check_pages_alike(path):
+    """Raise :class:`ImageFormatError` when a page of the TIFF file ``path`` is stored unlike its first (another
+    shape, dtype, compression, tiling): tifffile reads a file whose pages 1, 7 and last match the first as pages
+    alike, decoding every page as the first, so a page that differs in between would be read as garbage or fail
+    obscurely. Every page's header is compared (not its pixels), once per file and modification in a process."""
+    stat = os.stat(path)
+    unlike = _page_unlike_first(os.fspath(path), stat.st_mtime_ns, stat.st_size)
+    if unlike is not None:
+        index, page, first = unlike
+        raise ImageFormatError(f'{path}: page {index} is stored unlike page 0 ({page} against {first}); expected one '
+                               '(Z, Y, X) stack of pages alike: resave it in one piece (tifffile.imwrite(path, '
+                               'volume_zyx))')
+
+
+@functools.lru_cache(maxsize=16)
+def _page_unlike_first(path, mtime_ns, size):
+    """(index, layout, layout of page 0) of the first page of a TIFF file decoded unlike page 0, or None; each layout
+    is 'shape dtype compression' text (``mtime_ns`` and ``size`` make a changed file checked again)."""
+    with tifffile.TiffFile(path) as tif:
+        pages = tif.pages
+        pages.useframes = False
+        first = pages.first
+
+        def layout(page):
+            return f'{page.shape} {page.dtype} {page.compression.name.lower()}'
+
+        for index in range(1, len(pages)):
+            page = pages[index].aspage()
+            if page.hash != first.hash:
+                return index, layout(page), layout(first)
+    return None
 
 
 def _check_data_in_file(tif, series, path):

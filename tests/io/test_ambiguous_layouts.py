@@ -1,5 +1,6 @@
 """Files that the header reader and the pixel reader would read differently are refused in one line naming the
-file, before anything is segmented: a TIFF of several separate images (only the first would be read), a palette
+file, before anything is segmented: a TIFF of several separate images (only the first would be read), a TIFF
+whose pages tifffile takes as alike while one in between differs (it would be decoded as the first), a palette
 PNG (its colours, not its indices, reach the pixels)."""
 import numpy as np
 import pytest
@@ -23,6 +24,29 @@ def test_a_tiff_of_several_images_is_refused_not_read_in_part(tmp_path, pages):
     for read in (read_image_info, read_image, is_2d_image_file, open_volume):
         with pytest.raises(ImageFormatError, match=message):
             read(path)
+
+
+@pytest.mark.parametrize('odd', [dict(dtype=np.uint8), dict(compression='zlib'), dict(shape=(8, 20))],
+                         ids=['dtype', 'compression', 'height'])
+def test_a_page_in_between_unlike_the_others_is_refused_not_decoded_as_the_first(tmp_path, odd):
+    """tifffile compares pages 1, 7 and the last of a plain multi-page TIFF with the first and, when they match,
+    decodes every page as the first: page 3 below would come back as garbage (or a keyframe error)."""
+    path = tmp_path / 'stack.tif'
+    stack = np.arange(10 * 16 * 20, dtype=np.uint16).reshape(10, 16, 20)
+    with tifffile.TiffWriter(path) as tif:
+        for z, page in enumerate(stack):
+            if z == 3:
+                page = np.zeros(odd.get('shape', page.shape), odd.get('dtype', page.dtype))
+            tif.write(page, metadata=None, contiguous=False, compression=odd.get('compression') if z == 3 else None)
+    assert tifffile.TiffFile(path).is_uniform  # what tifffile makes of it
+    for read in (read_image_info, lambda path: read_image(path, 'z', 3), open_volume):
+        with pytest.raises(ImageFormatError, match=rf'^{path}: page 3 is stored unlike page 0 \('):
+            read(path)
+    alike = tmp_path / 'alike.tif'
+    with tifffile.TiffWriter(alike) as tif:
+        for page in stack:
+            tif.write(page, metadata=None, contiguous=False, compression='zlib')
+    np.testing.assert_array_equal(read_image(alike, 'z', 3), stack[3])
 
 
 @pytest.mark.parametrize('transparency', [False, True])
