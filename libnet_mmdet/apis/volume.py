@@ -102,7 +102,7 @@ def _segment_slabs(reader, segment, units, work, progress_bar, context=False):
         axis = VIEW_AXIS[view]
         slices, raw = _read_slices(reader, axis, start, stop, context)
         checksum = slab_checksum(raw)
-        stored = work.part_checksum(view, start)
+        stored = work.part_checksum(view, start, stop)
         if stored == checksum:
             progress_bar.update()
             continue

@@ -1,13 +1,14 @@
 """The work folder of a streaming volume run (:func:`~libnet_mmdet.apis.segment_volume`): resume state and
 chunked scratch arrays that every rank of a run reads and writes.
 
-Layout (manifest format 3)::
+Layout (manifest format 4)::
 
-    manifest.json                  {"format": 3, "identity": ...}: input shape and dtype, inference parameters,
+    manifest.json                  {"format": 4, "identity": ...}: input shape and dtype, inference parameters,
                                    model fingerprint
     view_<view>.zarr               (Z, Y, X) uint16: the 2D instance ids of every slice of a view, written slab by
                                    slab by the rank that segments it (chunks: one slab along the view's axis)
-    parts/<view>_<start:06d>.json  one per finished slab of a view: the :func:`slab_checksum` of its input
+    parts/<view>_<start:06d>.json  one per finished slab of a view: the :func:`slab_checksum` of its input and of
+                                   its 2D labels as written
     input.zarr                     (Z, Y, X) random-access copy of a page-wise input (views other than xy)
     labels3d.zarr                  (Z, Y, X) uint32: linked or fused 3D ids
     core.zarr                      (Z, Y, X) uint32: seed ids of fusion
@@ -15,11 +16,13 @@ Layout (manifest format 3)::
 The arrays are Zarr, chunked and compressed (:mod:`libnet_mmdet.io.chunked`): a rank reads only the chunks its
 slab or block needs, and no two ranks write one chunk. A slab's 2D labels are written before its part file, so a
 part file means a finished slab: a rerun with the same identity skips a slab whose part records the same input
-checksum. A damaged part file (a disk error, a copy cut short) counts as unfinished: its slab is segmented again,
-with a warning. That is always safe, because the view array only caches the model's output on its slab (same
-model, parameters and input checksum); refusing to resume would throw away every other finished slab. A damaged
-manifest or view array likewise starts the run (or that view) afresh. A folder is only used as a work folder when
-it is new, empty or holds a manifest, since it is deleted after a successful run.
+checksum and whose labels read back as the part records them. A damaged part file (a disk error, a copy cut short)
+counts as unfinished, and so do labels that do not read back as recorded (the chunks are not forced to the disk
+before the part file is written: after a crash of the machine a chunk can be missing, empty or old): the slab is
+segmented again, with a warning. That is always safe, because the view array only caches the model's output on its
+slab (same model, parameters and input checksum); refusing to resume would throw away every other finished slab. A
+damaged manifest or view array likewise starts the run (or that view) afresh. A folder is only used as a work
+folder when it is new, empty or holds a manifest, since it is deleted after a successful run.
 """
 import hashlib
 import json
@@ -36,7 +39,7 @@ from ..io.files import as_json, write_json
 from .views import VIEW_AXIS
 
 MANIFEST = 'manifest.json'
-MANIFEST_FORMAT = 3  # 3: 2D labels in chunked view arrays, part files hold checksums
+MANIFEST_FORMAT = 4  # 3: 2D labels in chunked view arrays, part files hold checksums; 4: and of the labels
 PARTS_DIR = 'parts'
 VIEW_LABEL_DTYPE = np.uint16  # 2D ids per slice in the view arrays
 VIEW_MAX_ID = np.iinfo(VIEW_LABEL_DTYPE).max
@@ -145,28 +148,39 @@ class WorkFolder:
         """The part file of the slab of ``view`` starting at slice ``start``."""
         return osp.join(self.path, PARTS_DIR, f'{view}_{start:06d}.json')
 
-    def part_checksum(self, view, start):
-        """The input checksum a finished slab's part file records, or None if there is no part or it is damaged
-        (warned: the slab is then segmented again, see the module docstring)."""
+    def part_checksum(self, view, start, stop):
+        """The input checksum a finished slab's part file records, or None if there is no part, it is damaged or
+        the view array's labels of slices ``start:stop`` do not read back as it records them (both warned: the slab
+        is then segmented again, see the module docstring)."""
         path = self.part_path(view, start)
         if not osp.isfile(path):
             return None
         try:
             with open(path, encoding='utf-8') as f:
-                checksum = json.load(f)['checksum']
-            if isinstance(checksum, str):
+                part = json.load(f)
+            checksum, labels = part['checksum'], part['labels']
+            if not (isinstance(checksum, str) and isinstance(labels, str)):
+                raise TypeError(f'checksums {checksum!r}, {labels!r}')
+        except (ValueError, KeyError, TypeError) as exc:  # JSON / UTF-8 decoding, not a dict with checksums
+            warnings.warn(f'{path}: damaged part file ({type(exc).__name__}: {exc}); segmenting this slab again')
+            return None
+        try:
+            if slab_checksum(self.view(view).read(VIEW_AXIS[view], start, stop)) == labels:
                 return checksum
-            problem = f'checksum {checksum!r}'
-        except (ValueError, KeyError, TypeError) as exc:  # JSON / UTF-8 decoding, not a dict with a checksum
-            problem = f'{type(exc).__name__}: {exc}'
-        warnings.warn(f'{path}: damaged part file ({problem}); segmenting this slab again')
+            problem = 'other values'
+        except Exception as exc:  # a chunk cut short or damaged in one of the ways a store can be
+            problem = f'unreadable: {type(exc).__name__}'
+        warnings.warn(f"{self.scratch_path(f'view_{view}')}: the {view} labels of slices {start}:{stop} do not read "
+                      f'back as {path} records them ({problem}; written just before a crash?); segmenting this slab '
+                      'again')
         return None
 
     def write_part(self, view, start, labels, checksum):
         """Store a finished slab: its (n, h, w) 2D labels (ids up to ``VIEW_MAX_ID``) into the view's array, then
-        its part file (atomically) with the checksum of its input."""
-        self.view(view).write(VIEW_AXIS[view], start, np.stack(labels).astype(VIEW_LABEL_DTYPE))
-        write_json(self.part_path(view, start), dict(checksum=checksum))
+        its part file (atomically) with the checksum of its input and of the labels."""
+        labels = np.stack(labels).astype(VIEW_LABEL_DTYPE)
+        self.view(view).write(VIEW_AXIS[view], start, labels)
+        write_json(self.part_path(view, start), dict(checksum=checksum, labels=slab_checksum(labels)))
 
     def remove(self):
         """Delete the folder and everything in it."""

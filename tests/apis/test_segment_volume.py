@@ -365,6 +365,7 @@ def test_a_work_folder_holding_the_input_is_refused(image_tif, tmp_path):
     lambda path: path.write_bytes(b'\xff\xfe garbage'),
     lambda path: path.write_text('[1, 2]'),  # JSON, but not a part
     lambda path: path.write_text('{"checksum": 7}'),
+    lambda path: path.write_text('{"checksum": "0123"}'),  # no checksum of the labels
 ])
 def test_a_damaged_part_file_is_segmented_again(image, image_tif, tmp_path, damage):
     """Issue 17, defect 5: a damaged slab file of the resume folder counts as unfinished (warned), not a crash."""
@@ -374,6 +375,27 @@ def test_a_damaged_part_file_is_segmented_again(image, image_tif, tmp_path, dama
     damage(part)
     restarted = IntensityPredictor()
     with pytest.warns(UserWarning, match=r'xy_000004.json: damaged part file .*segmenting this slab again'):
+        labels = segment_volume(restarted, image_tif, out=out, slab=4, progress=False)
+    assert restarted.n_images == SHAPE[0] - 4  # the damaged slab and the unfinished ones, not slab z=0..3
+    np.testing.assert_array_equal(labels, segment_volume(IntensityPredictor(), image, progress=False))
+
+
+@pytest.mark.parametrize('damage', [
+    lambda chunk: chunk.unlink(),  # never reached the disk: reads as zeros
+    lambda chunk: chunk.write_bytes(b''),  # its name on disk, its bytes not
+    lambda chunk: chunk.write_bytes(chunk.read_bytes()[:20]),
+], ids=['missing', 'empty', 'cut-short'])
+def test_a_slab_whose_labels_do_not_read_back_is_segmented_again(image, image_tif, tmp_path, damage):
+    """A crash of the machine can keep a part file but lose the chunk of labels written just before it (chunks are
+    not forced to the disk): the resumed run checks the labels against the part file instead of trusting them."""
+    out = tmp_path / 'labels.tif'
+    _interrupt(image_tif, out)  # slabs z=0..3 and z=4..7 finished
+    chunk = tmp_path / 'labels.tif.work' / 'view_xy.zarr' / 'c' / '1' / '0' / '0'  # chunks of 4 slices: z=4..7
+    assert chunk.is_file()
+    damage(chunk)
+    restarted = IntensityPredictor()
+    with pytest.warns(UserWarning, match=r'view_xy.zarr: the xy labels of slices 4:8 do not read back as .*'
+                      r'xy_000004.json records them .*segmenting this slab again'):
         labels = segment_volume(restarted, image_tif, out=out, slab=4, progress=False)
     assert restarted.n_images == SHAPE[0] - 4  # the damaged slab and the unfinished ones, not slab z=0..3
     np.testing.assert_array_equal(labels, segment_volume(IntensityPredictor(), image, progress=False))
