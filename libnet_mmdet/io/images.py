@@ -167,9 +167,8 @@ def _is_preview(series):
 def _tiff_layout(tif, path):
     """(series, shape, is_colour) of a TIFF file's one image series (previews aside), length-1 axes squeezed (except
     a z axis the metadata declare, see :func:`_declares_z`); raises for several image series (only the first would
-    be read), pages stored unlike the first in a file tifffile reads as pages alike, 4D+ and empty images."""
-    if len(tif.pages) > 2 and tif.is_uniform:
-        _check_pages_alike(path)
+    be read), a stack with a page stored unlike its first, 4D+ and empty images."""
+    _check_pages_alike(path)
     series = tif.series[0]
     images = [series] + [s for s in tif.series[1:] if not _is_preview(s)]  # a thumbnail beside the data is fine
     if len(images) > 1:  # e.g. slices appended one call at a time, or a page unlike the others
@@ -193,36 +192,54 @@ def _tiff_layout(tif, path):
 
 
 def _check_pages_alike(path):
-    """Raise :class:`ImageFormatError` when a page of the TIFF file ``path`` is stored unlike its first (another
-    shape, dtype, compression, tiling): tifffile reads a file whose pages 1, 7 and last match the first as pages
-    alike, decoding every page as the first, so a page that differs in between would be read as garbage or fail
-    obscurely. Every page's header is compared (not its pixels), once per file and modification in a process."""
+    """Raise :class:`ImageFormatError` when a page of the TIFF file ``path``'s stack is stored unlike its first
+    (another shape, dtype, compression, tiling, photometric, ...). tifffile decodes every page of a stack with the
+    first page's layout (a plain multi-page file whose pages 1, 7 and last match the first, tifffile's JSON and
+    ImageJ stacks), checking only each page's width: a page that differs otherwise would be read as garbage or fail
+    obscurely. Every page header is compared (not the pixels), once per file and modification in a process."""
     stat = os.stat(path)
     unlike = _page_unlike_first(os.fspath(path), stat.st_mtime_ns, stat.st_size)
     if unlike is not None:
-        index, page, first = unlike
-        raise ImageFormatError(f'{path}: page {index} is stored unlike page 0 ({page} against {first}); expected one '
-                               '(Z, Y, X) stack of pages alike: resave it in one piece (tifffile.imwrite(path, '
+        index, first_index, differences = unlike
+        raise ImageFormatError(f'{path}: page {index} is stored unlike page {first_index} ({differences}); expected '
+                               'one (Z, Y, X) stack of pages alike: resave it in one piece (tifffile.imwrite(path, '
                                'volume_zyx))')
 
 
-@functools.lru_cache(maxsize=16)
+#: What a TIFF page's decoding depends on (tifffile ``TiffPage`` attributes), named when two pages differ.
+_PAGE_LAYOUT = ('shape', 'dtype', 'compression', 'photometric', 'planarconfig', 'predictor', 'tile', 'rowsperstrip',
+                'fillorder', 'bitspersample', 'sampleformat', 'extrasamples')
+
+
+@functools.lru_cache(maxsize=1024)
 def _page_unlike_first(path, mtime_ns, size):
-    """(index, layout, layout of page 0) of the first page of a TIFF file decoded unlike page 0, or None; each layout
-    is 'shape dtype compression' text (``mtime_ns`` and ``size`` make a changed file checked again)."""
+    """``(index, index of the first page, 'what differs')`` for the first page of the TIFF file's stack (its first
+    image series) whose header differs from the first page's, or None (``mtime_ns`` and ``size`` make a changed file
+    checked again)."""
     with tifffile.TiffFile(path) as tif:
+        try:
+            indices = [page.index for page in tif.series[0].pages if page is not None]
+        except RuntimeError:  # tifffile's frames refuse a page of another width in a file of pages alike
+            if not tif.is_uniform:
+                raise
+            indices = list(range(len(tif.pages)))
+        if len(indices) < 2:
+            return None
         pages = tif.pages
         pages.useframes = False
-        first = pages.first
-
-        def layout(page):
-            return f'{page.shape} {page.dtype} {page.compression.name.lower()}'
-
-        for index in range(1, len(pages)):
+        first = pages[indices[0]].aspage()
+        for index in indices[1:]:
             page = pages[index].aspage()
             if page.hash != first.hash:
-                return index, layout(page), layout(first)
+                differences = [f'{name} {_layout_value(page, name)} against {_layout_value(first, name)}'
+                               for name in _PAGE_LAYOUT if _layout_value(page, name) != _layout_value(first, name)]
+                return index, indices[0], ', '.join(differences) or 'its tags'
     return None
+
+
+def _layout_value(page, name):
+    value = getattr(page, name, None)
+    return value.name.lower() if hasattr(value, 'name') else str(value)
 
 
 def _check_data_in_file(tif, series, path):

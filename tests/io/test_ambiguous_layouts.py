@@ -2,6 +2,8 @@
 file, before anything is segmented: a TIFF of several separate images (only the first would be read), a TIFF
 whose pages tifffile takes as alike while one in between differs (it would be decoded as the first), a palette
 PNG (its colours, not its indices, reach the pixels)."""
+import json
+
 import numpy as np
 import pytest
 import tifffile
@@ -26,21 +28,30 @@ def test_a_tiff_of_several_images_is_refused_not_read_in_part(tmp_path, pages):
             read(path)
 
 
-@pytest.mark.parametrize('odd', [dict(dtype=np.uint8), dict(compression='zlib'), dict(shape=(8, 20))],
-                         ids=['dtype', 'compression', 'height'])
-def test_a_page_in_between_unlike_the_others_is_refused_not_decoded_as_the_first(tmp_path, odd):
-    """tifffile compares pages 1, 7 and the last of a plain multi-page TIFF with the first and, when they match,
-    decodes every page as the first: page 3 below would come back as garbage (or a keyframe error)."""
+@pytest.mark.parametrize('description', [None, json.dumps({'shape': [10, 16, 20]}),
+                                         'ImageJ=1.11a\nimages=10\nslices=10\n'], ids=['plain', 'shaped', 'imagej'])
+@pytest.mark.parametrize('odd', [dict(z=3, dtype=np.uint8), dict(z=7, compression='zlib'), dict(z=1, shape=(8, 20)),
+                                 dict(z=3, photometric='miniswhite')],
+                         ids=['dtype', 'compression', 'height', 'photometric'])
+def test_a_page_unlike_the_others_is_refused_not_decoded_as_the_first(tmp_path, description, odd):
+    """tifffile decodes every page of a stack as the first, checking only its width (a plain file whose pages 1, 7
+    and last match the first, tifffile's JSON and ImageJ stacks): the odd page below came back as garbage, or failed
+    as a corrupt file for another width."""
     path = tmp_path / 'stack.tif'
     stack = np.arange(10 * 16 * 20, dtype=np.uint16).reshape(10, 16, 20)
     with tifffile.TiffWriter(path) as tif:
         for z, page in enumerate(stack):
-            if z == 3:
+            layout = dict(photometric='minisblack')
+            if z == odd['z']:
                 page = np.zeros(odd.get('shape', page.shape), odd.get('dtype', page.dtype))
-            tif.write(page, metadata=None, contiguous=False, compression=odd.get('compression') if z == 3 else None)
-    assert tifffile.TiffFile(path).is_uniform  # what tifffile makes of it
-    for read in (read_image_info, lambda path: read_image(path, 'z', 3), open_volume):
-        with pytest.raises(ImageFormatError, match=rf'^{path}: page 3 is stored unlike page 0 \('):
+                layout = dict(photometric=odd.get('photometric', 'minisblack'), compression=odd.get('compression'))
+            tif.write(page, metadata=None, contiguous=False, description=description if z == 0 else None, **layout)
+    what = next(key for key in odd if key != 'z')  # named first among the differences
+    message = rf'^{path}: page {odd["z"]} is stored unlike page 0 \({what} '
+    if description is None and odd['z'] in (1, 7):  # not pages alike to tifffile: it makes them separate images
+        message = rf'^{path}: holds 2 separate images'
+    for read in (read_image_info, lambda path: read_image(path, 'z', odd['z']), open_volume):
+        with pytest.raises(ImageFormatError, match=message):
             read(path)
     alike = tmp_path / 'alike.tif'
     with tifffile.TiffWriter(alike) as tif:
