@@ -41,7 +41,7 @@ demo: install
 	$(PYTHON) tools/demo.py --out demo_out $(DEMO_ARGS)
 
 # Randomised synthetic corpus -> the generalist (CPU-tiny in 2 processes, 51 min on the slowest 2-core machine measured)
-# -> models/generalist/, then the phase model on the same draws with bulk carbon-binder added (51-90 min by machine)
+# -> models/generalist/, then the phase model on the same draws with bulk carbon-binder added (51-130 min by machine)
 # -> models/phases/ (each resumable, kept once built)
 model: install
 	$(PYTHON) tools/make_model.py $(MODEL_ARGS)
