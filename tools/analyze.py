@@ -28,7 +28,7 @@ import os.path as osp
 import sys
 
 from libnet_mmdet.analysis import (PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, check_phases, particle_table,
-                                   write_report)
+                                   phase_fit_sample, write_report)
 from libnet_mmdet.apis import check_device, init_phase_model, predict_phases, resolve_phase_model
 from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_phase_model_arg, add_voxel_size_arg, auto_or,
                               check_memory, device_name, exit_on_error, report_memory_bytes)
@@ -108,6 +108,8 @@ def run(args):
         check_phases(phases_zyx, labels_zyx.shape, name=args.phases, reference_name=args.labels)
     if args.image:
         image_zyx, _ = read_whole_volume(args.image)
+        if not args.phases and not phase_files:
+            phase_fit_sample(image_zyx, args.image)  # multi-Otsu's checks, naming the file
     phase_source = PHASES_GIVEN
     if phase_files:
         print(f'phases: the phase model in {osp.dirname(phase_files[0])}', file=sys.stderr)

@@ -9,12 +9,12 @@
 ``voxel_size_nm`` is required (None raises): where the file records none, pass the scanner's, e.g. ``50``.
 """
 from .particles import PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, PHASES_NONE, particle_table
-from .phases import CARBON_BINDER, NMC, PORE, check_phases, segment_phases
+from .phases import CARBON_BINDER, NMC, PORE, check_phases, phase_fit_sample, segment_phases
 from .report import summarize, write_report
 from .split import split_particles, tune_watershed, watershed_segment
 
 __all__ = [
-    'particle_table', 'summarize', 'write_report', 'segment_phases', 'check_phases', 'split_particles',
-    'watershed_segment', 'tune_watershed', 'PORE', 'NMC', 'CARBON_BINDER', 'PHASES_GIVEN', 'PHASES_MODEL',
-    'PHASES_MULTI_OTSU', 'PHASES_NONE'
+    'particle_table', 'summarize', 'write_report', 'segment_phases', 'phase_fit_sample', 'check_phases',
+    'split_particles', 'watershed_segment', 'tune_watershed', 'PORE', 'NMC', 'CARBON_BINDER', 'PHASES_GIVEN',
+    'PHASES_MODEL', 'PHASES_MULTI_OTSU', 'PHASES_NONE'
 ]

@@ -106,7 +106,7 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
         phase_source = PHASES_NONE
     attrs['phase_source'] = phase_source
 
-    labels_zyx, original_ids = compact_labels(labels_zyx)
+    labels_zyx, original_ids = compact_labels(labels_zyx, always=True)  # arrays per id, a loop over ids
     n_labels = int(labels_zyx.max())
     contact_counts = surface_contact_counts(labels_zyx, phases_zyx, n_labels, per_axis=True)
     pad = int(np.ceil(3 * smoothing_sigma)) + max(int(closing_radius), 0) + 1
@@ -122,8 +122,8 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
         rows.append(_particle_row(label, mask, solid, bbox, labels_zyx.shape, spacing_um, pad, closing_ball,
                                   smoothing_sigma, axis, depth_from))
     df = pd.DataFrame(rows)
-    if original_ids is not None:
-        df['id'] = original_ids[df['id'].to_numpy() - 1]
+    ids = original_ids[df['id'].to_numpy() - 1]
+    df['id'] = ids.astype(np.int64) if int(original_ids[-1]) <= np.iinfo(np.int64).max else ids
     df['surface_faces'] = contact_counts[present].sum(axis=(1, 2))
     areas = surface_contact_areas(contact_counts[present], spacing_um)
     with np.errstate(invalid='ignore', divide='ignore'):

@@ -29,6 +29,25 @@ def check_phases(phases_zyx, shape, name='phases_zyx', reference_name='labels_zy
     return phases_zyx
 
 
+def phase_fit_sample(image_zyx, name='image_zyx'):
+    """The regular subsample of a grayscale volume that :func:`segment_phases` fits its thresholds on (at most 4 M
+    voxels, float64), checked: a caller with a file name checks its image before the work with ``name``.
+
+    Raises:
+        ValueError: not 3-D, NaN/Inf voxels, or fewer than three distinct intensities (messages start with
+            ``name``).
+    """
+    image_zyx = np.asarray(image_zyx)
+    if image_zyx.ndim != 3:
+        raise ValueError(f'{name}: expected a 3-D (Z, Y, X) grayscale volume, got shape {image_zyx.shape}')
+    check_finite(image_zyx, name)  # NaN would break the fit or be coded as pore
+    step = max(1, int(np.ceil((image_zyx.size / _MAX_FIT_VOXELS) ** (1 / 3))))
+    sample = image_zyx[::step, ::step, ::step].astype(np.float64)
+    if np.unique(sample).size < 3:
+        raise ValueError(f'{name}: fewer than three distinct intensities, cannot fit three phases (multi-Otsu)')
+    return sample
+
+
 def segment_phases(image_zyx, intensity_order=('pore', 'carbon_binder', 'nmc')):
     """Approximate three-phase segmentation of a grayscale nano-CT volume by multi-Otsu thresholding.
 
@@ -51,18 +70,11 @@ def segment_phases(image_zyx, intensity_order=('pore', 'carbon_binder', 'nmc')):
     Raises:
         ValueError: not 3-D, NaN/Inf voxels, fewer than three distinct intensities, or a bad ``intensity_order``.
     """
-    image_zyx = np.asarray(image_zyx)
-    if image_zyx.ndim != 3:
-        raise ValueError(f'image_zyx: expected a 3-D (Z, Y, X) grayscale volume, got shape {image_zyx.shape}')
-    check_finite(image_zyx, 'image_zyx')  # NaN would break the fit or be coded as pore
     codes = {name: code for code, name in PHASE_NAMES.items()}
     if sorted(intensity_order) != sorted(codes):
         raise ValueError(f'intensity_order: expected a permutation of {tuple(codes)}, got {intensity_order!r}')
-    step = max(1, int(np.ceil((image_zyx.size / _MAX_FIT_VOXELS) ** (1 / 3))))
-    sample = image_zyx[::step, ::step, ::step].astype(np.float64)
-    if np.unique(sample).size < 3:
-        raise ValueError('image_zyx: fewer than three distinct intensities, cannot fit three phases')
-    thresholds = threshold_multiotsu(sample.ravel(), classes=3)
+    image_zyx = np.asarray(image_zyx)
+    thresholds = threshold_multiotsu(phase_fit_sample(image_zyx).ravel(), classes=3)
     lookup = np.array([codes[name] for name in intensity_order], dtype=np.uint8)
     intensity_class = (image_zyx >= thresholds[0]).astype(np.uint8) + (image_zyx >= thresholds[1])
     phases_zyx = lookup[intensity_class]

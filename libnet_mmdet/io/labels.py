@@ -69,19 +69,22 @@ def renumber_by_first_voxel(labels):
     return renumbered, ids
 
 
-def compact_labels(labels):
+def compact_labels(labels, always=False):
     """Map the instance ids of ``labels`` to 1..N, in increasing order, when the largest id is too large to index
-    arrays with.
+    arrays with (or ``always``).
 
     Args:
         labels (np.ndarray): integer labels of any shape ((H, W) or (Z, Y, X)), 0 = background.
+        always (bool): compact small ids too: for a caller that keeps several arrays of max id + 1 entries or loops
+            over every id up to the largest (sparse ids such as tile offsets below ``MAX_DIRECT_LABEL`` would cost
+            gigabytes and a loop over millions of absent ids).
 
     Returns:
         tuple: ``(labels_compact, original_ids)``: uint32 labels of the same shape (uint64 beyond 2**32 ids) and
         ``original_ids``, where ``original_ids[k - 1]`` is the input id of compact id ``k``; when the ids are
-        already small the input is returned unchanged with ``original_ids=None``.
+        already small (and not ``always``) the input is returned unchanged with ``original_ids=None``.
     """
-    if int(labels.max()) <= MAX_DIRECT_LABEL:
+    if not always and int(labels.max()) <= MAX_DIRECT_LABEL:
         return labels, None
     renumbered, ids = renumber_by_first_voxel(labels)
     order = np.argsort(ids)

@@ -186,6 +186,17 @@ def test_nan_in_the_image_names_the_file(tmp_path, phantoms, analyze_tool):
     assert not (tmp_path / 'out').exists()
 
 
+def test_an_image_multi_otsu_cannot_split_names_the_file(tmp_path, phantoms, analyze_tool):
+    """A flat image (one intensity): multi-Otsu's error named its argument (image_zyx), not the file."""
+    paths = _volumes(tmp_path, phantoms)
+    image = tmp_path / 'flat.tif'
+    tifffile.imwrite(image, np.ones(tifffile.imread(paths['image']).shape, np.uint8), photometric='minisblack')
+    with pytest.raises(SystemExit, match=rf'analyze.py: error: {image}: fewer than three distinct intensities'):
+        analyze_tool.main([str(paths['labels']), '--image', str(image), '--phase-model', 'none', '--out',
+                           str(tmp_path / 'out')])
+    assert not (tmp_path / 'out').exists()
+
+
 def test_min_voxels_leaves_specks_out_of_the_summary_only(tmp_path, phantoms, analyze_tool, capsys):
     """A one-voxel label (a watershed's or a phase split's speck) sits in pore: detachment 1 by one voxel."""
     paths = _volumes(tmp_path, phantoms)

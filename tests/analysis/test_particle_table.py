@@ -1,4 +1,6 @@
 """particle_table on analytic phantoms: sizes, shape, damage, contact fractions, units and input errors."""
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -46,6 +48,34 @@ def test_ellipsoid_axis_ratios(phantoms, rotation):
     direction = np.array([row[f'major_axis_{a}'] for a in 'zyx'])
     expected = np.eye(3)[:, 0] if rotation is None else rotation[:, 0]
     assert abs(direction @ expected) == pytest.approx(1, abs=0.01)
+
+
+@pytest.mark.parametrize('thickness', [1, 2])
+def test_thin_parts_keep_their_surface(thickness):
+    """A plate thinner than the smoothing vanishes from the smoothed mesh: its area must not depend on a small bump
+    that alone survives (the rescaling to the voxel volume once inflated it into the plate's area or far beyond)."""
+    plate = np.zeros((12, 50, 50), np.uint8)
+    plate[5:5 + thickness, 5:45, 5:45] = 1
+    bumped = plate.copy()
+    bumped[4:7, 20:23, 20:23] = 1
+    true_area = 2 * 40 * 40 + 4 * 40 * thickness  # a box: its voxel faces are its surface
+
+    rows = [particle_table(labels, voxel_size_nm=1000).iloc[0] for labels in (plate, bumped)]
+
+    for row in rows:
+        assert row['surface_area_um2'] == pytest.approx(true_area, rel=0.05)
+    assert rows[1]['sphericity'] == pytest.approx(rows[0]['sphericity'], rel=0.05)
+
+
+def test_thin_shell_area_is_both_its_faces(phantoms):
+    """A hollow label with a wall ~1.5 voxels thick (as split_particles of a phase volume makes): outer and inner
+    sphere, not the smoothed remnant rescaled."""
+    outer, inner = 11.5, 10
+    labels = (phantoms.ball_mask((30,) * 3, (14.5,) * 3, outer) & ~phantoms.ball_mask((30,) * 3, (14.5,) * 3, inner))
+
+    row = particle_table(labels.astype(np.uint8), voxel_size_nm=1000).iloc[0]
+
+    assert row['surface_area_um2'] == pytest.approx(4 * np.pi * (outer**2 + inner**2), rel=0.12)
 
 
 def _hollow_sphere(phantoms, outer=14, inner=7):
@@ -157,6 +187,24 @@ def test_units_bbox_border_depth_and_ids(phantoms):
     box = df.loc[3_000_000_000]
     assert box['voxels'] == 4 * 5 * 6 and box['damage'] == 0
     assert df.attrs['voxel_size_nm'] == [200, 100, 50] and df.attrs['depth_from'] == 'high'
+
+
+def test_sparse_ids_cost_memory_per_particle_not_per_id():
+    """Ids numbered by tile offsets (16,000,000 here, below the compaction limit of huge ids) once cost ~9 int64
+    per possible id (2.5 GB for two particles) and a loop over every id."""
+    labels = np.zeros((20, 20, 20), np.uint32)
+    labels[5:10, 5:10, 5:10] = 16_000_000
+    labels[12:16, 12:16, 12:16] = 3
+    tracemalloc.start()
+    try:
+        df = particle_table(labels, voxel_size_nm=50)
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert df['id'].tolist() == [3, 16_000_000] and df['id'].dtype == np.int64
+    assert df['voxels'].tolist() == [64, 125]
+    assert peak_bytes < 50e6
 
 
 def test_without_phases_contact_fractions_are_nan(phantoms):
