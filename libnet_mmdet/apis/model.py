@@ -17,6 +17,7 @@ import json
 import math
 import os
 import os.path as osp
+import uuid
 import warnings
 
 import numpy as np
@@ -551,9 +552,11 @@ def default_batch_size(model):
 
 
 def model_fingerprint(model):
-    """A short hash identifying a model's weights and config (or a predictor's ``fingerprint`` attribute / name),
-    so that an interrupted volume run only resumes with the same model. The config is hashed as sorted JSON (its
-    ``pretty_text`` runs a code formatter: 1.7 s per call on the CPU-tiny config)."""
+    """A short hash identifying a model's weights and config (or a predictor's ``fingerprint`` attribute), so that
+    an interrupted volume run only resumes with the same model. The config is hashed as sorted JSON (its
+    ``pretty_text`` runs a code formatter: 1.7 s per call on the CPU-tiny config). A predictor callable without a
+    ``fingerprint`` gets one of its own per call: its name does not say what it computes (two functions named
+    ``predict``, two instances of one class with other settings), so its runs never resume."""
     digest = hashlib.blake2b(digest_size=16)
     if is_detector(model):
         digest.update(json.dumps(model.cfg.to_dict(), sort_keys=True,
@@ -562,6 +565,5 @@ def model_fingerprint(model):
             digest.update(key.encode())
             digest.update(value.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()
-    digest.update(str(getattr(model, 'fingerprint', None) or getattr(model, '__qualname__', type(model).__name__))
-                  .encode())
+    digest.update(str(getattr(model, 'fingerprint', None) or uuid.uuid4()).encode())
     return digest.hexdigest()

@@ -229,7 +229,8 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
     """Segment a (Z, Y, X) volume into 3D particle instance labels (see the module docstring).
 
     Args:
-        model: a detector from :func:`~libnet_mmdet.apis.init_segmenter`, or a predictor callable.
+        model: a detector from :func:`~libnet_mmdet.apis.init_segmenter`, or a predictor callable (its runs
+            resume only when it has a ``fingerprint`` attribute naming what it computes).
         volume (str | np.ndarray): TIFF stack, folder of 2D slices, HDF5 dataset (``'stack.h5:/exchange/data'``),
             Zarr array or OME-Zarr image (``'stack.zarr'``), or array-like (``np.memmap``, zarr, ...) of shape
             (Z, Y, X), uint8/uint16/float32.

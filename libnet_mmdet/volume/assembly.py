@@ -69,6 +69,20 @@ def _link(view_labels, labels3d, axis, slab, min_overlap, ranks):
     return np.bincount(lut, weights=local_sizes).astype(np.int64)
 
 
+def _first_voxel_order(labels3d, lut, n_particles, start, stop, slab, ranks):
+    """``lut`` followed by the renumbering of its particles 1..N in the order of their first voxel in a (Z, Y, X)
+    scan: each rank finds the first voxel of every particle in its block, the earliest over the ranks decides."""
+    plane = labels3d.shape[1] * labels3d.shape[2]
+    first = np.full(n_particles + 1, np.iinfo(np.int64).max, np.int64)
+    for z0, labels in zip(range(start, stop, slab), _block_slabs(labels3d, lut, start, stop, slab)):
+        ids, index = np.unique(labels, return_index=True)
+        first[ids] = np.minimum(first[ids], index + z0 * plane)
+    first = np.min(ranks.gather(first), axis=0)
+    renumber = np.zeros(n_particles + 1, lut.dtype)
+    renumber[1 + np.argsort(first[1:], kind='stable')] = np.arange(1, n_particles + 1)
+    return renumber[lut]
+
+
 def _block_slabs(labels3d, lut, start, stop, slab, halo=False):
     """The z-slabs of ``start:stop`` of ``labels3d`` through ``lut`` (None: as stored); ``halo``: with the slice
     above the first slab (when there is one)."""
@@ -107,9 +121,9 @@ def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP
     """
     ranks = (ranks or Ranks()).sharing(osp.join(work.path, 'tables'))
     view_arrays = {view: work.view(view) for view in views}
+    axis = VIEW_AXIS[views[0]]
     if len(views) == 1:
-        (view, view_labels), = view_arrays.items()
-        axis = VIEW_AXIS[view]
+        view_labels = view_arrays[views[0]]
         labels3d = _scratch(work, 'labels3d', shape, np.uint32, slab, axis, ranks)
         sizes = _link(view_labels, labels3d, axis, slab, min_overlap, ranks)
     else:
@@ -127,6 +141,8 @@ def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP
                                         first_is_halo=z_start > 0, background=True)
         contacts = tuple(np.concatenate(column) for column in zip(*ranks.gather(block_contacts)))
     lut, n_particles = merge_small_lut(sizes, None, min_voxels, contacts=contacts)
+    if len(views) > 1 or axis != 0:  # fusion's growth reaches above a first seed; y or x linking scans its own way
+        lut = _first_voxel_order(labels3d, lut, n_particles, z_start, z_stop, slab, ranks)
     if out is None:
         return np.concatenate(list(_block_slabs(labels3d, lut, 0, shape[0], slab)))
     writer = LabelVolumeWriter(out, shape, label_dtype(n_particles), voxel_size_nm, chunk_z=slab)

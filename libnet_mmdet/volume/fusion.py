@@ -76,7 +76,7 @@ from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import expand_labels
 
 from ..io.errors import check_int, check_number
-from ..io.labels import check_labels, check_same_shape
+from ..io.labels import check_labels, check_same_shape, label_dtype, renumber_by_first_voxel
 from ..io.volume import AXES
 from .blocks import Ranks, connected_groups
 from .labels import face_pairs, merge_small_lut
@@ -593,5 +593,6 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
     sizes = fuse_slabs(read_views, shape, write_core, lambda z0, z1: core_store[z0:z1], write_fused,
                        lambda z0, z1: fused[z0:z1], slab=slab, grow_voxels=grow_voxels, min_votes=min_votes,
                        min_join_fraction=min_join_fraction, min_overlap=min_overlap)
-    lut, _ = merge_small_lut(sizes, [fused], min_voxels)
-    return lut[fused]
+    lut, n_particles = merge_small_lut(sizes, [fused], min_voxels)
+    labels, _ = renumber_by_first_voxel(lut[fused])  # growth can reach above a particle's first seed
+    return labels.astype(label_dtype(n_particles), copy=False)

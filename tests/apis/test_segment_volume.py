@@ -142,6 +142,25 @@ def test_interrupted_run_resumes_from_finished_slabs(image_tif, tmp_path):
     assert not (tmp_path / 'labels.tif.work').exists()
 
 
+def test_a_predictor_without_a_fingerprint_never_resumes_another(image_tif, tmp_path):
+    """Two predictor functions of one name: the second must not take the first one's finished slabs."""
+    def make_predict(blank):
+        inner = IntensityPredictor(fail_after=None if blank else 8)
+
+        def predict(images):
+            results = inner(images)
+            return [(np.zeros_like(labels), scores[:0]) for labels, scores in results] if blank else results
+        return predict
+
+    out = tmp_path / 'labels.tif'
+    with pytest.raises(KeyboardInterrupt):
+        segment_volume(make_predict(blank=False), image_tif, out=out, slab=4, progress=False)
+    assert (tmp_path / 'labels.tif.work' / 'parts').is_dir()
+    with pytest.warns(UserWarning, match='model'):
+        labels = segment_volume(make_predict(blank=True), image_tif, out=out, slab=4, progress=False)
+    assert labels.max() == 0  # nothing of the first predictor's slabs
+
+
 def _interrupt(image_tif, out, **kwargs):
     with pytest.raises(KeyboardInterrupt):
         segment_volume(IntensityPredictor(fail_after=8), image_tif, out=out, slab=4, progress=False, overwrite=True,

@@ -9,6 +9,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import zarr
 
+from libnet_mmdet.io.labels import renumber_by_first_voxel
 from libnet_mmdet.volume.assembly import assemble_volume
 from libnet_mmdet.volume.blocks import Ranks, z_block
 from libnet_mmdet.volume.labels import overlap_pairs
@@ -66,6 +67,8 @@ def test_ranks_give_the_single_process_labels(views, world_size, tmp_path):
     work = work_folder_with_views(tmp_path / 'work', views_of(truth, views, noise=True), SLAB)
     reference = assemble_volume(work, SHAPE, views, SLAB, min_voxels=40)
     assert 1 < reference.max() < assemble_volume(work, SHAPE, views, SLAB).max()  # fragments merged or removed
+    # ids 1..N in the order of their first voxel in a (Z, Y, X) scan, whatever the view's axis (README)
+    np.testing.assert_array_equal(renumber_by_first_voxel(reference)[1], np.arange(1, reference.max() + 1))
     labels = assemble_on_ranks(world_size, work.path, views, tmp_path / 'labels.tif', 40, tmp_path)
     np.testing.assert_array_equal(labels, reference)
 
