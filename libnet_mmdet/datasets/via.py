@@ -196,9 +196,10 @@ def load_via_data_list(ann_file, img_dir, tolerance=1.0, pixel_centre_offset=0.5
     Raises:
         FileNotFoundError: the VIA file or an image is missing.
         AnnotationError: malformed JSON or regions (< 3 points, outside the image, empty mask, ...).
-        ValueError: a tolerance that is not a finite number >= 0.
+        ValueError: a tolerance that is not a finite number >= 0, a ``pixel_centre_offset`` not in [0, 1).
     """
     check_number(tolerance, 'tolerance (--tolerance)', unit='pixels')
+    check_number(pixel_centre_offset, 'pixel_centre_offset', high=1, high_open=True, unit='pixels')
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'VIA annotation file not found: {ann_file}')
     try:

@@ -292,7 +292,8 @@ def test_transform_parameters_are_named_when_wrong():
 
 def test_random_particle_scale_keeps_each_mask_on_its_particle():
     """mmdet's Resize took each mask's nearest pixel corner while the image is sampled at pixel centres: after a
-    factor that is not a whole number the masks sat 0.25-0.5 px off their particles (IoU 0.86-0.90 at 12-16 px)."""
+    factor that is not a whole number the masks sat 0.25-0.5 px off their particles (IoU 0.86-0.90 at 12-16 px);
+    then a uint8 bilinear resize rounded edge pixels of weight up to ~0.6 to background."""
     from skimage.draw import disk
     from libnet_mmdet.datasets.transforms import RandomParticleScale
     transform = RandomParticleScale(diameter_range=(12.0, 16.0))
@@ -305,7 +306,8 @@ def test_random_particle_scale_keeps_each_mask_on_its_particle():
         results['gt_bboxes'] = results['gt_masks'].get_bboxes('hbox')
         results = transform(results)
         particle, resized = results['img'][..., 0] >= 127.5, results['gt_masks'].masks[0] > 0
-        assert (particle & resized).sum() / (particle | resized).sum() >= 0.95, results['particle_scale_factor']
+        # the same bilinear field as the image (uint8 masks once lost up to 2 % of their area to OpenCV's rounding)
+        np.testing.assert_array_equal(resized, particle, err_msg=str(results['particle_scale_factor']))
         rows, cols = np.nonzero(resized)
         np.testing.assert_array_equal(results['gt_bboxes'].numpy()[0],
                                       [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])

@@ -102,6 +102,15 @@ def test_bad_via_files_raise_one_clear_error(via_dir, doc, error, message):
     assert str(ann_file) in str(info.value)
 
 
+@pytest.mark.parametrize('offset', [float('nan'), 50.0, -0.5, '0'])
+def test_a_bad_pixel_centre_offset_is_named_not_blamed_on_the_regions(via_dir, offset):
+    """It was never checked: NaN or 50 came back as 'circle covers no pixel centre' / 'lies outside the image' of
+    a good file, a string as a bare TypeError."""
+    ann_file = write_via(via_dir / 'via.json', via_metadata('scene.png', VIA_SHAPES, 2))
+    with pytest.raises(InputError, match=r'pixel_centre_offset must be in \[0, 1\)'):
+        build(ann_file, via_dir / 'images', pixel_centre_offset=offset)
+
+
 def test_missing_via_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='VIA annotation file not found: .*nowhere.json'):
         build(tmp_path / 'nowhere.json', tmp_path)

@@ -324,8 +324,11 @@ class RandomParticleScale(BaseTransform):
         masks = results['gt_masks']
         results = self._resize(results)
         height, width = results['img'].shape[:2]
-        # sampled at the pixel centres, as the image is (a uint8 bilinear result rounds: >= 0.5 is foreground)
-        results['gt_masks'] = masks.resize((height, width), interpolation='bilinear')
+        # sampled at the pixel centres as the image is, >= 0.5 foreground; in float32: OpenCV's fixed-point bilinear
+        # of uint8 0/1 masks rounds weights up to ~0.6 down to 0, moving every scaled mask's edge inwards
+        weights = BitmapMasks(masks.masks.astype(np.float32), masks.height, masks.width)
+        weights = weights.resize((height, width), interpolation='bilinear').masks
+        results['gt_masks'] = BitmapMasks((weights >= 0.5).astype(np.uint8), height, width)
         results['gt_bboxes'] = results['gt_masks'].get_bboxes(type(results['gt_bboxes']))
         results['particle_scale_factor'] = factor
         return results
