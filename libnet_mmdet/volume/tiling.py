@@ -5,12 +5,14 @@ tile of a row or column is shifted back to end at the image border). A predictor
 instance label image; the tile results are merged in two steps:
 
 1. **Centre ownership.** Along each axis every point has an *owner* tile: the tile in which the point is farthest
-   from a tile border that is not an image border (ties: the first tile). An instance found in a tile is kept only
-   if its bounding-box centre is owned by that tile. The owner's margin is at least ``overlap / 2``, so an
-   instance no larger than ``overlap`` whose centre a tile owns lies entirely inside that tile, and a piece of an
-   instance cut by a tile border is never owned by its tile. Hence every instance up to ``overlap`` pixels across
-   is kept exactly once, whole, from the tile where it is most central: the result equals untiled segmentation
-   by a predictor that only looks at each instance's neighbourhood.
+   from a tile border that is not an image border. An instance found in a tile is kept only if its bounding-box
+   centre is owned by that tile, within ``OWNER_TOLERANCE_PX`` (2 px) of the owner's margin: near the midline of
+   an overlap both tiles keep it, since each tile's mask of a particle may differ by a pixel and move its centre
+   to the other side (step 2 joins the two copies). The owner's margin is at least ``overlap / 2``, so an
+   instance no larger than ``overlap - 4`` px whose centre a tile owns lies entirely inside that tile, and such a
+   piece of an instance cut by a tile border is never owned by its tile. Hence every instance up to that size is
+   kept whole, from the tile where it is most central (and a copy from its neighbour near their midline, joined):
+   the result equals untiled segmentation by a predictor that only looks at each instance's neighbourhood.
 2. **Seam merge.** Larger instances may be cut in every tile, and their pieces kept by different tiles. Two kept
    instances of overlapping tiles are merged when their masks agree in the region both tiles saw (IoU over that
    region >= ``merge_iou``); touching but different instances overlap little there and stay apart.
@@ -33,6 +35,10 @@ from ..io.labels import label_dtype, renumber_by_first_voxel
 from .labels import overlap_pairs
 
 DEFAULT_MERGE_IOU = 0.5
+#: A tile also keeps an instance whose box centre lies this close to the part of the overlap it owns: two tiles'
+#: masks of one particle can differ by a pixel, moving its centre across the owners' midline in both directions
+#: (then neither kept it); an instance kept by both is joined by the seam merge.
+OWNER_TOLERANCE_PX = 2
 DEFAULT_MAX_COVERED = 0.5  #: :func:`merge_segmentations` drops an instance more than half taken
 DEFAULT_MIN_INSIDE = 0.9  #: ... and joins to a kept instance the pieces of other scales that lie this much inside it
 
@@ -59,15 +65,17 @@ def tile_windows(shape_hw, tile_size, overlap):
             for y in tile_starts(height, tile_size, overlap) for x in tile_starts(width, tile_size, overlap)]
 
 
-def _owner_along_axis(centres, starts, tile_size, length):
-    """Index (into ``starts``) of the tile owning each coordinate in ``centres`` along one axis."""
+def _owns_along_axis(centres, starts, tile_size, length, tile_start):
+    """Whether the tile starting at ``tile_start`` owns each coordinate in ``centres`` along one axis, within
+    ``OWNER_TOLERANCE_PX`` of the owner's margin."""
     starts = np.asarray(starts, np.float64)[None, :]
     ends = np.minimum(starts + tile_size, length)
     centres = np.asarray(centres, np.float64)[:, None]
     low = np.where(starts > 0, centres - starts, np.inf)
     high = np.where(ends < length, ends - centres, np.inf)
     margin = np.where((centres >= starts) & (centres <= ends), np.minimum(low, high), -np.inf)
-    return np.argmax(margin, axis=1)
+    own = margin[:, list(starts[0]).index(tile_start)]
+    return (own > -np.inf) & (own >= margin.max(axis=1) - OWNER_TOLERANCE_PX)
 
 
 def owned_instances(labels_tile, window, shape_hw, tile_size, overlap):
@@ -89,8 +97,7 @@ def owned_instances(labels_tile, window, shape_hw, tile_size, overlap):
     for axis in (0, 1):
         starts = tile_starts(shape_hw[axis], tile_size, overlap)
         centres = np.array([(box[axis].start + box[axis].stop) / 2 for box in boxes]) + window[axis].start
-        owner = _owner_along_axis(centres.reshape(-1), starts, tile_size, shape_hw[axis])
-        owned &= np.asarray(starts)[owner] == window[axis].start
+        owned &= _owns_along_axis(centres.reshape(-1), starts, tile_size, shape_hw[axis], window[axis].start)
     return ids[owned], [box for box, own in zip(boxes, owned) if own]
 
 
