@@ -63,9 +63,9 @@ import torch
 from mmengine.dist import get_dist_info
 
 from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, write_report
-from libnet_mmdet.apis import (check_device, check_volume_args, describe_scale, generalist_files, init_phase_model,
-                               init_segmenter, load_slice, predict_phases, resolve_phase_model, segment_image,
-                               segment_volume)
+from libnet_mmdet.apis import (check_device, check_volume_args, config_tile_size, describe_scale, generalist_files,
+                               init_phase_model, init_segmenter, load_slice, predict_phases, read_config,
+                               resolve_phase_model, segment_image, segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
                               add_phase_model_arg, add_voxel_size_arg, auto_or, check_memory, device_name,
                               exit_on_error, init_distributed, positive_int, report_memory_bytes)
@@ -73,6 +73,7 @@ from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs,
                              label_output_format, max_label, open_volume, prepare_output_dir, read_image,
                              read_whole_volume, write_tiff)
 from libnet_mmdet.volume import VIEWS
+from libnet_mmdet.volume.tiling import check_tiling
 from libnet_mmdet.volume.workdir import WorkFolder
 from libnet_mmdet.visualization import render_labels, write_overlays, write_png
 
@@ -227,7 +228,11 @@ def check_args(args):
     for flag, folder in (('--overlays', args.overlays), ('--report', args.report)):
         if folder:
             check_output_folder(args, flag, folder)
-    model_files(args)
+    config, _ = model_files(args)
+    if args.tile_size == 'auto' and args.overlap is not None:  # the config's tile size, read now, not after loading
+        tile_size = config_tile_size(read_config(config, args.cfg_options))
+        if tile_size is not None:
+            check_tiling(tile_size, args.overlap)
     return kwargs
 
 

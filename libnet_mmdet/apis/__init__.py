@@ -2,13 +2,14 @@
 load_slice), the automatic scale (estimate_scale, trained_diameter_range), the phase model (init_phase_model,
 predict_phases) and the files of the models `make model` builds."""
 from .inference import DEFAULT_SCORE_THR, describe_scale, estimate_scale, load_slice, segment_image
-from .model import (CheckpointMismatchError, check_device, generalist_files, init_segmenter, phase_model_files,
-                    read_config, trained_diameter_range)
+from .model import (CheckpointMismatchError, check_device, config_tile_size, generalist_files, init_segmenter,
+                    phase_model_files, read_config, trained_diameter_range)
 from .phases import init_phase_model, predict_phases, resolve_phase_model
 from .volume import check_volume_args, segment_volume
 
 __all__ = [
-    'init_segmenter', 'segment_image', 'segment_volume', 'check_volume_args', 'read_config', 'estimate_scale',
+    'init_segmenter', 'segment_image', 'segment_volume', 'check_volume_args', 'read_config', 'config_tile_size',
+    'estimate_scale',
     'describe_scale', 'trained_diameter_range', 'generalist_files', 'phase_model_files', 'init_phase_model',
     'predict_phases', 'resolve_phase_model', 'check_device', 'load_slice',
     'CheckpointMismatchError', 'DEFAULT_SCORE_THR'

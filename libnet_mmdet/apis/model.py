@@ -346,9 +346,9 @@ def scaled_test_pipeline(model, scale=1.0):
     return pipeline
 
 
-def _train_pipeline_cfg(model):
-    """The training pipeline of the model's config (through dataset wrappers), or [] if there is none."""
-    dataset = model.cfg.get('train_dataloader', {}).get('dataset', {})
+def _train_pipeline_cfg(cfg):
+    """The training pipeline of a config (through dataset wrappers), or [] if there is none."""
+    dataset = cfg.get('train_dataloader', {}).get('dataset', {})
     while 'pipeline' not in dataset and ('dataset' in dataset or 'datasets' in dataset):
         dataset = dataset['dataset'] if 'dataset' in dataset else dataset['datasets'][0]
     return dataset.get('pipeline', [])
@@ -363,20 +363,29 @@ def _smaller_side(size):
 
 
 def training_tile_size(model):
-    """The slice size, in input pixels, the model was trained on (None for a predictor, or if unknown).
+    """The slice size, in input pixels, the model was trained on (None for a predictor, or if unknown):
+    :func:`config_tile_size` of a detector's config."""
+    return config_tile_size(model.cfg) if is_detector(model) else None
+
+
+def config_tile_size(cfg):
+    """The slice size, in input pixels, a config trains its model on (None if unknown), read before any model is
+    built (``tools/segment.py`` checks ``--overlap`` against it).
 
     It is the smaller side of the test pipeline's ``Resize`` scale when the pipeline resizes every image to a
     fixed scale (MMDetection's stock recipes), else the training ``RandomCrop`` size divided by the test
     ``Resize`` scale factor (our recipes: native-scale crops for training, whole slices for testing). Tiling at
     this size keeps each tile within the per-image detection limits (``test_cfg.rcnn.max_per_img``) the model
     was configured for.
+
+    Args:
+        cfg (mmengine.Config): a detector's config (:func:`read_config`).
     """
-    if not is_detector(model):
-        return None
-    resize = _transform(model_test_pipeline(model), 'Resize') or {}
+    from mmdet.utils import get_test_pipeline_cfg
+    resize = _transform(get_test_pipeline_cfg(cfg), 'Resize') or {}
     if resize.get('scale') is not None:
         return int(_smaller_side(resize['scale']))
-    crop = _transform(_train_pipeline_cfg(model), 'RandomCrop')
+    crop = _transform(_train_pipeline_cfg(cfg), 'RandomCrop')
     if crop is None or crop.get('crop_type', 'absolute') != 'absolute':
         return None
     return int(_smaller_side(crop['crop_size']) / _smaller_side(resize.get('scale_factor') or 1.0))

@@ -54,6 +54,19 @@ def test_bad_settings_are_one_line_before_the_model_is_loaded(segment_tool, stac
     assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
 
 
+def test_an_overlap_over_the_config_s_tile_size_is_refused_before_the_model_is_loaded(segment_tool, stack,
+                                                                                       monkeypatch):
+    """With --tile-size auto the tile size is the config's (256 px for CPU-tiny): it was checked only after the
+    model had loaded."""
+    from helpers import REPO_ROOT
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
+    argv = _argv(stack, '--overlap', '300')
+    argv[argv.index('model.py')] = str(REPO_ROOT / 'configs/nmc/mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py')
+    with pytest.raises(SystemExit, match=r'segment.py: error: overlap must be an integer in \[0, tile_size=256\)'):
+        segment_tool.main(argv)
+    assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
+
+
 def test_a_device_is_checked_before_the_model_is_loaded(segment_tool, stack, monkeypatch, capsys):
     """A misspelt device is refused while parsing, a CUDA one without CUDA before the model loads (it was a
     RuntimeError traceback after the checkpoint had loaded)."""
