@@ -58,6 +58,22 @@ def corpus_shape(params):
     return depth, side, side
 
 
+def corpus_params(count, seed=0, **overrides):
+    """The :class:`SynthParams` of every volume of a corpus: ``random_params(seed + i, **overrides)``.
+
+    Raises:
+        ValueError: an override that does not fit volume ``i``'s draw, naming the volume and its seed (a minimum
+            diameter above one volume's drawn mean, ...).
+    """
+    all_params = []
+    for index in range(count):
+        try:
+            all_params.append(random_params(seed + index, **overrides))
+        except ValueError as exc:
+            raise ValueError(f'{volume_name(index, count)} (seed {seed + index}): {exc}') from exc
+    return all_params
+
+
 def volume_name(index, count):
     """File stem of volume ``index`` of a corpus of ``count``: ``vol_000`` (at least 3 digits)."""
     return f'vol_{index:0{max(3, len(str(count - 1)))}d}'
@@ -115,7 +131,7 @@ def check_corpus_dir(out_dir, count, seed=0, shape_zyx=None, overwrite=False, **
             they are not ours to empty).
     """
     count, seed, shape_zyx = check_corpus_args(count, seed, shape_zyx)
-    random_params(seed, **overrides)  # the overrides checked
+    corpus_params(count, seed, **overrides)  # the overrides checked against every volume's draw
     out_dir = os.fspath(out_dir)
     settings = as_json({'generator': 'libnet_mmdet.synth.write_corpus', 'algorithm_version': SYNTH_ALGORITHM_VERSION,
                          'count': count, 'seed': seed, 'shape_zyx': shape_zyx, 'overrides': overrides,
@@ -164,7 +180,7 @@ def write_corpus(out_dir, count, seed=0, shape_zyx=None, overwrite=False, progre
     """
     count, seed, shape_zyx = check_corpus_args(count, seed, shape_zyx)
     settings, kept = check_corpus_dir(out_dir, count, seed, shape_zyx, overwrite, **overrides)
-    all_params = [random_params(seed + index, **overrides) for index in range(count)]
+    all_params = corpus_params(count, seed, **overrides)
     out_dir = os.fspath(out_dir)
     corpus_path = osp.join(out_dir, CORPUS_FILE)
     if kept is None:

@@ -71,6 +71,8 @@ def draw_diameters(rng, n, params):
     diameters = np.empty(0)
     while diameters.size < n:
         draw = rng.lognormal(mu, np.sqrt(sigma2), size=2 * (n - diameters.size) + 8)
+        if params.diameter_cv == 0:  # exp(log(mean)) can round below a minimum equal to the mean: redrawn forever
+            draw[:] = params.mean_diameter_vox
         diameters = np.concatenate([diameters, draw[draw >= params.min_diameter_vox]])
     return diameters[:n]
 

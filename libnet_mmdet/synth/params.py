@@ -98,6 +98,11 @@ class SynthParams:
         validate_params(self)
 
 
+#: Largest accepted mean particle diameter (voxels), several times the widest scans (larger values overflowed the
+#: particle boxes: a traceback, or a placement loop that never ended).
+MAX_DIAMETER_VOX = 1e4
+
+
 def validate_params(params):
     """Check every field of ``params`` (a :class:`SynthParams`); raise ``ValueError`` naming the first bad one."""
     def need(ok, name, expected):
@@ -109,7 +114,7 @@ def validate_params(params):
         need(is_number_in(value, low, high, low_open, high_open), name,
              f"expected a finite number in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}")
 
-    number('mean_diameter_vox', 0, low_open=True)
+    number('mean_diameter_vox', 0, MAX_DIAMETER_VOX, low_open=True)
     number('diameter_cv', 0, 2)
     number('min_diameter_vox', 0, params.mean_diameter_vox, low_open=True)
     number('solid_fraction', 0, MAX_SOLID_FRACTION, low_open=True)
@@ -129,11 +134,11 @@ def validate_params(params):
     number('crack_width_vox', 0, 10, low_open=True)
     number('cb_thickness_vox', 0, 20)
     number('cb_bridge_radius_vox', 0, 20)
-    number('voxel_size_nm', 0, low_open=True)
+    number('voxel_size_nm', 0, 1e9, low_open=True)  # up to a metre: beyond, volumes in um^3 overflow
     number('attenuation_cb', 0, 10)
     number('attenuation_pore', 0, 10)
-    number('particle_contrast_cv', 0, 0.5)
-    number('grain_contrast', 0, 0.5)
+    number('particle_contrast_cv', 0, 0.15)  # the factor is clipped to [0.5, 1.5]: a wider spread would not be one
+    number('grain_contrast', 0, 0.25)  # beyond, a share of NMC voxels (2 % at 0.5) attenuates less than pore
     number('grain_size_vox', 0.5, 50)
     number('sample_transmission', 0, 1, low_open=True, high_open=True)
     number('dose', 0, 1e12, low_open=True)

@@ -2,6 +2,7 @@
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from libnet_mmdet.synth import PRESETS, SynthParams, generate_volume, preset_params
@@ -20,10 +21,32 @@ def test_presets_are_valid_and_typical_is_the_default():
     ('min_diameter_vox', 40.0), ('crack_width_vox', -1.0), ('cb_thickness_vox', -2.0), ('dose', 0.0),
     ('hollow_fraction', 1.2), ('hollow_radius_range', (0.6, 0.3)), ('max_cracks', 0), ('voxel_size_nm', -50.0),
     ('sample_transmission', 1.0), ('output_dtype', 'int8'), ('ring_strength', -0.01), ('solid_fraction', '0.5'),
+    # an overflow traceback (1e120) or a placement loop that never ended (1e30); NMC darker than pore; a spread the
+    # clip to [0.5, 1.5] does not give
+    ('mean_diameter_vox', 1e30), ('voxel_size_nm', 1e120), ('grain_contrast', 0.5), ('particle_contrast_cv', 0.5),
 ])
 def test_invalid_parameter_names_itself(name, value):
     with pytest.raises(ValueError, match=rf'SynthParams\.{name}=.*invalid'):
         preset_params('typical', **{name: value})
+
+
+def test_one_particle_size_with_the_minimum_at_the_mean_is_drawn_not_redrawn_forever():
+    """diameter_cv=0 draws exp(log(5.0)) = 4.999999999999999 < min_diameter_vox 5.0 (its default): every draw was
+    rejected, and generate_volume never returned."""
+    import signal
+    from libnet_mmdet.synth.microstructure import draw_diameters
+
+    def hung(*_):
+        raise TimeoutError('draw_diameters did not return in 10 s')
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        params = preset_params('typical', mean_diameter_vox=5.0, diameter_cv=0.0)
+        diameters = draw_diameters(np.random.default_rng(0), 20, params)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert params.min_diameter_vox == 5.0 and np.all(diameters == 5.0)
 
 
 def test_replace_validates_again():

@@ -261,6 +261,8 @@ def test_a_corpus_of_other_settings_or_a_foreign_folder_is_refused(tmp_path, cap
     (dict(count=True), 'count=True is invalid'), (dict(count=2, seed=-3), 'seed=-3 is invalid'),
     (dict(count=2, shape_zyx=(4, 4, 40)), 'Y and X must be >= 8'),
     (dict(count=2, solid_fraction=2.0), r'SynthParams\.solid_fraction=2\.0 is invalid'),
+    # the first volume's draw takes it (mean 31 px), the third's does not (16 px): refused before anything is written
+    (dict(count=4, min_diameter_vox=20.0), r'vol_002 \(seed 2\): SynthParams\.min_diameter_vox=20\.0 is invalid'),
 ])
 def test_write_corpus_checks_its_arguments_before_writing(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
