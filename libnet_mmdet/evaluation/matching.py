@@ -1,9 +1,11 @@
 """Instance matching of label images (2-D slices or 3-D volumes), with the semantics of StarDist's ``matching.py``.
 
 For every threshold t: ground-truth and predicted instances are paired one-to-one (Hungarian assignment that
-maximises first the number of pairs with IoU >= t, then their summed IoU); TP = pairs with IoU >= t,
-FP = unpaired predictions, FN = unpaired ground truth; precision = TP / (TP + FP), recall = TP / (TP + FN),
-F1 = 2 TP / (2 TP + FP + FN), accuracy = TP / (TP + FP + FN) and panoptic quality
+maximises first the number of pairs with IoU >= t, then, as StarDist's tie-break, the summed IoU of all paired
+instances: below t = 0.5 the IoU summed over the TP pairs alone can fall short of its maximum, which moves PQ and
+the mean matched IoU there, never TP; from 0.5 up a pair above t is the only one either instance can have);
+TP = pairs with IoU >= t, FP = unpaired predictions, FN = unpaired ground truth; precision = TP / (TP + FP),
+recall = TP / (TP + FN), F1 = 2 TP / (2 TP + FP + FN), accuracy = TP / (TP + FP + FN) and panoptic quality
 PQ = (sum of IoU over TP) / (TP + FP / 2 + FN / 2). Counts over many images are pooled before the ratios.
 """
 import numpy as np
