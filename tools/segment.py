@@ -229,7 +229,8 @@ def check_args(args):
         if folder:
             check_output_folder(args, flag, folder)
     config, _ = model_files(args)
-    if args.tile_size == 'auto' and args.overlap is not None:  # the config's tile size, read now, not after loading
+    # --overlap against the config's own tile size, now rather than after loading (a missing config: at loading)
+    if args.tile_size == 'auto' and args.overlap is not None and osp.isfile(config):
         tile_size = config_tile_size(read_config(config, args.cfg_options))
         if tile_size is not None:
             check_tiling(tile_size, args.overlap)
