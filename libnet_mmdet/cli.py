@@ -384,7 +384,9 @@ def run_train_tool(config, work_dir, device='cpu', ranks=1):
     Raises:
         ChildProcessError: training failed (its message is printed above by the child).
     """
+    import signal
     import subprocess
+    import threading
     import time
     train_py = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', 'train.py')
     command = [sys.executable, train_py, config, '--work-dir', work_dir]
@@ -401,7 +403,16 @@ def run_train_tool(config, work_dir, device='cpu', ranks=1):
         env['CUDA_VISIBLE_DEVICES'] = device.split(':')[1]
     print(' '.join(command), flush=True)
     started = time.time()
-    returncode = subprocess.run(command, env=env).returncode
+    with subprocess.Popen(command, env=env) as child:
+        # `kill` of this process stops the training too (left running, it wrote on into the work dir a rerun resumes
+        # from); Ctrl-C reaches the child from the terminal, and leaving this block waits for it
+        forward = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, lambda *_: child.terminate()) if forward else None
+        try:
+            returncode = child.wait()
+        finally:
+            if forward:
+                signal.signal(signal.SIGTERM, previous)
     if returncode:
         raise ChildProcessError(f'{" ".join(command)}: exited with status {returncode} (its message is above)')
     return time.time() - started

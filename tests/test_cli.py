@@ -3,6 +3,7 @@ config and command-line arguments: any input either loads or raises InputError n
 import argparse
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import tifffile
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helpers import TINY_CONFIG, import_tool
+from helpers import REPO_ROOT, TINY_CONFIG, import_tool
 from libnet_mmdet import cli
 from libnet_mmdet.apis import read_config
 from libnet_mmdet.io import InputError
@@ -201,8 +202,20 @@ def test_run_train_tool_runs_torchrun_for_several_processes(monkeypatch, tmp_pat
     its share of the cores unless OMP_NUM_THREADS says otherwise; resumes from the work dir's last checkpoint."""
     import subprocess
     calls = []
-    monkeypatch.setattr(subprocess, 'run', lambda command, env: calls.append((command, env)) or
-                        subprocess.CompletedProcess(command, 0))
+
+    class Child:
+        def __init__(self, command, env):
+            calls.append((command, env))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def wait(self):
+            return 0
+    monkeypatch.setattr(subprocess, 'Popen', Child)
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
     cli.run_train_tool('train_config.py', str(tmp_path), 'cpu')
     (tmp_path / 'last_checkpoint').write_text('iter_500.pth')
@@ -215,6 +228,34 @@ def test_run_train_tool_runs_torchrun_for_several_processes(monkeypatch, tmp_pat
     assert two[5].endswith('train.py') and two[-3:] == ['--launcher', 'pytorch', '--resume']
     assert env_two['OMP_NUM_THREADS'] == str(max(1, cli.usable_cores() // 2))
     assert env_three['OMP_NUM_THREADS'] == '3' and env_two['CUDA_VISIBLE_DEVICES'] == ''
+
+
+def test_a_kill_of_the_tool_stops_its_training_child(tmp_path):
+    """SIGTERM (``kill PID``) ended make_model.py and left tools/train.py training on into the work dir."""
+    import signal
+    import subprocess
+    import textwrap
+    import time
+    script = tmp_path / 'parent.py'
+    child_code = f'import os, time; open({str(tmp_path / "child")!r}, "w").write(str(os.getpid())); time.sleep(60)'
+    script.write_text(textwrap.dedent(f"""
+        import subprocess, sys
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        from libnet_mmdet import cli
+        real_popen = subprocess.Popen
+        subprocess.Popen = lambda command, env: real_popen([sys.executable, '-c', {child_code!r}], env=env)
+        cli.run_train_tool('train_config.py', {str(tmp_path)!r}, 'cpu')
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+    for _ in range(900):  # the parent imports torch first
+        if (tmp_path / 'child').is_file() and (tmp_path / 'child').read_text():
+            break
+        time.sleep(0.1)
+    child_pid = int((tmp_path / 'child').read_text())
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) != 0
+    time.sleep(0.5)
+    assert not os.path.exists(f'/proc/{child_pid}') or open(f'/proc/{child_pid}/stat').read().split()[2] == 'Z'
 
 
 def test_usable_cores_falls_back_to_the_cpu_count_where_the_os_has_no_affinity(monkeypatch):

@@ -84,7 +84,7 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(by_epoch=False, interval={checkpoint_every}, max_keep_ckpts=1, save_best=None))
+    checkpoint=dict(by_epoch=False, interval={checkpoint_every}, max_keep_ckpts=2, save_best=None))
 log_processor = dict(by_epoch=False)
 """
     from libnet_mmdet.io import atomic_output
@@ -94,9 +94,11 @@ log_processor = dict(by_epoch=False)
 
 def train(out, recipe, iters, device):
     """Train through tools/train.py (resuming an interrupted run); return the final checkpoint path."""
+    from mmengine.runner import find_latest_checkpoint
     work_dir = osp.join(out, 'work_dir')
     final = osp.join(work_dir, f'iter_{iters}.pth')
-    if osp.isfile(final):
+    # finished when the hook recorded the final checkpoint as saved (a file cut short by a kill: resumed, not loaded)
+    if osp.isdir(work_dir) and osp.abspath(find_latest_checkpoint(work_dir) or '') == osp.abspath(final):
         print(f'{final}: exists, training skipped')
         return final
     config = osp.join(out, 'train_config.py')

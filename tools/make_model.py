@@ -148,6 +148,8 @@ def install(out, work_dir, facts):
     from libnet_mmdet.io import atomic_output, write_json
     checkpoint = find_latest_checkpoint(work_dir)
     cfg = Config.fromfile(osp.join(work_dir, 'train_config.py'))
+    if osp.lexists(osp.join(out, 'model.json')):  # a rebuild: no finished mark on a mix of new and old files
+        os.remove(osp.join(out, 'model.json'))
     with atomic_output(osp.join(out, 'config.py')) as f:
         f.write(cfg.pretty_text)
     with open(checkpoint, 'rb') as source, atomic_output(osp.join(out, 'model.pth'), 'wb') as target:
@@ -231,11 +233,13 @@ def add_train_seconds(work_dir, seconds):
 
 def run(args):
     from libnet_mmdet.apis import check_device, read_config
-    from libnet_mmdet.io import write_json
+    from libnet_mmdet.io import InputError, write_json
     from libnet_mmdet.synth import check_corpus_dir, write_corpus
     recipe = RECIPES[args.recipe]
     recipe_cfg = read_config(recipe)
     check_device(args.device)
+    if args.iters is not None and args.iters < 2:  # a warm-up and a decay of one iteration each at least
+        raise InputError(f'--iters must be at least 2, got {args.iters}')
     ranks = args.ranks or default_ranks(recipe_cfg, args.device)
     check_ranks(recipe_cfg, args.device, ranks)
     corpus_dir = args.corpus or osp.join(REPO_ROOT, recipe_cfg.corpus_root)

@@ -40,5 +40,7 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(interval=50),  # a line per 50 of 5600 iterations
-    checkpoint=dict(by_epoch=False, interval=500, max_keep_ckpts=1, save_best=None))  # resumable every 500
+    # resumable every 500; two kept: the hook deletes the older before it writes the newer, so a run killed while
+    # saving still has one whole checkpoint to resume from
+    checkpoint=dict(by_epoch=False, interval=500, max_keep_ckpts=2, save_best=None))
 log_processor = dict(by_epoch=False)

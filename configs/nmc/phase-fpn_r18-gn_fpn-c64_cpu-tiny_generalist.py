@@ -95,5 +95,7 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(interval=50),  # a line per 50 of 9000 iterations
-    checkpoint=dict(by_epoch=False, interval=250, max_keep_ckpts=1, save_best=None))  # resumable every 250
+    # resumable every 250; two kept: the hook deletes the older before it writes the newer, so a run killed while
+    # saving still has one whole checkpoint to resume from
+    checkpoint=dict(by_epoch=False, interval=250, max_keep_ckpts=2, save_best=None))
 log_processor = dict(by_epoch=False)

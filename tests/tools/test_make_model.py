@@ -43,6 +43,7 @@ def test_make_model_builds_a_loadable_generalist_and_keeps_it(tmp_path):
     (['--seed', '-1'], '--seed must be >= 0, got -1'),
     (['--recipe', 'huge'], "argument --recipe: invalid choice: 'huge'"),
     (['--iters', '0'], "argument --iters: expected an integer >= 1, got '0'"),
+    (['--iters', '1'], '--iters must be at least 2, got 1'),  # refused by the scheduler only after the corpus
     (['--device', 'gpu'], "argument --device: expected 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
     (['--shape', '4', '4', '40'], 'shape_zyx=(4, 4, 40) is invalid: Y and X must be >= 8 voxels'),
     (['--ranks', '0'], "argument --ranks: expected an integer >= 1, got '0'"),
@@ -232,3 +233,26 @@ def test_a_model_folder_of_another_build_or_of_no_build_is_not_replaced_without_
     (out / 'model.json').write_text('{"recipe": ')
     with pytest.raises(InputError, match=f"{out / 'model.json'}: not readable JSON"):
         tool.check_built(str(out), 'configs/nmc/tiny.py', 7000)
+
+
+def test_a_rebuild_stopped_while_installing_leaves_no_finished_mark(tmp_path, monkeypatch):
+    """--overwrite over a finished model: a copy failing after config.py was replaced left the new config.py, the
+    old model.pth and the old model.json, which every tool took for a finished model."""
+    import shutil
+    tool = import_tool('make_model')
+    out, work_dir = tmp_path / 'generalist', tmp_path / 'generalist' / 'work_dir'
+    work_dir.mkdir(parents=True)
+    (work_dir / 'train_config.py').write_text("max_iters = 200\n")
+    (work_dir / 'build.json').write_text('{"settings": {}, "finished": false}')
+    (work_dir / 'iter_200.pth').write_bytes(b'new weights')
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_200.pth'))
+    for name, text in (('config.py', 'old = 1\n'), ('model.pth', 'old weights'), ('model.json', '{"iters": 7000}')):
+        (out / name).write_text(text)
+
+    def full_disk(source, target):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(shutil, 'copyfileobj', full_disk)
+    with pytest.raises(OSError, match='No space left'):
+        tool.install(str(out), str(work_dir), dict(iters=200))
+    assert not (out / 'model.json').exists() and (out / 'model.pth').read_text() == 'old weights'
+    assert tool.check_built(str(out), 'configs/nmc/tiny.py', 200) is False  # not built: the rerun resumes
