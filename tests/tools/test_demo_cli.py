@@ -73,3 +73,20 @@ def test_the_r101_recipe_on_the_cpu_is_refused_before_anything(demo_tool, tmp_pa
     with pytest.raises(SystemExit, match='demo.py: error: --recipe r101: the R101 recipe trains on a GPU'):
         demo_tool.main(['--out', str(tmp_path / 'demo'), '--model', 'own', '--recipe', 'r101'])
     assert not (tmp_path / 'demo').exists()
+
+
+def test_a_final_checkpoint_cut_short_is_trained_again_not_loaded(demo_tool, tmp_path, monkeypatch):
+    """A kill while the last checkpoint was written left iter_N.pth cut short, and the demo took it as trained."""
+    work_dir = tmp_path / 'work_dir'
+    work_dir.mkdir()
+    (work_dir / 'iter_10.pth').write_bytes(b'cut short')
+    (work_dir / 'iter_5.pth').write_bytes(b'whole')
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_5.pth'))  # the hook's record: 10 never finished
+    trained = []
+    monkeypatch.setattr(demo_tool, 'run_train_tool', lambda config, work, device: trained.append(work) or 1.0)
+    monkeypatch.setattr(demo_tool, 'record_seconds', lambda *args: None)
+    demo_tool.train(str(tmp_path), 'configs/nmc/mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py', 10, 'cpu')
+    assert trained == [str(work_dir)]  # resumed from iter_5
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_10.pth'))
+    demo_tool.train(str(tmp_path), 'configs/nmc/mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py', 10, 'cpu')
+    assert trained == [str(work_dir)]  # finished: not trained again
