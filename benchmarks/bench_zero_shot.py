@@ -389,11 +389,11 @@ def synthetic_markdown(means):
             table.get((preset, diameter, method), {})
             for method in ('generalist_linked', 'generalist_fused', 'demo@1', 'demo@oracle', 'watershed'))
         rows.append([preset, f'{diameter:g}', linked.get('f1_50'), fused.get('f1_50'), linked.get('f1_50_2d'),
-                     demo_1.get('f1_50_2d'), demo_oracle.get('f1_50_2d'),
+                     fused.get('f1_50_2d'), demo_1.get('f1_50_2d'), demo_oracle.get('f1_50_2d'),
                      f"{_cell(watershed.get('f1_50'))} / {_cell(watershed.get('f1_50_2d'))}", linked.get('scale')])
     return _markdown(['preset', 'D (px)', 'generalist linked 3D F1@0.5', 'generalist fused 3D F1@0.5',
-                      'generalist 2D F1@0.5', 'demo@1 2D F1@0.5', 'demo@oracle 2D F1@0.5',
-                      'watershed 3D / 2D F1@0.5', 'auto scale'], rows)
+                      'generalist linked 2D F1@0.5', 'generalist fused 2D F1@0.5', 'demo@1 2D F1@0.5',
+                      'demo@oracle 2D F1@0.5', 'watershed 3D / 2D F1@0.5', 'auto scale'], rows)
 
 
 def real_markdown(rows, means):

@@ -47,3 +47,17 @@ def test_nothing_to_score_is_refused():
     result = run_tool('benchmarks/bench_zero_shot.py', '--no-synthetic', '--no-real', timeout=300)
     assert result.returncode == 2
     assert '--no-synthetic --no-real: nothing to score (add --matbox)' in result.stderr
+
+
+def test_synthetic_table_says_which_result_each_2d_score_is_of(bench):
+    def mean_row(method, f1_3d, f1_2d):
+        return dict(preset='hard', diameter_px=12.0, method=method, f1_50=f1_3d, f1_50_2d=f1_2d, scale=2.5)
+
+    table = bench.synthetic_markdown([mean_row('generalist_linked', 0.65, 0.835),
+                                      mean_row('generalist_fused', 0.92, 0.845)])
+    header, _, row = table.splitlines()
+    columns = [cell.strip() for cell in header.strip('|').split('|')]
+    cells = dict(zip(columns, (cell.strip() for cell in row.strip('|').split('|'))))
+    assert cells['generalist linked 2D F1@0.5'] == '0.835'
+    assert cells['generalist fused 2D F1@0.5'] == '0.845'
+    assert cells['generalist fused 3D F1@0.5'] == '0.920'
