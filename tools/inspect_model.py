@@ -31,8 +31,7 @@ import argparse
 import json
 import os.path as osp
 
-from libnet_mmdet.apis import DEFAULT_SCORE_THR, init_segmenter, read_config
-from libnet_mmdet.apis.inference import check_scale
+from libnet_mmdet.apis import DEFAULT_SCORE_THR, check_scale, init_segmenter, read_config
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, auto_or, device_name,
                               exit_on_error, positive_int, unit_fraction)
 from libnet_mmdet.io import check_output_dir, read_image

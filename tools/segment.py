@@ -63,18 +63,16 @@ import torch
 from mmengine.dist import get_dist_info
 
 from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, write_report
-from libnet_mmdet.apis import (check_device, check_volume_args, config_tile_size, describe_scale, generalist_files,
-                               init_phase_model, init_segmenter, load_slice, predict_phases, read_config,
-                               resolve_phase_model, segment_image, segment_volume)
+from libnet_mmdet.apis import (check_auto_diameters, check_device, check_volume_args, config_tile_size,
+                               describe_scale, generalist_files, init_phase_model, init_segmenter, load_slice,
+                               predict_phases, read_config, resolve_phase_model, segment_image, segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
                               add_phase_model_arg, add_voxel_size_arg, auto_or, check_memory, device_name,
                               exit_on_error, init_distributed, positive_int, report_memory_bytes)
 from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, is_2d_image_file, is_inside,
                              label_output_format, max_label, open_volume, prepare_output_dir, read_image,
                              read_whole_volume, write_tiff)
-from libnet_mmdet.volume import VIEWS
-from libnet_mmdet.volume.tiling import check_tiling
-from libnet_mmdet.volume.workdir import WorkFolder
+from libnet_mmdet.volume import VIEWS, WorkFolder, check_tiling
 from libnet_mmdet.visualization import render_labels, write_overlays, write_png
 
 TOOL = osp.basename(__file__)
@@ -229,10 +227,11 @@ def check_args(args):
         if folder:
             check_output_folder(args, flag, folder)
     config, _ = model_files(args)
-    # --overlap against the config's own tile size, now rather than after loading (a missing config: at loading)
-    if args.tile_size == 'auto' and args.overlap is not None and osp.isfile(config):
-        tile_size = config_tile_size(read_config(config, args.cfg_options))
-        if tile_size is not None:
+    if osp.isfile(config):  # what the config says, now rather than after loading (a missing config: at loading)
+        cfg = read_config(config, args.cfg_options)
+        check_auto_diameters(cfg, scale=kwargs['scale'], min_voxels=kwargs['min_voxels'])
+        tile_size = config_tile_size(cfg) if args.tile_size == 'auto' and args.overlap is not None else None
+        if tile_size is not None:  # --overlap against the config's own tile size
             check_tiling(tile_size, args.overlap)
     return kwargs
 

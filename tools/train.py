@@ -23,7 +23,7 @@ import os.path as osp
 import torch
 
 import libnet_mmdet  # noqa: F401  (registers our modules, allow-lists checkpoint objects for torch.load)
-from libnet_mmdet.apis.model import read_checkpoint
+from libnet_mmdet.apis import read_checkpoint
 from libnet_mmdet.checkpoint import WEIGHTS_CHOICES, apply_weights, check_weights_fit
 from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, check_dataset_files,
                               exit_on_error, load_config)

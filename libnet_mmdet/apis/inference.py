@@ -60,9 +60,9 @@ from ..io.errors import InputError, check_int, check_number, is_number_in
 from ..io.images import (ImageFormatError, check_finite, check_not_colour, fill_outside_view, read_image,
                          read_image_info, slice_outside_view, to_channels)
 from ..volume.tiling import DEFAULT_MERGE_IOU, check_tiling, merge_segmentations, order_by_score, segment_tiled
-from .model import (default_batch_size, is_detector, mixed_precision, model_test_pipeline, proposal_budget,
-                    scaled_test_pipeline, temporary_test_cfg, trained_diameter_range, training_tile_size,
-                    two_stage_heads, uses_context_slices)
+from .model import (default_batch_size, is_detector, mixed_precision, model_name, model_test_pipeline,
+                    proposal_budget, scaled_test_pipeline, temporary_test_cfg, trained_diameter_range,
+                    training_tile_size, two_stage_heads, uses_context_slices)
 
 DEFAULT_SCORE_THR = 0.5
 PROPOSAL_MODES = ('auto', 'config')  #: ``proposals``: the budget of the image size, or the config's test_cfg
@@ -533,8 +533,25 @@ def no_diameters_message(model):
     """The error of ``scale='auto'`` for a model that records no trained particle diameters."""
     return (f"scale='auto' (--scale auto) needs a model that records the particle diameters it was trained for "
             f"(config key particle_diameter_px, or a predictor's particle_diameter_px attribute); "
-            f"{type(model).__name__} records none: pass a number instead, e.g. scale=0.5 (--scale 0.5) for "
+            f"{model_name(model)} records none: pass a number instead, e.g. scale=0.5 (--scale 0.5) for "
             'particles twice the size of those the model was trained on')
+
+
+def check_auto_diameters(model, scale=None, min_voxels=None):
+    """Refuse ``scale='auto'`` and ``min_voxels='auto'`` for a model that records no trained particle diameters
+    (:func:`trained_diameter_range`); ``model`` may be a detector's config (:func:`read_config`), so that
+    ``tools/segment.py`` refuses them before the model is loaded.
+
+    Raises:
+        InputError: naming the model (its config file) and what to pass instead.
+    """
+    if 'auto' not in (scale, min_voxels) or trained_diameter_range(model) is not None:
+        return
+    if scale == 'auto':
+        raise InputError(no_diameters_message(model))
+    raise InputError(f"min_voxels='auto' (--min-voxels auto) needs a model that records the particle diameters it "
+                     f"was trained for (config key particle_diameter_px); {model_name(model)} records none: give "
+                     f"the volume of your smallest particle in voxels")
 
 
 def uses_auto_scale(model, scale):
@@ -542,11 +559,10 @@ def uses_auto_scale(model, scale):
     or None for a model that records its trained diameters.
 
     Raises:
-        ValueError: ``'auto'`` for a model that records no diameters (:func:`no_diameters_message`).
+        InputError: ``'auto'`` for a model that records no diameters (:func:`check_auto_diameters`).
     """
+    check_auto_diameters(model, scale=scale)
     has_diameters = trained_diameter_range(model) is not None
-    if scale == 'auto' and not has_diameters:
-        raise ValueError(no_diameters_message(model))
     return scale == 'auto' or (scale is None and has_diameters)
 
 

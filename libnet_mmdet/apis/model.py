@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 import torch
+from mmengine.config import Config
 
 from ..io.errors import InputError
 
@@ -89,7 +90,6 @@ def read_config(config, cfg_options=None):
         FileNotFoundError: missing config file.
         InputError: not a config file, a config that cannot be read, or overrides that do not fit it.
     """
-    from mmengine.config import Config
     if isinstance(config, (str, os.PathLike)):
         path = os.fspath(config)
         if not osp.isfile(path):
@@ -391,17 +391,28 @@ def config_tile_size(cfg):
     return int(_smaller_side(crop['crop_size']) / _smaller_side(resize.get('scale_factor') or 1.0))
 
 
+def model_name(model):
+    """What error messages call ``model``: its config file for a detector or a config, else its type's name."""
+    if is_detector(model):
+        return _config_name(model)
+    if isinstance(model, Config):
+        return model.filename or '<Config>'
+    return type(model).__name__
+
+
 def trained_diameter_range(model):
     """The typical particle diameters ``(low, high)``, in pixels as the model sees slices, that the model was
-    trained for: the config key ``particle_diameter_px`` of a detector (top level; the generalist configs record
-    it), the attribute ``particle_diameter_px`` of a predictor callable; None when it records none. The diameter
-    of a slice is the median equivalent diameter ``sqrt(4 * area / pi)`` of its particle cross-sections.
+    trained for: the config key ``particle_diameter_px`` of a detector or of its config (:func:`read_config`,
+    before the model is built; top level, the generalist configs record it), the attribute
+    ``particle_diameter_px`` of a predictor callable; None when it records none. The diameter of a slice is the
+    median equivalent diameter ``sqrt(4 * area / pi)`` of its particle cross-sections.
 
     Raises:
         InputError: a recorded value that is not two finite numbers ``0 < low <= high``.
     """
-    if is_detector(model):
-        value, name = model.cfg.get('particle_diameter_px'), f'{_config_name(model)}: particle_diameter_px'
+    if is_detector(model) or isinstance(model, Config):
+        cfg = model.cfg if is_detector(model) else model
+        value, name = cfg.get('particle_diameter_px'), f'{model_name(model)}: particle_diameter_px'
     else:
         value, name = getattr(model, 'particle_diameter_px', None), f'{type(model).__name__}.particle_diameter_px'
     if value is None:

@@ -77,8 +77,9 @@ from ..volume.linking import DEFAULT_MIN_OVERLAP
 from ..volume.tiling import DEFAULT_MERGE_IOU
 from ..volume.views import VIEW_AXIS, check_view_names, context_stacks, resolve_views, view_slabs
 from ..volume.workdir import VIEW_MAX_ID, WorkFolder, slab_checksum
-from .inference import (DEFAULT_SCORE_THR, RANGE_SLICES, check_scale, describe_scale, evenly_spaced, resolve_scale,
-                        resolve_tiling, shared_intensity_range, slice_segmenter, uses_auto_scale)
+from .inference import (DEFAULT_SCORE_THR, RANGE_SLICES, check_auto_diameters, check_scale, describe_scale,
+                        evenly_spaced, resolve_scale, resolve_tiling, shared_intensity_range, slice_segmenter,
+                        uses_auto_scale)
 from .model import default_batch_size, model_fingerprint, trained_diameter_range, uses_context_slices
 
 
@@ -206,13 +207,10 @@ def resolve_min_voxels(model, min_voxels, scales, scale_info):
     """
     if min_voxels not in (None, 'auto'):
         return int(min_voxels), None
+    check_auto_diameters(model, min_voxels=min_voxels)
     trained = trained_diameter_range(model)
     if trained is None:
-        if min_voxels is None:
-            return 0, None
-        raise InputError(f"min_voxels='auto' (--min-voxels auto) needs a model that records the particle diameters "
-                         f"it was trained for (config key particle_diameter_px); {type(model).__name__} records "
-                         f"none: give the volume of your smallest particle in voxels")
+        return 0, None
     if scale_info is not None and scale_info['diameter_px'] is not None:  # the smaller one of two scales
         diameter, source = scale_info['fine_diameter_px'] or scale_info['diameter_px'], 'measured'
     else:

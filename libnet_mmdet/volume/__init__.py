@@ -3,8 +3,9 @@ in apis)."""
 from .fusion import fuse_views
 from .labels import min_voxels_for_diameter, min_voxels_for_particles, remove_small
 from .linking import link_slices
-from .tiling import segment_tiled
+from .tiling import check_tiling, segment_tiled
 from .views import VIEWS
+from .workdir import WorkFolder
 
 __all__ = ['link_slices', 'fuse_views', 'remove_small', 'min_voxels_for_diameter', 'min_voxels_for_particles',
-           'segment_tiled', 'VIEWS']
+           'segment_tiled', 'check_tiling', 'WorkFolder', 'VIEWS']

@@ -67,6 +67,25 @@ def test_an_overlap_over_the_config_s_tile_size_is_refused_before_the_model_is_l
     assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
 
 
+@pytest.mark.parametrize('extra, message', [
+    (['--scale', 'auto'], r"scale='auto' \(--scale auto\) needs a model that records the particle diameters"),
+    (['--min-voxels', 'auto'], r"min_voxels='auto' \(--min-voxels auto\) needs a model that records"),
+])
+def test_auto_settings_of_a_model_without_diameters_are_refused_before_it_is_loaded(segment_tool, stack,
+                                                                                  monkeypatch, extra, message):
+    """The CPU-tiny config records no particle diameters: --scale auto and --min-voxels auto were refused only after
+    the input had been read and the model loaded; now from the config, naming it."""
+    from helpers import REPO_ROOT
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
+    config = str(REPO_ROOT / 'configs/nmc/mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py')
+    argv = _argv(stack, *extra)
+    argv[argv.index('model.py')] = config
+    with pytest.raises(SystemExit, match=f'segment.py: error: {message}.*; {config} records none') as info:
+        segment_tool.main(argv)
+    assert '\n' not in str(info.value.code)
+    assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
+
+
 def test_a_device_is_checked_before_the_model_is_loaded(segment_tool, stack, monkeypatch, capsys):
     """A misspelt device is refused while parsing, a CUDA one without CUDA before the model loads (it was a
     RuntimeError traceback after the checkpoint had loaded)."""
