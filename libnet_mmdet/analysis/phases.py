@@ -7,6 +7,8 @@ from ..io.labels import CARBON_BINDER, NMC, PHASE_NAMES, PORE  # noqa: F401 (the
 
 # Voxels used to fit the thresholds: a regular subsample keeps multi-Otsu fast on 512^3 volumes.
 _MAX_FIT_VOXELS = 4_000_000
+#: Intensity bins multi-Otsu fits its thresholds on (skimage's default).
+MULTI_OTSU_BINS = 256
 
 
 def check_phases(phases_zyx, shape, name='phases_zyx', reference_name='labels_zyx'):
@@ -34,7 +36,8 @@ def phase_fit_sample(image_zyx, name='image_zyx'):
     voxels, float64), checked: a caller with a file name checks its image before the work with ``name``.
 
     Raises:
-        ValueError: not 3-D, NaN/Inf voxels, or fewer than three distinct intensities (messages start with
+        ValueError: not 3-D, NaN/Inf voxels, or fewer than three of the :data:`MULTI_OTSU_BINS` intensity bins
+            holding voxels (two levels and a hot pixel: multi-Otsu cannot fit three classes; messages start with
             ``name``).
     """
     image_zyx = np.asarray(image_zyx)
@@ -43,8 +46,9 @@ def phase_fit_sample(image_zyx, name='image_zyx'):
     check_finite(image_zyx, name)  # NaN would break the fit or be coded as pore
     step = max(1, int(np.ceil((image_zyx.size / _MAX_FIT_VOXELS) ** (1 / 3))))
     sample = image_zyx[::step, ::step, ::step].astype(np.float64)
-    if np.unique(sample).size < 3:
-        raise ValueError(f'{name}: fewer than three distinct intensities, cannot fit three phases (multi-Otsu)')
+    if np.count_nonzero(np.histogram(sample, MULTI_OTSU_BINS)[0]) < 3:  # as threshold_multiotsu bins them
+        raise ValueError(f'{name}: fewer than three of the {MULTI_OTSU_BINS} intensity bins between its minimum and '
+                         'maximum hold voxels, cannot fit three phases (multi-Otsu)')
     return sample
 
 
@@ -68,13 +72,14 @@ def segment_phases(image_zyx, intensity_order=('pore', 'carbon_binder', 'nmc')):
         :data:`NMC`, :data:`CARBON_BINDER`, and the two thresholds (float64, image intensity units).
 
     Raises:
-        ValueError: not 3-D, NaN/Inf voxels, fewer than three distinct intensities, or a bad ``intensity_order``.
+        ValueError: not 3-D, NaN/Inf voxels, too few intensity levels (:func:`phase_fit_sample`), or a bad
+            ``intensity_order``.
     """
     codes = {name: code for code, name in PHASE_NAMES.items()}
     if sorted(intensity_order) != sorted(codes):
         raise ValueError(f'intensity_order: expected a permutation of {tuple(codes)}, got {intensity_order!r}')
     image_zyx = np.asarray(image_zyx)
-    thresholds = threshold_multiotsu(phase_fit_sample(image_zyx).ravel(), classes=3)
+    thresholds = threshold_multiotsu(phase_fit_sample(image_zyx).ravel(), classes=3, nbins=MULTI_OTSU_BINS)
     lookup = np.array([codes[name] for name in intensity_order], dtype=np.uint8)
     intensity_class = (image_zyx >= thresholds[0]).astype(np.uint8) + (image_zyx >= thresholds[1])
     phases_zyx = lookup[intensity_class]

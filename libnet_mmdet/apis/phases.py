@@ -26,6 +26,7 @@ import torch
 
 from ..io.errors import InputError, check_int, check_number
 from ..io.images import SLICE_AXES, check_finite, check_not_colour, slice_outside_view
+from ..models.phase_segmentor import check_phase_classes
 from ..volume.views import MIN_VIEW_SIDE, VIEW_AXIS, VIEWS, check_view_names, context_stacks, usable_views
 from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
 from .model import (PHASE_MODEL_TYPE, init_model, mixed_precision, phase_model_files, read_config,
@@ -51,11 +52,7 @@ def check_phase_config(config, name=None):
         raise InputError(f'{name}: not a phase model (model type {model.get("type")!r}, expected '
                          f'{PHASE_MODEL_TYPE!r}, e.g. configs/nmc/phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py)')
     head = model.get('semantic_head') or {}
-    classes = (head.get('num_things_classes'), head.get('num_stuff_classes'))
-    if classes != (1, 2):
-        raise InputError(f'{name}: a phase model for {classes[0]} thing and {classes[1]} stuff classes; the phases '
-                         'need 1 thing (NMC particles) and 2 stuff classes (pore, carbon-binder): semantic_head='
-                         'dict(num_things_classes=1, num_stuff_classes=2)')
+    check_phase_classes(head.get('num_things_classes'), head.get('num_stuff_classes'), name)
     test_cfg = model.get('test_cfg') or {}
     weight = test_cfg.get('surface_pore_weight', 1.0)
     check_number(weight, f'{name}: test_cfg.surface_pore_weight', low_open=True)
@@ -168,7 +165,7 @@ def phases_from_probabilities(probabilities, surface_pore_weight=1.0):
     return probabilities.argmax(0).astype(np.uint8)
 
 
-def bulk_cb_share(phases):
+def bulk_cb_share(phases, outside_view=None):
     """The share of carbon-binder among the pixels (voxels) farther than :data:`BULK_CB_DISTANCE_PX` from every NMC
     one (more than that many steps of the 3x3(x3) neighbourhood away, so farther in Euclidean distance too): about
     0 where carbon-binder only coats particles and bridges their necks, near the share of the gaps it fills where it
@@ -176,18 +173,33 @@ def bulk_cb_share(phases):
 
     Args:
         phases (np.ndarray): (H, W) or (Z, Y, X) phase codes (0 pore, 1 NMC, 2 carbon-binder).
+        outside_view (np.ndarray | None): bool of ``phases``' shape, True outside the reconstructed field of view
+            (:func:`outside_view_voxels`): left out, as no sample is there (they are pore).
 
     Returns:
         float: in [0, 1]; 0 when no pixel is that far from NMC.
     """
     from scipy import ndimage as ndi
     far = ~ndi.binary_dilation(phases == 1, np.ones((3,) * phases.ndim, bool), iterations=BULK_CB_DISTANCE_PX)
+    if outside_view is not None:
+        far &= ~outside_view
     n_far = np.count_nonzero(far)
     far &= phases == 2
     return np.count_nonzero(far) / n_far if n_far else 0.0
 
 
-def model_phases(model, probabilities):
+def outside_view_voxels(image):
+    """The pixels (voxels) outside the reconstructed field of view of each xy slice
+    (:func:`~libnet_mmdet.io.images.slice_outside_view`): (H, W) or (Z, Y, X) bool of ``image``'s shape, or None
+    where no slice has any."""
+    masks = [slice_outside_view(image_hw) for image_hw in (image[None] if image.ndim == 2 else image)]
+    if all(mask is None for mask in masks):
+        return None
+    outside = np.stack([np.zeros(image.shape[-2:], bool) if mask is None else mask for mask in masks])
+    return outside[0] if image.ndim == 2 else outside
+
+
+def model_phases(model, probabilities, outside_view=None):
     """Phases from a phase model's probabilities as its ``test_cfg`` decides them: :func:`phases_from_probabilities`
     with the pore weight ``max(1, surface_pore_weight - bulk_cb_slope * share)`` when the config gives a slope (it
     may only where the weight is above 1: :func:`check_phase_config`), ``share`` the :func:`bulk_cb_share` of the
@@ -202,6 +214,8 @@ def model_phases(model, probabilities):
         model: a phase model (:func:`init_phase_model`); ``test_cfg`` without the keys: weight 1, slope 0.
         probabilities (np.ndarray): (3, H, W) or (3, Z, Y, X) float probabilities (or sums of them) of the phase
             codes 0 pore, 1 NMC, 2 carbon-binder. Modified in place where the weight applies.
+        outside_view (np.ndarray | None): the voxels outside the field of view, left out of the share
+            (:func:`bulk_cb_share`; ``details['outside_view']`` of :func:`phase_volume_probabilities`).
 
     Returns:
         tuple: ``(phases, details)``: uint8 phases of ``probabilities.shape[1:]`` and a dict with
@@ -212,7 +226,7 @@ def model_phases(model, probabilities):
     slope = float(test_cfg.get('bulk_cb_slope', 0.0))
     share = None
     if slope:
-        share = bulk_cb_share(probabilities.argmax(0).astype(np.uint8))
+        share = bulk_cb_share(probabilities.argmax(0).astype(np.uint8), outside_view)
         weight = max(1.0, weight - slope * share)
     return (phases_from_probabilities(probabilities, weight),
             dict(surface_pore_weight=weight, bulk_cb_share=share))
@@ -259,7 +273,8 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
     Returns:
         tuple: ``(probabilities, details)``: float32 (3,) + ``image.shape`` weighted sums of the probabilities of the
         phase codes 0 pore, 1 NMC, 2 carbon-binder over the views used (12 bytes per voxel), and a dict with ``views``
-        (the views used) and, for a volume, ``intensity_range`` (the volume's, mapped to 0-255 for every slice).
+        (the views used), ``outside_view`` (:func:`outside_view_voxels`) and, for a volume, ``intensity_range`` (the
+        volume's, mapped to 0-255 for every slice).
 
     Raises:
         ValueError: ``image`` is not a 2D or 3D array of integers or floats, has NaN/Inf voxels
@@ -278,7 +293,7 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
     check_not_colour(image.shape, 'image')
     check_finite(image, 'image')  # before any slice is segmented
     if image.ndim == 2:
-        return phase_probabilities(model, [image])[0], dict(views=['xy'])
+        return phase_probabilities(model, [image])[0], dict(views=['xy'], outside_view=outside_view_voxels(image))
     views = VIEWS if views == 'auto' else check_view_names(views)
     used = usable_views(image.shape, views)
     if not used:
@@ -300,7 +315,7 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
             probabilities = phase_probabilities(model, slices, batch_size, intensity_range)
             for i, probs_chw in zip(indices, probabilities):
                 summed[:, i] += probs_chw * weights_hw
-    return total, dict(views=used, intensity_range=intensity_range)
+    return total, dict(views=used, outside_view=outside_view_voxels(image), intensity_range=intensity_range)
 
 
 def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False):
@@ -317,15 +332,16 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
 
     Returns:
         tuple: ``(phases, details)``: uint8 phases of ``image``'s shape (0 pore, 1 NMC, 2 carbon-binder) and the
-        details of :func:`phase_volume_probabilities` with those of :func:`model_phases` (``surface_pore_weight``,
-        ``bulk_cb_share``). Peak memory: 12 bytes per voxel for the summed probabilities, and 8 more while their
+        details of :func:`phase_volume_probabilities` (but ``outside_view``) with those of :func:`model_phases`
+        (``surface_pore_weight``, ``bulk_cb_share``, the share left without the voxels outside the field of view).
+        Peak memory: 12 bytes per voxel for the summed probabilities, and 8 more while their
         argmax is taken.
 
     Raises:
         ValueError / InputError: as :func:`phase_volume_probabilities`.
     """
     probabilities, details = phase_volume_probabilities(model, image, views, batch_size, progress)
-    phases, weight_details = model_phases(model, probabilities)
+    phases, weight_details = model_phases(model, probabilities, details.pop('outside_view'))
     if progress:
         share = weight_details['bulk_cb_share']
         print(f"phases: pore weight next to particles {weight_details['surface_pore_weight']:.2f}"

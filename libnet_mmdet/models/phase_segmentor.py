@@ -8,6 +8,7 @@ from mmdet.registry import MODELS
 from mmengine.structures import PixelData
 
 from ..datasets.transforms.loading import PHASE_CLASS_IDS
+from ..io.errors import InputError
 
 #: Number of phases a phase model predicts (codes 0 pore, 1 NMC, 2 carbon-binder).
 PHASE_CHANNELS = 3
@@ -15,6 +16,19 @@ PHASE_CHANNELS = 3
 #: :data:`~libnet_mmdet.datasets.transforms.PHASE_CLASS_IDS`: pore, carbon-binder) and its one thing class (NMC,
 #: class id 0) last, so pore is channel 0, NMC 2, carbon-binder 1.
 HEAD_CHANNEL_OF_PHASE = np.where(PHASE_CLASS_IDS == 0, PHASE_CHANNELS - 1, PHASE_CLASS_IDS.astype(int) - 1)
+
+
+def check_phase_classes(things, stuff, name):
+    """Refuse a semantic head for other classes than the phases' 1 thing (NMC particles) and 2 stuff classes (pore,
+    carbon-binder): its channels would be read as the wrong phases.
+
+    Raises:
+        InputError: naming ``name`` (a config file, or the model's type) and the head's classes.
+    """
+    if (things, stuff) != (1, 2):
+        raise InputError(f'{name}: a phase model for {things} thing and {stuff} stuff classes; the phases need 1 '
+                         'thing (NMC particles) and 2 stuff classes (pore, carbon-binder): semantic_head='
+                         'dict(num_things_classes=1, num_stuff_classes=2)')
 
 
 @MODELS.register_module()
@@ -67,6 +81,8 @@ class PhaseSegmentor(BaseDetector):
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
         self.semantic_head = MODELS.build(semantic_head)
+        check_phase_classes(self.semantic_head.num_things_classes, self.semantic_head.num_stuff_classes,
+                            type(self).__name__)
         channels, classes = refine_channels, self.semantic_head.num_classes
         self.image_feats = torch.nn.Sequential(
             ConvModule(in_channels, channels, 3, padding=1, norm_cfg=norm_cfg),

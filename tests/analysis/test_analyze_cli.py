@@ -186,12 +186,18 @@ def test_nan_in_the_image_names_the_file(tmp_path, phantoms, analyze_tool):
     assert not (tmp_path / 'out').exists()
 
 
-def test_an_image_multi_otsu_cannot_split_names_the_file(tmp_path, phantoms, analyze_tool):
-    """A flat image (one intensity): multi-Otsu's error named its argument (image_zyx), not the file."""
+@pytest.mark.parametrize('hot_pixel', [False, True])
+def test_an_image_multi_otsu_cannot_split_names_the_file(tmp_path, phantoms, analyze_tool, hot_pixel):
+    """A flat image (one intensity): multi-Otsu's error named its argument (image_zyx), not the file; two levels and
+    one hot pixel (three distinct values, two of its 256 bins) passed the check and failed in skimage, unnamed."""
     paths = _volumes(tmp_path, phantoms)
     image = tmp_path / 'flat.tif'
-    tifffile.imwrite(image, np.ones(tifffile.imread(paths['image']).shape, np.uint8), photometric='minisblack')
-    with pytest.raises(SystemExit, match=rf'analyze.py: error: {image}: fewer than three distinct intensities'):
+    volume = np.ones(tifffile.imread(paths['image']).shape, np.uint16)
+    if hot_pixel:
+        volume[:, :, : volume.shape[2] // 2] = 2
+        volume[0, 0, 0] = 60000
+    tifffile.imwrite(image, volume, photometric='minisblack')
+    with pytest.raises(SystemExit, match=rf'analyze.py: error: {image}: fewer than three of the 256 intensity bins'):
         analyze_tool.main([str(paths['labels']), '--image', str(image), '--phase-model', 'none', '--out',
                            str(tmp_path / 'out')])
     assert not (tmp_path / 'out').exists()

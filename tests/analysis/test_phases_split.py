@@ -28,8 +28,12 @@ def test_segment_phases_intensity_order_and_errors():
     assert set(np.unique(phases[image == 2])) == {CARBON_BINDER}
     with pytest.raises(ValueError, match='intensity_order'):
         segment_phases(image, intensity_order=('pore', 'nmc'))
-    with pytest.raises(ValueError, match='fewer than three distinct'):
+    with pytest.raises(ValueError, match='fewer than three of the 256 intensity bins'):
         segment_phases(np.ones((4, 4, 4)))
+    two_levels = np.repeat(np.array([0.0, 1.0]), 32).reshape(4, 4, 4)
+    two_levels[0, 0, 0] = 1000  # a hot pixel: three distinct values, two of multi-Otsu's bins
+    with pytest.raises(ValueError, match='image_zyx: fewer than three of the 256 intensity bins'):
+        segment_phases(two_levels)
     with pytest.raises(ValueError, match='image_zyx: expected a 3-D'):
         segment_phases(np.ones((4, 4)))
 
