@@ -80,13 +80,17 @@ def _paths(inputs):
 
 
 def check_writable(path, is_folder=False):
-    """Raise :class:`InputError` unless ``path`` can be created or written by this user: the nearest existing folder
-    it would be made in (a folder ``path`` itself, if it exists) must allow writing (``os.access``; nothing is
-    written). ``InputError``: ``<path>: cannot write there (<folder> is not writable by this user)``."""
+    """Raise :class:`InputError` unless ``path`` can be created or written by this user: the nearest existing path
+    it would be made in (a folder ``path`` itself, if it exists) must be a folder (not a file such as the
+    ``notes.txt`` of ``notes.txt/sub/out.tif``) that allows writing (``os.access``; nothing is written).
+    ``InputError``: ``<path>: cannot write there (<folder> is not a folder)`` or ``(<folder> is not writable by
+    this user)``."""
     folder = osp.abspath(path) if is_folder and osp.isdir(path) else osp.dirname(osp.abspath(path))
     while not osp.exists(folder):
         folder = osp.dirname(folder)
-    if osp.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
+    if not osp.isdir(folder):
+        raise InputError(f'{path}: cannot write there ({folder} is not a folder)')
+    if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f'{path}: cannot write there ({folder} is not writable by this user)')
 
 
@@ -106,10 +110,7 @@ def check_output_file(path, overwrite=False, inputs=()):
         raise InputError(f'{path}: is a folder; give a file name for the output')
     if osp.lexists(path) and not overwrite:
         raise InputError(f'{path}: exists; pass --overwrite (overwrite=True) to replace it')
-    parent = osp.dirname(osp.abspath(path))
-    if osp.exists(parent) and not osp.isdir(parent):
-        raise InputError(f'{path}: {parent} is not a folder')
-    check_writable(path)
+    check_writable(path)  # also: a file where a folder on the way to ``path`` should be
     return path
 
 

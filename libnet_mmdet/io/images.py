@@ -4,10 +4,12 @@ Every reader raises one clear exception naming the file (and slice) and the prob
 missing file, :class:`ImageFormatError` (a ``ValueError``) for a file that is not an image, a truncated or corrupt
 TIFF, a 4D or otherwise unsupported shape, a slice index out of range and NaN/Inf pixels.
 
-Shapes: a 2D image is (H, W); a colour image (H, W, C) with C in {3, 4}; a stack is (Z, Y, X). Length-1 axes
-(e.g. ImageJ's channel axis of a single-channel hyperstack) are squeezed away, except a z axis that the file's
-metadata declare (tifffile's JSON description with axes ``ZYX``, as :func:`~libnet_mmdet.io.write_tiff` writes a
-one-slice volume, or ImageJ's ``slices``): such a file is a (1, Y, X) stack.
+Shapes: a 2D image is (H, W); a colour image (H, W, C) with C in {3, 4} (a planar TIFF's (C, H, W) samples too);
+a stack is (Z, Y, X); a TIFF of several channels (ImageJ composite, OME-TIFF ``CYX``) is refused, not read as z
+slices. Length-1 axes (e.g. ImageJ's channel axis of a single-channel hyperstack) are squeezed away, except the
+axes that the file's metadata declare (tifffile's JSON description with axes ``ZYX``, as
+:func:`~libnet_mmdet.io.write_tiff` writes a one-slice volume or a (Z, 1, X) one, or ImageJ's ``slices``): such a
+file is a (1, Y, X) or (Z, 1, X) stack.
 
 Slicing a stack along ``z`` gives (Y, X) slices, along ``y`` gives (Z, X), along ``x`` gives (Z, Y). Cost of
 reading one slice of a TIFF stack:
@@ -149,14 +151,15 @@ def tiff_errors(path, where=None):
         raise ImageFormatError(f'{where or path}: {_tiff_problem(path, detail)}') from failure
 
 
-def _declares_z(tif, series):
-    """True when the file's metadata call its first axis z even with one slice: tifffile's JSON description with
-    a ``Z`` axis (what :func:`~libnet_mmdet.io.write_tiff` writes for a (1, Y, X) volume) or ImageJ's ``slices``."""
+def _declared_axes(tif, series):
+    """The axes that the file's metadata name even at length 1, so they are kept: the ``Z``, ``Y`` and ``X`` of
+    tifffile's JSON description (what :func:`~libnet_mmdet.io.write_tiff` writes for a (1, Y, X) or (Z, 1, X)
+    volume), or ImageJ's ``slices`` (a ``Z``)."""
     if series.kind == 'shaped':
-        return 'Z' in series.get_axes(False)
-    if series.kind == 'imagej':
-        return 'slices' in (tif.imagej_metadata or {})
-    return False
+        return set(series.get_axes(False)) & set('ZYX')
+    if series.kind == 'imagej' and 'slices' in (tif.imagej_metadata or {}):
+        return {'Z'}
+    return set()
 
 
 def _is_preview(series):
@@ -166,8 +169,10 @@ def _is_preview(series):
 
 def _tiff_layout(tif, path):
     """(series, shape, is_colour) of a TIFF file's one image series (previews aside), length-1 axes squeezed (except
-    a z axis the metadata declare, see :func:`_declares_z`); raises for several image series (only the first would
-    be read), a stack with a page stored unlike its first, 4D+ and empty images."""
+    those the metadata declare, see :func:`_declared_axes`) and colour samples last (``S``, wherever the file
+    stores them: a planar RGB file's (3, H, W) is an (H, W, 3) colour image); raises for several image series (only
+    the first would be read), a stack with a page stored unlike its first, channels (a ``C`` axis longer than 1:
+    not z slices), 4D+ and empty images."""
     _check_pages_alike(path)
     series = tif.series[0]
     images = [series] + [s for s in tif.series[1:] if not _is_preview(s)]  # a thumbnail beside the data is fine
@@ -177,10 +182,15 @@ def _tiff_layout(tif, path):
             f'{path}: holds {len(images)} separate images (shapes {shapes}), e.g. slices appended one at a time '
             'or pages that differ; expected one 2D image or one (Z, Y, X) stack: write the stack in one piece '
             '(tifffile.imwrite(path, volume_zyx))')
-    keep_z = _declares_z(tif, series)
-    kept = [(n, a) for n, a in zip(series.get_shape(False), series.get_axes(False))
-            if n != 1 or (a == 'Z' and keep_z)]
+    declared = _declared_axes(tif, series)
+    kept = [(n, a) for n, a in zip(series.get_shape(False), series.get_axes(False)) if n != 1 or a in declared]
     shape, axes = tuple(n for n, _ in kept), ''.join(a for _, a in kept)
+    if 'C' in axes:  # ImageJ composite, OME-TIFF channels: not z slices
+        raise ImageFormatError(f'{path}: TIFF axes ({axes}) of shape {shape} hold {shape[axes.index("C")]} channels, '
+                               'not a grayscale image or a (Z, Y, X) volume; save one channel per file')
+    if 'S' in axes:  # colour samples last, as a planar (separate) file's samples are read
+        s = axes.index('S')
+        shape, axes = shape[:s] + shape[s + 1:] + shape[s:s + 1], axes[:s] + axes[s + 1:] + 'S'
     is_colour = len(shape) == 3 and axes.endswith('S') and shape[-1] in (3, 4)
     if len(shape) not in (2, 3) or (axes.endswith('S') and not is_colour):
         raise ImageFormatError(
@@ -286,11 +296,15 @@ def read_image_info(path):
             width, height = image.size
             bands = len(image.getbands())
             mode, info, image_format = image.mode, dict(image.info), image.format
+            palette = image.getpalette() if mode == 'P' else None
     except Exception as exc:
         raise ImageFormatError(f'{path}: not a readable image file ({type(exc).__name__}: {exc})') from exc
     dtype = np.dtype({'F': np.float32, 'I': np.int32}.get(mode, np.uint16 if mode.startswith('I;16') else np.uint8))
     if image_format == 'PNG' and mode in ('P', 'PA'):  # OpenCV reads a palette PNG as its colours, not indices
         bands = 4 if mode == 'PA' or 'transparency' in info else 3
+    if image_format == 'BMP' and mode == 'P':  # OpenCV: its colours (BGR), or gray when each colour is a gray
+        colours = np.asarray(palette).reshape(-1, 3)
+        bands = 1 if (colours == colours[:, :1]).all() else 3
     shape = (height, width) if bands == 1 else (height, width, bands)
     return shape, dtype, False
 
@@ -307,13 +321,21 @@ def is_2d_image_file(path):
 
 
 def _read_tiff_full(path):
-    """The whole image series of a TIFF file, length-1 axes squeezed."""
-    return read_tiff(path, lambda tif, series, shape, is_colour: series.asarray().reshape(shape))
+    """The whole image series of a TIFF file in the shape :func:`read_image_info` gives: length-1 axes squeezed,
+    colour samples last ((H, W, C), from a planar (C, H, W) file too)."""
+    def read(tif, series, shape, is_colour):
+        image = series.asarray()
+        if is_colour:
+            image = np.moveaxis(image.reshape(series.get_shape(False)), series.get_axes(False).index('S'), -1)
+        return image.reshape(shape)
+
+    return read_tiff(path, read)
 
 
 def tiff_memmap(path, shape=None):
     """A read-only memory map of a TIFF file's pixels, reshaped to ``shape`` when given (e.g. (1, Y, X) for one
-    page), or None when the file cannot be mapped whole (compressed, tiled or not contiguous)."""
+    page), or None when the file cannot be mapped whole (compressed, tiled or not contiguous) or its pixels are not
+    stored in ``shape``'s order (a planar (3, H, W) colour file for (H, W, 3))."""
     try:
         with _tifffile_log():
             mapped = tifffile.memmap(path, mode='r')
@@ -321,7 +343,8 @@ def tiff_memmap(path, shape=None):
         return None
     if shape is None:
         return mapped
-    return mapped.reshape(shape) if mapped.size == int(np.prod(shape)) else None
+    squeezed = [tuple(n for n in sizes if n != 1) for sizes in (mapped.shape, shape)]
+    return mapped.reshape(shape) if squeezed[0] == squeezed[1] else None
 
 
 @functools.lru_cache(maxsize=1)

@@ -17,6 +17,7 @@ along z, y and x: nearest neighbour, so label ids stay ids) while the level's Y 
 ``multiscales`` (axes z, y, x of type space, unit nanometer when the voxel size is known; a ``scale`` per level)
 and ``image-label``, so that napari opens it as a labels layer.
 """
+import json
 import math
 import os
 import os.path as osp
@@ -205,6 +206,21 @@ def create_label_image(path, name, shape, dtype, voxel_size_nm=None, chunk_z=16)
                            chunk_key_encoding={'name': 'v2', 'separator': '/'})
     group.attrs.update(multiscales=multiscales_metadata(name, len(shapes), voxel_size_nm),
                        **{'image-label': {'version': NGFF_VERSION}})
+
+
+def is_our_label_image(path):
+    """True when the folder ``path`` holds what :func:`create_label_image` and :func:`write_pyramid` write, and
+    nothing else: ``.zgroup``, ``.zattrs`` with only the ``multiscales`` and ``image-label`` attributes, and the
+    level arrays its multiscales name (a label writer's ``overwrite`` replaces no other ``.zarr``)."""
+    try:
+        with open(osp.join(path, '.zattrs'), encoding='utf-8') as stream:
+            attrs = json.load(stream)
+        levels = {dataset['path'] for dataset in attrs['multiscales'][0]['datasets']}
+        entries = set(os.listdir(path))
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return False
+    return (set(attrs) == {'multiscales', 'image-label'} and '.zgroup' in entries
+            and entries <= {'.zgroup', '.zattrs'} | levels)
 
 
 def write_pyramid(path, rank=0, world_size=1, barrier=lambda: None):

@@ -198,13 +198,15 @@ def tiff_metadata(dtype, voxel_size_nm, shape):
     of ``shape`` ((H, W) or (Z, Y, X)) and ``dtype``.
 
     uint8/uint16/float32 are written as ImageJ files (``unit`` um, ``spacing`` = z size for stacks, X/YResolution
-    in pixels per um), what ImageJ/Fiji and :func:`read_volume` read. ImageJ has no uint32, and cannot tell a
-    one-slice stack from a 2D image: those files are written with tifffile's JSON description instead, which
-    records the shape with its axes (tifffile and :func:`read_volume` read a (1, Y, X) volume back as (1, Y, X)),
-    the resolution in pixels per cm and ``voxel_size_nm`` (Z, Y, X).
+    in pixels per um), what ImageJ/Fiji and :func:`read_volume` read. ImageJ has no uint32, cannot tell a
+    one-slice stack from a 2D image, and loses a Y or X axis of length 1 (a (Z, 1, X) stack reads back as a 2D
+    (Z, X) image, a (Z, Y, 1) one as a damaged file): those files are written with tifffile's JSON description
+    instead, which records the shape with its axes (tifffile and :func:`read_volume` read a (1, Y, X) or (Z, 1, X)
+    volume back as it was), the resolution in pixels per cm and ``voxel_size_nm`` (Z, Y, X).
     """
     axes = 'ZYX'[-len(shape):]
-    imagej = np.dtype(dtype) in (np.uint8, np.uint16, np.float32) and tuple(shape[:-2]) != (1,)
+    imagej = (np.dtype(dtype) in (np.uint8, np.uint16, np.float32) and tuple(shape[:-2]) != (1,)
+              and 1 not in tuple(shape[-2:]))
     kwargs = dict(imagej=imagej, photometric='minisblack', metadata={'axes': axes})
     if voxel_size_nm is None:
         return kwargs

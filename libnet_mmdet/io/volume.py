@@ -31,7 +31,7 @@ import zarr
 from .errors import InputError, check_int, check_output_file, check_writable, is_inside
 from .images import (IMAGE_SUFFIXES, ImageFormatError, check_finite, check_not_colour, is_tiff, open_stack, read_image,
                      read_image_info, tiff_errors, tiff_memmap)
-from .ome_zarr import create_label_image, is_zarr, leading_ones, open_zarr_volume, write_pyramid
+from .ome_zarr import create_label_image, is_our_label_image, is_zarr, leading_ones, open_zarr_volume, write_pyramid
 from .tiff import read_voxel_size, recorded_voxel_size, tiff_metadata, voxel_size_zyx
 
 AXES = {'z': 0, 'y': 1, 'x': 2}
@@ -432,8 +432,9 @@ def check_label_output(path, overwrite=False, inputs=()):
     """Raise :class:`InputError` unless a label volume can be written to ``path`` (see :class:`LabelVolumeWriter`):
     its extension names the format (:func:`label_output_format`); it must not lie inside an input folder (a folder
     of slices, a Zarr store); a TIFF follows :func:`~libnet_mmdet.io.errors.check_output_file`; a ``.zarr`` folder
-    must not exist unless ``overwrite``, and must neither be nor hold one of ``inputs`` (paths such as
-    ``'stack.h5:/data'``; other items are ignored).
+    must not exist unless ``overwrite``, and then must be empty or a label image of ours
+    (:func:`~libnet_mmdet.io.ome_zarr.is_our_label_image`), and must neither be nor hold one of ``inputs`` (paths
+    such as ``'stack.h5:/data'``; other items are ignored).
     Nothing is written or removed.
 
     Returns:
@@ -449,9 +450,33 @@ def check_label_output(path, overwrite=False, inputs=()):
                 raise InputError(f'{path}: the output would overwrite the input {source}')
         if osp.lexists(path) and not overwrite:
             raise InputError(f'{path}: exists; pass --overwrite (overwrite=True) to replace it')
+        if osp.lexists(path):
+            _check_replaceable(path)
         check_writable(path)
     check_outside_inputs(path, inputs)
     return path
+
+
+def _check_replaceable(path):
+    """Raise :class:`InputError` unless the existing ``.zarr`` output ``path`` may be replaced (``overwrite``): an
+    empty folder or a label image of ours (:func:`~libnet_mmdet.io.ome_zarr.is_our_label_image`), never a file or a
+    folder of other data."""
+    if not (osp.isdir(path) and (not os.listdir(path) or is_our_label_image(path))):
+        raise InputError(f'{path}: exists and was not written by libnet-mmdet (not an OME-Zarr label image of ours): '
+                         '--overwrite only replaces label volumes of ours; choose a new output')
+
+
+def _fsync_tree(folder):
+    """Flush every file under ``folder`` to disk, then each folder (its entries), deepest first."""
+    for root, _, names in os.walk(folder, topdown=False):
+        for name in names:
+            with open(osp.join(root, name), 'rb') as stream:
+                os.fsync(stream.fileno())
+        descriptor = os.open(root, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def _remove(path):
@@ -549,24 +574,29 @@ class LabelVolumeWriter:
             write_pyramid(self.partial_path, rank, world_size, barrier)
 
     def commit(self, overwrite=False):
-        """Move the finished temporary to ``out``. An existing ``out`` is replaced only with ``overwrite``: a TIFF
-        in one rename; a ``.zarr`` folder is renamed away (``.<name>.old``), the new one renamed in, the old one
-        deleted (a kill in between leaves no ``out``, never a mixed one).
+        """Move the finished temporary to ``out``, its data on disk first (``fsync`` of the TIFF, of every file
+        and folder of the ``.zarr``). An existing ``out`` is replaced only with ``overwrite``: a TIFF in one rename;
+        a ``.zarr`` folder (only an empty one or a label image of ours) is renamed away (``.<name>.old``), the new
+        one renamed in, the old one deleted (a kill in between leaves no ``out``, never a mixed one).
 
         Raises:
-            InputError: ``out`` exists and not ``overwrite``.
+            InputError: ``out`` exists and not ``overwrite``; ``out`` is a ``.zarr`` that is not a label image of
+                ours (:func:`check_label_output`); the temporary is kept.
             FileNotFoundError: no temporary (not created, or already committed or aborted).
         """
         if not osp.lexists(self.partial_path):
             raise FileNotFoundError(f'{self.partial_path}: no label volume to commit (create() it first)')
         if osp.lexists(self.out) and not overwrite:
             raise InputError(f'{self.out}: exists; pass --overwrite (overwrite=True) to replace it')
+        if self.format == 'zarr' and osp.lexists(self.out):
+            _check_replaceable(self.out)
         self._target = None
         if self.format == 'tiff':
             with open(self.partial_path, 'rb+') as stream:
                 os.fsync(stream.fileno())  # the data are on disk before the file takes its final name
             os.replace(self.partial_path, self.out)
             return
+        _fsync_tree(self.partial_path)  # the data are on disk before the folder takes its final name
         old = osp.join(self._folder, f'.{self._name}.old')
         if osp.lexists(self.out):
             _remove(old)

@@ -1,7 +1,8 @@
 """Files that the header reader and the pixel reader would read differently are refused in one line naming the
 file, before anything is segmented: a TIFF of several separate images (only the first would be read), a TIFF
 whose pages tifffile takes as alike while one in between differs (it would be decoded as the first), a palette
-PNG (its colours, not its indices, reach the pixels)."""
+PNG or BMP (its colours, not its indices, reach the pixels), a planar RGB TIFF (a colour image, not 3 slices), a
+TIFF of channels (not z slices)."""
 import json
 
 import numpy as np
@@ -9,8 +10,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from libnet_mmdet.io import ImageFormatError, open_volume
-from libnet_mmdet.io.images import is_2d_image_file, read_image, read_image_info
+from libnet_mmdet.io import ImageFormatError, open_volume, read_volume
+from libnet_mmdet.io.images import is_2d_image_file, open_stack, read_image, read_image_info
 
 
 @pytest.mark.parametrize('pages', [
@@ -89,3 +90,63 @@ def test_a_tiff_stack_with_a_thumbnail_is_read_as_the_stack(tmp_path):
     assert read_image_info(path)[0] == stack.shape
     with open_volume(path) as reader:
         np.testing.assert_array_equal(reader.read('z', 0, 4), stack)
+
+
+def test_a_palette_bmp_is_what_its_pixels_are(tmp_path):
+    """The header said (H, W) grayscale for a palette BMP that OpenCV reads as BGR colours: a folder of such slices
+    passed the header checks and gave (Z, Y, X, 3) slabs. OpenCV reads a palette of grays (in any order) as gray."""
+    indices = (np.arange(8 * 10).reshape(8, 10) % 4).astype(np.uint8)
+    for name, palette, shape in (('colour', [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 0], (8, 10, 3)),
+                                 ('gray', [255, 255, 255, 0, 0, 0, 128, 128, 128, 7, 7, 7], (8, 10))):
+        image = Image.fromarray(indices, 'P')
+        image.putpalette(palette)
+        folder = tmp_path / name
+        folder.mkdir()
+        for z in range(2):
+            image.save(folder / f'slice_{z}.bmp')
+        path = folder / 'slice_0.bmp'
+        shape_read, dtype, is_stack = read_image_info(path)
+        assert shape_read == read_image(path).shape == shape and dtype == np.uint8 and not is_stack
+    with pytest.raises(ImageFormatError, match=rf'^{tmp_path / "colour" / "slice_0.bmp"}: expected a 2D grayscale '
+                       r'slice, got shape \(8, 10, 3\)'):
+        open_volume(tmp_path / 'colour')
+    with open_volume(tmp_path / 'gray') as reader:
+        np.testing.assert_array_equal(reader.read('z', 0, 2), np.stack([np.uint8([255, 0, 128, 7])[indices]] * 2))
+
+
+@pytest.mark.parametrize('compression', [None, 'zlib'])
+def test_a_planar_rgb_tiff_is_a_colour_image_not_three_slices(tmp_path, compression):
+    """A planar (separate) RGB TIFF stores its samples first, tifffile axes SYX: it was read as a (3, Y, X) stack."""
+    rgb = np.random.default_rng(0).integers(0, 255, (3, 16, 20)).astype(np.uint8)
+    path = tmp_path / 'planar.tif'
+    tifffile.imwrite(path, rgb, photometric='rgb', planarconfig='separate', compression=compression)
+    assert tifffile.TiffFile(path).series[0].axes == 'SYX'  # what tifffile makes of it
+    expected = np.moveaxis(rgb, 0, -1)  # as an interleaved RGB TIFF is read
+    assert read_image_info(path) == ((16, 20, 3), np.uint8, False) and is_2d_image_file(path)
+    np.testing.assert_array_equal(read_image(path), expected)
+    np.testing.assert_array_equal(open_stack(path), expected)  # not a memory map of the planes as (16, 20, 3)
+    with pytest.raises(ImageFormatError, match=rf'^{path}: expected a 3D \(Z, Y, X\) stack, got a single 2D image '
+                       r'of shape \(16, 20, 3\)'):
+        open_volume(path)
+    with pytest.raises(ImageFormatError, match=rf'^{path}: expected a 3-D \(Z, Y, X\) stack'):
+        read_volume(path)
+
+
+@pytest.mark.parametrize('kwargs', [dict(imagej=True), dict(ome=True)], ids=['imagej', 'ome'])
+def test_a_tiff_of_channels_is_refused_not_read_as_slices(tmp_path, kwargs):
+    """An ImageJ composite or an OME-TIFF of 3 channels (axes CYX) was read as a (3, Y, X) volume; one channel is
+    still a 2D image, a (Z, 1, Y, X) hyperstack a stack."""
+    path = tmp_path / 'channels.tif'
+    tifffile.imwrite(path, np.zeros((3, 16, 20), np.uint8), photometric='minisblack', metadata={'axes': 'CYX'},
+                     **kwargs)
+    message = (rf'^{path}: TIFF axes \(CYX\) of shape \(3, 16, 20\) hold 3 channels, not a grayscale image or a '
+               r'\(Z, Y, X\) volume; save one channel per file$')
+    for read in (read_image_info, read_image, is_2d_image_file, open_volume, read_volume):
+        with pytest.raises(ImageFormatError, match=message):
+            read(path)
+    tifffile.imwrite(path, np.zeros((1, 16, 20), np.uint8), photometric='minisblack', metadata={'axes': 'CYX'},
+                     **kwargs)
+    assert read_image_info(path) == ((16, 20), np.uint8, False)
+    tifffile.imwrite(path, np.zeros((4, 1, 16, 20), np.uint8), photometric='minisblack', metadata={'axes': 'ZCYX'},
+                     **kwargs)
+    assert read_image_info(path) == ((4, 16, 20), np.uint8, True)

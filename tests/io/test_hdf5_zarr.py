@@ -1,6 +1,8 @@
 """HDF5 and Zarr / OME-Zarr volumes (issue 18, formats): slabs along z, y and x read from the files equal numpy,
 voxel sizes kept, the OME-Zarr and TIFF label writers (pyramid, several processes, commit / overwrite / abort),
 and one clear error naming the file and the dataset for every bad input."""
+import os
+import os.path as osp
 import threading
 
 import h5py
@@ -373,3 +375,72 @@ def test_a_length_1_leading_axis_is_dropped_as_tiff_and_ome_zarr_drop_it(tmp_pat
     zarr.create_array(tmp_path / 'two.zarr', data=np.stack([expected, expected]), zarr_format=2)
     with pytest.raises(ImageFormatError, match=r'two\.zarr: expected a 3D \(Z, Y, X\) volume, got 4D shape \(2, 12'):
         open_volume(tmp_path / 'two.zarr')
+
+
+def write_labels(out, labels_zyx, overwrite=False):
+    """One process writes ``labels_zyx`` to ``out`` through a :class:`LabelVolumeWriter` and commits it."""
+    writer = LabelVolumeWriter(out, labels_zyx.shape, labels_zyx.dtype, chunk_z=4)
+    writer.create()
+    writer.write(0, labels_zyx)
+    writer.finish()
+    writer.commit(overwrite)
+    return writer
+
+
+def contents(path):
+    """``{relative path: bytes}`` of every file under a folder (of the file itself)."""
+    if not path.is_dir():
+        return path.read_bytes()
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob('*') if p.is_file()}
+
+
+def test_overwrite_replaces_a_zarr_only_when_it_is_a_label_image_of_ours(tmp_path):
+    """``overwrite`` onto an existing ``.zarr`` removed it whatever it held; now only an empty folder or a label
+    image this writer made is replaced, anything else is refused by the check and by commit, nothing removed."""
+    first, second = volume((6, 5, 4), np.uint16, seed=1), volume((6, 5, 4), np.uint16, seed=2)
+    notes = tmp_path / 'results.zarr'  # a folder of other files
+    (notes / 'notes').mkdir(parents=True)
+    (notes / 'notes' / 'important.txt').write_text('keep me')
+    data = tmp_path / 'scan.zarr'  # someone's Zarr array
+    zarr.create_array(data, data=first, chunks=(2, 5, 4), zarr_format=2)
+    extended = tmp_path / 'extended.zarr'  # a label image of ours that holds other files too
+    write_labels(extended, first)
+    (extended / 'analysis.csv').write_text('id,volume')
+    a_file = tmp_path / 'file.zarr'
+    a_file.write_bytes(b'not a folder')
+    for out in (notes, data, extended, a_file):
+        before = contents(out)
+        message = f'^{out}: exists and was not written by libnet-mmdet'
+        with pytest.raises(InputError, match=message):
+            check_label_output(out, overwrite=True)
+        with pytest.raises(InputError, match=message):
+            write_labels(out, second, overwrite=True)
+        assert contents(out) == before
+        assert osp.exists(LabelVolumeWriter(out, second.shape, np.uint16).partial_path)  # kept for abort()
+    ours, empty = tmp_path / 'labels.zarr', tmp_path / 'empty.zarr'
+    write_labels(ours, first)
+    empty.mkdir()
+    for out in (ours, empty):
+        assert check_label_output(out, overwrite=True) == str(out)
+        write_labels(out, second, overwrite=True)
+        np.testing.assert_array_equal(open_labels(out)[:], second)
+
+
+@pytest.mark.skipif(not osp.isdir('/proc/self/fd'), reason='names an open file through /proc')
+def test_commit_puts_every_file_of_a_zarr_on_disk_before_renaming_it(tmp_path, monkeypatch):
+    """The TIFF was fsync'ed before its rename, the ``.zarr`` folder not: a crash could leave a complete-looking
+    output of empty or missing chunks."""
+    synced = []
+    fsync = os.fsync
+
+    def recording_fsync(descriptor):
+        synced.append(os.readlink(f'/proc/self/fd/{descriptor}'))
+        fsync(descriptor)
+
+    monkeypatch.setattr(os, 'fsync', recording_fsync)
+    out = tmp_path / 'labels.zarr'
+    writer = write_labels(out, volume((9, 300, 280), np.uint32))  # two pyramid levels, several chunks each
+    partial = osp.realpath(writer.partial_path)
+    written = [osp.relpath(osp.join(root, name), out) for root, folders, files in os.walk(out)
+               for name in folders + files] + ['.']
+    assert len(written) > 10 and {osp.normpath(osp.join(partial, name)) for name in written} <= set(synced)

@@ -1,12 +1,14 @@
 """A (1, Y, X) volume stays a (1, Y, X) volume through a file: what segment_volume and write_tiff write reads back
-so with read_volume, open_volume, max_label and tifffile (issue 17, defect 6); 2D files stay 2D."""
+so with read_volume, open_volume, max_label and tifffile (issue 17, defect 6); 2D files stay 2D; a length-1 Y or X
+axis stays too."""
 import numpy as np
 import pytest
 import tifffile
 from PIL import Image
 
 from libnet_mmdet.apis import segment_volume
-from libnet_mmdet.io import ImageFormatError, is_2d_image_file, max_label, open_volume, read_volume, write_tiff
+from libnet_mmdet.io import (ImageFormatError, LabelVolumeWriter, is_2d_image_file, max_label, open_labels, open_volume,
+                             read_volume, read_voxel_size, write_tiff)
 from libnet_mmdet.io.images import read_image, read_image_info
 from libnet_mmdet.volume.testing import IntensityPredictor
 
@@ -93,3 +95,35 @@ def test_is_2d_image_file_tells_one_image_from_a_volume(tmp_path):
     (tmp_path / 'broken.png').write_bytes(b'not a png')
     with pytest.raises(ImageFormatError, match='broken.png'):
         is_2d_image_file(tmp_path / 'broken.png')
+
+
+@pytest.mark.parametrize('dtype', [np.uint8, np.uint16, np.float32, np.uint32])
+@pytest.mark.parametrize('shape', [(4, 1, 30), (4, 30, 1), (1, 1, 30), (1, 30), (30, 1)])
+def test_a_length_1_y_or_x_axis_reads_back_as_written(tmp_path, shape, dtype):
+    """ImageJ drops a length-1 Y or X: a (Z, 1, X) stack read back as a 2D (Z, X) image, a (Z, Y, 1) one as a damaged
+    file; the uint32 JSON description was read with the axis squeezed away."""
+    array = np.arange(1, np.prod(shape) + 1).reshape(shape).astype(dtype)
+    path = tmp_path / 'thin.tif'
+    write_tiff(path, array, voxel_size_nm=(60, 50, 40))
+    assert read_image_info(path)[:2] == (shape, dtype) and tifffile.imread(path).shape == shape
+    np.testing.assert_array_equal(read_image(path, allow_stack=True), array)
+    np.testing.assert_allclose(read_voxel_size(path)[3 - len(shape):], [60, 50, 40][3 - len(shape):])
+    if len(shape) == 3:
+        np.testing.assert_array_equal(read_volume(path)[0], array)
+        with open_volume(path) as reader:
+            assert reader.shape == shape
+            np.testing.assert_array_equal(reader.read('x', 0, shape[2]), np.moveaxis(array, 2, 0))
+        assert max_label(path) == array.max()
+
+
+@pytest.mark.parametrize('dtype', [np.uint16, np.uint32])
+def test_a_label_writer_keeps_a_length_1_y_or_x_axis(tmp_path, dtype):
+    labels = np.arange(1, 4 * 30 + 1).reshape(4, 1, 30).astype(dtype)
+    for k, shape in enumerate(((4, 1, 30), (4, 30, 1))):
+        out = tmp_path / f'labels_{k}.tif'
+        writer = LabelVolumeWriter(out, shape, dtype, (60, 50, 40), chunk_z=2)
+        writer.create()
+        writer.write(0, labels.reshape(shape))
+        writer.commit()
+        np.testing.assert_array_equal(open_labels(out), labels.reshape(shape))
+        np.testing.assert_allclose(read_voxel_size(out), [60, 50, 40])

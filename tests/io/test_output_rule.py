@@ -1,9 +1,11 @@
 """The output rule of libnet_mmdet.io.errors: outputs never replace inputs, folders are new, empty or ours."""
 import json
+import re
 
 import pytest
 
-from libnet_mmdet.io import InputError, as_json, check_output_dir, check_output_file, prepare_output_dir, write_json
+from libnet_mmdet.io import (InputError, as_json, check_label_output, check_output_dir, check_output_file,
+                             prepare_output_dir, write_json)
 
 
 def test_an_output_file_is_never_an_input(tmp_path):
@@ -64,3 +66,18 @@ def test_json_outputs_write_a_missing_number_as_null(tmp_path):
     record = {'scale': (1.0, float('nan'))}  # a record compares equal to its file (resume checks do)
     write_json(path, record, indent=1)
     assert as_json(record) == json.loads(path.read_text()) == {'scale': [1.0, None]}
+
+
+def test_an_output_below_a_file_is_refused_before_anything(tmp_path):
+    """An output path below a file (``notes.txt/sub/report``) passed every check and failed only when written,
+    after the inputs were read."""
+    notes = tmp_path / 'notes.txt'
+    notes.write_text('mine')
+    for check, path in ((check_output_dir, notes / 'sub' / 'report'), (prepare_output_dir, notes / 'report'),
+                        (check_output_file, notes / 'sub' / 'out.tif'), (check_output_file, notes / 'out.tif'),
+                        (check_label_output, notes / 'sub' / 'labels.tif'),
+                        (check_label_output, notes / 'labels.zarr')):
+        with pytest.raises(InputError, match=f'^{re.escape(str(path))}: cannot write there '
+                           f'\\({re.escape(str(notes))} is not a folder\\)$'):
+            check(path)
+    assert [p.name for p in tmp_path.iterdir()] == ['notes.txt'] and notes.read_text() == 'mine'
