@@ -18,7 +18,9 @@ three versions of the same microstructure, rendered through the same tomography 
 Reported per case: particle 3D F1@0.5 (linking) against the true labels where they are known (everywhere; inside
 the cylinder for ``fov``: particles in air are false positives); predicted particles
 lying entirely in the margin and the fraction of margin voxels given a particle; for the phases, the fraction of
-margin voxels called NMC / carbon-binder and the phase accuracy in the sample region; for ``fov`` also the F1 of
+margin voxels called NMC / carbon-binder, the phase accuracy in the sample region and the error of the mean
+detachment of the true particles (in the cylinder for ``fov``) with the model's phases against the true phases
+(the margin pore in both); for ``fov`` also the F1 of
 the plain volume's particles cut to the same cylinder (what seeing the fill costs), for ``air`` the F1 of its
 sample slices segmented alone (the padded volume is rendered afresh, so its sample slices are not the plain image).
 Nothing is tuned here.
@@ -69,6 +71,14 @@ def cases(volume, params, seed, pad):
                     fov_sample)}
 
 
+def mean_detachment(labels, phases, margin):
+    """Mean detachment (share of a particle's surface facing pore) of the particles ``labels``, the margin taken as
+    pore (no sample there; the model's phases call it pore)."""
+    from libnet_mmdet.analysis import PORE, particle_table
+    table = particle_table(labels, phases_zyx=np.where(margin, PORE, phases).astype(np.uint8), voxel_size_nm=50)
+    return float(table['surface_fraction_pore'].mean())
+
+
 def score_case(generalist, phase_model, image, labels, phases, margin, scored):
     from libnet_mmdet.apis import predict_phases, segment_volume
     from libnet_mmdet.evaluation import match_instances
@@ -86,6 +96,8 @@ def score_case(generalist, phase_model, image, labels, phases, margin, scored):
     row = dict(f1_3d=round(f1, 4), particles=int(len(np.unique(predicted)) - 1),
                particles_only_in_margin=int(only_margin.size),
                phase_accuracy_in_sample=round(float((predicted_phases[sample] == phases[sample]).mean()), 4),
+               detachment_error=round(mean_detachment(labels, predicted_phases, margin)
+                                      - mean_detachment(labels, phases, margin), 4),
                instance_seconds=round(instance_seconds, 1), phase_seconds=round(phase_seconds, 1))
     if margin.any():
         row.update(margin_voxels_in_particles=round(float((predicted[margin] > 0).mean()), 4),
@@ -94,20 +106,25 @@ def score_case(generalist, phase_model, image, labels, phases, margin, scored):
     return row, predicted
 
 
+def load_models(generalist_dir, script):
+    """``(generalist, phase_model)`` on the CPU: the generalist of ``generalist_dir`` (None: models/generalist) and
+    models/phases; exits naming ``script`` when either is not built."""
+    sys.path.insert(0, REPO_ROOT)
+    from libnet_mmdet.apis import generalist_files, init_phase_model, init_segmenter, phase_model_files
+    generalist, phases = generalist_files(generalist_dir), phase_model_files()
+    if generalist is None or phases is None:
+        sys.exit(f'{script}: needs {generalist_dir or "models/generalist"} and models/phases (make model)')
+    return init_segmenter(*generalist, device='cpu'), init_phase_model(*phases, device='cpu')
+
+
 def main(argv=None):
     run = run_record()
     args = parse_args(argv)
-    sys.path.insert(0, REPO_ROOT)
-    from libnet_mmdet.apis import generalist_files, init_segmenter, phase_model_files, segment_volume
-    from libnet_mmdet.apis.phases import init_phase_model
+    generalist, phase_model = load_models(args.generalist, 'bench_margins')
+    from libnet_mmdet.apis import segment_volume
     from libnet_mmdet.evaluation import match_instances
     from libnet_mmdet.io import write_json
     from libnet_mmdet.synth import generate_volume, preset_params
-    generalist, phases = generalist_files(args.generalist), phase_model_files()
-    if generalist is None or phases is None:
-        sys.exit(f'bench_margins: needs {args.generalist or "models/generalist"} and models/phases (make model)')
-    generalist = init_segmenter(*generalist, device='cpu')
-    phase_model = init_phase_model(*phases, device='cpu')
     results = {}
     for offset, preset in enumerate(args.presets):
         seed = args.seed + offset

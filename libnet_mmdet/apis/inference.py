@@ -15,8 +15,8 @@ on 8-bit PNGs expects). Normalisation is per whole slice, before tiling, so that
 intensity mapping; the slices of one volume share one mapping (:func:`shared_intensity_range`, what
 :func:`~libnet_mmdet.apis.segment_volume` and :func:`~libnet_mmdet.apis.phases.predict_phases` use), so that an
 empty slice (air above the sample) stays dark instead of having its noise stretched into particles. The fill
-around a reconstructed field of view (:func:`~libnet_mmdet.io.images.outside_view_mask`) is given the value of the
-nearest pixel inside before the model sees the slice (by the loader, as in training:
+around a reconstructed field of view (:func:`~libnet_mmdet.io.images.outside_view_mask`) is given the values of its
+mirror images inside before the model sees the slice (by the loader, as in training:
 :func:`~libnet_mmdet.io.images.fill_outside_view`), so that no flat black edge cuts the particles there, and is
 never labelled (an instance found mostly there is dropped: :func:`in_view`). The rest of the test pipeline
 (``Resize``, ``PackDetInputs``) runs on each array (slice or tile) after ``mmdet.LoadImageFromNDArray``;

@@ -115,7 +115,7 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
         list[np.ndarray]: per slice, (3, H, W) float32 probabilities of the phase codes 0 pore, 1 NMC,
         2 carbon-binder (summing to 1 at each pixel); outside a reconstructed field of view
         (:func:`~libnet_mmdet.io.images.slice_outside_view`) pore with probability 1: the loader shows the model
-        that fill as the nearest pixels inside, stripes that are no material.
+        that fill as the mirror image of the inside, which is no material.
     """
     from mmcv.transforms import Compose
     prepare = slice_preparer(model, intensity_range)

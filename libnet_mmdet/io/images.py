@@ -515,12 +515,15 @@ def outside_view_mask(image):
     return outside
 
 
-def fill_from_nearest(image, mask):
-    """``image`` (H, W) with each pixel of ``mask`` given the value of the nearest pixel outside it (a copy): what
-    a model sees of a slice outside its field of view, so that no sharp edge of fill cuts the particles there.
-    The nearest pixels of the last masks are kept (the xy slices of a volume share one field of view)."""
+def fill_by_mirror(image, mask):
+    """``image`` (H, W) or (H, W, C) with each pixel ``p`` of ``mask`` given the value of its mirror image across the
+    nearest pixel ``b`` outside the mask (``2 b - p``, moved onto the slice's edge where it lies beyond), or of ``b``
+    itself where the mirror image lies in the mask (a copy): what a model sees of a slice outside its field of view, the sample's texture
+    continued past the edge, so that no sharp edge of fill cuts the particles there. (The nearest pixel's value
+    alone, used until 2026-12-07, drew radial stripes that moved the phase model's calls across the whole disc:
+    BENCHMARKS.md.) The maps of the last masks are kept (the xy slices of a volume share one field of view)."""
     mask = np.asarray(mask, bool)
-    rows, cols = _nearest_outside(np.packbits(mask).tobytes(), mask.shape)
+    rows, cols = _mirror_source(np.packbits(mask).tobytes(), mask.shape)
     return np.asarray(image)[rows, cols]
 
 
@@ -533,19 +536,24 @@ def slice_outside_view(image):
 
 def fill_outside_view(image):
     """What a model is shown of a slice (H, W) or stack (H, W, C): the pixels outside its reconstructed field of
-    view (:func:`slice_outside_view`) given the value of the nearest pixel inside (:func:`fill_from_nearest`), so
+    view (:func:`slice_outside_view`) given the values of their mirror images inside (:func:`fill_by_mirror`), so
     that no flat edge of fill cuts the particles there; ``image`` itself when it has no such pixels. The loaders
     (training, ``tools/test.py``) and the inference API both show it this way."""
     mask = slice_outside_view(image)
-    return image if mask is None else fill_from_nearest(image, mask)
+    return image if mask is None else fill_by_mirror(image, mask)
 
 
 @functools.lru_cache(maxsize=2)
-def _nearest_outside(packed_mask, shape):
-    """Row and column (int32, (H, W)) of the nearest pixel outside a mask given as ``np.packbits`` bytes."""
-    mask = np.unpackbits(np.frombuffer(packed_mask, np.uint8), count=shape[0] * shape[1]).reshape(shape)
-    _, indices = ndimage.distance_transform_edt(mask, return_indices=True)
-    return indices.astype(np.int32)
+def _mirror_source(packed_mask, shape):
+    """Row and column (int32, (H, W)) each pixel of a mask (given as ``np.packbits`` bytes) takes its value from in
+    :func:`fill_by_mirror`; every other pixel its own."""
+    mask = np.unpackbits(np.frombuffer(packed_mask, np.uint8), count=shape[0] * shape[1]).reshape(shape).astype(bool)
+    _, (rows, cols) = ndimage.distance_transform_edt(mask, return_indices=True)  # the nearest pixel outside
+    grid_rows, grid_cols = np.indices(shape)
+    mirror_rows = np.clip(2 * rows - grid_rows, 0, shape[0] - 1)  # off the slice: onto its edge
+    mirror_cols = np.clip(2 * cols - grid_cols, 0, shape[1] - 1)
+    usable = ~mask[mirror_rows, mirror_cols]
+    return np.where(usable, mirror_rows, rows).astype(np.int32), np.where(usable, mirror_cols, cols).astype(np.int32)
 
 
 def intensity_range(image, mode='percentile', percentiles=(0.5, 99.5)):

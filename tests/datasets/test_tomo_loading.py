@@ -5,7 +5,7 @@ import tifffile
 from PIL import Image
 
 from libnet_mmdet.io import ImageFormatError
-from libnet_mmdet.io.images import fill_from_nearest, intensity_range, normalize_intensity, outside_view_mask
+from libnet_mmdet.io.images import fill_by_mirror, intensity_range, normalize_intensity, outside_view_mask
 from libnet_mmdet.datasets.transforms import LoadTomoImageFromFile, LoadTomoImageFromNDArray
 
 
@@ -205,15 +205,15 @@ def test_the_fill_outside_the_field_of_view_is_shown_as_the_inference_api_shows_
 
     img = LoadTomoImageFromFile(channels=1)(dict(sliced))['img'][..., 0]
 
-    np.testing.assert_allclose(img, normalize_intensity(fill_from_nearest(stack[1], outside)), atol=1e-3)
-    assert img[outside].min() > 0  # no flat 0 left
+    np.testing.assert_allclose(img, normalize_intensity(fill_by_mirror(stack[1], outside)), atol=1e-3)
+    assert np.mean(img[outside] == 0) <= 2 * np.mean(img[~outside] == 0) + 0.01  # no flat 0 left
     raw = LoadTomoImageFromFile(channels=1, fill_outside_view=False)(dict(sliced))['img'][..., 0]
     assert (raw[outside] == 0).all()
     np.testing.assert_array_equal(LoadTomoImageFromNDArray(channels=1)(dict(img=stack[1]))['img'][..., 0], img)
     # a 2.5D stack: its centre slice's field of view fills all three channels
     context = LoadTomoImageFromFile(normalize='none', context_slices=True)(dict(sliced))['img']
     for channel, index in enumerate((0, 1, 2)):
-        np.testing.assert_array_equal(context[..., channel], fill_from_nearest(stack[index], outside))
+        np.testing.assert_array_equal(context[..., channel], fill_by_mirror(stack[index], outside))
     clean = rng.normal(20000, 3000, (64, 64)).clip(5000, 60000).astype(np.uint16)  # no fill: left as it is
     kept = LoadTomoImageFromNDArray(normalize='none', channels=1)(dict(img=clean))['img'][..., 0]
     np.testing.assert_array_equal(kept, clean)

@@ -1,10 +1,10 @@
 """Slices outside the reconstructed field of view: which pixels are fill (outside_view_mask) and what the model sees
-there instead (fill_from_nearest)."""
+there instead (fill_by_mirror)."""
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from libnet_mmdet.io.images import fill_from_nearest, outside_view_mask
+from libnet_mmdet.io.images import fill_by_mirror, outside_view_mask
 
 SIDE = 96
 
@@ -46,13 +46,19 @@ def test_dark_pore_a_lone_particle_and_saturation_are_not_fill():
     assert outside_view_mask(np.zeros((SIDE, SIDE), np.uint16)) is None and outside_view_mask(noise()[None]) is None
 
 
-def test_the_fill_gets_the_value_of_the_nearest_pixel_inside():
+def test_the_fill_gets_the_values_of_its_mirror_images_inside():
+    """Each pixel outside takes the value of its reflection across the nearest pixel inside (that pixel's own where
+    the reflection is outside too): the nearest pixel's value alone drew radial stripes."""
     image = noise()
     outside = ~disc(SIDE / 2 - 4)
     image[outside] = 0
-    filled = fill_from_nearest(image, outside)
+    filled = fill_by_mirror(image, outside)
     np.testing.assert_array_equal(filled[~outside], image[~outside])  # inside untouched, input untouched
     assert (image[outside] == 0).all() and filled.min() >= 5000
     _, (rows, cols) = ndimage.distance_transform_edt(outside, return_indices=True)
-    np.testing.assert_array_equal(filled, image[rows, cols])
-    np.testing.assert_array_equal(fill_from_nearest(image + 1, outside), filled + 1)  # same mask, new slice
+    for y, x in zip(*np.nonzero(outside)):
+        mirror = (min(max(2 * rows[y, x] - y, 0), SIDE - 1), min(max(2 * cols[y, x] - x, 0), SIDE - 1))
+        assert filled[y, x] == (image[rows[y, x], cols[y, x]] if outside[mirror] else image[mirror])
+    stripes = image[rows, cols][outside]  # the old fill: far fewer distinct values, each repeated along a ray
+    assert len(np.unique(filled[outside])) > 2 * len(np.unique(stripes))
+    np.testing.assert_array_equal(fill_by_mirror(image + 1, outside), filled + 1)  # same mask, new slice

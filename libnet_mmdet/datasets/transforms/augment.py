@@ -21,7 +21,7 @@ from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from scipy import ndimage
 
 from ...io.errors import check_int, check_number
-from ...io.images import fill_from_nearest
+from ...io.images import fill_by_mirror
 
 
 def rot90_matrix(k, height, width):
@@ -341,11 +341,11 @@ class RandomParticleScale(BaseTransform):
 @TRANSFORMS.register_module()
 class RandomFieldOfView(BaseTransform):
     """Cut the slice with the edge of a circular field of view, and show the model what the inference API shows it
-    there: particles cut by the edge, the outside filled from the nearest pixel inside.
+    there: particles cut by the edge, the outside filled with the mirror image of the inside.
 
     Reconstructions of a region of interest hold a disc of data in a square of fill; the inference API gives the
-    fill the value of the nearest pixel inside (:func:`~libnet_mmdet.io.images.fill_from_nearest`) and never labels
-    it, so a particle cut by the edge ends there in smeared stripes. With probability ``prob`` this transform does
+    fill the values of its mirror images inside (:func:`~libnet_mmdet.io.images.fill_by_mirror`) and never labels
+    it, so a particle cut by the edge ends there in its own reflection. With probability ``prob`` this transform does
     the same to a training slice: a disc whose radius is uniform in ``radius_range`` x the slice's larger side and
     whose edge passes through a random point of the slice's middle half, at a random angle; masks are cut to the
     disc, instances left with fewer than ``min_area`` pixels dropped, boxes recomputed from the masks.
@@ -377,7 +377,7 @@ class RandomFieldOfView(BaseTransform):
         centre = edge_point - radius * np.array([np.sin(angle), np.cos(angle)])
         rows, cols = np.ogrid[:height, :width]
         inside = np.hypot(rows + 0.5 - centre[0], cols + 0.5 - centre[1]) <= radius
-        results['img'] = fill_from_nearest(results['img'], ~inside)
+        results['img'] = fill_by_mirror(results['img'], ~inside)
         results['field_of_view'] = inside
         masks = results.get('gt_masks')
         if masks is None:

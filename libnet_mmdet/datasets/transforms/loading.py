@@ -32,8 +32,8 @@ class LoadTomoImageFromFile(BaseTransform):
     slice's own range: one mapping for all the slices of a volume (:meth:`intensity_range` of pixels sampled from
     them), so that an empty slice (air above a sample) stays dark instead of having its noise stretched to 0-255.
     Before normalising, the fill around a reconstructed field of view (the one value that reconstruction software
-    writes around the disc of data, :func:`~libnet_mmdet.io.images.outside_view_mask`) is given the value of the
-    nearest pixel inside (``fill_outside_view``, :func:`~libnet_mmdet.io.images.fill_from_nearest`): the model
+    writes around the disc of data, :func:`~libnet_mmdet.io.images.outside_view_mask`) is given the values of its
+    mirror images inside (``fill_outside_view``, :func:`~libnet_mmdet.io.images.fill_by_mirror`): the model
     sees such slices in training as the inference API shows them, not with a flat edge cutting the particles.
 
     Required keys: ``img_path`` (or ``img``); optional ``slice_axis``, ``slice_index``, ``intensity_range``.
