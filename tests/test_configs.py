@@ -1,9 +1,10 @@
 """The NMC configs: the R101 recipe overrides only what it says, the CPU-tiny config builds."""
+import pytest
 import torch
 from mmcv.ops import batched_nms
 from mmengine.config import Config
 
-from helpers import R101_CONFIG, TINY_CONFIG, flatten
+from helpers import R101_CONFIG, REPO_ROOT, TINY_CONFIG, flatten
 
 # Every key the R101 recipe may change relative to MMDetection's stock mask-rcnn_r101_fpn_1x_coco.py.
 R101_OVERRIDES = {
@@ -128,3 +129,16 @@ def test_the_r101_generalist_learns_what_the_cpu_generalist_learns():
         assert flatten(gpu.to_dict())[key] == flatten(cpu.to_dict())[key], key
     scale = [step for step in gpu.train_dataloader.dataset.pipeline if step['type'] == 'RandomParticleScale']
     assert scale[0]['diameter_range'] == cpu.particle_diameter_px
+
+
+@pytest.mark.parametrize('config', sorted(path.name for path in (REPO_ROOT / 'configs' / 'nmc').glob('[!_]*.py')))
+def test_records_fit_what_the_config_trains(config):
+    """``auto_scale_lr.base_batch_size`` is the batch the learning rate is used at (``make_model.py`` splits it over
+    the CPU ranks; ``train.py --auto-scale-lr`` scales from it: the phase model's inherited 2 against its batch of 4
+    doubled its lr), and ``particle_diameter_px`` is recorded exactly where ``RandomParticleScale`` trains for that
+    range."""
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'nmc' / config))
+    assert cfg.auto_scale_lr.base_batch_size == cfg.train_dataloader.batch_size
+    scales = [step['diameter_range'] for step in cfg.train_dataloader.dataset.get('pipeline', [])
+              if step['type'] == 'RandomParticleScale']
+    assert cfg.get('particle_diameter_px') == (scales[0] if scales else None)

@@ -270,10 +270,11 @@ def run(args):
     finally:  # an interrupted run's time counts too: the rerun resumes its training
         train_seconds = add_train_seconds(work_dir, time.time() - started)
     print(f'=== 3/3 install into {args.out} ===', flush=True)
+    diameters = recipe_cfg.get('particle_diameter_px')  # None for the phase model (no scale augmentation)
     install(args.out, work_dir, dict(
         recipe=settings['recipe'], iters=iters, device=args.device, ranks=ranks,
         batch_size=recipe_cfg.train_dataloader.batch_size,
-        particle_diameter_px=list(recipe_cfg.particle_diameter_px), corpus=settings['corpus'],
+        particle_diameter_px=diameters and list(diameters), corpus=settings['corpus'],
         corpus_volumes=corpus['count'], corpus_seed=corpus['seed'], corpus_overrides=overrides,
         corpus_seconds=round(corpus_seconds, 1),
         train_seconds=round(train_seconds, 1), built=time.strftime('%Y-%m-%d %H:%M:%S')))

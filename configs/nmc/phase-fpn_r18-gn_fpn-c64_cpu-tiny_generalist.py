@@ -8,6 +8,7 @@ _base_ = ['./mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py', './_generalist_corpus.py']
 # carbon-binder filling the gaps between particles, which a model shown only coats and bridges calls pore.
 corpus_root = 'data/phase_corpus/'
 corpus_overrides = dict(_delete_=True)  # none: every field drawn
+particle_diameter_px = None  # no RandomParticleScale here: trained on the corpus's own sizes, predicts at scale 1
 
 model = dict(
     _delete_=True,  # no RPN / RoI heads: phases only, so that any instance labels can be analysed with them
@@ -86,6 +87,7 @@ test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 max_iters = 9000
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters + 1)
 val_cfg = None  # scored by benchmarks/bench_phases.py on held-out volumes
+auto_scale_lr = dict(base_batch_size=4)  # the batch the lr is used at (train.py --auto-scale-lr scales from it)
 val_dataloader = None
 val_evaluator = None
 param_scheduler = [
