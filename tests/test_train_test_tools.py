@@ -111,6 +111,25 @@ def test_show_dir_outside_the_work_dir_never_holds_or_enters_the_test_data(train
     assert sorted(p.name for p in images.iterdir()) == before
 
 
+def test_a_show_dir_out_of_the_run_s_own_folder_is_checked(trained, tmp_path, tiny_coco, test_tool):
+    """mmdet writes --show-dir to WORK_DIR/<timestamp>/DIR: an absolute path inside the work dir and '../vis'
+    (WORK_DIR/vis, the same for every run) passed unchecked, so overlays could replace the test images or an earlier
+    run's overlays."""
+    config, work_dir = trained
+    images = tiny_coco / 'images' / 'val'
+    before = sorted(p.name for p in images.iterdir())
+    line = refusal(test_tool, config, work_dir / 'epoch_1.pth', '--work-dir', tiny_coco, '--show-dir', images,
+                   '--overwrite')
+    assert line.startswith('test.py: error:') and ('lies inside the input folder' in line or 'holds the input' in line)
+    assert sorted(p.name for p in images.iterdir()) == before
+    earlier = tmp_path / 'work' / 'vis'
+    earlier.mkdir(parents=True)
+    (earlier / 'earlier.png').write_bytes(b'an earlier overlay')
+    line = refusal(test_tool, config, work_dir / 'epoch_1.pth', '--work-dir', tmp_path / 'work', '--show-dir', '../vis')
+    assert line.startswith(f'test.py: error: {earlier}: folder is not empty'), line
+    assert (earlier / 'earlier.png').read_bytes() == b'an earlier overlay'
+
+
 def test_an_earlier_show_dir_is_emptied_only_once_the_checkpoint_fits(trained, tmp_path, test_tool):
     """--show-dir DIR --overwrite emptied DIR (an earlier run's overlays) before the checkpoint check failed."""
     from libnet_mmdet.io import prepare_output_dir

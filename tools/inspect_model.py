@@ -31,10 +31,11 @@ import argparse
 import json
 import os.path as osp
 
-from libnet_mmdet.apis import DEFAULT_SCORE_THR, check_scale, init_segmenter, read_config
+from libnet_mmdet.apis import (DEFAULT_SCORE_THR, check_auto_diameters, check_scale, init_segmenter, load_slice,
+                               read_config)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, auto_or, device_name,
                               exit_on_error, positive_int, unit_fraction)
-from libnet_mmdet.io import check_output_dir, read_image
+from libnet_mmdet.io import check_output_dir
 from libnet_mmdet.visualization import check_two_stage_config, record_stages, write_panels
 
 TOOL = osp.basename(__file__)
@@ -65,8 +66,10 @@ def run(args):
     """Check the output folder and the image, load the model, record its stages on the image, write the panels."""
     check_scale(args.scale)
     check_output_dir(args.out, args.overwrite, inputs=(args.config, args.checkpoint, args.image))
-    read_image(args.image)  # a missing or unreadable image is reported before the model is loaded
-    check_two_stage_config(read_config(args.config, args.cfg_options), args.config)  # before the checkpoint loads
+    load_slice(args.image)  # a missing, unreadable or non-finite image is reported before the model is loaded
+    cfg = read_config(args.config, args.cfg_options)  # what the config says, before the checkpoint loads
+    check_two_stage_config(cfg, args.config)
+    check_auto_diameters(cfg, scale=args.scale)
     model = init_segmenter(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
     stages = record_stages(model, args.image, args.scale)
     print(stages['scale_line'], flush=True)

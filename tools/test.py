@@ -55,10 +55,10 @@ def run(args):
         check_output_file(args.out, args.overwrite, inputs=(args.config, args.checkpoint))
     cfg = load_config(args)
     check_dataset_files(cfg, ('test',), args.config)
-    show_dir_of_ours = args.show_dir and check_show_dir(cfg, args.show_dir, args.overwrite)
+    show_folder = check_show_dir(cfg, args.show_dir, args.overwrite) if args.show_dir else None
     init_segmenter(cfg, args.checkpoint, device='cpu')  # a readable checkpoint of this config's model, or one line
-    if show_dir_of_ours:  # emptied only once the checkpoint is known to fit
-        prepare_output_dir(args.show_dir, args.overwrite, inputs=dataset_paths(cfg.test_dataloader.dataset))
+    if show_folder:  # emptied only once the checkpoint is known to fit
+        prepare_output_dir(show_folder, args.overwrite, inputs=dataset_paths(cfg.test_dataloader.dataset))
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -75,17 +75,20 @@ def run(args):
 
 def check_show_dir(cfg, show_dir, overwrite):
     """--show-dir: MMDetection writes the overlays to ``WORK_DIR/<timestamp>/show_dir``, which is new for every run
-    unless ``show_dir`` leads out of the work dir (an absolute path, ``..``): then it must be a new or empty folder
-    (or one of ours, emptied with ``overwrite``) that neither holds the test data nor lies in its image folder.
+    unless ``show_dir`` leads out of that run folder (an absolute path, ``..``; ``../vis`` is ``WORK_DIR/vis``, the
+    same for every run): then the folder it leads to must be a new or empty folder (or one of ours, emptied with
+    ``overwrite``) that neither holds the test data nor lies in its image folder.
 
     Returns:
-        bool: True when ``show_dir`` is such a folder of its own (to be made with ``prepare_output_dir``).
+        str | None: that folder (to be made with ``prepare_output_dir``), or None for a folder of this run's own.
     """
-    if is_inside(osp.join(cfg.work_dir, 'timestamp', show_dir), cfg.work_dir):
-        return False
-    check_output_dir(show_dir, overwrite, inputs=dataset_paths(cfg.test_dataloader.dataset))
-    check_outside_inputs(show_dir, dataset_paths(cfg.test_dataloader.dataset, data_root=False))
-    return True
+    run_folder = osp.join(cfg.work_dir, 'timestamp')  # stands for this run's WORK_DIR/<timestamp>
+    target = osp.normpath(osp.join(run_folder, show_dir))
+    if is_inside(target, run_folder):
+        return None
+    check_output_dir(target, overwrite, inputs=dataset_paths(cfg.test_dataloader.dataset))
+    check_outside_inputs(target, dataset_paths(cfg.test_dataloader.dataset, data_root=False))
+    return target
 
 
 def main(argv=None):

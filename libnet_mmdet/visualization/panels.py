@@ -50,14 +50,21 @@ def _show(ax, gray, title):
 MAX_SCORE_TEXTS = 40  # more score labels than this would hide the image
 
 
+def _box_patch(box, colour):
+    """The rectangle of an mmdet box (``x0, y0, x1, y1``, pixel corners: pixel ``j`` spans ``[j, j + 1)``) over an
+    ``imshow`` image, whose pixel ``j`` spans ``[j - 0.5, j + 0.5)``."""
+    x0, y0, x1, y1 = box
+    return Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, linewidth=0.8, edgecolor=colour)
+
+
 def _draw_boxes(ax, bboxes, scores, labels=False):
     """One rectangle per box, coloured by score (its score written when ``labels`` and at most
     ``MAX_SCORE_TEXTS`` boxes); returns the number drawn."""
     cmap = colormaps[BOX_CMAP]
-    for (x0, y0, x1, y1), score in zip(bboxes, scores):
-        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, linewidth=0.8, edgecolor=cmap(float(score))))
+    for box, score in zip(bboxes, scores):
+        ax.add_patch(_box_patch(box, cmap(float(score))))
         if labels and len(bboxes) <= MAX_SCORE_TEXTS:
-            ax.text(x0, y0, f'{score:.2f}', color='yellow', fontsize=6, va='bottom')
+            ax.text(box[0] - 0.5, box[1] - 0.5, f'{score:.2f}', color='yellow', fontsize=6, va='bottom')
     return len(bboxes)
 
 
@@ -77,12 +84,12 @@ def plot_anchors(stages, positions=3):
         grid = anchors.reshape(height, width, per_cell, 4)
         sizes = sorted({int(round(w)) for w in (grid[0, 0, :, 2] - grid[0, 0, :, 0])})
         _show(ax, gray, f'P{level + 2}: stride {stride}, {len(anchors)} anchors\nwidths {sizes} px')
-        centres = (grid[::2, ::2, 0, :2] + grid[::2, ::2, 0, 2:]).reshape(-1, 2) / 2
+        centres = (grid[::2, ::2, 0, :2] + grid[::2, ::2, 0, 2:]).reshape(-1, 2) / 2 - 0.5  # in imshow's frame
         ax.plot(centres[:, 0], centres[:, 1], '.', color='cyan', markersize=1)
         cells = np.linspace(0, min(height, width) - 1, positions + 2)[1:-1].round().astype(int)
         for cell in cells:
-            for x0, y0, x1, y1 in grid[cell, cell]:
-                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, linewidth=0.8, edgecolor='orange'))
+            for box in grid[cell, cell]:
+                ax.add_patch(_box_patch(box, 'orange'))
         ax.set_xlim(-0.5, gray.shape[1] - 0.5)
         ax.set_ylim(gray.shape[0] - 0.5, -0.5)
     return fig

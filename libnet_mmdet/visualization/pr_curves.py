@@ -44,6 +44,8 @@ def load_coco_gt(ann_file):
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'COCO annotation file not found: {ann_file}')
     dataset = check_coco_file(os.fspath(ann_file), classes=())
+    for annotation in dataset['annotations']:  # optional, as mmdet reads it; COCOeval indexes it
+        annotation.setdefault('iscrowd', 0)
     coco = COCO()
     coco.dataset = dataset
     with contextlib.redirect_stdout(io.StringIO()):

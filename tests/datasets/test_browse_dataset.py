@@ -70,3 +70,16 @@ def test_a_wrapped_dataset_is_browsed_and_its_folders_are_protected(tiny_coco, t
     assert len(list((tmp_path / 'out').glob('*.png'))) == 2
     with pytest.raises(SystemExit, match='browse_dataset.py: error: .*lies inside the input folder'):
         main([str(wrapped), '--out', str(tiny_coco / 'images' / 'train' / 'overlays')])
+
+
+def test_an_instance_keeps_its_colour_however_many_the_picture_has():
+    """Mask i is drawn as id i + 1 (README: a particle has the colour of its id in every picture); it was id N - i,
+    so the same particle changed colour with the number of instances."""
+    draw_overlay = import_tool('browse_dataset').draw_overlay
+    image = np.full((20, 30, 3), 128, np.uint8)
+    masks = np.zeros((3, 20, 30), bool)
+    masks[0, 2:8, 2:8] = masks[1, 10:16, 2:8] = masks[2, 2:8, 20:26] = True
+    two, three = draw_overlay(image, masks[:2], np.zeros((0, 4))), draw_overlay(image, masks, np.zeros((0, 4)))
+    np.testing.assert_array_equal(two[masks[0]], three[masks[0]])
+    np.testing.assert_array_equal(two[masks[1]], three[masks[1]])
+    assert not np.array_equal(three[4, 4], three[4, 22])  # and neighbours differ

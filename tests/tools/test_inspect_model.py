@@ -6,7 +6,7 @@ import pytest
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, TINY_CONFIG
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +104,8 @@ def test_proposal_and_mask_panels_draw_the_recorded_arrays(stages):
     assert [len(_rectangles(ax)) for ax in fig.axes] == [7, 7]
     best = np.argsort(-stages['rpn_after_nms']['scores'])[:7]
     drawn = sorted((r.get_x(), r.get_y()) for r in _rectangles(fig.axes[1]))
-    assert np.allclose(drawn, sorted(map(tuple, stages['rpn_after_nms']['bboxes'][best, :2])))
+    # mmdet's pixel-corner boxes over imshow's pixel centres: half a pixel up and left (they were drawn on the corner)
+    assert np.allclose(drawn, sorted(map(tuple, stages['rpn_after_nms']['bboxes'][best, :2] - 0.5)))
     assert [len(_rectangles(ax)) for ax in plot_rcnn_boxes(stages, topk=5).axes[:2]] == [5, 5]
     fig = plot_mask_probs(stages, n_masks=3)
     shown = [im.get_array() for ax in fig.axes[:3] for im in ax.get_images()]
@@ -151,6 +152,23 @@ def test_a_phase_model_config_is_refused_before_its_checkpoint_loads(tmp_path, r
     with pytest.raises(SystemExit, match='inspect_model.py: error: .*phase-fpn.*: not a two-stage instance '
                        'segmentation config .*its model lacks rpn_head, roi_head'):
         run_script('tools/inspect_model.py', config, tmp_path / 'missing.pth', val_image, '--out', tmp_path / 'out')
+    assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('case', ['nan', 'auto'])
+def test_a_bad_image_or_scale_is_refused_before_the_checkpoint_loads(tmp_path, run_script, val_image, case):
+    """NaN pixels and --scale auto for a config without particle diameters were found only after the model
+    loaded (the checkpoint here is missing: reaching it would be a different error)."""
+    import tifffile
+    image, extra = val_image, ['--scale', 'auto']
+    if case == 'nan':
+        image, extra = tmp_path / 'nan.tif', []
+        tifffile.imwrite(image, np.array([[1.0, np.nan], [2.0, 3.0]], np.float32))
+    message = (rf'{image}: 1 NaN/Inf pixel' if case == 'nan'
+               else r"scale='auto' \(--scale auto\) needs a model that records the particle diameters")
+    with pytest.raises(SystemExit, match=f'inspect_model.py: error: {message}'):
+        run_script('tools/inspect_model.py', TINY_CONFIG, tmp_path / 'missing.pth', image, '--out', tmp_path / 'out',
+                   *extra)
     assert not (tmp_path / 'out').exists()
 
 

@@ -196,3 +196,19 @@ def test_images_without_ground_truth_get_no_bar():
     ax = figure.axes[0]
     assert [label.get_text() for label in ax.get_xticklabels()] == ['b.png', 'a.png']
     assert len(ax.patches) == 4 and '2 without ground truth left out' in ax.get_title()
+
+
+def test_annotations_without_iscrowd_are_scored_as_mmdet_reads_them(tiny_coco, tmp_path):
+    """iscrowd is optional in our checker and in mmdet (0 when absent); COCOeval indexes it: a KeyError traceback."""
+    from libnet_mmdet.visualization.pr_curves import write_pr_report
+    ann_file = tiny_coco / 'annotations' / 'val.json'
+    coco = json.loads(ann_file.read_text())
+    for annotation in coco['annotations']:
+        assert annotation.pop('iscrowd', 0) == 0
+    bare = tmp_path / 'no_iscrowd.json'
+    bare.write_text(json.dumps(coco))
+    results = tmp_path / 'results.pkl'
+    results.write_bytes(pickle.dumps(_ground_truth_results(ann_file, drop_image=2)))
+    expected = write_pr_report(results, ann_file, tmp_path / 'with')
+    report = write_pr_report(results, bare, tmp_path / 'without')
+    assert report['per_image'] == expected['per_image']
