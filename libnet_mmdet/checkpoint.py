@@ -31,6 +31,10 @@ WEIGHTS_CHOICES = ('imagenet', 'coco', 'last')
 #: fine-tuning from it: :func:`check_weights_fit` refuses such a checkpoint (a new class count changes only the last
 #: layers of the heads, far less).
 MIN_PART_COVERAGE = 0.5
+#: The backbone and neck must be filled almost whole: they are not initialised otherwise (``apply_weights`` drops the
+#: ImageNet ``init_cfg``), and a ResNet of another depth fills over half of them (R50 into R101 55 %, R101 into R152
+#: 73 %); another normalisation (BN weights into a GN model) leaves only the small norm layers.
+MIN_TRUNK_COVERAGE = 0.95
 
 
 def _history_buffer_method(owner, name):
@@ -110,7 +114,7 @@ def apply_weights(cfg, weights, flag='--weights last'):
 def check_weights_fit(cfg, loaded, checkpoint):
     """Raise :class:`~libnet_mmdet.io.InputError` when fine-tuning the model of ``cfg`` from ``checkpoint`` would leave
     a part of it untrained: MMEngine loads ``load_from`` leniently, so a checkpoint of another model (a phase model,
-    another depth) trains with random heads after one warning in the log.
+    another depth) trains with random heads or backbone blocks after one warning in the log.
 
     Args:
         cfg (mmengine.Config): the training config.
@@ -123,7 +127,8 @@ def check_weights_fit(cfg, loaded, checkpoint):
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.get('backbone', {}).pop('init_cfg', None)  # built to be compared, not initialised: no download
     coverage = weights_coverage(MODELS.build(model_cfg), checkpoint_state_dict(loaded, checkpoint))
-    untrained = {part: share for part, share in coverage.items() if share < MIN_PART_COVERAGE}
+    untrained = {part: share for part, share in coverage.items()
+                 if share < (MIN_TRUNK_COVERAGE if part in ('backbone', 'neck') else MIN_PART_COVERAGE)}
     if untrained:
         shares = ', '.join(f'{part} {share:.0%}' for part, share in untrained.items())
         raise InputError(f"{checkpoint}: holds too few weights of this config's model to fine-tune from (share of "

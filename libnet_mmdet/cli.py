@@ -32,6 +32,8 @@ from .io import InputError
 #: machine's, or the GPU's: torch's OutOfMemoryError), and the TypeError that ``io.check_labels`` and
 #: ``analysis.check_phases`` still raise for a volume of the wrong dtype.
 USER_ERRORS = (ValueError, OSError, MemoryError, TypeError, torch.cuda.OutOfMemoryError)
+#: What torch's ``RuntimeError`` says when the CPU allocator cannot get the memory (:func:`is_out_of_memory`).
+CPU_OUT_OF_MEMORY = ("DefaultCPUAllocator: can't allocate memory", 'DefaultCPUAllocator: not enough memory')
 #: Environment variables a launcher sets in every process it starts (``LOCAL_RANK`` comes from ``--local_rank``
 #: with old launchers); without them the process was not started by that launcher.
 LAUNCHER_ENV = dict(pytorch=('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
@@ -95,7 +97,7 @@ def error_line(exc):
         return f'{exc.filename}: {exc.strerror}'
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # a KeyError's str quotes it
     message = '; '.join(line.strip() for line in text.splitlines() if line.strip())
-    if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
+    if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)) or is_out_of_memory(exc):
         return f'out of memory ({message})' if message else 'out of memory'
     return message or type(exc).__name__
 
@@ -119,11 +121,20 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
             raise
         print(f'{tool}: interrupted: {interrupted}', file=sys.stderr, flush=True)
         raise SystemExit(INTERRUPTED_EXIT_STATUS) from None
-    except (*USER_ERRORS, KeyError) as exc:
+    except (*USER_ERRORS, KeyError, RuntimeError) as exc:
         if debug or (isinstance(exc, KeyError) and not is_registry_miss(exc)):  # any other KeyError is a bug
+            raise
+        if not isinstance(exc, USER_ERRORS + (KeyError,)) and not is_out_of_memory(exc):  # other RuntimeErrors: bugs
             raise
         note = kept() if callable(kept) else kept
         raise SystemExit(f"{tool}: error: {error_line(exc)}{f'; {note}' if note else ''}") from None
+
+
+def is_out_of_memory(exc):
+    """Whether ``exc`` is torch's ``RuntimeError`` for an allocation the machine's memory cannot hold (on the CPU
+    torch raises no ``MemoryError``: ``[enforce fail at alloc_cpu.cpp] ... DefaultCPUAllocator: can't allocate
+    memory``)."""
+    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in CPU_OUT_OF_MEMORY)
 
 
 def is_registry_miss(exc):
@@ -365,6 +376,22 @@ def usable_cores():
     return os.cpu_count() or 1
 
 
+def wait_through_interrupts(child):
+    """``child.wait()`` until the child has ended, through any Ctrl-C (the terminal sends it to the child too, which
+    stops on it); then the first interrupt is raised again. Without this the tool said "interrupted: run again" and
+    exited while the child still wrote its last checkpoint, for a rerun to meet (``Popen``'s exit waits 0.25 s)."""
+    interrupted = None
+    while True:
+        try:
+            returncode = child.wait()
+        except KeyboardInterrupt as exc:
+            interrupted = interrupted or exc
+            continue
+        if interrupted is not None:
+            raise interrupted
+        return returncode
+
+
 def run_train_tool(config, work_dir, device='cpu', ranks=1):
     """Train ``config`` with ``tools/train.py`` in a child process (the README's training command), resuming from
     ``work_dir``'s last checkpoint when an earlier run was interrupted.
@@ -405,11 +432,11 @@ def run_train_tool(config, work_dir, device='cpu', ranks=1):
     started = time.time()
     with subprocess.Popen(command, env=env) as child:
         # `kill` of this process stops the training too (left running, it wrote on into the work dir a rerun resumes
-        # from); Ctrl-C reaches the child from the terminal, and leaving this block waits for it
+        # from); Ctrl-C reaches the child from the terminal, and this process waits for it to end
         forward = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, lambda *_: child.terminate()) if forward else None
         try:
-            returncode = child.wait()
+            returncode = wait_through_interrupts(child)
         finally:
             if forward:
                 signal.signal(signal.SIGTERM, previous)

@@ -275,6 +275,36 @@ def test_a_gpu_out_of_memory_is_one_line_and_a_step_after_the_output_says_what_i
                                'labels.tif is complete, the report is not')
 
 
+def test_a_cpu_out_of_memory_is_one_line_and_other_runtime_errors_keep_their_traceback():
+    """On the CPU torch raises a RuntimeError, not a MemoryError, when an allocation fails: it was a traceback."""
+    import torch
+    with pytest.raises(SystemExit) as info:
+        with cli.exit_on_error('segment.py'):
+            torch.empty(2 ** 62, dtype=torch.uint8)
+    assert str(info.value.code).startswith("segment.py: error: out of memory (") and '\n' not in info.value.code
+    assert "can't allocate memory" in info.value.code or 'not enough memory' in info.value.code
+    with pytest.raises(RuntimeError, match='a bug'):
+        with cli.exit_on_error('segment.py'):
+            raise RuntimeError('a bug')
+
+
+def test_ctrl_c_waits_for_the_training_child_to_end():
+    """Popen's exit waited 0.25 s after a Ctrl-C: the tool said 'run again' while the child still wrote."""
+    class Child:
+        calls = 0
+
+        def wait(self):
+            Child.calls += 1
+            if Child.calls <= 2:  # two Ctrl-C while the child finishes its checkpoint
+                raise KeyboardInterrupt
+            return -2
+
+    with pytest.raises(KeyboardInterrupt):
+        cli.wait_through_interrupts(Child())
+    assert Child.calls == 3
+    assert cli.wait_through_interrupts(type('Done', (), {'wait': lambda self: 0})()) == 0
+
+
 def test_a_launcher_needs_the_variables_its_starter_sets(monkeypatch):
     for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'):
         monkeypatch.delenv(name, raising=False)

@@ -191,3 +191,8 @@ def test_weights_of_another_model_are_refused_before_training(train_tool, tiny_c
     with pytest.raises(SystemExit, match=f"train.py: error: {backbone}: holds too few weights of this config's model "
                        'to fine-tune from \\(share of each part it fills: neck 0%, rpn_head 0%, roi_head 0%\\)'):
         train_tool.main([tiny_config, '--work-dir', str(tmp_path / 'w'), '--weights', str(backbone)])
+    deeper = tmp_path / 'r34.py'  # ResNet-18 weights into ResNet-34: over half of its backbone filled
+    deeper.write_text(f'_base_ = {tiny_config!r}\nmodel = dict(backbone=dict(depth=34))\n')
+    with pytest.raises(SystemExit, match=f"train.py: error: {full}: holds too few weights .* \\(share of each part it "
+                       'fills: backbone [5-9][0-9]%\\)'):
+        train_tool.main([str(deeper), '--work-dir', str(tmp_path / 'w'), '--weights', str(full)])
