@@ -78,6 +78,9 @@ def test_per_image_ap_equals_a_coco_eval_of_that_image_alone(tiny_coco):
             assert row['ap'] == pytest.approx(precision[precision > -1].mean(), abs=1e-12)
             assert row['ap50'] == pytest.approx(precision[0][precision[0] > -1].mean(), abs=1e-12)
             assert 0.05 < row['ap'] < 0.95  # neither perfect nor missed: the comparison means something
+    rows = per_image_ap(coco_gt, detections['segm'], 'segm', max_dets=1)  # it counts what it scores
+    assert [row['n_dt'] for row in rows] == [min(1, sum(d['image_id'] == row['img_id'] for d in detections['segm']))
+                                             for row in rows]
 
 
 @pytest.mark.slow
