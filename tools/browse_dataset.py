@@ -76,14 +76,16 @@ def draw_overlay(image_bgr, masks, boxes):
     """RGB uint8 picture of an (H, W, C) image with one colour per instance mask, their outlines and boxes.
 
     Args:
-        image_bgr (np.ndarray): (H, W, 1 | 3) image (BGR, as the pipeline gives it).
+        image_bgr (np.ndarray): (H, W, 1 | 3) image (BGR, as the pipeline gives it; a 2.5D model's (previous,
+            slice, next) channels: the middle one is drawn, the slice the masks belong to).
         masks (np.ndarray): (N, H, W) bool instance masks (a later mask wins where masks overlap); mask ``i`` is
             drawn as label id ``i + 1``, so in the colour of that id however many masks the picture has.
         boxes (np.ndarray): (N, 4) [x1, y1, x2, y2] pixel-corner boxes.
     """
     painted = instances_to_labels(masks, image_bgr.shape[:2], order=np.arange(len(masks))[::-1])
     labels = np.where(painted > 0, len(masks) + 1 - painted, 0)  # mask i has id i + 1, its colour in every picture
-    picture = render_labels(image_bgr, labels, intensity_range=(0, 255))  # as the model gets it (0-255)
+    # as the model gets it (0-255); its middle channel: the slice itself also for a 2.5D (previous, slice, next) input
+    picture = render_labels(image_bgr[..., image_bgr.shape[-1] // 2], labels, intensity_range=(0, 255))
     for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64):
         rows, cols = rectangle_perimeter((y1, x1), end=(y2 - 1, x2 - 1), shape=labels.shape, clip=True)
         picture[rows, cols] = (0, 255, 255)

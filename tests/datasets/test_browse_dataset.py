@@ -83,3 +83,14 @@ def test_an_instance_keeps_its_colour_however_many_the_picture_has():
     np.testing.assert_array_equal(two[masks[0]], three[masks[0]])
     np.testing.assert_array_equal(two[masks[1]], three[masks[1]])
     assert not np.array_equal(three[4, 4], three[4, 22])  # and neighbours differ
+
+
+def test_a_2_5d_sample_is_drawn_from_its_own_slice():
+    """A 2.5D input's channels are (previous, slice, next): the mean of the three was drawn under the slice's masks."""
+    draw_overlay = import_tool('browse_dataset').draw_overlay
+    from libnet_mmdet.visualization import render_labels
+    image = np.zeros((10, 12, 3), np.uint8)
+    image[..., 0], image[..., 1], image[..., 2] = 40, 120, 250
+    picture = draw_overlay(image, np.zeros((0, 10, 12), bool), np.zeros((0, 4)))
+    np.testing.assert_array_equal(picture, render_labels(image[..., 1], np.zeros((10, 12), np.int32),
+                                                         intensity_range=(0, 255)))
