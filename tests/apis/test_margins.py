@@ -70,8 +70,9 @@ def test_segment_volume_maps_every_slice_of_every_view_alike(tiny_model, padded,
 
 
 def test_the_model_never_sees_nor_labels_the_outside_of_the_field_of_view():
-    """The fill around the reconstructed disc is replaced by the nearest pixels for the model and never labelled; a
-    particle cut by the edge of the field of view keeps its inside part."""
+    """The fill around the reconstructed disc is replaced by the mirror image of the inside for the model (mirrored
+    particles out there are dropped) and never labelled; a particle cut by the edge of the field of view keeps its
+    inside part."""
     from scipy import ndimage
     from libnet_mmdet.apis import segment_image
     from libnet_mmdet.volume.testing import same_instances
@@ -86,11 +87,13 @@ def test_the_model_never_sees_nor_labels_the_outside_of_the_field_of_view():
 
     def bright_regions(images):
         seen.extend(images)
-        return [(ndimage.label(np.asarray(image) >= 100)[0], np.ones(3, np.float32)) for image in images]
+        regions = [ndimage.label(np.asarray(image) >= 100) for image in images]
+        return [(labels, np.ones(count, np.float32)) for labels, count in regions]
 
     labels, _ = segment_image(bright_regions, image, scale=1.0, tile_size=None)
 
-    assert len(seen) == 1 and seen[0].min() == 10  # the fill was given the pore's value, not shown as 0
+    assert len(seen) == 1 and seen[0].min() == 10  # the fill was given the inside's values, not shown as 0
+    assert ndimage.label(seen[0] >= 100)[1] > 3  # particle 2's mirror image beyond the rim: seen, not labelled
     assert not labels[outside].any()
     assert same_instances(labels, np.where(outside, 0, truth))
 
