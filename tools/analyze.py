@@ -80,10 +80,12 @@ def run(args):
                          f"{'them' if len(unused) > 1 else 'it'} out")
     if unused and args.phases:  # given phases come first (a phase model may be named by habit or a script)
         print(f"note: {' and '.join(unused)} not used: the phases come from --phases", file=sys.stderr)
-    phase_files = None
-    if predicts:
+    phase_files = resolve_phase_model(args.phase_model) if predicts else None
+    if phase_files:
         check_device(args.device)
-        phase_files = resolve_phase_model(args.phase_model)
+    elif predicts and args.device != 'cpu':  # multi-Otsu: nothing runs on the device
+        print(f'note: --device {args.device} not used: no phase model, the phases come from multi-Otsu',
+              file=sys.stderr)
     with open_volume(args.labels) as labels_reader:  # headers only: refuse now what reading would find wrong
         shape, dtypes = labels_reader.shape, [labels_reader.dtype]
         if voxel_size_nm is None:

@@ -118,6 +118,7 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
         that fill as the mirror image of the inside, which is no material.
     """
     from mmcv.transforms import Compose
+    check_int(batch_size, 'batch_size', 1)
     prepare = slice_preparer(model, intensity_range)
     pipeline = Compose(scaled_test_pipeline(model))
     pad = mirror_pad_px(model)

@@ -88,6 +88,8 @@ def test_predict_phases_checks_its_arguments_before_any_slice(phase_model):
         predict_phases(phase_model, image)
     with pytest.raises(InputError, match='batch_size must be an integer >= 1, got 0'):
         predict_phases(phase_model, image[:-1], batch_size=0)
+    with pytest.raises(InputError, match='batch_size must be an integer >= 1, got 0'):  # was range()'s bare error
+        phase_probabilities(phase_model, [image[0]], batch_size=0)
     with pytest.raises(InputError, match='model: a phase model \\(PhaseSegmentor, init_phase_model\\) is needed, got '
                        'MaskRCNN'):
         predict_phases(model_api.init_segmenter(str(TINY_CONFIG), None, device='cpu'), image[:-1])
