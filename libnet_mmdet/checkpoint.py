@@ -27,9 +27,9 @@ COCO_CHECKPOINTS = {
          'mask_rcnn_r101_fpn_1x_coco_20200204-1efe0ed5.pth',
 }
 WEIGHTS_CHOICES = ('imagenet', 'coco', 'last')
-#: A part of the model (backbone, neck, a head) that a checkpoint fills less than this share of is left untrained by
-#: fine-tuning from it: :func:`check_weights_fit` refuses such a checkpoint (a new class count changes only the last
-#: layers of the heads, far less).
+#: A head that a checkpoint fills less than this share of is left untrained by fine-tuning from it:
+#: :func:`check_weights_fit` refuses such a checkpoint (a new class count changes only the last layers of the heads,
+#: far less; the backbone and neck: :data:`MIN_TRUNK_COVERAGE`).
 MIN_PART_COVERAGE = 0.5
 #: The backbone and neck must be filled almost whole: they are not initialised otherwise (``apply_weights`` drops the
 #: ImageNet ``init_cfg``), and a ResNet of another depth fills over half of them (R50 into R101 55 %, R101 into R152

@@ -377,19 +377,15 @@ def usable_cores():
 
 
 def wait_through_interrupts(child):
-    """``child.wait()`` until the child has ended, through any Ctrl-C (the terminal sends it to the child too, which
-    stops on it); then the first interrupt is raised again. Without this the tool said "interrupted: run again" and
-    exited while the child still wrote its last checkpoint, for a rerun to meet (``Popen``'s exit waits 0.25 s)."""
-    interrupted = None
-    while True:
-        try:
-            returncode = child.wait()
-        except KeyboardInterrupt as exc:
-            interrupted = interrupted or exc
-            continue
-        if interrupted is not None:
-            raise interrupted
-        return returncode
+    """``child.wait()`` until the child has ended, through a first Ctrl-C (the terminal sends it to the child too,
+    which stops on it), then that interrupt raised again; a second Ctrl-C leaves at once (a child that does not
+    stop). Without this the tool said "interrupted: run again" and exited while the child still wrote its last
+    checkpoint, for a rerun to meet (``Popen``'s exit waits 0.25 s)."""
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.wait()
+        raise
 
 
 def run_train_tool(config, work_dir, device='cpu', ranks=1):

@@ -289,20 +289,24 @@ def test_a_cpu_out_of_memory_is_one_line_and_other_runtime_errors_keep_their_tra
 
 
 def test_ctrl_c_waits_for_the_training_child_to_end():
-    """Popen's exit waited 0.25 s after a Ctrl-C: the tool said 'run again' while the child still wrote."""
+    """Popen's exit waited 0.25 s after a Ctrl-C: the tool said 'run again' while the child still wrote. A second
+    Ctrl-C leaves at once."""
     class Child:
-        calls = 0
+        def __init__(self, interrupts):
+            self.interrupts, self.calls = interrupts, 0
 
         def wait(self):
-            Child.calls += 1
-            if Child.calls <= 2:  # two Ctrl-C while the child finishes its checkpoint
+            self.calls += 1
+            if self.calls <= self.interrupts:  # Ctrl-C while the child finishes its checkpoint
                 raise KeyboardInterrupt
             return -2
 
-    with pytest.raises(KeyboardInterrupt):
-        cli.wait_through_interrupts(Child())
-    assert Child.calls == 3
-    assert cli.wait_through_interrupts(type('Done', (), {'wait': lambda self: 0})()) == 0
+    for interrupts, calls in ((1, 2), (2, 2)):
+        child = Child(interrupts)
+        with pytest.raises(KeyboardInterrupt):
+            cli.wait_through_interrupts(child)
+        assert child.calls == calls  # waited once more after the first
+    assert cli.wait_through_interrupts(Child(0)) == -2
 
 
 def test_a_launcher_needs_the_variables_its_starter_sets(monkeypatch):

@@ -91,8 +91,9 @@ AUTO_TARGET_BAND = (1.0, 1.5)
 AUTO_FINE_STEP = 4
 AUTO_FINE_COVERAGE = 0.25
 #: An instance with less than this fraction of its pixels inside the field of view is dropped (:func:`in_view`):
-#: the model finds pieces of the fill's stripes that leave slivers of a few pixels at the rim (chosen on validation
-#: volumes with a field of view, seeds 7200/7201/7210/7211: 0.05 better than 0 on all four, 0.1-0.3 lost particles).
+#: the model finds things in the fill (reflections of particles near the rim since the mirror fill) that leave slivers
+#: of a few pixels at the rim (chosen, with the nearest-pixel fill of before 2026-12-07, on validation volumes with a
+#: field of view, seeds 7200/7201/7210/7211: 0.05 better than 0 on all four, 0.1-0.3 lost particles).
 MIN_IN_VIEW = 0.05
 #: :func:`shared_intensity_range`: slices (evenly spaced) and pixels per slice (strided) it measures.
 RANGE_SLICES = 16
@@ -380,7 +381,7 @@ def slice_segmenter(model, score_thr=DEFAULT_SCORE_THR, tile_size='auto', overla
 def in_view(labels_hw, outside_hw):
     """The instances of a slice's labels (H, W) as far as they lie inside the field of view: the pixels of
     ``outside_hw`` (H, W bool) cleared, and instances with less than :data:`MIN_IN_VIEW` of their pixels inside
-    dropped whole (seen mostly in the fill, they are its stripes or particles the view barely holds)."""
+    dropped whole (seen mostly in the fill, they are reflections there or particles the view barely holds)."""
     labels_hw = np.asarray(labels_hw)
     total = np.bincount(labels_hw.ravel())
     inside = total - np.bincount(labels_hw[outside_hw], minlength=total.size)

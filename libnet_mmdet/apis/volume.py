@@ -282,10 +282,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
                               merge_iou, voxel_size_nm, work_dir, overwrite, scale, proposals, min_overlap, grow_voxels,
                               min_votes)
     scale = check_scale(scale)
-    try:
-        auto = uses_auto_scale(model, scale)
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
+    auto = uses_auto_scale(model, scale)
     resolve_min_voxels(model, min_voxels, (1.0,), None)  # 'auto' for a model without diameters: fail before reading
     batch_size = default_batch_size(model) if batch_size is None else int(batch_size)  # numpy integers: plain ints
     slab = int(slab)  # for the work folder's JSON record

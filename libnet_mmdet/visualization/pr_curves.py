@@ -213,17 +213,20 @@ def per_image_ap(coco_gt, detections, iou_type='segm', max_dets=DEFAULT_MAX_DETS
     image by image).
 
     Returns:
-        list[dict]: ``img_id``, ``file_name``, ``n_gt``, ``n_dt`` (the detections scored: at most ``max_dets``, the
-        highest scores), ``ap``, ``ap50`` per image, in id order (``ap``/``ap50`` NaN for an image without ground
+        list[dict]: ``img_id``, ``file_name``, ``n_gt``, ``n_dt`` (the detections scored: at most ``max_dets`` per
+        category, the highest scores), ``ap``, ``ap50`` per image, in id order (``ap``/``ap50`` NaN for an image without ground
         truth).
     """
     coco_eval = evaluate(coco_gt, detections, iou_type, max_dets=max_dets)
-    n_dt = collections.Counter(d['image_id'] for d in detections)
+    per_category = collections.Counter((d['image_id'], d['category_id']) for d in detections)
+    n_dt = collections.Counter()
+    for (img_id, _), count in per_category.items():  # COCOeval scores the best max_dets per image and category
+        n_dt[img_id] += min(count, max_dets)
     rows = []
     for img_id in sorted(coco_gt.getImgIds()):
         precision, params = accumulate(coco_eval, img_ids=[img_id])
         rows.append(dict(img_id=int(img_id), file_name=coco_gt.imgs[img_id].get('file_name', str(img_id)),
-                         n_gt=len(coco_gt.getAnnIds(imgIds=[img_id], iscrowd=False)), n_dt=min(n_dt[img_id], max_dets),
+                         n_gt=len(coco_gt.getAnnIds(imgIds=[img_id], iscrowd=False)), n_dt=n_dt[img_id],
                          ap=_mean_valid(precision[:, :, :, 0, -1]),
                          ap50=_mean_valid(precision[_iou_index(params, 0.5), :, :, 0, -1])))
     return rows
