@@ -214,8 +214,8 @@ def per_image_ap(coco_gt, detections, iou_type='segm', max_dets=DEFAULT_MAX_DETS
 
     Returns:
         list[dict]: ``img_id``, ``file_name``, ``n_gt``, ``n_dt`` (the detections scored: at most ``max_dets`` per
-        category, the highest scores), ``ap``, ``ap50`` per image, in id order (``ap``/``ap50`` NaN for an image without ground
-        truth).
+        category, the highest scores), ``ap``, ``ap50`` per image, in id order (``ap``/``ap50`` NaN for an image
+        without ground truth).
     """
     coco_eval = evaluate(coco_gt, detections, iou_type, max_dets=max_dets)
     per_category = collections.Counter((d['image_id'], d['category_id']) for d in detections)
