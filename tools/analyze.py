@@ -92,13 +92,12 @@ def run(args):
             voxel_size_nm = labels_reader.voxel_size_nm
             if voxel_size_nm is None:
                 raise ValueError(f'{args.labels}: no voxel size in its metadata; pass --voxel-size-nm')
-    for path, is_image in ((args.image, True), (args.phases, False)):
+    for path in (args.image, args.phases):
         if path:
             with open_volume(path) as reader:
                 if reader.shape != shape:
                     raise ValueError(f'{path}: shape {reader.shape} does not match {args.labels} shape {shape}')
-                if is_image:
-                    dtypes.append(reader.dtype)
+                dtypes.append(reader.dtype)  # the phases too: read in the file's dtype before their uint8 copy
     check_memory(report_memory_bytes(shape, dtypes, bool(phase_files)), f'{args.labels} {shape}',
                  'run it where there is more memory' + (', or with --phase-model none (approximate phases)'
                                                         if phase_files else ''))

@@ -246,3 +246,17 @@ def test_a_report_larger_than_memory_is_refused_before_the_volumes_are_read(tmp_
     analyze_tool.main([str(paths['labels']), '--image', str(paths['image']), '--phase-model', 'none', '--out',
                        str(tmp_path / 'report')])
     assert (tmp_path / 'report' / 'particles.csv').is_file()
+
+
+def test_the_memory_check_counts_a_phase_file_in_its_own_dtype(tmp_path, phantoms, analyze_tool, monkeypatch):
+    """--phases is read whole in the file's dtype before its uint8 copy: an int64 file was counted as 1 byte/voxel."""
+    paths = _volumes(tmp_path, phantoms)
+    wide = tmp_path / 'phases64.tif'
+    tifffile.imwrite(wide, tifffile.imread(paths['phases']).astype(np.int64))
+    needed = []
+    monkeypatch.setattr(analyze_tool, 'check_memory', lambda nbytes, *args: needed.append(nbytes))
+    for phases in (paths['phases'], wide):
+        analyze_tool.main([str(paths['labels']), '--phases', str(phases), '--voxel-size-nm', '40', '--out',
+                           str(tmp_path / f'report_{phases.stem}')])
+    voxels = np.prod(tifffile.imread(paths['labels']).shape)
+    assert needed[1] - needed[0] == 7 * voxels
