@@ -186,7 +186,7 @@ def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None, a
     """
     config = read_config(config, cfg_options)
     if str(config.get('model', {}).get('type', '')).split('.')[-1] == PHASE_MODEL_TYPE:
-        raise InputError(f"{getattr(config, 'filename', None) or '<Config>'}: a phase model ({PHASE_MODEL_TYPE}), "
+        raise InputError(f"{model_name(config)}: a phase model ({PHASE_MODEL_TYPE}), "
                          'not an instance segmentation model; phase models go to --phase-model (init_phase_model)')
     return init_model(config, checkpoint, device=device, amp=amp)
 
@@ -225,7 +225,7 @@ def init_model(config, checkpoint=None, device='cuda:0', cfg_options=None, amp=F
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
     config = read_config(config, {**(cfg_options or {}), **({AMP_CFG_KEY: True} if amp else {})})
-    config_name = getattr(config, 'filename', None) or '<Config>'
+    config_name = model_name(config)
     if not isinstance(config.get('model'), dict) or 'backbone' not in config.model:
         raise InputError(f'{config_name}: not a detector config (no model dict with a backbone)')
     config.model.backbone.init_cfg = None  # the checkpoint (or nothing) gives the weights: no download
@@ -297,10 +297,6 @@ def is_detector(model):
     return isinstance(model, torch.nn.Module) and hasattr(model, 'cfg')
 
 
-def _config_name(model):
-    return getattr(model.cfg, 'filename', None) or '<Config>'
-
-
 def model_test_pipeline(model):
     """A copy of the test pipeline of the model's config (a list of transform dicts)."""
     from mmdet.utils import get_test_pipeline_cfg
@@ -336,7 +332,7 @@ def scaled_test_pipeline(model, scale=1.0):
     if resize is None:
         pipeline.insert(1, dict(type='mmdet.Resize', scale_factor=float(scale), keep_ratio=True))
     elif resize.get('scale') is not None:
-        raise ValueError(f'scale={scale}: the test pipeline of {_config_name(model)} resizes every image to the '
+        raise ValueError(f'scale={scale}: the test pipeline of {model_name(model)} resizes every image to the '
                          f'fixed size {resize["scale"]}, so slices cannot be rescaled; use scale=1 (--scale 1), or '
                          'a Resize with scale_factor in the config')
     else:
@@ -393,11 +389,9 @@ def config_tile_size(cfg):
 
 def model_name(model):
     """What error messages call ``model``: its config file for a detector or a config, else its type's name."""
-    if is_detector(model):
-        return _config_name(model)
-    if isinstance(model, Config):
-        return model.filename or '<Config>'
-    return type(model).__name__
+    if not (is_detector(model) or isinstance(model, Config)):
+        return type(model).__name__
+    return getattr(model.cfg if is_detector(model) else model, 'filename', None) or '<Config>'
 
 
 def trained_diameter_range(model):
