@@ -370,10 +370,12 @@ def device_name(text):
 
 
 def usable_cores():
-    """CPU cores this process may run on (its affinity where the OS tells it, e.g. a container's share; else all)."""
-    if hasattr(os, 'sched_getaffinity'):  # Linux; not macOS or Windows
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """CPU cores this process may run on: its affinity where the OS tells it (a SLURM job's cores, ``docker
+    --cpuset-cpus``), else all, and no more than its cgroup's CPU quota allows (``docker --cpus 4``: the quota
+    rounded up; v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``, the tightest along its cgroup path)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    quotas = _cgroup_values('cpu', _cpu_quota)
+    return max(1, min([cores, *(math.ceil(quota) for quota in quotas)]))
 
 
 def wait_through_interrupts(child):
@@ -443,15 +445,94 @@ def run_train_tool(config, work_dir, device='cpu', ranks=1):
 
 def available_memory_bytes():
     """Bytes of memory a new allocation can use now: ``MemAvailable`` of ``/proc/meminfo`` (Linux), else the
-    physical memory."""
+    physical memory; no more than the memory limit of this process's cgroup leaves (a SLURM job's ``--mem``, ``docker
+    --memory``: the limit less the memory in use that cannot be reclaimed; v2 ``memory.max``, v1
+    ``memory.limit_in_bytes``, the tightest along its cgroup path), which the kernel enforces by killing the job."""
+    available = None
     try:
         with open('/proc/meminfo', encoding='ascii') as meminfo:
             for line in meminfo:
                 if line.startswith('MemAvailable:'):
-                    return int(line.split()[1]) * 1024
+                    available = int(line.split()[1]) * 1024
     except OSError:
         pass
-    return os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    if available is None:
+        available = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    return max(0, min([available, *_cgroup_values('memory', _memory_room)]))
+
+
+#: Where the cgroup file systems are mounted, and the file naming this process's cgroups (Linux).
+CGROUP_ROOT = '/sys/fs/cgroup'
+PROC_SELF_CGROUP = '/proc/self/cgroup'
+#: cgroup v1 writes "no limit" as a number near 2 ** 63 (the largest page count times the page size).
+_CGROUP_V1_UNLIMITED = 2 ** 62
+
+
+def _cgroup_values(controller, read):
+    """``read(folder, version)`` of every folder of this process's cgroup of ``controller`` ('memory' or 'cpu'), from
+    the mount's root down to its own (v2, or v1 ``CGROUP_ROOT/<controller>``), the ``None`` values left out; ``[]``
+    where the system has no cgroups. A container's cgroup namespace shows its own cgroup as the root."""
+    try:
+        with open(PROC_SELF_CGROUP, encoding='utf-8') as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    values = []
+    for line in lines:
+        hierarchy, controllers, path = (line.split(':', 2) + ['', ''])[:3]
+        if hierarchy == '0' and not controllers:
+            mount, version = CGROUP_ROOT, 2
+        elif controller in controllers.split(','):
+            mount, version = osp.join(CGROUP_ROOT, controllers), 1
+            if not osp.isdir(mount):  # mounted as 'cpu,cpuacct' with a 'cpu' link on most systems
+                mount = osp.join(CGROUP_ROOT, controller)
+        else:
+            continue
+        parts = [part for part in path.split('/') if part]
+        if '..' in parts:  # a cgroup outside this process's cgroup namespace: only the mount's root is ours
+            parts = []
+        for depth in range(len(parts) + 1):
+            folder = osp.join(mount, *parts[:depth])
+            if osp.isdir(folder):
+                value = read(folder, version)
+                if value is not None:
+                    values.append(value)
+    return values
+
+
+def _read_cgroup_file(folder, name):
+    try:
+        with open(osp.join(folder, name), encoding='ascii') as f:
+            return f.read().split()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _memory_room(folder, version):
+    """Bytes a cgroup's memory limit leaves: the limit less its usage without the inactive file cache (the
+    kernel reclaims that first); ``None`` without a limit."""
+    limit, usage, stat = (_read_cgroup_file(folder, name) for name in (
+        ('memory.max', 'memory.current', 'memory.stat') if version == 2 else
+        ('memory.limit_in_bytes', 'memory.usage_in_bytes', 'memory.stat')))
+    if not limit or not limit[0].isdigit() or int(limit[0]) >= _CGROUP_V1_UNLIMITED:  # v2 writes 'max'
+        return None
+    used = int(usage[0]) if usage and usage[0].isdigit() else 0
+    stat = dict(zip(stat[::2], stat[1::2])) if stat else {}
+    cache = stat.get('inactive_file' if version == 2 else 'total_inactive_file', '0')
+    return int(limit[0]) - max(0, used - (int(cache) if cache.isdigit() else 0))
+
+
+def _cpu_quota(folder, version):
+    """Cores a cgroup's CPU quota amounts to (quota / period, a float); ``None`` without a quota."""
+    if version == 2:
+        quota_period = _read_cgroup_file(folder, 'cpu.max')  # 'max 100000' or '400000 100000'
+    else:
+        quota_period = [(_read_cgroup_file(folder, name) or [''])[0] for name in ('cpu.cfs_quota_us',
+                                                                                    'cpu.cfs_period_us')]
+    if not quota_period or len(quota_period) < 2 or not all(text.isdigit() for text in quota_period[:2]):
+        return None  # v1 writes -1 for no quota
+    quota, period = (int(text) for text in quota_period[:2])
+    return quota / period if quota > 0 and period > 0 else None
 
 
 def check_memory(n_bytes, what, advice='choose a smaller size'):

@@ -69,6 +69,59 @@ def test_check_memory(monkeypatch):
         cli.check_memory(2 ** 31, '--shape 9 9 9')
 
 
+def _fake_cgroups(monkeypatch, tmp_path, proc_lines, files):
+    """A cgroup tree under ``tmp_path`` (``files``: path relative to the mount -> text) and /proc/self/cgroup."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / 'self_cgroup').write_text(''.join(line + '\n' for line in proc_lines))
+    monkeypatch.setattr(cli, 'CGROUP_ROOT', str(tmp_path))
+    monkeypatch.setattr(cli, 'PROC_SELF_CGROUP', str(tmp_path / 'self_cgroup'))
+
+
+def test_a_cgroup_v2_memory_limit_and_cpu_quota_bound_what_a_tool_plans_for(monkeypatch, tmp_path):
+    """A SLURM job's --mem or docker --memory: /proc/meminfo shows the whole machine, the kernel kills the job at its
+    cgroup's limit; the room is the limit less the usage that cannot be reclaimed (inactive file cache can)."""
+    machine_cores = cli.usable_cores()
+    _fake_cgroups(monkeypatch, tmp_path, ['0::/user.slice/job_1'], {
+        'user.slice/memory.max': 'max\n',
+        'user.slice/job_1/memory.max': f'{64 * 2 ** 20}\n',
+        'user.slice/job_1/memory.current': f'{24 * 2 ** 20}\n',
+        'user.slice/job_1/memory.stat': f'anon {8 * 2 ** 20}\ninactive_file {16 * 2 ** 20}\nactive_file 0\n',
+        'user.slice/job_1/cpu.max': '50000 100000\n',  # half a core
+    })
+    assert cli.available_memory_bytes() == (64 - 8) * 2 ** 20
+    assert cli.usable_cores() == 1
+    with pytest.raises(InputError, match=r'needs at least 0.1 GiB of memory, 0.1 GiB are available'):
+        cli.check_memory(57 * 2 ** 20 + 2 ** 26, '--shape 9 9 9')
+    (tmp_path / 'user.slice/memory.max').write_text(f'{32 * 2 ** 20}\n')  # the tighter parent counts
+    (tmp_path / 'user.slice/memory.current').write_text(f'{2 ** 20}\n')
+    assert cli.available_memory_bytes() == 31 * 2 ** 20
+    (tmp_path / 'user.slice/job_1/cpu.max').write_text('max 100000\n')
+    assert cli.usable_cores() == machine_cores
+
+
+def test_a_cgroup_v1_limit_counts_and_no_limit_or_no_cgroups_changes_nothing(monkeypatch, tmp_path):
+    unlimited = '9223372036854771712\n'
+    before = cli.usable_cores()
+    _fake_cgroups(monkeypatch, tmp_path, ['4:memory:/slurm/uid_1/job_2', '3:cpu,cpuacct:/slurm/uid_1/job_2', '0::/'], {
+        'memory/memory.limit_in_bytes': unlimited,
+        'memory/slurm/uid_1/job_2/memory.limit_in_bytes': f'{512 * 2 ** 20}\n',
+        'memory/slurm/uid_1/job_2/memory.usage_in_bytes': f'{100 * 2 ** 20}\n',
+        'memory/slurm/uid_1/job_2/memory.stat': 'cache 0\ntotal_inactive_file 0\n',
+        'cpu,cpuacct/slurm/uid_1/job_2/cpu.cfs_quota_us': '-1\n',
+        'cpu,cpuacct/slurm/uid_1/job_2/cpu.cfs_period_us': '100000\n',
+    })
+    assert cli.available_memory_bytes() == 412 * 2 ** 20
+    assert cli.usable_cores() == before  # -1: no quota
+    (tmp_path / 'cpu,cpuacct/slurm/uid_1/job_2/cpu.cfs_quota_us').write_text('100000\n')
+    assert cli.usable_cores() == 1
+    (tmp_path / 'memory/slurm/uid_1/job_2/memory.limit_in_bytes').write_text(unlimited)
+    assert cli.available_memory_bytes() > 412 * 2 ** 20  # the machine's again
+    monkeypatch.setattr(cli, 'PROC_SELF_CGROUP', str(tmp_path / 'nowhere'))  # macOS, or no cgroups
+    assert cli.available_memory_bytes() > 0 and cli.usable_cores() == before
+
+
 BAD_CONFIGS = {
     'syntax.py': ('model = dict(\n', 'cannot read this config (SyntaxError'),
     'undefined.py': ('model = dict(type=MaskRCNN)\n', 'cannot read this config (NameError'),
