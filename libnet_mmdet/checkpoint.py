@@ -7,6 +7,7 @@ module adds exactly those classes to torch's allow-list of safe globals.
 """
 import copy
 import glob
+import math
 import os.path as osp
 import pickle
 
@@ -111,15 +112,18 @@ def apply_weights(cfg, weights, flag='--weights last'):
     return cfg
 
 
-def check_weights_fit(cfg, loaded, checkpoint):
+def check_weights_fit(cfg, loaded, checkpoint, resume=False):
     """Raise :class:`~libnet_mmdet.io.InputError` when fine-tuning the model of ``cfg`` from ``checkpoint`` would leave
     a part of it untrained: MMEngine loads ``load_from`` leniently, so a checkpoint of another model (a phase model,
-    another depth) trains with random heads or backbone blocks after one warning in the log.
+    another depth) trains with random heads or backbone blocks after one warning in the log. With ``resume`` every
+    weight must be there with its shape: the training resumes the optimizer state too (another model's fails at the
+    first step where its shapes differ: torch's AdamW on a new class count).
 
     Args:
         cfg (mmengine.Config): the training config.
         loaded (dict): the checkpoint's contents (:func:`~libnet_mmdet.apis.model.read_checkpoint`).
         checkpoint (str): its path, for the message.
+        resume (bool): ``--resume`` from it, not fine-tuning.
     """
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
@@ -127,6 +131,15 @@ def check_weights_fit(cfg, loaded, checkpoint):
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.get('backbone', {}).pop('init_cfg', None)  # built to be compared, not initialised: no download
     coverage = weights_coverage(MODELS.build(model_cfg), checkpoint_state_dict(loaded, checkpoint))
+    if resume:
+        # rounded down: a part with one layer missing is not '100%'
+        partial = ', '.join(f'{part} {math.floor(share * 1000) / 10:g}%' for part, share in coverage.items()
+                            if share < 1)
+        if partial:
+            raise InputError(f"{checkpoint}: is not a checkpoint of this config's model (share of each part it fills: "
+                             f'{partial}), so the training cannot resume from it; fine-tune from it with --weights '
+                             'instead, or resume with the config it was trained with')
+        return
     untrained = {part: share for part, share in coverage.items()
                  if share < (MIN_TRUNK_COVERAGE if part in ('backbone', 'neck') else MIN_PART_COVERAGE)}
     if untrained:

@@ -119,7 +119,7 @@ def test_a_weights_file_in_the_work_dir_is_not_removed_by_overwrite(train_tool, 
     best = work / 'best.pth'
     best.write_bytes(b'the earlier training')
     monkeypatch.setattr(train_tool, 'read_checkpoint', lambda path: {})  # a readable checkpoint, for this test
-    monkeypatch.setattr(train_tool, 'check_weights_fit', lambda *args: None)  # ... that fits
+    monkeypatch.setattr(train_tool, 'check_weights_fit', lambda *args, **kwargs: None)  # ... that fits
     with pytest.raises(SystemExit, match=f'train.py: error: --weights {best}: lies in the work dir whose checkpoints '
                        '--overwrite removes'):
         train_tool.main([tiny_config, '--work-dir', str(work), '--overwrite', '--weights', str(best)])
@@ -191,6 +191,15 @@ def test_weights_of_another_model_are_refused_before_training(train_tool, tiny_c
     with pytest.raises(SystemExit, match=f"train.py: error: {backbone}: holds too few weights of this config's model "
                        'to fine-tune from \\(share of each part it fills: neck 0%, rpn_head 0%, roi_head 0%\\)'):
         train_tool.main([tiny_config, '--work-dir', str(tmp_path / 'w'), '--weights', str(backbone)])
+    # --resume also restores the optimizer state: only a checkpoint of this very model (the model loads leniently, the
+    # AdamW state of other class counts fails at the first step)
+    with pytest.raises(Built):
+        train_tool.main([tiny_config, '--work-dir', str(tmp_path / 'w'), '--resume', str(full)])
+    for checkpoint, partial in ((other_classes, 'roi_head 99.9%'), (backbone, 'neck 0%, rpn_head 0%, roi_head 0%')):
+        with pytest.raises(SystemExit, match=f"train.py: error: {checkpoint}: is not a checkpoint of this config's "
+                           f'model \\(share of each part it fills: {partial}\\), so the training cannot resume '
+                           'from it; fine-tune from it with --weights instead'):
+            train_tool.main([tiny_config, '--work-dir', str(tmp_path / 'w'), '--resume', str(checkpoint)])
     deeper = tmp_path / 'r34.py'  # ResNet-18 weights into ResNet-34: over half of its backbone filled
     deeper.write_text(f'_base_ = {tiny_config!r}\nmodel = dict(backbone=dict(depth=34))\n')
     with pytest.raises(SystemExit, match=f"train.py: error: {full}: holds too few weights .* \\(share of each part it "

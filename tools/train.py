@@ -78,8 +78,8 @@ def run(args):
         apply_weights(cfg, args.weights)
     if cfg.get('load_from') and osp.isfile(cfg.load_from):  # a file that is not a checkpoint: one line, now
         loaded = read_checkpoint(cfg.load_from)
-        if not cfg.get('resume'):  # fine-tuning loads leniently: a checkpoint of another model is refused here
-            check_weights_fit(cfg, loaded, cfg.load_from)
+        # MMEngine loads both leniently: a checkpoint of another model is refused here
+        check_weights_fit(cfg, loaded, cfg.load_from, resume=bool(cfg.get('resume')))
     resuming = args.resume is not None or args.weights == 'last'
     checkpoints = glob.glob(osp.join(cfg.work_dir, '*.pth'))
     if not resuming and checkpoints:  # removed only once everything else is checked
