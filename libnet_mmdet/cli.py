@@ -9,7 +9,7 @@ tool reports a user error or an interruption.
 A user error (:data:`USER_ERRORS`: :class:`~libnet_mmdet.io.InputError` and the library's other ``ValueError``\\ s,
 a file the system cannot read or write, memory running out, also on the GPU, a config ``type`` no registry holds)
 ends the tool with one line ``<tool>: error: <file>: <problem>`` and exit status 1; Ctrl-C with one line saying what
-was kept and how to continue, exit status 130. ``--debug`` shows the full traceback instead; any other exception is
+was kept and how to continue, exit status 130, and SIGTERM (a batch system's time limit) the same way, status 143. ``--debug`` shows the full traceback instead; any other exception is
 a bug and shows its traceback as always.
 """
 import argparse
@@ -18,7 +18,9 @@ import datetime
 import math
 import os
 import os.path as osp
+import signal
 import sys
+import threading
 
 import numpy as np
 import torch
@@ -40,6 +42,13 @@ LAUNCHER_ENV = dict(pytorch=('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
                     slurm=('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'))
 #: Exit status of a tool stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
 INTERRUPTED_EXIT_STATUS = 130
+#: ... and by SIGTERM (128 + SIGTERM): ``kill``, a batch system's time limit (SLURM sends it, then SIGKILL 30 s later).
+TERMINATED_EXIT_STATUS = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread while a tool works (:func:`exit_on_error`), so that it stops as on Ctrl-C:
+    ``finally`` blocks and context managers run (partial outputs removed, finished work kept)."""
 
 
 def add_debug_arg(parser):
@@ -105,7 +114,8 @@ def error_line(exc):
 @contextlib.contextmanager
 def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the same command again', kept=None):
     """Run a tool's work: a user error (:data:`USER_ERRORS`) exits with one line and status 1, Ctrl-C with one line
-    ``<tool>: interrupted: <interrupted>`` and status 130; with ``debug`` both propagate with their traceback.
+    ``<tool>: interrupted: <interrupted>`` and status 130, SIGTERM likewise (``<tool>: terminated (SIGTERM): …``,
+    status 143; it raises :class:`Terminated` where the tool is); with ``debug`` they propagate with their traceback.
 
     Args:
         tool (str): the tool's name, first on the line (``'segment.py'``).
@@ -114,13 +124,19 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
         kept (str | callable | None): what is finished and how to do the rest, appended to a user error's line (a
             step after the main output was written); a callable is asked at the error (None: nothing to add).
     """
+    def terminate(signum, frame):
+        raise Terminated()
+
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where Python runs signal handlers
+    previous = signal.signal(signal.SIGTERM, terminate) if in_main_thread else None
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug:
             raise
-        print(f'{tool}: interrupted: {interrupted}', file=sys.stderr, flush=True)
-        raise SystemExit(INTERRUPTED_EXIT_STATUS) from None
+        how = 'terminated (SIGTERM)' if isinstance(exc, Terminated) else 'interrupted'
+        print(f'{tool}: {how}: {interrupted}', file=sys.stderr, flush=True)
+        raise SystemExit(TERMINATED_EXIT_STATUS if isinstance(exc, Terminated) else INTERRUPTED_EXIT_STATUS) from None
     except (*USER_ERRORS, KeyError, RuntimeError) as exc:
         if debug or (isinstance(exc, KeyError) and not is_registry_miss(exc)):  # any other KeyError is a bug
             raise
@@ -128,6 +144,9 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
             raise
         note = kept() if callable(kept) else kept
         raise SystemExit(f"{tool}: error: {error_line(exc)}{f'; {note}' if note else ''}") from None
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def is_out_of_memory(exc):
@@ -409,9 +428,7 @@ def run_train_tool(config, work_dir, device='cpu', ranks=1):
     Raises:
         ChildProcessError: training failed (its message is printed above by the child).
     """
-    import signal
     import subprocess
-    import threading
     import time
     train_py = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', 'train.py')
     command = [sys.executable, train_py, config, '--work-dir', work_dir]
@@ -432,12 +449,20 @@ def run_train_tool(config, work_dir, device='cpu', ranks=1):
         # `kill` of this process stops the training too (left running, it wrote on into the work dir a rerun resumes
         # from); Ctrl-C reaches the child from the terminal, and this process waits for it to end
         forward = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, lambda *_: child.terminate()) if forward else None
+        terminated = []
+
+        def pass_on(signum, frame):  # this process stops as on SIGTERM (Terminated) once the child has ended
+            terminated.append(signum)
+            child.terminate()
+
+        previous = signal.signal(signal.SIGTERM, pass_on) if forward else None
         try:
             returncode = wait_through_interrupts(child)
         finally:
             if forward:
                 signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        raise Terminated()
     if returncode:
         raise ChildProcessError(f'{" ".join(command)}: exited with status {returncode} (its message is above)')
     return time.time() - started

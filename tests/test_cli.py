@@ -297,7 +297,8 @@ def test_a_kill_of_the_tool_stops_its_training_child(tmp_path):
         from libnet_mmdet import cli
         real_popen = subprocess.Popen
         subprocess.Popen = lambda command, env: real_popen([sys.executable, '-c', {child_code!r}], env=env)
-        cli.run_train_tool('train_config.py', {str(tmp_path)!r}, 'cpu')
+        with cli.exit_on_error('make_model.py', interrupted='the build is kept; run it again'):
+            cli.run_train_tool('train_config.py', {str(tmp_path)!r}, 'cpu')
     """))
     parent = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.PIPE, stdout=subprocess.PIPE)
     for _ in range(900):  # the parent imports torch first
@@ -306,9 +307,48 @@ def test_a_kill_of_the_tool_stops_its_training_child(tmp_path):
         time.sleep(0.1)
     child_pid = int((tmp_path / 'child').read_text())
     parent.send_signal(signal.SIGTERM)
-    assert parent.wait(timeout=30) != 0
+    assert parent.wait(timeout=30) == cli.TERMINATED_EXIT_STATUS == 143
     time.sleep(0.5)
     assert not os.path.exists(f'/proc/{child_pid}') or open(f'/proc/{child_pid}/stat').read().split()[2] == 'Z'
+    # one line, as on Ctrl-C (it was "exited with status -15" once the child had ended)
+    assert parent.stderr.read().decode().splitlines()[-1] == ('make_model.py: terminated (SIGTERM): the build is kept; '
+                                                              'run it again')
+
+
+def test_sigterm_stops_a_tool_as_ctrl_c_does(tmp_path):
+    """``kill PID`` or a batch system's time limit (SLURM: SIGTERM, SIGKILL 30 s later) ended a tool at once: no
+    ``finally`` ran (an atomic write's temp file was left), no line said what was kept; status 143."""
+    import signal
+    import subprocess
+    import textwrap
+    import time
+    script = tmp_path / 'tool.py'
+    script.write_text(textwrap.dedent(f"""
+        import pathlib, sys, time
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        from libnet_mmdet import cli
+        with cli.exit_on_error('segment.py', interrupted='finished slabs are kept in OUT.work; run it again'):
+            try:
+                pathlib.Path({str(tmp_path / 'working')!r}).write_text('')
+                time.sleep(60)
+            finally:
+                pathlib.Path({str(tmp_path / 'cleaned')!r}).write_text('')
+    """))
+    tool = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+    for _ in range(900):  # it imports torch first
+        if (tmp_path / 'working').is_file():
+            break
+        time.sleep(0.1)
+    tool.send_signal(signal.SIGTERM)
+    assert tool.wait(timeout=30) == 143
+    assert (tmp_path / 'cleaned').is_file()
+    assert tool.stderr.read().decode() == ('segment.py: terminated (SIGTERM): finished slabs are kept in OUT.work; '
+                                           'run it again\n')
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # this process: left as it was after a tool's work
+    with pytest.raises(SystemExit):
+        with cli.exit_on_error('tool.py'):
+            raise ValueError('x')
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
 def test_usable_cores_falls_back_to_the_cpu_count_where_the_os_has_no_affinity(monkeypatch):
