@@ -187,6 +187,9 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
         if out is not None and is_inside(out, work_dir):
             raise InputError(f'{work_dir}: the work folder would hold the output {out} and is deleted when the run '
                              'ends; choose another work folder (--work-dir) or output')
+        if out is not None and is_inside(work_dir, out):  # a .zarr output: its writer refused it after the inference
+            raise InputError(f'{work_dir}: the work folder lies inside the output {out}, which is written whole when '
+                             'the run ends; choose another work folder (--work-dir)')
         check_outside_inputs(work_dir, (volume,))
         if get_dist_info()[0] == 0:  # the shared folder that rank 0 creates (others could see it half-made)
             WorkFolder(work_dir).check()

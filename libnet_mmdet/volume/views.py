@@ -25,6 +25,8 @@ def check_view_names(views):
     (:func:`resolve_views`)."""
     if views == 'auto':
         return views
+    if not isinstance(views, (str, tuple, list)):  # None, a number: a TypeError traceback from tuple()
+        raise ValueError(f"views must be 'auto' or distinct names from {VIEWS}, got {views!r}")
     views = (views,) if isinstance(views, str) else tuple(views)
     if not views or len(set(views)) != len(views) or not set(views) <= set(VIEWS):
         raise ValueError(f"views must be 'auto' or distinct names from {VIEWS}, got {views!r}")

@@ -114,12 +114,9 @@ class WorkFolder:
                           f"({', '.join(changed[:5])}); the run starts afresh (the earlier settings would have "
                           'resumed them)')
         if not resumed:
-            if osp.isdir(self.path):
-                for entry in os.listdir(self.path):
-                    entry = osp.join(self.path, entry)
-                    shutil.rmtree(entry) if osp.isdir(entry) else os.remove(entry)
-            os.makedirs(osp.join(self.path, PARTS_DIR))
-            write_json(path, dict(format=MANIFEST_FORMAT, identity=identity), indent=1)
+            self._delete_all_but_manifest()
+            os.makedirs(osp.join(self.path, PARTS_DIR), exist_ok=True)
+            write_json(path, dict(format=MANIFEST_FORMAT, identity=identity), indent=1)  # replaces the old one
         for view in views:
             array_path = self.scratch_path(f'view_{view}')
             try:
@@ -183,5 +180,19 @@ class WorkFolder:
         write_json(self.part_path(view, start), dict(checksum=checksum, labels=slab_checksum(labels)))
 
     def remove(self):
-        """Delete the folder and everything in it."""
-        shutil.rmtree(self.path)
+        """Delete the folder and everything in it, the manifest last."""
+        self._delete_all_but_manifest()
+        if osp.lexists(osp.join(self.path, MANIFEST)):
+            os.remove(osp.join(self.path, MANIFEST))
+        os.rmdir(self.path)
+
+    def _delete_all_but_manifest(self):
+        """Delete the folder's entries but its manifest, the part files first: a deletion cut short (Ctrl-C while a
+        large view array goes) leaves a folder that the next run still takes for a work folder, and in which a slab
+        counts as finished only where its part file is left and its labels read back as it records them."""
+        if not osp.isdir(self.path):
+            return
+        for entry in sorted(os.listdir(self.path), key=lambda name: name != PARTS_DIR):
+            if entry != MANIFEST:
+                entry = osp.join(self.path, entry)
+                shutil.rmtree(entry) if osp.isdir(entry) and not osp.islink(entry) else os.remove(entry)

@@ -346,6 +346,7 @@ def test_an_existing_output_is_never_replaced(image_tif, tmp_path, existing):
     (dict(batch_size=0), 'batch_size must be an integer >= 1'),
     (dict(tile_size=32, overlap=32), 'overlap must be an integer in'),
     (dict(views=('xy', 'ab')), "views must be 'auto' or distinct names"),
+    (dict(views=None), "views must be 'auto' or distinct names"),  # a TypeError traceback before 2026-12-07
 ])
 def test_settings_are_checked_before_anything_is_read_or_run(image_tif, tmp_path, bad, message):
     """Issue 17, defect 3: --voxel-size-nm 0 used to fail after the whole inference."""
@@ -364,6 +365,51 @@ def test_a_folder_of_other_files_is_never_the_work_folder(image_tif, tmp_path):
         segment_volume(IntensityPredictor(), image_tif, out=tmp_path / 'labels.tif', work_dir=folder,
                        progress=False)
     assert os.listdir(folder) == ['keep.txt']
+
+
+def test_a_deletion_of_the_work_folder_cut_short_leaves_one_the_next_run_takes(image_tif, tmp_path, monkeypatch):
+    """Review 2026-12-07: a rerun with other settings empties the work folder; Ctrl-C while a view array went (after
+    the manifest, deleted in listing order) left a folder every later run refused as 'not a work folder'. The
+    manifest now goes last, the part files first; the same for the deletion after success."""
+    from libnet_mmdet.volume import WorkFolder, workdir
+    out, work = tmp_path / 'labels.tif', tmp_path / 'labels.tif.work'
+    _interrupt(image_tif, out)
+    real_rmtree, deleted = shutil.rmtree, []
+
+    def rmtree_then_ctrl_c(path, *args, **kwargs):
+        if deleted:  # the second folder
+            raise KeyboardInterrupt
+        deleted.append(os.path.basename(path))
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(workdir.shutil, 'rmtree', rmtree_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):  # other settings: the folder is emptied
+        segment_volume(IntensityPredictor(), image_tif, out=out, slab=4, progress=False, score_thr=0.4)
+    assert deleted == ['parts'] and 'manifest.json' in os.listdir(work) and len(os.listdir(work)) > 1
+    monkeypatch.setattr(workdir.shutil, 'rmtree', real_rmtree)
+    expected = segment_volume(IntensityPredictor(), image_tif, progress=False, score_thr=0.4)
+    labels = segment_volume(IntensityPredictor(), image_tif, out=out, slab=4, progress=False, score_thr=0.4,
+                            keep_work=True)
+    np.testing.assert_array_equal(labels, expected)
+    deleted.clear()
+    monkeypatch.setattr(workdir.shutil, 'rmtree', rmtree_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):  # the deletion after success
+        WorkFolder(work).remove()
+    assert 'manifest.json' in os.listdir(work)
+    monkeypatch.setattr(workdir.shutil, 'rmtree', real_rmtree)
+    labels = segment_volume(IntensityPredictor(), image_tif, out=out, slab=4, progress=False, score_thr=0.4,
+                            overwrite=True)
+    np.testing.assert_array_equal(labels, expected)
+    assert not work.exists()
+
+
+def test_a_work_folder_inside_a_zarr_output_is_refused_before_the_run(image_tif, tmp_path):
+    """Review 2026-12-07: the output's writer refused it only when the run ended, after the whole inference."""
+    predictor = IntensityPredictor()
+    with pytest.raises(InputError, match='labels.zarr/work: the work folder lies inside the output'):
+        segment_volume(predictor, image_tif, out=tmp_path / 'labels.zarr', work_dir=tmp_path / 'labels.zarr' / 'work',
+                       progress=False)
+    assert predictor.n_images == 0 and sorted(os.listdir(tmp_path)) == ['stack.tif']
 
 
 def test_a_work_folder_holding_the_input_is_refused(image_tif, tmp_path):
