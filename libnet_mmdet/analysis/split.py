@@ -152,10 +152,11 @@ def tune_watershed(image_zyx, gt_labels_zyx, voxel_size_nm, grid=None):
     gt_labels_zyx = check_labels(gt_labels_zyx, 'gt_labels_zyx')  # before the first watershed
     check_same_shape(image_zyx, gt_labels_zyx.shape, 'image_zyx', 'gt_labels_zyx')
     voxel_size_zyx(voxel_size_nm)
-    rows = []
+    rows, tried = [], []
     for values in itertools.product(*grid.values()):
-        settings = dict(zip(grid.keys(), values))
-        labels = watershed_segment(image_zyx, **settings)
-        rows.append({**settings, **score_volume(gt_labels_zyx, labels, voxel_size_nm)})
-    table = pd.DataFrame(rows).sort_values('accuracy_mean', ascending=False, kind='stable').reset_index(drop=True)
-    return table.loc[0, list(grid)].to_dict(), table
+        tried.append(dict(zip(grid.keys(), values)))
+        labels = watershed_segment(image_zyx, **tried[-1])
+        rows.append({**tried[-1], **score_volume(gt_labels_zyx, labels, voxel_size_nm)})
+    table = pd.DataFrame(rows).sort_values('accuracy_mean', ascending=False, kind='stable')
+    # the setting as given: a row of the table holds integers as floats where the grid mixes them with floats
+    return tried[table.index[0]], table.reset_index(drop=True)

@@ -36,6 +36,11 @@ def test_tune_watershed_finds_the_split():
     assert best == {'sigma': 1.0, 'h_voxels': 1.0}  # h = 30 voxels cannot split the two balls
     assert len(table) == 2 and table['accuracy_mean'].is_monotonic_decreasing
     assert table.loc[0, 'f1_50'] == 1.0
+    # a grid mixing integers and floats: the best setting as given (a table row turned n_classes into 2.0, which
+    # watershed_segment refuses), so it can be passed back
+    best, table = tune_watershed(image, gt, 100, grid={'sigma': (1.0,), 'h_voxels': (30.0, 1.0), 'n_classes': (2,)})
+    assert best == {'sigma': 1.0, 'h_voxels': 1.0, 'n_classes': 2} and type(best['n_classes']) is int
+    assert list(table['h_voxels']) == [1.0, 30.0]
 
 
 def test_foreground_dice():
