@@ -14,7 +14,8 @@ is used instead, flagged approximate in every output (CSV column phase_source, s
 Each may also be an OME-Zarr or Zarr array (``labels.zarr``, as tools/segment.py writes it,
 ``x.zarr:/path``) or an HDF5 dataset (``stack.h5:/exchange/data``). The voxel size comes from the metadata of
 LABELS (TIFF: ImageJ / OME / centimetre resolution tags; OME-Zarr: scale and axis units; HDF5: attributes
-``voxel_size_nm`` or ``element_size_um``) unless --voxel-size-nm is given (one value, or three for Z Y X).
+``voxel_size_nm`` or ``element_size_um``), else of --image or --phases, unless --voxel-size-nm is given (one value, or
+three for Z Y X); inputs that record different voxel sizes are refused.
 
 Writes to DIR: particles.csv (one row per particle), summary.json, summary.md, esd_histogram.png,
 sphericity_vs_esd.png, detachment_vs_esd.png and detachment_vs_depth.png (with phase information), slices.png.
@@ -26,6 +27,8 @@ Definitions: ../shared/docs/METRICS.md and :func:`libnet_mmdet.analysis.particle
 import argparse
 import os.path as osp
 import sys
+
+import numpy as np
 
 from libnet_mmdet.analysis import (PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, check_phases, particle_table,
                                    phase_fit_sample, write_report)
@@ -66,6 +69,21 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def recorded_voxel_size(recorded, labels_path):
+    """The (Z, Y, X) voxel size in nm that the input files record (dict path -> size or None, the labels first): the
+    labels', else another input's; inputs that record different sizes are refused (another scan, or resampled)."""
+    sizes = {path: voxel_size_zyx(size, path) for path, size in recorded.items() if size is not None}
+    if not sizes:
+        raise ValueError(f'{labels_path}: no voxel size in its metadata; pass --voxel-size-nm')
+    (first, size), *others = sizes.items()
+    for path, other in others:
+        if not np.allclose(other, size, rtol=1e-3):
+            raise ValueError(f"{path}: records voxel size {' x '.join(f'{v:g}' for v in other)} nm, {first} "
+                             f"{' x '.join(f'{v:g}' for v in size)} nm (Z x Y x X): not the same scan, or resampled; "
+                             'pass --voxel-size-nm to say which')
+    return size
+
+
 def run(args):
     """Check the arguments, read the inputs, compute the table and write the report; returns the summary dict."""
     voxel_size_nm = None if args.voxel_size_nm is None else voxel_size_zyx(args.voxel_size_nm, '--voxel-size-nm')
@@ -88,16 +106,16 @@ def run(args):
               file=sys.stderr)
     with open_volume(args.labels) as labels_reader:  # headers only: refuse now what reading would find wrong
         shape, dtypes = labels_reader.shape, [labels_reader.dtype]
-        if voxel_size_nm is None:
-            voxel_size_nm = labels_reader.voxel_size_nm
-            if voxel_size_nm is None:
-                raise ValueError(f'{args.labels}: no voxel size in its metadata; pass --voxel-size-nm')
+        recorded = {args.labels: labels_reader.voxel_size_nm}
     for path in (args.image, args.phases):
         if path:
             with open_volume(path) as reader:
                 if reader.shape != shape:
                     raise ValueError(f'{path}: shape {reader.shape} does not match {args.labels} shape {shape}')
                 dtypes.append(reader.dtype)  # the phases too: read in the file's dtype before their uint8 copy
+                recorded[path] = reader.voxel_size_nm
+    if voxel_size_nm is None:
+        voxel_size_nm = recorded_voxel_size(recorded, args.labels)
     check_memory(report_memory_bytes(shape, dtypes, bool(phase_files)), f'{args.labels} {shape}',
                  'run it where there is more memory' + (', or with --phase-model none (approximate phases)'
                                                         if phase_files else ''))

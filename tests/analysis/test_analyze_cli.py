@@ -119,6 +119,26 @@ def test_shapes_and_the_voxel_size_are_checked_from_headers_before_a_volume_is_r
     assert not (tmp_path / 'out').exists()
 
 
+def test_the_voxel_size_may_come_from_another_input_and_inputs_that_disagree_are_refused(tmp_path, phantoms,
+                                                                                         analyze_tool, monkeypatch):
+    """Review 2026-12-07: only the labels' voxel size was read; phases or an image of another voxel size (another
+    scan, or resampled) passed unseen, and labels without one were refused although the image recorded it."""
+    paths = _volumes(tmp_path, phantoms)
+    labels = tifffile.imread(paths['labels'])
+    bare, coarse = tmp_path / 'bare.tif', tmp_path / 'coarse.tif'
+    tifffile.imwrite(bare, labels, photometric='minisblack')
+    tifffile.imwrite(coarse, tifffile.imread(paths['phases']), imagej=True, resolution=(1 / 0.08, 1 / 0.08),
+                     metadata={'spacing': 0.08, 'unit': 'um', 'axes': 'ZYX'})
+    analyze_tool.main([str(bare), '--phases', str(paths['phases']), '--out', str(tmp_path / 'from_phases')])
+    summary = json.loads((tmp_path / 'from_phases' / 'summary.json').read_text())
+    assert summary['settings']['voxel_size_nm'] == [40, 40, 40]
+    monkeypatch.setattr(analyze_tool, 'read_whole_volume', never_read)
+    with pytest.raises(SystemExit, match=f'{coarse}: records voxel size 80 x 80 x 80 nm, {paths["labels"]} 40 x 40 '
+                       'x 40 nm \\(Z x Y x X\\): not the same scan, or resampled; pass --voxel-size-nm to say which'):
+        analyze_tool.main([str(paths['labels']), '--phases', str(coarse), '--out', str(tmp_path / 'out')])
+    assert not (tmp_path / 'out').exists()
+
+
 def test_a_second_report_never_mixes_with_the_first(tmp_path, phantoms, analyze_tool, capsys):
     """Issue 17, defect 1: a run without phases into the folder of a run with phases replaced some files and left
     the detachment plots next to a summary saying there are no phases."""
