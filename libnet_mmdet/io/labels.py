@@ -17,7 +17,8 @@ MAX_DIRECT_LABEL = 2**24
 
 
 def check_labels(labels, name='labels_zyx', ndim=(3,), allow_empty=False):
-    """Check an instance label array (0 = background, 1..N = instances) and return it as a numpy array.
+    """Check an instance label array (0 = background, 1..N = instances) and return it as a numpy array (in native
+    byte order).
 
     Args:
         labels (array-like): integer array, ``ndim`` dimensions ((Z, Y, X) volume or (H, W) slice).
@@ -39,6 +40,8 @@ def check_labels(labels, name='labels_zyx', ndim=(3,), allow_empty=False):
                         f'got {labels.dtype}; label a binary mask first (scipy.ndimage.label)')
     if labels.size == 0:
         raise ValueError(f'{name}: empty array of shape {labels.shape}')
+    if not labels.dtype.isnative:  # big-endian (read raw from some files): fastremap, used on labels, refuses it
+        labels = labels.astype(labels.dtype.newbyteorder('='))
     if np.issubdtype(labels.dtype, np.signedinteger) and labels.min() < 0:
         raise ValueError(f'{name}: instance labels must be >= 0, found {labels.min()}')
     if not allow_empty and not labels.any():

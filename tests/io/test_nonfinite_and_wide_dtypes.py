@@ -3,6 +3,7 @@ are valid data: normalised in float64, not overflowed to Inf (issue 17, defect 4
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 from scipy import ndimage
@@ -133,3 +134,15 @@ def test_a_given_range_maps_wide_dtypes_like_their_scaled_down_copy(scale):
     np.testing.assert_allclose(mapped, normalize_intensity(image.astype(np.float32), value_range=(-1, 1)), atol=1e-3)
     assert mapped.min() == 0 and mapped.max() == 255
     assert not normalize_intensity(image, value_range=(1, 1)).any()  # an empty range maps to 0, as a constant image
+
+
+@pytest.mark.parametrize('dtype', ['>u2', '>i4', '>u4'])
+def test_big_endian_labels_are_analysed_like_native_ones(dtype):
+    """Review 2026-12-07: big-endian labels (as read raw from some files) ended in fastremap's 'Big-endian buffer not
+    supported' ValueError, the argument unnamed."""
+    from libnet_mmdet.analysis import particle_table
+    labels = np.zeros((6, 8, 8), np.uint16)
+    labels[1:4, 1:4, 1:4], labels[2:5, 4:7, 4:7] = 3, 7
+    expected = particle_table(labels, voxel_size_nm=50)
+    table = particle_table(labels.astype(dtype), voxel_size_nm=50)
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False)
