@@ -204,13 +204,14 @@ def synthetic(model, args):
 
 
 def user_path(segmenter, volume, phases, truth):
-    """What a user gets: the generalist's labels (``tools/segment.py``'s defaults: views, scale and min_voxels
-    auto) with the model's phases; mean detachment and carbon-binder contact against the truth (true labels and
+    """What a user gets: the generalist's labels (``tools/segment.py``'s defaults: views, scale, min_voxels and
+    smooth auto) with the model's phases; mean detachment and carbon-binder contact against the truth (true labels and
     phases), and the per-particle detachment r over the particles matched to a true one at IoU > 0.5."""
     from libnet_mmdet.analysis import particle_table
     from libnet_mmdet.apis import segment_volume
     from libnet_mmdet.evaluation.matching import pairwise_iou
-    labels = np.asarray(segment_volume(segmenter, volume.image_zyx, views='auto', min_voxels='auto', progress=False))
+    labels = np.asarray(segment_volume(segmenter, volume.image_zyx, views='auto', min_voxels='auto', smooth='auto',
+                                       progress=False))
     df = particle_table(labels, phases_zyx=phases, voxel_size_nm=volume.params.voxel_size_nm)
     true_df = particle_table(volume.labels_zyx, phases_zyx=volume.phases_zyx, voxel_size_nm=volume.params.voxel_size_nm)
     true_rank, rank, iou = pairwise_iou(volume.labels_zyx, labels)[:3]  # ranks follow the tables' sorted ids

@@ -32,7 +32,8 @@ many slices and some are cut by the faces as in a real sub-volume. The bounds ke
 (~2.4 for 12-voxel particles) a 96-pixel slice is one 256-pixel model tile, and the 48-voxel cell stops at 6 M
 voxels (its fusion segments 608 slices).
 The generalist runs as a user runs ``tools/segment.py``: ``min_voxels='auto'`` (a sphere a third of the typical
-diameter that ``scale='auto'`` measured; ``--min-voxels true`` / ``none`` for the true D / 0); the demo model,
+diameter that ``scale='auto'`` measured; ``--min-voxels true`` / ``none`` for the true D / 0) and ``smooth='auto'``
+(fused particles' masks smoothed; ``--smooth none``: not); the demo model,
 which records no diameters, is given ``min_voxels = min_voxels_for_diameter(D)`` of the true D (recorded per row).
 Scores (``evaluation.compare_methods``): 3D instance F1 at IoU 0.5 (and F1@0.75, mean accuracy, PQ, count error)
 and 2D F1@0.5 pooled over the xy slices of the 3D labels (for the generalist: of the linked volume).
@@ -118,6 +119,9 @@ def parse_args():
                         help='also fuse xy/xz/yz views with the generalist (default: on)')
     parser.add_argument('--min-voxels', choices=('auto', 'true', 'none'), default='auto',
                         help="the generalist's min_voxels: auto (as tools/segment.py), from the true diameter, or 0")
+    parser.add_argument('--smooth', choices=('auto', 'none'), default='auto',
+                        help="the generalist's smoothing of the particles' masks: auto (as tools/segment.py: fused "
+                        'views) or none')
     parser.add_argument('--skip', nargs='+', choices=('demo', 'watershed'), default=[],
                         help='leave out these methods on the synthetic volumes (e.g. a fusion-only rerun)')
     parser.add_argument('--real', action=argparse.BooleanOptionalAction, default=True,
@@ -206,14 +210,16 @@ def tuned_watershed(preset, diameter, seed):
     return settings, round(time.time() - started, 1)
 
 
-def segment_timed(model, image_zyx, views, scale, min_voxels):
-    """``(labels_zyx, seconds, scale)``: ``segment_volume`` as a user calls it; the scale it used ('auto'
-    resolved) is read from the manifest of its work folder, where ``segment_volume`` records it."""
+def segment_timed(model, image_zyx, views, scale, min_voxels, smooth='auto'):
+    """``(labels_zyx, seconds, scale)``: ``segment_volume`` as a user calls it (``smooth='auto'`` as
+    ``tools/segment.py``; 'none': not smoothed); the scale it used ('auto' resolved) is read from the manifest of its
+    work folder, where ``segment_volume`` records it."""
     with tempfile.TemporaryDirectory(prefix='bench_zero_shot_') as tmp:
         work_dir = osp.join(tmp, 'work')
         started = time.time()
         labels = np.asarray(segment_volume(model, image_zyx, views=views, scale=scale, min_voxels=min_voxels,
-                                           work_dir=work_dir, keep_work=True, progress=False))
+                                           work_dir=work_dir, keep_work=True, progress=False,
+                                           smooth=None if smooth == 'none' else smooth))
         seconds = time.time() - started
         with open(osp.join(work_dir, 'manifest.json')) as f:
             used = json.load(f)['identity']['inference']['scale']
@@ -250,7 +256,8 @@ def synthetic_rows(models, args):
             for seed in args.seeds:
                 volume = make_volume(preset, diameter, seed)
                 plan = model_runs(models, diameter, args.fusion, args.skip, args.min_voxels)
-                runs = {method: segment_timed(model['segmenter'], volume.image_zyx, views, scale, min_voxels)
+                runs = {method: segment_timed(model['segmenter'], volume.image_zyx, views, scale, min_voxels,
+                                              args.smooth)
                         for method, (model, views, scale, min_voxels) in plan.items()}
                 if 'watershed' not in args.skip:
                     settings, tuning_seconds = tuned_watershed(preset, diameter, seed)
@@ -337,10 +344,11 @@ def matbox_rows(models, args):
         image = render_volume(split, phases, params, seed=0)
         runs = {}
         if 'generalist' in models:
-            runs['generalist_linked'] = segment_timed(models['generalist']['segmenter'], image, LINKED, 'auto', 'auto')
+            runs['generalist_linked'] = segment_timed(models['generalist']['segmenter'], image, LINKED, 'auto', 'auto',
+                                                      args.smooth)
             if args.fusion:
                 runs['generalist_fused'] = segment_timed(models['generalist']['segmenter'], image, FUSED, 'auto',
-                                                         'auto')
+                                                         'auto', args.smooth)
         settings = None
         if 'watershed' not in args.skip:
             settings = tuned_watershed(preset, MATBOX_TUNING_DIAMETER, args.seeds[0])[0]

@@ -132,7 +132,8 @@ def run(args):
     phase_source = PHASES_GIVEN
     if phase_files:
         print(f'phases: the phase model in {osp.dirname(phase_files[0])}', file=sys.stderr)
-        phases_zyx = predict_phases(init_phase_model(*phase_files, device=args.device), image_zyx, progress=True)[0]
+        phases_zyx = predict_phases(init_phase_model(*phase_files, device=args.device), image_zyx, progress=True,
+                                    voxel_size_nm=voxel_size_nm)[0]
         phase_source = PHASES_MODEL
     df = particle_table(labels_zyx, phases_zyx=phases_zyx, image_zyx=image_zyx, voxel_size_nm=voxel_size_nm,
                         depth_axis=args.depth_axis, depth_from=args.depth_from, phase_source=phase_source)

@@ -3,7 +3,8 @@
 Usage:
     python tools/segment.py INPUT --out labels.tif|labels.zarr [--config CONFIG --checkpoint CHECKPOINT]
         [--device cpu|cuda:0] [--views auto | xy [xz yz]] [--overlays DIR [--overlay-step N]] [--report DIR]
-        [--min-voxels auto|N] [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N] [--tile-size N|auto|none]
+        [--min-voxels auto|N] [--smooth auto|SIGMA] [--score-thr T] [--voxel-size-nm S | SZ SY SX] [--slab N]
+        [--tile-size N|auto|none]
         [--overlap N] [--scale auto | F [F ...]] [--batch-size N] [--proposals auto|config] [--amp] [--work-dir DIR]
         [--no-resume] [--keep-work]
         [--overwrite] [--cfg-options k=v ...] [--launcher none|pytorch|slurm] [--debug]
@@ -16,7 +17,9 @@ slices of the volume (the median diameter of confident detections; a second, fin
 far smaller than that) and prints it; a number sets it (the model's particle diameter / yours); several numbers
 segment at each scale and merge, for slices mixing very different sizes.
 ``--min-voxels auto`` (the default for the same models; otherwise 0) merges pieces smaller than a sphere a third of
-that typical diameter across into the particle they touch, and prints the number.
+that typical diameter across into the particle they touch, and prints the number. ``--smooth auto`` (default)
+rounds each fused particle's mask last (a Gaussian of sigma 0.75 voxels, majority; linked particles: none);
+``--smooth SIGMA`` sets the sigma in voxels for either, 0 turns it off.
 
 INPUT is a (Z, Y, X) volume (uint8/uint16/float32): a TIFF stack, a folder of 2D slices (sorted by name), an HDF5
 dataset (``stack.h5:/exchange/data``; the file alone when it holds one 3D dataset) or a Zarr array / OME-Zarr
@@ -78,7 +81,8 @@ from libnet_mmdet.visualization import render_labels, write_overlays, write_png
 TOOL = osp.basename(__file__)
 #: The options that only a volume takes (argparse dest: flag), refused with a 2D image.
 VOLUME_ONLY = {'views': '--views', 'overlay_step': '--overlay-step', 'report': '--report',
-               'min_voxels': '--min-voxels', 'phase_model': '--phase-model', 'voxel_size_nm': '--voxel-size-nm',
+               'min_voxels': '--min-voxels', 'smooth': '--smooth', 'phase_model': '--phase-model',
+               'voxel_size_nm': '--voxel-size-nm',
                'slab': '--slab', 'work_dir': '--work-dir', 'no_resume': '--no-resume', 'keep_work': '--keep-work',
                'launcher': '--launcher'}
 
@@ -117,6 +121,10 @@ def build_parser():
                         'auto: a sphere a third of the typical particle diameter '
                         'across, from the diameter --scale auto measures (default: auto when the model records its '
                         'trained particle diameters, as the generalist does, else 0: keep all)')
+    parser.add_argument('--smooth', type=auto_or(float), default='auto', metavar='auto|SIGMA',
+                        help="round each particle's mask last: a voxel goes to the particle whose mask, blurred with a "
+                        'Gaussian of SIGMA voxels, covers more than half of it; auto (default): 0.75 for fused views, '
+                        'none for linked ones; 0: off')
     parser.add_argument('--score-thr', type=float, default=0.5, help='drop detections scoring below (default 0.5)')
     add_phase_model_arg(parser)
     add_voxel_size_arg(parser, help='voxel size in nm written to the output: one value (cubic) or Z Y X (default: '
@@ -213,7 +221,7 @@ def check_args(args):
     views = 'auto' if args.views == ['auto'] else tuple(args.views)
     kwargs = dict(
         out=args.out, views=views, score_thr=args.score_thr, tile_size=args.tile_size, overlap=args.overlap,
-        min_voxels=args.min_voxels, slab=args.slab, batch_size=args.batch_size,
+        min_voxels=args.min_voxels, smooth=args.smooth, slab=args.slab, batch_size=args.batch_size,
         scale=scale_arg(args.scale), work_dir=args.work_dir, overwrite=args.overwrite, proposals=args.proposals,
         voxel_size_nm=None if args.voxel_size_nm is None else tuple(args.voxel_size_nm))
     check_volume_args(args.input, **kwargs)
@@ -244,7 +252,7 @@ def write_particle_report(args, labels, voxel_size_nm, device):
     if args.phase_files:
         print(f'phases: the phase model in {osp.dirname(args.phase_files[0])}', file=sys.stderr)
         phases = predict_phases(init_phase_model(*args.phase_files, device=device, amp=args.amp), image,
-                                progress=True)[0]
+                                progress=True, voxel_size_nm=voxel_size_nm)[0]
         phase_source = PHASES_MODEL
     table = particle_table(labels, phases_zyx=phases, image_zyx=image, voxel_size_nm=voxel_size_nm,
                            phase_source=phase_source)

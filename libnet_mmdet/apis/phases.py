@@ -26,8 +26,10 @@ import torch
 
 from ..io.errors import InputError, check_int, check_number
 from ..io.images import SLICE_AXES, check_finite, check_not_colour, slice_outside_view
+from ..io.tiff import voxel_size_zyx
 from ..models.phase_segmentor import check_phase_classes
-from ..volume.views import MIN_VIEW_SIDE, VIEW_AXIS, VIEWS, check_view_names, context_stacks, usable_views
+from ..volume.views import (MIN_VIEW_SIDE, VIEW_AXIS, VIEWS, check_view_names, context_stacks, is_anisotropic,
+                            usable_views)
 from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
 from .model import (PHASE_MODEL_TYPE, init_model, mixed_precision, phase_model_files, read_config,
                     scaled_test_pipeline, uses_context_slices)
@@ -258,7 +260,8 @@ def view_edge_weights(shape_hw, ramp_px):
     return np.minimum(1.0, (distance_hw + 1) / max(ramp_px, 1)).astype(np.float32)
 
 
-def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False):
+def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False,
+                               voxel_size_nm=None):
     """Phase probabilities of a 2D slice or a 3D volume, summed over the views (each view's weighted by
     :func:`view_edge_weights` with the model's ``test_cfg.view_edge_ramp_px`` where more than one is used).
 
@@ -270,6 +273,10 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
             and yz slices need :data:`~libnet_mmdet.volume.views.MIN_VIEW_SIDE` px on each side).
         batch_size (int): slices per forward pass.
         progress (bool): a tqdm bar per view.
+        voxel_size_nm (float | sequence | None): the volume's voxel edges (nm, one or Z Y X): where they differ by
+            more than :data:`~libnet_mmdet.volume.views.MAX_FUSION_ANISOTROPY` (thicker slices), xy alone is used
+            (xz / yz slices of stretched particles gave worse phases; BENCHMARKS.md, "Phases on anisotropic
+            voxels"); None: cubic voxels.
 
     Returns:
         tuple: ``(probabilities, details)``: float32 (3,) + ``image.shape`` weighted sums of the probabilities of the
@@ -297,9 +304,11 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
         return phase_probabilities(model, [image])[0], dict(views=['xy'], outside_view=outside_view_voxels(image))
     views = VIEWS if views == 'auto' else check_view_names(views)
     used = usable_views(image.shape, views)
+    if voxel_size_nm is not None and is_anisotropic(voxel_size_zyx(voxel_size_nm, 'voxel_size_nm')):
+        used = [view for view in used if view == 'xy']
     if not used:
         raise ValueError(f'views {views}: none is usable for a volume of shape (Z, Y, X) = {image.shape} (xz and yz '
-                         f'slices need at least {MIN_VIEW_SIDE} px on each side); include xy')
+                         f'slices need at least {MIN_VIEW_SIDE} px on each side and cubic voxels); include xy')
     from tqdm import tqdm
     intensity_range = shared_intensity_range(model, [image[z] for z in evenly_spaced(len(image), RANGE_SLICES)])
     total = np.zeros((3,) + image.shape, np.float32)
@@ -319,7 +328,7 @@ def phase_volume_probabilities(model, image, views=('xy', 'xz', 'yz'), batch_siz
     return total, dict(views=used, outside_view=outside_view_voxels(image), intensity_range=intensity_range)
 
 
-def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False):
+def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progress=False, voxel_size_nm=None):
     """Phases of a 2D slice or a 3D volume: :func:`phase_volume_probabilities`, then :func:`model_phases`.
 
     Args:
@@ -330,6 +339,8 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
         batch_size (int): slices per forward pass.
         progress (bool): a tqdm bar per view, and a line with the weight used on stderr (``phases: pore weight
             next to particles 2.03 (bulk carbon-binder share 0.30)``).
+        voxel_size_nm (float | sequence | None): as :func:`phase_volume_probabilities` (anisotropic voxels: xy
+            alone).
 
     Returns:
         tuple: ``(phases, details)``: uint8 phases of ``image``'s shape (0 pore, 1 NMC, 2 carbon-binder) and the
@@ -341,7 +352,7 @@ def predict_phases(model, image, views=('xy', 'xz', 'yz'), batch_size=1, progres
     Raises:
         ValueError / InputError: as :func:`phase_volume_probabilities`.
     """
-    probabilities, details = phase_volume_probabilities(model, image, views, batch_size, progress)
+    probabilities, details = phase_volume_probabilities(model, image, views, batch_size, progress, voxel_size_nm)
     phases, weight_details = model_phases(model, probabilities, details.pop('outside_view'))
     if progress:
         share = weight_details['bulk_cb_share']

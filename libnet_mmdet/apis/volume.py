@@ -17,7 +17,9 @@ Which to use:
   their size is known), else linking; ``tools/segment.py``'s default.
 
 ``min_voxels`` (about the volume of the smallest real particle) merges the fragments either leaves (a duplicate
-2D detection left unlinked, a sliver where the views disagree) into the particle they touch most.
+2D detection left unlinked, a sliver where the views disagree) into the particle they touch most; ``smooth`` then
+rounds each particle's mask (a Gaussian of its indicator, majority; for fused views by default in
+``tools/segment.py``).
 
 Streaming: slices are read lazily (memory-mapped TIFF, page by page, one file of a folder at a time, or chunk by
 chunk from HDF5 / Zarr) in slabs of ``slab`` slices; each view's 2D labels go to a chunked array in the work
@@ -44,9 +46,10 @@ identity re-reads each slab and skips the inference of those whose part has the 
 changed is segmented again (2D results depend on their own slice only, and on its two neighbours for a model
 with 2.5D input, which the slab's checksum covers too; a rerun with ``'auto'`` estimates the same scale again, so
 it resumes). The 3D assembly and the output always rerun from the view arrays, so a run killed
-during assembly resumes without inference, and changing ``min_voxels``, ``min_overlap`` or ``grow_voxels`` reuses
-all of it. The work folder is removed after success unless ``keep_work=True``. Scratch space: 2 bytes per voxel per
-view and 4 (linking) or 8 (fusion) more, before compression (BENCHMARKS.md gives the measured disk use).
+during assembly resumes without inference, and changing ``min_voxels``, ``min_overlap``, ``grow_voxels`` or
+``smooth`` reuses all of it. The work folder is removed after success unless ``keep_work=True``. Scratch space:
+2 bytes per voxel per view and 4 (linking) or 8 (fusion) more, before compression (BENCHMARKS.md gives the measured
+disk use).
 
 Distributed (torchrun, ``tools/dist_segment.sh``): when a ``torch.distributed`` process group is initialised,
 rank ``r`` of ``N`` segments slabs ``r, r + N, r + 2N, ...`` of the list of every view's slabs into the shared work
@@ -72,7 +75,7 @@ from ..io.volume import AXES, check_label_output, check_outside_inputs, open_lab
 from ..volume.assembly import assemble_volume
 from ..volume.blocks import Ranks
 from ..volume.fusion import DEFAULT_GROW_VOXELS
-from ..volume.labels import min_voxels_for_diameter
+from ..volume.labels import min_voxels_for_diameter, resolve_smooth
 from ..volume.linking import DEFAULT_MIN_OVERLAP
 from ..volume.tiling import DEFAULT_MERGE_IOU
 from ..volume.views import VIEW_AXIS, check_view_names, context_stacks, resolve_views, view_slabs
@@ -140,7 +143,8 @@ def _same_path(path, other):
 def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SCORE_THR, tile_size='auto',
                       overlap=None, min_voxels=0, slab=16, batch_size=None, merge_iou=DEFAULT_MERGE_IOU,
                       voxel_size_nm=None, work_dir=None, overwrite=False, scale=None, proposals='auto',
-                      min_overlap=DEFAULT_MIN_OVERLAP, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None):
+                      min_overlap=DEFAULT_MIN_OVERLAP, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None,
+                      smooth=None):
     """Check the arguments of :func:`segment_volume` that need no model and no data, before anything is loaded,
     read or written: what ``segment_volume`` does first, and what ``tools/segment.py`` does before it loads the
     model. Same arguments and defaults as :func:`segment_volume`; a ``tile_size`` of ``'auto'`` is checked once
@@ -151,8 +155,8 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
 
     Raises:
         InputError: the first bad argument, named: views, slab, min_voxels, voxel_size_nm, the 3D assembly settings
-            (min_overlap, grow_voxels, min_votes), the 2D inference settings (score_thr, scale, batch_size, merge_iou,
-            tile_size, overlap); an ``out`` that exists (unless
+            (min_overlap, grow_voxels, min_votes, smooth), the 2D inference settings (score_thr, scale, batch_size,
+            merge_iou, tile_size, overlap); an ``out`` that exists (unless
             ``overwrite``), is a folder or is the input; a ``work_dir`` that is not a work folder.
     """
     try:
@@ -177,6 +181,8 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
         check_int(overlap, 'overlap', 0)
     if min_voxels is not None:
         check_min_voxels(min_voxels)
+    if smooth not in (None, 'auto'):
+        check_number(smooth, 'smooth', 0, 8, unit='Gaussian sigma in voxels')
     if out is not None:
         out = os.fspath(out)
         check_label_output(out, overwrite, inputs=(volume,))
@@ -226,7 +232,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
                    overlap=None, min_overlap=DEFAULT_MIN_OVERLAP, grow_voxels=DEFAULT_GROW_VOXELS, min_votes=None,
                    min_voxels=0, slab=16, batch_size=None, merge_iou=DEFAULT_MERGE_IOU,
                    voxel_size_nm=None, work_dir=None, resume=True, keep_work=False, progress=True, scale=None,
-                   overwrite=False, proposals='auto'):
+                   overwrite=False, proposals='auto', smooth=None):
     """Segment a (Z, Y, X) volume into 3D particle instance labels (see the module docstring).
 
     Args:
@@ -260,6 +266,11 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             (0 or 1: nothing merged). ``'auto'``: from the
             typical particle diameter (:func:`resolve_min_voxels`; ``tools/segment.py``'s default, as None: auto
             for a model that records its trained particle diameters, else 0).
+        smooth (float | 'auto' | None): each particle's mask smoothed last with a Gaussian of this sigma in voxels
+            (:func:`~libnet_mmdet.volume.labels.smooth_labels`: rounds the ragged outlines and ends in z of
+            assembled slices); ``'auto'`` (``tools/segment.py``'s default): sigma
+            :data:`~libnet_mmdet.volume.labels.SMOOTH_SIGMA_VOXELS` for fused views, none for linked ones; None or 0:
+            none.
         slab (int): slices read, segmented and checkpointed at a time.
         voxel_size_nm (float | tuple | None): written into the output (TIFF: ImageJ ``spacing``/resolution;
             OME-Zarr: the multiscale scale); None: the input's own, when its metadata record one.
@@ -283,7 +294,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
     """
     views = check_volume_args(volume, out, views, score_thr, tile_size, overlap, min_voxels, slab, batch_size,
                               merge_iou, voxel_size_nm, work_dir, overwrite, scale, proposals, min_overlap, grow_voxels,
-                              min_votes)
+                              min_votes, smooth)
     scale = check_scale(scale)
     auto = uses_auto_scale(model, scale)
     resolve_min_voxels(model, min_voxels, (1.0,), None)  # 'auto' for a model without diameters: fail before reading
@@ -314,6 +325,10 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
                                    None if voxel_size_nm is None else voxel_size_zyx(voxel_size_nm))
         if rank == 0 and why is not None:
             print(f"views: auto -> {' '.join(views)} ({why})")
+        if rank == 0 and progress and smooth == 'auto':
+            sigma = resolve_smooth(smooth, views, voxel_size_nm and voxel_size_zyx(voxel_size_nm))
+            print('smooth: auto -> ' + ('none (linked views)' if sigma is None else
+                                        f"Gaussian sigma {' x '.join(f'{v:g}' for v in sigma)} voxels (fused views)"))
         segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales, proposals,
                                   intensity_range)
         if out is not None:
@@ -353,8 +368,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         ranks.barrier()  # every slab is segmented
         labels = assemble_volume(work, shape, views, slab, min_overlap=min_overlap, grow_voxels=grow_voxels,
                                  min_votes=min_votes, min_voxels=min_voxels, out=out,
-                                 voxel_size_nm=voxel_size_nm,
-                                 overwrite=overwrite, ranks=ranks)
+                                 voxel_size_nm=voxel_size_nm, overwrite=overwrite, ranks=ranks, smooth=smooth)
         if rank > 0:
             return None
     if not keep_work and work.path != temp_dir:

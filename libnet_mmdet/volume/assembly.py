@@ -28,7 +28,7 @@ from ..io.labels import label_dtype
 from ..io.volume import LabelVolumeWriter
 from .blocks import Ranks, connected_groups
 from .fusion import DEFAULT_GROW_VOXELS, fuse_slabs
-from .labels import contact_counts, merge_small_lut
+from .labels import contact_counts, merge_small_lut, resolve_smooth, smooth_halo, smooth_labels
 from .linking import DEFAULT_MIN_OVERLAP, block_face_links, link_slabs
 from .views import AXES, VIEW_AXIS
 
@@ -69,31 +69,42 @@ def _link(view_labels, labels3d, axis, slab, min_overlap, ranks):
     return np.bincount(lut, weights=local_sizes).astype(np.int64)
 
 
-def _first_voxel_order(labels3d, lut, n_particles, start, stop, slab, ranks):
-    """``lut`` followed by the renumbering of its particles 1..N in the order of their first voxel in a (Z, Y, X)
-    scan: each rank finds the first voxel of every particle in its block, the earliest over the ranks decides."""
-    plane = labels3d.shape[1] * labels3d.shape[2]
+def _first_voxel_order(slabs, start, slab, plane, n_particles, ranks):
+    """The renumbering (ids 0..N -> 0..N) of particles 1..N in the order of their first voxel in a (Z, Y, X) scan:
+    each rank finds the first voxel of every particle in its block's ``slabs`` (from slice ``start``, ``plane``
+    voxels a slice), the earliest over the ranks decides."""
     first = np.full(n_particles + 1, np.iinfo(np.int64).max, np.int64)
-    for z0, labels in zip(range(start, stop, slab), _block_slabs(labels3d, lut, start, stop, slab)):
+    for z0, labels in zip(range(start, 2 ** 62, slab), slabs):
         ids, index = np.unique(labels, return_index=True)
         first[ids] = np.minimum(first[ids], index + z0 * plane)
     first = np.min(ranks.gather(first), axis=0)
-    renumber = np.zeros(n_particles + 1, lut.dtype)
+    renumber = np.zeros(n_particles + 1, label_dtype(n_particles))
     renumber[1 + np.argsort(first[1:], kind='stable')] = np.arange(1, n_particles + 1)
-    return renumber[lut]
+    return renumber
 
 
-def _block_slabs(labels3d, lut, start, stop, slab, halo=False):
-    """The z-slabs of ``start:stop`` of ``labels3d`` through ``lut`` (None: as stored); ``halo``: with the slice
-    above the first slab (when there is one)."""
+def _block_slabs(labels3d, lut, start, stop, slab, halo=False, sigma_zyx=None, renumber=None):
+    """The z-slabs of ``start:stop`` of ``labels3d`` through ``lut`` (None: as stored), each smoothed with
+    ``sigma_zyx`` (:func:`~libnet_mmdet.volume.labels.smooth_labels`, read with the slices around it that it needs:
+    the same as the whole volume smoothed), then through ``renumber``; ``halo``: with the slice above the first
+    slab (when there is one)."""
+    depth = smooth_halo(sigma_zyx) if sigma_zyx is not None else 0
     for z0 in range(start, stop, slab):
+        z1 = min(z0 + slab, stop)
         h0 = z0 - 1 if halo and z0 == start and z0 > 0 else z0
-        stored = labels3d.read('z', h0, min(z0 + slab, stop))
-        yield stored if lut is None else lut[stored]
+        if depth:
+            w0, w1 = max(h0 - depth, 0), min(z1 + depth, labels3d.shape[0])
+            window = labels3d.read('z', w0, w1)
+            labels = smooth_labels(window if lut is None else lut[window], sigma_zyx)[h0 - w0:z1 - w0]
+        else:
+            labels = labels3d.read('z', h0, z1)
+            labels = labels if lut is None else lut[labels]
+        yield labels if renumber is None else renumber[labels]
 
 
 def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP, grow_voxels=DEFAULT_GROW_VOXELS,
-                    min_votes=None, min_voxels=0, out=None, voxel_size_nm=None, overwrite=False, ranks=None):
+                    min_votes=None, min_voxels=0, out=None, voxel_size_nm=None, overwrite=False, ranks=None,
+                    smooth=None):
     """3D particle labels from the 2D labels of every view of a volume run (see the module docstring). Every rank
     calls it; each assembles and writes its own block.
 
@@ -114,6 +125,9 @@ def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP
         voxel_size_nm (float | tuple | None): written into the output.
         overwrite (bool): replace an existing ``out``.
         ranks (Ranks | None): the processes of the run; None: this process alone.
+        smooth (float | 'auto' | None): the particles' masks smoothed last
+            (:func:`~libnet_mmdet.volume.labels.resolve_smooth`, :func:`~libnet_mmdet.volume.labels.smooth_labels`);
+            None: as assembled.
 
     Returns:
         np.ndarray | str | None: (Z, Y, X) labels 1..N, uint16 (uint32 above 65535 particles), or ``out`` when
@@ -141,16 +155,21 @@ def assemble_volume(work, shape, views, slab=16, min_overlap=DEFAULT_MIN_OVERLAP
                                         first_is_halo=z_start > 0, background=True)
         contacts = tuple(np.concatenate(column) for column in zip(*ranks.gather(block_contacts)))
     lut, n_particles = merge_small_lut(sizes, None, min_voxels, contacts=contacts)
-    if len(views) > 1 or axis != 0:  # fusion's growth reaches above a first seed; y or x linking scans its own way
-        lut = _first_voxel_order(labels3d, lut, n_particles, z_start, z_stop, slab, ranks)
+    sigma_zyx = resolve_smooth(smooth, views, voxel_size_nm)
+    final = partial(_block_slabs, labels3d, lut, slab=slab, sigma_zyx=sigma_zyx)
+    renumber = None
+    # fusion's growth reaches above a first seed; y or x linking scans its own way; smoothing moves first voxels
+    if len(views) > 1 or axis != 0 or sigma_zyx is not None:
+        renumber = _first_voxel_order(final(z_start, z_stop), z_start, slab, shape[1] * shape[2], n_particles, ranks)
+    final = partial(final, renumber=renumber)
     if out is None:
-        return np.concatenate(list(_block_slabs(labels3d, lut, 0, shape[0], slab)))
+        return np.concatenate(list(final(0, shape[0])))
     writer = LabelVolumeWriter(out, shape, label_dtype(n_particles), voxel_size_nm, chunk_z=slab)
     try:
         if ranks.rank == 0:
             writer.create()
         ranks.barrier()
-        for z0, labels in zip(range(z_start, z_stop, slab), _block_slabs(labels3d, lut, z_start, z_stop, slab)):
+        for z0, labels in zip(range(z_start, z_stop, slab), final(z_start, z_stop)):
             writer.write(z0, labels)
         ranks.barrier()
         writer.finish(ranks.rank, ranks.world_size, ranks.barrier)

@@ -6,6 +6,7 @@ import math
 
 import cc3d
 import numpy as np
+from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -275,3 +276,77 @@ def merge_small_lut(sizes, slabs_zyx, min_voxels, contacts=None):
     new_ids = np.zeros(n, np.int64)
     new_ids[kept[np.argsort(first[group[kept]], kind='stable')]] = np.arange(1, n_kept + 1)
     return new_ids[roots].astype(label_dtype(n_kept)), n_kept
+
+
+#: Gaussian kernels reach this many sigmas (scipy's default truncation): a block smoothed with a halo this deep
+#: equals the whole volume smoothed (:func:`smooth_labels`).
+SMOOTH_TRUNCATE = 4.0
+
+
+#: ``smooth='auto'``: the Gaussian sigma of :func:`smooth_labels` for fused particles, in voxels (chosen on validation
+#: volumes, BENCHMARKS.md "Smoothed particle masks"; linked particles are not smoothed by default: not measured).
+SMOOTH_SIGMA_VOXELS = 0.75
+
+
+def resolve_smooth(smooth, views, voxel_size_nm=None):
+    """The (Z, Y, X) Gaussian sigma in voxels that :func:`smooth_labels` gets for a volume run, or None (no
+    smoothing).
+
+    Args:
+        smooth (float | 'auto' | None): sigma in voxels of the finest axis (0 or None: none); ``'auto'``:
+            :data:`SMOOTH_SIGMA_VOXELS` for fused views (two or three), none for one linked view.
+        views (sequence[str]): the views segmented.
+        voxel_size_nm (float | sequence | None): (Z, Y, X) voxel edges: a coarser axis gets a proportionally
+            smaller sigma (the same length in nm); None: cubic voxels.
+    """
+    if smooth == 'auto':
+        smooth = SMOOTH_SIGMA_VOXELS if len(views) > 1 else None
+    if not smooth:
+        return None
+    edges = np.broadcast_to(np.asarray(1.0 if voxel_size_nm is None else voxel_size_nm, np.float64), (3,))
+    return tuple(float(smooth) * edges.min() / edges)
+
+
+def smooth_halo(sigma_zyx):
+    """Slices above and below a z-block that :func:`smooth_labels` needs for the block's own slices to come out as
+    in the whole volume."""
+    return math.ceil(SMOOTH_TRUNCATE * float(np.atleast_1d(sigma_zyx)[0]))
+
+
+def smooth_labels(labels_zyx, sigma_zyx):
+    """Each particle's mask smoothed: a voxel goes to the particle whose mask, blurred with a Gaussian of
+    ``sigma_zyx`` voxels, is largest there and above 0.5 (ties: the smaller id), else to the background. Rounds the
+    ragged outlines and the ends in z that 2D slices assembled into 3D leave (BENCHMARKS.md, "Smoothed particle
+    masks"). A particle whose smoothed mask would be empty keeps its voxels, so none is lost.
+
+    Args:
+        labels_zyx (np.ndarray): (Z, Y, X) instance labels, any unsigned or signed integer dtype.
+        sigma_zyx (float | sequence[float]): Gaussian sigma in voxels, one for all axes or (Z, Y, X); 0: unchanged.
+
+    Returns:
+        np.ndarray: smoothed labels, same shape and dtype (a new array).
+    """
+    sigma = np.broadcast_to(np.asarray(sigma_zyx, np.float64), (3,))
+    if not np.all(np.isfinite(sigma)) or np.any(sigma < 0):
+        raise ValueError(f'sigma_zyx: expected sigmas >= 0 (voxels), got {sigma_zyx!r}')
+    out = np.array(labels_zyx, copy=True)
+    if not sigma.any() or not out.any():
+        return out
+    margin = [math.ceil(SMOOTH_TRUNCATE * s) for s in sigma]
+    ids, compact = np.unique(labels_zyx, return_inverse=True)  # ids 1..k in the order of ids: find_objects' lists
+    compact = compact.reshape(labels_zyx.shape)
+    if ids[0] != 0:  # no background: 0 must not be a particle's number
+        ids, compact = np.concatenate([[0], ids]), compact + 1
+    out[...] = 0
+    best = np.zeros(labels_zyx.shape, np.float32)
+    for index, box in enumerate(ndi.find_objects(compact), start=1):
+        box = tuple(slice(max(b.start - m, 0), min(b.stop + m, n)) for b, m, n in zip(box, margin, compact.shape))
+        mask = compact[box] == index
+        blurred = ndi.gaussian_filter(mask.astype(np.float32), sigma, truncate=SMOOTH_TRUNCATE)
+        take = (blurred > 0.5) & (blurred > best[box])
+        if not take.any():  # a speck smaller than the kernel: kept as it is
+            take, blurred = mask, np.where(mask, np.float32(1), blurred)
+        out[box][take] = ids[index]
+        best[box][take] = blurred[take]
+    return out
+

@@ -64,6 +64,14 @@ def usable_views(shape_zyx, views=VIEWS):
     return usable
 
 
+def is_anisotropic(voxel_size_zyx_nm):
+    """Whether (Z, Y, X) voxel edges differ by more than :data:`MAX_FUSION_ANISOTROPY` (largest / smallest): xz
+    and yz slices then show the particles stretched, and neither the particle fusion nor the phase model uses
+    them by default."""
+    sizes = np.asarray(voxel_size_zyx_nm, np.float64)
+    return bool(sizes.max() > MAX_FUSION_ANISOTROPY * sizes.min())
+
+
 def resolve_views(views, shape_zyx, voxel_size_zyx_nm=None):
     """The views to segment a volume in: ``views`` itself, or for ``'auto'`` all three (fusion, the more accurate)
     when every view's slices are at least :data:`MIN_VIEW_SIDE` px on each side and the voxels are isotropic
@@ -81,8 +89,6 @@ def resolve_views(views, shape_zyx, voxel_size_zyx_nm=None):
         return views, None
     if len(usable_views(shape_zyx)) < len(VIEWS):
         return ('xy',), f'linking: xz/yz slices under {MIN_VIEW_SIDE} px on a side'
-    if voxel_size_zyx_nm is not None:
-        sizes = np.asarray(voxel_size_zyx_nm, np.float64)
-        if sizes.max() > MAX_FUSION_ANISOTROPY * sizes.min():
-            return ('xy',), f'linking: anisotropic voxels {"x".join(f"{v:g}" for v in sizes)} nm'
+    if voxel_size_zyx_nm is not None and is_anisotropic(voxel_size_zyx_nm):
+        return ('xy',), f'linking: anisotropic voxels {"x".join(f"{v:g}" for v in voxel_size_zyx_nm)} nm'
     return VIEWS, 'fusion'

@@ -12,7 +12,7 @@ import zarr
 from libnet_mmdet.io.labels import renumber_by_first_voxel
 from libnet_mmdet.volume.assembly import assemble_volume
 from libnet_mmdet.volume.blocks import Ranks, z_block
-from libnet_mmdet.volume.labels import overlap_pairs
+from libnet_mmdet.volume.labels import overlap_pairs, smooth_labels
 from libnet_mmdet.volume.linking import link_next_slice
 from libnet_mmdet.volume.testing import slice_labels, sphere_labels, work_folder_with_views
 from libnet_mmdet.volume.workdir import WorkFolder
@@ -38,19 +38,19 @@ def views_of(truth, views, noise, seed=0):
     return given
 
 
-def _rank_main(rank, world_size, init_file, work_path, views, out, min_voxels):
+def _rank_main(rank, world_size, init_file, work_path, views, out, min_voxels, smooth=None):
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world_size)
     try:
         result = assemble_volume(WorkFolder(work_path), SHAPE, views, SLAB, min_voxels=min_voxels, out=out,
-                                 ranks=Ranks.current())
+                                 ranks=Ranks.current(), smooth=smooth)
         assert (result is None) == (rank > 0)
     finally:
         dist.destroy_process_group()
 
 
-def assemble_on_ranks(world_size, work_path, views, out, min_voxels, tmp_path):
+def assemble_on_ranks(world_size, work_path, views, out, min_voxels, tmp_path, smooth=None):
     mp.start_processes(_rank_main, args=(world_size, str(tmp_path / f'init_{world_size}'), str(work_path), views,
-                                         str(out), min_voxels), nprocs=world_size, start_method='fork')
+                                         str(out), min_voxels, smooth), nprocs=world_size, start_method='fork')
     return tifffile.imread(out)
 
 
@@ -71,6 +71,23 @@ def test_ranks_give_the_single_process_labels(views, world_size, tmp_path):
     np.testing.assert_array_equal(renumber_by_first_voxel(reference)[1], np.arange(1, reference.max() + 1))
     labels = assemble_on_ranks(world_size, work.path, views, tmp_path / 'labels.tif', 40, tmp_path)
     np.testing.assert_array_equal(labels, reference)
+
+
+def test_smoothed_masks_on_ranks_are_the_whole_volume_smoothed(tmp_path):
+    """``smooth``: each block is smoothed with the slices around it that the Gaussian reaches (a halo deeper than a
+    block of 8 slices at sigma 2.5), so 3 ranks give the whole volume smoothed at once, renumbered by first voxel."""
+    views = ('xy', 'xz', 'yz')
+    truth = sphere_labels(SHAPE, SPHERES)
+    work = work_folder_with_views(tmp_path / 'work', views_of(truth, views, noise=True), SLAB)
+    assembled = assemble_volume(work, SHAPE, views, SLAB, min_voxels=40)
+    for sigma in (1.0, 2.5):
+        expected = renumber_by_first_voxel(smooth_labels(assembled, sigma))[0]
+        assert (expected != assembled).sum() > 50  # smoothing changed the masks
+        np.testing.assert_array_equal(assemble_volume(work, SHAPE, views, SLAB, min_voxels=40, smooth=sigma), expected)
+        (tmp_path / str(sigma)).mkdir()
+        labels = assemble_on_ranks(3, work.path, views, tmp_path / f'labels_{sigma}.tif', 40, tmp_path / str(sigma),
+                                   sigma)
+        np.testing.assert_array_equal(labels, expected)
 
 
 @pytest.mark.parametrize('views', [('xy',), ('xy', 'xz', 'yz')], ids=['link', 'fuse'])

@@ -35,6 +35,7 @@ def _argv(stack, *extra):
     (['--slab', '0'], 'segment.py: error: slab must be an integer >= 1'),
     (['--min-voxels', '-5'], "segment.py: error: min_voxels must be 'auto' or an integer >= 0"),
     (['--score-thr', '2'], r'segment.py: error: score_thr must be in \[0, 1\]'),
+    (['--smooth', '-1'], r'segment.py: error: smooth must be in \[0, 8\] \(Gaussian sigma in voxels\), got -1'),
     (['--scale', '-1'], r'segment.py: error: scale must be in \(0, 16\]'),
     (['--batch-size', '0'], 'segment.py: error: batch_size must be an integer >= 1'),
     (['--tile-size', '64', '--overlap', '64'], r'segment.py: error: overlap must be an integer in \[0, tile_size'),

@@ -70,7 +70,7 @@ def test_the_generalist_and_auto_scale_are_the_defaults(run_script, stack, gener
     captured = capsys.readouterr()
     assert 'model: the generalist (generalist/config.py, generalist/model.pth)' in captured.err
     assert 'scale: auto -> ' in captured.out and 'model trained for 12-48 px' in captured.out
-    assert 'min_voxels: auto -> ' in captured.out
+    assert 'min_voxels: auto -> ' in captured.out and 'smooth: auto -> ' in captured.out
     assert tifffile.imread(stack.parent / 'labels.tif').max() > 0
 
 
@@ -102,6 +102,13 @@ def test_min_voxels_words(segment_functions, stack, words, min_voxels):
     args = segment_functions['parse_args']([str(stack), '--out', str(stack.parent / 'l.tif'), '--config', 'c.py',
                                             '--checkpoint', 'c.pth'] + (['--min-voxels', *words] if words else []))
     assert segment_functions['check_args'](args)['min_voxels'] == min_voxels
+
+
+@pytest.mark.parametrize('words, smooth', [([], 'auto'), (['auto'], 'auto'), (['1.5'], 1.5), (['0'], 0)])
+def test_smooth_words(segment_functions, stack, words, smooth):
+    args = segment_functions['parse_args']([str(stack), '--out', str(stack.parent / 'l.tif'), '--config', 'c.py',
+                                            '--checkpoint', 'c.pth'] + (['--smooth', *words] if words else []))
+    assert segment_functions['check_args'](args)['smooth'] == smooth
 
 
 @pytest.mark.parametrize('words, message', [

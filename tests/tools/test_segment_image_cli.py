@@ -60,6 +60,7 @@ def test_a_2d_image_gives_2d_labels_and_an_overlay(segment_tool, image_file, mon
 
 @pytest.mark.parametrize('extra, message', [
     (['--views', 'xy'], 'is a 2D image: --views is for volumes only'),
+    (['--smooth', '1'], 'is a 2D image: --smooth is for volumes only'),
     (['--min-voxels', 'auto', '--slab', 4], 'is a 2D image: --min-voxels, --slab are for volumes only'),
     (['--report', '{tmp}/report', '--voxel-size-nm', 50],
      'is a 2D image: --report, --voxel-size-nm are for volumes only'),
