@@ -4,7 +4,8 @@ MATBOX volume rendered through the synthetic tomography model (issue 16).
 Usage:
     python benchmarks/bench_phases.py [--model-dir models/phases] [--seed 9100] [--shape 64 192 192]
         [--presets clean typical hard] [--real-dir ../shared/data/real] [--out benchmarks/results/phases.json]
-        [--plots DIR] [--surface-pore-weights W [W ...]] [--generalist [DIR]] [--cb-domain-fraction F]
+        [--plots DIR] [--surface-pore-weights W [W ...]] [--generalist [DIR] [--smooth auto|none]] [--z-step N]
+        [--cb-domain-fraction F]
 
 1. Synthetic: one volume per preset (seeds ``--seed``, ``--seed + 1``, ...; the phase model's corpus uses seeds 0-31
    of the random preset), its particles given by the true labels, so that only the phases differ: per-phase IoU,
@@ -25,9 +26,13 @@ Usage:
    (``split_particles``), rendered with the ``typical`` preset's imaging (``render_volume``), segmented: mean
    detachment and the per-particle detachment correlation of model and multi-Otsu phases vs the true phases (the
    split leaves specks down to one voxel: also without those, as in 1.).
-4. ``--generalist``: the user's path on the synthetic volumes -- the generalist's labels (views and scale auto, as
-   ``tools/segment.py``) with the model's phases -- mean detachment and carbon-binder contact against the truth,
-   and the per-particle detachment r over the particles matched to a true one (IoU > 0.5).
+4. ``--generalist``: the user's path on the synthetic volumes -- the generalist's labels (views, scale, min_voxels
+   and smooth auto, as ``tools/segment.py``; ``--smooth none``: masks not smoothed) with the model's phases -- mean
+   detachment and carbon-binder contact against the truth, and the per-particle detachment r over the particles
+   matched to a true one (IoU > 0.5).
+5. ``--z-step N``: the synthetic volumes of 1. with every N-th slice only (voxels N times longer in z): the model's
+   phases from xy alone (what tools/analyze.py does on anisotropic voxels) and from all views
+   (``model_all_views``).
 Nothing here was tuned on these volumes or slices. ``--surface-pore-weights`` also scores the synthetic volumes with
 other constant surface pore weights (:func:`~libnet_mmdet.apis.phases.phases_from_probabilities`); the model's own
 phases use the weight its config sets per volume from the bulk carbon-binder share
@@ -68,10 +73,20 @@ def parse_args(argv=None):
     parser.add_argument('--cb-domain-fraction', type=float, default=0.0, metavar='F',
                         help='bulk carbon-binder domains in a share F of the gaps of every synthetic volume '
                         '(default 0: the presets as they are)')
+    parser.add_argument('--smooth', choices=('auto', 'none'), default='auto',
+                        help="the user path's smoothing of the generalist's particle masks: auto (as tools/segment.py) "
+                        'or none')
+    parser.add_argument('--z-step', type=int, default=1, metavar='N',
+                        help='keep every N-th slice of each synthetic volume (voxels N times longer in z, as thicker '
+                        'slices): the model phases from xy alone, as tools/analyze.py predicts them there, and from '
+                        'all views (model_all_views) for comparison; not with --generalist')
     parser.add_argument('--surface-pore-weights', type=float, nargs='+', default=[], metavar='W',
                         help='also score the synthetic volumes with each of these constant surface pore weights '
                         "(the config's weight and slope are chosen by benchmarks/tune_phase_weight.py)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.z_step < 1 or (args.z_step > 1 and args.generalist):
+        parser.error('--z-step: an integer >= 1, and 1 with --generalist')
+    return args
 
 
 def phase_iou(phases, truth):
@@ -156,17 +171,21 @@ def plot_curves(path, title, result):
     write_png(path, figure, dpi=100)  # atomically
 
 
-def model_and_otsu(model, image, weights=()):
-    """Candidate phases (the model's, as tools/analyze.py predicts them, multi-Otsu's and the model's with each
-    surface pore weight of ``weights``, named ``model_w<weight>``), the model's views and weight (and bulk carbon-binder
-    share) and its seconds."""
+def model_and_otsu(model, image, weights=(), voxel_size_nm=None):
+    """Candidate phases (the model's, as tools/analyze.py predicts them for ``voxel_size_nm``, multi-Otsu's and the
+    model's with each surface pore weight of ``weights``, named ``model_w<weight>``; on anisotropic voxels also the
+    model's from all views, ``model_all_views``), the model's views and weight (and bulk carbon-binder share) and its
+    seconds."""
     from libnet_mmdet.analysis import segment_phases
     from libnet_mmdet.apis.phases import model_phases, phase_volume_probabilities, phases_from_probabilities
     started = time.perf_counter()
-    probabilities, details = phase_volume_probabilities(model, image)
+    probabilities, details = phase_volume_probabilities(model, image, voxel_size_nm=voxel_size_nm)
     candidates = {f'model_w{weight:g}': phases_from_probabilities(probabilities.copy(), weight) for weight in weights}
     candidates['model'], weight_details = model_phases(model, probabilities, details['outside_view'])
     seconds = time.perf_counter() - started
+    if voxel_size_nm is not None and details['views'] == ['xy']:
+        all_views, all_details = phase_volume_probabilities(model, image)
+        candidates['model_all_views'] = model_phases(model, all_views, all_details['outside_view'])[0]
     candidates['multi_otsu'] = segment_phases(image)[0]
     return candidates, dict(weight_details, views=details['views']), seconds
 
@@ -178,10 +197,15 @@ def synthetic(model, args):
         seed = args.seed + offset
         volume = generate_volume(tuple(args.shape), preset_params(preset, cb_domain_fraction=args.cb_domain_fraction),
                                  seed=seed)
-        candidates, model_details, seconds = model_and_otsu(model, volume.image_zyx, args.surface_pore_weights)
-        result = compare_phases(volume.labels_zyx, volume.phases_zyx, candidates, volume.params.voxel_size_nm)
-        result.update(seed=seed, shape_zyx=list(args.shape), cb_domain_fraction=args.cb_domain_fraction,
-                      **model_details, model_seconds=round(seconds, 1))
+        edge = volume.params.voxel_size_nm
+        image, labels, truth = (array[::args.z_step] for array in (volume.image_zyx, volume.labels_zyx,
+                                                                   volume.phases_zyx))
+        voxel_size_nm = (edge * args.z_step, edge, edge)
+        candidates, model_details, seconds = model_and_otsu(model, image, args.surface_pore_weights,
+                                                            voxel_size_nm if args.z_step > 1 else None)
+        result = compare_phases(labels, truth, candidates, voxel_size_nm)
+        result.update(seed=seed, shape_zyx=list(image.shape), z_step=args.z_step,
+                      cb_domain_fraction=args.cb_domain_fraction, **model_details, model_seconds=round(seconds, 1))
         results[preset] = result
         print(f"{preset}: IoU pore/NMC/CB model {fmt(result['model']['phase_iou'])} otsu "
               f"{fmt(result['multi_otsu']['phase_iou'])}; damage truth {result['truth']['mean_damage']:.3f} model "
@@ -198,20 +222,25 @@ def synthetic(model, args):
                   f"{scores['error_detachment']:+.3f} r {fmt(scores['detachment_correlation'])}", flush=True)
         if args.plots:
             plot_curves(osp.join(args.plots, f'detachment_vs_esd_{preset}.png'), f'{preset} (seed {seed})', result)
+        if 'model_all_views' in candidates:
+            scores = result['model_all_views']
+            print(f"  all views on anisotropic voxels: IoU {fmt(scores['phase_iou'])} detachment error "
+                  f"{scores['error_detachment']:+.3f} r {fmt(scores['detachment_correlation'])}", flush=True)
         if args.generalist:
-            result['user_path'] = user_path(args.generalist, volume, candidates['model'], result['truth'])
+            result['user_path'] = user_path(args.generalist, volume, candidates['model'], result['truth'],
+                                            args.smooth)
     return results
 
 
-def user_path(segmenter, volume, phases, truth):
+def user_path(segmenter, volume, phases, truth, smooth='auto'):
     """What a user gets: the generalist's labels (``tools/segment.py``'s defaults: views, scale, min_voxels and
     smooth auto) with the model's phases; mean detachment and carbon-binder contact against the truth (true labels and
     phases), and the per-particle detachment r over the particles matched to a true one at IoU > 0.5."""
     from libnet_mmdet.analysis import particle_table
     from libnet_mmdet.apis import segment_volume
     from libnet_mmdet.evaluation.matching import pairwise_iou
-    labels = np.asarray(segment_volume(segmenter, volume.image_zyx, views='auto', min_voxels='auto', smooth='auto',
-                                       progress=False))
+    labels = np.asarray(segment_volume(segmenter, volume.image_zyx, views='auto', min_voxels='auto',
+                                       smooth=None if smooth == 'none' else smooth, progress=False))
     df = particle_table(labels, phases_zyx=phases, voxel_size_nm=volume.params.voxel_size_nm)
     true_df = particle_table(volume.labels_zyx, phases_zyx=volume.phases_zyx, voxel_size_nm=volume.params.voxel_size_nm)
     true_rank, rank, iou = pairwise_iou(volume.labels_zyx, labels)[:3]  # ranks follow the tables' sorted ids
