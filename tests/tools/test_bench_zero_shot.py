@@ -29,7 +29,7 @@ def test_matbox_rows_score_against_the_nmc_phase_and_its_split(bench, tmp_path, 
     outputs = iter([(split, 1.0, 1.0), (one_missing, 1.0, 1.0)])  # a perfect linking and a fusion missing a ball
     monkeypatch.setattr(bench, 'MATBOX', str(path))
     monkeypatch.setattr(bench, 'segment_timed', lambda *args: next(outputs))
-    args = argparse.Namespace(presets=['clean'], fusion=True, skip=['watershed'], seeds=[5000])
+    args = argparse.Namespace(presets=['clean'], fusion=True, skip=['watershed'], seeds=[5000], smooth='auto')
 
     rows = {row['method']: row for row in bench.matbox_rows({'generalist': dict(segmenter=None)}, args)}
 
