@@ -9,8 +9,8 @@ tool reports a user error or an interruption.
 A user error (:data:`USER_ERRORS`: :class:`~libnet_mmdet.io.InputError` and the library's other ``ValueError``\\ s,
 a file the system cannot read or write, memory running out, also on the GPU, a config ``type`` no registry holds)
 ends the tool with one line ``<tool>: error: <file>: <problem>`` and exit status 1; Ctrl-C with one line saying what
-was kept and how to continue, exit status 130, and SIGTERM (a batch system's time limit) the same way, status 143. ``--debug`` shows the full traceback instead; any other exception is
-a bug and shows its traceback as always.
+was kept and how to continue, exit status 130, and SIGTERM (a batch system's time limit) the same way, status 143.
+``--debug`` shows the full traceback instead; any other exception is a bug and shows its traceback as always.
 """
 import argparse
 import contextlib
