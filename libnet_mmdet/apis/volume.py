@@ -326,7 +326,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         if rank == 0 and why is not None:
             print(f"views: auto -> {' '.join(views)} ({why})")
         if rank == 0 and progress and smooth == 'auto':
-            sigma = resolve_smooth(smooth, views, voxel_size_nm and voxel_size_zyx(voxel_size_nm))
+            sigma = resolve_smooth(smooth, views, voxel_size_nm)
             print('smooth: auto -> ' + ('none (linked views)' if sigma is None else
                                         f"Gaussian sigma {' x '.join(f'{v:g}' for v in sigma)} voxels (fused views)"))
         segment = slice_segmenter(model, score_thr, tile_size, overlap, batch_size, merge_iou, scales, proposals,

@@ -333,10 +333,7 @@ def smooth_labels(labels_zyx, sigma_zyx):
     if not sigma.any() or not out.any():
         return out
     margin = [math.ceil(SMOOTH_TRUNCATE * s) for s in sigma]
-    ids, compact = np.unique(labels_zyx, return_inverse=True)  # ids 1..k in the order of ids: find_objects' lists
-    compact = compact.reshape(labels_zyx.shape)
-    if ids[0] != 0:  # no background: 0 must not be a particle's number
-        ids, compact = np.concatenate([[0], ids]), compact + 1
+    compact, ids = compact_labels(labels_zyx, always=True)  # 1..k in the order of the ids: find_objects' list
     out[...] = 0
     best = np.zeros(labels_zyx.shape, np.float32)
     for index, box in enumerate(ndi.find_objects(compact), start=1):
@@ -346,7 +343,7 @@ def smooth_labels(labels_zyx, sigma_zyx):
         take = (blurred > 0.5) & (blurred > best[box])
         if not take.any():  # a speck smaller than the kernel: kept as it is
             take, blurred = mask, np.where(mask, np.float32(1), blurred)
-        out[box][take] = ids[index]
+        out[box][take] = ids[index - 1]
         best[box][take] = blurred[take]
     return out
 
