@@ -5,7 +5,8 @@ and dask read).
 Reading (:func:`open_zarr_volume`): ``labels.zarr`` is a Zarr array, or an OME-Zarr image group whose first
 multiscale's first dataset (full resolution) is read; ``x.zarr:/path`` picks an array (or an OME-Zarr image group)
 inside a group. OME-NGFF 0.4 (attributes ``multiscales``, Zarr v2) and 0.5 (``ome.multiscales``, Zarr v3) are
-read; length-1 axes other than space axes (``t``, ``c``) are dropped, the three space axes are (Z, Y, X) (an
+read, and 0.1–0.3 (axes untyped: known by their names ``t c z y x``, or (T, C, Z, Y, X) where none are named);
+length-1 axes other than space axes (``t``, ``c``) are dropped, the three space axes are (Z, Y, X) (an
 image whose typed axes hold another number of space axes, a (C, Y, X) colour image, is refused). The
 voxel size is the product of the dataset's and the multiscale's ``scale`` transformations on the space axes, in
 the units of ``axes`` (``nanometer``, ``micrometer``, ...), or None when an axis has no unit.
@@ -109,6 +110,20 @@ def _ome_voxel_size(multiscale, dataset, name):
                                * units_nm, name, 'OME-Zarr coordinateTransformations')
 
 
+#: Axis types by axis name, for NGFF 0.3's untyped axes (a list of names) and 0.4 axes without a type.
+AXIS_TYPES = dict(t='time', c='channel', z='space', y='space', x='space')
+
+
+def _axis_types(axes, ndim):
+    """The type of each axis of an ``ndim``-D OME-Zarr dataset ('space', 'time', 'channel' or None if unknown):
+    NGFF 0.4+ typed axes, else by name (0.3: ``['c', 'z', 'y', 'x']``), and (T, C, Z, Y, X) where the metadata name
+    no axes (NGFF 0.1 / 0.2 images are always 5D)."""
+    if not axes:
+        return [AXIS_TYPES[name] for name in 'tczyx'] if ndim == 5 else []
+    return [(axis.get('type') or AXIS_TYPES.get(axis.get('name'))) if isinstance(axis, dict) else AXIS_TYPES.get(axis)
+            for axis in axes]
+
+
 def _image_array(group, store):
     """(array, voxel_size_nm, leading_index) of an OME-Zarr image group: its full-resolution dataset."""
     where = _describe(store, group.path)
@@ -125,10 +140,10 @@ def _image_array(group, store):
     name = _describe(store, array.path)
     if not isinstance(array, zarr.Array):
         raise ImageFormatError(f'{name}: the first OME-Zarr dataset is a group, not an array')
-    axes = multiscale.get('axes', ())
-    types = [axis.get('type') if isinstance(axis, dict) else None for axis in axes]
-    if len(types) == len(array.shape) and all(types) and types.count('space') != 3:  # NGFF 0.4+: typed axes
-        names = ', '.join(str(axis.get('name')) for axis in axes)
+    types = _axis_types(multiscale.get('axes'), array.ndim)
+    if len(types) == len(array.shape) and all(types) and types.count('space') != 3:
+        names = ', '.join(str(axis.get('name') if isinstance(axis, dict) else axis)
+                          for axis in multiscale.get('axes') or 'tczyx')
         raise ImageFormatError(f'{name}: OME-Zarr axes ({names}) of shape {array.shape} hold '
                                f"{types.count('space')} space axes, not a (Z, Y, X) volume")
     index = leading_ones(array.shape)  # length-1 t / c axes of a (T, C, Z, Y, X) image

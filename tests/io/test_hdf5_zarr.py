@@ -95,6 +95,23 @@ def test_ome_zarr_images_read_their_full_resolution_and_voxel_size(tmp_path):
     assert assert_slabs_equal(tmp_path / 'no_unit.zarr', expected)[1] is None  # scale without a unit: unknown
 
 
+@pytest.mark.parametrize('version, axes, leading', [
+    ('0.3', ['c', 'z', 'y', 'x'], (1,)),  # NGFF 0.3: axes are names, untyped
+    ('0.3', ['t', 'c', 'z', 'y', 'x'], (1, 1)),
+    ('0.2', None, (1, 1)),  # NGFF 0.1 / 0.2: no axes, always (T, C, Z, Y, X)
+])
+def test_older_ome_zarr_images_with_untyped_axes_are_read(tmp_path, version, axes, leading):
+    """bioformats2raw and ome-zarr-py wrote NGFF 0.1-0.3 images for years: (T, C, Z, Y, X) or (C, Z, Y, X) of one
+    time point and channel, whose axes carry no type (until 2026-12-07 refused as not 3D)."""
+    expected = volume()
+    group = zarr.open_group(tmp_path / 'old.zarr', mode='w', zarr_format=2)
+    group.create_array('0', data=expected.reshape(leading + expected.shape), chunks=leading + (4, 5, 5))
+    group.attrs['multiscales'] = [dict(version=version, datasets=[dict(path='0')],
+                                       **({} if axes is None else dict(axes=axes)))]
+    name, voxel_size_nm = assert_slabs_equal(tmp_path / 'old.zarr', expected)
+    assert (name, voxel_size_nm) == (f'{tmp_path / "old.zarr"}:/0', None)
+
+
 def test_an_ome_zarr_image_of_channels_is_not_read_as_slices(tmp_path):
     """A (C, Y, X) colour image of 3 channels has a 3D shape: its axes, not its shape, say it is not a volume."""
     axes = [dict(name='c', type='channel'), dict(name='y', type='space'), dict(name='x', type='space')]
