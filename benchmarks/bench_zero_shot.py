@@ -210,16 +210,16 @@ def tuned_watershed(preset, diameter, seed):
     return settings, round(time.time() - started, 1)
 
 
-def segment_timed(model, image_zyx, views, scale, min_voxels, smooth='auto'):
+def segment_timed(model, image_zyx, views, scale, min_voxels, smooth='auto', voxel_size_nm=None):
     """``(labels_zyx, seconds, scale)``: ``segment_volume`` as a user calls it (``smooth='auto'`` as
-    ``tools/segment.py``; 'none': not smoothed); the scale it used ('auto' resolved) is read from the manifest of its
-    work folder, where ``segment_volume`` records it."""
+    ``tools/segment.py``; 'none': not smoothed; ``voxel_size_nm`` as the scan records it); the scale it used ('auto'
+    resolved) is read from the manifest of its work folder, where ``segment_volume`` records it."""
     with tempfile.TemporaryDirectory(prefix='bench_zero_shot_') as tmp:
         work_dir = osp.join(tmp, 'work')
         started = time.time()
         labels = np.asarray(segment_volume(model, image_zyx, views=views, scale=scale, min_voxels=min_voxels,
                                            work_dir=work_dir, keep_work=True, progress=False,
-                                           smooth=None if smooth == 'none' else smooth))
+                                           smooth=None if smooth == 'none' else smooth, voxel_size_nm=voxel_size_nm))
         seconds = time.time() - started
         with open(osp.join(work_dir, 'manifest.json')) as f:
             used = json.load(f)['identity']['inference']['scale']
