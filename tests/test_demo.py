@@ -23,6 +23,10 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path):
     report = (out / 'report.md').read_text()
     assert 'classic watershed (tuned' in report and '| ours, xy/xz/yz fused |' in report
     assert 'merge fragments smaller than 206 voxels' in report  # a sphere of 22 / 3 voxels across
+    # the fused masks smoothed as tools/segment.py smooths them by default, the linked ones not
+    assert 'smooth: auto -> none (linked views)' in result.stdout
+    assert 'smooth: auto -> Gaussian sigma 0.75 x 0.75 x 0.75 voxels (fused views)' in result.stdout
+    assert "smoothed as\n`tools/segment.py` does by default (`smooth='auto'`" in report
 
     again = run_tool('tools/demo.py', '--out', out, '--model', 'own', '--size', 'small', '--iters', '2', timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -26,6 +26,7 @@ import time
 from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, device_name, exit_on_error, positive_int, run_train_tool
 from libnet_mmdet.io import InputError
 from libnet_mmdet.volume import min_voxels_for_diameter
+from libnet_mmdet.volume.labels import SMOOTH_SIGMA_VOXELS
 
 TOOL = osp.basename(__file__)
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -40,6 +41,7 @@ SYNTH_SETTINGS = dict(preset='typical', mean_diameter_vox=22.0)
 # Smallest particle kept (smaller fragments of the 3D assembly are merged into the particle they touch): a sphere
 # a third of the mean diameter across, what a user would pass as --min-voxels knowing their powder.
 MIN_VOXELS = min_voxels_for_diameter(SYNTH_SETTINGS['mean_diameter_vox'])
+SMOOTH = 'auto'  # as tools/segment.py: the fused particles' masks smoothed, linked ones not
 
 
 def step(title):
@@ -125,7 +127,7 @@ def choose_model(args):
 
 def forget_other_model(out, model):
     """Remove the predictions of an earlier run that used another model (own training / a generalist built at
-    another time)."""
+    another time) or other segmentation settings."""
     from libnet_mmdet.io import write_json
     path = osp.join(out, 'model.json')
     if osp.isfile(path):
@@ -148,7 +150,7 @@ def segment(out, model_files, device, voxel_size_nm):
         if not osp.isfile(path):
             started = time.time()
             segment_volume(model, osp.join(out, 'test', 'image.tif'), out=path, views=views,
-                           voxel_size_nm=voxel_size_nm, min_voxels=MIN_VOXELS)
+                           voxel_size_nm=voxel_size_nm, min_voxels=MIN_VOXELS, smooth=SMOOTH)
             record_seconds(out, name, time.time() - started)
         results[name] = path
         print(f'{path}: views {views}')
@@ -316,7 +318,8 @@ The watershed's settings were tuned on the training volume ({timings.get('waters
 3D: one-to-one instance matching of the 3D particles (StarDist semantics); 2D: the same pooled over all xy
 slices. Mean accuracy is averaged over IoU 0.50:0.05:0.95. Count error = predicted − true particles.
 Our 3D results merge fragments smaller than {MIN_VOXELS} voxels (a sphere a third of the mean diameter across)
-into the particle they touch most (`min_voxels`).
+into the particle they touch most (`min_voxels`); the fused particles' masks are then smoothed as
+`tools/segment.py` does by default (`smooth='auto'`, a Gaussian of {SMOOTH_SIGMA_VOXELS:g} voxels).
 
 {markdown_table(rows, columns)}
 
@@ -416,7 +419,7 @@ def run(args):
         step(f'2/6 no generalist built (`make model`): train {osp.basename(RECIPES[args.recipe])} for '
              f'{args.iters} iterations')
         model_files['checkpoint'] = train(args.out, RECIPES[args.recipe], args.iters, args.device)
-    forget_other_model(args.out, model_files)
+    forget_other_model(args.out, dict(model_files, smooth=SMOOTH))
     step('3/6 segment the held-out volume in 3D')
     predictions = segment(args.out, model_files, args.device, args.voxel_size_nm)
     step('4/6 classic watershed baseline (tuned on the training volume)')
