@@ -202,14 +202,15 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
     return views
 
 
-def resolve_min_voxels(model, min_voxels, scales, scale_info):
+def resolve_min_voxels(model, min_voxels, scales, scale_info, voxel_size_nm=None):
     """``(min_voxels, why)``: ``min_voxels`` as a number, and for ``'auto'`` (or None, for a model that records
     its trained particle diameters; else None is 0) a line saying where it came from, else None.
 
-    Auto is :func:`~libnet_mmdet.volume.min_voxels_for_diameter` of the typical particle diameter ``D`` (input
-    voxels): the volume of a sphere ``D / 3`` across. ``D`` is the one ``scale='auto'`` measured
-    (``scale_info['diameter_px']``; ``fine_diameter_px`` when it added a finer scale for smaller particles),
-    else the middle of the trained range seen at the largest of ``scales``.
+    Auto is :func:`~libnet_mmdet.volume.min_voxels_for_diameter` of the typical particle diameter ``D`` (xy pixels):
+    the volume of a sphere ``D / 3`` across, in voxels of ``voxel_size_nm`` (``(Z, Y, X)`` nm or one edge; None:
+    cubic): where z voxels are k times the xy pixel, such a sphere holds k times fewer. ``D`` is the one
+    ``scale='auto'`` measured (``scale_info['diameter_px']``; ``fine_diameter_px`` when it added a finer scale for
+    smaller particles), else the middle of the trained range seen at the largest of ``scales``.
 
     Raises:
         InputError: ``'auto'`` for a model that records no trained diameters.
@@ -224,8 +225,11 @@ def resolve_min_voxels(model, min_voxels, scales, scale_info):
         diameter, source = scale_info['fine_diameter_px'] or scale_info['diameter_px'], 'measured'
     else:
         diameter, source = np.sqrt(trained[0] * trained[1]) / max(scales), 'the trained middle at this scale'
-    return min_voxels_for_diameter(diameter), (f'a sphere a third of the typical particle diameter across, '
-                                              f'{diameter:.0f} px ({source})')
+    edges = (1.0,) * 3 if voxel_size_nm is None else voxel_size_zyx(voxel_size_nm)
+    z_ratio = edges[0] / np.sqrt(edges[1] * edges[2])  # z voxel edge in xy pixels
+    number = round(min_voxels_for_diameter(diameter) / z_ratio)
+    return number, (f'a sphere a third of the typical particle diameter across, {diameter:.0f} px ({source})'
+                    + ('' if np.isclose(z_ratio, 1) else f', in voxels {z_ratio:.3g} px long in z'))
 
 
 def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCORE_THR, tile_size='auto',
@@ -317,10 +321,10 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
         scales, scale_info, intensity_range = resolved[0]
         if rank == 0 and (progress or auto):
             print(describe_scale(scales, scale_info))
-        min_voxels, why = resolve_min_voxels(model, min_voxels, scales, scale_info)
+        voxel_size_nm = reader.voxel_size_nm if voxel_size_nm is None else voxel_size_nm  # given, else recorded
+        min_voxels, why = resolve_min_voxels(model, min_voxels, scales, scale_info, voxel_size_nm)
         if rank == 0 and why is not None:
             print(f'min_voxels: auto -> {min_voxels} ({why})')
-        voxel_size_nm = reader.voxel_size_nm if voxel_size_nm is None else voxel_size_nm  # given, else recorded
         views, why = resolve_views(views, reader.shape,
                                    None if voxel_size_nm is None else voxel_size_zyx(voxel_size_nm))
         if rank == 0 and why is not None:

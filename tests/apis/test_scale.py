@@ -372,6 +372,30 @@ def test_min_voxels_auto_follows_the_measured_particle_size(small_disks, tmp_pat
     assert min_voxels_for_diameter(diameter - 0.5) <= number <= min_voxels_for_diameter(diameter + 0.5)
 
 
+def test_min_voxels_auto_counts_voxels_of_the_volume_s_own_shape(small_disks, tmp_path, capsys):
+    """Voxels 3x longer in z than the xy pixel: a sphere a third of the measured diameter across holds a third of
+    the voxels it holds in cubic ones (until 2026-12-07 the cubic number, which removed particles up to ~D/2 across
+    from every thick-slice scan); the voxel size recorded in the file counts as one given."""
+    from libnet_mmdet.apis.volume import resolve_min_voxels
+    from libnet_mmdet.volume import min_voxels_for_diameter
+    measured = dict(diameter_px=48.0, fine_diameter_px=None)
+    cubic = min_voxels_for_diameter(48.0)
+    assert resolve_min_voxels(BandPredictor(), 'auto', (1.0,), measured, 100.0) == resolve_min_voxels(
+        BandPredictor(), 'auto', (1.0,), measured) == (cubic, 'a sphere a third of the typical particle diameter '
+                                                       'across, 48 px (measured)')
+    number, why = resolve_min_voxels(BandPredictor(), 'auto', (1.0,), measured, (300.0, 100.0, 100.0))
+    assert number == round(cubic / 3) and why.endswith('48 px (measured), in voxels 3 px long in z')
+    _, image = small_disks
+    tifffile.imwrite(tmp_path / 'stack.tif', np.stack([zoom(image[:96, :96], 4)] * 4), imagej=True,
+                     resolution=(1 / 0.1, 1 / 0.1), metadata=dict(axes='ZYX', spacing=0.3, unit='um'))
+    segment_volume(BandPredictor(), tmp_path / 'stack.tif', min_voxels='auto', progress=False)
+    diameter_line, min_voxels_line = capsys.readouterr().out.strip().splitlines()[-2:]
+    diameter = float(diameter_line.split('typical particle diameter ')[1].split(' px')[0])
+    number = int(min_voxels_line.split()[3])  # the diameter printed is rounded to 1 px
+    assert min_voxels_for_diameter(diameter - 0.5) / 3 - 1 <= number <= min_voxels_for_diameter(diameter + 0.5) / 3
+    assert min_voxels_line.endswith('in voxels 3 px long in z)')
+
+
 def test_min_voxels_auto_needs_recorded_diameters_and_none_falls_back_to_zero(tmp_path):
     from libnet_mmdet.apis.volume import resolve_min_voxels
     predictor = IntensityPredictor()
