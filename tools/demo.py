@@ -26,7 +26,6 @@ import time
 from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, device_name, exit_on_error, positive_int, run_train_tool
 from libnet_mmdet.io import InputError
 from libnet_mmdet.volume import min_voxels_for_diameter
-from libnet_mmdet.volume.labels import SMOOTH_SIGMA_VOXELS
 
 TOOL = osp.basename(__file__)
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -319,7 +318,7 @@ The watershed's settings were tuned on the training volume ({timings.get('waters
 slices. Mean accuracy is averaged over IoU 0.50:0.05:0.95. Count error = predicted − true particles.
 Our 3D results merge fragments smaller than {MIN_VOXELS} voxels (a sphere a third of the mean diameter across)
 into the particle they touch most (`min_voxels`); the fused particles' masks are then smoothed as
-`tools/segment.py` does by default (`smooth='auto'`, a Gaussian of {SMOOTH_SIGMA_VOXELS:g} voxels).
+`tools/segment.py` does by default (`smooth='auto'`: each mask blurred a little, cut at one half).
 
 {markdown_table(rows, columns)}
 

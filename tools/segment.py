@@ -60,15 +60,17 @@ Examples:
 """
 import argparse
 import os.path as osp
+import shlex
 import sys
 
 import torch
 from mmengine.dist import get_dist_info
 
 from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, write_report
-from libnet_mmdet.apis import (check_auto_diameters, check_device, check_volume_args, config_tile_size,
+from libnet_mmdet.apis import (check_auto_diameters, check_device, check_scale, check_volume_args, config_tile_size,
                                describe_scale, generalist_files, init_phase_model, init_segmenter, load_slice,
-                               predict_phases, read_config, resolve_phase_model, segment_image, segment_volume)
+                               predict_phases, read_config, resolve_phase_model, scaled_test_pipeline, segment_image,
+                               segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
                               add_phase_model_arg, add_voxel_size_arg, auto_or, check_memory, device_name,
                               exit_on_error, init_distributed, positive_int, report_memory_bytes)
@@ -230,6 +232,9 @@ def check_args(args):
         raise InputError(f'--overlays and --report: both are {args.report}; give each its own folder')
     if args.phase_model not in ('auto', 'none') and not args.report:
         raise InputError('--phase-model: the phases are for --report; add --report DIR or leave --phase-model out')
+    if not args.overlays and args.overlay_step != build_parser().get_default('overlay_step'):
+        raise InputError('--overlay-step: the step between overlay slices is for --overlays; add --overlays DIR or '
+                         'leave --overlay-step out')
     args.phase_files = resolve_phase_model(args.phase_model) if args.report else None
     for flag, folder in (('--overlays', args.overlays), ('--report', args.report)):
         if folder:
@@ -238,8 +243,13 @@ def check_args(args):
     if osp.isfile(config):  # what the config says, now rather than after loading (a missing config: at loading)
         cfg = read_config(config, args.cfg_options)
         check_auto_diameters(cfg, scale=kwargs['scale'], min_voxels=kwargs['min_voxels'])
-        tile_size = config_tile_size(cfg) if args.tile_size == 'auto' and args.overlap is not None else None
-        if tile_size is not None:  # --overlap against the config's own tile size
+        for factor in check_scale(kwargs['scale']) if kwargs['scale'] not in (None, 'auto') else ():
+            scaled_test_pipeline(cfg, factor)  # a config resizing to a fixed size refuses --scale F now
+        if args.tile_size == 'auto' and args.overlap is not None:  # --overlap against the config's own tile size
+            tile_size = config_tile_size(cfg)
+            if tile_size is None:
+                raise InputError(f'--overlap: {config} sets no training size to tile slices at; give --tile-size N '
+                                 'or leave --overlap out')
             check_tiling(tile_size, args.overlap)
     return kwargs
 
@@ -300,8 +310,14 @@ def write_overlay_pngs(args, labels):
 def report_command(args):
     """The ``tools/analyze.py`` command that writes the --report folder from OUT (what is left to do when a run
     stops after OUT is written)."""
-    phase_model = '' if args.phase_model == 'auto' else f' --phase-model {args.phase_model}'
-    return f'python tools/analyze.py {args.out} --image {args.input}{phase_model} --out {args.report} --overwrite'
+    words = ['python', 'tools/analyze.py', args.out, '--image', args.input, '--out', args.report, '--overwrite']
+    if args.phase_model != 'auto':
+        words += ['--phase-model', args.phase_model]
+    if args.voxel_size_nm is not None:  # OUT records it; the input may record another (or none)
+        words += ['--voxel-size-nm', *(f'{size:g}' for size in args.voxel_size_nm)]
+    if args.device != 'cpu':
+        words += ['--device', args.device]
+    return shlex.join(words)
 
 
 def check_image_args(args):

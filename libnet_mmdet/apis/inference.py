@@ -262,7 +262,14 @@ def scaled_predictor(model, scale=1.0, score_thr=DEFAULT_SCORE_THR, batch_size=1
 
 def resolve_tiling(model, tile_size='auto', overlap=None):
     """``(tile_size, overlap)`` with ``'auto'`` resolved to the model's training size (None: no tiling) and the
-    overlap defaulting to a quarter tile."""
+    overlap defaulting to a quarter tile.
+
+    Raises:
+        ValueError: an ``overlap`` with ``tile_size=None`` (no tiles to overlap), a tiling out of range.
+    """
+    if tile_size is None and overlap is not None:
+        raise ValueError(f'overlap={overlap!r} (--overlap): slices are not tiled (tile_size=None, --tile-size none); '
+                         'leave the overlap out')
     if tile_size == 'auto':
         tile_size = training_tile_size(model)
     if tile_size is None:

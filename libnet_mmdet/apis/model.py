@@ -298,9 +298,9 @@ def is_detector(model):
 
 
 def model_test_pipeline(model):
-    """A copy of the test pipeline of the model's config (a list of transform dicts)."""
+    """A copy of the test pipeline of the model's config, or of a config (a list of transform dicts)."""
     from mmdet.utils import get_test_pipeline_cfg
-    return copy.deepcopy(get_test_pipeline_cfg(model.cfg))
+    return copy.deepcopy(get_test_pipeline_cfg(model if isinstance(model, Config) else model.cfg))
 
 
 def uses_context_slices(model):
@@ -313,7 +313,8 @@ def uses_context_slices(model):
 
 
 def scaled_test_pipeline(model, scale=1.0):
-    """The test pipeline of a detector for arrays at ``scale``: its loader replaced by
+    """The test pipeline of a detector (or of its config, to check a ``scale`` before the model is built) for arrays
+    at ``scale``: its loader replaced by
     ``mmdet.LoadImageFromNDArray`` (arrays are prepared by :func:`~libnet_mmdet.apis.inference.slice_preparer`),
     ``LoadAnnotations`` dropped, and the ``Resize`` scale factor multiplied by ``scale`` (a
     ``Resize(scale_factor=scale, keep_ratio=True)`` inserted after the loader when there is none). The model then

@@ -345,6 +345,7 @@ def test_an_existing_output_is_never_replaced(image_tif, tmp_path, existing):
     (dict(scale=0), r'scale must be in \(0, 16\]'),
     (dict(batch_size=0), 'batch_size must be an integer >= 1'),
     (dict(tile_size=32, overlap=32), 'overlap must be an integer in'),
+    (dict(tile_size=None, overlap=8), r'overlap=8 \(--overlap\): slices are not tiled'),  # ignored until 2026-12-07
     (dict(views=('xy', 'ab')), "views must be 'auto' or distinct names"),
     (dict(views=None), "views must be 'auto' or distinct names"),  # a TypeError traceback before 2026-12-07
 ])

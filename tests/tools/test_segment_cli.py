@@ -1,5 +1,6 @@
 """tools/segment.py without a trained model: every argument and output path is checked before the model is loaded
 (a stand-in ``init_segmenter`` fails the test if it is reached), and Ctrl-C gives one line saying how to resume."""
+import shlex
 
 import h5py
 import numpy as np
@@ -64,6 +65,27 @@ def test_an_overlap_over_the_config_s_tile_size_is_refused_before_the_model_is_l
     argv = _argv(stack, '--overlap', '300')
     argv[argv.index('model.py')] = str(REPO_ROOT / 'configs/nmc/mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py')
     with pytest.raises(SystemExit, match=r'segment.py: error: overlap must be an integer in \[0, tile_size=256\)'):
+        segment_tool.main(argv)
+    assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
+
+
+def test_settings_the_config_cannot_take_are_refused_before_the_model_is_loaded(segment_tool, stack, monkeypatch):
+    """A stock recipe resizing every image to a fixed size cannot rescale slices: --scale 0.5 was refused only after
+    the model had loaded; --overlap where the config gives no size to tile at was ignored (until 2026-12-07)."""
+    from helpers import REPO_ROOT
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
+    config = str(REPO_ROOT / 'configs/nmc/mask-rcnn_r18-gn_fpn-c64_cpu-tiny.py')
+    argv = _argv(stack, '--scale', '0.5', '--cfg-options', 'test_dataloader.dataset.pipeline.1.scale=(1333,800)',
+                 'test_dataloader.dataset.pipeline.1.scale_factor=None')
+    argv[argv.index('model.py')] = config
+    with pytest.raises(SystemExit, match=rf'segment.py: error: scale=0.5: the test pipeline of {config} resizes '
+                       r'every image to the fixed size \(1333, 800\), so slices cannot be rescaled'):
+        segment_tool.main(argv)
+    monkeypatch.setattr(segment_tool, 'config_tile_size', lambda cfg: None)
+    argv = _argv(stack, '--overlap', '32')
+    argv[argv.index('model.py')] = config
+    with pytest.raises(SystemExit, match=f'segment.py: error: --overlap: {config} sets no training size to tile '
+                       'slices at; give --tile-size N or leave --overlap out'):
         segment_tool.main(argv)
     assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
 
@@ -192,7 +214,19 @@ def test_ctrl_c_after_the_labels_says_what_is_left(segment_tool, stack, monkeypa
     assert info.value.code == 130 and tifffile.imread(out).max() == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         f'segment.py: interrupted: {out} is complete, the report is not; to write it: python tools/analyze.py {out} '
-        f'--image {stack} --phase-model none --out {report} --overwrite')
+        f'--image {stack} --out {report} --overwrite --phase-model none --voxel-size-nm 50')
+
+
+def test_the_command_left_to_write_the_report_runs_as_printed(segment_tool):
+    """Quoted for the shell (a path with a space), with the voxel size given to segment.py (OUT records it, the
+    input another or none: analyze.py would refuse the pair) and the device (until 2026-12-07 neither)."""
+    args = segment_tool.parse_args(['my scan.tif', '--out', 'labels.tif', '--report', 'my report', '--voxel-size-nm',
+                                    '150', '50', '50', '--device', 'cpu'])
+    assert shlex.split(segment_tool.report_command(args)) == [
+        'python', 'tools/analyze.py', 'labels.tif', '--image', 'my scan.tif', '--out', 'my report', '--overwrite',
+        '--voxel-size-nm', '150', '50', '50']
+    args.device = 'cuda:1'
+    assert shlex.split(segment_tool.report_command(args))[-2:] == ['--device', 'cuda:1']
 
 
 def test_amp_reaches_the_model_loader(segment_tool, stack, monkeypatch):
@@ -217,15 +251,21 @@ def test_amp_reaches_the_model_loader(segment_tool, stack, monkeypatch):
      '.*w, which is deleted when the run ends'),
     (['--out', 'labels.tif', '--phase-model', 'phases'], '--phase-model: the phases are for --report; add --report '
      'DIR or leave --phase-model out'),
+    (['--out', 'labels.tif', '--overlay-step', '5'], '--overlay-step: the step between overlay slices is for '
+     '--overlays; add --overlays DIR or leave --overlay-step out'),
+    (['--out', 'labels.tif', '--tile-size', 'none', '--overlap', '32'], r'overlap=32 \(--overlap\): slices are not '
+     r'tiled \(tile_size=None, --tile-size none\); leave the overlap out'),
 ])
 def test_outputs_stay_apart_and_options_apply(segment_tool, stack, monkeypatch, extra, message):
     """A work folder holding --out (deleted after the run, with the labels in it), a report folder holding --out
     (it may be emptied; the line called OUT "the input"), and --phase-model without --report (silently ignored)
-    are refused before the model loads."""
+    are refused before the model loads, as are --overlay-step without --overlays and --overlap without tiles (until
+    2026-12-07 silently ignored)."""
     monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
     outputs = stack.parent / 'outputs'
     outputs.mkdir()
-    extra = [word if word.startswith('--') or word in ('none', 'phases') else str(outputs / word) for word in extra]
+    extra = [word if word.startswith('--') or word in ('none', 'phases') or word.isdigit() else str(outputs / word)
+             for word in extra]
     with pytest.raises(SystemExit, match=f'segment.py: error: {message}') as info:
         segment_tool.main([str(stack), '--config', 'model.py', '--checkpoint', 'model.pth', '--device', 'cpu',
                            '--voxel-size-nm', '50', *extra])
@@ -282,7 +322,8 @@ def test_an_error_after_the_labels_says_what_is_left(segment_tool, stack, monkey
         segment_tool.main(_argv(stack, '--report', report, '--voxel-size-nm', 50, '--phase-model', 'none'))
     assert info.value.code == (
         f'segment.py: error: {report}/particles.csv: No space left on device; {out} is complete, the report is not; '
-        f'to write it: python tools/analyze.py {out} --image {stack} --phase-model none --out {report} --overwrite')
+        f'to write it: python tools/analyze.py {out} --image {stack} --out {report} --overwrite --phase-model none '
+        '--voxel-size-nm 50')
     assert tifffile.imread(out).max() == 2
 
 
