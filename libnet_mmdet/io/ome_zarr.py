@@ -5,11 +5,12 @@ and dask read).
 Reading (:func:`open_zarr_volume`): ``labels.zarr`` is a Zarr array, or an OME-Zarr image group whose first
 multiscale's first dataset (full resolution) is read; ``x.zarr:/path`` picks an array (or an OME-Zarr image group)
 inside a group. OME-NGFF 0.4 (attributes ``multiscales``, Zarr v2) and 0.5 (``ome.multiscales``, Zarr v3) are
-read, and 0.1–0.3 (axes untyped: known by their names ``t c z y x``, or (T, C, Z, Y, X) where none are named);
-length-1 axes other than space axes (``t``, ``c``) are dropped, the three space axes are (Z, Y, X) (an
-image whose typed axes hold another number of space axes, a (C, Y, X) colour image, is refused). The
-voxel size is the product of the dataset's and the multiscale's ``scale`` transformations on the space axes, in
-the units of ``axes`` (``nanometer``, ``micrometer``, ...), or None when an axis has no unit.
+read, and 0.1–0.3 (axes untyped: known by their names ``t c z y x``, or (T, C, Z, Y, X) where none are named); a
+bioformats2raw store (attribute ``bioformats2raw.layout``) is read from its image ``0``. Length-1 axes other than
+space axes (``t``, ``c``) are dropped, the three space axes are (Z, Y, X) (an image whose typed axes hold another
+number of space axes, a (C, Y, X) colour image, is refused, as are space axes named in another order than z, y,
+x). The voxel size is the product of the dataset's and the multiscale's ``scale`` transformations on the space
+axes, in the units of ``axes`` (``nanometer``, ``micrometer``, ...), or None when an axis has no unit.
 
 Writing: a group with arrays ``0`` (full resolution), ``1``, ... each half the previous one (every second voxel
 along z, y and x: nearest neighbour, so label ids stay ids) while the level's Y and X are both larger than
@@ -146,6 +147,11 @@ def _image_array(group, store):
                           for axis in multiscale.get('axes') or 'tczyx')
         raise ImageFormatError(f'{name}: OME-Zarr axes ({names}) of shape {array.shape} hold '
                                f"{types.count('space')} space axes, not a (Z, Y, X) volume")
+    space = [str(axis.get('name') if isinstance(axis, dict) else axis).lower()
+             for axis, kind in zip(multiscale.get('axes') or (), types) if kind == 'space']
+    if sorted(space) == ['x', 'y', 'z'] and space != ['z', 'y', 'x']:  # NGFF only recommends z, y, x
+        raise ImageFormatError(f"{name}: OME-Zarr space axes in the order {', '.join(space)}; expected z, y, x "
+                               '(write the image with its axes in that order)')
     index = leading_ones(array.shape)  # length-1 t / c axes of a (T, C, Z, Y, X) image
     if index and not (len(types) == len(array.shape) and types[len(index):] == ['space'] * 3):
         index = ()
@@ -179,6 +185,9 @@ def open_zarr_volume(store, node_path=''):
     """
     store = os.fspath(store)
     node = _open_node(store, node_path)
+    attrs = {} if isinstance(node, zarr.Array) else node.attrs.asdict()
+    if _multiscale(node) is None and 'bioformats2raw.layout' in {**attrs, **attrs.get('ome', {})} and '0' in node:
+        node = node['0']  # bioformats2raw's store: its (first) image is the group 0
     if isinstance(node, zarr.Array):
         return node, _describe(store, node.path), None, leading_ones(node.shape)
     array, voxel_size_nm, index = _image_array(node, store)

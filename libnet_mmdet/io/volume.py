@@ -93,6 +93,23 @@ def _hdf5_dataset(h5file, path, dataset_path):
     return node
 
 
+def _check_virtual_sources(dataset, path, name):
+    """Refuse a virtual dataset (a volume mapped from part files, as nabu and NeXus writers make) whose part files
+    are missing: HDF5 reads their voxels as the fill value, silently. A relative part name is looked for where HDF5
+    looks (``HDF5_VDS_PREFIX``, the file's folder, the working folder); patterned names (``%b``) are not checked."""
+    if not dataset.is_virtual:
+        return
+    folders = [*filter(None, os.environ.get('HDF5_VDS_PREFIX', '').split(os.pathsep)), osp.dirname(osp.abspath(path)),
+               os.getcwd()]
+    missing = sorted({source.file_name for source in dataset.virtual_sources()
+                      if source.file_name != '.' and '%' not in source.file_name
+                      and not any(osp.isfile(osp.join(folder, source.file_name)) for folder in folders)})
+    if missing:
+        listed = ', '.join(missing[:3]) + (f' and {len(missing) - 3} more' if len(missing) > 3 else '')
+        raise ImageFormatError(f'{name}: a virtual dataset whose part files are missing ({listed}): their voxels '
+                               f'would read as zeros; copy them beside {osp.basename(path)}')
+
+
 def _hdf5_voxel_size(dataset, name):
     """float64 (sz, sy, sx) nm from the first of :data:`HDF5_VOXEL_SIZE_ATTRS` the dataset has, or None (also when
     that attribute gives no usable size: :func:`~libnet_mmdet.io.tiff.recorded_voxel_size` warns)."""
@@ -212,6 +229,7 @@ class VolumeReader:
         try:
             dataset = _hdf5_dataset(self._h5file, path, dataset_path)
             self.name = f'{path}:{dataset.name}'
+            _check_virtual_sources(dataset, path, self.name)
             self._voxel_size_nm = _hdf5_voxel_size(dataset, self.name)
         except ImageFormatError:
             self.close()
@@ -313,8 +331,11 @@ class VolumeReader:
             else:
                 try:  # HDF5 (a missing filter, a corrupt chunk) and Zarr (a corrupt chunk) fail only here
                     stored = self._array[self._leading_index + tuple(index)]
-                except (OSError, RuntimeError, ValueError) as exc:
-                    raise ImageFormatError(f'{self.describe(axis, start)}: cannot read its voxels ({exc})') from exc
+                except MemoryError:
+                    raise
+                except Exception as exc:  # noqa: B902  codecs raise their own types (zlib.error, ...)
+                    raise ImageFormatError(f'{self.describe(axis, start)}: cannot read its voxels '
+                                           f'({type(exc).__name__}: {exc})') from exc
                 slab = np.moveaxis(np.asarray(stored, dtype=self.dtype.newbyteorder('=')), AXES[axis], 0)
         for k, slice_2d in enumerate(slab):
             check_finite(slice_2d, self.describe(axis, start + k))

@@ -6,6 +6,7 @@ import os.path as osp
 import threading
 
 import h5py
+import numcodecs
 import numpy as np
 import pytest
 import tifffile
@@ -110,6 +111,27 @@ def test_older_ome_zarr_images_with_untyped_axes_are_read(tmp_path, version, axe
                                        **({} if axes is None else dict(axes=axes)))]
     name, voxel_size_nm = assert_slabs_equal(tmp_path / 'old.zarr', expected)
     assert (name, voxel_size_nm) == (f'{tmp_path / "old.zarr"}:/0', None)
+
+
+def test_a_bioformats2raw_store_is_read_from_its_first_image(tmp_path):
+    """bioformats2raw (Bio-Formats to OME-Zarr) puts the image group at /0: the store itself was refused, and its
+    message pointed to the array /0/0, which drops the voxel size (until 2026-12-07)."""
+    expected = volume()
+    space = [dict(name=axis, type='space', unit='micrometer') for axis in AXES]
+    ome_image(tmp_path / 'b2r.zarr' / '0', expected, space, [0.3, 0.1, 0.1])
+    zarr.open_group(tmp_path / 'b2r.zarr', mode='a', zarr_format=2).attrs['bioformats2raw.layout'] = 3
+    name, voxel_size_nm = assert_slabs_equal(tmp_path / 'b2r.zarr', expected)
+    assert name == f'{tmp_path / "b2r.zarr"}:/0/s0'
+    np.testing.assert_allclose(voxel_size_nm, [300, 100, 100])
+
+
+def test_space_axes_in_another_order_are_refused(tmp_path):
+    """NGFF only recommends the order z, y, x: an (X, Y, Z) array was read transposed, its voxel size reversed."""
+    space = [dict(name=axis, type='space', unit='micrometer') for axis in 'xyz']
+    ome_image(tmp_path / 'xyz.zarr', volume(), space, [0.1, 0.1, 0.3])
+    with pytest.raises(ImageFormatError, match=r'xyz\.zarr:/s0: OME-Zarr space axes in the order x, y, z; expected '
+                       'z, y, x'):
+        open_volume(tmp_path / 'xyz.zarr')
 
 
 def test_an_ome_zarr_image_of_channels_is_not_read_as_slices(tmp_path):
@@ -366,17 +388,40 @@ def test_voxel_size_attributes_that_cannot_be_used_are_warned_and_read_as_none(t
         assert open_volume(ome).voxel_size_nm is None
 
 
-def test_a_chunk_that_cannot_be_decoded_is_one_line_naming_the_slab(tmp_path):
+@pytest.mark.parametrize('compressor', [None, numcodecs.Zlib()])  # zarr's default (Blosc / Zstd); zlib.error
+def test_a_chunk_that_cannot_be_decoded_is_one_line_naming_the_slab(tmp_path, compressor):
     """A damaged compressed chunk is found only when its slab is read: one ImageFormatError naming the array and
-    where the slab starts, not the codec's bare message (or a traceback for an error type tools do not expect)."""
+    where the slab starts, not the codec's bare message (or a traceback for an error type tools do not expect: a
+    zlib-compressed chunk's zlib.error until 2026-12-07)."""
     path = tmp_path / 'scan.zarr'
-    zarr.create_array(path, data=volume(), chunks=(4, 10, 9), zarr_format=2)  # compressed chunks 0.0.0 ... 2.0.0
+    zarr.create_array(path, data=volume(), chunks=(4, 10, 9), zarr_format=2,
+                      **({} if compressor is None else dict(compressors=compressor)))  # chunks 0.0.0 ... 2.0.0
     (path / '1.0.0').write_bytes(b'not a compressed chunk')
     with open_volume(path) as reader:
         np.testing.assert_array_equal(reader.read('z', 0, 4), volume()[:4])
         with pytest.raises(ImageFormatError, match=rf'^{path} \[z=4\]: cannot read its voxels \(') as error:
             reader.read('z', 4, 8)
     assert '\n' not in str(error.value)
+
+
+def test_a_virtual_dataset_without_its_part_files_is_refused(tmp_path, monkeypatch):
+    """A master HDF5 whose volume maps part files (nabu, NeXus writers), copied without them: HDF5 reads the missing
+    parts as zeros, and the volume was segmented half blank without a word (until 2026-12-07)."""
+    expected = volume(dtype=np.float32)
+    layout = h5py.VirtualLayout(shape=expected.shape, dtype=expected.dtype)
+    for k, z0 in enumerate((0, 6)):
+        with h5py.File(tmp_path / f'part_{k}.h5', 'w') as f:
+            f['data'] = expected[z0:z0 + 6]
+        layout[z0:z0 + 6] = h5py.VirtualSource(f'part_{k}.h5', 'data', shape=(6,) + expected.shape[1:])
+    with h5py.File(tmp_path / 'rec.h5', 'w') as f:
+        f.create_virtual_dataset('entry/data', layout, fillvalue=0)
+    monkeypatch.chdir(tmp_path.parent)  # the part files are found beside the master, not in the working folder
+    assert_slabs_equal(tmp_path / 'rec.h5', expected)
+    (tmp_path / 'part_1.h5').unlink()
+    with pytest.raises(ImageFormatError, match=rf'^{tmp_path / "rec.h5"}:/entry/data: a virtual dataset whose part '
+                       r'files are missing \(part_1\.h5\): their voxels would read as zeros; copy them beside '
+                       r'rec\.h5$'):
+        open_volume(tmp_path / 'rec.h5')
 
 
 def test_a_length_1_leading_axis_is_dropped_as_tiff_and_ome_zarr_drop_it(tmp_path):
