@@ -37,6 +37,18 @@ def test_a_truncated_stack_is_reported_as_truncated(tmp_path, layout):
     assert size > path.stat().st_size
 
 
+@pytest.mark.parametrize('compression', ['lzw', 'zstd', 'jpeg2000'])
+def test_an_intact_compressed_stack_reads_as_stored(tmp_path, compression):
+    """LZW (GIMP, Photoshop, libtiff tools, Amira and Bio-Formats exports) and other codecs tifffile decodes
+    through imagecodecs (a runtime requirement since 2026-12-07): an LZW stack was "truncated or corrupt"."""
+    path = tmp_path / 'stack.tif'
+    tifffile.imwrite(path, STACK, photometric='minisblack', compression=compression)
+    with open_volume(path) as reader:
+        np.testing.assert_array_equal(reader.read('z', 0, 6), STACK)
+    np.testing.assert_array_equal(read_volume(path)[0], STACK)  # (volume, voxel size)
+    np.testing.assert_array_equal(read_image(path, 'z', 1), STACK[1])
+
+
 def test_a_damaged_page_of_a_streamed_stack_names_the_slice(tmp_path):
     """The header is intact (the file opens), one compressed page is garbage: reading it names file and slice."""
     path = tmp_path / 'stack.tif'
