@@ -149,6 +149,34 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
             signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def exclusive_lock(path, what):
+    """Hold an exclusive lock on the file ``path`` (created with its folder if missing, left in place; it records
+    the holder's pid) while the block runs, so that a second ``what`` on the same files stops at once instead of
+    writing beside the first.
+
+    Raises:
+        InputError: another process holds the lock.
+    """
+    import fcntl
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'a+', encoding='utf-8') as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or 'another process'
+            raise InputError(f'{path}: {what} is running already ({holder}); wait for it to end') from None
+        f.seek(0)
+        f.truncate()
+        f.write(f'pid {os.getpid()}\n')
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def is_out_of_memory(exc):
     """Whether ``exc`` is torch's ``RuntimeError`` for an allocation the machine's memory cannot hold (on the CPU
     torch raises no ``MemoryError``: ``[enforce fail at alloc_cpu.cpp] ... DefaultCPUAllocator: can't allocate

@@ -27,7 +27,8 @@ Steps (each resumes where an interrupted run stopped; run the same command again
 ``tools/analyze.py`` and ``tools/segment.py --report`` use ``models/phases`` for the phases. A finished OUT is
 kept (the command says so and exits); ``--overwrite`` builds it again, replacing the model files only when the
 new ones are ready (a corpus of the same settings is reused, one of other settings made again). An interrupted
-build resumes when the same command is run again, ``--overwrite`` or not.
+build resumes when the same command is run again, ``--overwrite`` or not; a second build of the same OUT while one
+runs is refused (``OUT/.build.lock``).
 """
 import argparse
 import json
@@ -37,8 +38,8 @@ import shutil
 import sys
 import time
 
-from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, device_name, exit_on_error, positive_int,
-                              run_train_tool, usable_cores)
+from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, device_name, exclusive_lock, exit_on_error,
+                              positive_int, run_train_tool, usable_cores)
 
 TOOL = osp.basename(__file__)
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -49,6 +50,8 @@ RECIPES = {
     'phases': osp.join(REPO_ROOT, 'configs', 'nmc', 'phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py'),
     'phases-r101': osp.join(REPO_ROOT, 'configs', 'nmc', 'phase-fpn_r101_fpn_generalist.py'),
 }
+#: Held in the model folder while a build runs: a second build of the same folder is refused.
+LOCK_FILE = '.build.lock'
 #: Default model folder of each recipe.
 MODEL_DIRS = {'tiny': 'generalist', 'tiny-2.5d': 'generalist-2.5d', 'r101': 'generalist', 'phases': 'phases',
               'phases-r101': 'phases'}
@@ -233,8 +236,8 @@ def add_train_seconds(work_dir, seconds):
 
 def run(args):
     from libnet_mmdet.apis import check_device, read_config
-    from libnet_mmdet.io import InputError, write_json
-    from libnet_mmdet.synth import check_corpus_dir, write_corpus
+    from libnet_mmdet.io import InputError
+    from libnet_mmdet.synth import check_corpus_dir
     recipe = RECIPES[args.recipe]
     recipe_cfg = read_config(recipe)
     check_device(args.device)
@@ -246,10 +249,27 @@ def run(args):
     overrides = dict(recipe_cfg.corpus_overrides)
     work_dir = osp.join(args.out, 'work_dir')
     iters = args.iters or recipe_cfg.train_cfg.max_iters
-    if not args.overwrite and check_built(args.out, osp.relpath(recipe, REPO_ROOT), iters):
-        print(f'{args.out}: the model is built already (--overwrite rebuilds it)')
+    if built_already(args, recipe, iters):
         return
     check_corpus_dir(corpus_dir, args.volumes, args.seed, args.shape, args.overwrite, **overrides)
+    # every check passed: one build of OUT at a time (a second one would train into the same work folder)
+    with exclusive_lock(osp.join(args.out, LOCK_FILE), f'a build of {args.out}'):
+        if not built_already(args, recipe, iters):  # the build it waited for may have just finished it
+            build(args, recipe, recipe_cfg, ranks, corpus_dir, overrides, work_dir, iters)
+
+
+def built_already(args, recipe, iters):
+    """True (and says so) when OUT holds this build finished and ``--overwrite`` is not given."""
+    if not args.overwrite and check_built(args.out, osp.relpath(recipe, REPO_ROOT), iters):
+        print(f'{args.out}: the model is built already (--overwrite rebuilds it)')
+        return True
+    return False
+
+
+def build(args, recipe, recipe_cfg, ranks, corpus_dir, overrides, work_dir, iters):
+    """Steps 1-3 of a build (:func:`run`'s checks passed, its lock held)."""
+    from libnet_mmdet.io import write_json
+    from libnet_mmdet.synth import write_corpus
     # the iterations as trained, not as given: an unfinished build of a recipe whose length has changed since (7000
     # iterations with steps before 2026-12-07) is not resumed into the new schedule
     settings = dict(recipe=osp.relpath(recipe, REPO_ROOT), corpus=osp.abspath(corpus_dir), volumes=args.volumes,

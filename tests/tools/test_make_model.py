@@ -131,6 +131,22 @@ def test_a_corpus_of_other_settings_is_refused_before_the_build_is_recorded(run_
     assert not (tmp_path / 'model').exists()
 
 
+def test_a_second_build_of_the_same_folder_is_refused_while_the_first_runs(run_script, tmp_path):
+    """Two `make model` at once (a second terminal, a job resubmitted) trained into one work folder (until
+    2026-12-07): the second now stops at once, naming the first; the lock ends with the build that holds it."""
+    from libnet_mmdet.cli import exclusive_lock
+    lock = tmp_path / 'model' / '.build.lock'
+    args = ('tools/make_model.py', '--out', tmp_path / 'model', '--corpus', tmp_path / 'corpus', '--volumes', '1')
+    with exclusive_lock(lock, 'a build'):  # the first build, in this process
+        with pytest.raises(SystemExit, match=rf"make_model.py: error: {lock}: a build of {tmp_path / 'model'} is "
+                           rf'running already \(pid {os.getpid()}\); wait for it to end$'):
+            run_script(*args)
+    assert sorted(path.name for path in (tmp_path / 'model').iterdir()) == ['.build.lock']
+    assert not (tmp_path / 'corpus').exists()
+    with exclusive_lock(lock, 'a build'):  # released: taken again
+        pass
+
+
 def test_a_cuda_device_without_cuda_is_refused_before_anything(run_script, tmp_path, monkeypatch):
     import torch
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
