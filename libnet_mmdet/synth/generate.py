@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..analysis import check_phases
 from ..io import check_labels
+from ..io.labels import compact_labels
 from .groundtruth import ground_truth_table
 from .microstructure import make_microstructure
 from .params import SynthParams, check_seed
@@ -98,6 +99,7 @@ def render_volume(labels_zyx, phases_zyx, params=None, seed=0):
     labels_zyx = check_labels(labels_zyx, 'labels_zyx', allow_empty=True)
     phases_zyx = check_phases(phases_zyx, labels_zyx.shape, reference_name='labels_zyx').astype(np.uint8)
     check_shape(labels_zyx.shape)
+    labels_zyx = compact_labels(labels_zyx, always=True)[0]  # one draw per particle, not per id up to the largest
     _, imaging_seed = np.random.SeedSequence(check_seed(seed)).spawn(2)
     return _render(labels_zyx, phases_zyx, params, imaging_seed)
 

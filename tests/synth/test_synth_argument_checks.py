@@ -15,6 +15,16 @@ def test_write_dataset_checks_its_slicing_before_writing(tmp_path):
     write_dataset(tmp_path / 'out', volume, every=np.int64(4), coco=False, via=False)  # numpy integers are fine
 
 
+def test_render_volume_draws_per_particle_not_per_id():
+    """A real microstructure's ids may be sparse (stitched tiles, uint32 offsets): the per-particle draw was one
+    value per id up to the largest (gigabytes for ids near 2**32), and renumbering the same particles changed the
+    image (until 2026-12-07)."""
+    volume = generate_volume((8, 32, 32), preset_params('clean', mean_diameter_vox=10.0), seed=1)
+    sparse = np.where(volume.labels_zyx > 0, volume.labels_zyx.astype(np.uint32) + 2**31, 0)
+    np.testing.assert_array_equal(render_volume(sparse, volume.phases_zyx, seed=4),
+                                  render_volume(volume.labels_zyx, volume.phases_zyx, seed=4))
+
+
 def test_render_volume_checks_labels_and_params():
     labels = np.zeros((4, 16, 16), np.uint16)
     phases = np.zeros((4, 16, 16), np.uint8)
