@@ -158,8 +158,11 @@ def shared_intensity_range(model, slices):
     from mmdet.registry import TRANSFORMS
     loader = TRANSFORMS.build(slice_loader_cfg(model))
     pixels = []
+    # 'minmax' counts every pixel: measured, as the loader measures a training slice, with the fill mirrored away
+    # ('percentile' leaves a fill value out itself)
+    refill = loader.fill_outside_view and loader.normalize == 'minmax'
     for image in slices:
-        image = np.asarray(image)
+        image = fill_outside_view(np.asarray(image)) if refill else np.asarray(image)
         step = max(1, int(np.ceil(np.sqrt(image.shape[0] * image.shape[1] / RANGE_PIXELS))))
         pixels.append(image[::step, ::step].ravel())
     return loader.intensity_range(np.concatenate(pixels))

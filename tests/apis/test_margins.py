@@ -50,6 +50,25 @@ def test_the_range_is_the_loader_percentiles_of_sampled_pixels(tiny_model, padde
     assert shared_intensity_range(IntensityPredictor(), list(image)) is None  # a predictor sees the slices as they are
 
 
+def test_a_minmax_range_is_measured_as_training_measures_it(tiny_model, monkeypatch):
+    """normalize='minmax': a training slice's min and max are taken with the fill around the field of view mirrored
+    away; the volume's range took the fill's 0 as its low end (until 2026-12-07), so the sample came out brighter
+    at inference than in training."""
+    from libnet_mmdet.datasets.transforms import LoadTomoImageFromFile
+    cfg = tiny_model.cfg.copy()
+    cfg.test_dataloader.dataset.pipeline[0].normalize = 'minmax'
+    monkeypatch.setattr(tiny_model, 'cfg', cfg)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy + 0.5 - 32) ** 2 + (xx + 0.5 - 32) ** 2 < 30 ** 2
+    slices = [np.where(disc, rng.integers(3000, 9000, (64, 64)), 0).astype(np.uint16) for _ in range(4)]
+    low, high = shared_intensity_range(tiny_model, slices)
+    assert 3000 <= low < 3010 and 8990 < high <= 9000
+    trained = LoadTomoImageFromFile(normalize='minmax')(dict(img=slices[0]))['img'][..., 0]
+    inferred = slice_preparer(tiny_model, (low, high))(slices[0])[..., 0]
+    assert abs(trained[disc].mean() - inferred[disc].mean()) < 1
+
+
 def test_segment_volume_maps_every_slice_of_every_view_alike(tiny_model, padded, tmp_path, monkeypatch):
     image, _ = padded
     seen = []
