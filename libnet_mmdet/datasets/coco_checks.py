@@ -85,6 +85,22 @@ def _check_polygons(polygons, height, width, where, tolerance):
                                   f'(x in [{min(xs)}, {max(xs)}], y in [{min(ys)}, {max(ys)}])')
 
 
+def check_files_once(keys_and_files, ann_file):
+    """Refuse an annotation file listing one image file under two keys (COCO image ids, VIA image keys), as merged
+    exports do: each copy would train on the other's particles as background.
+
+    Args:
+        keys_and_files (iterable): ``(key, file name)`` of each image entry.
+        ann_file (str): the annotation file, for the message.
+    """
+    first_key = {}
+    for key, name in keys_and_files:
+        other = first_key.setdefault(name, key)
+        if other != key:
+            raise AnnotationError(f'{ann_file}: images {other!r} and {key!r} are both {name!r}; merge them into one '
+                                  'image with all its annotations')
+
+
 def _index_by_id(entries, kind, ann_file, required):
     """{id: entry} for COCO ``images`` / ``categories``, checking each entry's fields."""
     by_id = {}
@@ -125,6 +141,7 @@ def check_coco(coco, ann_file, classes=('particle',), tolerance=1.0):
         ('id', is_int, 'an integer'),
         ('file_name', lambda v: isinstance(v, str) and v.strip() != '', 'a non-empty string'),
         ('height', positive_int, 'a positive integer'), ('width', positive_int, 'a positive integer')])
+    check_files_once(((image_id, image['file_name']) for image_id, image in images.items()), ann_file)
     categories = _index_by_id(coco['categories'], 'categories', ann_file, [
         ('id', is_int, 'an integer'), ('name', lambda v: isinstance(v, str), 'a string')])
     names = {category['name'] for category in categories.values()}

@@ -37,7 +37,7 @@ from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 from skimage import draw
 
-from .coco_checks import is_number
+from .coco_checks import check_files_once, is_number
 from ..io.images import read_image_info
 from ..io import InputError, check_number, check_output_file, write_json
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, mask_to_instance
@@ -140,6 +140,7 @@ def parse_via(via, ann_file):
         images.append(dict(key=key, filename=filename, regions=parsed))
     if not images:
         raise AnnotationError(f'{ann_file}: empty dataset: no images in the VIA file')
+    check_files_once(((image['key'], image['filename']) for image in images), ann_file)
     return images
 
 

@@ -77,6 +77,8 @@ DELETE = object()
     (('images',), [], r'empty dataset: no images'),
     (('annotations',), DELETE, r"'annotations' must be a list"),
     (('images', 1, 'id'), 1, r'images\[1\]: duplicate id 1'),
+    # merged exports listing one file twice, each with part of its particles (trained on until 2026-12-07)
+    (('images', 1, 'file_name'), 'a.png', r"images 1 and 2 are both 'a.png'; merge them into one image with all"),
     (('images', 0, 'height'), 0, r"images\[0\]: 'height' must be a positive integer"),
     (('images', 0, 'file_name'), '', r"images\[0\]: 'file_name' must be a non-empty string"),
     (('categories', 0, 'name'), 'cell', r"no category named \['particle'\]"),

@@ -1,5 +1,6 @@
 """ViaParticleDataset and tools/dataset_converters/via2coco.py: VIA 1.x / 2.x / project files to exact masks."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -93,6 +94,9 @@ def test_regions_dict_keys_name_the_region_in_errors(via_dir):
                                      all_points_y=[5.1, 5.2, 5.3])], 2),
      AnnotationError, r'region 0: polygon covers no pixel centre'),
     (via_metadata('missing.png', [VIA_SHAPES[0]], 2), FileNotFoundError, r'image file not found: .*missing\.png'),
+    # one image under two keys (re-added with another size, merged projects): refused since 2026-12-07
+    ({'a': dict(filename='scene.png', regions=[]), 'b': dict(filename='scene.png', regions=[])}, AnnotationError,
+     r"images 'a' and 'b' are both 'scene\.png'; merge them into one image"),
 ])
 def test_bad_via_files_raise_one_clear_error(via_dir, doc, error, message):
     ann_file = via_dir / 'via.json'
@@ -118,7 +122,8 @@ def test_missing_via_file_is_named(tmp_path):
 
 def test_filter_empty_gt_drops_images_without_regions_and_an_empty_result_is_an_error(via_dir):
     metadata = via_metadata('scene.png', VIA_SHAPES[:2], 2)
-    metadata.update({'other': dict(filename='scene.png', regions=[])})
+    shutil.copy(via_dir / 'images' / 'scene.png', via_dir / 'images' / 'empty.png')
+    metadata.update({'other': dict(filename='empty.png', regions=[])})
     ann_file = write_via(via_dir / 'via.json', metadata)
     assert len(build(ann_file, via_dir / 'images', test_mode=True)) == 2
     assert len(build(ann_file, via_dir / 'images', filter_cfg=dict(filter_empty_gt=True))) == 1
