@@ -233,6 +233,20 @@ def test_random_particle_scale_leaves_a_slice_without_particles_and_checks_its_a
         RandomParticleScale(max_factor=0.5)
 
 
+def test_random_particle_scale_measures_particles_not_crowd_regions():
+    """A COCO ``iscrowd`` region (ignored in training) is no particle: one 20 px particle beside two large crowd
+    regions is resized to the target as a 20 px one (until 2026-12-07 the crowds set the typical diameter)."""
+    from libnet_mmdet.datasets.transforms import RandomParticleScale
+    masks = np.zeros((3, 120, 120), np.uint8)
+    masks[(0, *disk((20, 20), 10))] = 1
+    masks[1, 40:, :60] = masks[2, 40:, 60:] = 1
+    boxes = HorizontalBoxes(np.array([[10, 10, 30, 30], [0, 40, 60, 120], [60, 40, 120, 120]], np.float32))
+    results = dict(img=np.zeros((120, 120, 3), np.float32), gt_masks=BitmapMasks(masks, 120, 120), gt_bboxes=boxes,
+                   gt_ignore_flags=np.array([False, True, True]), gt_bboxes_labels=np.zeros(3, np.int64))
+    factor = RandomParticleScale(diameter_range=(24.0, 24.0))(results)['particle_scale_factor']
+    assert factor == pytest.approx(24 / np.sqrt(4 * masks[0].sum() / np.pi), rel=1e-6)
+
+
 def test_random_field_of_view_cuts_image_masks_and_boxes_like_the_inference_fill(known_scene):
     """Inside the disc the image is untouched, outside each pixel repeats a pixel of the disc (its mirror image, as
     the inference fill: fill_by_mirror); masks are cut

@@ -276,9 +276,9 @@ class RandomParticleScale(BaseTransform):
     learns particles of every size in that range, whatever their size in the training volumes.
 
     The slice's typical diameter is the median equivalent diameter ``sqrt(4 * area / pi)`` (px) of its
-    ground-truth masks (the same measure ``scale='auto'`` uses at inference); the target is drawn log-uniformly
-    from ``diameter_range`` and the slice is resized by ``target / typical`` (clipped to ``max_factor`` either
-    way) with MMDetection's ``Resize``; the masks are resized as the image is (bilinear, then >= 0.5: ``Resize`` takes
+    ground-truth masks, crowd (ignored) regions left out (the same measure ``scale='auto'`` uses at inference); the
+    target is drawn log-uniformly from ``diameter_range`` and the slice is resized by ``target / typical`` (clipped
+    to ``max_factor`` either way) with MMDetection's ``Resize``; the masks are resized as the image is (bilinear, then >= 0.5: ``Resize`` takes
     their nearest pixel corner, which moved them 0.25-0.5 px off the particles they label) and the boxes recomputed
     from them. Before enlarging, a random window of about
     ``crop_size / factor`` is cut with MMDetection's ``RandomCrop`` (boxes recomputed from the masks), so that an
@@ -313,7 +313,9 @@ class RandomParticleScale(BaseTransform):
         if masks is None or len(masks) == 0:
             results['particle_scale_factor'] = 1.0
             return results
-        typical = float(np.median(np.sqrt(4 * masks.areas / np.pi)))
+        ignored = results.get('gt_ignore_flags')
+        counted = masks.areas if ignored is None or np.all(ignored) else masks.areas[~np.asarray(ignored, bool)]
+        typical = float(np.median(np.sqrt(4 * counted / np.pi)))  # crowd / ignored regions are not particles
         low, high = np.log(self.diameter_range)
         target = float(np.exp(np.random.uniform(low, high)))
         factor = float(np.clip(target / max(typical, 1e-6), 1 / self.max_factor, self.max_factor))
