@@ -97,12 +97,21 @@ def apply_weights(cfg, weights, flag='--weights last'):
         if not checkpoints:
             raise FileNotFoundError(f'{flag}: no checkpoint (*.pth) in the work dir {cfg.work_dir}; leave {flag} out '
                                     'to train afresh')
-        if not osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):  # MMEngine would train afresh without a word
-            newest = max(checkpoints, key=osp.getmtime)
+        newest = max(checkpoints, key=osp.getmtime)
+        record = osp.join(cfg.work_dir, 'last_checkpoint')
+        if not osp.isfile(record):  # MMEngine would train afresh without a word
             raise FileNotFoundError(f'{flag}: {cfg.work_dir} has no last_checkpoint (the file naming the checkpoint '
                                     f'to resume); give the checkpoint: --resume {newest}')
+        with open(record, encoding='utf-8') as f:
+            named = f.read().strip()  # MMEngine records an absolute path: stale once the work dir has moved
         cfg.resume = True
-        cfg.load_from = None
+        cfg.load_from = None  # MMEngine resumes what last_checkpoint names
+        if not osp.isfile(named):
+            namesake = osp.join(cfg.work_dir, osp.basename(named))
+            if not osp.isfile(namesake):
+                raise FileNotFoundError(f'{flag}: {record} names {named}, which does not exist; give the checkpoint: '
+                                        f'--resume {newest}')
+            cfg.load_from = namesake  # the work dir was moved: its own copy
     else:
         if not osp.isfile(weights):
             raise FileNotFoundError(f'--weights: checkpoint file not found: {weights}')

@@ -65,6 +65,13 @@ def test_weights_choices(tmp_path):
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
     cfg = apply_weights(tiny_cfg(tmp_path), 'last')
     assert cfg.resume is True and cfg.load_from is None
+    # a work dir moved off scratch: MMEngine's record names the old absolute path; its namesake here is resumed
+    (tmp_path / 'last_checkpoint').write_text('/old/scratch/work/epoch_1.pth')
+    assert apply_weights(tiny_cfg(tmp_path), 'last').load_from == str(tmp_path / 'epoch_1.pth')
+    (tmp_path / 'last_checkpoint').write_text('/old/scratch/work/epoch_2.pth')  # and none here: one line, now
+    with pytest.raises(FileNotFoundError, match=f"last_checkpoint names /old/scratch/work/epoch_2.pth, which does not "
+                       f"exist; give the checkpoint: --resume {tmp_path / 'epoch_1.pth'}"):
+        apply_weights(tiny_cfg(tmp_path), 'last')
 
 
 def test_pretrained_backbone_loads_from_a_local_file(tmp_path):

@@ -45,6 +45,19 @@ def test_the_checkpoints_of_an_earlier_training_need_resume_or_overwrite(train_t
     assert list(work.iterdir()) == []  # removed first: a later --resume cannot pick up the earlier training
 
 
+def test_a_missing_load_from_is_refused_before_overwrite_removes_anything(train_tool, tiny_config, tmp_path):
+    """``load_from`` of the config (or --cfg-options) naming no file: --overwrite removed the earlier training's
+    checkpoints and built the runner before MMEngine failed on it (until 2026-12-07)."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'epoch_3.pth').write_bytes(b'an earlier training')
+    missing = tmp_path / 'nope.pth'
+    with pytest.raises(SystemExit, match=f'train.py: error: load_from \\(the config or --cfg-options\\): checkpoint '
+                       f'file not found: {missing}$'):
+        train_tool.main([tiny_config, '--work-dir', str(work), '--overwrite', '--cfg-options', f'load_from={missing}'])
+    assert (work / 'epoch_3.pth').read_bytes() == b'an earlier training'
+
+
 def test_resume_without_a_checkpoint_is_refused(train_tool, tiny_config, tmp_path):
     """MMEngine's resume=True quietly trains from scratch when the work dir has no checkpoint (a mistyped
     --work-dir); --resume now refuses, as --weights last does."""

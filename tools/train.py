@@ -76,18 +76,20 @@ def run(args):
         cfg.load_from = args.resume
     if args.weights:
         apply_weights(cfg, args.weights)
-    if cfg.get('load_from') and osp.isfile(cfg.load_from):  # a file that is not a checkpoint: one line, now
-        loaded = read_checkpoint(cfg.load_from)
-        # MMEngine loads both leniently: a checkpoint of another model is refused here
-        check_weights_fit(cfg, loaded, cfg.load_from, resume=bool(cfg.get('resume')))
+    load_from = cfg.get('load_from')
+    if load_from and '://' not in str(load_from) and not osp.isfile(load_from):  # before --overwrite removes anything
+        raise FileNotFoundError(f'load_from (the config or --cfg-options): checkpoint file not found: {load_from}')
     resuming = args.resume is not None or args.weights == 'last'
     checkpoints = glob.glob(osp.join(cfg.work_dir, '*.pth'))
+    if not resuming and checkpoints and not args.overwrite:  # before the (slower) checkpoint checks
+        raise InputError(f'{cfg.work_dir}: holds the checkpoints of an earlier training; pass --resume to continue '
+                         'it, --overwrite to train afresh there (its checkpoints are removed), or another --work-dir')
+    if load_from and osp.isfile(load_from):  # a file that is not a checkpoint: one line, now
+        loaded = read_checkpoint(load_from)
+        # MMEngine loads both leniently: a checkpoint of another model is refused here
+        check_weights_fit(cfg, loaded, load_from, resume=bool(cfg.get('resume')))
     if not resuming and checkpoints:  # removed only once everything else is checked
-        if not args.overwrite:
-            raise InputError(f'{cfg.work_dir}: holds the checkpoints of an earlier training; pass --resume to '
-                             'continue it, --overwrite to train afresh there (its checkpoints are removed), or another '
-                             '--work-dir')
-        if cfg.get('load_from') and is_inside(cfg.load_from, cfg.work_dir):
+        if load_from and is_inside(load_from, cfg.work_dir):
             raise InputError(f'--weights {cfg.load_from}: lies in the work dir whose checkpoints --overwrite removes; '
                              'copy it out first, or train in another --work-dir')
         for path in checkpoints + [osp.join(cfg.work_dir, 'last_checkpoint')]:  # a later --resume must not find them
