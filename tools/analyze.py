@@ -28,15 +28,14 @@ import argparse
 import os.path as osp
 import sys
 
-import numpy as np
 
 from libnet_mmdet.analysis import (PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, check_phases, particle_table,
                                    phase_fit_sample, write_report)
 from libnet_mmdet.apis import check_device, init_phase_model, predict_phases, resolve_phase_model
 from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_phase_model_arg, add_voxel_size_arg, auto_or,
                               check_memory, device_name, exit_on_error, report_memory_bytes)
-from libnet_mmdet.io import (InputError, check_labels, check_min_voxels, check_output_dir, check_outside_inputs,
-                             open_volume, read_whole_volume, voxel_size_zyx)
+from libnet_mmdet.io import (InputError, agreed_voxel_size, check_labels, check_min_voxels, check_output_dir,
+                             check_outside_inputs, open_volume, read_whole_volume, voxel_size_zyx)
 
 TOOL = osp.basename(__file__)
 
@@ -67,21 +66,6 @@ def parse_args(argv=None):
     add_overwrite_arg(parser, help='empty the --out folder of an earlier report first')
     add_debug_arg(parser)
     return parser.parse_args(argv)
-
-
-def recorded_voxel_size(recorded, labels_path):
-    """The (Z, Y, X) voxel size in nm that the input files record (dict path -> size or None, the labels first): the
-    labels', else another input's; inputs that record different sizes are refused (another scan, or resampled)."""
-    sizes = {path: voxel_size_zyx(size, path) for path, size in recorded.items() if size is not None}
-    if not sizes:
-        raise ValueError(f'{labels_path}: no voxel size in its metadata; pass --voxel-size-nm')
-    (first, size), *others = sizes.items()
-    for path, other in others:
-        if not np.allclose(other, size, rtol=1e-3):
-            raise ValueError(f"{path}: records voxel size {' x '.join(f'{v:g}' for v in other)} nm, {first} "
-                             f"{' x '.join(f'{v:g}' for v in size)} nm (Z x Y x X): not the same scan, or resampled; "
-                             'pass --voxel-size-nm to say which')
-    return size
 
 
 def run(args):
@@ -115,7 +99,9 @@ def run(args):
                 dtypes.append(reader.dtype)  # the phases too: read in the file's dtype before their uint8 copy
                 recorded[path] = reader.voxel_size_nm
     if voxel_size_nm is None:
-        voxel_size_nm = recorded_voxel_size(recorded, args.labels)
+        voxel_size_nm = agreed_voxel_size(recorded)  # the labels', else another input's; differing ones refused
+    if voxel_size_nm is None:
+        raise ValueError(f'{args.labels}: no voxel size in its metadata; pass --voxel-size-nm')
     check_memory(report_memory_bytes(shape, dtypes, bool(phase_files)), f'{args.labels} {shape}',
                  'run it where there is more memory' + (', or with --phase-model none (approximate phases)'
                                                         if phase_files else ''))

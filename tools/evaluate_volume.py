@@ -9,15 +9,16 @@ Both are (Z, Y, X) integer instance labels of the same shape (0 = background): T
 3-D matching table (TP, FP, FN, precision, recall, F1, accuracy, mean matched IoU, PQ; StarDist semantics, see
 ../shared/docs/METRICS.md) and the headline numbers: F1@0.5, F1@0.75, mean accuracy, PQ@0.5, particle count
 error, ESD D10/D50/D90 of both volumes and the Wasserstein distance between the ESD samples. The voxel size
-(for ESD in µm) comes from GT.tif's metadata unless --voxel-size-nm is given; without either, ESDs are in voxel
-units (voxel size 1000 nm = 1 µm, reported as ``"voxel_size_nm": null``). --out writes everything as JSON.
+(for ESD in µm) comes from GT.tif's metadata (else PRED.tif's; files recording different sizes are refused) unless
+--voxel-size-nm is given; without any, ESDs are in voxel units (voxel size 1000 nm = 1 µm, reported as
+``"voxel_size_nm": null``). --out writes everything as JSON.
 """
 import argparse
 import os.path as osp
 
 from libnet_mmdet.cli import add_debug_arg, add_overwrite_arg, add_voxel_size_arg, exit_on_error, iou_threshold
-from libnet_mmdet.io import (check_labels, check_output_file, check_outside_inputs, open_volume, read_whole_volume,
-                             voxel_size_zyx, write_json)
+from libnet_mmdet.io import (agreed_voxel_size, check_labels, check_output_file, check_outside_inputs, open_volume,
+                             read_whole_volume, voxel_size_zyx, write_json)
 from libnet_mmdet.evaluation import DEFAULT_THRESHOLDS, compare_label_volumes
 
 TOOL = osp.basename(__file__)
@@ -46,12 +47,12 @@ def run(args):
         if pred_reader.shape != gt_reader.shape:
             raise ValueError(f'{args.pred}: shape {pred_reader.shape} does not match {args.gt} shape '
                              f'{gt_reader.shape}')
-    gt_labels, metadata_voxel_size = read_whole_volume(args.gt)
+        if voxel_size_nm is None:  # GT's, else the prediction's; differing ones refused
+            voxel_size_nm = agreed_voxel_size({args.gt: gt_reader.voxel_size_nm, args.pred: pred_reader.voxel_size_nm})
+    gt_labels, _ = read_whole_volume(args.gt)
     pred_labels, _ = read_whole_volume(args.pred)
     check_labels(gt_labels, args.gt, allow_empty=True)
     check_labels(pred_labels, args.pred, allow_empty=True)
-    if voxel_size_nm is None:
-        voxel_size_nm = metadata_voxel_size
     esd_voxel_size_nm = 1000.0 if voxel_size_nm is None else voxel_size_nm
     stats, summary = compare_label_volumes(gt_labels, pred_labels, esd_voxel_size_nm, thresholds=args.thresholds)
     summary['voxel_size_nm'] = None if voxel_size_nm is None else voxel_size_nm.tolist()

@@ -81,6 +81,29 @@ def _recorded_voxel_size(tif, path):
         path, 'OME, ImageJ or resolution tags')
 
 
+def agreed_voxel_size(recorded):
+    """The (Z, Y, X) voxel size in nm that several inputs of one scan record: the first recorded, or None when none
+    records one.
+
+    Args:
+        recorded (dict): input path -> the size it records (one or three nm values) or None; the main input first.
+
+    Raises:
+        ValueError: two inputs record different sizes (another scan, or resampled): the message names both and asks
+            for ``--voxel-size-nm``.
+    """
+    sizes = {path: voxel_size_zyx(size, path) for path, size in recorded.items() if size is not None}
+    if not sizes:
+        return None
+    (first, size), *others = sizes.items()
+    for path, other in others:
+        if not np.allclose(other, size, rtol=1e-3):
+            raise ValueError(f"{path}: records voxel size {' x '.join(f'{v:g}' for v in other)} nm, {first} "
+                             f"{' x '.join(f'{v:g}' for v in size)} nm (Z x Y x X): not the same scan, or resampled; "
+                             'pass --voxel-size-nm to say which')
+    return size
+
+
 def recorded_voxel_size(read_sizes, name, what):
     """The voxel size an input's metadata record, float64 ``(sz, sy, sx)`` nm, or None: none recorded
     (``read_sizes()`` returns None), or metadata that give no usable one (text, zero, negative, not finite, two

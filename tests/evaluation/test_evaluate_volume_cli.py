@@ -60,6 +60,24 @@ def test_evaluate_volume_compares_shapes_before_reading_the_volumes(tmp_path, mo
         tool.main([str(tmp_path / 'gt.tif'), str(tmp_path / 'pred.tif')])
 
 
+def test_the_voxel_size_is_the_ground_truth_s_else_the_prediction_s_and_both_must_agree(tmp_path, monkeypatch):
+    """The prediction's recorded voxel size was ignored (until 2026-12-07): a GT of 50 nm scored against a 100 nm
+    prediction without a word, and a GT recording none gave diameters in voxels though the prediction had one."""
+    from libnet_mmdet.io import write_tiff
+    tool = import_tool('evaluate_volume')
+    labels = np.zeros((4, 6, 6), np.uint16)
+    labels[1:3, 1:4, 1:4] = 1
+    tifffile.imwrite(tmp_path / 'bare.tif', labels, photometric='minisblack')
+    write_tiff(tmp_path / 'gt50.tif', labels, voxel_size_nm=50)
+    write_tiff(tmp_path / 'pred100.tif', labels, voxel_size_nm=100)
+    summary = tool.run(tool.parse_args([str(tmp_path / 'bare.tif'), str(tmp_path / 'pred100.tif')]))[1]
+    assert summary['voxel_size_nm'] == [100, 100, 100]
+    monkeypatch.setattr(tool, 'read_whole_volume', lambda source: pytest.fail(f'{source} read before the check'))
+    with pytest.raises(SystemExit, match=r'pred100\.tif: records voxel size 100 x 100 x 100 nm, .*gt50\.tif 50 x 50 x '
+                       r'50 nm \(Z x Y x X\): not the same scan, or resampled; pass --voxel-size-nm'):
+        tool.main([str(tmp_path / 'gt50.tif'), str(tmp_path / 'pred100.tif')])
+
+
 def test_evaluate_volume_reads_the_zarr_labels_segment_writes(tmp_path, capsys):
     """tools/segment.py writes OME-Zarr labels (``--out labels.zarr``); they were reported as "file not found"."""
     from libnet_mmdet.io import LabelVolumeWriter
