@@ -31,8 +31,8 @@ import argparse
 import json
 import os.path as osp
 
-from libnet_mmdet.apis import (DEFAULT_SCORE_THR, check_auto_diameters, check_scale, init_segmenter, load_slice,
-                               read_config)
+from libnet_mmdet.apis import (DEFAULT_SCORE_THR, check_auto_diameters, check_fixed_resize, check_scale,
+                               init_segmenter, load_slice, read_config)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, auto_or, device_name,
                               exit_on_error, positive_int, unit_fraction)
 from libnet_mmdet.io import check_output_dir
@@ -70,6 +70,7 @@ def run(args):
     cfg = read_config(args.config, args.cfg_options)  # what the config says, before the checkpoint loads
     check_two_stage_config(cfg, args.config)
     check_auto_diameters(cfg, scale=args.scale)
+    check_fixed_resize(cfg, args.scale)  # a config resizing to a fixed size refuses --scale F before the model loads
     model = init_segmenter(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
     stages = record_stages(model, args.image, args.scale)
     print(stages['scale_line'], flush=True)

@@ -67,9 +67,9 @@ import torch
 from mmengine.dist import get_dist_info
 
 from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, write_report
-from libnet_mmdet.apis import (check_auto_diameters, check_device, check_scale, check_volume_args, config_tile_size,
-                               describe_scale, generalist_files, init_phase_model, init_segmenter, load_slice,
-                               predict_phases, read_config, resolve_phase_model, scaled_test_pipeline, segment_image,
+from libnet_mmdet.apis import (check_auto_diameters, check_device, check_fixed_resize, check_volume_args,
+                               config_tile_size, describe_scale, generalist_files, init_phase_model, init_segmenter,
+                               load_slice, predict_phases, read_config, resolve_phase_model, segment_image,
                                segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
                               add_phase_model_arg, add_voxel_size_arg, auto_or, check_memory, device_name,
@@ -243,8 +243,7 @@ def check_args(args):
     if osp.isfile(config):  # what the config says, now rather than after loading (a missing config: at loading)
         cfg = read_config(config, args.cfg_options)
         check_auto_diameters(cfg, scale=kwargs['scale'], min_voxels=kwargs['min_voxels'])
-        for factor in check_scale(kwargs['scale']) if kwargs['scale'] not in (None, 'auto') else ():
-            scaled_test_pipeline(cfg, factor)  # a config resizing to a fixed size refuses --scale F now
+        check_fixed_resize(cfg, kwargs['scale'])  # a config resizing to a fixed size refuses --scale F now
         if args.tile_size == 'auto' and args.overlap is not None:  # --overlap against the config's own tile size
             tile_size = config_tile_size(cfg)
             if tile_size is None:

@@ -1,10 +1,10 @@
 """Public inference API: init_segmenter, segment_image, segment_volume (and their argument checks, check_device,
 load_slice), the automatic scale (estimate_scale, trained_diameter_range), the phase model (init_phase_model,
 predict_phases) and the files of the models `make model` builds."""
-from .inference import (DEFAULT_SCORE_THR, check_auto_diameters, check_scale, describe_scale, estimate_scale,
-                        load_slice, segment_image)
+from .inference import (DEFAULT_SCORE_THR, check_auto_diameters, check_fixed_resize, check_scale, describe_scale,
+                        estimate_scale, load_slice, segment_image)
 from .model import (CheckpointMismatchError, check_device, config_tile_size, generalist_files, init_segmenter,
-                    phase_model_files, read_checkpoint, read_config, scaled_test_pipeline, trained_diameter_range)
+                    phase_model_files, read_checkpoint, read_config, trained_diameter_range)
 from .phases import init_phase_model, predict_phases, resolve_phase_model
 from .volume import check_volume_args, segment_volume
 
@@ -13,6 +13,6 @@ __all__ = [
     'estimate_scale',
     'describe_scale', 'trained_diameter_range', 'generalist_files', 'phase_model_files', 'init_phase_model',
     'predict_phases', 'resolve_phase_model', 'check_device', 'load_slice', 'check_scale', 'check_auto_diameters',
-    'read_checkpoint', 'scaled_test_pipeline',
+    'read_checkpoint', 'check_fixed_resize',
     'CheckpointMismatchError', 'DEFAULT_SCORE_THR'
 ]

@@ -565,6 +565,18 @@ def check_auto_diameters(model, scale=None, min_voxels=None):
                      f"the volume of your smallest particle in voxels")
 
 
+def check_fixed_resize(model, scale):
+    """Refuse a ``scale`` of numbers other than 1 for a detector, or its config (so that the tools refuse it before
+    the model is loaded), whose test pipeline resizes every image to one fixed size (MMDetection's COCO recipes):
+    there is nothing to rescale.
+
+    Raises:
+        ValueError: :func:`~libnet_mmdet.apis.model.scaled_test_pipeline`'s message, naming the config.
+    """
+    for factor in check_scale(scale) if scale not in (None, 'auto') else ():
+        scaled_test_pipeline(model, factor)
+
+
 def uses_auto_scale(model, scale):
     """True when ``scale`` (checked by :func:`check_scale`) resolves to ``'auto'`` for ``model``: ``'auto'``,
     or None for a model that records its trained diameters.

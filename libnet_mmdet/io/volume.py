@@ -334,8 +334,7 @@ class VolumeReader:
                 except MemoryError:
                     raise
                 except Exception as exc:  # noqa: B902  codecs raise their own types (zlib.error, ...)
-                    raise ImageFormatError(f'{self.describe(axis, start)}: cannot read its voxels '
-                                           f'({type(exc).__name__}: {exc})') from exc
+                    raise ImageFormatError(f'{self.describe(axis, start)}: cannot read its voxels ({exc})') from exc
                 slab = np.moveaxis(np.asarray(stored, dtype=self.dtype.newbyteorder('=')), AXES[axis], 0)
         for k, slice_2d in enumerate(slab):
             check_finite(slice_2d, self.describe(axis, start + k))

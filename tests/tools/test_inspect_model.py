@@ -155,17 +155,22 @@ def test_a_phase_model_config_is_refused_before_its_checkpoint_loads(tmp_path, r
     assert not (tmp_path / 'out').exists()
 
 
-@pytest.mark.parametrize('case', ['nan', 'auto'])
+@pytest.mark.parametrize('case', ['nan', 'auto', 'fixed'])
 def test_a_bad_image_or_scale_is_refused_before_the_checkpoint_loads(tmp_path, run_script, val_image, case):
-    """NaN pixels and --scale auto for a config without particle diameters were found only after the model
-    loaded (the checkpoint here is missing: reaching it would be a different error)."""
+    """NaN pixels, --scale auto for a config without particle diameters and --scale 0.5 for a config resizing
+    every image to one size were found only after the model loaded (the checkpoint here is missing: reaching it
+    would be a different error)."""
     import tifffile
     image, extra = val_image, ['--scale', 'auto']
     if case == 'nan':
         image, extra = tmp_path / 'nan.tif', []
         tifffile.imwrite(image, np.array([[1.0, np.nan], [2.0, 3.0]], np.float32))
-    message = (rf'{image}: 1 NaN/Inf pixel' if case == 'nan'
-               else r"scale='auto' \(--scale auto\) needs a model that records the particle diameters")
+    if case == 'fixed':  # a stock COCO recipe's test Resize
+        extra = ['--scale', '0.5', '--cfg-options', 'test_dataloader.dataset.pipeline.1.scale=(1333,800)',
+                 'test_dataloader.dataset.pipeline.1.scale_factor=None']
+    message = {'nan': rf'{image}: 1 NaN/Inf pixel',
+               'auto': r"scale='auto' \(--scale auto\) needs a model that records the particle diameters",
+               'fixed': r'scale=0.5: the test pipeline of .* resizes every image to the fixed size \(1333, 800\)'}[case]
     with pytest.raises(SystemExit, match=f'inspect_model.py: error: {message}'):
         run_script('tools/inspect_model.py', TINY_CONFIG, tmp_path / 'missing.pth', image, '--out', tmp_path / 'out',
                    *extra)
