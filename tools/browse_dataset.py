@@ -50,8 +50,10 @@ def parse_args(argv=None):
 
 
 def browse_pipeline(pipeline, no_aug):
-    """The pipeline to draw: ``Load*`` + ``PackDetInputs`` for ``no_aug``; slice keys kept in the metainfo."""
-    steps = []
+    """The pipeline to draw: ``Load*`` + ``PackDetInputs`` for ``no_aug``; slice keys kept in the metainfo; the
+    annotations loaded right after the image (a test pipeline loads them after its ``Resize``, as MMDetection's do,
+    which would leave the masks at the slice's own size), so that every transform moves them with the image."""
+    steps, annotations = [], []
     for step in pipeline:
         step = dict(step)
         name = step['type'].split('.')[-1] if isinstance(step['type'], str) else step['type'].__name__
@@ -60,8 +62,8 @@ def browse_pipeline(pipeline, no_aug):
             step['meta_keys'] = tuple(meta_keys) + SLICE_KEYS
         elif no_aug and not name.startswith('Load'):
             continue
-        steps.append(step)
-    return steps
+        (annotations if name == 'LoadAnnotations' else steps).append(step)
+    return steps[:1] + annotations + steps[1:]
 
 
 def overlay_name(count, metainfo):

@@ -39,6 +39,28 @@ def test_overlays_are_written_for_stack_slices_with_and_without_augmentation(tmp
     assert coloured[particles].all() and coloured[~particles].mean() < 0.2  # outside: only the box outlines
 
 
+def test_a_test_pipeline_that_resizes_before_loading_annotations_is_drawn_at_its_size(tmp_path):
+    """mmdet's test pipelines load the annotations after their ``Resize``: browsing ``--split val`` of such a
+    pipeline (``Resize(scale_factor=2.0)``; here as the train split's) failed on masks of the slice's own size (until
+    2026-12-07)."""
+    image, labels = ball_stack(np.random.default_rng(5), shape_zyx=(8, 48, 40))
+    tifffile.imwrite(tmp_path / 'image.tif', image)
+    tifffile.imwrite(tmp_path / 'labels.tif', labels)
+    cfg = Config.fromfile(str(TINY_CONFIG))
+    pipeline = [dict(type='LoadTomoImageFromFile'), dict(type='Resize', scale_factor=2.0, keep_ratio=True),
+                dict(type='LoadAnnotations', with_bbox=True, with_mask=True), dict(type='PackDetInputs')]
+    cfg.train_dataloader.dataset = dict(type='LabelTiffDataset', data_root=str(tmp_path),
+                                        data_prefix=dict(img='image.tif', label='labels.tif'), pipeline=pipeline)
+    config = tmp_path / 'browse.py'
+    cfg.dump(str(config))
+    browse_main()([str(config), '--out', str(tmp_path / 'val'), '--n', '1'])
+    overlay = np.asarray(Image.open(next((tmp_path / 'val').glob('*.png'))).convert('RGB')).astype(int)
+    assert overlay.shape == (96, 80, 3)
+    coloured = overlay.max(-1) - overlay.min(-1) > 20
+    particles = np.kron(labels[2] > 0, np.ones((2, 2), bool))  # the first slice with a particle, doubled
+    assert coloured[particles].mean() > 0.95
+
+
 def test_the_output_never_holds_the_dataset_nor_enters_its_image_folder(tiny_coco, tmp_path):
     """--overwrite used to empty any marked folder, a dataset folder that an earlier tool had written included."""
     config = write_config(tmp_path / 'browse.py', TINY_CONFIG, tiny_coco)
