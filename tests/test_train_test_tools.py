@@ -49,6 +49,37 @@ def test_test_prints_bbox_and_segm_metrics_and_dumps_results(trained, tmp_path):
     assert len(predictions) == 2  # the two val images
 
 
+def test_show_dir_draws_each_slice_of_a_stack_into_its_own_file(trained, tmp_path):
+    """mmdet's hook decoded a float32 stack with OpenCV (a traceback), or drew every slice on the first page into one
+    file (until 2026-12-07): each z slice now gets its own overlay, drawn on that slice."""
+    import numpy as np
+    import tifffile
+    from PIL import Image
+    config, work_dir = trained
+    rng = np.random.default_rng(0)
+    labels = np.zeros((3, 48, 48), np.uint16)
+    for z, (y, x) in enumerate(((12, 12), (24, 30), (36, 20))):  # one particle per slice, each somewhere else
+        labels[z, y - 6:y + 6, x - 6:x + 6] = 1
+    image = (labels * 5000 + rng.normal(1000, 50, labels.shape)).astype(np.float32)
+    tifffile.imwrite(tmp_path / 'image.tif', image, photometric='minisblack')
+    tifffile.imwrite(tmp_path / 'labels.tif', labels, photometric='minisblack')
+    stack_config = tmp_path / 'stack.py'
+    stack_config.write_text(
+        f"_base_ = {str(config)!r}\n"
+        f"test_dataloader = dict(dataset=dict(_delete_=True, type='LabelTiffDataset', data_root={str(tmp_path)!r}, "
+        "data_prefix=dict(img='image.tif', label='labels.tif'), pipeline={{_base_.test_pipeline}}))\n"
+        "test_evaluator = dict(_delete_=True, type='InstanceMatchingMetric')\n")
+    result = run_tool('tools/test.py', stack_config, work_dir / 'epoch_1.pth', '--work-dir', tmp_path / 'work',
+                      '--show-dir', tmp_path / 'vis')
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = sorted(path.name for path in (tmp_path / 'vis').glob('*.png'))
+    assert names == ['image_z0000.png', 'image_z0001.png', 'image_z0002.png']
+    for z, name in enumerate(names):  # the ground truth's side of each picture is the slice's own bright square
+        picture = np.asarray(Image.open(tmp_path / 'vis' / name).convert('L')).astype(float)
+        gray = picture[:, :48]
+        assert gray[labels[z] > 0].mean() > gray[labels[z] == 0].mean() + 50, name
+
+
 @pytest.mark.parametrize('how', ['resume', 'weights-last'])
 def test_resume_continues_from_the_checkpoint(trained, tmp_path, how):
     import shutil

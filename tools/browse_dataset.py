@@ -29,10 +29,9 @@ from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_
                               dataset_paths, exit_on_error, leaf_datasets, positive_int)
 from libnet_mmdet.evaluation import instances_to_labels
 from libnet_mmdet.io import InputError, check_output_dir, check_outside_inputs, prepare_output_dir
-from libnet_mmdet.visualization import render_labels, write_png
+from libnet_mmdet.visualization import render_labels, with_slice_keys, write_png
 
 TOOL = osp.basename(__file__)
-SLICE_KEYS = ('slice_axis', 'slice_index')
 
 
 def parse_args(argv=None):
@@ -54,13 +53,9 @@ def browse_pipeline(pipeline, no_aug):
     annotations loaded right after the image (a test pipeline loads them after its ``Resize``, as MMDetection's do,
     which would leave the masks at the slice's own size), so that every transform moves them with the image."""
     steps, annotations = [], []
-    for step in pipeline:
-        step = dict(step)
+    for step in with_slice_keys(pipeline):
         name = step['type'].split('.')[-1] if isinstance(step['type'], str) else step['type'].__name__
-        if name == 'PackDetInputs':
-            meta_keys = step.get('meta_keys', ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
-            step['meta_keys'] = tuple(meta_keys) + SLICE_KEYS
-        elif no_aug and not name.startswith('Load'):
+        if no_aug and not name.startswith('Load') and name != 'PackDetInputs':
             continue
         (annotations if name == 'LoadAnnotations' else steps).append(step)
     return steps[:1] + annotations + steps[1:]

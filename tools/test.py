@@ -6,7 +6,9 @@ Usage:
 
 Prints COCO bbox and segm AP (and whatever else ``test_evaluator`` holds). ``--out`` dumps the raw
 predictions (pickle) for later analysis; ``--show-dir`` writes prediction overlays under the work dir
-(``WORK_DIR/<timestamp>/DIR``; a path outside it must be a new or empty folder, never one holding the test data).
+(``WORK_DIR/<timestamp>/DIR``; a path outside it must be a new or empty folder, never one holding the test data),
+one ``<image>[_<axis><index>].png`` per sample, drawn on the slice as the dataset reads it
+(``visualization.TomoDetVisualizationHook``).
 The checkpoint is checked against the config first (``init_segmenter``'s strict check: a checkpoint of another model
 is refused instead of scoring a partly untrained one).
 """
@@ -20,9 +22,10 @@ from mmengine.dist import get_dist_info
 import libnet_mmdet  # noqa: F401  (registers our modules, allow-lists checkpoint objects for torch.load)
 from libnet_mmdet.apis import init_segmenter
 from libnet_mmdet.cli import (add_debug_arg, add_overwrite_arg, add_runner_args, build_runner, check_dataset_files,
-                              dataset_paths, exit_on_error, load_config)
+                              dataset_paths, exit_on_error, leaf_datasets, load_config)
 from libnet_mmdet.io import (InputError, check_output_dir, check_output_file, check_outside_inputs, is_inside,
                              prepare_output_dir)
+from libnet_mmdet.visualization import with_slice_keys
 
 TOOL = osp.basename(__file__)
 
@@ -62,6 +65,10 @@ def run(args):
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
+        # each sample drawn on its own slice (of a stack), whatever its dtype, into a file of its own
+        cfg.default_hooks.visualization.type = 'TomoDetVisualizationHook'
+        for leaf in leaf_datasets(cfg.test_dataloader.dataset):
+            leaf.pipeline = with_slice_keys(leaf.get('pipeline') or [])
     # MMEngine dumps the config to WORK_DIR/<config name>, the training's dump in the same (default) work dir; a
     # config without a file name goes to WORK_DIR/<timestamp>.py, beside this run's log folder
     runner = build_runner(Config(cfg.to_dict()))
