@@ -23,7 +23,8 @@ import os.path as osp
 
 import numpy as np
 
-from bench_zero_shot import FUSED, LINKED, VOXEL_SIZE_NM, make_volume, segment_timed  # noqa: E402 (benchmarks/ is sys.path[0])
+from bench_zero_shot import (FUSED, LINKED, VOXEL_SIZE_NM, make_volume,  # noqa: E402 (benchmarks/ is sys.path[0])
+                             segment_timed)
 from run_record import finish_record, run_record  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -71,7 +72,7 @@ def main(argv=None):
                 plain = segment_timed(model, image, views, 'auto', 'auto', 'none', voxel_size_nm)[0]
                 labels = [plain] + [renumber_by_first_voxel(smooth_labels(
                     plain, resolve_smooth(sigma, views, voxel_size_nm)))[0] for sigma in args.sigmas]
-                table = compare_methods(truth, dict(zip(names, labels)), VOXEL_SIZE_NM)
+                table = compare_methods(truth, dict(zip(names, labels)), voxel_size_nm or VOXEL_SIZE_NM)
                 rows.append({name: {key: float(table.loc[name, key]) for key in ('f1_50', 'f1_50_2d')}
                              for name in names})
                 print(f'{preset} {diameter:g} px seed {seed}: ' + '  '.join(

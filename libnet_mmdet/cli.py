@@ -21,6 +21,7 @@ import os.path as osp
 import signal
 import sys
 import threading
+import warnings
 
 import numpy as np
 import torch
@@ -153,7 +154,8 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
 def exclusive_lock(path, what):
     """Hold an exclusive lock on the file ``path`` (created with its folder if missing, left in place; it records
     the holder's pid) while the block runs, so that a second ``what`` on the same files stops at once instead of
-    writing beside the first.
+    writing beside the first. A filesystem that refuses locks gets a warning and no lock; on an NFS mount with
+    ``local_lock`` the lock holds on one node only.
 
     Raises:
         InputError: another process holds the lock.
@@ -167,6 +169,10 @@ def exclusive_lock(path, what):
             f.seek(0)
             holder = f.read().strip() or 'another process'
             raise InputError(f'{path}: {what} is running already ({holder}); wait for it to end') from None
+        except OSError as exc:  # a filesystem without locks (Lustre without -o flock, NFS without lockd)
+            warnings.warn(f'{path}: cannot lock ({exc}); {what} goes on unguarded: run one at a time')
+            yield
+            return
         f.seek(0)
         f.truncate()
         f.write(f'pid {os.getpid()}\n')

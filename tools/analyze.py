@@ -28,7 +28,6 @@ import argparse
 import os.path as osp
 import sys
 
-
 from libnet_mmdet.analysis import (PHASES_GIVEN, PHASES_MODEL, PHASES_MULTI_OTSU, check_phases, particle_table,
                                    phase_fit_sample, write_report)
 from libnet_mmdet.apis import check_device, init_phase_model, predict_phases, resolve_phase_model

@@ -24,7 +24,7 @@ from mmengine.registry import init_default_scope
 from skimage.draw import rectangle_perimeter
 
 import libnet_mmdet  # noqa: F401  (registers our datasets and transforms)
-from libnet_mmdet.apis import read_config
+from libnet_mmdet.apis import read_config, transform_name
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, check_dataset_files,
                               dataset_paths, exit_on_error, leaf_datasets, positive_int)
 from libnet_mmdet.evaluation import instances_to_labels
@@ -54,7 +54,7 @@ def browse_pipeline(pipeline, no_aug):
     which would leave the masks at the slice's own size), so that every transform moves them with the image."""
     steps, annotations = [], []
     for step in with_slice_keys(pipeline):
-        name = step['type'].split('.')[-1] if isinstance(step['type'], str) else step['type'].__name__
+        name = transform_name(step)
         if no_aug and not name.startswith('Load') and name != 'PackDetInputs':
             continue
         (annotations if name == 'LoadAnnotations' else steps).append(step)

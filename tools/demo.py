@@ -124,19 +124,20 @@ def choose_model(args):
     return dict(kind='own', config=osp.join(args.out, 'train_config.py'), checkpoint=None)
 
 
-def forget_other_model(out, model):
-    """Remove the predictions of an earlier run that used another model (own training / a generalist built at
-    another time) or other segmentation settings."""
+def forget_other_predictions(out, made_with):
+    """Remove the predictions of an earlier run that were made otherwise: ``made_with`` (the model files and the
+    segmentation settings, recorded in ``OUT/model.json``) differs (own training / a generalist built at another
+    time, another smoothing)."""
     from libnet_mmdet.io import write_json
     path = osp.join(out, 'model.json')
     if osp.isfile(path):
         with open(path) as f:
-            if json.load(f) == model:
+            if json.load(f) == made_with:
                 return
     for name in ('pred_labels_xy.tif', 'pred_labels_xyz.tif', 'scores.csv'):
         if osp.isfile(osp.join(out, name)):
             os.remove(osp.join(out, name))
-    write_json(path, model)
+    write_json(path, made_with)
 
 
 def segment(out, model_files, device, voxel_size_nm):
@@ -418,7 +419,7 @@ def run(args):
         step(f'2/6 no generalist built (`make model`): train {osp.basename(RECIPES[args.recipe])} for '
              f'{args.iters} iterations')
         model_files['checkpoint'] = train(args.out, RECIPES[args.recipe], args.iters, args.device)
-    forget_other_model(args.out, dict(model_files, smooth=SMOOTH))
+    forget_other_predictions(args.out, dict(model_files, smooth=SMOOTH))
     step('3/6 segment the held-out volume in 3D')
     predictions = segment(args.out, model_files, args.device, args.voxel_size_nm)
     step('4/6 classic watershed baseline (tuned on the training volume)')

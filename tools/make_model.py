@@ -254,7 +254,7 @@ def run(args):
     check_corpus_dir(corpus_dir, args.volumes, args.seed, args.shape, args.overwrite, **overrides)
     # every check passed: one build of OUT at a time (a second one would train into the same work folder)
     with exclusive_lock(osp.join(args.out, LOCK_FILE), f'a build of {args.out}'):
-        if not built_already(args, recipe, iters):  # the build it waited for may have just finished it
+        if not built_already(args, recipe, iters):  # a build that held the lock until just now may have finished
             build(args, recipe, recipe_cfg, ranks, corpus_dir, overrides, work_dir, iters)
 
 

@@ -68,8 +68,8 @@ from mmengine.dist import get_dist_info
 
 from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, write_report
 from libnet_mmdet.apis import (check_auto_diameters, check_device, check_fixed_resize, check_volume_args,
-                               config_tile_size, describe_scale, generalist_files, init_phase_model, init_segmenter,
-                               load_slice, predict_phases, read_config, resolve_phase_model, segment_image,
+                               describe_scale, generalist_files, init_phase_model, init_segmenter, load_slice,
+                               predict_phases, read_config, resolve_phase_model, resolve_tiling, segment_image,
                                segment_volume)
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
                               add_phase_model_arg, add_voxel_size_arg, auto_or, check_memory, device_name,
@@ -77,7 +77,7 @@ from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_a
 from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, is_2d_image_file, is_inside,
                              label_output_format, max_label, open_volume, prepare_output_dir, read_image,
                              read_whole_volume, write_tiff)
-from libnet_mmdet.volume import VIEWS, WorkFolder, check_tiling
+from libnet_mmdet.volume import VIEWS, WorkFolder
 from libnet_mmdet.visualization import render_labels, write_overlays, write_png
 
 TOOL = osp.basename(__file__)
@@ -244,12 +244,7 @@ def check_args(args):
         cfg = read_config(config, args.cfg_options)
         check_auto_diameters(cfg, scale=kwargs['scale'], min_voxels=kwargs['min_voxels'])
         check_fixed_resize(cfg, kwargs['scale'])  # a config resizing to a fixed size refuses --scale F now
-        if args.tile_size == 'auto' and args.overlap is not None:  # --overlap against the config's own tile size
-            tile_size = config_tile_size(cfg)
-            if tile_size is None:
-                raise InputError(f'--overlap: {config} sets no training size to tile slices at; give --tile-size N '
-                                 'or leave --overlap out')
-            check_tiling(tile_size, args.overlap)
+        resolve_tiling(cfg, args.tile_size, args.overlap)  # --overlap against the config's own tile size
     return kwargs
 
 

@@ -52,6 +52,7 @@ import warnings
 
 import numpy as np
 import torch
+from mmengine.config import Config
 from scipy import ndimage
 from skimage.transform import resize
 
@@ -265,17 +266,21 @@ def scaled_predictor(model, scale=1.0, score_thr=DEFAULT_SCORE_THR, batch_size=1
 
 def resolve_tiling(model, tile_size='auto', overlap=None):
     """``(tile_size, overlap)`` with ``'auto'`` resolved to the model's training size (None: no tiling) and the
-    overlap defaulting to a quarter tile.
+    overlap defaulting to a quarter tile. ``model`` may be a detector's config (:func:`read_config`), so that
+    ``tools/segment.py`` checks the tiling before the model is loaded.
 
     Raises:
-        ValueError: an ``overlap`` with ``tile_size=None`` (no tiles to overlap), a tiling out of range.
+        ValueError: an ``overlap`` where slices are not tiled (``tile_size=None``, or ``'auto'`` for a model that
+            gives no training size: no tiles to overlap), a tiling out of range.
     """
-    if tile_size is None and overlap is not None:
-        raise ValueError(f'overlap={overlap!r} (--overlap): slices are not tiled (tile_size=None, --tile-size none); '
-                         'leave the overlap out')
+    given = tile_size
     if tile_size == 'auto':
         tile_size = training_tile_size(model)
     if tile_size is None:
+        if overlap is not None:
+            why = ('tile_size=None, --tile-size none' if given is None else
+                   f'{model_name(model)} gives no training size to tile at; tile_size=N, --tile-size N, tiles')
+            raise ValueError(f'overlap={overlap!r} (--overlap): slices are not tiled ({why}); leave the overlap out')
         return None, None
     tile_size = check_int(tile_size, 'tile_size', 1)
     overlap = tile_size // 4 if overlap is None else overlap
@@ -573,7 +578,9 @@ def check_fixed_resize(model, scale):
     Raises:
         ValueError: :func:`~libnet_mmdet.apis.model.scaled_test_pipeline`'s message, naming the config.
     """
-    for factor in check_scale(scale) if scale not in (None, 'auto') else ():
+    if scale is None or isinstance(scale, str) or not (is_detector(model) or isinstance(model, Config)):
+        return  # 'auto' (its scale fits by construction) or a predictor callable: no test pipeline
+    for factor in check_scale(scale):
         scaled_test_pipeline(model, factor)
 
 

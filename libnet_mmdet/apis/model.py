@@ -351,8 +351,15 @@ def _train_pipeline_cfg(cfg):
     return dataset.get('pipeline', [])
 
 
+def transform_name(step):
+    """The class name of a pipeline step: a transform dict whose ``type`` is a registry name (``'mmdet.Resize'``:
+    ``'Resize'``) or a class."""
+    kind = step['type']
+    return kind.split('.')[-1] if isinstance(kind, str) else kind.__name__
+
+
 def _transform(pipeline, name):
-    return next((t for t in pipeline if str(t['type']).split('.')[-1] == name), None)
+    return next((t for t in pipeline if transform_name(t) == name), None)
 
 
 def _smaller_side(size):
@@ -361,7 +368,9 @@ def _smaller_side(size):
 
 def training_tile_size(model):
     """The slice size, in input pixels, the model was trained on (None for a predictor, or if unknown):
-    :func:`config_tile_size` of a detector's config."""
+    :func:`config_tile_size` of a detector's config, or of a config."""
+    if isinstance(model, Config):
+        return config_tile_size(model)
     return config_tile_size(model.cfg) if is_detector(model) else None
 
 

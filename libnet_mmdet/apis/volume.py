@@ -163,7 +163,8 @@ def check_volume_args(volume=None, out=None, views=('xy',), score_thr=DEFAULT_SC
         views = check_view_names(views)
         check_scale(scale)
         # slice_segmenter checks the 2D settings when it is built; a stand-in predictor builds it without a model
-        slice_segmenter(lambda images: [], score_thr, tile_size, overlap, batch_size, merge_iou, proposals=proposals)
+        slice_segmenter(lambda images: [], score_thr, tile_size, None if tile_size == 'auto' else overlap, batch_size,
+                        merge_iou, proposals=proposals)  # 'auto': the model's tile size, checked with the model
         if voxel_size_nm is not None:
             voxel_size_zyx(voxel_size_nm, 'voxel_size_nm')
     except InputError:

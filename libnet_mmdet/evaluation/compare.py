@@ -35,7 +35,7 @@ def compare_methods(gt_labels_zyx, predictions, voxel_size_nm):
     Args:
         gt_labels_zyx (np.ndarray): (Z, Y, X) ground-truth instance labels.
         predictions (dict): method name -> (Z, Y, X) predicted labels of the same shape.
-        voxel_size_nm (float): voxel edge in nm.
+        voxel_size_nm (float | sequence[float]): voxel edge, or (Z, Y, X) edges, in nm.
 
     Returns:
         pandas.DataFrame: one row per method (index = name), columns as :func:`score_volume`.

@@ -21,7 +21,8 @@ from .volume import (LabelVolumeWriter, check_label_output, check_outside_inputs
 __all__ = [
     'read_image', 'is_2d_image_file', 'open_volume', 'read_volume', 'read_whole_volume', 'read_voxel_size',
     'max_label', 'write_tiff',
-    'write_json', 'as_json', 'json_safe', 'atomic_output', 'check_labels', 'voxel_size_zyx', 'agreed_voxel_size', 'ImageFormatError',
+    'write_json', 'as_json', 'json_safe', 'atomic_output', 'check_labels', 'voxel_size_zyx', 'agreed_voxel_size',
+    'ImageFormatError',
     'InputError', 'check_output_file', 'check_output_dir', 'check_writable', 'prepare_output_dir', 'is_inside',
     'LabelVolumeWriter',
     'open_labels',

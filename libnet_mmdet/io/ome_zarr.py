@@ -102,7 +102,7 @@ def _scale(transformations, n_axes):
 def _ome_voxel_size(multiscale, dataset, name):
     """(sz, sy, sx) nm of the three space axes, or None when an axis has no known length unit."""
     axes = [axis if isinstance(axis, dict) else {'name': axis} for axis in multiscale.get('axes', ())]
-    space = [k for k, axis in enumerate(axes) if axis.get('type') == 'space']
+    space = [k for k, kind in enumerate(_axis_types(multiscale.get('axes'), len(axes))) if kind == 'space']
     units_nm = [length_unit_nm(axes[k].get('unit')) for k in space]
     if len(space) != 3 or None in units_nm:
         return None

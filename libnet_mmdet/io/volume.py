@@ -99,11 +99,16 @@ def _check_virtual_sources(dataset, path, name):
     looks (``HDF5_VDS_PREFIX``, the file's folder, the working folder); patterned names (``%b``) are not checked."""
     if not dataset.is_virtual:
         return
-    folders = [*filter(None, os.environ.get('HDF5_VDS_PREFIX', '').split(os.pathsep)), osp.dirname(osp.abspath(path)),
-               os.getcwd()]
+    origin = osp.dirname(osp.abspath(path))
+    prefixes = os.environ.get('HDF5_VDS_PREFIX', '').split(os.pathsep)
+    folders = [*(prefix.replace('${ORIGIN}', origin) for prefix in prefixes if prefix), origin, os.getcwd()]
+
+    def found(name):  # an absolute name as stored, else (a master moved with its parts) its base name in the folders
+        relative = osp.basename(name) if osp.isabs(name) else name
+        return (osp.isabs(name) and osp.isfile(name)) or any(osp.isfile(osp.join(folder, relative))
+                                                             for folder in folders)
     missing = sorted({source.file_name for source in dataset.virtual_sources()
-                      if source.file_name != '.' and '%' not in source.file_name
-                      and not any(osp.isfile(osp.join(folder, source.file_name)) for folder in folders)})
+                      if source.file_name != '.' and '%' not in source.file_name and not found(source.file_name)})
     if missing:
         listed = ', '.join(missing[:3]) + (f' and {len(missing) - 3} more' if len(missing) > 3 else '')
         raise ImageFormatError(f'{name}: a virtual dataset whose part files are missing ({listed}): their voxels '

@@ -8,7 +8,9 @@ from mmdet.engine.hooks import DetVisualizationHook
 from mmdet.registry import HOOKS
 from mmengine.utils import mkdir_or_exist
 
-from ..io.images import normalize_intensity, read_image, to_channels
+from ..apis.model import transform_name
+from ..io.images import read_image
+from .render import render_labels
 
 #: The metainfo keys of a slice of a 3D stack (``LabelTiffDataset``, ``PhaseTiffDataset``), which a pipeline's
 #: ``PackDetInputs`` must keep for the slice to be drawn (:func:`with_slice_keys`).
@@ -22,8 +24,7 @@ def with_slice_keys(pipeline):
     steps = []
     for step in pipeline:
         step = dict(step)
-        name = step['type'].split('.')[-1] if isinstance(step['type'], str) else step['type'].__name__
-        if name == 'PackDetInputs':
+        if transform_name(step) == 'PackDetInputs':
             meta_keys = tuple(step.get('meta_keys', inspect.signature(PackDetInputs).parameters['meta_keys'].default))
             step['meta_keys'] = meta_keys + tuple(key for key in SLICE_KEYS if key not in meta_keys)
         steps.append(step)
@@ -34,8 +35,9 @@ def with_slice_keys(pipeline):
 class TomoDetVisualizationHook(DetVisualizationHook):
     """:class:`mmdet.engine.hooks.DetVisualizationHook` whose test overlays show what the model saw: the image is
     read with :func:`~libnet_mmdet.io.images.read_image` (the sample's slice of a stack, any dtype; mmdet's hook
-    decoded the stack's first page with OpenCV for every slice, and refused float32 TIFFs), percentile-normalised to
-    8-bit gray, and written as ``<stem>_<axis><index>.png`` (mmdet wrote every slice of a stack over one file)."""
+    decoded the stack's first page with OpenCV for every slice, and refused float32 TIFFs), shown as
+    :func:`~libnet_mmdet.visualization.render_labels` shows slices (percentile-normalised gray), and written as
+    ``<stem>_<axis><index>.png`` (mmdet wrote every slice of a stack over one file)."""
 
     def after_test_iter(self, runner, batch_idx, data_batch, outputs):
         if self.draw is False:
@@ -47,8 +49,7 @@ class TomoDetVisualizationHook(DetVisualizationHook):
             self._test_index += 1
             axis, index = data_sample.metainfo.get('slice_axis'), data_sample.metainfo.get('slice_index')
             image = read_image(data_sample.img_path, axis, index)
-            gray = image if image.ndim == 2 else to_channels(image, 1)[..., 0]
-            rgb = np.round(to_channels(normalize_intensity(gray), 3)).astype(np.uint8)
+            rgb = render_labels(image, np.zeros(image.shape[:2], np.uint8))  # the slice alone, percentile-normalised
             name = osp.splitext(osp.basename(data_sample.img_path))[0] + (f'_{axis}{index:04d}' if axis else '')
             self._visualizer.add_datasample(
                 name, rgb, data_sample=data_sample, show=self.show, wait_time=self.wait_time,

@@ -357,6 +357,20 @@ def test_settings_are_checked_before_anything_is_read_or_run(image_tif, tmp_path
     assert predictor.n_images == 0 and sorted(os.listdir(tmp_path)) == ['stack.tif']
 
 
+def test_tiling_and_scale_checks_take_what_the_api_takes(tiny_model):
+    """check_fixed_resize takes every scale check_scale takes (an array, a predictor callable: no test pipeline);
+    resolve_tiling refuses an overlap where 'auto' finds no tile size (a predictor), as for tile_size=None."""
+    from libnet_mmdet.apis import check_fixed_resize, resolve_tiling
+    check_fixed_resize(tiny_model, np.array([0.5, 1.0]))
+    check_fixed_resize(IntensityPredictor(), 0.5)
+    check_fixed_resize(tiny_model, 'auto')
+    assert resolve_tiling(tiny_model.cfg, 'auto', 32) == resolve_tiling(tiny_model, 'auto', 32) == (256, 32)
+    assert resolve_tiling(IntensityPredictor(), 'auto') == (None, None)
+    with pytest.raises(ValueError, match=r'overlap=32 \(--overlap\): slices are not tiled \(IntensityPredictor gives '
+                       'no training size to tile at'):
+        resolve_tiling(IntensityPredictor(), 'auto', 32)
+
+
 def test_a_folder_of_other_files_is_never_the_work_folder(image_tif, tmp_path):
     """The work folder is deleted after success: a folder holding other files is refused, its files kept."""
     folder = tmp_path / 'data'

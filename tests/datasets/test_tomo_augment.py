@@ -243,8 +243,10 @@ def test_random_particle_scale_measures_particles_not_crowd_regions():
     boxes = HorizontalBoxes(np.array([[10, 10, 30, 30], [0, 40, 60, 120], [60, 40, 120, 120]], np.float32))
     results = dict(img=np.zeros((120, 120, 3), np.float32), gt_masks=BitmapMasks(masks, 120, 120), gt_bboxes=boxes,
                    gt_ignore_flags=np.array([False, True, True]), gt_bboxes_labels=np.zeros(3, np.int64))
-    factor = RandomParticleScale(diameter_range=(24.0, 24.0))(results)['particle_scale_factor']
+    factor = RandomParticleScale(diameter_range=(24.0, 24.0))(dict(results))['particle_scale_factor']
     assert factor == pytest.approx(24 / np.sqrt(4 * masks[0].sum() / np.pi), rel=1e-6)
+    results['gt_ignore_flags'] = np.array([True, True, True])  # crowd regions only: no particle to measure
+    assert RandomParticleScale(diameter_range=(24.0, 24.0))(results)['particle_scale_factor'] == 1.0
 
 
 def test_random_field_of_view_cuts_image_masks_and_boxes_like_the_inference_fill(known_scene):

@@ -125,6 +125,14 @@ def test_a_bioformats2raw_store_is_read_from_its_first_image(tmp_path):
     np.testing.assert_allclose(voxel_size_nm, [300, 100, 100])
 
 
+def test_axes_named_but_not_typed_give_the_voxel_size_too(tmp_path):
+    """NGFF 0.4 makes an axis type optional: axes z, y, x with units and no type are the space axes for the voxel
+    size as they are for the shape (the size was None until 2026-12-07)."""
+    ome_image(tmp_path / 'untyped.zarr', volume(), [dict(name=axis, unit='micrometer') for axis in AXES],
+              [0.3, 0.1, 0.1])
+    np.testing.assert_allclose(assert_slabs_equal(tmp_path / 'untyped.zarr', volume())[1], [300, 100, 100])
+
+
 def test_space_axes_in_another_order_are_refused(tmp_path):
     """NGFF only recommends the order z, y, x: an (X, Y, Z) array was read transposed, its voxel size reversed."""
     space = [dict(name=axis, type='space', unit='micrometer') for axis in 'xyz']
@@ -417,6 +425,17 @@ def test_a_virtual_dataset_without_its_part_files_is_refused(tmp_path, monkeypat
         f.create_virtual_dataset('entry/data', layout, fillvalue=0)
     monkeypatch.chdir(tmp_path.parent)  # the part files are found beside the master, not in the working folder
     assert_slabs_equal(tmp_path / 'rec.h5', expected)
+    moved = tmp_path / 'moved'  # parts named by absolute paths (nabu), master and parts moved together: HDF5 reads
+    moved.mkdir()                # each part's base name beside the master
+    layout = h5py.VirtualLayout(shape=expected.shape, dtype=expected.dtype)
+    for k, z0 in enumerate((0, 6)):
+        layout[z0:z0 + 6] = h5py.VirtualSource(str(tmp_path / f'part_{k}.h5'), 'data', shape=(6,) + expected.shape[1:])
+        (tmp_path / f'part_{k}.h5').rename(moved / f'part_{k}.h5')
+    with h5py.File(moved / 'rec.h5', 'w') as f:
+        f.create_virtual_dataset('entry/data', layout, fillvalue=0)
+    assert_slabs_equal(moved / 'rec.h5', expected)
+    for k in range(2):
+        (moved / f'part_{k}.h5').rename(tmp_path / f'part_{k}.h5')
     (tmp_path / 'part_1.h5').unlink()
     with pytest.raises(ImageFormatError, match=rf'^{tmp_path / "rec.h5"}:/entry/data: a virtual dataset whose part '
                        r'files are missing \(part_1\.h5\): their voxels would read as zeros; copy them beside '

@@ -147,6 +147,24 @@ def test_a_second_build_of_the_same_folder_is_refused_while_the_first_runs(run_s
         pass
 
 
+def test_a_filesystem_without_locks_warns_and_builds_unguarded(tmp_path, monkeypatch):
+    """Lustre without -o flock, NFS without lockd: flock fails with ENOLCK / ENOSYS; the build goes on (with a
+    warning), it is not stopped by the guard."""
+    import errno
+    import fcntl
+    from libnet_mmdet.cli import exclusive_lock
+
+    def refused(*args):
+        raise OSError(errno.ENOLCK, 'No locks available')
+    monkeypatch.setattr(fcntl, 'flock', refused)
+    ran = []
+    with pytest.warns(UserWarning, match=r'\.build\.lock: cannot lock \(.*No locks available\); a build goes on '
+                      'unguarded: run one at a time'):
+        with exclusive_lock(tmp_path / '.build.lock', 'a build'):
+            ran.append(True)
+    assert ran == [True]
+
+
 def test_a_cuda_device_without_cuda_is_refused_before_anything(run_script, tmp_path, monkeypatch):
     import torch
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)

@@ -81,11 +81,13 @@ def test_settings_the_config_cannot_take_are_refused_before_the_model_is_loaded(
     with pytest.raises(SystemExit, match=rf'segment.py: error: scale=0.5: the test pipeline of {config} resizes '
                        r'every image to the fixed size \(1333, 800\), so slices cannot be rescaled'):
         segment_tool.main(argv)
-    monkeypatch.setattr(segment_tool, 'config_tile_size', lambda cfg: None)
+    from libnet_mmdet.apis import model as model_api
+    monkeypatch.setattr(model_api, 'config_tile_size', lambda cfg: None)
     argv = _argv(stack, '--overlap', '32')
     argv[argv.index('model.py')] = config
-    with pytest.raises(SystemExit, match=f'segment.py: error: --overlap: {config} sets no training size to tile '
-                       'slices at; give --tile-size N or leave --overlap out'):
+    with pytest.raises(SystemExit, match=rf'segment.py: error: overlap=32 \(--overlap\): slices are not tiled '
+                       rf'\({config} gives no training size to tile at; tile_size=N, --tile-size N, tiles\); leave '
+                       'the overlap out'):
         segment_tool.main(argv)
     assert sorted(p.name for p in stack.parent.iterdir()) == ['stack.tif']
 

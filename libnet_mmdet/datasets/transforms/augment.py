@@ -278,12 +278,12 @@ class RandomParticleScale(BaseTransform):
     The slice's typical diameter is the median equivalent diameter ``sqrt(4 * area / pi)`` (px) of its
     ground-truth masks, crowd (ignored) regions left out (the same measure ``scale='auto'`` uses at inference); the
     target is drawn log-uniformly from ``diameter_range`` and the slice is resized by ``target / typical`` (clipped
-    to ``max_factor`` either way) with MMDetection's ``Resize``; the masks are resized as the image is (bilinear, then >= 0.5: ``Resize`` takes
-    their nearest pixel corner, which moved them 0.25-0.5 px off the particles they label) and the boxes recomputed
-    from them. Before enlarging, a random window of about
-    ``crop_size / factor`` is cut with MMDetection's ``RandomCrop`` (boxes recomputed from the masks), so that an
-    enlargement costs no more than the ``crop_size`` window the pipeline cuts next. A slice without masks is left
-    as it is. Put it after ``LoadAnnotations`` and before ``RandomCrop``.
+    to ``max_factor`` either way) with MMDetection's ``Resize``; the masks are resized as the image is (bilinear,
+    then >= 0.5: ``Resize`` takes their nearest pixel corner, which moved them 0.25-0.5 px off the particles they
+    label) and the boxes recomputed from them. Before enlarging, a random window of about ``crop_size / factor`` is
+    cut with MMDetection's ``RandomCrop`` (boxes recomputed from the masks), so that an
+    enlargement costs no more than the ``crop_size`` window the pipeline cuts next. A slice without masks (or with
+    crowd regions only) is left as it is. Put it after ``LoadAnnotations`` and before ``RandomCrop``.
 
     Args:
         diameter_range (tuple[float, float]): (low, high) typical particle diameter after resizing, px; the config
@@ -310,12 +310,12 @@ class RandomParticleScale(BaseTransform):
 
     def transform(self, results):
         masks = results.get('gt_masks')
-        if masks is None or len(masks) == 0:
+        ignored = np.zeros(0 if masks is None else len(masks), bool) if results.get('gt_ignore_flags') is None \
+            else np.asarray(results['gt_ignore_flags'], bool)
+        if masks is None or ignored.all():  # no particle (crowd / ignored regions are none)
             results['particle_scale_factor'] = 1.0
             return results
-        ignored = results.get('gt_ignore_flags')
-        counted = masks.areas if ignored is None or np.all(ignored) else masks.areas[~np.asarray(ignored, bool)]
-        typical = float(np.median(np.sqrt(4 * counted / np.pi)))  # crowd / ignored regions are not particles
+        typical = float(np.median(np.sqrt(4 * masks.areas[~ignored] / np.pi)))
         low, high = np.log(self.diameter_range)
         target = float(np.exp(np.random.uniform(low, high)))
         factor = float(np.clip(target / max(typical, 1e-6), 1 / self.max_factor, self.max_factor))
