@@ -153,6 +153,58 @@ def test_cfg_options_without_a_value_and_a_bad_process_count_are_usage_errors(tr
                                                                    else 'test.py: error: GPUS'), result.stderr
 
 
+def test_the_launchers_become_torchrun_and_pick_a_free_port(tmp_path):
+    """dist_run.sh ran torchrun as a child: a kill (a workflow manager's terminate, Popen.terminate) ended the shell
+    and left every rank running; one node always took port 29500, so a second job on the machine failed; NNODES=2
+    without MASTER_ADDR waited for peers on 127.0.0.1 (until 2026-12-07)."""
+    import os
+    import subprocess
+    import time
+    from helpers import REPO_ROOT
+    stub = tmp_path / 'python.sh'  # stands in for python: records its pid and arguments, then waits
+    stub.write_text('#!/bin/sh\necho "$$ $*" > "$STUB_OUT"\nexec sleep 60\n')
+    stub.chmod(0o755)
+    out = tmp_path / 'out'
+    script = str(REPO_ROOT / 'tools' / 'dist_train.sh')
+    env = dict(os.environ, PYTHON=str(stub), STUB_OUT=str(out))
+    env.pop('PORT', None)
+    launcher = subprocess.Popen(['bash', script, 'cfg.py', '2', '--work-dir', 'a b'], env=env)
+    try:
+        for _ in range(100):
+            if out.exists() and out.read_text():
+                break
+            time.sleep(0.05)
+        pid, *args = out.read_text().split(' ', 1)
+        assert int(pid) == launcher.pid  # the launcher is torchrun: a kill reaches it
+        assert args[0].split()[:4] == ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2']
+    finally:
+        launcher.terminate()
+        launcher.wait(timeout=10)
+    result = subprocess.run(['bash', script, 'cfg.py', '2'], env=dict(env, NNODES='2'), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr.strip() == ('train.py: error: NNODES=2: set MASTER_ADDR (the host '
+                                                                'of node 0) and NODE_RANK on every node')
+
+
+def test_slurm_reserves_the_gpus_a_small_job_asks_for(tmp_path):
+    """GPUS=1 asked srun for --gres=gpu:8 (a whole node of 8, never scheduled on 4-GPU partitions) until
+    2026-12-07; srun replaces the launcher as torchrun does."""
+    import os
+    import subprocess
+    from helpers import REPO_ROOT
+    srun = tmp_path / 'srun'  # stands in for srun: records its arguments
+    srun.write_text('#!/bin/sh\necho "$$ $*" > "$STUB_OUT"\n')
+    srun.chmod(0o755)
+    out = tmp_path / 'out'
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}", STUB_OUT=str(out), GPUS='1')
+    env.pop('GPUS_PER_NODE', None)
+    result = subprocess.run(['bash', str(REPO_ROOT / 'tools' / 'slurm_train.sh'), 'part', 'job', 'cfg.py', 'work'],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    words = out.read_text().split()
+    assert '--gres=gpu:1' in words and '--ntasks=1' in words and '--ntasks-per-node=1' in words
+
+
 @pytest.mark.parametrize('tool_name', ['train', 'test'])
 def test_a_missing_data_path_is_one_line_before_anything_is_built_or_written(tool_name, tiny_coco, tmp_path,
                                                                             monkeypatch):
