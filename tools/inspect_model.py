@@ -24,7 +24,7 @@ wrappers, see libnet_mmdet/visualization/model_stages.py); nothing is re-impleme
 
 Example:
     python tools/inspect_model.py configs/nmc/mask-rcnn_r101_fpn.py \\
-        work_dirs/mask-rcnn_r101_fpn/best_coco_segm_mAP_epoch_36.pth data/nmc/images/val/slice_0100.png \\
+        work_dirs/mask-rcnn_r101_fpn/best_coco_segm_mAP_50_epoch_36.pth data/nmc/images/val/slice_0100.png \\
         --out inspect/ --device cuda:0
 """
 import argparse

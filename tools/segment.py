@@ -55,7 +55,7 @@ Examples:
     python tools/segment.py scan.h5:/exchange/data --out labels.zarr          # HDF5 in, OME-Zarr out
     python tools/segment.py slice.tif --out slice_labels.tif --overlays ov/   # one 2D image
     python tools/segment.py stack.tif --config configs/nmc/mask-rcnn_r101_fpn.py \\
-        --checkpoint work_dirs/mask-rcnn_r101_fpn/best_coco_segm_mAP_epoch_36.pth --device cuda:0 \\
+        --checkpoint work_dirs/mask-rcnn_r101_fpn/best_coco_segm_mAP_50_epoch_36.pth --device cuda:0 \\
         --views xy xz yz --out labels.tif --voxel-size-nm 50 --min-voxels 100 --overlays overlays/ --scale 0.5
 """
 import argparse

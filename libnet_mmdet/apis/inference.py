@@ -1,7 +1,7 @@
 """Segmenting 2D slices into instance label images with a loaded model (tiled when they are large).
 
 >>> model = init_segmenter('configs/nmc/mask-rcnn_r101_fpn.py',
-...                        'work_dirs/mask-rcnn_r101_fpn/best_coco_segm_mAP_epoch_36.pth', device='cuda:0')
+...                        'work_dirs/mask-rcnn_r101_fpn/best_coco_segm_mAP_50_epoch_36.pth', device='cuda:0')
 >>> labels_hw, details = segment_image(model, 'slice_0100.tif')  # doctest: +SKIP
 >>> details['scores'], details['boxes']  # (N,), (N, 4) x0, y0, x1, y1 of instance k = labels_hw == k + 1
 

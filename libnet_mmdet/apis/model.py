@@ -1,7 +1,7 @@
 """Loading a trained model for inference, and what its config says about inference.
 
 >>> model = init_segmenter('configs/nmc/mask-rcnn_r101_fpn.py',
-...                        'work_dirs/mask-rcnn_r101_fpn/best_coco_segm_mAP_epoch_36.pth', device='cuda:0')
+...                        'work_dirs/mask-rcnn_r101_fpn/best_coco_segm_mAP_50_epoch_36.pth', device='cuda:0')
 >>> training_tile_size(model), default_batch_size(model)  # slice size the model was trained on, images per pass
 >>> trained_diameter_range(model)  # particle diameters (model pixels) it was trained for: None here, (12, 48) for the
 >>> # generalist (its config records particle_diameter_px)

@@ -23,7 +23,7 @@ def test_two_process_training_writes_one_checkpoint(tiny_coco, tmp_path):
     assert 'Distributed launcher: pytorch' in log and 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # MMEngine's name for the world size
     # rank 0 alone writes: the epoch checkpoint and the best-by-segm-mAP one from the final validation
-    assert sorted(p.name for p in work_dir.glob('*.pth')) == ['best_coco_segm_mAP_epoch_1.pth', 'epoch_1.pth']
+    assert sorted(p.name for p in work_dir.glob('*.pth')) == ['best_coco_segm_mAP_50_epoch_1.pth', 'epoch_1.pth']
     # 4 images, batch 2 per process: the two ranks split the epoch, so it takes 1 iteration, not 2
     import torch
     import libnet_mmdet  # noqa: F401  (safe-loading allow-list)
