@@ -205,7 +205,7 @@ NUMBERS = st.sampled_from(['0', '-1', '1', '2', '16', '255', '0.5', '1.5', '1e9'
 OPTIONS = ['--slab', '--min-voxels', '--score-thr', '--scale', '--batch-size', '--tile-size', '--overlap',
            '--voxel-size-nm', '--overlay-step']
 ARGUMENT_NAMES = ('slab', 'min_voxels', 'score_thr', 'scale', 'batch_size', 'tile_size', 'overlap',
-                  'voxel_size_nm', 'views')
+                  'voxel_size_nm', 'views', '--overlay-step')  # --overlay-step without --overlays is refused
 
 
 @pytest.fixture(scope='module')
