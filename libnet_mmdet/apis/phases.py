@@ -109,7 +109,7 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
         model: a phase model (:func:`init_phase_model`).
         slices (list[np.ndarray]): (H, W) grayscale slices, any real dtype, or (H, W, 3) (previous, slice, next)
             stacks for a model with 2.5D input (:func:`~libnet_mmdet.apis.model.uses_context_slices`).
-        batch_size (int): slices per forward pass.
+        batch_size (int): slices per forward pass (slices of one shape together: :func:`same_shape_batches`).
         intensity_range (tuple | None): ``(low, high)`` mapped to 0-255 for every slice (slices of one volume:
             :func:`~libnet_mmdet.apis.inference.shared_intensity_range`); None: each slice's own range.
 
@@ -124,23 +124,34 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
     prepare = slice_preparer(model, intensity_range)
     pipeline = Compose(scaled_test_pipeline(model))
     pad = mirror_pad_px(model)
-    probabilities = []
-    for first in range(0, len(slices), batch_size):
-        batch = [np.asarray(image) for image in slices[first:first + batch_size]]
+    probabilities = [None] * len(slices)
+    for batch_indices in same_shape_batches(slices, batch_size):
+        batch = [np.asarray(slices[k]) for k in batch_indices]
         prepared = [prepare(image) for image in batch]
         packed = [pipeline(dict(img=np.pad(image, [(pad, pad)] * 2 + [(0, 0)] * (image.ndim - 2), mode='reflect'),
                                 img_id=i)) for i, image in enumerate(prepared)]
         with torch.no_grad(), mixed_precision(model):
             samples = model.test_step(dict(inputs=[p['inputs'] for p in packed],
                                            data_samples=[p['data_samples'] for p in packed]))
-        for sample, image in zip(samples, batch):
+        for k, sample, image in zip(batch_indices, samples, batch):
             probs = sample.phase_probs.data.float().cpu().numpy()[:, pad:pad + image.shape[0],
                                                                   pad:pad + image.shape[1]]
             outside = slice_outside_view(image)
             if outside is not None:
                 probs[:, outside] = np.array([1, 0, 0], probs.dtype)[:, None]
-            probabilities.append(probs)
+            probabilities[k] = probs
     return probabilities
+
+
+def same_shape_batches(slices, batch_size):
+    """Lists of at most ``batch_size`` indices of ``slices`` of one (H, W) each, in order within a shape: a batch of
+    mixed sizes is padded to its largest, and the padding reaches into the other slices' probabilities through the
+    network (normalisation, receptive field)."""
+    by_shape = {}
+    for k, image in enumerate(slices):
+        by_shape.setdefault(np.shape(image)[:2], []).append(k)
+    return [indices[first:first + batch_size] for indices in by_shape.values()
+            for first in range(0, len(indices), batch_size)]
 
 
 def phases_from_probabilities(probabilities, surface_pore_weight=1.0):

@@ -145,6 +145,19 @@ def test_phase_probabilities_sum_to_one(phase_model):
                                   predict_phases(phase_model, slices[0])[0])
 
 
+def test_a_slice_s_probabilities_do_not_depend_on_the_other_slices_of_its_batch(phase_model):
+    """Slices of mixed sizes in one batch were padded to the largest, and the padding changed the smaller one's
+    probabilities far inside it (until 2026-12-07): now each batch holds slices of one shape, in the given order."""
+    rng = np.random.default_rng(3)
+    slices = [rng.integers(0, 255, shape).astype(np.uint8) for shape in ((40, 40), (72, 56), (40, 40))]
+    alone = [phase_probabilities(phase_model, [image])[0] for image in slices]
+    batched = phase_probabilities(phase_model, slices, batch_size=3)
+    assert [probs.shape for probs in batched] == [(3, 40, 40), (3, 72, 56), (3, 40, 40)]
+    for one, together in zip(alone, batched):
+        np.testing.assert_allclose(together, one, atol=1e-4)
+    assert phases_api.same_shape_batches(slices, 1) == [[0], [2], [1]]
+
+
 def test_phase_model_in_mixed_precision_agrees_with_full_precision(trained_phase_model, phase_model):
     """``amp``: the features in bfloat16 on the CPU (float16 on a GPU), the phases as in float32 up to rounding."""
     mixed = init_phase_model(str(trained_phase_model.config), str(trained_phase_model.checkpoint), device='cpu',
