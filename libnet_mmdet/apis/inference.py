@@ -217,27 +217,38 @@ def detector_predictor(model, score_thr=DEFAULT_SCORE_THR, batch_size=1, scale=1
 
     The model's test pipeline is built once for arrays at ``scale``
     (:func:`~libnet_mmdet.apis.model.scaled_test_pipeline`: the arrays are prepared already,
-    :func:`slice_preparer`); arrays go through the model in batches of ``batch_size``, each batch with the test
-    settings of :func:`forward_test_cfg` for its largest array, and their labels come back at each array's own
-    resolution.
+    :func:`slice_preparer`); arrays go through the model in batches of ``batch_size`` arrays of one shape
+    (:func:`same_shape_batches`), each batch with the test settings of :func:`forward_test_cfg` for its arrays, and
+    their labels come back at each array's own resolution, in the order given.
     """
     from mmcv.transforms import Compose
     pipeline = Compose(scaled_test_pipeline(model, scale))
 
     def predict(images):
-        results = []
-        for first in range(0, len(images), batch_size):
-            chunk = images[first:first + batch_size]
+        results = [None] * len(images)
+        for indices in same_shape_batches(images, batch_size):
+            chunk = [images[k] for k in indices]
             packed = [pipeline(dict(img=image, img_id=i)) for i, image in enumerate(chunk)]
             batch = dict(inputs=[p['inputs'] for p in packed], data_samples=[p['data_samples'] for p in packed])
             area_px = max(p['inputs'].shape[-2] * p['inputs'].shape[-1] for p in packed)
             with torch.no_grad(), temporary_test_cfg(model, forward_test_cfg(model, area_px, score_thr, proposals)), \
                     mixed_precision(model):
                 samples = model.test_step(batch)
-            results += [detections_to_labels(sample.pred_instances, image.shape[:2], score_thr)
-                        for sample, image in zip(samples, chunk)]
+            for k, sample, image in zip(indices, samples, chunk):
+                results[k] = detections_to_labels(sample.pred_instances, image.shape[:2], score_thr)
         return results
     return predict
+
+
+def same_shape_batches(slices, batch_size):
+    """Lists of at most ``batch_size`` indices of ``slices`` of one (H, W) each, in order within a shape: a batch of
+    mixed sizes is padded to its largest, and the padding reaches into the other slices' probabilities through the
+    network (normalisation, receptive field)."""
+    by_shape = {}
+    for k, image in enumerate(slices):
+        by_shape.setdefault(np.shape(image)[:2], []).append(k)
+    return [indices[first:first + batch_size] for indices in by_shape.values()
+            for first in range(0, len(indices), batch_size)]
 
 
 def scaled_predictor(model, scale=1.0, score_thr=DEFAULT_SCORE_THR, batch_size=1, proposals='auto'):

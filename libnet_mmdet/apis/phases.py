@@ -30,7 +30,7 @@ from ..io.tiff import voxel_size_zyx
 from ..models.phase_segmentor import check_phase_classes
 from ..volume.views import (MIN_VIEW_SIDE, VIEW_AXIS, VIEWS, check_view_names, context_stacks, is_anisotropic,
                             usable_views)
-from .inference import RANGE_SLICES, evenly_spaced, shared_intensity_range, slice_preparer
+from .inference import RANGE_SLICES, evenly_spaced, same_shape_batches, shared_intensity_range, slice_preparer
 from .model import (PHASE_MODEL_TYPE, init_model, mixed_precision, phase_model_files, read_config,
                     scaled_test_pipeline, uses_context_slices)
 
@@ -109,7 +109,8 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
         model: a phase model (:func:`init_phase_model`).
         slices (list[np.ndarray]): (H, W) grayscale slices, any real dtype, or (H, W, 3) (previous, slice, next)
             stacks for a model with 2.5D input (:func:`~libnet_mmdet.apis.model.uses_context_slices`).
-        batch_size (int): slices per forward pass (slices of one shape together: :func:`same_shape_batches`).
+        batch_size (int): slices per forward pass (slices of one shape together:
+            :func:`~libnet_mmdet.apis.inference.same_shape_batches`).
         intensity_range (tuple | None): ``(low, high)`` mapped to 0-255 for every slice (slices of one volume:
             :func:`~libnet_mmdet.apis.inference.shared_intensity_range`); None: each slice's own range.
 
@@ -141,17 +142,6 @@ def phase_probabilities(model, slices, batch_size=1, intensity_range=None):
                 probs[:, outside] = np.array([1, 0, 0], probs.dtype)[:, None]
             probabilities[k] = probs
     return probabilities
-
-
-def same_shape_batches(slices, batch_size):
-    """Lists of at most ``batch_size`` indices of ``slices`` of one (H, W) each, in order within a shape: a batch of
-    mixed sizes is padded to its largest, and the padding reaches into the other slices' probabilities through the
-    network (normalisation, receptive field)."""
-    by_shape = {}
-    for k, image in enumerate(slices):
-        by_shape.setdefault(np.shape(image)[:2], []).append(k)
-    return [indices[first:first + batch_size] for indices in by_shape.values()
-            for first in range(0, len(indices), batch_size)]
 
 
 def phases_from_probabilities(probabilities, surface_pore_weight=1.0):

@@ -37,6 +37,21 @@ def test_segment_image_arrays_paths_dtypes_and_batches(tiny_model, tiny_coco):
         check_result(labels_hw, details_hw, gray.shape)
 
 
+def test_a_slice_s_labels_do_not_depend_on_the_other_slices_of_its_batch(tiny_model, tiny_coco):
+    """Slices of several sizes in one batch were padded to the largest (GroupNorm statistics and the network's
+    receptive field then saw the padding) until 2026-12-07: now each batch holds slices of one shape, results in the
+    given order."""
+    from libnet_mmdet.apis import segment_image
+    from libnet_mmdet.apis.inference import same_shape_batches
+    gray = np.asarray(Image.open(sorted((tiny_coco / 'images' / 'val').glob('*.png'))[0]))[..., 0]
+    slices = [gray[:96, :96], gray, gray[32:128, 16:112]]
+    assert same_shape_batches(slices, 2) == [[0, 2], [1]] and same_shape_batches(slices, 1) == [[0], [2], [1]]
+    alone = [segment_image(tiny_model, image, score_thr=0.3, batch_size=1)[0] for image in slices]
+    together = segment_image(tiny_model, slices, score_thr=0.3, batch_size=3)
+    for one, (labels, _) in zip(alone, together):
+        np.testing.assert_array_equal(labels, one)
+
+
 def test_slices_larger_than_the_training_size_are_tiled(tiny_model, tiny_coco, monkeypatch):
     from libnet_mmdet.apis import segment_image
     from libnet_mmdet.apis.model import training_tile_size
