@@ -99,10 +99,9 @@ def _scale(transformations, n_axes):
     return scale
 
 
-def _ome_voxel_size(multiscale, dataset, name):
-    """(sz, sy, sx) nm of the three space axes, or None when an axis has no known length unit."""
-    axes = [axis if isinstance(axis, dict) else {'name': axis} for axis in multiscale.get('axes', ())]
-    space = [k for k, kind in enumerate(_axis_types(multiscale.get('axes'), len(axes))) if kind == 'space']
+def _ome_voxel_size(multiscale, dataset, name, axes):
+    """(sz, sy, sx) nm of the three space axes (:func:`_axes`), or None when an axis has no known length unit."""
+    space = [k for k, axis in enumerate(axes) if axis['type'] == 'space']
     units_nm = [length_unit_nm(axes[k].get('unit')) for k in space]
     if len(space) != 3 or None in units_nm:
         return None
@@ -115,14 +114,17 @@ def _ome_voxel_size(multiscale, dataset, name):
 AXIS_TYPES = dict(t='time', c='channel', z='space', y='space', x='space')
 
 
-def _axis_types(axes, ndim):
-    """The type of each axis of an ``ndim``-D OME-Zarr dataset ('space', 'time', 'channel' or None if unknown):
-    NGFF 0.4+ typed axes, else by name (0.3: ``['c', 'z', 'y', 'x']``), and (T, C, Z, Y, X) where the metadata name
-    no axes (NGFF 0.1 / 0.2 images are always 5D)."""
-    if not axes:
-        return [AXIS_TYPES[name] for name in 'tczyx'] if ndim == 5 else []
-    return [(axis.get('type') or AXIS_TYPES.get(axis.get('name'))) if isinstance(axis, dict) else AXIS_TYPES.get(axis)
-            for axis in axes]
+def _axes(multiscale, ndim):
+    """The axes of a multiscale's ``ndim``-D datasets as dicts with a ``name`` (str), a ``type`` ('space', 'time',
+    'channel' or None if unknown) and the ``unit`` if any: NGFF 0.4+ typed axes, else typed by name (0.3:
+    ``['c', 'z', 'y', 'x']``), and (T, C, Z, Y, X) where the metadata name no axes (NGFF 0.1 / 0.2 images are always
+    5D)."""
+    axes = multiscale.get('axes') or (list('tczyx') if ndim == 5 else [])
+    axes = [dict(axis) if isinstance(axis, dict) else {'name': axis} for axis in axes]
+    for axis in axes:
+        axis['name'] = str(axis.get('name'))
+        axis['type'] = axis.get('type') or AXIS_TYPES.get(axis['name'])
+    return axes
 
 
 def _image_array(group, store):
@@ -141,21 +143,20 @@ def _image_array(group, store):
     name = _describe(store, array.path)
     if not isinstance(array, zarr.Array):
         raise ImageFormatError(f'{name}: the first OME-Zarr dataset is a group, not an array')
-    types = _axis_types(multiscale.get('axes'), array.ndim)
+    axes = _axes(multiscale, array.ndim)
+    types = [axis['type'] for axis in axes]
     if len(types) == len(array.shape) and all(types) and types.count('space') != 3:
-        names = ', '.join(str(axis.get('name') if isinstance(axis, dict) else axis)
-                          for axis in multiscale.get('axes') or 'tczyx')
+        names = ', '.join(axis['name'] for axis in axes)
         raise ImageFormatError(f'{name}: OME-Zarr axes ({names}) of shape {array.shape} hold '
                                f"{types.count('space')} space axes, not a (Z, Y, X) volume")
-    space = [str(axis.get('name') if isinstance(axis, dict) else axis).lower()
-             for axis, kind in zip(multiscale.get('axes') or (), types) if kind == 'space']
+    space = [axis['name'].lower() for axis in axes if axis['type'] == 'space']
     if sorted(space) == ['x', 'y', 'z'] and space != ['z', 'y', 'x']:  # NGFF only recommends z, y, x
         raise ImageFormatError(f"{name}: OME-Zarr space axes in the order {', '.join(space)}; expected z, y, x "
                                '(write the image with its axes in that order)')
     index = leading_ones(array.shape)  # length-1 t / c axes of a (T, C, Z, Y, X) image
     if index and not (len(types) == len(array.shape) and types[len(index):] == ['space'] * 3):
         index = ()
-    return array, _ome_voxel_size(multiscale, dataset, name), index
+    return array, _ome_voxel_size(multiscale, dataset, name, axes), index
 
 
 def leading_ones(shape):
