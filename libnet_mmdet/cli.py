@@ -165,22 +165,24 @@ def exclusive_lock(path, what):
     with open(path, 'a+', encoding='utf-8') as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = True
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or 'another process'
             raise InputError(f'{path}: {what} is running already ({holder}); wait for it to end') from None
         except OSError as exc:  # a filesystem without locks (Lustre without -o flock, NFS without lockd)
             warnings.warn(f'{path}: cannot lock ({exc}); {what} goes on unguarded: run one at a time')
-            yield
-            return
-        f.seek(0)
-        f.truncate()
-        f.write(f'pid {os.getpid()}\n')
-        f.flush()
+            locked = False
+        if locked:
+            f.seek(0)
+            f.truncate()
+            f.write(f'pid {os.getpid()}\n')
+            f.flush()
         try:
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def is_out_of_memory(exc):

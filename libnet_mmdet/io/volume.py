@@ -103,10 +103,10 @@ def _check_virtual_sources(dataset, path, name):
     prefixes = os.environ.get('HDF5_VDS_PREFIX', '').split(os.pathsep)
     folders = [*(prefix.replace('${ORIGIN}', origin) for prefix in prefixes if prefix), origin, os.getcwd()]
 
-    def found(name):  # an absolute name as stored, else (a master moved with its parts) its base name in the folders
-        relative = osp.basename(name) if osp.isabs(name) else name
-        return (osp.isabs(name) and osp.isfile(name)) or any(osp.isfile(osp.join(folder, relative))
-                                                             for folder in folders)
+    def found(file_name):  # an absolute name as stored, else (a master moved with its parts) its base name
+        relative = osp.basename(file_name) if osp.isabs(file_name) else file_name
+        return (osp.isabs(file_name) and osp.isfile(file_name)) or any(osp.isfile(osp.join(folder, relative))
+                                                                       for folder in folders)
     missing = sorted({source.file_name for source in dataset.virtual_sources()
                       if source.file_name != '.' and '%' not in source.file_name and not found(source.file_name)})
     if missing:

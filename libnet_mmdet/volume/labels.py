@@ -284,7 +284,8 @@ SMOOTH_TRUNCATE = 4.0
 
 
 #: ``smooth='auto'``: the Gaussian sigma of :func:`smooth_labels` for fused particles, in voxels (chosen on validation
-#: volumes, BENCHMARKS.md "Smoothed particle masks"; linked particles are not smoothed by default: not measured).
+#: volumes, BENCHMARKS.md "Smoothed particle masks"; linked particles are not smoothed by default: no 2D gain there,
+#: "Smoothing linked views").
 SMOOTH_SIGMA_VOXELS = 0.75
 
 

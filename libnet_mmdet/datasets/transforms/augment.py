@@ -309,9 +309,8 @@ class RandomParticleScale(BaseTransform):
         self._resize = TRANSFORMS.build(dict(type='Resize', scale_factor=1.0, keep_ratio=True))
 
     def transform(self, results):
-        masks = results.get('gt_masks')
-        ignored = np.zeros(0 if masks is None else len(masks), bool) if results.get('gt_ignore_flags') is None \
-            else np.asarray(results['gt_ignore_flags'], bool)
+        masks, flags = results.get('gt_masks'), results.get('gt_ignore_flags')
+        ignored = np.zeros(0 if masks is None else len(masks), bool) if flags is None else np.asarray(flags, bool)
         if masks is None or ignored.all():  # no particle (crowd / ignored regions are none)
             results['particle_scale_factor'] = 1.0
             return results
