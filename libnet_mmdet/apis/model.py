@@ -12,6 +12,8 @@
 """
 import contextlib
 import copy
+import functools
+import glob
 import hashlib
 import json
 import math
@@ -573,6 +575,36 @@ def default_batch_size(model):
     memory (2 GB instead of 1 GB for the CPU-tiny model, 256 px slices)."""
     parameter = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
     return 4 if parameter is not None and parameter.device.type == 'cuda' else 1
+
+
+def code_fingerprint():
+    """The versions of the code that turns a model's output into 2D labels: a hash of every ``.py`` file of this
+    package (an upgrade or a local edit need not change ``__version__``) and the versions of the libraries the
+    inference runs on, so that an interrupted volume run does not resume slabs a changed program segmented.
+
+    Returns:
+        dict: ``libnet_mmdet`` (version), ``source`` (hex digest), ``torch``, ``mmcv``, ``mmdet``, ``mmengine``,
+        ``numpy`` (versions).
+    """
+    import mmcv
+    import mmdet
+    import mmengine
+
+    from .. import __version__
+    return dict(libnet_mmdet=__version__, source=_source_digest(), torch=torch.__version__, mmcv=mmcv.__version__,
+                mmdet=mmdet.__version__, mmengine=mmengine.__version__, numpy=np.__version__)
+
+
+@functools.lru_cache(maxsize=None)
+def _source_digest():
+    """Hex digest (blake2b, 128 bit) of this package's ``.py`` files, their paths and bytes (0.7 MB: a few ms)."""
+    package = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(glob.glob(osp.join(package, '**', '*.py'), recursive=True)):
+        digest.update(osp.relpath(path, package).encode())
+        with open(path, 'rb') as f:
+            digest.update(f.read())
+    return digest.hexdigest()
 
 
 def model_fingerprint(model):

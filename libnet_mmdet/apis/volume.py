@@ -40,7 +40,8 @@ manifest), not each slice with its own: slices of air above or below the sample 
 stretch would turn their noise into particles.
 
 Resume: the work folder (default ``<out>.work``) holds ``manifest.json`` (input shape and dtype, the inference
-parameters with the scale as resolved, a fingerprint of the model), one chunked array of 2D labels per view and
+parameters with the scale as resolved, a fingerprint of the model and one of the code: this package's source and
+the versions of torch, mmcv, mmdet, mmengine and numpy), one chunked array of 2D labels per view and
 one part file per finished slab (``parts/<view>_<start>.json``: the checksum of its input). A rerun with the same
 identity re-reads each slab and skips the inference of those whose part has the same checksum; a slab whose input
 changed is segmented again (2D results depend on their own slice only, and on its two neighbours for a model
@@ -83,7 +84,7 @@ from ..volume.workdir import VIEW_MAX_ID, WorkFolder, slab_checksum
 from .inference import (DEFAULT_SCORE_THR, RANGE_SLICES, check_auto_diameters, check_scale, describe_scale,
                         evenly_spaced, resolve_scale, resolve_tiling, shared_intensity_range, slice_segmenter,
                         uses_auto_scale)
-from .model import default_batch_size, model_fingerprint, trained_diameter_range, uses_context_slices
+from .model import code_fingerprint, default_batch_size, model_fingerprint, trained_diameter_range, uses_context_slices
 
 
 def _read_slices(reader, axis, start, stop, context):
@@ -348,7 +349,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
                            merge_iou=merge_iou, slab=slab, scale=scales[0] if len(scales) == 1 else list(scales),
                            proposals=proposals, intensity_range=intensity_range and list(intensity_range),
                            **({'context_slices': True} if context else {})),
-            model=model_fingerprint(model))
+            model=model_fingerprint(model), code=code_fingerprint())
         ranks = Ranks.current()
         if rank == 0:
             work.open(identity, resume, reader.shape, views, slab)

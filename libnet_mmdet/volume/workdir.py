@@ -4,7 +4,7 @@ chunked scratch arrays that every rank of a run reads and writes.
 Layout (manifest format 4)::
 
     manifest.json                  {"format": 4, "identity": ...}: input shape and dtype, inference parameters,
-                                   model fingerprint
+                                   model fingerprint, code fingerprint (package source, library versions)
     view_<view>.zarr               (Z, Y, X) uint16: the 2D instance ids of every slice of a view, written slab by
                                    slab by the rank that segments it (chunks: one slab along the view's axis)
     parts/<view>_<start:06d>.json  one per finished slab of a view: the :func:`slab_checksum` of its input and of

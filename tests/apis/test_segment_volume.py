@@ -161,6 +161,39 @@ def test_a_predictor_without_a_fingerprint_never_resumes_another(image_tif, tmp_
     assert labels.max() == 0  # nothing of the first predictor's slabs
 
 
+def test_a_changed_program_does_not_resume_its_slabs(image_tif, tmp_path, monkeypatch):
+    """An upgrade (or an edit) of the package between an interrupted run and its rerun: the finished slabs were
+    segmented by another program, so the rerun starts afresh and says why."""
+    import libnet_mmdet.apis.model as model_module
+
+    out = tmp_path / 'labels.tif'
+    with pytest.raises(KeyboardInterrupt):
+        segment_volume(IntensityPredictor(fail_after=8), image_tif, out=out, slab=4, progress=False)
+    assert (tmp_path / 'labels.tif.work' / 'parts' / 'xy_000000.json').is_file()
+    monkeypatch.setattr(model_module, '_source_digest', lambda: 'another version')
+    restarted = IntensityPredictor()
+    with pytest.warns(UserWarning, match=r'discarding .* \(code\.source\)'):
+        segment_volume(restarted, image_tif, out=out, slab=4, progress=False)
+    assert restarted.n_images == SHAPE[0]  # every slice segmented again
+
+
+def test_code_fingerprint_follows_the_package_source(tmp_path, monkeypatch):
+    import libnet_mmdet.apis.model as model_module
+
+    fingerprint = model_module.code_fingerprint()
+    assert set(fingerprint) == {'libnet_mmdet', 'source', 'torch', 'mmcv', 'mmdet', 'mmengine', 'numpy'}
+    package = tmp_path / 'libnet_mmdet'  # a copy of the package, read through the module's __file__
+    shutil.copytree(os.path.dirname(os.path.dirname(model_module.__file__)), package,
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    monkeypatch.setattr(model_module, '__file__', str(package / 'apis' / 'model.py'))
+    digests = []
+    for edit in ('', '# an edit\n'):
+        with open(package / 'apis' / 'volume.py', 'a') as f:
+            f.write(edit)
+        digests.append(model_module._source_digest.__wrapped__())  # uncached
+    assert digests[0] == fingerprint['source'] != digests[1]
+
+
 def _interrupt(image_tif, out, **kwargs):
     with pytest.raises(KeyboardInterrupt):
         segment_volume(IntensityPredictor(fail_after=8), image_tif, out=out, slab=4, progress=False, overwrite=True,
