@@ -10,7 +10,9 @@ A user error (:data:`USER_ERRORS`: :class:`~libnet_mmdet.io.InputError` and the 
 a file the system cannot read or write, memory running out, also on the GPU, a config ``type`` no registry holds)
 ends the tool with one line ``<tool>: error: <file>: <problem>`` and exit status 1; Ctrl-C with one line saying what
 was kept and how to continue, exit status 130, and SIGTERM (a batch system's time limit) the same way, status 143.
-``--debug`` shows the full traceback instead; any other exception is a bug and shows its traceback as always.
+A ``ValueError`` or ``TypeError`` raised inside another library (numpy, mmengine) may be a bug of ours as well as
+the user's; its line ends ``(--debug shows where it was raised)``. ``--debug`` shows the full traceback instead; any
+other exception is a bug and shows its traceback as always.
 """
 import argparse
 import contextlib
@@ -21,6 +23,7 @@ import os.path as osp
 import signal
 import sys
 import threading
+import traceback
 import warnings
 
 import numpy as np
@@ -28,7 +31,7 @@ import torch
 from mmengine.config import DictAction
 
 from .apis.model import is_device_name, read_config
-from .io import InputError
+from .io import InputError, is_inside
 
 #: Exceptions that are the user's to fix, reported as one line: InputError (a ValueError) and the library's other
 #: argument checks (ValueError), the file system (OSError: missing file, permission, full disk), memory (the
@@ -144,7 +147,8 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
         if not isinstance(exc, USER_ERRORS + (KeyError,)) and not is_out_of_memory(exc):  # other RuntimeErrors: bugs
             raise
         note = kept() if callable(kept) else kept
-        raise SystemExit(f"{tool}: error: {error_line(exc)}{f'; {note}' if note else ''}") from None
+        where = '' if _names_its_cause(exc) else ' (--debug shows where it was raised)'
+        raise SystemExit(f"{tool}: error: {error_line(exc)}{where}{f'; {note}' if note else ''}") from None
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
@@ -190,6 +194,19 @@ def is_out_of_memory(exc):
     torch raises no ``MemoryError``: ``[enforce fail at alloc_cpu.cpp] ... DefaultCPUAllocator: can't allocate
     memory``)."""
     return isinstance(exc, RuntimeError) and any(text in str(exc) for text in CPU_OUT_OF_MEMORY)
+
+
+def _names_its_cause(exc):
+    """Whether a user error's line says all there is: ours (:class:`InputError`, or an error raised in this package
+    or in ``tools/``: its message names the file or argument), the system's (a file, memory) and a config type no
+    registry holds. A ValueError or TypeError raised inside another library may come from a bug of ours."""
+    if (isinstance(exc, (InputError, OSError, MemoryError, torch.cuda.OutOfMemoryError)) or is_out_of_memory(exc)
+            or is_registry_miss(exc)):
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    package = osp.dirname(osp.abspath(__file__))
+    return bool(frames) and any(is_inside(frames[-1].filename, folder)
+                                for folder in (package, osp.join(osp.dirname(package), 'tools')))
 
 
 def is_registry_miss(exc):

@@ -22,6 +22,8 @@ from libnet_mmdet.io import InputError
     (FileNotFoundError('config file not found: a.py'), 'tool.py: error: config file not found: a.py'),
     (PermissionError(13, 'Permission denied', '/out/labels.tif'), 'tool.py: error: /out/labels.tif: Permission denied'),
     (MemoryError('Unable to allocate 8.00 GiB'), 'tool.py: error: out of memory (Unable to allocate 8.00 GiB)'),
+    (TypeError("unsupported operand type(s) for +: 'int' and 'str'"),  # a library's, or a bug of ours
+     "tool.py: error: unsupported operand type(s) for +: 'int' and 'str' (--debug shows where it was raised)"),
 ])
 def test_a_user_error_is_one_line(error, line):
     with pytest.raises(SystemExit) as info:
@@ -243,11 +245,22 @@ def test_fuzzed_segment_arguments_are_accepted_or_refused_in_one_line(segment_se
     assert sorted(os.listdir(folder)) == ['stack.tif']
 
 
+def test_only_an_error_raised_outside_our_code_points_to_debug():
+    """Ours name the file or argument; numpy's (or a bug of ours that a library trips over) may need the traceback."""
+    from libnet_mmdet.evaluation.matching import check_thresholds
+
+    for work, hint in ((lambda: check_thresholds([2]), False), (lambda: np.zeros(2) + np.zeros(3), True)):
+        with pytest.raises(SystemExit) as info:
+            with cli.exit_on_error('tool.py'):
+                work()
+        assert info.value.code.endswith(' (--debug shows where it was raised)') is hint, info.value.code
+
+
 def test_a_message_of_several_lines_becomes_one():
     with pytest.raises(SystemExit) as info:
         with cli.exit_on_error('tool.py'):
             raise ValueError('first\n  second\n\nthird')
-    assert info.value.code == 'tool.py: error: first; second; third'
+    assert info.value.code == 'tool.py: error: first; second; third (--debug shows where it was raised)'
 
 
 def test_run_train_tool_runs_torchrun_for_several_processes(monkeypatch, tmp_path):
