@@ -26,6 +26,7 @@ import logging
 import numbers
 import os
 import os.path as osp
+import warnings
 
 import mmcv
 import numpy as np
@@ -198,6 +199,10 @@ def _tiff_layout(tif, path):
             '(H, W), a colour image (H, W, 3|4) or a 3D stack (Z, Y, X)')
     if 0 in shape:
         raise ImageFormatError(f'{path}: empty image of shape {shape}')
+    if len(shape) == 3 and not is_colour and axes[0] == 'T':  # ImageJ frames, OME time points
+        warnings.warn(f'{path}: its {shape[0]} images are stored as time points (TIFF axes {axes}, e.g. ImageJ '
+                      'frames), read here as the z slices of one volume; if they are a time series, segment each '
+                      'one as a 2D image (Image > Properties in ImageJ turns frames into slices)')
     return series, shape, is_colour
 
 

@@ -4,6 +4,7 @@ whose pages tifffile takes as alike while one in between differs (it would be de
 PNG or BMP (its colours, not its indices, reach the pixels), a planar RGB TIFF (a colour image, not 3 slices), a
 TIFF of channels (not z slices)."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -150,3 +151,19 @@ def test_a_tiff_of_channels_is_refused_not_read_as_slices(tmp_path, kwargs):
     tifffile.imwrite(path, np.zeros((4, 1, 16, 20), np.uint8), photometric='minisblack', metadata={'axes': 'ZCYX'},
                      **kwargs)
     assert read_image_info(path) == ((4, 16, 20), np.uint8, True)
+
+
+@pytest.mark.parametrize('kwargs', [dict(imagej=True), dict(ome=True)], ids=['imagej', 'ome'])
+def test_a_tiff_of_time_points_is_read_as_slices_with_a_warning(tmp_path, kwargs):
+    """ImageJ frames or OME time points (axes TYX): often a stack saved as frames, sometimes a time series that
+    3D linking would join over time. Read as z slices, as before, and said."""
+    path = tmp_path / 'frames.tif'
+    volume = np.arange(5 * 16 * 20, dtype=np.uint16).reshape(5, 16, 20)
+    tifffile.imwrite(path, volume, photometric='minisblack', metadata={'axes': 'TYX'}, **kwargs)
+    with pytest.warns(UserWarning, match=rf'^{path}: its 5 images are stored as time points \(TIFF axes TYX'):
+        np.testing.assert_array_equal(read_volume(path)[0], volume)
+    slices = tmp_path / 'slices.tif'
+    tifffile.imwrite(slices, volume, photometric='minisblack', metadata={'axes': 'ZYX'}, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert read_image_info(slices) == ((5, 16, 20), np.uint16, True)
