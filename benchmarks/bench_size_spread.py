@@ -59,8 +59,12 @@ def parse_args(argv=None):
     parser.add_argument('--fusion', action='store_true', help='with --volumes: fuse the xy, xz and yz views')
     parser.add_argument('--zero-shot', action='store_true',
                         help="only the scales auto chooses for bench_zero_shot.py's volumes (seed 5000)")
-    parser.add_argument('--out', default=osp.join(REPO_ROOT, 'benchmarks', 'results', 'size_spread_val.json'))
+    parser.add_argument('--out', help='JSON output (default benchmarks/results/size_spread_val.json, '
+                        'size_spread_3d.json with --volumes, size_spread_zero_shot.json with --zero-shot)')
     args = parser.parse_args(argv)
+    if args.out is None:  # one file per mode: a run of one does not replace another's results
+        mode = '3d' if args.volumes else 'zero_shot' if args.zero_shot else 'val'
+        args.out = osp.join(REPO_ROOT, 'benchmarks', 'results', f'size_spread_{mode}.json')
     if args.fusion and not args.volumes:
         parser.error('--fusion needs --volumes')
     if args.zero_shot and args.volumes:

@@ -307,6 +307,14 @@ def main():
     parser.add_argument('--out', help='JSON output (default benchmarks/results/slice_speed[_tuning|_profile].json)')
     args = parser.parse_args()
     args.shape = tuple(args.shape)
+    if args.tune and args.profile:
+        parser.error('--tune and --profile: one mode at a time')
+    if args.tune or args.profile:  # their cases and repeats are their own, on the CPU
+        unused = [flag for flag, value, default in (('--cases', args.cases, list(BENCHMARK_CASES)),
+                                                    ('--repeats', args.repeats, 2), ('--device', args.device, 'cpu'),
+                                                    ('--amp', args.amp, False)) if value != default]
+        if unused:
+            parser.error(f"{'--tune' if args.tune else '--profile'} does not use {', '.join(unused)}")
 
     import torch
 

@@ -49,6 +49,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    record = run_record()  # the start: its time and load
     from libnet_mmdet.apis import generalist_files, init_segmenter
     from libnet_mmdet.evaluation import compare_methods
     from libnet_mmdet.io import atomic_output
@@ -88,7 +89,7 @@ def main(argv=None):
         print(f'| {cell} | ' + ' | '.join(f"{scores[name]['f1_50']:.4f} / {scores[name]['f1_50_2d']:.4f}"
                                          for name in names) + ' |')
     with atomic_output(args.out) as f:
-        json.dump(finish_record(dict(run_record(), args=vars(args), cells=cells, mean=means)), f, indent=1)
+        json.dump(finish_record(dict(record, args=vars(args), cells=cells, mean=means)), f, indent=1)
     print(f'wrote {args.out}')
 
 

@@ -56,7 +56,8 @@ from libnet_mmdet.io import InputError, check_output_file, write_json
 from libnet_mmdet.io.images import intensity_range, normalize_intensity
 from libnet_mmdet.synth import PRESETS
 from libnet_mmdet.volume import fuse_views, link_slices, min_voxels_for_diameter, remove_small
-from bench_zero_shot import REAL_SLICES, VOXEL_SIZE_NM, make_volume  # noqa: E402 (benchmarks/ is sys.path[0])
+from bench_zero_shot import (FIRST_SEED, REAL_SLICES, VOXEL_SIZE_NM,  # noqa: E402 (benchmarks/ is sys.path[0])
+                             make_volume)
 from real_slices import particle_slices  # noqa: E402
 from run_record import finish_record, run_record  # noqa: E402
 
@@ -78,7 +79,7 @@ def parse_args(argv=None):
     if args.samples < 20:
         parser.error('--samples must be >= 20')
     check_args(parser, args, dict(samples=args.samples - max(1, args.samples // 10), epochs=args.epochs,
-                                  steps_per_epoch=args.steps))
+                                  steps_per_epoch=args.steps, **validation_cells(args)))
     return args
 
 
@@ -98,6 +99,11 @@ def add_common_args(parser, name, epochs, steps, batch):
     parser.add_argument('--out', default=osp.join('benchmarks', 'results', f'{name}.json'))
 
 
+def validation_cells(args):
+    """The cells whose validation images chose the thresholds (recorded in ``train.json``, checked on reuse)."""
+    return dict(validation_presets=list(args.presets), validation_diameters=[float(d) for d in args.diameters])
+
+
 def check_args(parser, args, trained):
     """The checks both StarDist benchmarks make of their arguments before anything runs (``parser.error`` on the
     first that fails): the StarDist environment, the training length, the seeds, the diameters, a finished training
@@ -108,8 +114,9 @@ def check_args(parser, args, trained):
                      'how to make that environment)')
     if args.epochs < 1 or args.steps < 1:
         parser.error('--epochs and --steps must be >= 1')
-    if VALIDATION_SEED in args.seeds:
-        parser.error(f'--seeds: {VALIDATION_SEED} holds the validation volumes')
+    if VALIDATION_SEED in args.seeds or min(args.seeds) < FIRST_SEED:
+        parser.error(f'--seeds: {VALIDATION_SEED} holds the validation volumes, those below {FIRST_SEED} the '
+                     f'training corpus; got {args.seeds}')
     if min(args.diameters) <= 0:
         parser.error('--diameters must be > 0 px')
     if osp.exists(args.model_dir) and not osp.isdir(args.model_dir):
@@ -227,7 +234,8 @@ def train_stardist(args, config_path):
         np.savez(samples, images=images, labels=labels)
         save_listed(validation, val_images, val_labels)
         run_worker(args.stardist_python, 'train', samples, validation, args.model_dir,
-                   '--epochs', str(args.epochs), '--steps', str(args.steps))
+                   '--epochs', str(args.epochs), '--steps', str(args.steps),
+                   '--record', json.dumps(validation_cells(args)))
 
 
 def predict(args, images, scales):

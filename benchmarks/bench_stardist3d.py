@@ -49,7 +49,7 @@ from libnet_mmdet.io import read_volume, write_json
 from libnet_mmdet.volume import min_voxels_for_diameter, remove_small
 from bench_stardist import (VALIDATION_SEED, add_common_args, auto_scale, check_args, mean_of,  # noqa: E402
                             held_out_volumes, normalized_volume, rounded, run_worker, save_listed,
-                            training_record_path)
+                            training_record_path, validation_cells)
 from bench_zero_shot import VOXEL_SIZE_NM, make_volume  # noqa: E402 (benchmarks/ is sys.path[0])
 from run_record import finish_record, run_record  # noqa: E402
 from stardist_worker import PATCH_ZYX  # noqa: E402 (numpy only: StarDist itself is imported in the worker)
@@ -63,7 +63,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     add_common_args(parser, 'stardist3d', epochs=40, steps=50, batch=2)
     args = parser.parse_args(argv)
-    check_args(parser, args, dict(dims=3, epochs=args.epochs, steps_per_epoch=args.steps))
+    check_args(parser, args, dict(dims=3, epochs=args.epochs, steps_per_epoch=args.steps, **validation_cells(args)))
     return args
 
 
@@ -132,7 +132,8 @@ def train_stardist(args, generalist):
         save_listed(samples, images, labels)
         save_listed(validation, val_images, val_labels)
         run_worker(args.stardist_python, 'train', samples, validation, args.model_dir, '--dims', '3',
-                   '--epochs', str(args.epochs), '--steps', str(args.steps))
+                   '--epochs', str(args.epochs), '--steps', str(args.steps),
+                   '--record', json.dumps(validation_cells(args)))
     return record
 
 

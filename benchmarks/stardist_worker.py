@@ -99,9 +99,11 @@ def train(args):
     record = dict(dims=args.dims, samples=len(images), patch=list(patch), validation_images=len(val_images),
                   epochs=args.epochs, steps_per_epoch=args.steps, batch_size=config.train_batch_size, seed=args.seed,
                   train_seconds=round(train_seconds, 1), threshold_seconds=round(time.time() - started, 1),
-                  thresholds=thresholds)
-    with open(osp.join(args.model_dir, 'stardist', 'train.json'), 'w') as f:
+                  thresholds=thresholds, **json.loads(args.record))
+    path = osp.join(args.model_dir, 'stardist', 'train.json')
+    with open(path + '.partial', 'w') as f:  # whole or absent: its presence marks a finished training
         json.dump(record, f, indent=1)
+    os.replace(path + '.partial', path)
     print(json.dumps(record))
 
 
@@ -132,6 +134,7 @@ def main():
     fit.add_argument('--epochs', type=int, default=60)
     fit.add_argument('--steps', type=int, default=100)
     fit.add_argument('--seed', type=int, default=0)
+    fit.add_argument('--record', default='{}', help='JSON object of facts added to train.json (the validation cells)')
     run = commands.add_parser('predict')
     run.add_argument('model_dir')
     run.add_argument('images')

@@ -28,7 +28,12 @@ def test_linked_views_on_every_second_slice(bench, tmp_path, monkeypatch):
     volume = balls()
     calls = []
 
+    clock = iter(range(100))  # the run record's clock: one tick per reading
+    monkeypatch.setattr(bench, 'run_record', lambda: dict(started=next(clock)))
+    monkeypatch.setattr(bench, 'finish_record', lambda record: dict(record, finished=next(clock)))
+
     def segment(model, image_zyx, views, scale, min_voxels, smooth, voxel_size_nm):
+        next(clock)  # the segmentation takes time
         calls.append((image_zyx.shape, views, smooth, voxel_size_nm))
         return volume.labels_zyx[::2], 1.0, 1.0  # a perfect segmentation of the slices it was given
 
@@ -42,7 +47,9 @@ def test_linked_views_on_every_second_slice(bench, tmp_path, monkeypatch):
                 '--sigmas', '0.75', '--out', str(out)])
 
     assert calls == [((8, 40, 40), ('xy',), 'none', (200.0, 100.0, 100.0))]
-    cell = json.loads(out.read_text())['cells']['clean 12 px']
+    result = json.loads(out.read_text())
+    assert (result['started'], result['finished']) == (0, 2)  # started before the run (was taken at its end)
+    cell = result['cells']['clean 12 px']
     assert cell['none'] == {'f1_50': 1.0, 'f1_50_2d': 1.0}
     assert cell['sigma 0.75']['f1_50'] == 1.0  # two balls smoothed stay two balls
 

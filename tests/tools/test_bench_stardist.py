@@ -67,12 +67,18 @@ def test_a_model_folder_trained_otherwise_is_refused_before_anything(bench, tmp_
     import sys
     record = tmp_path / 'model' / 'stardist' / 'train.json'
     record.parent.mkdir(parents=True)
-    record.write_text(json.dumps(dict(samples=1800, epochs=60, steps_per_epoch=100)))
+    record.write_text(json.dumps(dict(samples=1800, epochs=60, steps_per_epoch=100, validation_presets=['hard'],
+                                      validation_diameters=[12.0])))
     out = tmp_path / 'out.json'
     common = ['--stardist-python', sys.executable, '--model-dir', str(tmp_path / 'model'), '--out', str(out)]
-    with pytest.raises(SystemExit):
-        bench.parse_args(common + ['--epochs', '90'])
-    assert 'holds a StarDist trained with other settings' in capsys.readouterr().err
+    assert bench.parse_args(common + ['--presets', 'hard', '--diameters', '12']).epochs == 60  # reused as trained
+    for other in (['--epochs', '90'], ['--presets', 'hard', '--diameters', '24']):  # its thresholds fit on 12 px
+        with pytest.raises(SystemExit):
+            bench.parse_args(common + ['--presets', 'hard', *other])
+        assert 'holds a StarDist trained with other settings' in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a corpus volume scored as a test volume
+        bench.parse_args(common + ['--presets', 'hard', '--diameters', '12', '--seeds', '5'])
+    assert '--seeds: 7000 holds the validation volumes, those below 1000 the training corpus' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         bench.parse_args(common + ['--diameters', '0'])
     assert '--diameters must be > 0 px' in capsys.readouterr().err

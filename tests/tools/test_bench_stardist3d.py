@@ -109,7 +109,9 @@ def test_a_model_folder_trained_otherwise_is_refused_before_anything(bench, tmp_
 def test_a_finished_3d_training_of_the_same_settings_is_reused(bench, tmp_path):
     record = tmp_path / 'model' / 'stardist' / 'train.json'
     record.parent.mkdir(parents=True)
-    record.write_text(json.dumps(dict(dims=3, epochs=40, steps_per_epoch=50)))
+    record.write_text(json.dumps(dict(dims=3, epochs=40, steps_per_epoch=50,
+                                      validation_presets=['clean', 'typical', 'hard'],
+                                      validation_diameters=[12.0, 24.0, 48.0])))
     generalist = tmp_path / 'generalist'  # a finished build as make model leaves it (files only)
     generalist.mkdir()
     for name in ('config.py', 'model.pth', 'model.json'):

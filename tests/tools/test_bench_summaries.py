@@ -24,3 +24,22 @@ def test_assembly_timed_share_is_rank_0s_collective_time_on_two_ranks():
     t1_2048 = 100.0 * 64
     assert row['projected_2048_seconds_timed'][32] == pytest.approx(t1_2048 * (0.01 + 0.99 / 32))
     assert row['projected_2048_seconds_amdahl'][8] == pytest.approx(t1_2048 * (0.04 + 0.96 / 8))
+
+
+def test_each_size_spread_mode_writes_its_own_results_file():
+    """The validation slices, --volumes and --zero-shot wrote one default file: a run of one replaced another's."""
+    spread = import_benchmark('bench_size_spread')
+    outs = [spread.parse_args(argv).out for argv in ([], ['--volumes'], ['--zero-shot'])]
+    assert [out.rsplit('/', 1)[-1] for out in outs] == ['size_spread_val.json', 'size_spread_3d.json',
+                                                        'size_spread_zero_shot.json']
+    assert spread.parse_args(['--volumes', '--out', 'x.json']).out == 'x.json'
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--tune', '--device', 'cuda:0'], '--tune does not use --device'),  # it loaded the model on the CPU anyway
+    (['--profile', '--cases', 'clean', '--repeats', '3'], '--profile does not use --cases, --repeats'),
+    (['--tune', '--profile'], '--tune and --profile: one mode at a time')])
+def test_slice_speed_refuses_the_flags_a_mode_does_not_use(argv, message):
+    from helpers import run_tool
+    result = run_tool('benchmarks/bench_slice_speed.py', *argv, timeout=120)
+    assert result.returncode == 2 and message in result.stderr

@@ -49,6 +49,13 @@ def test_nothing_to_score_is_refused():
     assert '--no-synthetic --no-real: nothing to score (add --matbox)' in result.stderr
 
 
+def test_a_test_seed_that_tunes_another_ones_watershed_is_refused():
+    """Seed S's watershed is tuned on seed S + 1000 of the same shape: scoring that seed too scores a tuning volume."""
+    result = run_tool('benchmarks/bench_zero_shot.py', '--seeds', '5000', '6000', '--no-real', timeout=300)
+    assert result.returncode == 2
+    assert '--seeds: [6000] would be scored and also tune the watershed of the seed 1000 below' in result.stderr
+
+
 def test_synthetic_table_says_which_result_each_2d_score_is_of(bench):
     def mean_row(method, f1_3d, f1_2d):
         return dict(preset='hard', diameter_px=12.0, method=method, f1_50=f1_3d, f1_50_2d=f1_2d, scale=2.5)
