@@ -12,9 +12,11 @@ generalist at ``scale='auto'`` (as ``bench_zero_shot.py``):
   false positives;
 * the signed distance (px) from each expert NMC outline pixel to our masks (positive: outside them), for expert
   outline pixels within 8 px of a mask;
-* the *edge level* of an outline: the median of the slice (Gaussian-smoothed, sigma 1 px) on the outline's inner
-  pixels, as a fraction between the far background (pixels more than 8 px from any particle of either) and the
-  particle interior (our masks eroded by 6 px) -- for our outlines and the expert's.
+* the *edge level* of an outline: the median of the slice (Gaussian-smoothed, sigma 1 px) on the inner pixels of
+  the outline of a particle phase (the union of the instances: the seams between touching instances lie inside
+  bright particle and are left out, as a phase mask has none), as a fraction between the far background (pixels
+  more than 8 px from any particle of either) and the particle interior (our union eroded by 6 px; the truth's on
+  synthetic slices) -- for our outlines and the expert's. (Until 2026-12-07 our outlines counted those seams.)
 
 The same two outline measures on synthetic **validation** slices with exact labels (seed ``--seed``: four xy slices
 each of ``typical`` / ``hard`` at 48 px and ``typical`` at 24 px, as ``bench_zero_shot.make_volume`` builds them),
@@ -56,13 +58,15 @@ def signed_offsets(reference, masks):
 
 
 def edge_levels(image, interior, outlines):
-    """Edge level (see the module docstring) of each labels/mask array in ``outlines`` (dict name -> array)."""
+    """Edge level (see the module docstring) of the union of each labels/mask array in ``outlines`` (dict name ->
+    array)."""
     smooth = ndimage.gaussian_filter(image.astype(np.float64), 1.0)
     anything = np.any([np.asarray(mask) > 0 for mask in outlines.values()], axis=0)
     far = ~ndimage.binary_dilation(anything, iterations=FAR_PX)
     high = np.median(smooth[ndimage.binary_erosion(interior, iterations=INNER_PX)])
     low = np.median(smooth[far])
-    return {name: round(float((np.median(smooth[find_boundaries(mask, mode='inner')]) - low) / (high - low)), 3)
+    return {name: round(float((np.median(smooth[find_boundaries(np.asarray(mask) > 0, mode='inner')]) - low)
+                              / (high - low)), 3)
             for name, mask in outlines.items()}
 
 

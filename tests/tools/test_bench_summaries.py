@@ -43,3 +43,17 @@ def test_slice_speed_refuses_the_flags_a_mode_does_not_use(argv, message):
     from helpers import run_tool
     result = run_tool('benchmarks/bench_slice_speed.py', *argv, timeout=120)
     assert result.returncode == 2 and message in result.stderr
+
+
+def test_edge_level_of_touching_instances_is_that_of_their_union():
+    """bench_real_outlines compares our instances' outline with the expert's phase mask: the seams between touching
+    instances (inside bright particle) are no outline of the phase (they raised ours to 1.0 against 0.7)."""
+    import numpy as np
+    from scipy import ndimage
+    outlines = import_benchmark('bench_real_outlines')
+    labels = np.zeros((96, 96), np.int32)
+    for k, (y, x) in enumerate(((y, x) for y in range(24, 72, 12) for x in range(24, 72, 12)), 1):
+        labels[y:y + 12, x:x + 12] = k  # a 4 x 4 grid of touching squares
+    image = ndimage.gaussian_filter((labels > 0).astype(float), 2.0)
+    levels = outlines.edge_levels(image, labels > 0, dict(ours=labels, expert=labels > 0))
+    assert levels['ours'] == levels['expert'] < 0.9
