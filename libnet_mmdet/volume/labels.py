@@ -327,9 +327,13 @@ def smooth_labels(labels_zyx, sigma_zyx):
     Returns:
         np.ndarray: smoothed labels, same shape and dtype (a new array).
     """
-    sigma = np.broadcast_to(np.asarray(sigma_zyx, np.float64), (3,))
+    try:
+        sigma = np.broadcast_to(np.asarray(sigma_zyx, np.float64), (3,))
+    except (TypeError, ValueError):  # not numbers, or neither one nor three
+        sigma = np.full(3, np.nan)
     if not np.all(np.isfinite(sigma)) or np.any(sigma < 0):
-        raise ValueError(f'sigma_zyx: expected sigmas >= 0 (voxels), got {sigma_zyx!r}')
+        raise ValueError(f'sigma_zyx: expected one sigma or three (Z, Y, X), finite and >= 0 (voxels), '
+                         f'got {sigma_zyx!r}')
     out = np.array(labels_zyx, copy=True)
     if not sigma.any() or not out.any():
         return out

@@ -289,12 +289,17 @@ def test_unreadable_tiff_and_overwriting_the_input(tmp_path, image_tif):
         segment_volume(IntensityPredictor(), image_tif, views=('xy', 'xy'), progress=False)
 
 
+TILES_PER_SLICE = 4 * 4  # 128 x 136 px in 48 px tiles overlapping by at least 16 px: 4 rows of 4
+
+
 def test_segment_image_batches_and_tiles_with_a_predictor(image):
     """A list of slices gives one result per slice; a forced small tile gives the same instances."""
-    slices = [np.tile(image[z], (4, 4)) for z in (6, 8, 14)]  # 80 x 136: tiled with 48 px tiles
-    untiled = segment_image(IntensityPredictor(), slices)
-    tiled = segment_image(IntensityPredictor(), slices, tile_size=48, overlap=16)
+    slices = [np.tile(image[z], (4, 4)) for z in (6, 8, 14)]  # 128 x 136: tiled with 48 px tiles
+    whole, tiles = IntensityPredictor(), IntensityPredictor()
+    untiled = segment_image(whole, slices)
+    tiled = segment_image(tiles, slices, tile_size=48, overlap=16)
     assert len(tiled) == 3
+    assert whole.n_images == 3 and tiles.n_images == 3 * TILES_PER_SLICE  # tiled indeed (equal results alone: no)
     for (labels, details), (want, want_details) in zip(tiled, untiled):
         np.testing.assert_array_equal(labels, want)
         assert details['scores'].shape == details['ids'].shape == (labels.max(),)

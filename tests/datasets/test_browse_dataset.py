@@ -37,6 +37,13 @@ def test_overlays_are_written_for_stack_slices_with_and_without_augmentation(tmp
     coloured = overlay.max(-1) - overlay.min(-1) > 20  # the slice itself is gray
     particles = labels[2] > 0
     assert coloured[particles].all() and coloured[~particles].mean() < 0.2  # outside: only the box outlines
+    # the augmentation is drawn (not stripped as --no-aug strips it): a Resize ×2 among the training steps
+    cfg.train_dataloader.dataset.pipeline = (TINY_TRAIN_PIPELINE[:2] + [dict(type='Resize', scale_factor=2.0)]
+                                             + TINY_TRAIN_PIPELINE[2:])
+    cfg.dump(str(config))
+    main([str(config), '--out', str(tmp_path / 'resized'), '--n', '1'])
+    (drawn,) = (tmp_path / 'resized').glob('*.png')
+    assert Image.open(drawn).size in ((80, 96), (96, 80))  # (W, H) of a 48 x 40 slice doubled, maybe rotated
 
 
 def test_a_test_pipeline_that_resizes_before_loading_annotations_is_drawn_at_its_size(tmp_path):

@@ -49,8 +49,8 @@ def test_foreground_dice():
     assert foreground_dice(truth.astype(np.uint8) * 3, truth) == 1.0
     assert foreground_dice(np.zeros((4, 4), np.uint8), truth) == 0.0
     assert foreground_dice(truth, truth) == 1.0  # a bool foreground (a threshold) is a prediction too
-    with pytest.raises(ValueError, match='shape'):
-        foreground_dice(np.zeros((3, 4), np.uint8), truth)
+    with pytest.raises(ValueError, match=r'prediction shape \(3, 4\) != particle mask shape \(4, 4\)'):
+        foreground_dice(np.zeros((3, 4), np.uint8), truth)  # (numpy's own broadcast error names shapes too)
     with pytest.raises(TypeError, match='pred_labels: instance labels must have an integer dtype'):
         foreground_dice(np.zeros((4, 4)), truth)
     with pytest.raises(TypeError, match='particle_mask: expected a bool mask, got uint8'):

@@ -90,7 +90,8 @@ def test_evaluate_volume_reads_the_zarr_labels_segment_writes(tmp_path, capsys):
     writer.finish()
     writer.commit()
     import_tool('evaluate_volume').main([str(tmp_path / 'gt.tif'), str(tmp_path / 'pred.zarr')])
-    assert 'f1_50' in capsys.readouterr().out
+    summary = dict(line.split() for line in capsys.readouterr().out.splitlines() if len(line.split()) == 2)
+    assert (summary['f1_50'], summary['n_pred']) == ('1.0', '1')  # its labels read, not only a file found
     with pytest.raises(SystemExit, match='evaluate_volume.py: error: .*: lies inside the input folder'):
         import_tool('evaluate_volume').main([str(tmp_path / 'gt.tif'), str(tmp_path / 'pred.zarr'), '--out',
                                              str(tmp_path / 'pred.zarr' / 'metrics.json')])

@@ -87,7 +87,8 @@ def test_write_png_writes_an_array_pixel_for_pixel_and_atomically(tmp_path, pict
     assert np.array_equal(_read_png(path), picture) and os.listdir(path.parent) == ['picture.png']
 
 
-def test_write_png_writes_a_figure_atomically(tmp_path):
+def test_write_png_writes_a_figure_atomically(tmp_path, monkeypatch):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     figure = Figure(figsize=(2, 1))
     figure.add_subplot().plot([0, 1], [1, 0])
     path = tmp_path / 'figure.png'
@@ -96,10 +97,15 @@ def test_write_png_writes_a_figure_atomically(tmp_path):
 
     first = _read_png(path)
     assert first.ndim == 3 and max(first.shape[:2]) <= 100 and os.listdir(tmp_path) == ['figure.png']
-    broken = Figure()
-    broken.text(0.5, 0.5, r'$\notacommand$')  # mathtext fails while the figure is drawn
-    with pytest.raises(ValueError):
-        write_png(path, broken)
+
+    def broken_print(self, stream, *args, **kwargs):  # fails half-way through writing (mathtext fails earlier)
+        stream.write(b'partial')
+        raise OSError('disk full')
+
+    monkeypatch.setattr(FigureCanvasAgg, 'print_png', broken_print)
+    with pytest.raises(OSError, match='disk full'):
+        write_png(path, figure)
+    monkeypatch.undo()
     assert np.array_equal(_read_png(path), first) and os.listdir(tmp_path) == ['figure.png']
 
 

@@ -144,11 +144,23 @@ def test_fusion_does_not_depend_on_the_slab_size(slab):
     assert np.array_equal(fuse_views(views['xy'], views['xz'], views['yz'], slab=slab), reference)
 
 
-def test_streamed_linking_equals_whole_stack_linking():
+def test_streamed_linking_recovers_the_particles_one_slice_ahead():
+    """``iter_link_slices`` yields each slice's 3D ids having read at most one slice beyond it (``link_slices``
+    runs it, so equality with it alone would prove nothing)."""
     truth = sphere_labels(SHAPE, SPHERES['ending'])
     per_slice = views_of(truth)['xy']
-    streamed = np.stack(list(iter_link_slices(iter(per_slice))))
-    assert np.array_equal(streamed, link_slices(per_slice))
+    handed_out = []
+
+    def slices():
+        for z, labels in enumerate(per_slice):
+            handed_out.append(z)
+            yield labels
+
+    streamed = []
+    for z, ids in enumerate(iter_link_slices(slices())):
+        assert len(handed_out) <= z + 2  # this slice and at most the next one read
+        streamed.append(ids)
+    assert same_instances(np.stack(streamed), truth)
 
 
 @pytest.mark.parametrize('slab', [1, 7, 40])
@@ -162,7 +174,7 @@ def test_linking_by_slabs_equals_whole_stack_linking(slab):
         linked[:, start:start + len(ids)] = ids.transpose(1, 0, 2)
     sizes = link_slabs(lambda start, stop: per_slice[:, start:stop].transpose(1, 0, 2), write_slab, SHAPE[1], slab)
     expected = link_slices(per_slice.transpose(1, 0, 2)).transpose(1, 0, 2)
-    assert np.array_equal(linked, expected)
+    assert np.array_equal(linked, expected) and same_instances(linked, truth)
     assert np.array_equal(sizes, np.bincount(expected.ravel()))
 
 

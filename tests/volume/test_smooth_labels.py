@@ -1,5 +1,7 @@
 """smooth_labels / resolve_smooth: each particle's mask rounded by a Gaussian majority, none lost, contacts between
 particles kept; the sigma a volume run uses."""
+import re
+
 import numpy as np
 import pytest
 
@@ -35,8 +37,9 @@ def test_a_window_without_background_and_bad_sigmas():
     labels = np.ones((6, 6, 6), np.uint8)
     labels[:, :, 3:] = 2
     np.testing.assert_array_equal(smooth_labels(labels, 1.0), labels)
-    for bad in (-1, np.nan, (1, 1)):
-        with pytest.raises(ValueError):
+    for bad in (-1, np.nan, np.inf, (1, 1), (1, 2, 3, 4), 'x'):
+        message = r'sigma_zyx: expected one sigma or three \(Z, Y, X\), finite and >= 0 \(voxels\), got '
+        with pytest.raises(ValueError, match=message + re.escape(repr(bad)) + '$'):
             smooth_labels(labels, bad)
 
 

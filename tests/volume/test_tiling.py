@@ -52,8 +52,12 @@ class ThresholdComponents:
     """Connected components of pixels > 100: at scale 0.5 each tile resamples a particle at its own pixel phase,
     so two tiles' masks of one particle differ by a pixel, as a CNN's do."""
 
+    def __init__(self):
+        self.shapes = []  # of the images it was given
+
     def __call__(self, images):
         results = []
+        self.shapes += [np.shape(image)[:2] for image in images]
         for image in images:
             labels, n = ndimage.label(np.asarray(image, np.float64) > 100)
             results.append((labels, np.linspace(0.99, 0.6, n).astype(np.float32)))
@@ -68,7 +72,9 @@ def test_a_particle_on_the_owners_midline_is_kept_when_the_tiles_masks_differ_by
     for row, col in [(20, 30), (90, 130), (160, 240)]:
         image[(rows - row) ** 2 + (cols - col) ** 2 <= 12**2] = 1000
     untiled_labels, _ = segment_image(ThresholdComponents(), image, tile_size=None, scale=0.5)
-    tiled_labels, _ = segment_image(ThresholdComponents(), image, tile_size=64, overlap=30, scale=0.5)
+    tiles = ThresholdComponents()
+    tiled_labels, _ = segment_image(tiles, image, tile_size=64, overlap=30, scale=0.5)
+    assert len(tiles.shapes) > 1 and set(tiles.shapes) == {(64, 64)}  # the 91 x 132 px slice at scale 0.5, tiled
     assert untiled_labels.max() == tiled_labels.max() == 3
     assert tiled_labels[90, 130] > 0 and abs(int((tiled_labels == tiled_labels[90, 130]).sum()) - 497) <= 25
 
