@@ -30,10 +30,15 @@ def test_readme_lists_exactly_each_subpackage_s_all(subpackage):
     assert listed == exported, f'README only: {sorted(listed - exported)}, __all__ only: {sorted(exported - listed)}'
 
 
-@pytest.mark.parametrize('tool', sorted(p.name for p in (REPO_ROOT / 'tools').glob('*.py')))
+@pytest.mark.parametrize('tool', sorted(str(p.relative_to(REPO_ROOT / 'tools'))
+                                         for p in (REPO_ROOT / 'tools').rglob('*.py')))  # converters, analysis too
 def test_tools_import_only_the_public_api(tool):
     tree = ast.parse((REPO_ROOT / 'tools' / tool).read_text())
     for node in ast.walk(tree):
+        if isinstance(node, ast.Import):  # `import libnet_mmdet.io.images as x`
+            internal = [alias.name for alias in node.names if alias.name.count('.') > 1
+                        and alias.name.startswith('libnet_mmdet.')]
+            assert not internal, f'{tool}:{node.lineno} imports the internal module {internal}'
         if isinstance(node, ast.ImportFrom) and (node.module or '').startswith('libnet_mmdet.'):
             parts = node.module.split('.')
             assert len(parts) == 2, f'{tool}:{node.lineno} imports from the internal module {node.module}'

@@ -42,7 +42,10 @@ def test_two_process_training_writes_one_checkpoint(tiny_coco, tmp_path):
 
 def test_the_launch_scripts_give_a_usage_line_without_their_arguments():
     """They stopped with bash's "$2: unbound variable"."""
-    for script in sorted((REPO_ROOT / 'tools').glob('*_*.sh')):
+    scripts = sorted((REPO_ROOT / 'tools').glob('*_*.sh'))
+    assert [script.name for script in scripts] == [f'{launcher}_{job}.sh' for launcher in ('dist', 'slurm')
+                                                   for job in ('run', 'segment', 'test', 'train')]
+    for script in scripts:
         result = subprocess.run(['bash', str(script)], capture_output=True, text=True, timeout=30)
         assert result.returncode == 2 and result.stderr.startswith('usage: '), script.name
         assert script.name in result.stderr, script.name

@@ -30,7 +30,11 @@ def test_evaluate_volume_prints_table_and_writes_json(tmp_path):
     result = _run(tmp_path / 'gt.tif', tmp_path / 'pred.tif', '--voxel-size-nm', '50', '--out', out)
 
     assert result.returncode == 0, result.stderr
-    assert 'f1_50' in result.stdout and 'wasserstein_um' in result.stdout
+    lines = [line.split() for line in result.stdout.splitlines()]
+    table = {line[0]: line[1:] for line in lines if line and line[0] in ('0.50', '0.75')}  # threshold n_true n_pred tp
+    assert table['0.50'][:3] == ['2', '2', '2'] and table['0.75'][:3] == ['2', '2', '1']  # the printed table
+    summary = {line[0]: line[1] for line in lines if len(line) == 2}
+    assert (summary['f1_50'], summary['f1_75']) == ('1.0', '0.5') and 'wasserstein_um' in summary
     saved = json.loads(out.read_text())
     assert saved['summary']['f1_50'] == 1.0 and saved['summary']['f1_75'] == 0.5
     assert saved['summary']['count_error'] == 0 and saved['summary']['voxel_size_nm'] == [50, 50, 50]

@@ -30,11 +30,12 @@ PRED_BOXES = [(0, 4, 0, 4), (6, 10, 7, 11), (0, 3, 12, 16), (6, 10, 6, 10)]
 PRED_SCORES = [0.9, 0.8, 0.7, 0.2]
 
 
-def _data_sample(img_id, with_gt=True):
+def _data_sample(img_id, with_gt=True, pred_boxes=PRED_BOXES, pred_scores=PRED_SCORES):
     sample = DetDataSample(metainfo={'img_id': img_id, 'ori_shape': SHAPE, 'img_shape': SHAPE})
-    boxes = torch.tensor([[c0, r0, c1, r1] for r0, r1, c0, c1 in PRED_BOXES], dtype=torch.float32)
-    sample.pred_instances = InstanceData(masks=torch.from_numpy(_box_masks(PRED_BOXES)), bboxes=boxes,
-                                         scores=torch.tensor(PRED_SCORES), labels=torch.zeros(4, dtype=torch.long))
+    boxes = torch.tensor([[c0, r0, c1, r1] for r0, r1, c0, c1 in pred_boxes], dtype=torch.float32)
+    sample.pred_instances = InstanceData(masks=torch.from_numpy(_box_masks(pred_boxes)), bboxes=boxes,
+                                         scores=torch.tensor(pred_scores),
+                                         labels=torch.zeros(len(pred_boxes), dtype=torch.long))
     if with_gt:
         sample.gt_instances = InstanceData(masks=BitmapMasks(_box_masks(GT_BOXES).astype(np.uint8), *SHAPE),
                                            labels=torch.zeros(2, dtype=torch.long))
@@ -58,6 +59,14 @@ def test_registered_metric_pools_images():
     assert set(result) == {f'matching/{key}' for key in expected}
     for key, value in expected.items():
         assert result[f'matching/{key}'] == pytest.approx(value, abs=1e-4)
+
+
+def test_images_are_pooled_not_averaged():
+    """METRICS.md: counts summed over the images, then the ratio. Image 1 as above (TP 2, FP 1), image 2 perfect
+    (TP 2): pooled F1@0.5 8/9; a mean of per-image F1 would be 0.9, the last image alone 1.0."""
+    metric = InstanceMatchingMetric()
+    metric.process({}, [_data_sample(1), _data_sample(2, pred_boxes=GT_BOXES, pred_scores=[0.9, 0.8])])
+    assert metric.evaluate(size=2)['matching/f1_50'] == pytest.approx(8 / 9, abs=1e-4)
 
 
 def test_score_threshold_and_rasterisation_priority():

@@ -41,6 +41,9 @@ def test_uint16_is_the_scaled_float_image(typical_volume):
     assert np.array_equal(to_output_dtype(float_volume.image_zyx, 'uint16'), typical_volume.image_zyx)
     means = [typical_volume.image_zyx[typical_volume.phases_zyx == phase].mean() for phase in (PORE, NMC)]
     assert means == pytest.approx([65535 * 0.5 / 2.5, 65535 * 1.5 / 2.5], rel=0.15)  # pore ~ 0, NMC ~ 1 on -0.5..2.0
+    attenuation = np.float32([-1, -0.5, 0, 1, 2, 3])  # the documented scale: -0.5..2.0 onto 0..M, clipped
+    assert to_output_dtype(attenuation, 'uint16').tolist() == [0, 0, 13107, 39321, 65535, 65535]
+    assert to_output_dtype(attenuation, 'uint8').tolist() == [0, 0, 51, 153, 255, 255]
     with pytest.raises(ValueError, match='dtype'):
         to_output_dtype(float_volume.image_zyx, 'int8')
 
