@@ -26,7 +26,7 @@ $(PYTHON):
 
 $(STAMP): $(REQUIREMENTS) | $(PYTHON)
 	$(PIP) install -r requirements/build.txt
-	@# mmcv 2.1.0 compiles its ops (~11 min on 2 cores; pip caches the wheel afterwards).
+	@# mmcv 2.1.0 compiles its ops (~11-12 min on 2 idle cores; pip caches the wheel afterwards).
 	MMCV_WITH_OPS=1 MAX_JOBS=2 $(PIP) install --no-build-isolation -r requirements/mmcv.txt
 	$(PIP) install -r requirements/runtime.txt -r requirements/tests.txt
 	$(PIP) install --no-build-isolation --no-deps -e .
