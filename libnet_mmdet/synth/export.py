@@ -177,7 +177,8 @@ def export_slices(out_dir, image_zyx, labels_zyx, voxel_size_nm, axes=('z',), ev
         info (dict, optional): COCO ``info`` block.
 
     Returns:
-        dict: paths written, keys ``images_dir``, ``coco``, ``via`` (when written).
+        dict: paths written, keys ``images_dir``, ``coco``, ``via`` (when written); empty, and nothing written,
+        with neither ``coco`` nor ``via`` (slice images without annotations train nothing).
 
     Raises:
         ValueError / InputError: the two arrays differ in shape, or bad options (:func:`check_export_options`);
@@ -186,6 +187,8 @@ def export_slices(out_dir, image_zyx, labels_zyx, voxel_size_nm, axes=('z',), ev
     if image_zyx.shape != labels_zyx.shape:
         raise ValueError(f'image_zyx shape {image_zyx.shape} does not match labels_zyx shape {labels_zyx.shape}')
     axes, every, min_area_px = check_export_options(axes, every, skip_empty, min_area_px, coco, via)
+    if not (coco or via):
+        return {}
     slices = select_slices(labels_zyx, axes, every, skip_empty)
     images_dir = os.path.join(out_dir, 'coco', 'images')
     os.makedirs(images_dir, exist_ok=True)

@@ -12,7 +12,10 @@ def test_write_dataset_checks_its_slicing_before_writing(tmp_path):
         with pytest.raises(ValueError, match=message):
             write_dataset(tmp_path / 'out', volume, **kwargs)
         assert not (tmp_path / 'out').exists()
-    write_dataset(tmp_path / 'out', volume, every=np.int64(4), coco=False, via=False)  # numpy integers are fine
+    written = write_dataset(tmp_path / 'out', volume, every=np.int64(4), coco=False, via=False)  # numpy ints: fine
+    assert set(written) == {'image', 'labels', 'phases', 'particles', 'params'}  # the volume, no slice export
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir() if not p.name.startswith('.')) == [
+        'image.tif', 'labels.tif', 'params.json', 'particles.csv', 'phases.tif']
 
 
 def test_render_volume_draws_per_particle_not_per_id():
