@@ -9,9 +9,10 @@ VENV := .venv
 endif
 PYTHON := $(VENV)/bin/python
 PIP := $(PYTHON) -m pip
-# The stamp makes a second `make install` a no-op; it is redone when a requirements file or setup.py changes.
+# The stamp makes a second `make install` a no-op; it is redone when a requirements file, setup.py or this Makefile
+# (its install steps) changes.
 STAMP := $(VENV)/.libnet-mmdet-installed
-REQUIREMENTS := $(wildcard requirements/*.txt) setup.py
+REQUIREMENTS := $(wildcard requirements/*.txt) setup.py Makefile
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 MODEL_ARGS ?=
