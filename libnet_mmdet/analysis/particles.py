@@ -74,8 +74,8 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
     Raises:
         TypeError / ValueError: see :func:`~libnet_mmdet.io.labels.check_labels`,
             :func:`~libnet_mmdet.analysis.phases.check_phases`; also a shape mismatch of ``image_zyx``, a missing
-            (None) or bad ``voxel_size_nm`` and bad ``depth_axis``, ``depth_from``, ``smoothing_sigma`` or
-            ``closing_radius``.
+            (None) or bad ``voxel_size_nm`` and bad ``depth_axis``, ``depth_from``, ``smoothing_sigma``,
+            ``closing_radius`` or ``phase_source``.
     """
     labels_zyx = check_labels(labels_zyx, 'labels_zyx')
     check_number(smoothing_sigma, 'smoothing_sigma', unit='voxels')

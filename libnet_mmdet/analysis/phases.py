@@ -32,8 +32,9 @@ def check_phases(phases_zyx, shape, name='phases_zyx', reference_name='labels_zy
 
 
 def phase_fit_sample(image_zyx, name='image_zyx'):
-    """The regular subsample of a grayscale volume that :func:`segment_phases` fits its thresholds on (at most 4 M
-    voxels, float64), checked: a caller with a file name checks its image before the work with ``name``.
+    """The regular subsample of a grayscale volume that :func:`segment_phases` fits its thresholds on (one step on
+    every axis, at most 4 M voxels, float64), checked: a caller with a file name checks its image before the work
+    with ``name``.
 
     Raises:
         ValueError: not 3-D, NaN/Inf voxels, or fewer than three of the :data:`MULTI_OTSU_BINS` intensity bins
@@ -44,7 +45,9 @@ def phase_fit_sample(image_zyx, name='image_zyx'):
     if image_zyx.ndim != 3:
         raise ValueError(f'{name}: expected a 3-D (Z, Y, X) grayscale volume, got shape {image_zyx.shape}')
     check_finite(image_zyx, name)  # NaN would break the fit or be coded as pore
-    step = max(1, int(np.ceil((image_zyx.size / _MAX_FIT_VOXELS) ** (1 / 3))))
+    step = max(1, int(np.ceil((image_zyx.size / _MAX_FIT_VOXELS) ** (1 / 3))))  # one step on every axis
+    while np.prod([-(-n // step) for n in image_zyx.shape]) > _MAX_FIT_VOXELS:  # a thin volume: a larger one
+        step += 1
     sample = image_zyx[::step, ::step, ::step].astype(np.float64)
     if np.count_nonzero(np.histogram(sample, MULTI_OTSU_BINS)[0]) < 3:  # as threshold_multiotsu bins them
         raise ValueError(f'{name}: fewer than three of the {MULTI_OTSU_BINS} intensity bins between its minimum and '
@@ -56,11 +59,11 @@ def segment_phases(image_zyx, intensity_order=('pore', 'carbon_binder', 'nmc')):
     """Approximate three-phase segmentation of a grayscale nano-CT volume by multi-Otsu thresholding.
 
     Two thresholds from :func:`skimage.filters.threshold_multiotsu` (3 classes, 256 bins, fitted on a regular
-    subsample of at most 4 M voxels) split the intensities into a dark, a middle and a bright class, named
-    by ``intensity_order``. In absorption contrast NMC (transition metals) is brightest, the carbon-binder
-    domain intermediate and pore darkest, hence the default. The result is *approximate*: no denoising, no
-    partial-volume handling, and the carbon-binder/pore contrast of nano-CT is often weak; denoise the image
-    first, or pass a real phase volume to :func:`particle_table` when one exists.
+    subsample of at most 4 M voxels, :func:`phase_fit_sample`) split the intensities into a dark, a middle and a
+    bright class, named by ``intensity_order``. In absorption contrast NMC (transition metals) is brightest, the
+    carbon-binder domain intermediate and pore darkest, hence the default. The result is *approximate*: no
+    denoising, no partial-volume handling, and the carbon-binder/pore contrast of nano-CT is often weak; denoise the
+    image first, or pass a real phase volume to :func:`particle_table` when one exists.
 
     Args:
         image_zyx (np.ndarray): (Z, Y, X) grayscale volume, any real dtype.

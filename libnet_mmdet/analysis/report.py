@@ -219,8 +219,9 @@ def plot_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None):
 def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, exclude_border=False,
                  min_voxels=0, overwrite=False):
     """Write ``particles.csv``, ``summary.json``, ``summary.md`` and the plots of :func:`plot_report` to ``out_dir``,
-    and ``phases.tif`` (uint8 (Z, Y, X), 0 pore, 1 NMC, 2 carbon-binder, with the voxel size) when the phases were
-    predicted by a phase model (``df.attrs['phase_source'] == 'model'``).
+    and ``phases.tif`` (uint8 (Z, Y, X), 0 pore, 1 NMC, 2 carbon-binder, with the voxel size) when ``phases_zyx``
+    is given (with ``labels_zyx``) and the phases were predicted by a phase model (``df.attrs['phase_source'] ==
+    'model'``).
 
     ``out_dir`` holds one report only: it must be new or empty, or, with ``overwrite``, a report folder of an
     earlier run, which is emptied first (:func:`~libnet_mmdet.io.prepare_output_dir`), so that no file of another
@@ -249,8 +250,9 @@ def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, 
             a column of :data:`SUMMARY_COLUMNS` or ``depth_um`` missing; InputError: no row), ``labels_zyx`` is
             not a 3D label volume or not of the shape ``df.attrs['volume_shape']`` records, ``image_zyx`` /
             ``phases_zyx`` (checked by :func:`~libnet_mmdet.analysis.phases.check_phases`) differ from it in shape,
-            ``image_zyx`` holds NaN/Inf (ImageFormatError), or ``min_voxels`` is neither ``'auto'`` nor an int >= 0
-            (InputError); before anything is written.
+            ``image_zyx`` holds NaN/Inf (ImageFormatError), ``image_zyx`` or ``phases_zyx`` is given without
+            ``labels_zyx`` (ValueError: they are drawn with it), or ``min_voxels`` is neither ``'auto'`` nor an
+            int >= 0 (InputError); before anything is written.
     """
     check_particle_table(df, SUMMARY_COLUMNS + ('depth_um',))  # the plots need the depth too
     if len(df) == 0:  # before any file: the histograms failed after the table and summary were written

@@ -41,7 +41,7 @@ def split_particles(nmc_mask_zyx, h_voxels=2.0, sampling=None):
             axis ((Z, Y, X) or (Y, X)), finite and > 0 (e.g. the voxel size in nm); ``None`` = cubic, 1 each.
 
     Returns:
-        np.ndarray: (Z, Y, X) instance labels 1..N (uint32), 0 outside the mask.
+        np.ndarray: uint32 instance labels 1..N of the mask's shape ((Z, Y, X) or (H, W)), 0 outside the mask.
 
     Raises:
         ValueError: not 2-D or 3-D, values other than 0 and 1 (a phase volume: pass ``phases_zyx == 1``),
@@ -140,7 +140,7 @@ def tune_watershed(image_zyx, gt_labels_zyx, voxel_size_nm, grid=None):
     Args:
         image_zyx (np.ndarray): (Z, Y, X) grayscale tuning volume.
         gt_labels_zyx (np.ndarray): its (Z, Y, X) ground-truth labels.
-        voxel_size_nm (float): voxel edge in nm.
+        voxel_size_nm (float | sequence[float]): voxel edge, or (Z, Y, X) edges, in nm.
         grid (dict | None): lists of values for :func:`watershed_segment` keyword
             arguments; default :data:`WATERSHED_GRID`.
 

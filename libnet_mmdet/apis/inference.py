@@ -711,6 +711,7 @@ def segment_image(model, image, score_thr=DEFAULT_SCORE_THR, tile_size='auto', o
     Raises:
         ValueError: bad arguments (a scale <= 0; ``'auto'`` for a model that records no trained diameters), bad
             slices (:func:`load_slice`).
+        TypeError: ``model`` is neither an MMDetection detector nor a predictor callable.
     """
     single = not isinstance(image, (list, tuple))
     images = [image] if single else list(image)

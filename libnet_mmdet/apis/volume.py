@@ -297,6 +297,7 @@ def segment_volume(model, volume, out=None, views=('xy',), score_thr=DEFAULT_SCO
             loaded or written); ``scale='auto'`` for a model that records no trained diameters.
         FileNotFoundError / ImageFormatError / ValueError: missing, unreadable, non-3D or empty input, NaN/Inf
             voxels (the message names the slice).
+        TypeError: ``model`` is neither an MMDetection detector nor a predictor callable.
     """
     views = check_volume_args(volume, out, views, score_thr, tile_size, overlap, min_voxels, slab, batch_size,
                               merge_iou, voxel_size_nm, work_dir, overwrite, scale, proposals, min_overlap, grow_voxels,

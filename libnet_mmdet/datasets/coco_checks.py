@@ -190,7 +190,15 @@ def check_coco(coco, ann_file, classes=('particle',), tolerance=1.0):
 
 
 def check_coco_file(ann_file, classes=('particle',), tolerance=1.0):
-    """Load ``ann_file`` and :func:`check_coco` it; malformed JSON raises :class:`AnnotationError` too."""
+    """Load ``ann_file`` and :func:`check_coco` it.
+
+    Returns:
+        dict: the parsed COCO JSON.
+
+    Raises:
+        FileNotFoundError: no such file.
+        AnnotationError: malformed JSON, or content :func:`check_coco` refuses.
+    """
     try:
         with open(ann_file) as f:
             coco = json.load(f)

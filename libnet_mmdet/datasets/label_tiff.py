@@ -11,8 +11,8 @@ dtype):
   ``data_info`` carries ``slice_axis`` and ``slice_index``; ``LoadTomoImageFromFile`` reads only that slice.
 
 Cost: building the dataset scans the label stacks once (memory-mapped when uncompressed) and encodes each
-instance of each kept slice as an exact COCO RLE (one full-size (H, W) pass per instance); the images are only
-opened for their shape.
+instance of each kept slice as an exact COCO RLE (a pass over the columns its box spans, not the whole slice:
+:func:`~libnet_mmdet.datasets.instances.instances_from_labels`); the images are only opened for their shape.
 """
 import os
 import os.path as osp

@@ -59,6 +59,9 @@ def foreground_dice(pred_labels, particle_mask):
         particle_mask (np.ndarray): bool mask of the particle phase, same shape (a phase volume is not a mask:
             pass ``phases == NMC``).
 
+    Returns:
+        float: the Dice in [0, 1]; 1.0 when both are empty.
+
     Raises:
         TypeError / ValueError: labels that are neither integer nor bool, a mask that is not bool, a shape mismatch.
     """

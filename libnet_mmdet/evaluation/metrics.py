@@ -32,6 +32,9 @@ def instances_to_labels(masks, shape_hw, order=None, boxes=None):
 
     Returns:
         np.ndarray: (H, W) int32 labels, 0 = background, k = the k-th instance of ``order`` (1-based).
+
+    Raises:
+        ValueError: masks that are not (N, H, W) of ``shape_hw``.
     """
     order = np.arange(len(masks)) if order is None else np.asarray(order, dtype=np.int64).reshape(-1)
     if isinstance(masks, (BitmapMasks, PolygonMasks)):

@@ -444,7 +444,10 @@ def open_stack(path):
     """
     shape, _, _ = read_image_info(path)
     stack = tiff_memmap(path, shape) if is_tiff(path) else None
-    return stack if stack is not None else read_image(path, allow_stack=True)
+    if stack is None:  # compressed: read whole, read-only as the map is
+        stack = read_image(path, allow_stack=True)
+        stack.setflags(write=False)
+    return stack
 
 
 def check_not_colour(shape, name):

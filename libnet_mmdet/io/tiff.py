@@ -199,6 +199,10 @@ def voxel_size_zyx(voxel_size_nm, name='voxel_size_nm'):
     Args:
         voxel_size_nm (float | sequence[float]): one edge length for cubic voxels (a number or a one-element
             sequence), or three (Z, Y, X) lengths, in nm.
+        name (str): the argument or file the messages name.
+
+    Raises:
+        ValueError: not numbers (bools included), not one or three values, or a size that is not finite and > 0.
     """
     values = np.atleast_1d(np.asarray(voxel_size_nm, dtype=object)).ravel()
     if not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in values):
@@ -264,6 +268,7 @@ def write_tiff(path, array, voxel_size_nm=None, overwrite=False):
     Raises:
         InputError: ``path`` exists (unless ``overwrite``), is a folder or cannot be written
             (:func:`~libnet_mmdet.io.errors.check_output_file`); ``array`` is not a non-empty 2D or 3D array.
+        ValueError: ``voxel_size_nm`` not one or three finite sizes > 0 nm (:func:`voxel_size_zyx`).
     """
     array = np.asarray(array)
     if array.ndim not in (2, 3) or array.size == 0:

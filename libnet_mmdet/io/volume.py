@@ -390,6 +390,7 @@ def open_volume(source):
             and no dataset path, a ``.zarr`` folder that is neither a Zarr array nor an OME-Zarr image, an
             unsupported layout or dtype, not 3D (a 2D image, a 4D array), or empty (a zero-length axis, a folder
             without images). NaN/Inf voxels raise when their slab is read.
+        TypeError: ``source`` is neither a path nor an array-like with ``shape``, ``dtype`` and indexing.
     """
     return VolumeReader(source)
 
@@ -536,6 +537,8 @@ class LabelVolumeWriter:
     Raises (on construction, before anything is written):
         InputError: ``shape`` is not three sizes >= 1, ``dtype`` not an unsigned integer type, ``chunk_z`` not an
             integer >= 1; ``out`` of another format (:func:`label_output_format`).
+        ValueError: ``voxel_size_nm`` not one or three finite sizes > 0 nm.
+        TypeError: ``dtype`` is not a numpy dtype.
     """
 
     def __init__(self, out, shape, dtype, voxel_size_nm=None, chunk_z=16):

@@ -204,7 +204,8 @@ def write_panels(stages, out_dir, score_thr=0.5, topk=50, n_masks=8, overwrite=F
     Returns:
         dict: ``panels`` (file names) and per-stage counts: ``anchors_per_level``, ``rpn_before_nms``,
         ``rpn_after_nms``, ``rcnn_rois``, ``rcnn_after_nms``, ``detections`` (all the model returned),
-        ``detections_drawn`` (score >= ``score_thr``), ``masks_drawn``, ``score_thr``.
+        ``detections_drawn`` (score >= ``score_thr``), ``masks_drawn``, ``score_thr``, ``scale`` (the
+        :func:`~libnet_mmdet.visualization.record_stages` scale, 1.0 when it records none).
 
     Raises:
         InputError: a bad ``score_thr``, ``topk`` or ``n_masks``; ``out_dir`` is not a folder, or is not empty

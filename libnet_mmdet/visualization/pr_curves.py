@@ -271,7 +271,8 @@ def plot_per_image_ap(rows_by_type):
 
 def write_pr_report(results_file, ann_file, out_dir, max_dets=DEFAULT_MAX_DETS, overwrite=False):
     """Write ``pr_curves.png``, ``per_image_ap.png`` and ``pr_curves.json`` (curves, APs, per-image table) for
-    the predictions of ``tools/test.py --out`` against ``ann_file``; returns the JSON content.
+    the predictions of ``tools/test.py --out`` against ``ann_file``; returns the report dict as written, except
+    that NaN values (the AP of an image without ground truth) are ``null`` in the file.
 
     ``out_dir`` must be new or empty, or an earlier report folder with ``overwrite`` (emptied only after the inputs
     were read, so a bad input never costs the old report; :func:`~libnet_mmdet.io.prepare_output_dir`)."""

@@ -77,6 +77,9 @@ def write_png(path, picture, dpi=100):
         picture (np.ndarray | matplotlib.figure.Figure): (H, W) or (H, W, 3) uint8 array (written pixel for
             pixel), or a figure (rendered by the Agg backend with a tight bounding box; no pyplot state).
         dpi (int): dots per inch of a figure's rendering.
+
+    Raises:
+        ValueError: an array that is not (H, W) or (H, W, 3) uint8.
     """
     if isinstance(picture, Figure):
         with atomic_output(path, 'wb') as stream:

@@ -566,8 +566,9 @@ def fuse_views(labels_xy=None, labels_xz=None, labels_yz=None, grow_voxels=DEFAU
         np.ndarray: (Z, Y, X) 3D instance labels 1..N (in order of first voxel), uint16 or uint32.
 
     Raises:
-        ValueError: fewer than two views, views of different shapes or not integer labels, or a setting out of its
-            range (named; before any view is read).
+        ValueError: fewer than two views, views of different shapes, or a setting out of its range (InputError,
+            named; before any view is read).
+        TypeError: a view whose labels are not of an integer dtype.
     """
     views = check_views(dict(xy=labels_xy, xz=labels_xz, yz=labels_yz))
     for name, array in views.items():

@@ -44,7 +44,7 @@ DEFAULT_MIN_INSIDE = 0.9  #: ... and joins to a kept instance the pieces of othe
 
 
 def check_tiling(tile_size, overlap):
-    """Raise ValueError unless 0 <= overlap < tile_size (integers)."""
+    """Raise :class:`~libnet_mmdet.io.InputError` (a ValueError) unless 0 <= overlap < tile_size (integers)."""
     check_int(tile_size, 'tile_size', 1)
     if check_int(overlap, 'overlap', 0) >= tile_size:
         raise InputError(f'overlap must be an integer in [0, tile_size={tile_size}), got {overlap!r}')

@@ -21,6 +21,15 @@ def test_segment_phases_recovers_three_levels():
     assert 20 < thresholds[0] < 100 < thresholds[1] < 180
 
 
+@pytest.mark.parametrize('shape', [(1, 5000, 5000), (3, 2500, 2600), (200, 200, 200)])
+def test_the_fit_sample_stays_at_4_m_voxels_for_thin_volumes_too(shape):
+    """One step on every axis from the cube root gave a (1, 5000, 5000) slab a sample of 6.25 M voxels."""
+    from libnet_mmdet.analysis import phase_fit_sample
+    image = np.broadcast_to(np.arange(shape[-1], dtype=np.uint8), shape)  # 256 levels, no memory
+    sample = phase_fit_sample(image)
+    assert 1_000_000 <= sample.size <= 4_000_000 and sample.dtype == np.float64
+
+
 def test_segment_phases_intensity_order_and_errors():
     image = np.repeat(np.array([0.0, 1.0, 2.0]), 8).reshape(2, 3, 4)
     phases, _ = segment_phases(image, intensity_order=('nmc', 'pore', 'carbon_binder'))
