@@ -58,6 +58,24 @@ def test_a_missing_load_from_is_refused_before_overwrite_removes_anything(train_
     assert (work / 'epoch_3.pth').read_bytes() == b'an earlier training'
 
 
+def test_an_init_checkpoint_in_the_work_dir_is_refused_before_overwrite_removes_it(train_tool, tiny_config,
+                                                                                     tmp_path):
+    """A backbone pretrained from an earlier training's checkpoint in the same work dir (``init_cfg`` of type
+    ``Pretrained``, as train.py's own hint suggests): --overwrite removed it, then MMEngine could not find it."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'epoch_12.pth').write_bytes(b'an earlier training')
+    config = tmp_path / 'pretrained.py'
+    config.write_text(f"_base_ = {tiny_config!r}\nmodel = dict(backbone=dict(init_cfg=dict(\n    _delete_=True, "
+                      f"type='Pretrained', checkpoint={str(work / 'epoch_12.pth')!r}, prefix='backbone.')))\n")
+    with pytest.raises(SystemExit, match=f"train.py: error: {work / 'epoch_12.pth'}: an init_cfg checkpoint of the "
+                       'config lies in the work dir whose checkpoints --overwrite removes'):
+        train_tool.main([str(config), '--work-dir', str(work), '--overwrite'])
+    assert (work / 'epoch_12.pth').read_bytes() == b'an earlier training'
+    assert train_tool.init_checkpoints([dict(init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+                                        dict(type='Pretrained', checkpoint='a.pth')]) == ['a.pth']
+
+
 def test_resume_without_a_checkpoint_is_refused(train_tool, tiny_config, tmp_path):
     """MMEngine's resume=True quietly trains from scratch when the work dir has no checkpoint (a mistyped
     --work-dir); --resume now refuses, as --weights last does."""

@@ -1,5 +1,6 @@
 """tools/train.py and tools/test.py end to end on a tiny COCO dataset with the CPU-tiny config."""
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +174,16 @@ def test_an_earlier_show_dir_is_emptied_only_once_the_checkpoint_fits(trained, t
     line = refusal(test_tool, config, bad, '--work-dir', tmp_path / 'work', '--show-dir', show_dir, '--overwrite')
     assert line.startswith('test.py: error:') and f'{bad}: not a readable checkpoint file' in line
     assert (show_dir / 'earlier.png').read_bytes() == b'an earlier overlay'
+
+
+def test_a_show_dir_holding_the_model_files_is_refused(trained, tmp_path, test_tool):
+    """The config and checkpoint kept in an earlier --show-dir of ours: --overwrite emptied it before the test ran
+    (until 2026-12-07), so the run failed on a checkpoint it had just removed."""
+    import shutil
+    from libnet_mmdet.io import prepare_output_dir
+    config, work_dir = trained
+    show_dir = prepare_output_dir(tmp_path / 'overlays')
+    kept = shutil.copy(work_dir / 'epoch_1.pth', tmp_path / 'overlays' / 'model.pth')
+    line = refusal(test_tool, config, kept, '--work-dir', tmp_path / 'work', '--show-dir', show_dir, '--overwrite')
+    assert line == f'test.py: error: {show_dir}: the output folder holds the input {kept}; choose another folder'
+    assert Path(kept).is_file()

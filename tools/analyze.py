@@ -83,6 +83,7 @@ def run(args):
         print(f"note: {' and '.join(unused)} not used: the phases come from --phases", file=sys.stderr)
     phase_files = resolve_phase_model(args.phase_model) if predicts else None
     if phase_files:
+        check_output_dir(args.out, args.overwrite, inputs=phase_files)  # a model kept in an earlier report folder
         check_device(args.device)
     elif predicts and args.device != 'cpu':  # multi-Otsu: nothing runs on the device
         print(f'note: --device {args.device} not used: no phase model, the phases come from multi-Otsu',
@@ -128,8 +129,8 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    with exit_on_error(TOOL, args.debug, interrupted=f'no report was finished; run the same command again with '
-                       f'--overwrite (it empties {args.out})'):
+    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} is as it was (written whole or not at'
+                       ' all); run the same command again'):
         summary = run(args)
 
     def fmt(value):

@@ -28,7 +28,7 @@ from libnet_mmdet.apis import read_config, transform_name
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_overwrite_arg, check_dataset_files,
                               dataset_paths, exit_on_error, leaf_datasets, positive_int)
 from libnet_mmdet.evaluation import instances_to_labels
-from libnet_mmdet.io import InputError, check_output_dir, check_outside_inputs, prepare_output_dir
+from libnet_mmdet.io import InputError, check_output_dir, check_outside_inputs, output_folder
 from libnet_mmdet.visualization import render_labels, with_slice_keys, write_png
 
 TOOL = osp.basename(__file__)
@@ -109,20 +109,20 @@ def run(args):
         leaf.pipeline = browse_pipeline(leaf.get('pipeline') or [], args.no_aug)
     dataset = DATASETS.build(dataset_cfg)
     count = min(args.n, len(dataset))
-    prepare_output_dir(args.out, args.overwrite, inputs=inputs)
-    for index in range(count):
-        item = dataset[index]
-        gt_instances = item['data_samples'].gt_instances
-        masks = mask2ndarray(gt_instances.masks).astype(bool) if 'masks' in gt_instances else np.zeros((0, 1, 1))
-        picture = draw_overlay(item['inputs'].permute(1, 2, 0).numpy(), masks, gt_instances.bboxes.numpy())
-        write_png(osp.join(args.out, overlay_name(index, item['data_samples'].metainfo)), picture)
+    with output_folder(args.out, args.overwrite, inputs=inputs) as folder:
+        for index in range(count):
+            item = dataset[index]
+            gt_instances = item['data_samples'].gt_instances
+            masks = mask2ndarray(gt_instances.masks).astype(bool) if 'masks' in gt_instances else np.zeros((0, 1, 1))
+            picture = draw_overlay(item['inputs'].permute(1, 2, 0).numpy(), masks, gt_instances.bboxes.numpy())
+            write_png(osp.join(folder, overlay_name(index, item['data_samples'].metainfo)), picture)
     return count
 
 
 def main(argv=None):
     args = parse_args(argv)
-    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} holds the overlays written so far; run the same '
-                       'command again with --overwrite'):
+    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} is as it was (the overlays are written whole or '
+                       'not at all); run the same command again'):
         count = run(args)
     print(f'{count} overlays written to {args.out}')
 

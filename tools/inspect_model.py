@@ -80,8 +80,8 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} may hold some of the panels; run the same '
-                       'command again with --overwrite'):
+    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} is as it was (written whole or not at'
+                       ' all); run the same command again'):
         summary = run(args)
     print(json.dumps(summary, indent=2))
     print(f'wrote {len(summary["panels"])} panels and summary.json to {args.out}')

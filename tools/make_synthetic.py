@@ -155,8 +155,8 @@ def main(argv=None):
         print(f"{len(corpus['volumes'])} volumes in {args.out} ({osp.join(args.out, 'corpus.json')}), "
               f'{time.perf_counter() - start:.1f} s')
         return 0
-    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} may hold part of a dataset; run the same command '
-                       'again with --overwrite'):
+    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} is as it was (written whole or not at'
+                       ' all); run the same command again'):
         volume, written = run(args)
     summary = volume.summary
     print(f"{summary['n_particles']} particles, particle fraction {summary['particle_fraction']:.3f}, "

@@ -63,10 +63,11 @@ import os.path as osp
 import shlex
 import sys
 
+import numpy as np
 import torch
 from mmengine.dist import get_dist_info
 
-from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, write_report
+from libnet_mmdet.analysis import PHASES_GIVEN, PHASES_MODEL, particle_table, phase_fit_sample, write_report
 from libnet_mmdet.apis import (check_auto_diameters, check_device, check_fixed_resize, check_volume_args,
                                describe_scale, generalist_files, init_phase_model, init_segmenter, load_slice,
                                predict_phases, read_config, resolve_phase_model, resolve_tiling, segment_image,
@@ -75,7 +76,7 @@ from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_a
                               add_phase_model_arg, add_voxel_size_arg, auto_or, check_memory, device_name,
                               exit_on_error, init_distributed, positive_int, report_memory_bytes)
 from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, is_2d_image_file, is_inside,
-                             label_output_format, max_label, open_volume, prepare_output_dir, read_image,
+                             label_output_format, max_label, open_volume, output_folder, read_image,
                              read_whole_volume, write_tiff)
 from libnet_mmdet.volume import VIEWS, WorkFolder
 from libnet_mmdet.visualization import render_labels, write_overlays, write_png
@@ -167,9 +168,10 @@ def parse_args(argv=None):
 
 def output_dir_inputs(args, folder):
     """What an output folder (--overlays, --report; it may be emptied) must never hold: the input, the output, the
-    work folder and the other output folder."""
+    work folder, the other output folder, the model's files and the phase model's."""
     others = [path for path in (args.overlays, args.report) if path and path != folder]
-    return (args.input, args.out, args.work_dir or f'{args.out}.work', *others)
+    models = [path for path in (args.config, args.checkpoint, *(getattr(args, 'phase_files', None) or ())) if path]
+    return (args.input, args.out, args.work_dir or f'{args.out}.work', *others, *models)
 
 
 def check_output_folder(args, flag, folder):
@@ -239,7 +241,8 @@ def check_args(args):
     for flag, folder in (('--overlays', args.overlays), ('--report', args.report)):
         if folder:
             check_output_folder(args, flag, folder)
-    config, _ = model_files(args)
+    config, checkpoint = model_files(args)
+    check_outside_inputs(args.work_dir or f'{args.out}.work', (config, checkpoint, *(args.phase_files or ())))
     if osp.isfile(config):  # what the config says, now rather than after loading (a missing config: at loading)
         cfg = read_config(config, args.cfg_options)
         check_auto_diameters(cfg, scale=kwargs['scale'], min_voxels=kwargs['min_voxels'])
@@ -251,6 +254,8 @@ def check_args(args):
 def write_particle_report(args, labels, voxel_size_nm, device):
     """The particle table and plots of ``tools/analyze.py`` for ``labels``, phases from the phase model
     (``args.phase_files``), else multi-Otsu (flagged approximate), of the grayscale input."""
+    if not np.asarray(labels).any():
+        raise InputError(f'{args.out}: no particle was found, so there is no report to write')
     image = read_whole_volume(args.input)[0]
     phases, phase_source = None, PHASES_GIVEN
     if args.phase_files:
@@ -280,6 +285,8 @@ def segment(args):
             check_memory(report_memory_bytes(reader.shape, (reader.dtype, 'uint16'), bool(args.phase_files)),
                          f'--report: the report of {args.input} {reader.shape}',
                          'segment without --report, then run tools/analyze.py where there is more')
+            if not args.phase_files:  # multi-Otsu's phases: can they be fitted? (a two-level image cannot)
+                phase_fit_sample(reader, args.input)
     if recorded is not None:  # keep the voxel size the input records
         kwargs['voxel_size_nm'] = tuple(float(size) for size in recorded)
     if args.report and kwargs['voxel_size_nm'] is None:
@@ -344,10 +351,10 @@ def segment_image_file(args):
 
 def write_image_overlay(args, labels):
     """``--overlays``/overlay.png: the labels of a 2D image INPUT drawn on it."""
-    prepare_output_dir(args.overlays, args.overwrite, inputs=output_dir_inputs(args, args.overlays))
-    path = osp.join(args.overlays, 'overlay.png')
-    write_png(path, render_labels(read_image(args.input), labels))
-    print(f'wrote the overlay {path}')
+    picture = render_labels(read_image(args.input), labels)
+    with output_folder(args.overlays, args.overwrite, inputs=output_dir_inputs(args, args.overlays)) as folder:
+        write_png(osp.join(folder, 'overlay.png'), picture)
+    print(f"wrote the overlay {osp.join(args.overlays, 'overlay.png')}")
 
 
 def main_image(args):

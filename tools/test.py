@@ -58,10 +58,12 @@ def run(args):
         check_output_file(args.out, args.overwrite, inputs=(args.config, args.checkpoint))
     cfg = load_config(args)
     check_dataset_files(cfg, ('test',), args.config)
-    show_folder = check_show_dir(cfg, args.show_dir, args.overwrite) if args.show_dir else None
+    model_paths = (args.config, args.checkpoint)  # never removed with the folder
+    show_folder = check_show_dir(cfg, args.show_dir, args.overwrite, model_paths) if args.show_dir else None
     init_segmenter(cfg, args.checkpoint, device='cpu')  # a readable checkpoint of this config's model, or one line
     if show_folder:  # emptied only once the checkpoint is known to fit
-        prepare_output_dir(show_folder, args.overwrite, inputs=dataset_paths(cfg.test_dataloader.dataset))
+        prepare_output_dir(show_folder, args.overwrite,
+                           inputs=(*dataset_paths(cfg.test_dataloader.dataset), *model_paths))
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -80,11 +82,12 @@ def run(args):
         os.replace(partial, args.out)
 
 
-def check_show_dir(cfg, show_dir, overwrite):
+def check_show_dir(cfg, show_dir, overwrite, model_paths=()):
     """--show-dir: MMDetection writes the overlays to ``WORK_DIR/<timestamp>/show_dir``, which is new for every run
     unless ``show_dir`` leads out of that run folder (an absolute path, ``..``; ``../vis`` is ``WORK_DIR/vis``, the
     same for every run): then the folder it leads to must be a new or empty folder (or one of ours, emptied with
-    ``overwrite``) that neither holds the test data nor lies in its image folder.
+    ``overwrite``) that neither holds the test data or ``model_paths`` (the config and checkpoint) nor lies in the
+    data's image folder.
 
     Returns:
         str | None: that folder (to be made with ``prepare_output_dir``), or None for a folder of this run's own.
@@ -93,7 +96,7 @@ def check_show_dir(cfg, show_dir, overwrite):
     target = osp.normpath(osp.join(run_folder, show_dir))
     if is_inside(target, run_folder):
         return None
-    check_output_dir(target, overwrite, inputs=dataset_paths(cfg.test_dataloader.dataset))
+    check_output_dir(target, overwrite, inputs=(*dataset_paths(cfg.test_dataloader.dataset), *model_paths))
     check_outside_inputs(target, dataset_paths(cfg.test_dataloader.dataset, data_root=False))
     return target
 

@@ -92,11 +92,28 @@ def run(args):
         if load_from and is_inside(load_from, cfg.work_dir):
             raise InputError(f'--weights {cfg.load_from}: lies in the work dir whose checkpoints --overwrite removes; '
                              'copy it out first, or train in another --work-dir')
+        removed = {osp.realpath(path) for path in checkpoints}
+        for path in init_checkpoints(cfg.get('model')):  # e.g. a backbone pretrained from an earlier training
+            if osp.realpath(path) in removed:
+                raise InputError(f'{path}: an init_cfg checkpoint of the config lies in the work dir whose '
+                                 'checkpoints --overwrite removes; copy it out first, or train in another --work-dir')
         for path in checkpoints + [osp.join(cfg.work_dir, 'last_checkpoint')]:  # a later --resume must not find them
             with contextlib.suppress(FileNotFoundError):  # every rank removes them: another may be first
                 os.remove(path)
     runner = build_runner(cfg)
     runner.train()
+
+
+def init_checkpoints(node):
+    """The local files every ``init_cfg`` below ``node`` (the config's model) loads weights from (its
+    ``checkpoint``; URLs and ``torchvision://``-style names left out)."""
+    if isinstance(node, (list, tuple)):
+        return [path for item in node for path in init_checkpoints(item)]
+    if not isinstance(node, dict):
+        return []
+    own = node.get('checkpoint') if node.get('type') == 'Pretrained' else None
+    return ([own] if isinstance(own, str) and '://' not in own else []) + [
+        path for value in node.values() for path in init_checkpoints(value)]
 
 
 def main(argv=None):

@@ -3,6 +3,7 @@ import numpy as np
 from skimage.filters import threshold_multiotsu
 
 from ..io.images import check_finite
+from ..io.volume import VolumeReader
 from ..io.labels import CARBON_BINDER, NMC, PHASE_NAMES, PORE  # noqa: F401 (the phase codes, re-exported)
 
 # Voxels used to fit the thresholds: a regular subsample keeps multi-Otsu fast on 512^3 volumes.
@@ -34,21 +35,28 @@ def check_phases(phases_zyx, shape, name='phases_zyx', reference_name='labels_zy
 def phase_fit_sample(image_zyx, name='image_zyx'):
     """The regular subsample of a grayscale volume that :func:`segment_phases` fits its thresholds on (one step on
     every axis, at most 4 M voxels, float64), checked: a caller with a file name checks its image before the work
-    with ``name``.
+    with ``name``. ``image_zyx``: a (Z, Y, X) array, or an open :class:`~libnet_mmdet.io.volume.VolumeReader` (only
+    the sample's slices are read; NaN/Inf elsewhere are found when the volume is read).
 
     Raises:
         ValueError: not 3-D, NaN/Inf voxels, or fewer than three of the :data:`MULTI_OTSU_BINS` intensity bins
             holding voxels (two levels and a hot pixel: multi-Otsu cannot fit three classes; messages start with
             ``name``).
     """
-    image_zyx = np.asarray(image_zyx)
-    if image_zyx.ndim != 3:
+    reader = image_zyx if isinstance(image_zyx, VolumeReader) else None
+    image_zyx = image_zyx if reader else np.asarray(image_zyx)
+    if len(image_zyx.shape) != 3:
         raise ValueError(f'{name}: expected a 3-D (Z, Y, X) grayscale volume, got shape {image_zyx.shape}')
-    check_finite(image_zyx, name)  # NaN would break the fit or be coded as pore
-    step = max(1, int(np.ceil((image_zyx.size / _MAX_FIT_VOXELS) ** (1 / 3))))  # one step on every axis
+    if reader is None:
+        check_finite(image_zyx, name)  # NaN would break the fit or be coded as pore
+    step = max(1, int(np.ceil((np.prod(image_zyx.shape) / _MAX_FIT_VOXELS) ** (1 / 3))))  # one step on every axis
     while np.prod([-(-n // step) for n in image_zyx.shape]) > _MAX_FIT_VOXELS:  # a thin volume: a larger one
         step += 1
-    sample = image_zyx[::step, ::step, ::step].astype(np.float64)
+    if reader:
+        sample = np.stack([reader.read('z', z, z + 1)[0][::step, ::step]  # read() checks each slice for NaN
+                           for z in range(0, reader.shape[0], step)]).astype(np.float64)
+    else:
+        sample = image_zyx[::step, ::step, ::step].astype(np.float64)
     if np.count_nonzero(np.histogram(sample, MULTI_OTSU_BINS)[0]) < 3:  # as threshold_multiotsu bins them
         raise ValueError(f'{name}: fewer than three of the {MULTI_OTSU_BINS} intensity bins between its minimum and '
                          'maximum hold voxels, cannot fit three phases (multi-Otsu)')

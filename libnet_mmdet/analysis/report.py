@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..io import InputError, atomic_output, check_labels, check_min_voxels, prepare_output_dir, write_json, write_tiff
+from ..io import InputError, atomic_output, check_labels, check_min_voxels, output_folder, write_json, write_tiff
 from ..io.images import check_finite
 from ..volume.labels import min_voxels_for_particles
 from ..visualization.render import render_labels, write_png
@@ -224,8 +224,9 @@ def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, 
     'model'``).
 
     ``out_dir`` holds one report only: it must be new or empty, or, with ``overwrite``, a report folder of an
-    earlier run, which is emptied first (:func:`~libnet_mmdet.io.prepare_output_dir`), so that no file of another
-    run (a detachment plot of a run with phases) stays next to this summary. Every file is written atomically.
+    earlier run, which the new report replaces whole once it is complete (:func:`~libnet_mmdet.io.output_folder`), so
+    that no file of another run (a detachment plot of a run with phases) stays next to this summary and a failure
+    half-way leaves the earlier report as it was.
     ``summary.json`` also records ``df.attrs`` (voxel size, depth reference, phase source and thresholds) under
     ``"settings"``. ``exclude_border`` and ``min_voxels`` leave particles out of the summary as :func:`summarize`
     does (the CSV and the plots keep every particle).
@@ -273,13 +274,13 @@ def write_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None, 
     elif image_zyx is not None or phases_zyx is not None:
         raise ValueError('write_report: image_zyx and phases_zyx are drawn with labels_zyx: pass it too')
     summary = summarize(df, exclude_border=exclude_border, min_voxels=min_voxels)  # its errors before any write
-    prepare_output_dir(out_dir, overwrite)
-    with atomic_output(os.path.join(out_dir, 'particles.csv')) as stream:
-        df.to_csv(stream, index=False)
-    write_json(os.path.join(out_dir, 'summary.json'), {**summary, 'settings': dict(df.attrs)}, indent=2)
-    with atomic_output(os.path.join(out_dir, 'summary.md')) as stream:
-        stream.write(summary_markdown(summary))
-    plot_report(df, out_dir, labels_zyx=labels_zyx, image_zyx=image_zyx, phases_zyx=phases_zyx)
-    if phases_zyx is not None and df.attrs.get('phase_source') == PHASES_MODEL:
-        write_tiff(os.path.join(out_dir, 'phases.tif'), phases_zyx, df.attrs.get('voxel_size_nm'))
+    with output_folder(out_dir, overwrite) as folder:
+        with atomic_output(os.path.join(folder, 'particles.csv')) as stream:
+            df.to_csv(stream, index=False)
+        write_json(os.path.join(folder, 'summary.json'), {**summary, 'settings': dict(df.attrs)}, indent=2)
+        with atomic_output(os.path.join(folder, 'summary.md')) as stream:
+            stream.write(summary_markdown(summary))
+        plot_report(df, folder, labels_zyx=labels_zyx, image_zyx=image_zyx, phases_zyx=phases_zyx)
+        if phases_zyx is not None and df.attrs.get('phase_source') == PHASES_MODEL:
+            write_tiff(os.path.join(folder, 'phases.tif'), phases_zyx, df.attrs.get('voxel_size_nm'))
     return summary

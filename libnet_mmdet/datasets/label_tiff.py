@@ -24,7 +24,7 @@ from mmdet.registry import DATASETS
 
 from ..io.images import (IMAGE_SUFFIXES, SLICE_AXES, check_finite, check_slicing, open_stack, read_image,
                          read_image_info)
-from ..io import atomic_output, check_output_dir, check_outside_inputs, prepare_output_dir, write_json, write_tiff
+from ..io import atomic_output, check_output_dir, check_outside_inputs, output_folder, write_json, write_tiff
 from ..io.volume import list_slice_files
 from .instances import AnnotationError, data_list_to_coco, filter_data_list, instances_from_labels
 
@@ -217,8 +217,8 @@ def labels_to_coco(img_source, label_source, out_dir, label_suffix='', slice_axe
     atomically. Arguments as :func:`load_label_data_list`.
 
     Every input is checked (labels, shapes, NaN/Inf pixels of the images) before anything is written. ``out_dir``
-    must be new or empty; with ``overwrite`` an earlier output folder of ours is emptied first (see
-    :func:`~libnet_mmdet.io.prepare_output_dir`), so that it never mixes the images of two runs.
+    must be new or empty; with ``overwrite`` an earlier output folder of ours is replaced whole once the new one is
+    written (see :func:`~libnet_mmdet.io.output_folder`), so that it never mixes the images of two runs.
 
     Returns:
         dict: the COCO dict written to ``out_dir/annotations.json``.
@@ -235,18 +235,18 @@ def labels_to_coco(img_source, label_source, out_dir, label_suffix='', slice_axe
     data_list = load_label_data_list(img_source, label_source, label_suffix, slice_axes, slice_step, skip_empty)
     _check_finite_images(data_list)
     names = _exported_names(data_list)
-    prepare_output_dir(out_dir, overwrite, inputs=(img_source, label_source))
-    img_dir = osp.join(out_dir, 'images')
-    exported = []
-    for info, name in zip(data_list, names):
-        out_path = osp.join(img_dir, name)
-        if 'slice_axis' in info:
-            slice_hw = read_image(info['img_path'], info['slice_axis'], info['slice_index'])
-            write_tiff(out_path, slice_hw)
-        else:
-            with atomic_output(out_path, 'wb') as f, open(info['img_path'], 'rb') as source:
-                shutil.copyfileobj(source, f)
-        exported.append(dict(info, img_path=out_path))
-    coco = data_list_to_coco(exported, img_dir)
-    write_json(osp.join(out_dir, 'annotations.json'), coco)
+    with output_folder(out_dir, overwrite, inputs=(img_source, label_source)) as folder:
+        img_dir = osp.join(folder, 'images')
+        exported = []
+        for info, name in zip(data_list, names):
+            out_path = osp.join(img_dir, name)
+            if 'slice_axis' in info:
+                slice_hw = read_image(info['img_path'], info['slice_axis'], info['slice_index'])
+                write_tiff(out_path, slice_hw)
+            else:
+                with atomic_output(out_path, 'wb') as f, open(info['img_path'], 'rb') as source:
+                    shutil.copyfileobj(source, f)
+            exported.append(dict(info, img_path=out_path))
+        coco = data_list_to_coco(exported, img_dir)
+        write_json(osp.join(folder, 'annotations.json'), coco)
     return coco

@@ -10,7 +10,7 @@ checks of instance label arrays.
 >>> writer = LabelVolumeWriter('labels.zarr', shape, 'uint32', 50)  # slab by slab, many processes: OME-Zarr or TIFF
 """
 from .errors import (InputError, check_int, check_min_voxels, check_number, check_output_dir, check_output_file,
-                     check_writable, is_inside, is_number_in, prepare_output_dir)
+                     check_writable, is_inside, is_number_in, output_folder, prepare_output_dir)
 from .files import as_json, atomic_output, json_safe, write_json
 from .images import ImageFormatError, check_slicing, is_2d_image_file, read_image
 from .labels import check_labels
@@ -23,7 +23,8 @@ __all__ = [
     'max_label', 'write_tiff',
     'write_json', 'as_json', 'json_safe', 'atomic_output', 'check_labels', 'voxel_size_zyx', 'agreed_voxel_size',
     'ImageFormatError',
-    'InputError', 'check_output_file', 'check_output_dir', 'check_writable', 'prepare_output_dir', 'is_inside',
+    'InputError', 'check_output_file', 'check_output_dir', 'check_writable', 'prepare_output_dir', 'output_folder',
+    'is_inside',
     'LabelVolumeWriter',
     'open_labels',
     'check_label_output', 'check_outside_inputs', 'label_output_format', 'check_slicing',

@@ -17,7 +17,7 @@ from pycocotools import mask as mask_utils
 from scipy import ndimage
 from skimage.measure import find_contours
 
-from ..io import InputError, atomic_output, check_int, prepare_output_dir, write_json, write_tiff
+from ..io import InputError, atomic_output, check_int, output_folder, write_json, write_tiff
 from ..io.images import SLICE_AXES, check_slicing
 from ..version import __version__
 from .generate import SyntheticVolume
@@ -223,8 +223,9 @@ def write_dataset(out_dir, volume, axes=('z',), every=1, skip_empty=True, min_ar
     :func:`export_slices`.
 
     ``out_dir`` holds one dataset only: it must be new or empty, or, with ``overwrite``, an output folder of an
-    earlier run, which is emptied first (:func:`~libnet_mmdet.io.prepare_output_dir`), so that no slice image of
-    another export stays next to the new annotation files.
+    earlier run, which the new dataset replaces whole once it is written (:func:`~libnet_mmdet.io.output_folder`),
+    so that no slice image of another export stays next to the new annotation files and an interrupted run leaves
+    the earlier dataset as it was.
 
     Args:
         out_dir (str | os.PathLike): output folder; created if missing.
@@ -246,20 +247,21 @@ def write_dataset(out_dir, volume, axes=('z',), every=1, skip_empty=True, min_ar
     if not isinstance(volume, SyntheticVolume):
         raise TypeError(f'volume: expected a SyntheticVolume (generate_volume), got {type(volume).__name__}')
     check_export_options(axes, every, skip_empty, min_area_px, coco, via)
-    out_dir = prepare_output_dir(out_dir, overwrite)
-    voxel_size_nm = volume.params.voxel_size_nm
-    written = {name: os.path.join(out_dir, f'{name}.tif') for name in ('image', 'labels', 'phases')}
-    for name, array in (('image', volume.image_zyx), ('labels', volume.labels_zyx), ('phases', volume.phases_zyx)):
-        write_tiff(written[name], array, voxel_size_nm)
-    written['particles'] = os.path.join(out_dir, 'particles.csv')
-    write_particles_csv(written['particles'], volume.particles)
-    written['params'] = os.path.join(out_dir, 'params.json')
-    params_record = {'generator': 'libnet_mmdet.synth', 'libnet_mmdet_version': __version__, 'seed': volume.seed,
-                     'params': dataclasses.asdict(volume.params), 'voxel_size_unit': 'nm',
-                     'summary': volume.summary}
-    write_json(written['params'], params_record, indent=2)
-    info = {'description': 'libnet_mmdet synthetic NMC nano-CT slices', 'version': __version__,
-            'seed': volume.seed, 'voxel_size_nm': voxel_size_nm, 'shape_zyx': list(volume.labels_zyx.shape)}
-    written.update(export_slices(out_dir, volume.image_zyx, volume.labels_zyx, voxel_size_nm, axes, every,
-                                 skip_empty, min_area_px, coco, via, info))
-    return written
+    with output_folder(out_dir, overwrite) as folder:
+        voxel_size_nm = volume.params.voxel_size_nm
+        written = {name: os.path.join(folder, f'{name}.tif') for name in ('image', 'labels', 'phases')}
+        arrays = dict(image=volume.image_zyx, labels=volume.labels_zyx, phases=volume.phases_zyx)
+        for name, array in arrays.items():
+            write_tiff(written[name], array, voxel_size_nm)
+        written['particles'] = os.path.join(folder, 'particles.csv')
+        write_particles_csv(written['particles'], volume.particles)
+        written['params'] = os.path.join(folder, 'params.json')
+        params_record = {'generator': 'libnet_mmdet.synth', 'libnet_mmdet_version': __version__,
+                         'seed': volume.seed, 'params': dataclasses.asdict(volume.params), 'voxel_size_unit': 'nm',
+                         'summary': volume.summary}
+        write_json(written['params'], params_record, indent=2)
+        info = {'description': 'libnet_mmdet synthetic NMC nano-CT slices', 'version': __version__,
+                'seed': volume.seed, 'voxel_size_nm': voxel_size_nm, 'shape_zyx': list(volume.labels_zyx.shape)}
+        written.update(export_slices(folder, volume.image_zyx, volume.labels_zyx, voxel_size_nm, axes, every,
+                                     skip_empty, min_area_px, coco, via, info))
+    return {key: os.path.join(os.fspath(out_dir), os.path.relpath(path, folder)) for key, path in written.items()}

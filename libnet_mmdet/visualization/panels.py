@@ -14,7 +14,7 @@ from matplotlib.patches import Rectangle
 from skimage.transform import resize
 
 from ..evaluation import instances_to_labels
-from ..io import check_int, check_number, check_output_dir, prepare_output_dir, write_json
+from ..io import check_int, check_number, check_output_dir, output_folder, write_json
 from .render import render_labels, write_png
 
 BOX_CMAP = 'viridis'  # box colour = score, 0 (purple) to 1 (yellow)
@@ -191,7 +191,8 @@ def write_panels(stages, out_dir, score_thr=0.5, topk=50, n_masks=8, overwrite=F
     """Write every panel of ``stages`` to ``out_dir`` as PNG, and ``summary.json`` with the counts drawn.
 
     ``out_dir`` holds the panels of one run only: it must be new or empty, or, with ``overwrite``, an output folder
-    of an earlier run, which is emptied (:func:`~libnet_mmdet.io.prepare_output_dir`) once the figures are drawn.
+    of an earlier run, which the new one replaces once the figures are drawn and written
+    (:func:`~libnet_mmdet.io.output_folder`).
 
     Args:
         stages (dict): from :func:`~libnet_mmdet.visualization.model_stages.record_stages`.
@@ -240,8 +241,8 @@ def write_panels(stages, out_dir, score_thr=0.5, topk=50, n_masks=8, overwrite=F
         'masks_drawn': min(len(stages['mask_probs']), n_masks),
         'scale': stages.get('scale', 1.0),
     }
-    prepare_output_dir(out_dir, overwrite)
-    for name, fig in figures.items():
-        write_png(osp.join(out_dir, name), fig)
-    write_json(osp.join(out_dir, 'summary.json'), summary, indent=2)
+    with output_folder(out_dir, overwrite) as folder:
+        for name, fig in figures.items():
+            write_png(osp.join(folder, name), fig)
+        write_json(osp.join(folder, 'summary.json'), summary, indent=2)
     return summary

@@ -18,6 +18,7 @@ import io
 import os
 import os.path as osp
 import pickle
+import struct
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -26,7 +27,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from ..datasets.coco_checks import check_coco_file
-from ..io import check_output_dir, prepare_output_dir, write_json
+from ..io import check_output_dir, output_folder, write_json
 from .render import write_png
 
 IOU_TYPES = ('bbox', 'segm')
@@ -65,8 +66,10 @@ def load_results(path):
     try:
         with open(path, 'rb') as f:
             results = pickle.load(f)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
-        raise ValueError(f'{path}: not a results pickle of tools/test.py --out ({exc})') from exc
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError, KeyError,
+            IndexError, OverflowError, struct.error) as exc:  # what pickle raises on other bytes (a TIFF, text)
+        raise ValueError(f'{path}: not a results pickle of tools/test.py --out ({type(exc).__name__}: {exc})') \
+            from exc
     if not isinstance(results, list):
         raise ValueError(f'{path}: expected a list of per-image results (tools/test.py --out), '
                          f'got {type(results).__name__}')
@@ -274,8 +277,9 @@ def write_pr_report(results_file, ann_file, out_dir, max_dets=DEFAULT_MAX_DETS, 
     the predictions of ``tools/test.py --out`` against ``ann_file``; returns the report dict as written, except
     that NaN values (the AP of an image without ground truth) are ``null`` in the file.
 
-    ``out_dir`` must be new or empty, or an earlier report folder with ``overwrite`` (emptied only after the inputs
-    were read, so a bad input never costs the old report; :func:`~libnet_mmdet.io.prepare_output_dir`)."""
+    ``out_dir`` must be new or empty, or an earlier report folder with ``overwrite`` (replaced only once the new
+    report is complete, so neither a bad input nor a failure costs the old one; :func:`~libnet_mmdet.io.output_folder`).
+    """
     check_output_dir(out_dir, overwrite, inputs=(results_file, ann_file))
     coco_gt = load_coco_gt(ann_file)
     results = load_results(results_file)
@@ -286,12 +290,12 @@ def write_pr_report(results_file, ann_file, out_dir, max_dets=DEFAULT_MAX_DETS, 
     iou_types = [t for t in IOU_TYPES if detections[t] or t == 'bbox']
     curves = {t: pr_curves(coco_gt, detections[t], t, max_dets=max_dets) for t in iou_types}
     per_image = {t: per_image_ap(coco_gt, detections[t], t, max_dets=max_dets) for t in iou_types}
-    prepare_output_dir(out_dir, overwrite, inputs=(results_file, ann_file))
-    write_png(osp.join(out_dir, 'pr_curves.png'), plot_pr_curves(curves))
-    write_png(osp.join(out_dir, 'per_image_ap.png'), plot_per_image_ap(per_image))
     report = {'results_file': os.fspath(results_file), 'ann_file': os.fspath(ann_file), 'max_dets': max_dets,
               'curves': curves, 'per_image': per_image}
-    write_json(osp.join(out_dir, 'pr_curves.json'), report, indent=1)
+    with output_folder(out_dir, overwrite, inputs=(results_file, ann_file)) as folder:
+        write_png(osp.join(folder, 'pr_curves.png'), plot_pr_curves(curves))
+        write_png(osp.join(folder, 'per_image_ap.png'), plot_per_image_ap(per_image))
+        write_json(osp.join(folder, 'pr_curves.json'), report, indent=1)
     return report
 
 

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from skimage.segmentation import find_boundaries
 
-from ..io import atomic_output, check_int, check_labels, check_number, check_output_dir, open_volume, prepare_output_dir
+from ..io import atomic_output, check_int, check_labels, check_number, check_output_dir, open_volume, output_folder
 from ..io.images import normalize_intensity
 from ..io.labels import check_same_shape
 from ..io.volume import VolumeReader
@@ -97,7 +97,7 @@ def write_overlays(image, labels_zyx, out_dir, step=10, overwrite=False):
     """Write ``out_dir/overlay_z<index>.png`` (:func:`render_labels`) for every ``step``-th z slice, atomically.
 
     ``out_dir`` holds the overlays of one run only: it must be new or empty, or, with ``overwrite``, an output folder
-    of an earlier run, which is emptied first (:func:`~libnet_mmdet.io.prepare_output_dir`).
+    of an earlier run, which the new one replaces once it is complete (:func:`~libnet_mmdet.io.output_folder`).
 
     Args:
         image: the (Z, Y, X) grayscale volume: an array (any real dtype), a path or an open
@@ -126,11 +126,10 @@ def write_overlays(image, labels_zyx, out_dir, step=10, overwrite=False):
         check_same_shape(labels_zyx, reader.shape, 'labels_zyx', f'image {reader.name}')
         if isinstance(labels_zyx, np.ndarray):  # unsigned labels are checked without reading them
             check_labels(labels_zyx, 'labels_zyx', allow_empty=True)
-        prepare_output_dir(out_dir, overwrite, inputs=(image,))
         digits = len(str(reader.shape[0] - 1))
-        paths = []
-        for z in range(0, reader.shape[0], step):
-            path = osp.join(out_dir, f'overlay_z{z:0{digits}d}.png')
-            write_png(path, render_labels(reader.read('z', z, z + 1)[0], np.asarray(labels_zyx[z])))
-            paths.append(path)
-    return paths
+        names = [f'overlay_z{z:0{digits}d}.png' for z in range(0, reader.shape[0], step)]
+        with output_folder(out_dir, overwrite, inputs=(image,)) as folder:
+            for name, z in zip(names, range(0, reader.shape[0], step)):
+                write_png(osp.join(folder, name), render_labels(reader.read('z', z, z + 1)[0],
+                                                                np.asarray(labels_zyx[z])))
+    return [osp.join(out_dir, name) for name in names]

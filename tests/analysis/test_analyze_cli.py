@@ -169,6 +169,26 @@ def test_overwrite_never_empties_a_folder_holding_the_inputs(tmp_path, phantoms,
     assert paths['labels'].is_file() and paths['phases'].is_file()
 
 
+def test_overwrite_never_empties_a_folder_holding_the_phase_model(tmp_path, phantoms, analyze_tool):
+    """A phase model kept in an earlier report folder: --phase-model was not counted as an input of the folder, so
+    --overwrite removed it with the report (until 2026-12-07)."""
+    from libnet_mmdet.io import prepare_output_dir
+    from helpers import REPO_ROOT
+    paths = _volumes(tmp_path, phantoms)
+    report = prepare_output_dir(tmp_path / 'report')
+    model = tmp_path / 'report' / 'phases'
+    model.mkdir()
+    base = REPO_ROOT / 'configs' / 'nmc' / 'phase-fpn_r18-gn_fpn-c64_cpu-tiny_generalist.py'
+    (model / 'config.py').write_text(f'_base_ = {str(base)!r}\n')
+    for name in ('model.pth', 'model.json'):
+        (model / name).write_text('')
+    with pytest.raises(SystemExit, match=f"analyze.py: error: {report}: the output folder holds the input "
+                       f"{model / 'config.py'}"):
+        analyze_tool.main([str(paths['labels']), '--image', str(paths['image']), '--phase-model', str(model),
+                           '--out', report, '--overwrite'])
+    assert sorted(p.name for p in model.iterdir()) == ['config.py', 'model.json', 'model.pth']
+
+
 def test_a_folder_of_other_files_is_not_emptied(tmp_path, phantoms, analyze_tool):
     paths = _volumes(tmp_path, phantoms)
     other = tmp_path / 'other'

@@ -189,6 +189,30 @@ def test_write_report_never_mixes_two_reports(tmp_path):
     assert json.loads((out / 'summary.json').read_text())['n_particles'] == 2
 
 
+def test_a_report_that_fails_half_way_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
+    """A full disk at the second plot of an --overwrite rerun: the earlier report had been emptied first and the
+    folder kept a table, a summary and one plot (until 2026-12-07)."""
+    import libnet_mmdet.analysis.report as report_module
+    out = tmp_path / 'report'
+    write_report(_table([1.0, 2.0, 3.0], [False] * 3, pore=[0.1, 0.2, 0.3]), out)
+    first = {name: (out / name).read_bytes() for name in os.listdir(out)}
+    calls = []
+    real_write_png = report_module.write_png
+
+    def full_disk(path, picture, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, 'No space left on device', str(path))
+        return real_write_png(path, picture, **kwargs)
+
+    monkeypatch.setattr(report_module, 'write_png', full_disk)
+    with pytest.raises(OSError, match='No space left'):
+        write_report(_table([1.0, 2.0], [False] * 2), out, overwrite=True)
+    assert len(calls) == 2
+    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == first
+    assert os.listdir(tmp_path) == ['report']  # no partial folder left beside it
+
+
 def test_plot_report_skips_detachment_without_phases(tmp_path):
     written = plot_report(_table([1.0, 2.0, 3.0], [False] * 3), tmp_path)
     assert sorted(os.path.basename(p) for p in written) == ['esd_histogram.png', 'sphericity_vs_esd.png']

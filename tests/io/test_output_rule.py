@@ -1,6 +1,8 @@
 """The output rule of libnet_mmdet.io.errors: outputs never replace inputs, folders are new, empty or ours."""
 import json
+import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +83,50 @@ def test_an_output_below_a_file_is_refused_before_anything(tmp_path):
                            f'\\({re.escape(str(notes))} is not a folder\\)$'):
             check(path)
     assert [p.name for p in tmp_path.iterdir()] == ['notes.txt'] and notes.read_text() == 'mine'
+
+
+def _listing(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob('*'))
+
+
+def test_an_output_folder_is_written_whole_or_not_at_all(tmp_path):
+    """A failure or Ctrl-C half-way left half a folder, and with --overwrite the earlier output was already gone."""
+    from libnet_mmdet.io import output_folder
+    out = tmp_path / 'report'
+    with output_folder(out) as folder:
+        assert not out.exists() and os.path.basename(folder).startswith('.report.partial-')
+        (Path(folder) / 'a.txt').write_text('first')
+    assert _listing(out) == ['.libnet_mmdet_output', 'a.txt'] and _listing(tmp_path) == [
+        'report', 'report/.libnet_mmdet_output', 'report/a.txt']
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~current_umask())  # not mkdtemp's 0700
+    for interruption in (OSError(28, 'No space left on device'), KeyboardInterrupt()):
+        with pytest.raises(type(interruption)):
+            with output_folder(out, overwrite=True) as folder:
+                (Path(folder) / 'b.txt').write_text('second')
+                raise interruption
+        assert (out / 'a.txt').read_text() == 'first' and _listing(tmp_path)[0] == 'report'  # as it was, no partial
+        assert len(_listing(tmp_path)) == 3
+    with output_folder(out, overwrite=True) as folder:
+        (Path(folder) / 'b.txt').write_text('second')
+    assert _listing(out) == ['.libnet_mmdet_output', 'b.txt'] and len(_listing(tmp_path)) == 3  # replaced whole
+    with pytest.raises(InputError, match='folder is not empty; pass --overwrite'):  # checked before the block
+        with output_folder(out):
+            pytest.fail('the block ran')
+
+
+def test_a_link_inside_the_output_folder_is_an_input_it_holds(tmp_path):
+    """An input named through a link inside an earlier output folder: emptying the folder removed the input's name
+    (the link resolved to a file outside, so the folder did not count as holding it)."""
+    source = tmp_path / 'labels.tif'
+    source.write_bytes(b'data')
+    out = prepare_output_dir(tmp_path / 'report')
+    (out_link := tmp_path / 'report' / 'mylabels.tif').symlink_to(source)
+    with pytest.raises(InputError, match='the output folder holds the input'):
+        check_output_dir(out, overwrite=True, inputs=(out_link,))
+    assert out_link.is_symlink()
+
+
+def current_umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

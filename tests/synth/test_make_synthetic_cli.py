@@ -56,8 +56,8 @@ def test_ctrl_c_says_what_was_kept(tool, tmp_path, monkeypatch, capsys):
         tool.main(SMALL + ['--out', str(tmp_path / 'out')])
     assert info.value.code == 130
     assert capsys.readouterr().err.splitlines()[-1] == (
-        f"make_synthetic.py: interrupted: {tmp_path / 'out'} may hold part of a dataset; run the same command "
-        'again with --overwrite')
+        f"make_synthetic.py: interrupted: {tmp_path / 'out'} is as it was (written whole or not at all); run the "
+        'same command again')
 
 
 def test_a_repeated_export_axis_is_refused_before_the_volume_is_generated(tool, tmp_path, monkeypatch):

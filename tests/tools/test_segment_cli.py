@@ -182,6 +182,30 @@ def test_a_used_overlay_folder_needs_overwrite(segment_tool, stack, monkeypatch)
     assert sorted(p.name for p in overlays.glob('*.png')) == ['overlay_z00.png', 'overlay_z06.png']  # no mixing
 
 
+def test_the_model_s_files_are_inputs_no_folder_may_remove(segment_tool, stack, monkeypatch):
+    """A config and checkpoint kept in an earlier overlay folder were deleted by --overlays ... --overwrite, and
+    those kept in a --work-dir with the run's manifest were deleted with the work folder after success."""
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
+    overlays = stack.parent / 'png'
+    (overlays / 'model').mkdir(parents=True)
+    (overlays / '.libnet_mmdet_output').write_text('ours')
+    for name in ('config.py', 'model.pth'):
+        (overlays / 'model' / name).write_text('')
+    argv = [str(stack), '--config', overlays / 'model' / 'config.py', '--checkpoint', overlays / 'model' / 'model.pth',
+            '--device', 'cpu', '--out', stack.parent / 'labels.tif']
+    with pytest.raises(SystemExit, match=f'segment.py: error: {overlays}: the output folder holds the input '
+                       f"{overlays / 'model' / 'config.py'}"):
+        segment_tool.main([str(word) for word in argv + ['--overlays', overlays, '--overwrite']])
+    work = stack.parent / 'work'
+    (overlays / 'model').rename(work)
+    (work / 'manifest.json').write_text('{}')
+    argv[2], argv[4] = work / 'config.py', work / 'model.pth'
+    with pytest.raises(SystemExit, match=f"segment.py: error: {work}: holds the input {work / 'config.py'}, which "
+                       'it must never remove'):
+        segment_tool.main([str(word) for word in argv + ['--work-dir', work]])
+    assert sorted(p.name for p in work.iterdir()) == ['config.py', 'manifest.json', 'model.pth']
+
+
 def test_ctrl_c_says_how_to_resume_and_the_rerun_resumes(segment_tool, stack, monkeypatch, capsys):
     """Issue 17, defect 5: Ctrl-C printed ~90 lines of traceback."""
     out = stack.parent / 'labels.tif'
@@ -273,6 +297,28 @@ def test_outputs_stay_apart_and_options_apply(segment_tool, stack, monkeypatch, 
                            '--voxel-size-nm', '50', *extra])
     assert '\n' not in str(info.value.code)
     assert list(outputs.iterdir()) == []
+
+
+def test_a_report_multi_otsu_cannot_fit_is_refused_before_the_model_and_one_without_particles_named(
+        segment_tool, stack, monkeypatch):
+    """A two-level scan without a phase model: segmented whole, then 'image_zyx: fewer than three of the 256
+    intensity bins ...' (until 2026-12-07); now refused first, naming the file. A volume with no particle: its
+    report's error names OUT (was 'labels_zyx: no instance')."""
+    monkeypatch.setattr(segment_tool, 'init_segmenter', never_loaded)
+    two_levels = stack.parent / 'binary.tif'
+    tifffile.imwrite(two_levels, (tifffile.imread(stack) > 0).astype(np.uint16) * 40000)
+    argv = [str(two_levels), '--config', 'model.py', '--checkpoint', 'model.pth', '--device', 'cpu',
+            '--voxel-size-nm', '50', '--out', str(stack.parent / 'labels.tif'), '--phase-model', 'none']
+    with pytest.raises(SystemExit, match=f'segment.py: error: {two_levels}: fewer than three of the 256 intensity '
+                       'bins'):
+        segment_tool.main(argv + ['--report', str(stack.parent / 'report')])
+    monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: lambda images: [
+        (np.zeros(np.shape(image)[:2], np.int32), np.zeros(0, np.float32)) for image in images])
+    argv[0] = str(stack)
+    with pytest.raises(SystemExit, match=f"segment.py: error: {stack.parent / 'labels.tif'}: no particle was found, "
+                       'so there is no report to write'):
+        segment_tool.main(argv + ['--report', str(stack.parent / 'report'), '--views', 'xy'])
+    assert not (stack.parent / 'report').exists()
 
 
 def test_a_launcher_without_its_starter_is_one_line(segment_tool, stack, monkeypatch):

@@ -43,8 +43,8 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} may hold part of the report; run the same '
-                       'command again with --overwrite'):
+    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out} is as it was (written whole or not at'
+                       ' all); run the same command again'):
         report = run(args)
     for iou_type, curves in report['curves'].items():
         aps = ', '.join(f'AP@{iou} {curve["ap"]:.3f}' for iou, curve in curves.items() if iou != 'recall')

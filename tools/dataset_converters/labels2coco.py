@@ -44,8 +44,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out_dir} may hold part of the dataset; run the same '
-                       'command again with --overwrite'):
+    with exit_on_error(TOOL, args.debug, interrupted=f'{args.out_dir} is as it was (written whole or not at'
+                       ' all); run the same command again'):
         check_slicing(args.axes, args.step, names=('--axes', '--step'))
         coco = labels_to_coco(args.images, args.labels, args.out_dir, args.label_suffix, tuple(args.axes),
                               args.step, not args.keep_empty, overwrite=args.overwrite)
