@@ -236,7 +236,7 @@ def add_train_seconds(work_dir, seconds):
 
 def run(args):
     from libnet_mmdet.apis import check_device, read_config
-    from libnet_mmdet.io import InputError
+    from libnet_mmdet.io import InputError, is_inside
     from libnet_mmdet.synth import check_corpus_dir
     recipe = RECIPES[args.recipe]
     recipe_cfg = read_config(recipe)
@@ -248,6 +248,9 @@ def run(args):
     corpus_dir = args.corpus or osp.join(REPO_ROOT, recipe_cfg.corpus_root)
     overrides = dict(recipe_cfg.corpus_overrides)
     work_dir = osp.join(args.out, 'work_dir')
+    if is_inside(corpus_dir, work_dir):  # a rebuild removes the work dir whole
+        raise InputError(f'--corpus {corpus_dir}: lies in {work_dir}, which a new build removes; choose a corpus '
+                         'folder outside it')
     iters = args.iters or recipe_cfg.train_cfg.max_iters
     if built_already(args, recipe, iters):
         return

@@ -58,6 +58,14 @@ def test_make_model_refuses_bad_arguments_before_doing_anything(run_script, tmp_
     assert not (tmp_path / 'model').exists() and not (tmp_path / 'corpus').exists()
 
 
+def test_a_corpus_inside_the_work_dir_a_rebuild_removes_is_refused(run_script, tmp_path):
+    work_dir = tmp_path / 'model' / 'work_dir'
+    with pytest.raises(SystemExit, match=f"make_model.py: error: --corpus {work_dir / 'corpus'}: lies in {work_dir}, "
+                       'which a new build removes'):
+        run_script('tools/make_model.py', '--out', tmp_path / 'model', '--corpus', work_dir / 'corpus')
+    assert not (tmp_path / 'model').exists()
+
+
 def test_an_interrupted_build_resumes_and_other_settings_need_overwrite(tmp_path):
     """The work folder of an unfinished build is kept for the same settings (resume, with --overwrite too),
     refused for other settings, and started afresh with --overwrite or after a finished build."""
