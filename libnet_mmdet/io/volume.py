@@ -131,9 +131,18 @@ def _natural_key(name):
 
 def list_slice_files(folder):
     """The 2D image files of a folder in natural order (``s2.tif`` before ``s10.tif``); hidden files (macOS's
-    ``._s2.tif`` metadata beside each copied file) and folders are not slices."""
+    ``._s2.tif`` metadata beside each copied file) and folders are not slices.
+
+    Raises:
+        ImageFormatError: an image name that is a link to nothing (a slice moved or deleted: the volume would be
+            one slice short, silently).
+    """
     names = sorted((n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES) and not n.startswith('.')
-                    and osp.isfile(osp.join(folder, n))), key=_natural_key)
+                    and (osp.isfile(osp.join(folder, n)) or osp.islink(osp.join(folder, n)))), key=_natural_key)
+    for name in names:
+        if not osp.exists(osp.join(folder, name)):
+            raise ImageFormatError(f'{osp.join(folder, name)}: a link to a file that does not exist (a slice '
+                                   'moved or deleted?); restore it or remove the link')
     return [osp.join(folder, n) for n in names]
 
 

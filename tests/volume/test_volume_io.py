@@ -106,6 +106,16 @@ def test_folder_of_slices_in_natural_order_without_hidden_files_and_folders(tmp_
         assert reader.describe('z', 10).endswith('slice_10.tif')
 
 
+def test_a_slice_that_is_a_link_to_nothing_is_named_not_skipped(tmp_path, stack):
+    """A slice moved away behind its link: the folder was read one slice short, without a word."""
+    for z, image in enumerate(stack):
+        tifffile.imwrite(tmp_path / f'slice_{z}.tif', image, photometric='minisblack')
+    (tmp_path / 'slice_2.tif').rename(tmp_path / 'moved.tiff.bak')
+    (tmp_path / 'slice_2.tif').symlink_to(tmp_path / 'gone' / 'slice_2.tif')
+    with pytest.raises(ImageFormatError, match=f"{tmp_path / 'slice_2.tif'}: a link to a file that does not exist"):
+        open_volume(tmp_path)
+
+
 def test_array_like_input(stack):
     reader = open_volume(stack.astype(np.float32))
     np.testing.assert_array_equal(reader.read('y', 5, 7), stack.astype(np.float32)[:, 5:7].transpose(1, 0, 2))
