@@ -175,12 +175,14 @@ def output_folder(path, overwrite=False, inputs=()):
     path = check_output_dir(path, overwrite, inputs)
     target = osp.realpath(path)
     parent, base = osp.split(target)
-    swappable = (osp.isdir(parent) and os.access(parent, os.W_OK | os.X_OK)
+    os.makedirs(parent, exist_ok=True)  # a new nested output: writable, as checked
+    swappable = (os.access(parent, os.W_OK | os.X_OK)
                  and not (osp.isdir(target) and os.stat(target).st_dev != os.stat(parent).st_dev))
     if not swappable:
         yield prepare_output_dir(path, overwrite, inputs)
         return
     partial = tempfile.mkdtemp(prefix=f'.{base}.partial-', dir=parent)
+    old = None
     try:
         _mark_as_ours(partial)
         yield partial
@@ -190,13 +192,16 @@ def output_folder(path, overwrite=False, inputs=()):
         if osp.lexists(target):  # empty, or an earlier output of ours (checked): set aside until the new one is in
             old = tempfile.mkdtemp(prefix=f'.{base}.old-', dir=parent)
             os.replace(target, old)
-            os.replace(partial, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(partial, target)
+        os.replace(partial, target)
     except BaseException:
+        if old is not None and not osp.lexists(target):  # stopped between the two renames: the earlier one back
+            os.replace(old, target)
+            old = None
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _mark_as_ours(folder):

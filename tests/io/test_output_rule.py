@@ -114,6 +114,28 @@ def test_an_output_folder_is_written_whole_or_not_at_all(tmp_path):
             pytest.fail('the block ran')
 
 
+def test_a_swap_stopped_between_its_renames_puts_the_earlier_output_back(tmp_path, monkeypatch):
+    from libnet_mmdet.io import errors, output_folder
+    out = tmp_path / 'new' / 'nested' / 'report'  # its parents are made: swapped too, not filled in place
+    with output_folder(out) as folder:
+        assert Path(folder).parent == out.parent
+        (Path(folder) / 'a.txt').write_text('first')
+    renames = []
+
+    def second_fails(source, destination):
+        renames.append(destination)
+        if len(renames) == 2:
+            raise OSError(5, 'Input/output error')
+        return os.rename(source, destination)
+
+    monkeypatch.setattr(errors.os, 'replace', second_fails)
+    with pytest.raises(OSError, match='Input/output error'):
+        with output_folder(out, overwrite=True) as folder:
+            (Path(folder) / 'b.txt').write_text('second')
+    monkeypatch.undo()
+    assert _listing(out.parent) == ['report', 'report/.libnet_mmdet_output', 'report/a.txt']
+
+
 def test_a_link_inside_the_output_folder_is_an_input_it_holds(tmp_path):
     """An input named through a link inside an earlier output folder: emptying the folder removed the input's name
     (the link resolved to a file outside, so the folder did not count as holding it)."""
