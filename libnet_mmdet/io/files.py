@@ -5,6 +5,8 @@ import math
 import os
 import tempfile
 
+import numpy as np
+
 
 @contextlib.contextmanager
 def atomic_output(path, mode='w'):
@@ -39,7 +41,10 @@ def atomic_output(path, mode='w'):
 
 def json_safe(obj):
     """``obj`` with every NaN or infinite float (nested in dicts, lists, tuples; tuples become lists) replaced by
-    ``None``: what :func:`write_json` writes (JSON has no NaN)."""
+    ``None``, and numpy numbers (``np.float32``, ``np.int64``, ``np.bool_``) made Python ones: what
+    :func:`write_json` writes (JSON has no NaN, and ``json`` writes no numpy number but ``np.float64``)."""
+    if isinstance(obj, np.generic):
+        obj = obj.item()
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
@@ -63,7 +68,7 @@ def write_json(path, obj, indent=None):
     """
     try:  # the C encoder: json.dump to a stream always runs the Python one
         text = json.dumps(obj, indent=indent, allow_nan=False)
-    except ValueError:
+    except (ValueError, TypeError):  # NaN, or a numpy number
         text = json.dumps(json_safe(obj), indent=indent, allow_nan=False)
     with atomic_output(path) as f:
         f.write(text)

@@ -68,6 +68,9 @@ def test_json_outputs_write_a_missing_number_as_null(tmp_path):
     record = {'scale': (1.0, float('nan'))}  # a record compares equal to its file (resume checks do)
     write_json(path, record, indent=1)
     assert as_json(record) == json.loads(path.read_text()) == {'scale': [1.0, None]}
+    import numpy as np  # numpy numbers: json writes none but np.float64 ("Object of type int64 ...")
+    write_json(path, {'n': np.int64(3), 'f': np.float32(0.5), 'nan': np.float32('nan'), 'ok': np.bool_(True)})
+    assert json.loads(path.read_text()) == {'n': 3, 'f': 0.5, 'nan': None, 'ok': True}
 
 
 def test_an_output_below_a_file_is_refused_before_anything(tmp_path):
