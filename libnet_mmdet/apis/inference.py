@@ -638,7 +638,8 @@ def describe_scale(scales, info):
 
 
 def load_slice(image, name=None):
-    """A checked 2D slice from an array or an image file path.
+    """A checked 2D slice from an array or an image file path; ``name``: what an array is called in messages
+    (a path names itself; default ``'<array>'``).
 
     Returns:
         np.ndarray: (H, W) (a single-channel (H, W, 1) array without its channel axis, as files are read) or colour

@@ -181,6 +181,7 @@ def weights_coverage(model, state_dict):
 def init_segmenter(config, checkpoint=None, device='cuda:0', cfg_options=None, amp=False):
     """Build the instance segmentation detector of ``config`` and load ``checkpoint`` into it, for inference:
     :func:`init_model`, refusing a phase model's config (it segments phases, not particles: ``init_phase_model``).
+    Arguments as :func:`init_model`.
 
     Raises:
         InputError: ``<config>: a phase model (PhaseSegmentor), not an instance segmentation model; …``, before

@@ -415,7 +415,8 @@ def read_whole_volume(source):
 def max_label(path, slab=16):
     """The largest value of a label TIFF (its particle count, for the files
     :func:`~libnet_mmdet.io.tiff.write_tiff_pages` writes), read slab by slab so that memory holds one slab. A 2D file
-    (a one-slice volume written before one-slice files recorded their z axis) counts as one slice.
+    (a one-slice volume written before one-slice files recorded their z axis) counts as one slice. ``slab``: z
+    slices read at a time.
 
     Raises:
         FileNotFoundError / ImageFormatError: as :func:`open_volume`.

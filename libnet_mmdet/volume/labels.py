@@ -78,6 +78,10 @@ def remove_small(labels, min_voxels):
 
     Returns:
         np.ndarray: same shape, uint16 when K <= 65535 else uint32.
+
+    Raises:
+        TypeError / ValueError: labels that are not a 2D or 3D integer array of values >= 0
+            (:func:`~libnet_mmdet.io.check_labels`); ``min_voxels`` not a number >= 0 (InputError).
     """
     labels = check_labels(labels, 'labels', ndim=(2, 3), allow_empty=True)
     check_number(min_voxels, 'min_voxels')  # NaN would remove all
@@ -190,7 +194,7 @@ def _last_of_runs(sorted_keys):
 def min_voxels_for_diameter(mean_diameter_vox):
     """A ``min_voxels`` for particles of ``mean_diameter_vox`` voxels across: the volume of a sphere a third of
     that diameter across, ``round(pi / 6 * (d / 3) ** 3)`` voxels (fragments of 3D assembly are smaller, real
-    particles larger)."""
+    particles larger). ``InputError`` for a diameter that is not a number > 0."""
     check_number(mean_diameter_vox, 'mean_diameter_vox', low_open=True)
     return round(math.pi / 6 * (mean_diameter_vox / 3) ** 3)
 

@@ -132,6 +132,10 @@ def link_slices(labels_per_slice_zyx, min_overlap=DEFAULT_MIN_OVERLAP):
     Returns:
         np.ndarray: (Z, Y, X) 3D instance labels 1..N in order of first appearance, uint16 when N <= 65535 else
         uint32.
+
+    Raises:
+        TypeError / ValueError: labels that are not a 3D integer array of values >= 0
+            (:func:`~libnet_mmdet.io.check_labels`); ``min_overlap`` outside (0, 1] (InputError).
     """
     labels = check_labels(labels_per_slice_zyx, 'labels_per_slice_zyx', ndim=(3,), allow_empty=True)
     linked = np.empty(labels.shape, np.uint32)

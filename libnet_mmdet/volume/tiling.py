@@ -256,6 +256,10 @@ def segment_tiled(image, predict, tile_size, overlap, merge_iou=DEFAULT_MERGE_IO
 
     Returns:
         tuple: ``(labels_hw, scores)`` as :func:`merge_tiles` returns them.
+
+    Raises:
+        InputError: ``merge_iou`` outside (0, 1], or a tiling :func:`check_tiling` refuses; before any tile is
+            predicted.
     """
     check_number(merge_iou, 'merge_iou', high=1, low_open=True)  # checked before any tile is predicted
     windows = tile_windows(image.shape[:2], tile_size, overlap)
