@@ -70,7 +70,12 @@ def test_a_model_folder_trained_otherwise_is_refused_before_anything(bench, tmp_
     record.write_text(json.dumps(dict(samples=1800, epochs=60, steps_per_epoch=100, validation_presets=['hard'],
                                       validation_diameters=[12.0])))
     out = tmp_path / 'out.json'
-    common = ['--stardist-python', sys.executable, '--model-dir', str(tmp_path / 'model'), '--out', str(out)]
+    generalist = tmp_path / 'generalist'  # a finished build as make model leaves it (files only)
+    generalist.mkdir()
+    for name in ('config.py', 'model.pth', 'model.json'):
+        (generalist / name).write_text('')
+    common = ['--stardist-python', sys.executable, '--model-dir', str(tmp_path / 'model'), '--out', str(out),
+              '--generalist', str(generalist)]
     assert bench.parse_args(common + ['--presets', 'hard', '--diameters', '12']).epochs == 60  # reused as trained
     for other in (['--epochs', '90'], ['--presets', 'hard', '--diameters', '24']):  # its thresholds fit on 12 px
         with pytest.raises(SystemExit):
