@@ -10,8 +10,8 @@ checks of instance label arrays.
 >>> writer = LabelVolumeWriter('labels.zarr', shape, 'uint32', 50)  # slab by slab, many processes: OME-Zarr or TIFF
 """
 from .errors import (InputError, check_int, check_min_voxels, check_number, check_output_dir, check_output_file,
-                     check_writable, is_inside, is_number_in, output_folder, prepare_output_dir)
-from .files import as_json, atomic_output, json_safe, write_json
+                     check_writable, is_inside, is_number_in, prepare_output_dir)
+from .files import as_json, atomic_output, json_safe, output_folder, write_json
 from .images import ImageFormatError, check_slicing, is_2d_image_file, read_image
 from .labels import check_labels
 from .tiff import agreed_voxel_size, read_volume, read_voxel_size, voxel_size_zyx, write_tiff

@@ -4,13 +4,11 @@ Every error a user can cause by what they pass (a file that cannot be used, a ba
 replace another) is an :class:`InputError` whose message starts with the file or argument it is about, so that a
 command-line tool can print it as one line: ``error: <file>: <problem>``.
 """
-import contextlib
 import math
 import numbers
 import os
 import os.path as osp
 import shutil
-import tempfile
 
 #: The file a tool leaves in every output folder it fills: ``overwrite`` only ever empties folders that hold it.
 OUTPUT_MARKER = '.libnet_mmdet_output'
@@ -155,60 +153,6 @@ def check_output_dir(path, overwrite=False, inputs=()):
     return path
 
 
-@contextlib.contextmanager
-def output_folder(path, overwrite=False, inputs=()):
-    """Fill the output folder ``path`` whole or not at all (the folder counterpart of ``atomic_output``).
-
-    ``path`` is checked as :func:`check_output_dir` checks it (new, empty, or with ``overwrite`` an output folder of
-    ours; holding none of ``inputs``). The block writes into a new hidden sibling, ``.<name>.partial-*`` (marked as
-    ours), which takes the place of ``path`` when the block ends without an error; an earlier output there is
-    removed only then. On an error or an interruption the partial folder is removed and ``path`` is as it was. A
-    ``path`` that is a link is followed. Where the folder cannot be swapped (its parent is not writable by this
-    user, or ``path`` is a mount point) the block fills ``path`` itself, emptied first (:func:`prepare_output_dir`).
-
-    Yields:
-        str: the folder to write into.
-
-    Raises:
-        InputError: as :func:`check_output_dir`, before anything is written or removed.
-    """
-    path = check_output_dir(path, overwrite, inputs)
-    target = osp.realpath(path)
-    parent, base = osp.split(target)
-    os.makedirs(parent, exist_ok=True)  # a new nested output: writable, as checked
-    swappable = (os.access(parent, os.W_OK | os.X_OK)
-                 and not (osp.isdir(target) and os.stat(target).st_dev != os.stat(parent).st_dev))
-    if not swappable:
-        yield prepare_output_dir(path, overwrite, inputs)
-        return
-    partial = tempfile.mkdtemp(prefix=f'.{base}.partial-', dir=parent)
-    old = None
-    try:
-        _mark_as_ours(partial)
-        yield partial
-        umask = os.umask(0)  # mkdtemp makes 0700 folders: give the usual permissions of a new one
-        os.umask(umask)
-        os.chmod(partial, 0o777 & ~umask)
-        if osp.lexists(target):  # empty, or an earlier output of ours (checked): set aside until the new one is in
-            old = tempfile.mkdtemp(prefix=f'.{base}.old-', dir=parent)
-            os.replace(target, old)
-        os.replace(partial, target)
-    except BaseException:
-        if old is not None and not osp.lexists(target):  # stopped between the two renames: the earlier one back
-            os.replace(old, target)
-            old = None
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _mark_as_ours(folder):
-    with open(osp.join(folder, OUTPUT_MARKER), 'w', encoding='utf-8') as marker:
-        marker.write('written by libnet-mmdet; `--overwrite` may empty this folder\n')
-
-
 def prepare_output_dir(path, overwrite=False, inputs=()):
     """Create the output folder ``path`` (new, or emptied when ``overwrite`` allows it and it holds none of
     ``inputs``, see :func:`check_output_dir`) and mark it as ours, so that one folder never mixes the files of two
@@ -226,5 +170,6 @@ def prepare_output_dir(path, overwrite=False, inputs=()):
             else:
                 os.remove(entry)
     os.makedirs(path, exist_ok=True)
-    _mark_as_ours(path)
+    with open(osp.join(path, OUTPUT_MARKER), 'w', encoding='utf-8') as marker:
+        marker.write('written by libnet-mmdet; `--overwrite` may empty this folder\n')
     return path

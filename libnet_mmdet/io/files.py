@@ -1,11 +1,16 @@
-"""Atomic output files: nothing is ever left half-written where a user (or a resumed run) would read it."""
+"""Atomic output files and folders: nothing is ever left half-written where a user (or a resumed run) would read
+it."""
 import contextlib
 import json
 import math
 import os
+import os.path as osp
+import shutil
 import tempfile
 
 import numpy as np
+
+from .errors import check_output_dir, prepare_output_dir
 
 
 @contextlib.contextmanager
@@ -29,14 +34,66 @@ def atomic_output(path, mode='w'):
             yield stream
             stream.flush()
             os.fsync(stream.fileno())  # the data are on disk before the file takes its final name
-        umask = os.umask(0)  # mkstemp creates 0600 files: give the usual permissions of a new file
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600 files: the usual permissions of a new file
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp_path)
         raise
+
+
+@contextlib.contextmanager
+def output_folder(path, overwrite=False, inputs=()):
+    """Fill the output folder ``path`` whole or not at all (the folder counterpart of ``atomic_output``).
+
+    ``path`` is checked as :func:`check_output_dir` checks it (new, empty, or with ``overwrite`` an output folder of
+    ours; holding none of ``inputs``). The block writes into a new hidden sibling, ``.<name>.partial-*`` (marked as
+    ours), which takes the place of ``path`` when the block ends without an error; an earlier output there is
+    removed only then. On an error or an interruption the partial folder is removed and ``path`` is as it was. A
+    ``path`` that is a link is followed. Where the folder cannot be swapped (its parent is not writable by this
+    user, or ``path`` is a mount point) the block fills ``path`` itself, emptied first (:func:`prepare_output_dir`).
+
+    Yields:
+        str: the folder to write into.
+
+    Raises:
+        InputError: as :func:`check_output_dir`, before anything is written or removed.
+    """
+    path = check_output_dir(path, overwrite, inputs)
+    target = osp.realpath(path)
+    parent, base = osp.split(target)
+    os.makedirs(parent, exist_ok=True)  # a new nested output: writable, as checked
+    swappable = (os.access(parent, os.W_OK | os.X_OK)
+                 and not (osp.isdir(target) and os.stat(target).st_dev != os.stat(parent).st_dev))
+    if not swappable:
+        yield prepare_output_dir(path, overwrite, inputs)
+        return
+    partial = tempfile.mkdtemp(prefix=f'.{base}.partial-', dir=parent)
+    old = None
+    try:
+        prepare_output_dir(partial)  # marked as ours
+        yield partial
+        os.chmod(partial, 0o777 & ~_umask())  # mkdtemp makes 0700 folders: the usual permissions of a new one
+        if osp.lexists(target):  # empty, or an earlier output of ours (checked): set aside until the new one is in
+            old = tempfile.mkdtemp(prefix=f'.{base}.old-', dir=parent)
+            os.replace(target, old)
+        os.replace(partial, target)
+    except BaseException:
+        if old is not None and not osp.lexists(target):  # stopped between the two renames: the earlier one back
+            os.replace(old, target)
+            old = None
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask():
+    """The process's file-creation mask (reading it means setting it: set back at once)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def json_safe(obj):
