@@ -31,10 +31,12 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
       :func:`~libnet_mmdet.analysis.shape.surface_area`), ``sphericity`` = pi^(1/3) (6V)^(2/3) / S;
     - ``axis_major_um`` >= ``axis_middle_um`` >= ``axis_minor_um`` (full lengths of the inertia-equivalent
       ellipsoid), ``elongation`` = major / minor (1 for a sphere), ``major_axis_{z,y,x}`` (unit vector);
-    - ``damage`` = (filled - solid) / filled: ``filled`` = the mask closed with a ball of ``closing_radius``
-      voxels, then 3-D hole-filled; ``solid`` = mask voxels that are NMC in the phase volume, or the mask itself
-      without one. Filled ground-truth masks therefore take their cracks and hollow cores from the phase volume;
-      labels that keep the voids give damage without one.
+    - ``damage`` = (filled - solid) / filled: ``filled`` = the mask 3-D hole-filled; ``solid`` = mask voxels that
+      are NMC in the phase volume. Filled masks (the project's convention, and what the models give) therefore
+      take their cracks and hollow cores from the phase volume. Without phases ``solid`` is the mask itself, and
+      the mask is first closed with a ball of ``closing_radius`` voxels, so that labels that keep the voids give
+      damage (cracks open to the surface included); filled labels then give 0. With phases no closing: it would
+      count every dent of a rough outline (a mask stacked from slices) as damage.
     - ``touches_border``: the bounding box reaches a face of the volume (the particle may be cut);
     - ``depth_um``: distance of the centroid from the reference plane, the outer face of the volume on the
       ``depth_from`` side (``'low'`` = index 0, ``'high'`` = last index) of ``depth_axis``;
@@ -64,7 +66,8 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
         depth_from (str): ``'low'`` or ``'high'``: the side of ``depth_axis`` holding the reference plane
             (current collector or separator).
         smoothing_sigma (float): Gaussian sigma (voxels) before marching cubes.
-        closing_radius (int): radius (voxels) of the ball closing before hole filling for ``damage``; 0 = none.
+        closing_radius (int): radius (voxels) of the ball closing before hole filling for ``damage`` without
+            phases (labels that keep their voids); 0 = none.
         phase_source (str): where ``phases_zyx`` comes from: :data:`PHASES_GIVEN` (a phase volume) or
             :data:`PHASES_MODEL` (predicted by a phase model).
 
@@ -110,7 +113,7 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
     n_labels = int(labels_zyx.max())
     contact_counts = surface_contact_counts(labels_zyx, phases_zyx, n_labels, per_axis=True)
     pad = int(np.ceil(3 * smoothing_sigma)) + max(int(closing_radius), 0) + 1
-    closing_ball = ball(closing_radius).astype(bool) if closing_radius > 0 else None
+    closing_ball = ball(closing_radius).astype(bool) if closing_radius > 0 and phases_zyx is None else None
     rows, present = [], []
     for index, bbox in enumerate(ndi.find_objects(labels_zyx)):
         if bbox is None:

@@ -20,7 +20,8 @@ SUMMARY_COLUMNS = ('esd_um', 'volume_um3', 'sphericity', 'damage', 'touches_bord
 _PHASE_NOTE = {
     PHASES_MODEL: 'carbon-binder and pore predicted by the phase model (its accuracy: BENCHMARKS.md)',
     PHASES_MULTI_OTSU: 'approximate: carbon-binder and pore from a multi-Otsu segmentation of the grayscale image',
-    PHASES_NONE: 'no phase volume or image given: carbon-binder / pore / particle contact not computed',
+    PHASES_NONE: 'no phase volume or image given: carbon-binder / pore / particle contact not computed, and damage '
+                 'counts only the voids the labels leave out (0 for filled labels, as the models give)',
 }
 
 
@@ -200,9 +201,10 @@ def plot_report(df, out_dir, labels_zyx=None, image_zyx=None, phases_zyx=None):
         ylabel = 'detachment (surface fraction facing pore)'
         _scatter(path('detachment_vs_esd.png'), df['esd_um'], df['surface_fraction_pore'], 'ESD (µm)', ylabel,
                  'Detachment vs size' + approximate)
-        depth_axis, depth_from = df.attrs.get('depth_axis', 'z'), df.attrs.get('depth_from', 'low')
+        depth_axis, depth_from = df.attrs.get('depth_axis'), df.attrs.get('depth_from')
+        reference = f' along {depth_axis} from the {depth_from} side' if depth_axis and depth_from else ''
         _scatter(path('detachment_vs_depth.png'), df['depth_um'], df['surface_fraction_pore'],
-                 f'depth along {depth_axis} from the {depth_from} side (µm)', ylabel,
+                 f'depth{reference} (µm)', ylabel,  # a table read back from particles.csv: no reference known
                  'Detachment vs depth' + approximate)
     if labels_zyx is not None:
         labels_zyx = np.asarray(labels_zyx)

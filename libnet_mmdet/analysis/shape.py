@@ -83,4 +83,4 @@ def principal_axes(coords_zyx, spacing_zyx):
     lengths = 2 * np.sqrt(5 * np.clip(eigenvalues[order], 0, None))
     major = eigenvectors[:, order[0]]
     first_nonzero = major[np.flatnonzero(np.abs(major) > 1e-12)[0]]
-    return lengths, major * np.sign(first_nonzero)
+    return lengths, major * np.sign(first_nonzero) + 0.0  # + 0.0: a zero component is 0.0, not -0.0

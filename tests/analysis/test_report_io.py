@@ -93,6 +93,22 @@ def test_min_voxels_for_particles_refuses_what_has_no_median_size(voxels, messag
 def test_summarize_without_phases_flags_missing_contacts():
     summary = summarize(_table([1.0, 2.0], [False, False]))
     assert summary['mean_detachment'] is None and 'not computed' in summary['note']
+    assert 'damage counts only the voids the labels leave out' in summary['note']  # a filled label's 0 is no measure
+
+
+def test_the_depth_plot_names_its_reference_only_when_the_table_knows_it(tmp_path, monkeypatch):
+    """A table read back from particles.csv has no attrs: its depth axis was labelled 'along z from the low side'
+    whatever the table was made with."""
+    import libnet_mmdet.analysis.report as report
+    xlabels = []
+    monkeypatch.setattr(report, '_scatter', lambda path, x, y, xlabel, *args: xlabels.append(xlabel))
+    table = _table([1.0, 2.0], [False] * 2, pore=[0.2, 0.4])
+    table.attrs.update(depth_axis='x', depth_from='high')
+    plot_report(table, tmp_path)
+    table.to_csv(tmp_path / 'particles.csv', index=False)
+    plot_report(pd.read_csv(tmp_path / 'particles.csv'), tmp_path)
+    depth_labels = [xlabel for xlabel in xlabels if xlabel.startswith('depth')]
+    assert depth_labels == ['depth along x from the high side (µm)', 'depth (µm)']
 
 
 def test_the_slices_over_phases_keep_each_code_shade_in_every_panel(tmp_path, phantoms, monkeypatch):
