@@ -4,7 +4,8 @@ and dask read).
 
 Reading (:func:`open_zarr_volume`): ``labels.zarr`` is a Zarr array, or an OME-Zarr image group whose first
 multiscale's first dataset (full resolution) is read; ``x.zarr:/path`` picks an array (or an OME-Zarr image group)
-inside a group. OME-NGFF 0.4 (attributes ``multiscales``, Zarr v2) and 0.5 (``ome.multiscales``, Zarr v3) are
+inside a group; an array that is a level of an OME-Zarr image (``image.zarr:/1``) is read as that level, with its
+scale. OME-NGFF 0.4 (attributes ``multiscales``, Zarr v2) and 0.5 (``ome.multiscales``, Zarr v3) are
 read, and 0.1–0.3 (axes untyped: known by their names ``t c z y x``, or (T, C, Z, Y, X) where none are named); a
 bioformats2raw store (attribute ``bioformats2raw.layout``) is read from its image ``0``. Length-1 axes other than
 space axes (``t``, ``c``) are dropped, the three space axes are (Z, Y, X) (an image whose typed axes hold another
@@ -83,6 +84,15 @@ def _open_node(store, node_path):
     return root[key]
 
 
+def _level_paths(group):
+    """The dataset paths of an OME-Zarr image group's first multiscale (none for an array, a plain group or
+    unusable metadata)."""
+    try:
+        return {str(dataset['path']).strip('/') for dataset in _multiscale(group)['datasets']}
+    except (KeyError, TypeError):
+        return set()
+
+
 def _multiscale(group):
     """The first multiscale of an OME-Zarr image group (NGFF 0.4 ``multiscales``, 0.5 ``ome.multiscales``) or
     None."""
@@ -127,17 +137,19 @@ def _axes(multiscale, ndim):
     return axes
 
 
-def _image_array(group, store):
-    """(array, voxel_size_nm, leading_index) of an OME-Zarr image group: its full-resolution dataset."""
+def _image_array(group, store, level=None):
+    """(array, voxel_size_nm, leading_index) of an OME-Zarr image group: its full-resolution dataset, or the one
+    whose path is ``level`` (a level the user named, with its own scale)."""
     where = _describe(store, group.path)
     multiscale = _multiscale(group)
     if multiscale is None:
         raise ImageFormatError(f'{where}: a Zarr group without OME-Zarr multiscales metadata; give the array as '
                                f'{store}:/<path> (arrays: {_arrays_in(group)})')
     try:
-        dataset = multiscale['datasets'][0]
+        datasets = multiscale['datasets']
+        dataset = datasets[0] if level is None else next(d for d in datasets if str(d['path']).strip('/') == level)
         array = group[dataset['path']]
-    except (KeyError, IndexError, TypeError) as exc:
+    except (KeyError, IndexError, TypeError, StopIteration) as exc:
         raise ImageFormatError(f'{where}: OME-Zarr multiscales metadata without a readable first dataset '
                                f'({type(exc).__name__}: {exc})') from exc
     name = _describe(store, array.path)
@@ -190,8 +202,13 @@ def open_zarr_volume(store, node_path=''):
     if _multiscale(node) is None and 'bioformats2raw.layout' in {**attrs, **attrs.get('ome', {})} and '0' in node:
         node = node['0']  # bioformats2raw's store: its (first) image is the group 0
     if isinstance(node, zarr.Array):
-        return node, _describe(store, node.path), None, leading_ones(node.shape)
-    array, voxel_size_nm, index = _image_array(node, store)
+        parent_path, _, level = node.path.rpartition('/')
+        parent = _open_node(store, parent_path)
+        if level not in _level_paths(parent):
+            return node, _describe(store, node.path), None, leading_ones(node.shape)
+        array, voxel_size_nm, index = _image_array(parent, store, level)  # a level named: its scale, its checks
+    else:
+        array, voxel_size_nm, index = _image_array(node, store)
     return array, _describe(store, array.path), voxel_size_nm, index
 
 

@@ -1,5 +1,6 @@
 """TIFF volumes and their voxel size: reading (OME, ImageJ, our JSON description, resolution tags) and atomic
 writing (ImageJ-compatible where ImageJ has the dtype and the shape)."""
+import math
 import numbers
 import os
 import warnings
@@ -25,9 +26,9 @@ def read_volume(path):
 
     The voxel size is taken, in this order, from OME metadata (``PhysicalSizeZ/Y/X`` + units), ImageJ metadata
     (``unit``, ``spacing`` for Z, X/YResolution in pixels per unit), the ``voxel_size_nm`` of the JSON description
-    of our uint32 and one-slice files, or X/YResolution tags with a centimetre
-    resolution unit. Resolution tags in inches are ignored: they are nearly always a 72-dpi default, not a
-    voxel size. When Z is unknown but X/Y are, the voxels are taken as cubic with the X size.
+    of our uint32 and one-slice files, or X/YResolution tags with a centimetre, millimetre or micrometre
+    resolution unit. Resolution tags in inches, and a 72 or 96 dpi in any unit, are ignored: they are nearly always a
+    print default, not a voxel size. When Z is unknown but X/Y are, the voxels are taken as cubic with the X size.
 
     Args:
         path (str | os.PathLike): TIFF file.
@@ -182,15 +183,21 @@ def _imagej_voxel_size(tif):
     return sz, sy, sx
 
 
+#: nm per resolution unit of the X/YResolution tags read as a voxel size (inches are not: nearly always a print
+#: default); ``PRINT_DEFAULT_NM`` are those defaults (72 and 96 dpi) however stored, also read as not recorded.
+RESOLUTION_UNIT_NM = {tifffile.RESUNIT.CENTIMETER: 1e7, tifffile.RESUNIT.MILLIMETER: 1e6,
+                      tifffile.RESUNIT.MICROMETER: 1e3}
+PRINT_DEFAULT_NM = (25.4e6 / 72, 25.4e6 / 96)
+
+
 def _tag_voxel_size(tif):
     page = tif.pages[0]
     unit = page.tags.get('ResolutionUnit')
-    if unit is None or unit.value != tifffile.RESUNIT.CENTIMETER:
+    scale = RESOLUTION_UNIT_NM.get(unit.value) if unit is not None else None
+    sx = _resolution_size(page, 'XResolution', scale) if scale else None
+    if sx is None or any(math.isclose(sx, size, rel_tol=1e-3) for size in PRINT_DEFAULT_NM):
         return None
-    sx = _resolution_size(page, 'XResolution', 1e7)
-    if sx is None:
-        return None
-    return sx, _resolution_size(page, 'YResolution', 1e7) or sx, sx
+    return sx, _resolution_size(page, 'YResolution', scale) or sx, sx
 
 
 def voxel_size_zyx(voxel_size_nm, name='voxel_size_nm'):

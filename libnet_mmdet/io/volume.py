@@ -24,6 +24,7 @@ import re
 import shutil
 
 import h5py
+import hdf5plugin  # noqa: F401  (registers the Blosc, Blosc2, bitshuffle, LZ4, Zstd... filters with HDF5)
 import numpy as np
 import tifffile
 import zarr
@@ -239,6 +240,9 @@ class VolumeReader:
         try:
             self._h5file = h5py.File(path, 'r')
         except OSError as exc:
+            if 'unable to lock file' in str(exc):  # HDF5's file locking: a writer (a beamline's) has it open
+                raise ImageFormatError(f'{path}: held open for writing by another program ({exc}); wait until it is '
+                                       'written, or read it anyway with HDF5_USE_FILE_LOCKING=FALSE') from exc
             raise ImageFormatError(f'{path}: not a readable HDF5 file ({exc})') from exc
         try:
             dataset = _hdf5_dataset(self._h5file, path, dataset_path)

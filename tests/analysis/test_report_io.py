@@ -265,6 +265,21 @@ def test_read_volume_voxel_size_from_metadata(tmp_path):
     assert read_volume(centimetre)[1] == pytest.approx([100, 100, 100])
 
 
+@pytest.mark.parametrize('resolution, unit, expected', [
+    (72 / 2.54, 'CENTIMETER', None),  # 72 dpi stored per cm: was read as a 352,778 nm voxel
+    (96 / 25.4, 'MILLIMETER', None),
+    (20, 'MILLIMETER', [50_000] * 3),  # millimetre and micrometre units: were read as not recorded
+    (0.02, 'MICROMETER', [50_000] * 3),
+    (20, 'MICROMETER', [50] * 3),
+])
+def test_resolution_tags_in_every_metric_unit_and_print_defaults(tmp_path, resolution, unit, expected):
+    path = tmp_path / 'tags.tif'
+    tifffile.imwrite(path, np.zeros((3, 4, 5), np.uint16), photometric='minisblack', resolution=(resolution,) * 2,
+                     resolutionunit=unit)
+    size = read_volume(path)[1]
+    assert size is None if expected is None else size == pytest.approx(expected)
+
+
 def test_read_volume_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.tif: file not found'):
         read_volume(tmp_path / 'missing.tif')

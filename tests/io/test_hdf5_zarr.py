@@ -96,6 +96,23 @@ def test_ome_zarr_images_read_their_full_resolution_and_voxel_size(tmp_path):
     assert assert_slabs_equal(tmp_path / 'no_unit.zarr', expected)[1] is None  # scale without a unit: unknown
 
 
+def test_an_ome_zarr_level_named_keeps_its_own_voxel_size(tmp_path):
+    """segment.py prints the level it reads (store:/s0); naming that level, or a coarser one, read it as a plain
+    array without a voxel size (until 2026-12-08). The NGFF 0.5 case has length-1 t / c axes and a global scale."""
+    expected = volume()
+    space = [dict(name=axis, type='space', unit='micrometer') for axis in AXES]
+    ome_image(tmp_path / 'v04.zarr', expected, space, [0.3, 0.1, 0.1])
+    axes = [dict(name='t', type='time'), dict(name='c', type='channel')] + space
+    ome_image(tmp_path / 'v05.zarr', expected, axes, [1, 1, 0.3, 0.1, 0.1], [1, 1, 2, 2, 2], 3, leading=(1, 1))
+    for store, level, size_nm in (('v04', 's0', [300, 100, 100]), ('v04', 's1', [600, 200, 200]),
+                                  ('v05', 's1', [1200, 400, 400])):
+        with open_volume(f'{tmp_path / store}.zarr:/{level}') as reader:
+            assert reader.name == f'{tmp_path / store}.zarr:/{level}'
+            np.testing.assert_allclose(reader.voxel_size_nm, size_nm)
+            np.testing.assert_array_equal(reader.read('z', 0, reader.shape[0]),
+                                          expected if level == 's0' else expected[::2, ::2, ::2])
+
+
 @pytest.mark.parametrize('version, axes, leading', [
     ('0.3', ['c', 'z', 'y', 'x'], (1,)),  # NGFF 0.3: axes are names, untyped
     ('0.3', ['t', 'c', 'z', 'y', 'x'], (1, 1)),
@@ -410,6 +427,48 @@ def test_a_chunk_that_cannot_be_decoded_is_one_line_naming_the_slab(tmp_path, co
         with pytest.raises(ImageFormatError, match=rf'^{path} \[z=4\]: cannot read its voxels \(') as error:
             reader.read('z', 4, 8)
     assert '\n' not in str(error.value)
+
+
+def test_hdf5_compressed_with_the_filters_of_synchrotron_files_is_read(tmp_path):
+    """Blosc, bitshuffle-LZ4 (detector and beamline files) or Zstd: h5py alone reads only gzip / lzf / szip, so
+    these stopped with HDF5's 'can't open directory (/usr/local/lib/plugin)'. Written and read in processes of their
+    own: reading in a process that imported hdf5plugin to write would pass without our import."""
+    import subprocess
+    import sys
+    filters = ('Blosc', 'Bitshuffle', 'LZ4', 'Zstd')
+    paths = [str(tmp_path / f'{name}.h5') for name in filters]
+    write = ('import h5py, hdf5plugin, numpy as np\n'
+             f'for name, path in zip({filters}, {paths}):\n'
+             '    h5py.File(path, "w").create_dataset("exchange/data", data=np.arange(2880, dtype="u2").reshape('
+             '6, 20, 24), chunks=(2, 20, 24), **getattr(hdf5plugin, name)())')
+    read = ('import numpy as np; from libnet_mmdet.io import open_volume\n'
+            f'for path in {paths}:\n'
+            '    assert (open_volume(path).read("z", 0, 6) == np.arange(2880).reshape(6, 20, 24)).all(), path\n'
+            'print("read")')
+    for code in (write, read):
+        done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == 'read'
+
+
+def test_an_hdf5_file_a_writer_holds_open_is_named_as_such(tmp_path):
+    """A scan still being written (a beamline's writer holds it open): HDF5's lock error read 'not a readable HDF5
+    file', as if it were damaged."""
+    import subprocess
+    import sys
+    path = tmp_path / 'scan.h5'
+    h5py.File(path, 'w').create_dataset('data', data=volume()).file.close()
+    writer = subprocess.Popen([sys.executable, '-c', f'import h5py, time; f = h5py.File({str(path)!r}, "a"); '
+                               'print("open", flush=True); time.sleep(60)'], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == 'open'
+        with pytest.raises(ImageFormatError, match=rf'^{path}: held open for writing by another program \(.*unable '
+                           r'to lock file.*\); wait until it is written, or read it anyway with '
+                           r'HDF5_USE_FILE_LOCKING=FALSE$'):
+            open_volume(path)
+    finally:
+        writer.kill()
+        writer.wait()
 
 
 def test_a_virtual_dataset_without_its_part_files_is_refused(tmp_path, monkeypatch):
