@@ -48,6 +48,8 @@ LAUNCHER_ENV = dict(pytorch=('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
 INTERRUPTED_EXIT_STATUS = 130
 #: ... and by SIGTERM (128 + SIGTERM): ``kill``, a batch system's time limit (SLURM sends it, then SIGKILL 30 s later).
 TERMINATED_EXIT_STATUS = 143
+#: the warning lines :func:`exit_on_error` has printed (each is printed once).
+_SHOWN_WARNINGS = set()
 
 
 class Terminated(KeyboardInterrupt):
@@ -120,19 +122,23 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
     """Run a tool's work: a user error (:data:`USER_ERRORS`) exits with one line and status 1, Ctrl-C with one line
     ``<tool>: interrupted: <interrupted>`` and status 130, SIGTERM likewise (``<tool>: terminated (SIGTERM): …``,
     status 143; it raises :class:`Terminated` where the tool is); with ``debug`` they propagate with their traceback.
+    A warning of this package is one line, ``<tool>: warning: <message>``, shown once.
 
     Args:
         tool (str): the tool's name, first on the line (``'segment.py'``).
         debug (bool): ``--debug`` was given.
         interrupted (str): what was kept and how to continue, for the line printed on Ctrl-C.
         kept (str | callable | None): what is finished and how to do the rest, appended to a user error's line (a
-            step after the main output was written); a callable is asked at the error (None: nothing to add).
+            step after the main output was written); a callable is asked at the error, with it (None: nothing to
+            add).
     """
     def terminate(signum, frame):
         raise Terminated()
 
     in_main_thread = threading.current_thread() is threading.main_thread()  # where Python runs signal handlers
     previous = signal.signal(signal.SIGTERM, terminate) if in_main_thread else None
+    show_warning = warnings.showwarning
+    warnings.showwarning = _plain_warnings(tool, show_warning)
     try:
         yield
     except KeyboardInterrupt as exc:
@@ -146,12 +152,28 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
             raise
         if not isinstance(exc, USER_ERRORS + (KeyError,)) and not is_out_of_memory(exc):  # other RuntimeErrors: bugs
             raise
-        note = kept() if callable(kept) else kept
+        note = kept(exc) if callable(kept) else kept
         where = '' if _names_its_cause(exc) else ' (--debug shows where it was raised)'
         raise SystemExit(f"{tool}: error: {error_line(exc)}{where}{f'; {note}' if note else ''}") from None
     finally:
+        warnings.showwarning = show_warning
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _plain_warnings(tool, show_warning):
+    """A ``warnings.showwarning`` that prints a warning of this package as ``<tool>: warning: <message>``, once
+    (not with its source line, nor again when the file is opened a second time); others as ``show_warning`` does."""
+    package = osp.dirname(osp.abspath(__file__))
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not is_inside(filename, package):
+            return show_warning(message, category, filename, lineno, file, line)
+        text = f'{tool}: warning: {message}'
+        if text not in _SHOWN_WARNINGS:  # over every exit_on_error block of the process
+            _SHOWN_WARNINGS.add(text)
+            print(text, file=sys.stderr if file is None else file, flush=True)
+    return show
 
 
 @contextlib.contextmanager

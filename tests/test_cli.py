@@ -256,6 +256,27 @@ def test_only_an_error_raised_outside_our_code_points_to_debug():
         assert info.value.code.endswith(' (--debug shows where it was raised)') is hint, info.value.code
 
 
+def test_a_warning_of_ours_is_one_line_shown_once_and_others_as_python_shows_them(tmp_path, capsys, monkeypatch):
+    """An ImageJ frames stack warned with its source line, and again each time a tool opened the file (twice in
+    segment.py); another library's warning goes to Python's display, and the tool's blocks leave it as it was."""
+    from libnet_mmdet.io import open_volume
+    frames = tmp_path / 'frames.tif'
+    tifffile.imwrite(frames, np.zeros((3, 8, 8), np.uint8), imagej=True, metadata={'axes': 'TYX'})
+    shown_by_python = []
+    monkeypatch.setattr(cli.warnings, 'showwarning', lambda message, *args, **kwargs: shown_by_python.append(
+        str(message)))
+    before = cli.warnings.showwarning
+    for _ in range(2):  # as segment.py's two blocks
+        with cli.exit_on_error('tool.py'):
+            open_volume(frames).close()
+            open_volume(frames).close()
+            cli.warnings.warn_explicit('a numpy warning', UserWarning, np.__file__, 1)
+    assert cli.warnings.showwarning is before
+    ours = capsys.readouterr().err.splitlines()
+    assert len(ours) == 1 and ours[0].startswith(f'tool.py: warning: {frames}: its 3 images are stored as time points')
+    assert shown_by_python and set(shown_by_python) == {'a numpy warning'}
+
+
 def test_a_message_of_several_lines_becomes_one():
     with pytest.raises(SystemExit) as info:
         with cli.exit_on_error('tool.py'):

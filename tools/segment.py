@@ -75,8 +75,8 @@ from libnet_mmdet.apis import (check_auto_diameters, check_device, check_fixed_r
 from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_arg, add_overwrite_arg,
                               add_phase_model_arg, add_voxel_size_arg, auto_or, check_memory, device_name,
                               exit_on_error, init_distributed, positive_int, report_memory_bytes)
-from libnet_mmdet.io import (InputError, check_output_dir, check_outside_inputs, is_2d_image_file, is_inside,
-                             label_output_format, max_label, open_volume, output_folder, read_image,
+from libnet_mmdet.io import (ImageFormatError, InputError, check_output_dir, check_outside_inputs, is_2d_image_file,
+                             is_inside, label_output_format, max_label, open_volume, output_folder, read_image,
                              read_whole_volume, write_tiff)
 from libnet_mmdet.volume import VIEWS, WorkFolder
 from libnet_mmdet.visualization import render_labels, write_overlays, write_png
@@ -379,10 +379,14 @@ def main(argv=None):
     resume = 'run it again without --no-resume to resume' if args.no_resume else 'run the same command again to resume'
     kept = f'finished slabs are kept in {work_dir}; {resume}'
 
-    def kept_after_error():  # an error hours into a run (memory, disk): say that a rerun resumes, if it can (not for
-        # a refused argument: an old work folder's slabs would not make the same command pass)
-        segmenting = getattr(args, 'segmenting', False)
-        return f'{kept} (with the same settings)' if segmenting and WorkFolder(work_dir).finished_slabs() else None
+    def kept_after_error(exc):  # an error hours into a run (memory, disk): say that a rerun resumes, if it can (not
+        # for a refused argument: an old work folder's slabs would not make the same command pass)
+        if not (getattr(args, 'segmenting', False) and WorkFolder(work_dir).finished_slabs()):
+            return None
+        if isinstance(exc, ImageFormatError):  # the input's voxels (NaN, a damaged chunk): the same input fails again
+            return (f'finished slabs are kept in {work_dir}; once {args.input} is mended, the same command resumes '
+                    f'(slabs whose voxels did not change are kept)')
+        return f'{kept} (with the same settings)'
     with exit_on_error(TOOL, args.debug, interrupted=kept, kept=kept_after_error):
         segmented = segment(args)
     if segmented is None:

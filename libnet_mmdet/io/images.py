@@ -465,7 +465,8 @@ def check_finite(image, path, slice_axis=None, slice_index=None):
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ImageFormatError(f'{describe(path, slice_axis, slice_index)}: {int(bad.sum())} NaN/Inf pixel(s), '
-                                   f'first at index {first}')
+                                   f'first at index {first}; give them a value first (NaN outside the field of '
+                                   f'view: the lowest value there, which then reads as its fill)')
     return image
 
 

@@ -401,6 +401,25 @@ def test_an_error_during_the_run_says_a_rerun_resumes_only_when_slabs_are_finish
     assert info.value.code == f'segment.py: error: {out}: exists; pass --overwrite (overwrite=True) to replace it'
 
 
+def test_bad_voxels_found_mid_run_say_to_mend_the_input_before_resuming(segment_tool, tmp_path, monkeypatch):
+    """A NaN in a slice no check before the model reads: the line said 'run the same command again to resume',
+    which fails the same way; it says to mend the input first (the unchanged slabs are then kept)."""
+    from libnet_mmdet.apis.inference import RANGE_SLICES, evenly_spaced
+    labels = sphere_labels((40, 24, 24), [((8, 8, 8), 4), ((30, 15, 16), 5)])
+    image = np.array([0, 200, 120], np.float32)[labels]
+    nan_z = min(set(range(8, 40)) - set(evenly_spaced(40, RANGE_SLICES)))  # not among the slices sampled first
+    image[nan_z, 3, 3] = np.nan
+    stack = tmp_path / 'stack.tif'
+    tifffile.imwrite(stack, image)
+    monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: IntensityPredictor())
+    with pytest.raises(SystemExit) as info:
+        segment_tool.main(_argv(stack, '--slab', 4))
+    out = tmp_path / 'labels.tif'
+    assert info.value.code.startswith(f'segment.py: error: {stack} [z={nan_z}]: 1 NaN/Inf pixel(s)')
+    assert info.value.code.endswith(f'; finished slabs are kept in {out}.work; once {stack} is mended, the same '
+                                    'command resumes (slabs whose voxels did not change are kept)')
+
+
 def test_a_broken_phase_checkpoint_is_found_before_the_segmentation(segment_tool, stack, monkeypatch):
     """--report with a phase model whose model.pth is not a checkpoint failed only after the whole segmentation."""
     from mmengine.config import Config
