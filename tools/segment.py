@@ -77,7 +77,7 @@ from libnet_mmdet.cli import (add_cfg_options_arg, add_debug_arg, add_launcher_a
                               exit_on_error, init_distributed, positive_int, report_memory_bytes)
 from libnet_mmdet.io import (ImageFormatError, InputError, check_output_dir, check_outside_inputs, is_2d_image_file,
                              is_inside, label_output_format, max_label, open_volume, output_folder, read_image,
-                             read_whole_volume, write_tiff)
+                             read_voxel_size, read_whole_volume, write_tiff)
 from libnet_mmdet.volume import VIEWS, WorkFolder
 from libnet_mmdet.visualization import render_labels, write_overlays, write_png
 
@@ -344,7 +344,8 @@ def segment_image_file(args):
     labels, details = segment_image(model, args.input, **kwargs)
     scales = details['scale'] if isinstance(details['scale'], list) else [details['scale']]
     print(describe_scale(scales, details.get('scale_info')))
-    write_tiff(args.out, labels, overwrite=args.overwrite)
+    pixel_size_nm = read_voxel_size(args.input)  # the input's pixel size (TIFF): Fiji overlays the two at one scale
+    write_tiff(args.out, labels, pixel_size_nm, overwrite=args.overwrite)
     print(f'wrote {args.out}: {int(labels.max())} particles, (H, W) = {labels.shape}, {labels.dtype}')
     return labels
 

@@ -11,7 +11,7 @@ import tifffile
 
 from .errors import InputError, check_output_file
 from .files import atomic_output
-from .images import ImageFormatError, check_finite, read_tiff
+from .images import IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, read_tiff
 
 # Length units found in ImageJ ('unit'), OME ('PhysicalSizeXUnit'), OME-Zarr ('axes' unit) and HDF5 attributes,
 # in nm.
@@ -50,15 +50,18 @@ def read_volume(path):
 
 
 def read_voxel_size(path):
-    """The voxel size recorded in a TIFF's metadata, as :func:`read_volume` finds it, reading only the header.
+    """The voxel size recorded in a TIFF's metadata, as :func:`read_volume` finds it, reading only the header (of a
+    2D image too: its pixel size, as (s, s, s)).
 
     Returns:
         np.ndarray | None: float64 ``(sz, sy, sx)`` in nm, or None when the file does not record a usable one (an
-        unusable one is warned: :func:`recorded_voxel_size`).
+        unusable one is warned: :func:`recorded_voxel_size`) or is a PNG / JPEG image (none is read from them).
 
     Raises:
         FileNotFoundError / ImageFormatError: as :func:`read_volume`.
     """
+    if not is_tiff(path) and str(path).lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(path):
+        return None
     return _read_tiff(path, read_array=False)[1]
 
 

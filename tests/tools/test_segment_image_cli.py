@@ -39,6 +39,22 @@ def _argv(image_file, *extra):
             '--out', str(image_file.parent / 'labels.tif'), *map(str, extra)]
 
 
+def test_the_labels_of_a_2d_image_keep_its_pixel_size(segment_tool, tmp_path, monkeypatch):
+    """An ImageJ-calibrated slice (20 px/um): its labels were written without a pixel size (Fiji then overlaid the
+    two at different scales); a PNG records none and gives none."""
+    from libnet_mmdet.io import read_voxel_size
+    monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: IntensityPredictor())
+    calibrated = tmp_path / 'calibrated.tif'
+    tifffile.imwrite(calibrated, _two_discs(), imagej=True, resolution=(20, 20), metadata={'unit': 'um'})
+    png = tmp_path / 'slice.png'
+    Image.fromarray(_two_discs()).save(png)
+    for image, expected in ((calibrated, [50, 50, 50]), (png, None)):
+        segment_tool.main(_argv(image, '--overwrite'))
+        size = read_voxel_size(tmp_path / 'labels.tif')
+        assert size is None if expected is None else list(size) == expected
+        assert tifffile.imread(tmp_path / 'labels.tif').shape == (40, 48)
+
+
 def test_a_2d_image_gives_2d_labels_and_an_overlay(segment_tool, image_file, monkeypatch, capsys):
     monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: IntensityPredictor())
     overlays = image_file.parent / 'overlays'
