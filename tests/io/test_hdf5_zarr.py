@@ -96,6 +96,20 @@ def test_ome_zarr_images_read_their_full_resolution_and_voxel_size(tmp_path):
     assert assert_slabs_equal(tmp_path / 'no_unit.zarr', expected)[1] is None  # scale without a unit: unknown
 
 
+def test_read_voxel_size_reads_every_volume_format(tmp_path):
+    """README points to read_voxel_size for the voxel size particle_table needs: an HDF5 dataset was 'file not
+    found' (its path holds the dataset) and an HDF5 file 'not a TIFF'."""
+    path = tmp_path / 'scan.h5'
+    with h5py.File(path, 'w') as h5:
+        h5.create_dataset('exchange/data', data=volume()).attrs['element_size_um'] = [0.2, 0.1, 0.1]
+    ome_image(tmp_path / 'image.zarr', volume(), [dict(name=axis, type='space', unit='nanometer') for axis in AXES],
+              [30, 20, 20])
+    assert list(read_voxel_size(f'{path}:/exchange/data')) == list(read_voxel_size(path)) == [200, 100, 100]
+    assert list(read_voxel_size(tmp_path / 'image.zarr')) == [30, 20, 20]
+    with pytest.raises(FileNotFoundError, match='missing.h5: file not found'):
+        read_voxel_size(tmp_path / 'missing.h5')
+
+
 def test_an_ome_zarr_level_named_keeps_its_own_voxel_size(tmp_path):
     """segment.py prints the level it reads (store:/s0); naming that level, or a coarser one, read it as a plain
     array without a voxel size (until 2026-12-08). The NGFF 0.5 case has length-1 t / c axes and a global scale."""
