@@ -298,3 +298,11 @@ def test_a_rebuild_stopped_while_installing_leaves_no_finished_mark(tmp_path, mo
         tool.install(str(out), str(work_dir), dict(iters=200))
     assert not (out / 'model.json').exists() and (out / 'model.pth').read_text() == 'old weights'
     assert tool.check_built(str(out), 'configs/nmc/tiny.py', 200) is False  # not built: the rerun resumes
+
+
+def test_a_refused_argument_is_the_only_line_on_stderr(tmp_path):
+    """mmengine's import of pkg_resources (setuptools 81 deprecates it) put two warnings with their source lines
+    before the one-line error of every tool that loads a shipped config."""
+    done = run_tool('tools/make_model.py', '--iters', '1', '--out', tmp_path / 'model', timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ['make_model.py: error: --iters must be at least 2, got 1']
