@@ -138,7 +138,8 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
     in_main_thread = threading.current_thread() is threading.main_thread()  # where Python runs signal handlers
     previous = signal.signal(signal.SIGTERM, terminate) if in_main_thread else None
     show_warning = warnings.showwarning
-    warnings.showwarning = _plain_warnings(tool, show_warning)
+    if in_main_thread:  # one process-wide hook: a tool's thread, not a worker's
+        warnings.showwarning = _plain_warnings(tool, show_warning)
     try:
         yield
     except KeyboardInterrupt as exc:
@@ -162,12 +163,13 @@ def exit_on_error(tool, debug=False, interrupted='nothing was finished; run the 
 
 
 def _plain_warnings(tool, show_warning):
-    """A ``warnings.showwarning`` that prints a warning of this package as ``<tool>: warning: <message>``, once
+    """A ``warnings.showwarning`` that prints a warning of this package (a UserWarning raised in it) as
+    ``<tool>: warning: <message>``, once
     (not with its source line, nor again when the file is opened a second time); others as ``show_warning`` does."""
     package = osp.dirname(osp.abspath(__file__))
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if not is_inside(filename, package):
+        if not (issubclass(category, UserWarning) and is_inside(filename, package)):  # numpy's RuntimeWarnings too
             return show_warning(message, category, filename, lineno, file, line)
         text = f'{tool}: warning: {message}'
         if text not in _SHOWN_WARNINGS:  # over every exit_on_error block of the process

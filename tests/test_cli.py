@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -271,10 +272,21 @@ def test_a_warning_of_ours_is_one_line_shown_once_and_others_as_python_shows_the
             open_volume(frames).close()
             open_volume(frames).close()
             cli.warnings.warn_explicit('a numpy warning', UserWarning, np.__file__, 1)
+            cli.warnings.warn_explicit('invalid value encountered', RuntimeWarning, cli.__file__, 1)  # numpy's
     assert cli.warnings.showwarning is before
     ours = capsys.readouterr().err.splitlines()
     assert len(ours) == 1 and ours[0].startswith(f'tool.py: warning: {frames}: its 3 images are stored as time points')
-    assert shown_by_python and set(shown_by_python) == {'a numpy warning'}
+    assert shown_by_python and set(shown_by_python) == {'a numpy warning', 'invalid value encountered'}
+
+    hooks = []
+
+    def in_a_thread():  # a worker's block leaves the process-wide hook alone
+        with cli.exit_on_error('worker.py'):
+            hooks.append(cli.warnings.showwarning)
+    worker = threading.Thread(target=in_a_thread)
+    worker.start()
+    worker.join()
+    assert hooks == [before]
 
 
 def test_a_message_of_several_lines_becomes_one():

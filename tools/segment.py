@@ -385,8 +385,9 @@ def main(argv=None):
         if not (getattr(args, 'segmenting', False) and WorkFolder(work_dir).finished_slabs()):
             return None
         if isinstance(exc, ImageFormatError):  # the input's voxels (NaN, a damaged chunk): the same input fails again
-            return (f'finished slabs are kept in {work_dir}; once {args.input} is mended, the same command resumes '
-                    f'(slabs whose voxels did not change are kept)')
+            rerun = 'run it again without --no-resume' if args.no_resume else 'the same command resumes'
+            return (f'finished slabs are kept in {work_dir}; once {args.input} is mended, {rerun} (slabs whose voxels '
+                    'did not change are kept)')
         return f'{kept} (with the same settings)'
     with exit_on_error(TOOL, args.debug, interrupted=kept, kept=kept_after_error):
         segmented = segment(args)

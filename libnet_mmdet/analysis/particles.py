@@ -60,8 +60,8 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
         image_zyx (np.ndarray | None): (Z, Y, X) grayscale; used only when ``phases_zyx`` is None, to estimate
             the phases by multi-Otsu (flagged approximate).
         voxel_size_nm (float | sequence[float]): voxel edge in nm, or (Z, Y, X) edges; required (every ``_um``
-            column depends on it): read it with :func:`~libnet_mmdet.io.read_voxel_size` from a TIFF,
-            ``open_volume(path).voxel_size_nm`` from other formats, or take it from the scanner's metadata.
+            column depends on it): read it with :func:`~libnet_mmdet.io.read_voxel_size` from the input file (TIFF,
+            HDF5, Zarr), or take it from the scanner's metadata.
         depth_axis (str | int): ``'z'``, ``'y'``, ``'x'`` or 0, 1, 2.
         depth_from (str): ``'low'`` or ``'high'``: the side of ``depth_axis`` holding the reference plane
             (current collector or separator).
@@ -85,8 +85,8 @@ def particle_table(labels_zyx, phases_zyx=None, image_zyx=None, voxel_size_nm=No
     check_int(closing_radius, 'closing_radius', 0)
     if voxel_size_nm is None:  # no default: 1 nm would silently give every _um column off by the voxel size
         raise InputError('voxel_size_nm: required (the voxel edge in nm, or (Z, Y, X) edges): read it with '
-                         'libnet_mmdet.io.read_voxel_size(path) from a TIFF, open_volume(path).voxel_size_nm from '
-                         "other formats, or take it from the scanner's metadata")
+                         "libnet_mmdet.io.read_voxel_size(path) from the input file, or take it from the scanner's "
+                         'metadata')
     spacing_nm = voxel_size_zyx(voxel_size_nm)
     spacing_um = spacing_nm / 1e3
     axis = _depth_axis_index(depth_axis)

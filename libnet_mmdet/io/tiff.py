@@ -51,7 +51,7 @@ def read_volume(path):
 
 def read_voxel_size(path):
     """The voxel size recorded in a TIFF's metadata, as :func:`read_volume` finds it, reading only the header (of a
-    2D image too: its pixel size, as (s, s, s)); of an HDF5 dataset, a Zarr array or OME-Zarr image, or a folder of
+    2D image too: its pixel size, as (sx, sy, sx)); of an HDF5 dataset, a Zarr array or OME-Zarr image, or a folder of
     slices, what :func:`~libnet_mmdet.io.open_volume` reads (its ``voxel_size_nm``).
 
     Returns:

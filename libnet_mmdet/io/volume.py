@@ -18,6 +18,7 @@ Output (:class:`LabelVolumeWriter`): a (Z, Y, X) label volume written slab by sl
 an uncompressed memory-mapped TIFF or an OME-Zarr label image (chosen by the extension), under a temporary name
 beside the output that takes the output's name only when complete; :func:`open_labels` reads it back.
 """
+import errno
 import os
 import os.path as osp
 import re
@@ -241,8 +242,11 @@ class VolumeReader:
             self._h5file = h5py.File(path, 'r')
         except OSError as exc:
             if 'unable to lock file' in str(exc):  # HDF5's file locking: a writer (a beamline's) has it open
-                raise ImageFormatError(f'{path}: held open for writing by another program ({exc}); wait until it is '
-                                       'written, or read it anyway with HDF5_USE_FILE_LOCKING=FALSE') from exc
+                held = exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK)  # else a filesystem without locks (NFS)
+                problem = ('held open for writing by another program' if held else
+                           'its filesystem does not support the file locks HDF5 takes')
+                advice = 'wait until it is written, or read it anyway' if held else 'read it'
+                raise ImageFormatError(f'{path}: {problem} ({exc}); {advice} with HDF5_USE_FILE_LOCKING=FALSE') from exc
             raise ImageFormatError(f'{path}: not a readable HDF5 file ({exc})') from exc
         try:
             dataset = _hdf5_dataset(self._h5file, path, dataset_path)

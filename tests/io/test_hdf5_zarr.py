@@ -465,15 +465,17 @@ def test_hdf5_compressed_with_the_filters_of_synchrotron_files_is_read(tmp_path)
     assert done.stdout.strip() == 'read'
 
 
-def test_an_hdf5_file_a_writer_holds_open_is_named_as_such(tmp_path):
+def test_an_hdf5_file_a_writer_holds_open_is_named_as_such(tmp_path, monkeypatch):
     """A scan still being written (a beamline's writer holds it open): HDF5's lock error read 'not a readable HDF5
-    file', as if it were damaged."""
+    file', as if it were damaged. File locking on, whatever the site sets (HPC sites often turn it off)."""
     import subprocess
     import sys
+    monkeypatch.delenv('HDF5_USE_FILE_LOCKING', raising=False)  # read by HDF5 at each open
     path = tmp_path / 'scan.h5'
     h5py.File(path, 'w').create_dataset('data', data=volume()).file.close()
     writer = subprocess.Popen([sys.executable, '-c', f'import h5py, time; f = h5py.File({str(path)!r}, "a"); '
-                               'print("open", flush=True); time.sleep(60)'], stdout=subprocess.PIPE, text=True)
+                               'print("open", flush=True); time.sleep(60)'], stdout=subprocess.PIPE, text=True,
+                              env={k: v for k, v in os.environ.items() if k != 'HDF5_USE_FILE_LOCKING'})
     try:
         assert writer.stdout.readline().strip() == 'open'
         with pytest.raises(ImageFormatError, match=rf'^{path}: held open for writing by another program \(.*unable '
@@ -483,6 +485,21 @@ def test_an_hdf5_file_a_writer_holds_open_is_named_as_such(tmp_path):
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_an_hdf5_file_on_a_filesystem_without_locks_is_not_called_held_open(tmp_path, monkeypatch):
+    """NFS without lockd: flock fails with ENOLCK, and no other program is involved."""
+    import errno
+    path = tmp_path / 'scan.h5'
+    h5py.File(path, 'w').create_dataset('data', data=volume()).file.close()
+
+    def no_locks(*args, **kwargs):
+        raise OSError(errno.ENOLCK, 'Unable to synchronously open file (unable to lock file, errno = 37, error '
+                      "message = 'No locks available')")
+    monkeypatch.setattr(h5py, 'File', no_locks)
+    with pytest.raises(ImageFormatError, match=rf'^{path}: its filesystem does not support the file locks HDF5 takes '
+                       r'\(.*\); read it with HDF5_USE_FILE_LOCKING=FALSE$'):
+        open_volume(path)
 
 
 def test_a_virtual_dataset_without_its_part_files_is_refused(tmp_path, monkeypatch):

@@ -412,12 +412,13 @@ def test_bad_voxels_found_mid_run_say_to_mend_the_input_before_resuming(segment_
     stack = tmp_path / 'stack.tif'
     tifffile.imwrite(stack, image)
     monkeypatch.setattr(segment_tool, 'init_segmenter', lambda *args, **kwargs: IntensityPredictor())
-    with pytest.raises(SystemExit) as info:
-        segment_tool.main(_argv(stack, '--slab', 4))
     out = tmp_path / 'labels.tif'
-    assert info.value.code.startswith(f'segment.py: error: {stack} [z={nan_z}]: 1 NaN/Inf pixel(s)')
-    assert info.value.code.endswith(f'; finished slabs are kept in {out}.work; once {stack} is mended, the same '
-                                    'command resumes (slabs whose voxels did not change are kept)')
+    for extra, rerun in (([], 'the same command resumes'), (['--no-resume'], 'run it again without --no-resume')):
+        with pytest.raises(SystemExit) as info:
+            segment_tool.main(_argv(stack, '--slab', 4, *extra))
+        assert info.value.code.startswith(f'segment.py: error: {stack} [z={nan_z}]: 1 NaN/Inf pixel(s)')
+        assert info.value.code.endswith(f'; finished slabs are kept in {out}.work; once {stack} is mended, {rerun} '
+                                        '(slabs whose voxels did not change are kept)')
 
 
 def test_a_broken_phase_checkpoint_is_found_before_the_segmentation(segment_tool, stack, monkeypatch):
