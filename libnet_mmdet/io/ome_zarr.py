@@ -84,11 +84,16 @@ def _open_node(store, node_path):
     return root[key]
 
 
+def _dataset_path(dataset):
+    """A multiscale dataset's path inside its image group, without leading or trailing '/'."""
+    return str(dataset['path']).strip('/')
+
+
 def _level_paths(group):
     """The dataset paths of an OME-Zarr image group's first multiscale (none for an array, a plain group or
     unusable metadata)."""
     try:
-        return {str(dataset['path']).strip('/') for dataset in _multiscale(group)['datasets']}
+        return {_dataset_path(dataset) for dataset in _multiscale(group)['datasets']}
     except (KeyError, TypeError):
         return set()
 
@@ -147,7 +152,7 @@ def _image_array(group, store, level=None):
                                f'{store}:/<path> (arrays: {_arrays_in(group)})')
     try:
         datasets = multiscale['datasets']
-        dataset = datasets[0] if level is None else next(d for d in datasets if str(d['path']).strip('/') == level)
+        dataset = datasets[0] if level is None else next(d for d in datasets if _dataset_path(d) == level)
         array = group[dataset['path']]
     except (KeyError, IndexError, TypeError, StopIteration) as exc:
         raise ImageFormatError(f'{where}: OME-Zarr multiscales metadata without a readable first dataset '
@@ -202,14 +207,25 @@ def open_zarr_volume(store, node_path=''):
     if _multiscale(node) is None and 'bioformats2raw.layout' in {**attrs, **attrs.get('ome', {})} and '0' in node:
         node = node['0']  # bioformats2raw's store: its (first) image is the group 0
     if isinstance(node, zarr.Array):
-        parent_path, _, level = node.path.rpartition('/')
-        parent = _open_node(store, parent_path)
-        if level not in _level_paths(parent):
+        image = _image_of_level(store, node.path)
+        if image is None:
             return node, _describe(store, node.path), None, leading_ones(node.shape)
-        array, voxel_size_nm, index = _image_array(parent, store, level)  # a level named: its scale, its checks
+        array, voxel_size_nm, index = _image_array(*image)  # a level named: its scale, its checks
     else:
         array, voxel_size_nm, index = _image_array(node, store)
     return array, _describe(store, array.path), voxel_size_nm, index
+
+
+def _image_of_level(store, array_path):
+    """``(group, store, level)`` of the OME-Zarr image group (the nearest ancestor) whose multiscale lists the array
+    at ``array_path`` as a dataset (``level``: its path there, e.g. ``'1'`` or ``'res/1'``), or None."""
+    parts = array_path.split('/')
+    for depth in range(len(parts) - 1, -1, -1):
+        group = _open_node(store, '/'.join(parts[:depth]))
+        level = '/'.join(parts[depth:])
+        if level in _level_paths(group):
+            return group, store, level
+    return None
 
 
 def pyramid_shapes(shape):

@@ -194,21 +194,21 @@ def _imagej_voxel_size(tif):
     return sz, sy, sx
 
 
-#: nm per resolution unit of the X/YResolution tags read as a voxel size (inches are not: nearly always a print
+#: The resolution units of the X/YResolution tags read as a voxel size (inches are not: nearly always a print
 #: default); ``PRINT_DEFAULT_NM`` are those defaults (72 and 96 dpi) however stored, also read as not recorded.
-RESOLUTION_UNIT_NM = {tifffile.RESUNIT.CENTIMETER: 1e7, tifffile.RESUNIT.MILLIMETER: 1e6,
-                      tifffile.RESUNIT.MICROMETER: 1e3}
+RESOLUTION_UNITS = {tifffile.RESUNIT.CENTIMETER: 'cm', tifffile.RESUNIT.MILLIMETER: 'mm',
+                    tifffile.RESUNIT.MICROMETER: 'um'}
 PRINT_DEFAULT_NM = (25.4e6 / 72, 25.4e6 / 96)
 
 
 def _tag_voxel_size(tif):
     page = tif.pages[0]
     unit = page.tags.get('ResolutionUnit')
-    scale = RESOLUTION_UNIT_NM.get(unit.value) if unit is not None else None
-    sx = _resolution_size(page, 'XResolution', scale) if scale else None
+    unit_nm = length_unit_nm(RESOLUTION_UNITS.get(unit.value)) if unit is not None else None
+    sx = _resolution_size(page, 'XResolution', unit_nm) if unit_nm else None
     if sx is None or any(math.isclose(sx, size, rel_tol=1e-3) for size in PRINT_DEFAULT_NM):
         return None
-    return sx, _resolution_size(page, 'YResolution', scale) or sx, sx
+    return sx, _resolution_size(page, 'YResolution', unit_nm) or sx, sx
 
 
 def voxel_size_zyx(voxel_size_nm, name='voxel_size_nm'):

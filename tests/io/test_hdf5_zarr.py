@@ -118,8 +118,14 @@ def test_an_ome_zarr_level_named_keeps_its_own_voxel_size(tmp_path):
     ome_image(tmp_path / 'v04.zarr', expected, space, [0.3, 0.1, 0.1])
     axes = [dict(name='t', type='time'), dict(name='c', type='channel')] + space
     ome_image(tmp_path / 'v05.zarr', expected, axes, [1, 1, 0.3, 0.1, 0.1], [1, 1, 2, 2, 2], 3, leading=(1, 1))
+    nested = zarr.open_group(tmp_path / 'nested.zarr', mode='w', zarr_format=2)  # dataset paths 'res/s0', 'res/s1'
+    nested.create_array('res/s0', data=expected)
+    nested.create_array('res/s1', data=expected[::2, ::2, ::2])
+    nested.attrs['multiscales'] = [dict(version='0.4', axes=space, datasets=[
+        dict(path=f'res/s{level}', coordinateTransformations=[dict(type='scale', scale=[0.3 * 2**level] * 3)])
+        for level in (0, 1)])]
     for store, level, size_nm in (('v04', 's0', [300, 100, 100]), ('v04', 's1', [600, 200, 200]),
-                                  ('v05', 's1', [1200, 400, 400])):
+                                  ('v05', 's1', [1200, 400, 400]), ('nested', 'res/s1', [600, 600, 600])):
         with open_volume(f'{tmp_path / store}.zarr:/{level}') as reader:
             assert reader.name == f'{tmp_path / store}.zarr:/{level}'
             np.testing.assert_allclose(reader.voxel_size_nm, size_nm)
