@@ -187,7 +187,7 @@ def _imagej_voxel_size(tif):
     scale = length_unit_nm(metadata['unit'])
     page = tif.pages[0]
     sx = _resolution_size(page, 'XResolution', scale) if scale else None
-    if sx is None:
+    if sx is None or _is_print_default(sx):
         return None
     sy = _resolution_size(page, 'YResolution', scale) or sx
     sz = float(metadata['spacing']) * scale if 'spacing' in metadata else sx
@@ -195,7 +195,8 @@ def _imagej_voxel_size(tif):
 
 
 #: The resolution units of the X/YResolution tags read as a voxel size (inches are not: nearly always a print
-#: default); ``PRINT_DEFAULT_NM`` are those defaults (72 and 96 dpi) however stored, also read as not recorded.
+#: default); ``PRINT_DEFAULT_NM`` are those defaults (72 and 96 dpi) however stored (ImageJ's unit too), also read as
+#: not recorded.
 RESOLUTION_UNITS = {tifffile.RESUNIT.CENTIMETER: 'cm', tifffile.RESUNIT.MILLIMETER: 'mm',
                     tifffile.RESUNIT.MICROMETER: 'um'}
 PRINT_DEFAULT_NM = (25.4e6 / 72, 25.4e6 / 96)
@@ -206,9 +207,14 @@ def _tag_voxel_size(tif):
     unit = page.tags.get('ResolutionUnit')
     unit_nm = length_unit_nm(RESOLUTION_UNITS.get(unit.value)) if unit is not None else None
     sx = _resolution_size(page, 'XResolution', unit_nm) if unit_nm else None
-    if sx is None or any(math.isclose(sx, size, rel_tol=1e-3) for size in PRINT_DEFAULT_NM):
+    if sx is None or _is_print_default(sx):
         return None
     return sx, _resolution_size(page, 'YResolution', unit_nm) or sx, sx
+
+
+def _is_print_default(size_nm):
+    """Whether a pixel size read from resolution tags is a print resolution's (:data:`PRINT_DEFAULT_NM`)."""
+    return any(math.isclose(size_nm, size, rel_tol=1e-3) for size in PRINT_DEFAULT_NM)
 
 
 def voxel_size_zyx(voxel_size_nm, name='voxel_size_nm'):

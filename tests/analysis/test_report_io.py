@@ -280,6 +280,13 @@ def test_resolution_tags_in_every_metric_unit_and_print_defaults(tmp_path, resol
     assert size is None if expected is None else size == pytest.approx(expected)
 
 
+def test_an_imagej_calibration_of_72_dpi_is_a_print_default_too(tmp_path):
+    path = tmp_path / 'imagej.tif'
+    tifffile.imwrite(path, np.zeros((3, 4, 5), np.uint16), imagej=True, resolution=(72 / 2.54,) * 2,
+                     metadata={'unit': 'cm', 'axes': 'ZYX'})  # was read as a 352,778 nm voxel
+    assert read_volume(path)[1] is None
+
+
 def test_read_volume_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.tif: file not found'):
         read_volume(tmp_path / 'missing.tif')
