@@ -14,9 +14,9 @@ from .errors import (InputError, check_int, check_min_voxels, check_number, chec
 from .files import as_json, atomic_output, json_safe, output_folder, write_json
 from .images import ImageFormatError, check_slicing, is_2d_image_file, read_image
 from .labels import check_labels
-from .tiff import agreed_voxel_size, read_volume, read_voxel_size, voxel_size_zyx, write_tiff
+from .tiff import agreed_voxel_size, read_volume, voxel_size_zyx, write_tiff
 from .volume import (LabelVolumeWriter, check_label_output, check_outside_inputs, label_output_format, max_label,
-                     open_labels, open_volume, read_whole_volume)
+                     open_labels, open_volume, read_voxel_size, read_whole_volume)
 
 __all__ = [
     'read_image', 'is_2d_image_file', 'open_volume', 'read_volume', 'read_whole_volume', 'read_voxel_size',

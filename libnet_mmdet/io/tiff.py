@@ -11,7 +11,7 @@ import tifffile
 
 from .errors import InputError, check_output_file
 from .files import atomic_output
-from .images import IMAGE_SUFFIXES, ImageFormatError, check_finite, is_tiff, read_tiff
+from .images import ImageFormatError, check_finite, read_tiff
 
 # Length units found in ImageJ ('unit'), OME ('PhysicalSizeXUnit'), OME-Zarr ('axes' unit) and HDF5 attributes,
 # in nm.
@@ -49,28 +49,18 @@ def read_volume(path):
     return array, voxel_size_nm
 
 
-def read_voxel_size(path):
+def tiff_voxel_size(path):
     """The voxel size recorded in a TIFF's metadata, as :func:`read_volume` finds it, reading only the header (of a
-    2D image too: its pixel size, as (sx, sy, sx)); of an HDF5 dataset, a Zarr array or OME-Zarr image, or a folder of
-    slices, what :func:`~libnet_mmdet.io.open_volume` reads (its ``voxel_size_nm``).
+    2D image too: its pixel size, as (sx, sy, sx)); any format: :func:`~libnet_mmdet.io.read_voxel_size`.
 
     Returns:
         np.ndarray | None: float64 ``(sz, sy, sx)`` in nm, or None when the file does not record a usable one (an
-        unusable one is warned: :func:`recorded_voxel_size`) or is a PNG / JPEG image (none is read from them).
+        unusable one is warned: :func:`recorded_voxel_size`).
 
     Raises:
-        FileNotFoundError / ImageFormatError: as :func:`read_volume` (for a TIFF) or ``open_volume``.
+        FileNotFoundError / ImageFormatError: as :func:`read_volume`.
     """
-    from .volume import HDF5_SUFFIXES, open_volume  # here: the volume reader imports this module
-    name = os.fspath(path).lower()
-    if name.endswith(IMAGE_SUFFIXES) and not is_tiff(name):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f'{path}: file not found')
-        return None
-    if is_tiff(name) or (os.path.isfile(path) and not name.endswith(HDF5_SUFFIXES)):
-        return _read_tiff(path, read_array=False)[1]
-    with open_volume(path) as reader:  # HDF5 ('scan.h5:/exchange/data'), Zarr, a folder of slices
-        return reader.voxel_size_nm
+    return _read_tiff(path, read_array=False)[1]
 
 
 def _read_tiff(path, read_array):

@@ -34,7 +34,7 @@ from .errors import InputError, check_int, check_output_file, check_writable, is
 from .images import (IMAGE_SUFFIXES, ImageFormatError, check_finite, check_not_colour, is_tiff, open_stack, read_image,
                      read_image_info, tiff_errors, tiff_memmap)
 from .ome_zarr import create_label_image, is_our_label_image, is_zarr, leading_ones, open_zarr_volume, write_pyramid
-from .tiff import read_voxel_size, recorded_voxel_size, tiff_metadata, voxel_size_zyx
+from .tiff import recorded_voxel_size, tiff_metadata, tiff_voxel_size, voxel_size_zyx
 
 AXES = {'z': 0, 'y': 1, 'x': 2}
 HDF5_SUFFIXES = ('.h5', '.hdf5', '.hdf', '.nxs', '.nx5')
@@ -314,9 +314,9 @@ class VolumeReader:
     @property
     def voxel_size_nm(self):
         """The voxel size the input records, float64 (sz, sy, sx) in nm, or None: a TIFF's metadata
-        (:func:`~libnet_mmdet.io.tiff.read_voxel_size`), an OME-Zarr image's scale and axis units, an HDF5
+        (:func:`~libnet_mmdet.io.tiff.tiff_voxel_size`), an OME-Zarr image's scale and axis units, an HDF5
         dataset's attributes (:data:`HDF5_VOXEL_SIZE_ATTRS`); None for folders, array-likes and files without it."""
-        return read_voxel_size(self._tiff_path) if self._tiff_path is not None else self._voxel_size_nm
+        return tiff_voxel_size(self._tiff_path) if self._tiff_path is not None else self._voxel_size_nm
 
     @property
     def streams_any_axis(self):
@@ -410,6 +410,30 @@ def open_volume(source):
         TypeError: ``source`` is neither a path nor an array-like with ``shape``, ``dtype`` and indexing.
     """
     return VolumeReader(source)
+
+
+def read_voxel_size(path):
+    """The voxel size an input file records, reading only its metadata: a TIFF's header (of a 2D image too: its pixel
+    size, as (sx, sy, sx); :func:`~libnet_mmdet.io.tiff.tiff_voxel_size`), or what :func:`open_volume` reads of an
+    HDF5 dataset, a Zarr array or OME-Zarr image, or a folder of slices.
+
+    Returns:
+        np.ndarray | None: float64 ``(sz, sy, sx)`` in nm, or None when the file does not record a usable one (an
+        unusable one is warned) or is a PNG / JPEG image (none is read from them).
+
+    Raises:
+        FileNotFoundError / ImageFormatError: as :func:`~libnet_mmdet.io.read_volume` (for a TIFF) or
+            :func:`open_volume`.
+    """
+    name = os.fspath(path).lower()
+    if name.endswith(IMAGE_SUFFIXES) and not is_tiff(name):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'{path}: file not found')
+        return None
+    if is_tiff(name) or (os.path.isfile(path) and not name.endswith(HDF5_SUFFIXES)):
+        return tiff_voxel_size(path)
+    with open_volume(path) as reader:  # HDF5 ('scan.h5:/exchange/data'), Zarr, a folder of slices
+        return reader.voxel_size_nm
 
 
 def read_whole_volume(source):
