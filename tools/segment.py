@@ -377,17 +377,17 @@ def main(argv=None):
         main_image(args)
         return
     work_dir = args.work_dir or f'{args.out}.work'
-    resume = 'run it again without --no-resume to resume' if args.no_resume else 'run the same command again to resume'
-    kept = f'finished slabs are kept in {work_dir}; {resume}'
+    kept_in = f'finished slabs are kept in {work_dir}'
+    rerun = 'run it again without --no-resume' if args.no_resume else 'run the same command again'
+    kept = f'{kept_in}; {rerun} to resume'
 
     def kept_after_error(exc):  # an error hours into a run (memory, disk): say that a rerun resumes, if it can (not
         # for a refused argument: an old work folder's slabs would not make the same command pass)
         if not (getattr(args, 'segmenting', False) and WorkFolder(work_dir).finished_slabs()):
             return None
         if isinstance(exc, ImageFormatError):  # the input's voxels (NaN, a damaged chunk): the same input fails again
-            rerun = 'run it again without --no-resume' if args.no_resume else 'the same command resumes'
-            return (f'finished slabs are kept in {work_dir}; once {args.input} is mended, {rerun} (slabs whose voxels '
-                    'did not change are kept)')
+            mended = rerun if args.no_resume else 'the same command resumes'
+            return f'{kept_in}; once {args.input} is mended, {mended} (slabs whose voxels did not change are kept)'
         return f'{kept} (with the same settings)'
     with exit_on_error(TOOL, args.debug, interrupted=kept, kept=kept_after_error):
         segmented = segment(args)
